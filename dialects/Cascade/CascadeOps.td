@@ -1,0 +1,183 @@
+//===- CascadeOps.td - Ops of the cascade dialect --------------*- tablegen -*-===//
+//
+// The extended Einsum, its scalar-body helpers, rank partitioning and the
+// iterative rank. docs/Semantics.md gives the exact semantics in prose.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CASCADE_OPS_TD
+#define CASCADE_OPS_TD
+
+include "CascadeBase.td"
+include "mlir/IR/BuiltinAttributes.td"
+include "mlir/IR/CommonAttrConstraints.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/ControlFlowInterfaces.td"
+
+def Cascade_ReductionArrayAttr
+    : TypedArrayAttrBase<Cascade_ReductionAttr, "reductions, innermost first">;
+
+//===----------------------------------------------------------------------===//
+// EinsumOp
+//===----------------------------------------------------------------------===//
+
+def Cascade_EinsumOp : Cascade_Op<"einsum", [
+    Pure, IsolatedFromAbove, SingleBlock]> {
+  let summary = "one extended Einsum: map, per-rank reduce, predicate";
+  let description = [{
+    Computes one tensor of a cascade. For every point of its iteration space
+    (the output ranks, the reduced ranks, and the ranks fixed by enclosing
+    `cascade.iterate` ops) the body maps the operand elements at that point,
+    read through affine index expressions of the ranks, to one scalar; the
+    reduced ranks are then folded with their operators.
+
+    ```mlir
+    %QK = cascade.einsum [b, h, m, p] = %Q[b, h, p, e] * %K[b, h, m, e]
+            reduce(e: add) : (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>)
+                             -> tensor<?x?x?x?xf32>
+    %SN = cascade.einsum [b, h, m, p] = exp((%QK[b, h, m, p] - %GM[b, h, p]) / sqrt(E))
+            where (m <= p + M - P) else 0.0 : (...) -> tensor<?x?x?x?xf32>
+    ```
+
+    Bodies made only of float arithmetic, `exp`/`log`/`sqrt`/..., literals,
+    rank coordinates (`m`) and extents (`M`) print infix as above; any other
+    body prints in the region form
+    `[p] = map(%A[p, m], %B[m]) reduce(m: add) { ^bb0(%a: f32, %b: f32): ... }`.
+
+    Attributes: `ranks` names the dimensions of every affine map and of the
+    predicate; `symbols` names the ranks whose extents are the maps'
+    symbols; `output` lists the ranks of the result in order; `reductions`
+    lists the reduced ranks, innermost first. A point that fails the
+    predicate, or lies past the end of a partitioned rank, is skipped by the
+    reductions; an output point with no point left to reduce (or, without
+    reductions, that fails the predicate) holds `fill` (`else`), which
+    defaults to the identity of the outermost reduction, or 0.
+  }];
+
+  let arguments = (ins Variadic<AnyRankedTensor>:$inputs,
+                       StrArrayAttr:$ranks,
+                       StrArrayAttr:$symbols,
+                       StrArrayAttr:$output,
+                       AffineMapArrayAttr:$indexing_maps,
+                       Cascade_ReductionArrayAttr:$reductions,
+                       OptionalAttr<IntegerSetAttr>:$predicate,
+                       OptionalAttr<TypedAttrInterface>:$fill);
+  let results = (outs AnyRankedTensor:$result);
+  let regions = (region SizedRegion<1>:$body);
+
+  let hasCustomAssemblyFormat = 1;
+  let hasVerifier = 1;
+  let hasRegionVerifier = 1;
+
+  let extraClassDeclaration = [{
+    /// Position of `rank` in `getRanks()`, or -1.
+    int64_t getRankPosition(::llvm::StringRef rank);
+    /// Whether `rank` is one of the reduced ranks.
+    bool isReduced(::llvm::StringRef rank);
+    /// The ranks that are neither output nor reduced: fixed by an enclosing
+    /// cascade.iterate.
+    ::llvm::SmallVector<::llvm::StringRef> getOuterRanks();
+    ::mlir::Block &getBodyBlock() { return getBody().front(); }
+    /// The value written where nothing is left to reduce (see description).
+    double getFillValue();
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Body helpers
+//===----------------------------------------------------------------------===//
+
+def Cascade_ScalarType : AnyTypeOf<[Index, AnySignlessInteger, AnyFloat]>;
+
+def Cascade_IndexOp : Cascade_Op<"index", [Pure, HasParent<"EinsumOp">]> {
+  let summary = "the coordinate of a rank at the current point of an Einsum";
+  let description = [{
+    `%i = cascade.index m : f32` is the coordinate of rank `m` at the point the
+    enclosing Einsum's body is evaluated at, converted to the result type. It
+    is how masks, ALiBi slopes and positions read positions. Infix bodies
+    write it as the bare rank name (`m`).
+  }];
+  let arguments = (ins StrAttr:$rank);
+  let results = (outs Cascade_ScalarType:$result);
+  let assemblyFormat = "custom<RankName>($rank) attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Cascade_ExtentOp : Cascade_Op<"extent", [Pure, HasParent<"EinsumOp">]> {
+  let summary = "the extent (size) of a rank";
+  let description = [{
+    `%n = cascade.extent e : f32` is the number of coordinates of rank `e`
+    (for a partition's inner rank, the tile size). Infix bodies write it as
+    the rank name in upper case (`E`), e.g. the scale `1.0 / sqrt(E)`.
+  }];
+  let arguments = (ins StrAttr:$rank);
+  let results = (outs Cascade_ScalarType:$result);
+  let assemblyFormat = "custom<RankName>($rank) attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Cascade_YieldOp : Cascade_Op<"yield", [
+    Pure, Terminator, ReturnLike, ParentOneOf<["EinsumOp", "IterateOp"]>]> {
+  let summary = "yields the body's scalar, or an iteration's carried tensors";
+  let arguments = (ins Variadic<AnyType>:$values);
+  let assemblyFormat = "($values^ `:` type($values))? attr-dict";
+  let builders = [OpBuilder<(ins), [{ /* yields nothing */ }]>];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Rank partitioning and iterative ranks
+//===----------------------------------------------------------------------===//
+
+def Cascade_PartitionOp : Cascade_Op<"partition", []> {
+  let summary = "splits a rank into an outer and an inner rank";
+  let description = [{
+    `cascade.partition m = m1 * 64 + m0` declares, for the enclosing function,
+    the ranks `m1` (extent `ceil(M / 64)`) and `m0` (extent 64) with
+    `m = m1 * 64 + m0`. Points with `m1 * 64 + m0 >= M` (the tail of the last
+    tile) lie outside the rank: every Einsum that iterates or fixes both
+    `m1` and `m0` skips them, so a tail is the dialect's concern and not the
+    spec writer's.
+  }];
+  let arguments = (ins StrAttr:$rank, StrAttr:$outer,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$tile,
+                       StrAttr:$inner);
+  let assemblyFormat = [{
+    custom<RankName>($rank) `=` custom<RankName>($outer) `*` $tile `+`
+    custom<RankName>($inner) attr-dict
+  }];
+  let hasVerifier = 1;
+}
+
+def Cascade_IterateOp : Cascade_Op<"iterate", [
+    RecursiveMemoryEffects, SingleBlockImplicitTerminator<"YieldOp">]> {
+  let summary = "walks a rank in order, carrying state from step to step";
+  let description = [{
+    Runs its body once for each coordinate of `rank`, in increasing order.
+    Inside the body the rank is fixed: Einsums may index with it and read it,
+    but do not iterate it. The block arguments hold the carried tensors: the
+    `init` operands at the first step, the previous step's `cascade.yield`
+    afterwards; the results are the values yielded by the last step (the
+    `init` values if the rank is empty). This is FuseMax's iterative rank:
+
+    ```mlir
+    cascade.partition m = m1 * 64 + m0
+    %RM, %RD, %RNV = cascade.iterate m1
+        init(%rm = %RM0, %rd = %RD0, %rnv = %RNV0)
+        : tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?x?x?xf32> {
+      ...
+      cascade.yield %rm1, %rd1, %rnv1 : ...
+    }
+    ```
+  }];
+  let arguments = (ins StrAttr:$rank, Variadic<AnyRankedTensor>:$inits);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let regions = (region SizedRegion<1>:$body);
+  let hasCustomAssemblyFormat = 1;
+  let hasRegionVerifier = 1;
+  let extraClassDeclaration = [{
+    ::mlir::Block &getBodyBlock() { return getBody().front(); }
+  }];
+}
+
+#endif // CASCADE_OPS_TD

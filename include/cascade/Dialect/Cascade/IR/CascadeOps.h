@@ -1,0 +1,50 @@
+//===- CascadeOps.h - Ops and attributes of the cascade dialect ---*- C++ -*-===//
+//
+// Declares the ops, enums and attributes generated from
+// dialects/Cascade/CascadeOps.td, plus the reduce-operator helpers every
+// consumer of a reduction needs (identity, combine).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CASCADE_DIALECT_CASCADE_IR_CASCADEOPS_H
+#define CASCADE_DIALECT_CASCADE_IR_CASCADEOPS_H
+
+#include "cascade/Dialect/Cascade/IR/CascadeDialect.h"
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/Attributes.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/IntegerSet.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/Interfaces/ControlFlowInterfaces.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "Cascade/CascadeEnums.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "Cascade/CascadeAttrs.h.inc"
+
+#define GET_OP_CLASSES
+#include "Cascade/CascadeOps.h.inc"
+
+namespace mlir::cascade {
+
+/// The identity of a reduce operator: 0 for add, 1 for mul, -inf for max,
+/// +inf for min.
+double getReduceIdentity(ReduceKind kind);
+
+/// Folds `value` into `accumulator` with the reduce operator.
+double combineReduce(ReduceKind kind, double accumulator, double value);
+
+/// Whether `name` is a valid rank name: a lower-case letter followed by
+/// lower-case letters, digits or underscores. Upper case is reserved for
+/// extents (`M` is the extent of `m`).
+bool isValidRankName(llvm::StringRef name);
+
+/// The name an expression uses for the extent of `rank` (its upper case).
+std::string getExtentName(llvm::StringRef rank);
+
+} // namespace mlir::cascade
+
+#endif // CASCADE_DIALECT_CASCADE_IR_CASCADEOPS_H

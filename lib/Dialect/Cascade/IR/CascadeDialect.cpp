@@ -1,0 +1,88 @@
+//===- CascadeDialect.cpp - Registration of the cascade dialect ----------===//
+//
+// Registers ops and attributes and holds the reduce-operator helpers.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cascade/Dialect/Cascade/IR/CascadeDialect.h"
+#include "cascade/Dialect/Cascade/IR/CascadeOps.h"
+
+#include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+#include "Cascade/CascadeDialect.cpp.inc"
+#include "Cascade/CascadeEnums.cpp.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "Cascade/CascadeAttrs.cpp.inc"
+
+void CascadeDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "Cascade/CascadeOps.cpp.inc"
+      >();
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "Cascade/CascadeAttrs.cpp.inc"
+      >();
+}
+
+double mlir::cascade::getReduceIdentity(ReduceKind kind) {
+  switch (kind) {
+  case ReduceKind::add:
+    return 0.0;
+  case ReduceKind::mul:
+    return 1.0;
+  case ReduceKind::max:
+    return -std::numeric_limits<double>::infinity();
+  case ReduceKind::min:
+    return std::numeric_limits<double>::infinity();
+  }
+  llvm_unreachable("unknown reduce kind");
+}
+
+double mlir::cascade::combineReduce(ReduceKind kind, double accumulator,
+                                    double value) {
+  switch (kind) {
+  case ReduceKind::add:
+    return accumulator + value;
+  case ReduceKind::mul:
+    return accumulator * value;
+  // NaN propagates through max/min, as arith.maximumf/minimumf do.
+  case ReduceKind::max:
+    return (std::isnan(accumulator) || std::isnan(value))
+               ? std::numeric_limits<double>::quiet_NaN()
+               : std::max(accumulator, value);
+  case ReduceKind::min:
+    return (std::isnan(accumulator) || std::isnan(value))
+               ? std::numeric_limits<double>::quiet_NaN()
+               : std::min(accumulator, value);
+  }
+  llvm_unreachable("unknown reduce kind");
+}
+
+bool mlir::cascade::isValidRankName(StringRef name) {
+  if (name.empty() || !llvm::isLower(name.front()))
+    return false;
+  // Words the equation syntax gives a meaning of its own.
+  static const char *const reserved[] = {
+      "reduce", "where", "else",  "map",   "init",  "floordiv", "ceildiv",
+      "mod",    "inf",   "nan",   "exp",   "exp2",  "log",      "log2",
+      "sqrt",   "rsqrt", "tanh",  "abs",   "max",   "min",      "erf",
+      "log1p",  "expm1", "sin",   "cos",   "pow",   "add",      "mul"};
+  if (llvm::is_contained(reserved, name))
+    return false;
+  return llvm::all_of(name, [](char c) {
+    return llvm::isLower(c) || llvm::isDigit(c) || c == '_';
+  });
+}
+
+std::string mlir::cascade::getExtentName(StringRef rank) {
+  return rank.upper();
+}

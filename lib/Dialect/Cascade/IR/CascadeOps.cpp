@@ -1,0 +1,525 @@
+//===- CascadeOps.cpp - Verifiers and small helpers of cascade ops --------===//
+//
+// Every structural rule of a cascade is checked here, each with a located
+// diagnostic; the Einsum's textual syntax lives in EinsumAssembly.cpp.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cascade/Dialect/Cascade/IR/CascadeOps.h"
+#include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/IR/AffineExpr.h"
+#include "mlir/IR/AffineMap.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/SetVector.h"
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+//===----------------------------------------------------------------------===//
+// custom<RankName>: a rank printed as a bare identifier.
+//===----------------------------------------------------------------------===//
+
+static ParseResult parseRankName(OpAsmParser &parser, StringAttr &rank) {
+  SMLoc loc = parser.getCurrentLocation();
+  StringRef name;
+  if (parser.parseKeyword(&name))
+    return failure();
+  if (!isValidRankName(name))
+    return parser.emitError(loc, "'")
+           << name
+           << "' is not a valid rank name (a lower-case letter, then "
+              "lower-case letters, digits or '_'; not a reserved word)";
+  rank = parser.getBuilder().getStringAttr(name);
+  return success();
+}
+
+static void printRankName(OpAsmPrinter &printer, Operation *, StringAttr rank) {
+  printer << rank.getValue();
+}
+
+#define GET_OP_CLASSES
+#include "Cascade/CascadeOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Shared lookups
+//===----------------------------------------------------------------------===//
+
+/// Whether an enclosing cascade.iterate fixes `rank` for `op`.
+static bool isFixedByEnclosingIterate(Operation *op, StringRef rank) {
+  for (auto iterate = op->getParentOfType<IterateOp>(); iterate;
+       iterate = iterate->getParentOfType<IterateOp>())
+    if (iterate.getRank() == rank)
+      return true;
+  return false;
+}
+
+/// Builds the rank environment of `op`'s function, reporting the conflicts
+/// that arise at `op` itself, so that each is reported once, where it is.
+/// The first Einsum of a function also reports the function's own
+/// (argument-attribute) conflicts.
+static FailureOr<RankEnvironment> getEnvironmentFor(Operation *op) {
+  auto function = op->getParentOfType<FunctionOpInterface>();
+  if (!function)
+    return op->emitOpError(
+        "must be inside a function: rank names are scoped to one");
+  SmallVector<Operation *, 2> reportAt = {op};
+  EinsumOp first;
+  function.walk([&](EinsumOp einsum) {
+    if (!first)
+      first = einsum;
+  });
+  if (first && first.getOperation() == op)
+    reportAt.push_back(function);
+  FailureOr<RankEnvironment> env = RankEnvironment::build(function, reportAt);
+  if (failed(env))
+    return failure();
+  return env;
+}
+
+//===----------------------------------------------------------------------===//
+// EinsumOp
+//===----------------------------------------------------------------------===//
+
+int64_t EinsumOp::getRankPosition(StringRef rank) {
+  for (auto [i, name] : llvm::enumerate(getRanks()))
+    if (cast<StringAttr>(name).getValue() == rank)
+      return i;
+  return -1;
+}
+
+bool EinsumOp::isReduced(StringRef rank) {
+  return llvm::any_of(getReductions(), [&](Attribute attr) {
+    return cast<ReductionAttr>(attr).getRank().getValue() == rank;
+  });
+}
+
+SmallVector<StringRef> EinsumOp::getOuterRanks() {
+  SmallVector<StringRef> outer;
+  for (Attribute attr : getRanks()) {
+    StringRef rank = cast<StringAttr>(attr).getValue();
+    if (!isReduced(rank) &&
+        !llvm::is_contained(getOutput().getAsValueRange<StringAttr>(), rank))
+      outer.push_back(rank);
+  }
+  return outer;
+}
+
+double EinsumOp::getFillValue() {
+  if (std::optional<Attribute> fill = getFill())
+    if (auto floatAttr = dyn_cast<FloatAttr>(*fill))
+      return floatAttr.getValueAsDouble();
+  if (getReductions().empty())
+    return 0.0;
+  return getReduceIdentity(
+      cast<ReductionAttr>(getReductions().getValue().back()).getKind());
+}
+
+/// Checks that `names` are valid, distinct rank names.
+static LogicalResult verifyRankNameList(Operation *op, ArrayAttr names,
+                                        StringRef what) {
+  llvm::SmallDenseSet<StringRef> seen;
+  for (Attribute attr : names) {
+    StringRef name = cast<StringAttr>(attr).getValue();
+    if (!isValidRankName(name))
+      return op->emitOpError() << "'" << name << "' in " << what
+                               << " is not a valid rank name";
+    if (!seen.insert(name).second)
+      return op->emitOpError() << "rank '" << name << "' appears twice in "
+                               << what;
+  }
+  return success();
+}
+
+/// Multiplication, division and modulo must have a constant or an extent on
+/// one side: index expressions are (semi-)affine in the ranks.
+static LogicalResult verifySemiAffine(Operation *op, AffineExpr expr,
+                                      StringRef what) {
+  auto binary = dyn_cast<AffineBinaryOpExpr>(expr);
+  if (!binary)
+    return success();
+  if (failed(verifySemiAffine(op, binary.getLHS(), what)) ||
+      failed(verifySemiAffine(op, binary.getRHS(), what)))
+    return failure();
+  switch (expr.getKind()) {
+  case AffineExprKind::Mul:
+    if (!binary.getLHS().isSymbolicOrConstant() &&
+        !binary.getRHS().isSymbolicOrConstant())
+      return op->emitOpError()
+             << what << " multiplies two ranks; index expressions must be "
+             << "affine in the ranks";
+    return success();
+  case AffineExprKind::FloorDiv:
+  case AffineExprKind::CeilDiv:
+  case AffineExprKind::Mod:
+    if (!binary.getRHS().isSymbolicOrConstant())
+      return op->emitOpError()
+             << what << " divides by a rank; the divisor must be a "
+             << "constant or an extent";
+    return success();
+  default:
+    return success();
+  }
+}
+
+LogicalResult EinsumOp::verify() {
+  ArrayAttr ranks = getRanks();
+  if (failed(verifyRankNameList(*this, ranks, "'ranks'")) ||
+      failed(verifyRankNameList(*this, getSymbols(), "'symbols'")) ||
+      failed(verifyRankNameList(*this, getOutput(), "the output")))
+    return failure();
+
+  auto ranksContain = [&](StringRef rank) {
+    return getRankPosition(rank) >= 0;
+  };
+  for (StringRef rank : getOutput().getAsValueRange<StringAttr>())
+    if (!ranksContain(rank))
+      return emitOpError() << "output rank '" << rank
+                           << "' is missing from 'ranks'";
+  auto resultType = cast<RankedTensorType>(getResult().getType());
+  if (resultType.getRank() != static_cast<int64_t>(getOutput().size()))
+    return emitOpError() << "result has tensor rank " << resultType.getRank()
+                         << " but the output names " << getOutput().size()
+                         << " ranks";
+
+  llvm::SmallDenseSet<StringRef> reduced;
+  for (Attribute attr : getReductions()) {
+    StringRef rank = cast<ReductionAttr>(attr).getRank().getValue();
+    if (!ranksContain(rank))
+      return emitOpError() << "reduced rank '" << rank
+                           << "' is missing from 'ranks'";
+    if (llvm::is_contained(getOutput().getAsValueRange<StringAttr>(), rank))
+      return emitOpError() << "rank '" << rank
+                           << "' is reduced but also appears in the output";
+    if (!reduced.insert(rank).second)
+      return emitOpError() << "rank '" << rank << "' is reduced twice";
+  }
+
+  for (StringRef rank : getOuterRanks())
+    if (!isFixedByEnclosingIterate(*this, rank))
+      return emitOpError() << "rank '" << rank
+                           << "' is neither an output rank, nor reduced, nor "
+                              "fixed by an enclosing cascade.iterate";
+
+  ArrayAttr maps = getIndexingMaps();
+  if (maps.size() != getInputs().size())
+    return emitOpError() << "has " << getInputs().size() << " operands but "
+                         << maps.size() << " indexing maps";
+  for (auto [i, operand, mapAttr] : llvm::enumerate(getInputs(), maps)) {
+    AffineMap map = cast<AffineMapAttr>(mapAttr).getValue();
+    auto type = cast<RankedTensorType>(operand.getType());
+    if (map.getNumDims() != ranks.size() ||
+        map.getNumSymbols() != getSymbols().size())
+      return emitOpError() << "indexing map #" << i << " has "
+                           << map.getNumDims() << " dims and "
+                           << map.getNumSymbols()
+                           << " symbols; expected one per rank ("
+                           << ranks.size() << ") and per extent ("
+                           << getSymbols().size() << ")";
+    if (map.getNumResults() != type.getRank())
+      return emitOpError() << "operand #" << i << " is indexed by "
+                           << map.getNumResults()
+                           << " expressions but has tensor rank "
+                           << type.getRank();
+    for (AffineExpr expr : map.getResults())
+      if (failed(verifySemiAffine(*this, expr,
+                                  "the index of operand #" + std::to_string(i))))
+        return failure();
+  }
+
+  if (std::optional<IntegerSet> predicate = getPredicate()) {
+    if (predicate->getNumDims() != ranks.size() ||
+        predicate->getNumSymbols() != getSymbols().size())
+      return emitOpError() << "predicate has " << predicate->getNumDims()
+                           << " dims and " << predicate->getNumSymbols()
+                           << " symbols; expected one per rank ("
+                           << ranks.size() << ") and per extent ("
+                           << getSymbols().size() << ")";
+    for (AffineExpr expr : predicate->getConstraints())
+      if (failed(verifySemiAffine(*this, expr, "the predicate")))
+        return failure();
+  }
+
+  if (std::optional<Attribute> fill = getFill()) {
+    auto floatAttr = dyn_cast<FloatAttr>(*fill);
+    if (!floatAttr || floatAttr.getType() != resultType.getElementType())
+      return emitOpError() << "'else' value must be a float of the result's "
+                              "element type "
+                           << resultType.getElementType();
+  }
+  if (!isa<FloatType>(resultType.getElementType()))
+    return emitOpError() << "result element type must be a float, got "
+                         << resultType.getElementType();
+
+  // Function-scoped rules: every rank has a known extent, and static sizes
+  // agree with it.
+  FailureOr<RankEnvironment> env = getEnvironmentFor(*this);
+  if (failed(env))
+    return failure();
+  auto checkBound = [&](StringRef rank, StringRef role) -> LogicalResult {
+    if (env->lookup(rank))
+      return success();
+    return emitOpError() << "the extent of " << role << " '" << rank
+                         << "' is unknown: no function argument dimension is "
+                            "indexed by it alone, no 'cascade.ranks' argument "
+                            "attribute names it, and no cascade.partition "
+                            "declares it";
+  };
+  for (StringRef rank : ranks.getAsValueRange<StringAttr>())
+    if (failed(checkBound(rank, "rank")))
+      return failure();
+  for (StringRef rank : getSymbols().getAsValueRange<StringAttr>())
+    if (failed(checkBound(rank, "rank")))
+      return failure();
+
+  auto checkStaticSize = [&](Type type, AffineExpr expr, unsigned dim,
+                             const Twine &what) -> LogicalResult {
+    auto tensor = cast<RankedTensorType>(type);
+    auto dimExpr = dyn_cast<AffineDimExpr>(expr);
+    if (!dimExpr || tensor.isDynamicDim(dim))
+      return success();
+    StringRef rank = cast<StringAttr>(ranks[dimExpr.getPosition()]).getValue();
+    std::optional<int64_t> extent = env->getStaticExtent(rank);
+    if (!extent || *extent == tensor.getDimSize(dim))
+      return success();
+    return emitOpError() << what << " dimension " << dim << " has size "
+                         << tensor.getDimSize(dim) << " but rank '" << rank
+                         << "' has extent " << *extent;
+  };
+  for (auto [i, operand, mapAttr] : llvm::enumerate(getInputs(), maps)) {
+    AffineMap map = cast<AffineMapAttr>(mapAttr).getValue();
+    for (auto [dim, expr] : llvm::enumerate(map.getResults()))
+      if (failed(checkStaticSize(operand.getType(), expr, dim,
+                                 "operand #" + Twine(i))))
+        return failure();
+  }
+  for (auto [dim, rank] :
+       llvm::enumerate(getOutput().getAsValueRange<StringAttr>()))
+    if (failed(checkStaticSize(
+            resultType,
+            getAffineDimExpr(getRankPosition(rank), getContext()), dim,
+            "result")))
+      return failure();
+
+  // A partition's inner rank only means something next to its outer rank.
+  SmallVector<StringRef> rankNames =
+      llvm::to_vector(ranks.getAsValueRange<StringAttr>());
+  for (StringRef rank : rankNames) {
+    PartitionOp partition = env->getPartitionOfInner(rank);
+    if (partition && !llvm::is_contained(rankNames, partition.getOuter()))
+      return emitOpError()
+             << "rank '" << rank << "' is the inner rank of partition '"
+             << partition.getRank() << " = " << partition.getOuter() << " * "
+             << partition.getTile() << " + " << partition.getInner()
+             << "' and needs its outer rank '" << partition.getOuter()
+             << "' as a rank of this Einsum (iterated, reduced or fixed by "
+                "an enclosing cascade.iterate)";
+  }
+
+  // Extents read by the body must be known too.
+  for (Operation &op : getBodyBlock())
+    if (auto extent = dyn_cast<ExtentOp>(op))
+      if (failed(checkBound(extent.getRank(), "rank")))
+        return failure();
+  return success();
+}
+
+LogicalResult EinsumOp::verifyRegions() {
+  Block &block = getBodyBlock();
+  if (block.getNumArguments() != getInputs().size())
+    return emitOpError() << "body has " << block.getNumArguments()
+                         << " arguments but the Einsum has "
+                         << getInputs().size() << " operands";
+  for (auto [i, arg, operand] :
+       llvm::enumerate(block.getArguments(), getInputs())) {
+    Type elementType = cast<RankedTensorType>(operand.getType()).getElementType();
+    if (arg.getType() != elementType)
+      return emitOpError() << "body argument #" << i << " has type "
+                           << arg.getType() << " but operand #" << i
+                           << " has element type " << elementType;
+  }
+  for (Operation &op : block.without_terminator()) {
+    bool allowed = isa<IndexOp, ExtentOp>(op) ||
+                   isa<arith::ArithDialect, math::MathDialect>(op.getDialect());
+    if (!allowed || op.getNumRegions() != 0)
+      return op.emitOpError()
+             << "is not allowed in an Einsum body: bodies hold scalar arith "
+                "and math ops, cascade.index and cascade.extent";
+    for (Type type : llvm::concat<Type>(op.getOperandTypes(),
+                                        op.getResultTypes()))
+      if (!type.isIntOrIndexOrFloat())
+        return op.emitOpError()
+               << "in an Einsum body must work on scalars, not " << type;
+  }
+  auto yield = dyn_cast<YieldOp>(block.getTerminator());
+  if (!yield)
+    return emitOpError("body must end with cascade.yield");
+  Type elementType =
+      cast<RankedTensorType>(getResult().getType()).getElementType();
+  if (yield.getValues().size() != 1 ||
+      yield.getValues()[0].getType() != elementType)
+    return yield.emitOpError()
+           << "must yield one value of the result's element type "
+           << elementType;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// IndexOp, ExtentOp, YieldOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult IndexOp::verify() {
+  auto einsum = (*this)->getParentOfType<EinsumOp>();
+  if (einsum.getRankPosition(getRank()) < 0)
+    return emitOpError() << "reads rank '" << getRank()
+                         << "', which is not a rank of the enclosing Einsum";
+  return success();
+}
+
+LogicalResult ExtentOp::verify() {
+  if (!isValidRankName(getRank()))
+    return emitOpError() << "'" << getRank() << "' is not a valid rank name";
+  return success();
+}
+
+LogicalResult YieldOp::verify() {
+  // Einsum and iterate check what their terminator yields.
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// PartitionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult PartitionOp::verify() {
+  for (StringRef name : {getRank(), getOuter(), getInner()})
+    if (!isValidRankName(name))
+      return emitOpError() << "'" << name << "' is not a valid rank name";
+  if (getRank() == getOuter() || getRank() == getInner() ||
+      getOuter() == getInner())
+    return emitOpError("needs three distinct rank names");
+  if (!isa<FunctionOpInterface>((*this)->getParentOp()))
+    return emitOpError("must be at the top level of a function: it declares "
+                       "ranks for the whole function");
+  if (failed(getEnvironmentFor(*this)))
+    return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// IterateOp
+//===----------------------------------------------------------------------===//
+
+ParseResult IterateOp::parse(OpAsmParser &parser, OperationState &result) {
+  StringAttr rank;
+  if (parseRankName(parser, rank))
+    return failure();
+  result.addAttribute(getRankAttrName(result.name), rank);
+
+  SmallVector<OpAsmParser::Argument> carried;
+  SmallVector<OpAsmParser::UnresolvedOperand> inits;
+  if (succeeded(parser.parseOptionalKeyword("init"))) {
+    auto parseOne = [&]() -> ParseResult {
+      OpAsmParser::Argument arg;
+      OpAsmParser::UnresolvedOperand init;
+      if (parser.parseArgument(arg) || parser.parseEqual() ||
+          parser.parseOperand(init))
+        return failure();
+      carried.push_back(arg);
+      inits.push_back(init);
+      return success();
+    };
+    if (parser.parseCommaSeparatedList(AsmParser::Delimiter::Paren, parseOne))
+      return failure();
+  }
+  SmallVector<Type> types;
+  if (!inits.empty()) {
+    SMLoc typesLoc = parser.getCurrentLocation();
+    if (parser.parseColonTypeList(types))
+      return failure();
+    if (types.size() != inits.size())
+      return parser.emitError(typesLoc)
+             << "expected " << inits.size() << " types, one per carried value";
+    for (auto [arg, type] : llvm::zip(carried, types))
+      arg.type = type;
+    if (parser.resolveOperands(inits, types, parser.getNameLoc(),
+                               result.operands))
+      return failure();
+  }
+  result.addTypes(types);
+  if (parser.parseOptionalAttrDictWithKeyword(result.attributes))
+    return failure();
+  Region *body = result.addRegion();
+  if (parser.parseRegion(*body, carried))
+    return failure();
+  IterateOp::ensureTerminator(*body, parser.getBuilder(), result.location);
+  return success();
+}
+
+void IterateOp::print(OpAsmPrinter &p) {
+  p << ' ' << getRank();
+  if (!getInits().empty()) {
+    p << " init(";
+    llvm::interleaveComma(
+        llvm::zip(getBodyBlock().getArguments(), getInits()), p,
+        [&](auto pair) {
+          p.printRegionArgument(std::get<0>(pair), {}, /*omitType=*/true);
+          p << " = " << std::get<1>(pair);
+        });
+    p << ") : ";
+    llvm::interleaveComma(getInits().getTypes(), p);
+  }
+  p.printOptionalAttrDictWithKeyword((*this)->getAttrs(), {"rank"});
+  p << ' ';
+  p.printRegion(getBody(), /*printEntryBlockArgs=*/false,
+                /*printBlockTerminators=*/!getInits().empty());
+}
+
+LogicalResult IterateOp::verifyRegions() {
+  if (!isValidRankName(getRank()))
+    return emitOpError() << "'" << getRank() << "' is not a valid rank name";
+  Block &block = getBodyBlock();
+  if (block.getNumArguments() != getInits().size())
+    return emitOpError() << "carries " << block.getNumArguments()
+                         << " values but has " << getInits().size()
+                         << " initial values; every carried value needs one "
+                            "in init(...)";
+  if (getResults().size() != getInits().size())
+    return emitOpError() << "has " << getResults().size()
+                         << " results but carries " << getInits().size()
+                         << " values";
+  for (auto [i, arg, init, result] : llvm::enumerate(
+           block.getArguments(), getInits(), getResults()))
+    if (arg.getType() != init.getType() || result.getType() != init.getType())
+      return emitOpError() << "carried value #" << i
+                           << " changes type: initial " << init.getType()
+                           << ", carried " << arg.getType() << ", result "
+                           << result.getType();
+  auto yield = cast<YieldOp>(block.getTerminator());
+  if (yield.getValues().size() != getInits().size())
+    return yield.emitOpError()
+           << "yields " << yield.getValues().size() << " values but the "
+           << "iterate carries " << getInits().size()
+           << "; every carried value needs an initial value in init(...)";
+  for (auto [i, value, init] : llvm::enumerate(yield.getValues(), getInits()))
+    if (value.getType() != init.getType())
+      return yield.emitOpError() << "yields " << value.getType()
+                                 << " for carried value #" << i
+                                 << ", which has type " << init.getType();
+  if (isFixedByEnclosingIterate(*this, getRank()))
+    return emitOpError() << "iterates rank '" << getRank()
+                         << "', which an enclosing cascade.iterate already "
+                            "fixes";
+  auto function = (*this)->getParentOfType<FunctionOpInterface>();
+  if (!function)
+    return emitOpError("must be inside a function");
+  FailureOr<RankEnvironment> env = RankEnvironment::build(function);
+  if (succeeded(env) && !env->lookup(getRank()))
+    return emitOpError() << "iterates rank '" << getRank()
+                         << "', whose extent is unknown: no function argument "
+                            "or cascade.partition binds it";
+  return success();
+}

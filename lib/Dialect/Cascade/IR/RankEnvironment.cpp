@@ -1,0 +1,282 @@
+//===- RankEnvironment.cpp - Function-scoped rank names and extents -------===//
+//
+// Collects which function argument dimension or partition binds each rank.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
+
+#include "mlir/IR/AffineExpr.h"
+#include "mlir/IR/AffineMap.h"
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+namespace {
+/// Fills a RankEnvironment, remembering whether anything conflicted.
+struct BindingCollector {
+  FunctionOpInterface function;
+  ArrayRef<Operation *> reportAt;
+  llvm::MapVector<StringRef, RankBinding> &bindings;
+  llvm::DenseMap<std::pair<unsigned, unsigned>, StringRef> &argumentDims;
+  SmallVector<std::tuple<unsigned, unsigned, StringRef>> &uses;
+  bool failed = false;
+
+  std::optional<int64_t> staticDim(unsigned arg, unsigned dim) {
+    auto type = dyn_cast<RankedTensorType>(function.getArgumentTypes()[arg]);
+    if (!type || dim >= type.getRank() || type.isDynamicDim(dim))
+      return std::nullopt;
+    return type.getDimSize(dim);
+  }
+
+  void bindArgumentDim(StringRef rank, unsigned arg, unsigned dim,
+                       Operation *origin) {
+    uses.push_back({arg, dim, rank});
+    argumentDims.try_emplace({arg, dim}, rank);
+    std::optional<int64_t> extent = staticDim(arg, dim);
+    auto [it, inserted] = bindings.try_emplace(rank);
+    RankBinding &binding = it->second;
+    if (inserted) {
+      binding.kind = RankBinding::Kind::Argument;
+      binding.argNumber = arg;
+      binding.dim = dim;
+      binding.origin = origin;
+      binding.staticExtent = extent;
+      return;
+    }
+    if (binding.kind != RankBinding::Kind::Argument) {
+      report(origin, "rank '" + rank.str() +
+                         "' is declared by a cascade.partition and cannot "
+                         "also index argument #" +
+                         std::to_string(arg) + " dimension " +
+                         std::to_string(dim) + " directly");
+      return;
+    }
+    if (extent && binding.staticExtent && *extent != *binding.staticExtent) {
+      report(origin, "rank '" + rank.str() + "' has extent " +
+                         std::to_string(*extent) + " at argument #" +
+                         std::to_string(arg) + " dimension " +
+                         std::to_string(dim) + " but extent " +
+                         std::to_string(*binding.staticExtent) +
+                         " at argument #" + std::to_string(binding.argNumber) +
+                         " dimension " + std::to_string(binding.dim));
+      return;
+    }
+    if (extent && !binding.staticExtent)
+      binding.staticExtent = extent;
+  }
+
+  void report(Operation *origin, const std::string &message) {
+    failed = true;
+    if (llvm::is_contained(reportAt, origin))
+      origin->emitOpError() << message;
+  }
+
+  void collectArgumentAttributes() {
+    for (unsigned arg = 0, e = function.getNumArguments(); arg < e; ++arg) {
+      auto names = function.getArgAttrOfType<ArrayAttr>(arg, "cascade.ranks");
+      if (!names)
+        continue;
+      auto type = dyn_cast<RankedTensorType>(function.getArgumentTypes()[arg]);
+      if (!type || type.getRank() != static_cast<int64_t>(names.size())) {
+        report(function, "argument #" + std::to_string(arg) +
+                             " has a 'cascade.ranks' attribute whose length "
+                             "does not match its tensor rank");
+        continue;
+      }
+      for (auto [dim, name] : llvm::enumerate(names)) {
+        auto rank = dyn_cast<StringAttr>(name);
+        if (!rank || !isValidRankName(rank.getValue())) {
+          report(function, "argument #" + std::to_string(arg) +
+                               " names dimension " + std::to_string(dim) +
+                               " with an invalid rank name");
+          continue;
+        }
+        bindArgumentDim(rank.getValue(), arg, dim, function);
+      }
+    }
+  }
+
+  void collectEinsumUses() {
+    Block *entry = function.getFunctionBody().empty()
+                       ? nullptr
+                       : &function.getFunctionBody().front();
+    function.walk([&](EinsumOp einsum) {
+      ArrayAttr maps = einsum.getIndexingMaps();
+      ArrayAttr ranks = einsum.getRanks();
+      if (maps.size() != einsum.getInputs().size())
+        return; // Malformed; the op's own verifier reports it.
+      for (auto [operand, mapAttr] : llvm::zip(einsum.getInputs(), maps)) {
+        auto arg = dyn_cast<BlockArgument>(operand);
+        if (!arg || arg.getOwner() != entry)
+          continue;
+        AffineMap map = cast<AffineMapAttr>(mapAttr).getValue();
+        if (map.getNumDims() != ranks.size())
+          continue;
+        for (auto [dim, expr] : llvm::enumerate(map.getResults())) {
+          auto dimExpr = dyn_cast<AffineDimExpr>(expr);
+          if (!dimExpr)
+            continue;
+          auto rank = cast<StringAttr>(ranks[dimExpr.getPosition()]);
+          bindArgumentDim(rank.getValue(), arg.getArgNumber(), dim, einsum);
+        }
+      }
+    });
+  }
+
+  void collectPartitions() {
+    function.walk([&](PartitionOp partition) {
+      for (StringRef declared : {partition.getOuter(), partition.getInner()}) {
+        if (bindings.count(declared)) {
+          report(partition, "rank '" + declared.str() +
+                                "' is already bound; a partition must "
+                                "introduce new rank names");
+          return;
+        }
+      }
+      RankBinding outer;
+      outer.kind = RankBinding::Kind::PartitionOuter;
+      outer.partition = partition;
+      outer.origin = partition;
+      RankBinding inner = outer;
+      inner.kind = RankBinding::Kind::PartitionInner;
+      inner.staticExtent = partition.getTile();
+      bindings[partition.getOuter()] = outer;
+      bindings[partition.getInner()] = inner;
+    });
+    // Outer extents need the parent's, which may itself be a partition rank.
+    for (auto &entry : bindings) {
+      RankBinding &binding = entry.second;
+      if (binding.kind != RankBinding::Kind::PartitionOuter)
+        continue;
+      const RankBinding *parent = nullptr;
+      auto it = bindings.find(binding.partition.getRank());
+      if (it != bindings.end())
+        parent = &it->second;
+      if (!parent) {
+        report(binding.partition,
+               "partitions rank '" + binding.partition.getRank().str() +
+                   "', which no function argument or partition binds");
+        continue;
+      }
+      if (parent->staticExtent)
+        binding.staticExtent = llvm::divideCeil(*parent->staticExtent,
+                                                binding.partition.getTile());
+    }
+  }
+};
+} // namespace
+
+FailureOr<RankEnvironment>
+RankEnvironment::build(FunctionOpInterface function,
+                       ArrayRef<Operation *> reportAt) {
+  RankEnvironment env;
+  BindingCollector builder{function, reportAt, env.bindings, env.argumentDims,
+                  env.uses};
+  builder.collectArgumentAttributes();
+  builder.collectEinsumUses();
+  builder.collectPartitions();
+  if (builder.failed)
+    return failure();
+  return env;
+}
+
+const RankBinding *RankEnvironment::lookup(StringRef rank) const {
+  auto it = bindings.find(rank);
+  return it == bindings.end() ? nullptr : &it->second;
+}
+
+std::optional<int64_t> RankEnvironment::getStaticExtent(StringRef rank) const {
+  if (const RankBinding *binding = lookup(rank))
+    return binding->staticExtent;
+  return std::nullopt;
+}
+
+PartitionOp RankEnvironment::getPartitionOfInner(StringRef rank) const {
+  const RankBinding *binding = lookup(rank);
+  if (binding && binding->kind == RankBinding::Kind::PartitionInner)
+    return binding->partition;
+  return {};
+}
+
+PartitionOp RankEnvironment::getPartitionOfOuter(StringRef rank) const {
+  const RankBinding *binding = lookup(rank);
+  if (binding && binding->kind == RankBinding::Kind::PartitionOuter)
+    return binding->partition;
+  return {};
+}
+
+SmallVector<PartitionOp>
+RankEnvironment::getActivePartitions(ArrayRef<StringRef> ranks) const {
+  SmallVector<PartitionOp> active;
+  for (StringRef rank : ranks) {
+    PartitionOp partition = getPartitionOfInner(rank);
+    if (partition && llvm::is_contained(ranks, partition.getOuter()))
+      active.push_back(partition);
+  }
+  return active;
+}
+
+std::optional<StringRef>
+RankEnvironment::getRankOfArgumentDim(unsigned argNumber, unsigned dim) const {
+  auto it = argumentDims.find({argNumber, dim});
+  if (it == argumentDims.end())
+    return std::nullopt;
+  return it->second;
+}
+
+SmallVector<StringRef> RankEnvironment::getRankNames() const {
+  SmallVector<StringRef> names;
+  for (auto &entry : bindings)
+    names.push_back(entry.first);
+  return names;
+}
+
+FailureOr<llvm::StringMap<int64_t>> RankEnvironment::resolveExtents(
+    ArrayRef<SmallVector<int64_t>> argumentShapes, std::string &error) const {
+  llvm::StringMap<int64_t> extents;
+  llvm::StringMap<std::pair<unsigned, unsigned>> firstUse;
+  for (auto [arg, dim, rank] : uses) {
+    if (arg >= argumentShapes.size() || dim >= argumentShapes[arg].size()) {
+      error = "argument #" + std::to_string(arg) + " has no dimension " +
+              std::to_string(dim);
+      return failure();
+    }
+    int64_t extent = argumentShapes[arg][dim];
+    auto [it, inserted] = extents.try_emplace(rank, extent);
+    if (inserted) {
+      firstUse[rank] = {arg, dim};
+      continue;
+    }
+    if (it->second != extent) {
+      auto [firstArg, firstDim] = firstUse[rank];
+      error = "rank '" + rank.str() + "' has extent " + std::to_string(extent) +
+              " at argument #" + std::to_string(arg) + " dimension " +
+              std::to_string(dim) + " but " + std::to_string(it->second) +
+              " at argument #" + std::to_string(firstArg) + " dimension " +
+              std::to_string(firstDim);
+      return failure();
+    }
+  }
+  // Partitions in declaration order; a nested partition follows its parent.
+  for (auto &entry : bindings) {
+    const RankBinding &binding = entry.second;
+    if (binding.kind == RankBinding::Kind::Argument)
+      continue;
+    PartitionOp partition = binding.partition;
+    if (binding.kind == RankBinding::Kind::PartitionInner) {
+      extents[entry.first] = partition.getTile();
+      continue;
+    }
+    auto parent = extents.find(partition.getRank());
+    if (parent == extents.end()) {
+      error = "the extent of rank '" + partition.getRank().str() +
+              "', partitioned into '" + entry.first.str() +
+              "', is not known";
+      return failure();
+    }
+    extents[entry.first] =
+        llvm::divideCeil(parent->second, partition.getTile());
+  }
+  return extents;
+}

@@ -1,0 +1,23 @@
+//===- Registration.cpp - Dialects and passes the tools register ----------===//
+
+#include "cascade/InitAllDialects.h"
+#include "cascade/Dialect/Cascade/IR/CascadeDialect.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+
+void mlir::cascade::registerAllDialects(DialectRegistry &registry) {
+  registry.insert<CascadeDialect>();
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+}
+
+void mlir::cascade::registerAllPasses() {
+  static bool registered = [] {
+    mlir::registerAllPasses();
+    return true;
+  }();
+  (void)registered;
+}
