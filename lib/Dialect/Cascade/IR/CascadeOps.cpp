@@ -198,6 +198,15 @@ LogicalResult EinsumOp::verify() {
       return emitOpError() << "rank '" << rank << "' is reduced twice";
   }
 
+  for (Attribute attr : getOutput())
+    if (isFixedByEnclosingIterate(*this, cast<StringAttr>(attr).getValue()))
+      return emitOpError() << "output rank '"
+                           << cast<StringAttr>(attr).getValue()
+                           << "' is fixed by an enclosing cascade.iterate";
+  for (StringRef rank : reduced)
+    if (isFixedByEnclosingIterate(*this, rank))
+      return emitOpError() << "reduced rank '" << rank
+                           << "' is fixed by an enclosing cascade.iterate";
   for (StringRef rank : getOuterRanks())
     if (!isFixedByEnclosingIterate(*this, rank))
       return emitOpError() << "rank '" << rank
@@ -309,7 +318,8 @@ LogicalResult EinsumOp::verify() {
       llvm::to_vector(ranks.getAsValueRange<StringAttr>());
   for (StringRef rank : rankNames) {
     PartitionOp partition = env->getPartitionOfInner(rank);
-    if (partition && !llvm::is_contained(rankNames, partition.getOuter()))
+    if (partition && !llvm::is_contained(rankNames, partition.getOuter()) &&
+        !isFixedByEnclosingIterate(*this, partition.getOuter()))
       return emitOpError()
              << "rank '" << rank << "' is the inner rank of partition '"
              << partition.getRank() << " = " << partition.getOuter() << " * "

@@ -21,6 +21,7 @@ struct BindingCollector {
   llvm::DenseMap<std::pair<unsigned, unsigned>, StringRef> &argumentDims;
   SmallVector<std::tuple<unsigned, unsigned, StringRef>> &uses;
   bool failed = false;
+  llvm::StringMap<PartitionOp> partitionsByOuter;
 
   std::optional<int64_t> staticDim(unsigned arg, unsigned dim) {
     auto type = dyn_cast<RankedTensorType>(function.getArgumentTypes()[arg]);
@@ -97,6 +98,39 @@ struct BindingCollector {
     }
   }
 
+  /// The rank whose whole range an index expression walks: `m` for the
+  /// expression `m`, and the parent `m` for `m1 * T + m0` when
+  /// `cascade.partition m = m1 * T + m0` is declared.
+  std::optional<StringRef> getIndexedRank(AffineExpr expr, ArrayAttr ranks) {
+    auto nameOf = [&](AffineExpr e) -> std::optional<StringRef> {
+      if (auto dim = dyn_cast<AffineDimExpr>(e))
+        return cast<StringAttr>(ranks[dim.getPosition()]).getValue();
+      return std::nullopt;
+    };
+    if (std::optional<StringRef> name = nameOf(expr))
+      return name;
+    if (expr.getKind() != AffineExprKind::Add)
+      return std::nullopt;
+    auto sum = cast<AffineBinaryOpExpr>(expr);
+    for (auto [scaled, inner] : {std::pair(sum.getLHS(), sum.getRHS()),
+                                 std::pair(sum.getRHS(), sum.getLHS())}) {
+      if (scaled.getKind() != AffineExprKind::Mul)
+        continue;
+      auto product = cast<AffineBinaryOpExpr>(scaled);
+      auto tile = dyn_cast<AffineConstantExpr>(product.getRHS());
+      std::optional<StringRef> outer = nameOf(product.getLHS());
+      std::optional<StringRef> innerName = nameOf(inner);
+      if (!tile || !outer || !innerName)
+        continue;
+      auto it = partitionsByOuter.find(*outer);
+      if (it != partitionsByOuter.end() &&
+          it->second.getInner() == *innerName &&
+          it->second.getTile() == tile.getValue())
+        return it->second.getRank();
+    }
+    return std::nullopt;
+  }
+
   void collectEinsumUses() {
     Block *entry = function.getFunctionBody().empty()
                        ? nullptr
@@ -114,11 +148,9 @@ struct BindingCollector {
         if (map.getNumDims() != ranks.size())
           continue;
         for (auto [dim, expr] : llvm::enumerate(map.getResults())) {
-          auto dimExpr = dyn_cast<AffineDimExpr>(expr);
-          if (!dimExpr)
-            continue;
-          auto rank = cast<StringAttr>(ranks[dimExpr.getPosition()]);
-          bindArgumentDim(rank.getValue(), arg.getArgNumber(), dim, einsum);
+          std::optional<StringRef> rank = getIndexedRank(expr, ranks);
+          if (rank)
+            bindArgumentDim(*rank, arg.getArgNumber(), dim, einsum);
         }
       }
     });
@@ -143,8 +175,12 @@ struct BindingCollector {
       inner.staticExtent = partition.getTile();
       bindings[partition.getOuter()] = outer;
       bindings[partition.getInner()] = inner;
+      partitionsByOuter[partition.getOuter()] = partition;
     });
-    // Outer extents need the parent's, which may itself be a partition rank.
+  }
+
+  /// Outer extents need the parent's, known once every use is collected.
+  void resolvePartitionExtents() {
     for (auto &entry : bindings) {
       RankBinding &binding = entry.second;
       if (binding.kind != RankBinding::Kind::PartitionOuter)
@@ -174,8 +210,9 @@ RankEnvironment::build(FunctionOpInterface function,
   BindingCollector builder{function, reportAt, env.bindings, env.argumentDims,
                   env.uses};
   builder.collectArgumentAttributes();
-  builder.collectEinsumUses();
   builder.collectPartitions();
+  builder.collectEinsumUses();
+  builder.resolvePartitionExtents();
   if (builder.failed)
     return failure();
   return env;
@@ -207,14 +244,12 @@ PartitionOp RankEnvironment::getPartitionOfOuter(StringRef rank) const {
 }
 
 SmallVector<PartitionOp>
-RankEnvironment::getActivePartitions(ArrayRef<StringRef> ranks) const {
-  SmallVector<PartitionOp> active;
-  for (StringRef rank : ranks) {
-    PartitionOp partition = getPartitionOfInner(rank);
-    if (partition && llvm::is_contained(ranks, partition.getOuter()))
-      active.push_back(partition);
-  }
-  return active;
+RankEnvironment::getPartitionsOfInnerRanks(ArrayRef<StringRef> ranks) const {
+  SmallVector<PartitionOp> partitions;
+  for (StringRef rank : ranks)
+    if (PartitionOp partition = getPartitionOfInner(rank))
+      partitions.push_back(partition);
+  return partitions;
 }
 
 std::optional<StringRef>

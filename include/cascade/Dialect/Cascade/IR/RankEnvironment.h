@@ -57,10 +57,11 @@ public:
   /// The partition whose outer rank is `rank`, if any.
   PartitionOp getPartitionOfOuter(llvm::StringRef rank) const;
 
-  /// The partitions whose outer and inner ranks both appear in `ranks`: an
-  /// Einsum over such ranks skips the points past the end of the parent.
+  /// The partitions whose inner rank appears in `ranks`. An Einsum over
+  /// such a rank skips the points past the end of the parent, with the outer
+  /// rank's coordinate taken from its own ranks or an enclosing iterate.
   llvm::SmallVector<PartitionOp>
-  getActivePartitions(llvm::ArrayRef<llvm::StringRef> ranks) const;
+  getPartitionsOfInnerRanks(llvm::ArrayRef<llvm::StringRef> ranks) const;
 
   /// The rank that names dimension `dim` of argument `argNumber`, if any.
   std::optional<llvm::StringRef> getRankOfArgumentDim(unsigned argNumber,

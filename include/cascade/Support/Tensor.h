@@ -1,0 +1,53 @@
+//===- Tensor.h - Dense fp64 tensors --------------------------------*- C++ -*-===//
+//
+// The value type of the interpreter, of .npy I/O and of comparisons: a
+// row-major (C order) fp64 array with a shape. Inputs of any float type are
+// widened to it.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CASCADE_SUPPORT_TENSOR_H
+#define CASCADE_SUPPORT_TENSOR_H
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/SmallVector.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mlir::cascade {
+
+struct Tensor {
+  llvm::SmallVector<int64_t> shape;
+  std::vector<double> data;
+
+  Tensor() = default;
+  explicit Tensor(llvm::ArrayRef<int64_t> shape, double fill = 0.0)
+      : shape(shape.begin(), shape.end()),
+        data(static_cast<size_t>(numElementsOf(shape)), fill) {}
+
+  static int64_t numElementsOf(llvm::ArrayRef<int64_t> shape) {
+    int64_t count = 1;
+    for (int64_t size : shape)
+      count *= size;
+    return count;
+  }
+  int64_t getNumElements() const { return numElementsOf(shape); }
+  int64_t getRank() const { return shape.size(); }
+
+  /// Row-major strides, in elements.
+  llvm::SmallVector<int64_t> getStrides() const {
+    llvm::SmallVector<int64_t> strides(shape.size(), 1);
+    for (int64_t i = static_cast<int64_t>(shape.size()) - 2; i >= 0; --i)
+      strides[i] = strides[i + 1] * shape[i + 1];
+    return strides;
+  }
+
+  /// "[2, 4, 17, 64]"
+  std::string getShapeString() const;
+};
+
+} // namespace mlir::cascade
+
+#endif // CASCADE_SUPPORT_TENSOR_H

@@ -1,0 +1,462 @@
+//===- Interpreter.cpp - fp64 reference interpreter for cascades ----------===//
+//
+// Runs the ops of a cascade function one after the other on dense fp64
+// tensors. Einsum bodies are compiled once into BodyPrograms; index
+// expressions with the extents substituted are reduced to linear forms when
+// they are linear, and evaluated as affine expressions otherwise.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cascade/Interpreter/Interpreter.h"
+#include "BodyProgram.h"
+
+#include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
+
+#include "mlir/IR/AffineExpr.h"
+#include "mlir/IR/AffineMap.h"
+#include "mlir/IR/IntegerSet.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <memory>
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+namespace {
+
+int64_t floorDivide(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+/// Evaluates an affine expression whose symbols are already substituted.
+int64_t evaluateAffine(AffineExpr expr, const int64_t *dims) {
+  switch (expr.getKind()) {
+  case AffineExprKind::Constant:
+    return cast<AffineConstantExpr>(expr).getValue();
+  case AffineExprKind::DimId:
+    return dims[cast<AffineDimExpr>(expr).getPosition()];
+  case AffineExprKind::SymbolId:
+    llvm_unreachable("symbols are substituted before evaluation");
+  default:
+    break;
+  }
+  auto binary = cast<AffineBinaryOpExpr>(expr);
+  int64_t lhs = evaluateAffine(binary.getLHS(), dims);
+  int64_t rhs = evaluateAffine(binary.getRHS(), dims);
+  switch (expr.getKind()) {
+  case AffineExprKind::Add:
+    return lhs + rhs;
+  case AffineExprKind::Mul:
+    return lhs * rhs;
+  case AffineExprKind::FloorDiv:
+    return rhs == 0 ? 0 : floorDivide(lhs, rhs);
+  case AffineExprKind::CeilDiv:
+    return rhs == 0 ? 0 : -floorDivide(-lhs, rhs);
+  case AffineExprKind::Mod: {
+    if (rhs == 0)
+      return 0;
+    int64_t mod = lhs % rhs;
+    return mod < 0 ? mod + (rhs < 0 ? -rhs : rhs) : mod;
+  }
+  default:
+    llvm_unreachable("unexpected affine expression kind");
+  }
+}
+
+/// An index expression ready to evaluate: a linear form when the expression
+/// is linear in the ranks, the affine expression otherwise.
+struct IndexFunction {
+  bool isLinear = true;
+  int64_t constant = 0;
+  SmallVector<std::pair<unsigned, int64_t>, 2> terms;
+  AffineExpr general;
+
+  static IndexFunction get(AffineExpr expr, ArrayRef<int64_t> symbolValues,
+                           unsigned numDims) {
+    MLIRContext *ctx = expr.getContext();
+    SmallVector<AffineExpr> symbols;
+    for (int64_t value : symbolValues)
+      symbols.push_back(getAffineConstantExpr(value, ctx));
+    expr = simplifyAffineExpr(expr.replaceSymbols(symbols), numDims, 0);
+    IndexFunction function;
+    function.general = expr;
+    bool linear = true;
+    expr.walk([&](AffineExpr sub) {
+      if (sub.getKind() == AffineExprKind::FloorDiv ||
+          sub.getKind() == AffineExprKind::CeilDiv ||
+          sub.getKind() == AffineExprKind::Mod)
+        linear = false;
+    });
+    function.isLinear = linear && expr.isPureAffine();
+    if (!function.isLinear)
+      return function;
+    SmallVector<int64_t> point(numDims, 0);
+    function.constant = evaluateAffine(expr, point.data());
+    for (unsigned d = 0; d < numDims; ++d) {
+      point[d] = 1;
+      int64_t coefficient = evaluateAffine(expr, point.data()) - function.constant;
+      point[d] = 0;
+      if (coefficient != 0)
+        function.terms.push_back({d, coefficient});
+    }
+    return function;
+  }
+
+  int64_t operator()(const int64_t *coordinates) const {
+    if (!isLinear)
+      return evaluateAffine(general, coordinates);
+    int64_t value = constant;
+    for (auto [dim, coefficient] : terms)
+      value += coefficient * coordinates[dim];
+    return value;
+  }
+};
+
+using TensorRef = std::shared_ptr<const Tensor>;
+
+class FunctionInterpreter {
+public:
+  FunctionInterpreter(FunctionOpInterface function, RankEnvironment env,
+                      llvm::StringMap<int64_t> extents)
+      : function(function), env(std::move(env)),
+        extents(std::move(extents)) {}
+
+  FailureOr<SmallVector<Tensor>> run(ArrayRef<Tensor> inputs) {
+    Block &entry = function.getFunctionBody().front();
+    for (auto [arg, input] : llvm::zip(entry.getArguments(), inputs))
+      values[arg] = std::make_shared<const Tensor>(input);
+    SmallVector<TensorRef> results;
+    if (failed(runBlock(entry, results)))
+      return failure();
+    SmallVector<Tensor> copies;
+    for (const TensorRef &result : results)
+      copies.push_back(*result);
+    return copies;
+  }
+
+private:
+  /// Runs the ops of `block`; the terminator's operands go to `yielded`.
+  LogicalResult runBlock(Block &block, SmallVectorImpl<TensorRef> &yielded) {
+    for (Operation &op : block) {
+      if (auto einsum = dyn_cast<EinsumOp>(op)) {
+        if (failed(runEinsum(einsum)))
+          return failure();
+      } else if (auto iterate = dyn_cast<IterateOp>(op)) {
+        if (failed(runIterate(iterate)))
+          return failure();
+      } else if (isa<PartitionOp>(op) ||
+                 (isa<arith::ConstantOp>(op) &&
+                  !isa<ShapedType>(op.getResult(0).getType()))) {
+        continue; // Declarations and scalars used by no cascade op.
+      } else if (op.hasTrait<OpTrait::IsTerminator>()) {
+        for (Value operand : op.getOperands()) {
+          auto it = values.find(operand);
+          if (it == values.end())
+            return op.emitError("the reference interpreter cannot return "
+                                "a value it did not compute");
+          yielded.push_back(it->second);
+        }
+      } else {
+        return op.emitError() << "'" << op.getName()
+                              << "' is not supported by the reference "
+                                 "interpreter";
+      }
+    }
+    return success();
+  }
+
+  LogicalResult runIterate(IterateOp iterate) {
+    StringRef rank = iterate.getRank();
+    int64_t steps = extents.lookup(rank);
+    SmallVector<TensorRef> carried;
+    for (Value init : iterate.getInits())
+      carried.push_back(values.lookup(init));
+    for (int64_t step = 0; step < steps; ++step) {
+      fixedCoordinates[rank] = step;
+      for (auto [arg, value] :
+           llvm::zip(iterate.getBodyBlock().getArguments(), carried))
+        values[arg] = value;
+      SmallVector<TensorRef> next;
+      if (failed(runBlock(iterate.getBodyBlock(), next)))
+        return failure();
+      carried = std::move(next);
+    }
+    fixedCoordinates.erase(rank);
+    for (auto [result, value] : llvm::zip(iterate.getResults(), carried))
+      values[result] = value;
+    return success();
+  }
+
+  LogicalResult runEinsum(EinsumOp einsum);
+
+  FunctionOpInterface function;
+  RankEnvironment env;
+  llvm::StringMap<int64_t> extents;
+  llvm::StringMap<int64_t> fixedCoordinates;
+  llvm::DenseMap<Value, TensorRef> values;
+  llvm::DenseMap<Operation *, BodyProgram> programs;
+};
+
+/// One Einsum evaluation: the loop nest over its iteration space.
+class EinsumEvaluator {
+public:
+  EinsumEvaluator(EinsumOp einsum, const BodyProgram &program)
+      : einsum(einsum), program(program) {}
+
+  LogicalResult prepare(ArrayRef<TensorRef> operandTensors,
+                        const llvm::StringMap<int64_t> &extents,
+                        const llvm::StringMap<int64_t> &fixed,
+                        const RankEnvironment &env);
+  Tensor run();
+  bool hadError() const { return failedAccess; }
+
+private:
+  std::optional<double> reduceFrom(int level);
+  bool predicateHolds() const;
+
+  EinsumOp einsum;
+  const BodyProgram &program;
+  SmallVector<TensorRef> operands;
+  SmallVector<SmallVector<int64_t>> operandStrides;
+  SmallVector<SmallVector<IndexFunction>> indexFunctions;
+  SmallVector<IndexFunction> constraints;
+  SmallVector<bool> isEquality;
+  SmallVector<int64_t> coordinates;
+  SmallVector<int64_t> rankExtents;
+  SmallVector<unsigned> outputPositions;
+  SmallVector<unsigned> reducedPositions;
+  SmallVector<ReduceKind> reduceKinds;
+  SmallVector<int64_t> outputShape;
+  std::vector<double> scratch;
+  SmallVector<double> operandValues;
+  bool failedAccess = false;
+};
+
+LogicalResult EinsumEvaluator::prepare(ArrayRef<TensorRef> operandTensors,
+                                       const llvm::StringMap<int64_t> &extents,
+                                       const llvm::StringMap<int64_t> &fixed,
+                                       const RankEnvironment &env) {
+  operands.assign(operandTensors.begin(), operandTensors.end());
+  ArrayAttr ranks = einsum.getRanks();
+  unsigned numRanks = ranks.size();
+  coordinates.assign(numRanks, 0);
+  rankExtents.assign(numRanks, 0);
+  for (auto [i, attr] : llvm::enumerate(ranks)) {
+    StringRef rank = cast<StringAttr>(attr).getValue();
+    rankExtents[i] = extents.lookup(rank);
+    auto it = fixed.find(rank);
+    if (it != fixed.end())
+      coordinates[i] = it->second;
+  }
+  SmallVector<int64_t> symbolValues;
+  for (StringRef rank : einsum.getSymbols().getAsValueRange<StringAttr>())
+    symbolValues.push_back(extents.lookup(rank));
+
+  for (StringRef rank : einsum.getOutput().getAsValueRange<StringAttr>()) {
+    outputPositions.push_back(einsum.getRankPosition(rank));
+    outputShape.push_back(rankExtents[outputPositions.back()]);
+  }
+  for (Attribute attr : einsum.getReductions()) {
+    auto reduction = cast<ReductionAttr>(attr);
+    reducedPositions.push_back(
+        einsum.getRankPosition(reduction.getRank().getValue()));
+    reduceKinds.push_back(reduction.getKind());
+  }
+
+  for (auto [i, operand, mapAttr] :
+       llvm::enumerate(operands, einsum.getIndexingMaps())) {
+    AffineMap map = cast<AffineMapAttr>(mapAttr).getValue();
+    if (operand->getRank() != map.getNumResults())
+      return einsum.emitError() << "operand #" << i << " has shape "
+                                << operand->getShapeString() << " but is "
+                                << "indexed by " << map.getNumResults()
+                                << " expressions";
+    SmallVector<IndexFunction> functions;
+    for (auto [dim, expr] : llvm::enumerate(map.getResults())) {
+      if (auto dimExpr = dyn_cast<AffineDimExpr>(expr)) {
+        int64_t extent = rankExtents[dimExpr.getPosition()];
+        if (operand->shape[dim] != extent)
+          return einsum.emitError()
+                 << "operand #" << i << " has shape "
+                 << operand->getShapeString() << ": dimension " << dim
+                 << " should be the extent of rank '"
+                 << cast<StringAttr>(ranks[dimExpr.getPosition()]).getValue()
+                 << "', " << extent;
+      }
+      functions.push_back(IndexFunction::get(expr, symbolValues, numRanks));
+    }
+    indexFunctions.push_back(std::move(functions));
+    operandStrides.push_back(operand->getStrides());
+  }
+
+  if (std::optional<IntegerSet> predicate = einsum.getPredicate()) {
+    for (unsigned i = 0; i < predicate->getNumConstraints(); ++i) {
+      constraints.push_back(IndexFunction::get(predicate->getConstraint(i),
+                                               symbolValues, numRanks));
+      isEquality.push_back(predicate->isEq(i));
+    }
+  }
+  // Points past the end of a partitioned rank are outside the domain:
+  // extent(m) - 1 - (m1 * tile + m0) >= 0, where m1 is a rank of the Einsum
+  // or fixed by an enclosing iterate.
+  SmallVector<StringRef> rankNames =
+      llvm::to_vector(ranks.getAsValueRange<StringAttr>());
+  for (PartitionOp partition : env.getPartitionsOfInnerRanks(rankNames)) {
+    IndexFunction bound;
+    bound.constant = extents.lookup(partition.getRank()) - 1;
+    int64_t outerPosition = einsum.getRankPosition(partition.getOuter());
+    if (outerPosition >= 0)
+      bound.terms.push_back(
+          {static_cast<unsigned>(outerPosition), -partition.getTile()});
+    else
+      bound.constant -= fixed.lookup(partition.getOuter()) * partition.getTile();
+    bound.terms.push_back(
+        {static_cast<unsigned>(einsum.getRankPosition(partition.getInner())),
+         -1});
+    constraints.push_back(bound);
+    isEquality.push_back(false);
+  }
+  scratch.assign(program.getNumRegisters(), 0.0);
+  operandValues.assign(operands.size(), 0.0);
+  return success();
+}
+
+bool EinsumEvaluator::predicateHolds() const {
+  for (auto [constraint, equality] : llvm::zip(constraints, isEquality)) {
+    int64_t value = constraint(coordinates.data());
+    if (equality ? value != 0 : value < 0)
+      return false;
+  }
+  return true;
+}
+
+std::optional<double> EinsumEvaluator::reduceFrom(int level) {
+  if (level < 0) {
+    if (!predicateHolds())
+      return std::nullopt;
+    for (auto [i, operand] : llvm::enumerate(operands)) {
+      int64_t offset = 0;
+      for (auto [dim, function] : llvm::enumerate(indexFunctions[i])) {
+        int64_t index = function(coordinates.data());
+        if (index < 0 || index >= operand->shape[dim]) {
+          if (!failedAccess) {
+            InFlightDiagnostic diag = einsum.emitError();
+            diag << "operand #" << i << " (shape " << operand->getShapeString()
+                 << ") is read out of bounds: index " << index
+                 << " in dimension " << dim << " at point";
+            for (auto [rank, coordinate] :
+                 llvm::zip(einsum.getRanks().getAsValueRange<StringAttr>(),
+                           coordinates))
+              diag << " " << rank << "=" << coordinate;
+          }
+          failedAccess = true;
+          return std::nullopt;
+        }
+        offset += index * operandStrides[i][dim];
+      }
+      operandValues[i] = operand->data[offset];
+    }
+    return program.run(operandValues.data(), coordinates.data(),
+                       scratch.data());
+  }
+  unsigned position = reducedPositions[level];
+  std::optional<double> accumulator;
+  for (int64_t c = 0; c < rankExtents[position] && !failedAccess; ++c) {
+    coordinates[position] = c;
+    std::optional<double> value = reduceFrom(level - 1);
+    if (value)
+      accumulator = accumulator ? combineReduce(reduceKinds[level],
+                                                *accumulator, *value)
+                                : *value;
+  }
+  return accumulator;
+}
+
+Tensor EinsumEvaluator::run() {
+  Tensor result(outputShape);
+  double fill = einsum.getFillValue();
+  int64_t count = result.getNumElements();
+  SmallVector<int64_t> point(outputPositions.size(), 0);
+  for (int64_t flat = 0; flat < count && !failedAccess; ++flat) {
+    for (auto [j, position] : llvm::enumerate(outputPositions))
+      coordinates[position] = point[j];
+    std::optional<double> value = reduceFrom(reducedPositions.size() - 1);
+    result.data[flat] = value ? *value : fill;
+    // Advance the row-major odometer over the output ranks.
+    for (int64_t j = static_cast<int64_t>(point.size()) - 1; j >= 0; --j) {
+      if (++point[j] < outputShape[j])
+        break;
+      point[j] = 0;
+    }
+  }
+  return result;
+}
+
+LogicalResult FunctionInterpreter::runEinsum(EinsumOp einsum) {
+  auto programIt = programs.find(einsum);
+  if (programIt == programs.end()) {
+    FailureOr<BodyProgram> program = BodyProgram::compile(einsum, extents);
+    if (failed(program))
+      return failure();
+    programIt = programs.try_emplace(einsum, std::move(*program)).first;
+  }
+  SmallVector<TensorRef> operands;
+  for (Value input : einsum.getInputs()) {
+    auto it = values.find(input);
+    if (it == values.end())
+      return einsum.emitError("operand was not computed by the reference "
+                              "interpreter (is it produced by an op it "
+                              "does not run?)");
+    operands.push_back(it->second);
+  }
+  EinsumEvaluator evaluator(einsum, programIt->second);
+  if (failed(evaluator.prepare(operands, extents, fixedCoordinates, env)))
+    return failure();
+  Tensor result = evaluator.run();
+  if (evaluator.hadError())
+    return failure();
+  values[einsum.getResult()] = std::make_shared<const Tensor>(std::move(result));
+  return success();
+}
+
+} // namespace
+
+FailureOr<SmallVector<Tensor>>
+mlir::cascade::interpretFunction(FunctionOpInterface function,
+                                 ArrayRef<Tensor> inputs) {
+  if (function.getFunctionBody().empty())
+    return function.emitError("cannot interpret a function without a body");
+  ArrayRef<Type> argumentTypes = function.getArgumentTypes();
+  if (inputs.size() != argumentTypes.size())
+    return function.emitError() << "expects " << argumentTypes.size()
+                                << " inputs but got " << inputs.size();
+  SmallVector<SmallVector<int64_t>> shapes;
+  for (auto [i, input, type] : llvm::enumerate(inputs, argumentTypes)) {
+    auto tensorType = dyn_cast<RankedTensorType>(type);
+    if (!tensorType)
+      return function.emitError() << "argument #" << i
+                                  << " is not a ranked tensor";
+    bool matches = tensorType.getRank() == input.getRank();
+    for (int64_t d = 0; matches && d < tensorType.getRank(); ++d)
+      matches = tensorType.isDynamicDim(d) ||
+                tensorType.getDimSize(d) == input.shape[d];
+    if (!matches)
+      return function.emitError() << "argument #" << i << " has type "
+                                  << type << " but the input has shape "
+                                  << input.getShapeString();
+    shapes.push_back(input.shape);
+  }
+  FailureOr<RankEnvironment> env = RankEnvironment::build(function);
+  if (failed(env))
+    return function.emitError("the function's ranks are inconsistent; run "
+                              "the verifier for details");
+  std::string error;
+  FailureOr<llvm::StringMap<int64_t>> extents =
+      env->resolveExtents(shapes, error);
+  if (failed(extents))
+    return function.emitError() << error;
+  FunctionInterpreter interpreter(function, std::move(*env),
+                                  std::move(*extents));
+  return interpreter.run(inputs);
+}

@@ -1,0 +1,444 @@
+//===- attn-run.cpp - Compile, run, compare a cascade spec ----------------===//
+//
+// attn-run SPEC.mlir [--entry NAME] [--dims r=N,...] [--inputs a.npy,...]
+//                    [--seed S] [--output out.npy] [--target ref]
+//                    [--compare OTHER.mlir] [--print]
+//
+// Reads or makes the inputs, evaluates the entry function on a target, and
+// prints a one-line summary. Targets are looked up by name so that compiled
+// CPU and CUDA targets can be added beside the reference interpreter.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
+#include "cascade/InitAllDialects.h"
+#include "cascade/Interpreter/Interpreter.h"
+#include "cascade/Support/Compare.h"
+#include "cascade/Support/Npy.h"
+#include "cascade/Support/RandomInputs.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+#include <functional>
+
+using namespace mlir;
+using namespace mlir::cascade;
+namespace cl = llvm::cl;
+
+static cl::opt<std::string> specPath(cl::Positional, cl::Required,
+                                     cl::desc("<spec.mlir>"));
+static cl::opt<std::string> entryName(
+    "entry", cl::desc("Function to run (default: the only function)"));
+static cl::opt<std::string>
+    dimsOption("dims", cl::desc("Rank sizes for random inputs: r=N,..."));
+static cl::opt<std::string>
+    inputsOption("inputs", cl::desc(".npy inputs in argument order: a,b,..."));
+static cl::opt<uint64_t> seed("seed", cl::desc("Random input seed"),
+                              cl::init(0));
+static cl::opt<std::string> outputPath("output",
+                                       cl::desc("Write the result as .npy"));
+static cl::opt<std::string>
+    outputDType("output-dtype", cl::desc("float64 (default), float32, float16"),
+                cl::init("float64"));
+static cl::opt<std::string> targetName(
+    "target", cl::desc("Where to evaluate: ref (the fp64 interpreter)"),
+    cl::init("ref"));
+static cl::opt<std::string>
+    comparePath("compare", cl::desc("Evaluate this spec on the same inputs "
+                                    "and fail unless the results agree"));
+static cl::opt<std::string> compareEntry(
+    "compare-entry",
+    cl::desc("Function of the --compare spec (default: --entry's name, or "
+             "its only function)"));
+static cl::opt<double> relativeTolerance("rtol", cl::desc("Relative tolerance"),
+                            cl::init(1e-9));
+static cl::opt<double> absoluteTolerance("atol", cl::desc("Absolute tolerance"),
+                            cl::init(1e-12));
+static cl::opt<bool> printValues("print",
+                                 cl::desc("Print the result's values"));
+
+namespace {
+
+/// A place to evaluate a function: the interpreter now; compiled CPU and
+/// CUDA code later, behind the same signature.
+using Target = std::function<FailureOr<SmallVector<Tensor>>(
+    func::FuncOp, ArrayRef<Tensor>)>;
+
+std::optional<Target> lookupTarget(StringRef name) {
+  if (name == "ref")
+    return Target([](func::FuncOp function, ArrayRef<Tensor> inputs) {
+      return interpretFunction(function, inputs);
+    });
+  return std::nullopt;
+}
+
+int fail(const Twine &message) {
+  llvm::errs() << "attn-run: error: " << message << "\n";
+  return 1;
+}
+
+/// Parses and verifies a spec; diagnostics print with their source location.
+OwningOpRef<ModuleOp> loadSpec(StringRef path, MLIRContext &context,
+                               llvm::SourceMgr &sourceMgr) {
+  std::string error;
+  auto file = openInputFile(path, &error);
+  if (!file) {
+    llvm::errs() << "attn-run: error: " << error << "\n";
+    return nullptr;
+  }
+  sourceMgr.AddNewSourceBuffer(std::move(file), SMLoc());
+  return parseSourceFile<ModuleOp>(sourceMgr, &context);
+}
+
+FailureOr<func::FuncOp> findEntry(ModuleOp module, StringRef name,
+                                  StringRef path) {
+  SmallVector<func::FuncOp> functions;
+  for (auto function : module.getOps<func::FuncOp>())
+    if (!function.isExternal())
+      functions.push_back(function);
+  if (!name.empty()) {
+    for (func::FuncOp function : functions)
+      if (function.getSymName() == name)
+        return function;
+    fail("no function @" + name + " in " + path);
+    return failure();
+  }
+  if (functions.size() == 1)
+    return functions.front();
+  std::string names;
+  for (func::FuncOp function : functions)
+    names += " @" + function.getSymName().str();
+  fail(path + " has " + Twine(functions.size()) +
+       " functions; choose one with --entry:" + names);
+  return failure();
+}
+
+std::string typeToString(Type type) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << type;
+  return text;
+}
+
+std::optional<NpyDType> getNpyDType(Type elementType) {
+  if (elementType.isF16())
+    return NpyDType::Float16;
+  if (elementType.isF32())
+    return NpyDType::Float32;
+  if (elementType.isF64())
+    return NpyDType::Float64;
+  return std::nullopt;
+}
+
+/// "[B, H, M, E]": what each dimension of an argument is, for messages.
+std::string describeArgument(func::FuncOp function, const RankEnvironment &env,
+                             unsigned arg) {
+  auto type = cast<RankedTensorType>(function.getArgumentTypes()[arg]);
+  std::string text = "[";
+  for (int64_t d = 0; d < type.getRank(); ++d) {
+    if (d)
+      text += ", ";
+    if (!type.isDynamicDim(d))
+      text += std::to_string(type.getDimSize(d));
+    else if (std::optional<StringRef> rank = env.getRankOfArgumentDim(arg, d))
+      text += getExtentName(*rank);
+    else
+      text += "?";
+  }
+  return text + "]";
+}
+
+/// Parses "b=2,h=4" into a map; reports malformed entries and unknown ranks.
+FailureOr<llvm::StringMap<int64_t>> parseDims(StringRef text,
+                                              const RankEnvironment &env) {
+  llvm::StringMap<int64_t> dims;
+  SmallVector<StringRef> entries;
+  text.split(entries, ',', -1, /*KeepEmpty=*/false);
+  SmallVector<StringRef> known = env.getRankNames();
+  for (StringRef entry : entries) {
+    auto [name, value] = entry.trim().split('=');
+    name = name.trim();
+    int64_t size;
+    if (value.trim().getAsInteger(10, size) || size < 1) {
+      fail("--dims: expected rank=N with N >= 1, got '" + entry + "'");
+      return failure();
+    }
+    if (!llvm::is_contained(known, name)) {
+      fail("--dims: unknown rank '" + name + "'; the ranks of this spec are " +
+           llvm::join(known, ", "));
+      return failure();
+    }
+    dims[name] = size;
+  }
+  return dims;
+}
+
+FailureOr<SmallVector<Tensor>> loadInputs(func::FuncOp function,
+                                          const RankEnvironment &env) {
+  SmallVector<Tensor> inputs;
+  ArrayRef<Type> types = function.getArgumentTypes();
+  FailureOr<llvm::StringMap<int64_t>> dims = parseDims(dimsOption, env);
+  if (failed(dims))
+    return failure();
+
+  for (auto [arg, type] : llvm::enumerate(types)) {
+    auto tensorType = dyn_cast<RankedTensorType>(type);
+    std::optional<NpyDType> dtype =
+        tensorType ? getNpyDType(tensorType.getElementType()) : std::nullopt;
+    if (!dtype) {
+      fail("argument #" + Twine(arg) + " of @" + function.getSymName() +
+           " has type " + typeToString(type) +
+           "; attn-run feeds tensors of f16, f32 or f64");
+      return failure();
+    }
+  }
+
+  if (!inputsOption.empty()) {
+    SmallVector<StringRef> paths;
+    StringRef(inputsOption).split(paths, ',', -1, /*KeepEmpty=*/false);
+    if (paths.size() != types.size()) {
+      fail("--inputs gives " + Twine(paths.size()) + " files but @" +
+           function.getSymName() + " takes " + Twine(types.size()) +
+           " arguments");
+      return failure();
+    }
+    for (auto [arg, path] : llvm::enumerate(paths)) {
+      auto type = cast<RankedTensorType>(types[arg]);
+      llvm::Expected<NpyArray> array = readNpy(path.trim());
+      if (!array) {
+        fail(llvm::toString(array.takeError()));
+        return failure();
+      }
+      NpyDType expected = *getNpyDType(type.getElementType());
+      std::string expectedShape = describeArgument(function, env, arg);
+      if (array->dtype != expected) {
+        fail("argument #" + Twine(arg) + " expects " +
+             getNpyDTypeName(expected) + " of shape " + expectedShape +
+             " but " + path + " holds " + getNpyDTypeName(array->dtype));
+        return failure();
+      }
+      bool shapeOk = array->tensor.getRank() == type.getRank();
+      for (int64_t d = 0; shapeOk && d < type.getRank(); ++d)
+        shapeOk = type.isDynamicDim(d) ||
+                  type.getDimSize(d) == array->tensor.shape[d];
+      if (!shapeOk) {
+        fail("argument #" + Twine(arg) + " expects shape " + expectedShape +
+             " but " + path + " has shape " + array->tensor.getShapeString());
+        return failure();
+      }
+      inputs.push_back(std::move(array->tensor));
+    }
+  } else {
+    for (auto [arg, type] : llvm::enumerate(types)) {
+      auto tensorType = cast<RankedTensorType>(type);
+      SmallVector<int64_t> shape;
+      for (int64_t d = 0; d < tensorType.getRank(); ++d) {
+        if (!tensorType.isDynamicDim(d)) {
+          shape.push_back(tensorType.getDimSize(d));
+          continue;
+        }
+        std::optional<StringRef> rank = env.getRankOfArgumentDim(arg, d);
+        if (!rank) {
+          fail("argument #" + Twine(arg) + " dimension " + Twine(d) +
+               " is dynamic but no rank names it; index it by a rank in "
+               "some einsum or name it with {cascade.ranks = [...]}");
+          return failure();
+        }
+        auto it = dims->find(*rank);
+        if (it == dims->end()) {
+          std::string needed;
+          for (StringRef name : env.getRankNames())
+            if (env.lookup(name)->kind == RankBinding::Kind::Argument &&
+                !dims->count(name))
+              needed += " " + name.str() + "=N";
+          fail("rank '" + *rank + "' (argument #" + Twine(arg) +
+               " dimension " + Twine(d) +
+               ") needs a size for random inputs: pass --dims with" + needed);
+          return failure();
+        }
+        shape.push_back(it->second);
+      }
+      inputs.push_back(makeRandomTensor(
+          shape, seed, arg, *getNpyDType(tensorType.getElementType())));
+    }
+  }
+
+  // Sizes that --dims names must be the sizes the inputs have.
+  SmallVector<SmallVector<int64_t>> shapes;
+  for (const Tensor &input : inputs)
+    shapes.push_back(input.shape);
+  std::string error;
+  FailureOr<llvm::StringMap<int64_t>> extents =
+      env.resolveExtents(shapes, error);
+  if (failed(extents)) {
+    fail("inputs disagree: " + error);
+    return failure();
+  }
+  for (auto &entry : *dims) {
+    auto it = extents->find(entry.getKey());
+    if (it != extents->end() && it->second != entry.getValue()) {
+      fail("--dims gives " + entry.getKey() + "=" + Twine(entry.getValue()) +
+           " but the inputs have " + entry.getKey() + "=" + Twine(it->second));
+      return failure();
+    }
+  }
+  return inputs;
+}
+
+void printTensor(const Tensor &tensor) {
+  int64_t row = tensor.shape.empty() ? 1 : tensor.shape.back();
+  if (row == 0)
+    row = 1;
+  for (size_t i = 0; i < tensor.data.size(); ++i) {
+    llvm::outs() << llvm::format("%.10g", tensor.data[i]);
+    llvm::outs() << (((i + 1) % row == 0) ? "\n" : " ");
+  }
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "attn-run: evaluate a cascade spec on .npy or random inputs\n");
+
+  std::optional<Target> target = lookupTarget(targetName);
+  if (!target)
+    return fail("unknown --target '" + targetName +
+                "'; available targets: ref");
+  std::optional<NpyDType> outputType =
+      StringSwitch<std::optional<NpyDType>>(outputDType)
+          .Case("float64", NpyDType::Float64)
+          .Case("float32", NpyDType::Float32)
+          .Case("float16", NpyDType::Float16)
+          .Default(std::nullopt);
+  if (!outputType)
+    return fail("--output-dtype must be float64, float32 or float16");
+
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  MLIRContext context(registry);
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+
+  OwningOpRef<ModuleOp> module = loadSpec(specPath, context, sourceMgr);
+  if (!module)
+    return 1;
+  FailureOr<func::FuncOp> entry = findEntry(*module, entryName, specPath);
+  if (failed(entry))
+    return 1;
+  FailureOr<RankEnvironment> env = RankEnvironment::build(*entry);
+  if (failed(env))
+    return fail("the ranks of @" + entry->getSymName() + " are inconsistent");
+  FailureOr<SmallVector<Tensor>> inputs = loadInputs(*entry, *env);
+  if (failed(inputs))
+    return 1;
+
+  auto start = std::chrono::steady_clock::now();
+  FailureOr<SmallVector<Tensor>> results = (*target)(*entry, *inputs);
+  double milliseconds = std::chrono::duration<double, std::milli>(
+                            std::chrono::steady_clock::now() - start)
+                            .count();
+  if (failed(results))
+    return fail("evaluation of @" + entry->getSymName() + " failed");
+
+  std::string summary;
+  llvm::raw_string_ostream os(summary);
+  os << "attn-run: @" << entry->getSymName() << " target=" << targetName
+     << " inputs";
+  for (auto [arg, input] : llvm::enumerate(*inputs))
+    os << (arg ? "," : " ") << input.getShapeString();
+  os << " -> ";
+  int64_t nonFinite = 0;
+  for (auto [i, result] : llvm::enumerate(*results)) {
+    os << (i ? "," : "") << result.getShapeString();
+    nonFinite += countNonFinite(result);
+  }
+  os << llvm::format(" time=%.3fms", milliseconds)
+     << " nonfinite=" << nonFinite;
+  llvm::outs() << summary << "\n";
+
+  if (printValues)
+    for (const Tensor &result : *results)
+      printTensor(result);
+
+  if (!outputPath.empty()) {
+    for (auto [i, result] : llvm::enumerate(*results)) {
+      std::string path = outputPath;
+      if (i > 0) {
+        StringRef stem = StringRef(outputPath).rsplit(".npy").first;
+        path = (stem + "_" + Twine(i) + ".npy").str();
+      }
+      if (llvm::Error error = writeNpy(path, result, *outputType))
+        return fail(llvm::toString(std::move(error)));
+    }
+  }
+
+  if (!comparePath.empty()) {
+    llvm::SourceMgr otherSourceMgr;
+    SourceMgrDiagnosticHandler otherDiagnostics(otherSourceMgr, &context);
+    OwningOpRef<ModuleOp> other =
+        loadSpec(comparePath, context, otherSourceMgr);
+    if (!other)
+      return 1;
+    std::string otherName = compareEntry;
+    if (otherName.empty() && !entryName.empty())
+      otherName = entryName;
+    FailureOr<func::FuncOp> otherEntry =
+        findEntry(*other, otherName, comparePath);
+    if (failed(otherEntry))
+      return 1;
+    FailureOr<SmallVector<Tensor>> expected = (*target)(*otherEntry, *inputs);
+    if (failed(expected))
+      return fail("evaluation of @" + otherEntry->getSymName() + " in " +
+                  comparePath + " failed");
+    if (expected->size() != results->size())
+      return fail("the specs return " + Twine(results->size()) + " and " +
+                  Twine(expected->size()) + " results");
+    bool agree = true;
+    for (auto [i, actual, reference] :
+         llvm::enumerate(*results, *expected)) {
+      Comparison comparison = compareTensors(actual, reference, relativeTolerance, absoluteTolerance);
+      llvm::outs() << "attn-run: compare result #" << i << " with "
+                   << comparePath << ": ";
+      if (!comparison.shapesMatch) {
+        llvm::outs() << "shapes differ " << actual.getShapeString() << " vs "
+                     << reference.getShapeString() << " DISAGREE\n";
+        agree = false;
+        continue;
+      }
+      llvm::outs() << llvm::format("max_abs=%.3e max_rel=%.3e", 
+                                   comparison.maxAbsError,
+                                   comparison.maxRelError)
+                   << llvm::format(" (rtol=%g atol=%g) ", relativeTolerance.getValue(),
+                                   absoluteTolerance.getValue());
+      if (comparison.agree()) {
+        llvm::outs() << "AGREE\n";
+        continue;
+      }
+      agree = false;
+      int64_t at = comparison.firstFailure;
+      llvm::outs() << "DISAGREE: " << comparison.mismatches
+                   << " elements out of tolerance, " << comparison.nonFinite
+                   << " NaN/Inf; first at " << formatIndex(actual, at) << ": "
+                   << llvm::format("%.17g vs %.17g", actual.data[at],
+                                   reference.data[at])
+                   << "\n";
+    }
+    if (!agree)
+      return 1;
+  }
+  return 0;
+}
