@@ -13,6 +13,7 @@
 #include "llvm/ADT/SmallVector.h"
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ struct Tensor {
   explicit Tensor(llvm::ArrayRef<int64_t> shape, double fill = 0.0)
       : shape(shape.begin(), shape.end()),
         data(static_cast<size_t>(numElementsOf(shape)), fill) {}
+
+  Tensor(std::initializer_list<int64_t> shape, double fill = 0.0)
+      : Tensor(llvm::ArrayRef<int64_t>(shape), fill) {}
 
   static int64_t numElementsOf(llvm::ArrayRef<int64_t> shape) {
     int64_t count = 1;

@@ -1,0 +1,27 @@
+# lit configuration for Cascade's FileCheck tests.
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "Cascade"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["Unit", "Inputs", "lit.cfg.py", "lit.site.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.cascade_obj_root, "test")
+
+config.substitutions.append(("%variants", os.path.join(config.cascade_src_root, "variants")))
+config.substitutions.append(("%srcroot", config.cascade_src_root))
+config.substitutions.append(("%objroot", config.cascade_obj_root))
+
+llvm_config.with_system_environment(["HOME", "TMP", "TEMP"])
+llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+
+tools = [
+    ToolSubst("attn-opt", unresolved="fatal"),
+    ToolSubst("attn-run", unresolved="fatal"),
+]
+llvm_config.add_tool_substitutions(tools, [config.cascade_tools_dir])

@@ -1,0 +1,32 @@
+//===- ReferenceLoops.h - Attention as plain C++ loops ------------*- C++ -*-===//
+//
+// Independent implementations of the variants, written from their textbook
+// definitions with no knowledge of cascades: the check that the interpreter
+// is not its own oracle.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CASCADE_UNITTESTS_REFERENCELOOPS_H
+#define CASCADE_UNITTESTS_REFERENCELOOPS_H
+
+#include "cascade/Support/Tensor.h"
+
+namespace cascade_test {
+
+using mlir::cascade::Tensor;
+
+/// softmax(Q K^T / sqrt(E)) V with Q [B,H,P,E], K [B,Hkv,M,E], V [B,Hkv,M,F];
+/// query head h reads key/value head h / (H / Hkv). With `causal`, query p
+/// sees key m iff m <= p + M - P; a query that sees no key yields 0.
+Tensor softmaxAttention(const Tensor &q, const Tensor &k, const Tensor &v,
+                        bool causal);
+
+/// sigmoid(Q K^T / sqrt(E) - ln M) V.
+Tensor sigmoidAttention(const Tensor &q, const Tensor &k, const Tensor &v);
+
+/// phi(Q) (phi(K)^T V) / (phi(Q) . sum_m phi(K)), phi(x) = elu(x) + 1.
+Tensor linearAttention(const Tensor &q, const Tensor &k, const Tensor &v);
+
+} // namespace cascade_test
+
+#endif // CASCADE_UNITTESTS_REFERENCELOOPS_H
