@@ -553,10 +553,20 @@ public:
     return text;
   }
 
-  /// Prints `expr >= 0` (or `== 0`) as `negative terms <= positive terms`.
-  std::string printConstraint(AffineExpr expr, bool isEquality) const {
+  /// Prints `expr >= 0` as `negative terms <= positive terms` (and
+  /// `expr == 0` as `positive terms == negative terms`) when the parser
+  /// rebuilds exactly `expr` from that text; as `expr >= 0` otherwise, so
+  /// that printing is stable.
+  std::string printConstraint(AffineExpr expr, bool isEquality,
+                              unsigned numDims, unsigned numSymbols) const {
     SmallVector<AffineExpr> positive, negative;
     collectTerms(expr, positive, negative);
+    auto sum = [&](ArrayRef<AffineExpr> terms) {
+      AffineExpr total = getAffineConstantExpr(0, expr.getContext());
+      for (auto [i, term] : llvm::enumerate(terms))
+        total = i ? total + term : term;
+      return total;
+    };
     auto join = [&](ArrayRef<AffineExpr> terms) {
       if (terms.empty())
         return std::string("0");
@@ -565,7 +575,13 @@ public:
         text += (i ? " + " : "") + print(term, 2);
       return text;
     };
-    return join(negative) + (isEquality ? " == " : " <= ") + join(positive);
+    AffineExpr rebuilt = simplifyAffineExpr(sum(positive) - sum(negative),
+                                            numDims, numSymbols);
+    if (rebuilt != expr)
+      return print(expr) + (isEquality ? " == 0" : " >= 0");
+    if (isEquality)
+      return join(positive) + " == " + join(negative);
+    return join(negative) + " <= " + join(positive);
   }
 
 private:
@@ -869,7 +885,8 @@ ParseResult EinsumOp::parse(OpAsmParser &parser, OperationState &result) {
     fill = negative ? -value : value;
   }
 
-  if (parser.parseOptionalAttrDict(result.attributes))
+  // `attributes {...}`: a bare `{` would be the region of the map(...) form.
+  if (parser.parseOptionalAttrDictWithKeyword(result.attributes))
     return failure();
   Region *body = result.addRegion();
   if (regionForm) {
@@ -1017,14 +1034,15 @@ void EinsumOp::print(OpAsmPrinter &p) {
                           p, [&](unsigned i) {
                             p << affine.printConstraint(
                                 predicate->getConstraint(i),
-                                predicate->isEq(i));
+                                predicate->isEq(i), predicate->getNumDims(),
+                                predicate->getNumSymbols());
                           });
     p << ")";
   }
   if (std::optional<Attribute> fill = getFill())
     if (auto floatAttr = dyn_cast<FloatAttr>(*fill))
       p << " else " << printLiteral(floatAttr);
-  p.printOptionalAttrDict((*this)->getAttrs(),
+  p.printOptionalAttrDictWithKeyword((*this)->getAttrs(),
                           {"ranks", "symbols", "output", "indexing_maps",
                            "reductions", "predicate", "fill"});
   if (!infixForm) {
