@@ -57,11 +57,14 @@ static bool isFixedByEnclosingIterate(Operation *op, StringRef rank) {
   return false;
 }
 
-/// Builds the rank environment of `op`'s function, reporting the conflicts
-/// that arise at `op` itself, so that each is reported once, where it is.
-/// The first Einsum of a function also reports the function's own
-/// (argument-attribute) conflicts.
-static FailureOr<RankEnvironment> getEnvironmentFor(Operation *op) {
+/// The rank environment of `op`'s function, for verifiers. Each conflict is
+/// reported once, at the op it arises at (the first Einsum of a function
+/// also reports the function's own argument-attribute conflicts). Returns
+/// failure when `op` is at fault (with a diagnostic), and std::nullopt when
+/// another op is: that op's verifier reports it, and `op` skips the checks
+/// that need the environment.
+static FailureOr<std::optional<RankEnvironment>>
+getEnvironmentFor(Operation *op) {
   auto function = op->getParentOfType<FunctionOpInterface>();
   if (!function)
     return op->emitOpError(
@@ -74,10 +77,14 @@ static FailureOr<RankEnvironment> getEnvironmentFor(Operation *op) {
   });
   if (first && first.getOperation() == op)
     reportAt.push_back(function);
-  FailureOr<RankEnvironment> env = RankEnvironment::build(function, reportAt);
-  if (failed(env))
+  bool reported = false;
+  FailureOr<RankEnvironment> env =
+      RankEnvironment::build(function, reportAt, &reported);
+  if (succeeded(env))
+    return std::optional<RankEnvironment>(std::move(*env));
+  if (reported)
     return failure();
-  return env;
+  return std::optional<RankEnvironment>();
 }
 
 //===----------------------------------------------------------------------===//
@@ -265,9 +272,12 @@ LogicalResult EinsumOp::verify() {
 
   // Function-scoped rules: every rank has a known extent, and static sizes
   // agree with it.
-  FailureOr<RankEnvironment> env = getEnvironmentFor(*this);
-  if (failed(env))
+  FailureOr<std::optional<RankEnvironment>> maybeEnv = getEnvironmentFor(*this);
+  if (failed(maybeEnv))
     return failure();
+  if (!*maybeEnv)
+    return success(); // Another op's conflict; it reports it.
+  RankEnvironment *env = &**maybeEnv;
   auto checkBound = [&](StringRef rank, StringRef role) -> LogicalResult {
     if (env->lookup(rank))
       return success();
@@ -414,9 +424,7 @@ LogicalResult PartitionOp::verify() {
   if (!isa<FunctionOpInterface>((*this)->getParentOp()))
     return emitOpError("must be at the top level of a function: it declares "
                        "ranks for the whole function");
-  if (failed(getEnvironmentFor(*this)))
-    return failure();
-  return success();
+  return failure(failed(getEnvironmentFor(*this)));
 }
 
 //===----------------------------------------------------------------------===//

@@ -21,6 +21,7 @@ struct BindingCollector {
   llvm::DenseMap<std::pair<unsigned, unsigned>, StringRef> &argumentDims;
   SmallVector<std::tuple<unsigned, unsigned, StringRef>> &uses;
   bool failed = false;
+  bool reported = false;
   llvm::StringMap<PartitionOp> partitionsByOuter;
 
   std::optional<int64_t> staticDim(unsigned arg, unsigned dim) {
@@ -69,8 +70,10 @@ struct BindingCollector {
 
   void report(Operation *origin, const std::string &message) {
     failed = true;
-    if (llvm::is_contained(reportAt, origin))
+    if (llvm::is_contained(reportAt, origin)) {
       origin->emitOpError() << message;
+      reported = true;
+    }
   }
 
   void collectArgumentAttributes() {
@@ -205,7 +208,7 @@ struct BindingCollector {
 
 FailureOr<RankEnvironment>
 RankEnvironment::build(FunctionOpInterface function,
-                       ArrayRef<Operation *> reportAt) {
+                       ArrayRef<Operation *> reportAt, bool *reportedAny) {
   RankEnvironment env;
   BindingCollector builder{function, reportAt, env.bindings, env.argumentDims,
                   env.uses};
@@ -213,6 +216,8 @@ RankEnvironment::build(FunctionOpInterface function,
   builder.collectPartitions();
   builder.collectEinsumUses();
   builder.resolvePartitionExtents();
+  if (reportedAny)
+    *reportedAny = builder.reported;
   if (builder.failed)
     return failure();
   return env;

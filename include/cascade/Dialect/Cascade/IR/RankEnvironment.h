@@ -42,9 +42,12 @@ public:
   /// extents, a rank partitioned twice) make the result a failure; each is
   /// reported as an error at the op it arises at when that op is in
   /// `reportAt`, so that op verifiers report each conflict once.
+  /// `reportedAny`, when given, tells whether any of those errors was
+  /// emitted (a failure with none means the fault lies at another op).
   static FailureOr<RankEnvironment>
   build(FunctionOpInterface function,
-        llvm::ArrayRef<Operation *> reportAt = {});
+        llvm::ArrayRef<Operation *> reportAt = {},
+        bool *reportedAny = nullptr);
 
   /// The binding of `rank`, or null when nothing binds it.
   const RankBinding *lookup(llvm::StringRef rank) const;

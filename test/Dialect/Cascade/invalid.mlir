@@ -1,0 +1,351 @@
+// Every structural rule of a cascade has a located diagnostic.
+// RUN: attn-opt %s -split-input-file -verify-diagnostics
+
+func.func @rank_with_two_sizes(%A: tensor<4x?xf32>, %B: tensor<5x?xf32>) -> tensor<?xf32> {
+  %X = cascade.einsum [p] = %A[m, p] reduce(m: add) : (tensor<4x?xf32>) -> tensor<?xf32>
+  // expected-error @+1 {{rank 'm' has extent 5 at argument #1 dimension 0 but extent 4 at argument #0 dimension 0}}
+  %Y = cascade.einsum [p] = %B[m, p] reduce(m: add) : (tensor<5x?xf32>) -> tensor<?xf32>
+  return %Y : tensor<?xf32>
+}
+
+// -----
+
+func.func @operand_rank_mismatch(%A: tensor<?x?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{operand #0 is indexed by 1 expressions but has tensor rank 2}}
+  %X = cascade.einsum [p] = %A[p] : (tensor<?x?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @result_rank_mismatch(%A: tensor<?x?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{result has tensor rank 1 but the output names 2 ranks}}
+  %X = cascade.einsum [m, p] = %A[m, p] : (tensor<?x?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @reduced_rank_in_output(%A: tensor<?x?xf32>) -> tensor<?x?xf32> {
+  // expected-error @+1 {{rank 'm' is reduced but also appears in the output}}
+  %X = cascade.einsum [m, p] = %A[m, p] reduce(m: add) : (tensor<?x?xf32>) -> tensor<?x?xf32>
+  return %X : tensor<?x?xf32>
+}
+
+// -----
+
+func.func @reduced_twice(%A: tensor<?x?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{rank 'm' is reduced twice}}
+  %X = cascade.einsum [p] = %A[m, p] reduce(m: add, m: max) : (tensor<?x?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @rank_neither_output_nor_reduced(%A: tensor<?x?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{rank 'm' is neither an output rank, nor reduced, nor fixed by an enclosing cascade.iterate}}
+  %X = cascade.einsum [p] = %A[m, p] : (tensor<?x?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @predicate_over_unknown_rank(%A: tensor<?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{rank 'q' is neither an output rank, nor reduced, nor fixed by an enclosing cascade.iterate}}
+  %X = cascade.einsum [p] = %A[p] where (q <= p) : (tensor<?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @predicate_dims_mismatch(%A: tensor<?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{predicate has 3 dims and 0 symbols; expected one per rank (1) and per extent (0)}}
+  %X = "cascade.einsum"(%A) <{indexing_maps = [affine_map<(d0) -> (d0)>], output = ["p"], ranks = ["p"], reductions = [], symbols = [],
+                              predicate = affine_set<(d0, d1, d2) : (d0 - d1 >= 0)>}> ({
+  ^bb0(%a: f32):
+    cascade.yield %a : f32
+  }) : (tensor<?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @unknown_extent(%A: tensor<?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{the extent of rank 'q' is unknown}}
+  %X = cascade.einsum [p] = %A[p] * Q : (tensor<?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @output_rank_never_bound(%A: tensor<?xf32>) -> tensor<?x?xf32> {
+  // expected-error @+1 {{the extent of rank 'z' is unknown}}
+  %X = cascade.einsum [p, z] = %A[p] : (tensor<?xf32>) -> tensor<?x?xf32>
+  return %X : tensor<?x?xf32>
+}
+
+// -----
+
+func.func @body_argument_type(%A: tensor<?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{body argument #0 has type 'f16' but operand #0 has element type 'f32'}}
+  %X = cascade.einsum [p] = map(%A[p]) {
+  ^bb0(%a: f16):
+    %b = arith.extf %a : f16 to f32
+    cascade.yield %b : f32
+  } : (tensor<?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @body_yield_type(%A: tensor<?xf32>) -> tensor<?xf32> {
+  %X = cascade.einsum [p] = map(%A[p]) {
+  ^bb0(%a: f32):
+    %b = arith.extf %a : f32 to f64
+    // expected-error @+1 {{must yield one value of the result's element type 'f32'}}
+    cascade.yield %b : f64
+  } : (tensor<?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @body_foreign_op(%A: tensor<?xf32>) -> tensor<?xf32> {
+  %X = cascade.einsum [p] = map(%A[p]) {
+  ^bb0(%a: f32):
+    // expected-error @+1 {{is not allowed in an Einsum body: bodies hold scalar arith and math ops}}
+    %b = ub.poison : f32
+    cascade.yield %b : f32
+  } : (tensor<?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @body_tensor_value(%A: tensor<?xf32>) -> tensor<?xf32> {
+  %X = cascade.einsum [p] = map(%A[p]) {
+  ^bb0(%a: f32):
+    // expected-error @+1 {{in an Einsum body must work on scalars, not 'tensor<2xf32>'}}
+    %t = arith.constant dense<1.0> : tensor<2xf32>
+    cascade.yield %a : f32
+  } : (tensor<?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @index_of_foreign_rank(%A: tensor<?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{rank 'z' is neither an output rank, nor reduced, nor fixed by an enclosing cascade.iterate}}
+  %X = cascade.einsum [p] = map(%A[p]) {
+  ^bb0(%a: f32):
+    %z = cascade.index z : f32
+    cascade.yield %z : f32
+  } : (tensor<?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @index_outside_ranks(%A: tensor<?xf32>) -> tensor<?xf32> {
+  %X = "cascade.einsum"(%A) <{indexing_maps = [affine_map<(d0) -> (d0)>], output = ["p"], ranks = ["p"], reductions = [], symbols = []}> ({
+  ^bb0(%a: f32):
+    // expected-error @+1 {{reads rank 'z', which is not a rank of the enclosing Einsum}}
+    %z = cascade.index z : f32
+    cascade.yield %z : f32
+  }) : (tensor<?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @fill_type(%A: tensor<?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{'else' value must be a float of the result's element type 'f32'}}
+  %X = "cascade.einsum"(%A) <{indexing_maps = [affine_map<(d0) -> (d0)>], output = ["p"], ranks = ["p"], reductions = [], symbols = [],
+                              fill = 1.0 : f64}> ({
+  ^bb0(%a: f32):
+    cascade.yield %a : f32
+  }) : (tensor<?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @integer_result(%A: tensor<?xi32>) -> tensor<?xi32> {
+  // expected-error @+1 {{result element type must be a float, got 'i32'}}
+  %X = cascade.einsum [p] = map(%A[p]) {
+  ^bb0(%a: i32):
+    cascade.yield %a : i32
+  } : (tensor<?xi32>) -> tensor<?xi32>
+  return %X : tensor<?xi32>
+}
+
+// -----
+
+func.func @maps_count(%A: tensor<?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{has 1 operands but 0 indexing maps}}
+  %X = "cascade.einsum"(%A) <{indexing_maps = [], output = ["p"], ranks = ["p"], reductions = [], symbols = []}> ({
+  ^bb0(%a: f32):
+    cascade.yield %a : f32
+  }) : (tensor<?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @static_size_against_tile(%A: tensor<?x?xf32>) -> tensor<?x?xf32> {
+  cascade.partition m = m1 * 64 + m0
+  %init = cascade.einsum [m0, p] = 0.0 : () -> tensor<?x?xf32>
+  %r = cascade.iterate m1 init(%acc = %init) : tensor<?x?xf32> {
+    // expected-error @+1 {{result dimension 0 has size 32 but rank 'm0' has extent 64}}
+    %t = cascade.einsum [m0, p] = %A[m1 * 64 + m0, p] : (tensor<?x?xf32>) -> tensor<32x?xf32>
+    cascade.yield %acc : tensor<?x?xf32>
+  }
+  return %r : tensor<?x?xf32>
+}
+
+// -----
+
+// expected-error @+1 {{argument #0 has a 'cascade.ranks' attribute whose length does not match its tensor rank}}
+func.func @argument_ranks_attribute(%A: tensor<?x?xf32> {cascade.ranks = ["p"]}) -> tensor<?x?xf32> {
+  %X = cascade.einsum [p, m] = %A[p, m] : (tensor<?x?xf32>) -> tensor<?x?xf32>
+  return %X : tensor<?x?xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'cascade.einsum' op must be inside a function: rank names are scoped to one}}
+%X = cascade.einsum [p] = 1.0 : () -> tensor<?xf32>
+
+// -----
+
+func.func @inner_rank_without_outer(%A: tensor<?x?xf32>) -> tensor<?xf32> {
+  cascade.partition m = m1 * 64 + m0
+  %B = cascade.einsum [m, p] = %A[m, p] : (tensor<?x?xf32>) -> tensor<?x?xf32>
+  // expected-error @+1 {{rank 'm0' is the inner rank of partition 'm = m1 * 64 + m0' and needs its outer rank 'm1'}}
+  %X = cascade.einsum [p] = %B[m0, p] reduce(m0: max) : (tensor<?x?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @partition_of_unbound_rank(%A: tensor<?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{partitions rank 'z', which no function argument or partition binds}}
+  cascade.partition z = z1 * 8 + z0
+  %X = cascade.einsum [p] = %A[p] : (tensor<?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @partition_reuses_a_rank(%A: tensor<?x?xf32>) -> tensor<?xf32> {
+  cascade.partition m = p * 8 + m0
+  // expected-error @+1 {{rank 'p' is declared by a cascade.partition and cannot also index argument #0 dimension 1 directly}}
+  %X = cascade.einsum [p] = %A[m, p] reduce(m: add) : (tensor<?x?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @partition_names(%A: tensor<?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{needs three distinct rank names}}
+  cascade.partition p = p1 * 8 + p1
+  %X = cascade.einsum [p] = %A[p] : (tensor<?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @partition_tile(%A: tensor<?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{attribute 'tile' failed to satisfy constraint: 64-bit signless integer attribute whose value is positive}}
+  cascade.partition p = p1 * 0 + p0
+  %X = cascade.einsum [p] = %A[p] : (tensor<?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @partition_nested(%A: tensor<?xf32>) -> tensor<?xf32> {
+  %init = cascade.einsum [p] = 0.0 : () -> tensor<?xf32>
+  %r = cascade.iterate p init(%acc = %init) : tensor<?xf32> {
+    // expected-error @+1 {{must be at the top level of a function}}
+    cascade.partition q = q1 * 8 + q0
+    cascade.yield %acc : tensor<?xf32>
+  }
+  %X = cascade.einsum [p] = %A[p] : (tensor<?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @yield_without_initial_value(%A: tensor<?xf32>) -> tensor<?xf32> {
+  %init = cascade.einsum [p] = 0.0 : () -> tensor<?xf32>
+  %r = cascade.iterate p init(%acc = %init) : tensor<?xf32> {
+    // expected-error @+1 {{yields 2 values but the iterate carries 1; every carried value needs an initial value in init(...)}}
+    cascade.yield %acc, %acc : tensor<?xf32>, tensor<?xf32>
+  }
+  return %A : tensor<?xf32>
+}
+
+// -----
+
+func.func @carried_without_initial_value(%A: tensor<?xf32>) -> tensor<?xf32> {
+  %init = cascade.einsum [p] = 0.0 : () -> tensor<?xf32>
+  // expected-error @+1 {{carries 2 values but has 1 initial values; every carried value needs one in init(...)}}
+  %r = "cascade.iterate"(%init) <{rank = "p"}> ({
+  ^bb0(%acc: tensor<?xf32>, %extra: tensor<?xf32>):
+    cascade.yield %acc : tensor<?xf32>
+  }) : (tensor<?xf32>) -> tensor<?xf32>
+  return %A : tensor<?xf32>
+}
+
+// -----
+
+func.func @carried_type_changes(%A: tensor<?x?xf32>) -> tensor<?xf32> {
+  %init = cascade.einsum [p] = 0.0 : () -> tensor<?xf32>
+  %r = cascade.iterate m init(%acc = %init) : tensor<?xf32> {
+    %b = cascade.einsum [p] = %acc[p] : (tensor<?xf32>) -> tensor<4xf32>
+    // expected-error @+1 {{yields 'tensor<4xf32>' for carried value #0, which has type 'tensor<?xf32>'}}
+    cascade.yield %b : tensor<4xf32>
+  }
+  %X = cascade.einsum [p] = %A[m, p] reduce(m: add) : (tensor<?x?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @iterate_unknown_rank(%A: tensor<?xf32>) -> tensor<?xf32> {
+  %init = cascade.einsum [p] = 0.0 : () -> tensor<?xf32>
+  // expected-error @+1 {{iterates rank 'z', whose extent is unknown}}
+  %r = cascade.iterate z init(%acc = %init) : tensor<?xf32> {
+    cascade.yield %acc : tensor<?xf32>
+  }
+  %X = cascade.einsum [p] = %A[p] : (tensor<?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @iterate_twice(%A: tensor<?x?xf32>) -> tensor<?xf32> {
+  %init = cascade.einsum [p] = 0.0 : () -> tensor<?xf32>
+  %r = cascade.iterate m init(%acc = %init) : tensor<?xf32> {
+    // expected-error @+1 {{iterates rank 'm', which an enclosing cascade.iterate already fixes}}
+    %s = cascade.iterate m init(%acc2 = %acc) : tensor<?xf32> {
+      cascade.yield %acc2 : tensor<?xf32>
+    }
+    cascade.yield %s : tensor<?xf32>
+  }
+  %X = cascade.einsum [p] = %A[m, p] reduce(m: add) : (tensor<?x?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @iterated_rank_in_output(%A: tensor<?x?xf32>) -> tensor<?xf32> {
+  %init = cascade.einsum [p] = 0.0 : () -> tensor<?xf32>
+  %r = cascade.iterate m init(%acc = %init) : tensor<?xf32> {
+    // expected-error @+1 {{output rank 'm' is fixed by an enclosing cascade.iterate}}
+    %t = cascade.einsum [m, p] = %A[m, p] : (tensor<?x?xf32>) -> tensor<?x?xf32>
+    cascade.yield %acc : tensor<?xf32>
+  }
+  return %r : tensor<?xf32>
+}
