@@ -2,7 +2,7 @@
 //
 // attn-run SPEC.mlir [--entry NAME] [--dims r=N,...] [--inputs a.npy,...]
 //                    [--seed S] [--output out.npy] [--target ref]
-//                    [--compare OTHER.mlir] [--print]
+//                    [--compare OTHER.mlir] [--print] [--save-inputs PREFIX]
 //
 // Reads or makes the inputs, evaluates the entry function on a target, and
 // prints a one-line summary. Targets are looked up by name so that compiled
@@ -65,6 +65,10 @@ static cl::opt<double> relativeTolerance("rtol", cl::desc("Relative tolerance"),
                             cl::init(1e-9));
 static cl::opt<double> absoluteTolerance("atol", cl::desc("Absolute tolerance"),
                             cl::init(1e-12));
+static cl::opt<std::string> saveInputs(
+    "save-inputs",
+    cl::desc("Write the inputs as PREFIX0.npy, PREFIX1.npy, ... (in the "
+             "arguments' element types), e.g. to feed PyTorch the same data"));
 static cl::opt<bool> printValues("print",
                                  cl::desc("Print the result's values"));
 
@@ -346,6 +350,16 @@ int main(int argc, char **argv) {
   FailureOr<SmallVector<Tensor>> inputs = loadInputs(*entry, *env);
   if (failed(inputs))
     return 1;
+
+  if (!saveInputs.empty()) {
+    for (auto [arg, input] : llvm::enumerate(*inputs)) {
+      auto type = cast<RankedTensorType>(entry->getArgumentTypes()[arg]);
+      std::string path = saveInputs + std::to_string(arg) + ".npy";
+      if (llvm::Error error =
+              writeNpy(path, input, *getNpyDType(type.getElementType())))
+        return fail(llvm::toString(std::move(error)));
+    }
+  }
 
   auto start = std::chrono::steady_clock::now();
   FailureOr<SmallVector<Tensor>> results = (*target)(*entry, *inputs);
