@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The main job: set up, build, then compile and run the softmax-attention spec
+# on random data with the fp64 reference, and check the hand-written 1-pass
+# form against it.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/setup.sh
+
+DIMS="b=2,h=4,p=100,m=200,e=64,f=64"
+echo
+echo "== variants/softmax.mlir (3-pass cascade), as attn-opt parses and prints it:"
+build/bin/attn-opt variants/softmax.mlir
+echo "== running it on random inputs ($DIMS), result in build/softmax_out.npy:"
+build/bin/attn-run variants/softmax.mlir --dims "$DIMS" --seed 1 \
+  --save-inputs build/softmax_in --output build/softmax_out.npy
+echo "== the hand-written 1-pass cascade (FlashAttention-2 form) on the same inputs:"
+build/bin/attn-run variants/softmax_onepass.mlir --dims "$DIMS" --seed 1 \
+  --compare variants/softmax.mlir
+echo "== inputs saved as build/softmax_in{0,1,2}.npy (Q, K, V; PyTorch SDPA layout)"
