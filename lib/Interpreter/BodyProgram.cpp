@@ -21,10 +21,12 @@ enum class BodyProgram::Opcode : uint8_t {
   Constant, Coordinate, Copy,
   AddF, SubF, MulF, DivF, RemF, NegF, MaximumF, MinimumF, MaxNumF, MinNumF,
   Exp, Exp2, ExpM1, Log, Log2, Log10, Log1p, Sqrt, Rsqrt, Tanh, AbsF, Erf,
-  Sin, Cos, PowF, Fma, Floor, Ceil, CopySign,
+  Sin, Cos, Tan, Sinh, Cosh, Asin, Acos, Atan, Atan2, Cbrt, Erfc,
+  PowF, FPowI, Fma, Floor, Ceil, Round, RoundEven, Trunc, CopySign,
+  IsNaN, IsInf, IsFinite,
   CmpF, CmpI, Select,
   AddI, SubI, MulI, DivSI, RemSI, FloorDivSI, CeilDivSI, MaxSI, MinSI,
-  AndI, OrI, XOrI, FPToSI,
+  AndI, OrI, XOrI, ShLI, ShRSI, IPowI, FPToSI,
 };
 
 namespace {
@@ -63,7 +65,26 @@ std::optional<Opcode> getOpcode(Operation *op) {
       .Case([](math::ErfOp) { return Opcode::Erf; })
       .Case([](math::SinOp) { return Opcode::Sin; })
       .Case([](math::CosOp) { return Opcode::Cos; })
+      .Case([](math::TanOp) { return Opcode::Tan; })
+      .Case([](math::SinhOp) { return Opcode::Sinh; })
+      .Case([](math::CoshOp) { return Opcode::Cosh; })
+      .Case([](math::AsinOp) { return Opcode::Asin; })
+      .Case([](math::AcosOp) { return Opcode::Acos; })
+      .Case([](math::AtanOp) { return Opcode::Atan; })
+      .Case([](math::Atan2Op) { return Opcode::Atan2; })
+      .Case([](math::CbrtOp) { return Opcode::Cbrt; })
+      .Case([](math::ErfcOp) { return Opcode::Erfc; })
       .Case([](math::PowFOp) { return Opcode::PowF; })
+      .Case([](math::FPowIOp) { return Opcode::FPowI; })
+      .Case([](math::IPowIOp) { return Opcode::IPowI; })
+      .Case([](math::RoundOp) { return Opcode::Round; })
+      .Case([](math::RoundEvenOp) { return Opcode::RoundEven; })
+      .Case([](math::TruncOp) { return Opcode::Trunc; })
+      .Case([](math::IsNaNOp) { return Opcode::IsNaN; })
+      .Case([](math::IsInfOp) { return Opcode::IsInf; })
+      .Case([](math::IsFiniteOp) { return Opcode::IsFinite; })
+      .Case([](arith::ShLIOp) { return Opcode::ShLI; })
+      .Case([](arith::ShRSIOp) { return Opcode::ShRSI; })
       .Case([](math::FmaOp) { return Opcode::Fma; })
       .Case([](math::FloorOp) { return Opcode::Floor; })
       .Case([](math::CeilOp) { return Opcode::Ceil; })
@@ -231,7 +252,32 @@ double BodyProgram::run(const double *operands, const int64_t *coordinates,
     case Opcode::Erf: v = std::erf(a); break;
     case Opcode::Sin: v = std::sin(a); break;
     case Opcode::Cos: v = std::cos(a); break;
+    case Opcode::Tan: v = std::tan(a); break;
+    case Opcode::Sinh: v = std::sinh(a); break;
+    case Opcode::Cosh: v = std::cosh(a); break;
+    case Opcode::Asin: v = std::asin(a); break;
+    case Opcode::Acos: v = std::acos(a); break;
+    case Opcode::Atan: v = std::atan(a); break;
+    case Opcode::Atan2: v = std::atan2(a, b); break;
+    case Opcode::Cbrt: v = std::cbrt(a); break;
+    case Opcode::Erfc: v = std::erfc(a); break;
     case Opcode::PowF: v = std::pow(a, b); break;
+    case Opcode::FPowI: v = std::pow(a, static_cast<double>(ib)); break;
+    case Opcode::IPowI:
+      // Integer power truncates: a negative exponent leaves 0 unless |a| = 1.
+      if (ib >= 0)
+        v = std::round(std::pow(static_cast<double>(ia), static_cast<double>(ib)));
+      else
+        v = ia == 1 ? 1.0 : ia == -1 ? (ib % 2 ? -1.0 : 1.0) : 0.0;
+      break;
+    case Opcode::Round: v = std::round(a); break;
+    case Opcode::RoundEven: v = std::nearbyint(a); break;
+    case Opcode::Trunc: v = std::trunc(a); break;
+    case Opcode::IsNaN: v = std::isnan(a); break;
+    case Opcode::IsInf: v = std::isinf(a); break;
+    case Opcode::IsFinite: v = std::isfinite(a); break;
+    case Opcode::ShLI: v = static_cast<double>(ia << ib); break;
+    case Opcode::ShRSI: v = static_cast<double>(ia >> ib); break;
     case Opcode::Fma: v = std::fma(a, b, r[in.c]); break;
     case Opcode::Floor: v = std::floor(a); break;
     case Opcode::Ceil: v = std::ceil(a); break;

@@ -11,6 +11,7 @@
 // RUN: attn-run %s --entry iterate_empty_tail --print | FileCheck %s --check-prefix=EMPTY
 // RUN: attn-run %s --entry grouped_index --print | FileCheck %s --check-prefix=GROUP
 // RUN: attn-run %s --entry region_body --print | FileCheck %s --check-prefix=REGION
+// RUN: attn-run %s --entry math_ops --print | FileCheck %s --check-prefix=MATH
 
 // RED: -> [3],[3],[3],[3]
 // RED-NEXT: {{^}}6 46 86{{$}}
@@ -163,4 +164,56 @@ func.func @region_body(%S: tensor<5xf16>) -> tensor<5xf32> {
     cascade.yield %v : f32
   } : (tensor<5xf16>) -> tensor<5xf32>
   return %R : tensor<5xf32>
+}
+
+// Scalar math beyond the infix set, each value known exactly.
+// MATH: -> [8]
+// MATH-NEXT: {{^}}3 2 -1 3.141592654 3 1 1024 1{{$}}
+func.func @math_ops(%S: tensor<8xf64>) -> tensor<8xf64> {
+  %R = cascade.einsum [k] = map(%S[k]) {
+  ^bb0(%s: f64):
+    %k = cascade.index k : index
+    %zero = arith.subf %s, %s : f64
+    %half = arith.constant 2.5 : f64
+    %minus = arith.constant -1.5 : f64
+    %one = arith.constant 1.0 : f64
+    %c27 = arith.constant 27.0 : f64
+    %two = arith.constant 2.0 : f64
+    %i10 = arith.constant 10 : i32
+    %four = arith.constant 4.0 : f64
+    %v0 = math.round %half : f64
+    %v1 = math.roundeven %half : f64
+    %v2 = math.trunc %minus : f64
+    %at = math.atan2 %one, %one : f64
+    %v3 = arith.mulf %at, %four : f64
+    %v4 = math.cbrt %c27 : f64
+    %v5 = math.erfc %zero : f64
+    %v6 = math.fpowi %two, %i10 : f64, i32
+    %nan = arith.divf %zero, %zero : f64
+    %isnan = math.isnan %nan : f64
+    %v7 = arith.uitofp %isnan : i1 to f64
+    %c1 = arith.constant 1 : index
+    %c2 = arith.constant 2 : index
+    %c3 = arith.constant 3 : index
+    %c4 = arith.constant 4 : index
+    %c5 = arith.constant 5 : index
+    %c6 = arith.constant 6 : index
+    %c7 = arith.constant 7 : index
+    %is1 = arith.cmpi eq, %k, %c1 : index
+    %is2 = arith.cmpi eq, %k, %c2 : index
+    %is3 = arith.cmpi eq, %k, %c3 : index
+    %is4 = arith.cmpi eq, %k, %c4 : index
+    %is5 = arith.cmpi eq, %k, %c5 : index
+    %is6 = arith.cmpi eq, %k, %c6 : index
+    %is7 = arith.cmpi eq, %k, %c7 : index
+    %r1 = arith.select %is1, %v1, %v0 : f64
+    %r2 = arith.select %is2, %v2, %r1 : f64
+    %r3 = arith.select %is3, %v3, %r2 : f64
+    %r4 = arith.select %is4, %v4, %r3 : f64
+    %r5 = arith.select %is5, %v5, %r4 : f64
+    %r6 = arith.select %is6, %v6, %r5 : f64
+    %r7 = arith.select %is7, %v7, %r6 : f64
+    cascade.yield %r7 : f64
+  } : (tensor<8xf64>) -> tensor<8xf64>
+  return %R : tensor<8xf64>
 }
