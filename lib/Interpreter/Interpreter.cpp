@@ -29,33 +29,42 @@ int64_t floorDivide(int64_t a, int64_t b) {
   return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
 
-/// Evaluates an affine expression whose symbols are already substituted.
-int64_t evaluateAffine(AffineExpr expr, const int64_t *dims) {
+/// Evaluates an affine expression at integer dims and symbols. A zero
+/// divisor (an extent quotient like `H floordiv HKV` that is 0) sets
+/// `dividedByZero` and yields 0.
+int64_t evaluateAffine(AffineExpr expr, const int64_t *dims,
+                       const int64_t *symbols, bool &dividedByZero) {
   switch (expr.getKind()) {
   case AffineExprKind::Constant:
     return cast<AffineConstantExpr>(expr).getValue();
   case AffineExprKind::DimId:
     return dims[cast<AffineDimExpr>(expr).getPosition()];
   case AffineExprKind::SymbolId:
-    llvm_unreachable("symbols are substituted before evaluation");
+    return symbols[cast<AffineSymbolExpr>(expr).getPosition()];
   default:
     break;
   }
   auto binary = cast<AffineBinaryOpExpr>(expr);
-  int64_t lhs = evaluateAffine(binary.getLHS(), dims);
-  int64_t rhs = evaluateAffine(binary.getRHS(), dims);
+  int64_t lhs = evaluateAffine(binary.getLHS(), dims, symbols, dividedByZero);
+  int64_t rhs = evaluateAffine(binary.getRHS(), dims, symbols, dividedByZero);
   switch (expr.getKind()) {
   case AffineExprKind::Add:
     return lhs + rhs;
   case AffineExprKind::Mul:
     return lhs * rhs;
+  default:
+    break;
+  }
+  if (rhs == 0) {
+    dividedByZero = true;
+    return 0;
+  }
+  switch (expr.getKind()) {
   case AffineExprKind::FloorDiv:
-    return rhs == 0 ? 0 : floorDivide(lhs, rhs);
+    return floorDivide(lhs, rhs);
   case AffineExprKind::CeilDiv:
-    return rhs == 0 ? 0 : -floorDivide(-lhs, rhs);
+    return -floorDivide(-lhs, rhs);
   case AffineExprKind::Mod: {
-    if (rhs == 0)
-      return 0;
     int64_t mod = lhs % rhs;
     return mod < 0 ? mod + (rhs < 0 ? -rhs : rhs) : mod;
   }
@@ -64,38 +73,52 @@ int64_t evaluateAffine(AffineExpr expr, const int64_t *dims) {
   }
 }
 
-/// An index expression ready to evaluate: a linear form when the expression
-/// is linear in the ranks, the affine expression otherwise.
+/// Whether `expr` is linear in the dims: divisions and modulos only of
+/// symbols and constants (multiplication is semi-affine by verification).
+bool isLinearInDims(AffineExpr expr) {
+  bool linear = true;
+  expr.walk([&](AffineExpr sub) {
+    auto binary = dyn_cast<AffineBinaryOpExpr>(sub);
+    if (binary && sub.getKind() != AffineExprKind::Add &&
+        sub.getKind() != AffineExprKind::Mul &&
+        !binary.getLHS().isSymbolicOrConstant())
+      linear = false;
+  });
+  return linear;
+}
+
+/// An index expression with the extents of one evaluation bound: a linear
+/// form in the ranks when the expression is linear, the affine expression
+/// otherwise.
 struct IndexFunction {
   bool isLinear = true;
   int64_t constant = 0;
   SmallVector<std::pair<unsigned, int64_t>, 2> terms;
   AffineExpr general;
+  SmallVector<int64_t> symbols;
 
-  static IndexFunction get(AffineExpr expr, ArrayRef<int64_t> symbolValues,
-                           unsigned numDims) {
-    MLIRContext *ctx = expr.getContext();
-    SmallVector<AffineExpr> symbols;
-    for (int64_t value : symbolValues)
-      symbols.push_back(getAffineConstantExpr(value, ctx));
-    expr = simplifyAffineExpr(expr.replaceSymbols(symbols), numDims, 0);
+  /// Fails when a divisor evaluates to 0 for these extents.
+  static FailureOr<IndexFunction> get(AffineExpr expr,
+                                      ArrayRef<int64_t> symbolValues,
+                                      unsigned numDims) {
     IndexFunction function;
     function.general = expr;
-    bool linear = true;
-    expr.walk([&](AffineExpr sub) {
-      if (sub.getKind() == AffineExprKind::FloorDiv ||
-          sub.getKind() == AffineExprKind::CeilDiv ||
-          sub.getKind() == AffineExprKind::Mod)
-        linear = false;
-    });
-    function.isLinear = linear && expr.isPureAffine();
+    function.symbols.assign(symbolValues.begin(), symbolValues.end());
+    function.isLinear = isLinearInDims(expr);
+    SmallVector<int64_t> point(numDims, 0);
+    bool dividedByZero = false;
+    function.constant = evaluateAffine(expr, point.data(),
+                                       function.symbols.data(), dividedByZero);
+    if (dividedByZero)
+      return failure();
     if (!function.isLinear)
       return function;
-    SmallVector<int64_t> point(numDims, 0);
-    function.constant = evaluateAffine(expr, point.data());
     for (unsigned d = 0; d < numDims; ++d) {
       point[d] = 1;
-      int64_t coefficient = evaluateAffine(expr, point.data()) - function.constant;
+      int64_t coefficient =
+          evaluateAffine(expr, point.data(), function.symbols.data(),
+                         dividedByZero) -
+          function.constant;
       point[d] = 0;
       if (coefficient != 0)
         function.terms.push_back({d, coefficient});
@@ -104,8 +127,11 @@ struct IndexFunction {
   }
 
   int64_t operator()(const int64_t *coordinates) const {
-    if (!isLinear)
-      return evaluateAffine(general, coordinates);
+    if (!isLinear) {
+      bool dividedByZero = false; // Divisors are symbolic: checked in get().
+      return evaluateAffine(general, coordinates, symbols.data(),
+                            dividedByZero);
+    }
     int64_t value = constant;
     for (auto [dim, coefficient] : terms)
       value += coefficient * coordinates[dim];
@@ -284,7 +310,14 @@ LogicalResult EinsumEvaluator::prepare(ArrayRef<TensorRef> operandTensors,
                  << cast<StringAttr>(ranks[dimExpr.getPosition()]).getValue()
                  << "', " << extent;
       }
-      functions.push_back(IndexFunction::get(expr, symbolValues, numRanks));
+      FailureOr<IndexFunction> function =
+          IndexFunction::get(expr, symbolValues, numRanks);
+      if (failed(function))
+        return einsum.emitError()
+               << "the index of operand #" << i << " in dimension " << dim
+               << " divides by zero for these extents (is an extent "
+                  "quotient such as H floordiv HKV zero?)";
+      functions.push_back(std::move(*function));
     }
     indexFunctions.push_back(std::move(functions));
     operandStrides.push_back(operand->getStrides());
@@ -292,8 +325,12 @@ LogicalResult EinsumEvaluator::prepare(ArrayRef<TensorRef> operandTensors,
 
   if (std::optional<IntegerSet> predicate = einsum.getPredicate()) {
     for (unsigned i = 0; i < predicate->getNumConstraints(); ++i) {
-      constraints.push_back(IndexFunction::get(predicate->getConstraint(i),
-                                               symbolValues, numRanks));
+      FailureOr<IndexFunction> constraint = IndexFunction::get(
+          predicate->getConstraint(i), symbolValues, numRanks);
+      if (failed(constraint))
+        return einsum.emitError()
+               << "the predicate divides by zero for these extents";
+      constraints.push_back(std::move(*constraint));
       isEquality.push_back(predicate->isEq(i));
     }
   }

@@ -94,3 +94,11 @@ func.func @undefined_value() -> tensor<?xf32> {
   %X = cascade.einsum [p] = %nope[p] : (tensor<?xf32>) -> tensor<?xf32>
   return %X : tensor<?xf32>
 }
+
+// -----
+
+func.func @zero_divisor(%A: tensor<?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{the divisor must be positive}}
+  %X = cascade.einsum [p] = %A[p floordiv 0] : (tensor<?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}

@@ -166,6 +166,10 @@ static LogicalResult verifySemiAffine(Operation *op, AffineExpr expr,
       return op->emitOpError()
              << what << " divides by a rank; the divisor must be a "
              << "constant or an extent";
+    if (auto divisor = dyn_cast<AffineConstantExpr>(binary.getRHS());
+        divisor && divisor.getValue() < 1)
+      return op->emitOpError() << what << " divides by " << divisor.getValue()
+                               << "; the divisor must be positive";
     return success();
   default:
     return success();

@@ -193,6 +193,9 @@ private:
       if (kind != AffineExprKind::Mul && !rhsOk)
         return parser.emitError(loc, "the divisor must be a constant or an "
                                      "extent, not a rank");
+      if (auto divisor = dyn_cast<AffineConstantExpr>(rhs);
+          divisor && kind != AffineExprKind::Mul && divisor.getValue() < 1)
+        return parser.emitError(loc, "the divisor must be positive");
       result = getAffineBinaryOpExpr(kind, result, rhs);
     }
   }
