@@ -11,12 +11,12 @@
 //   D[p]    = PQ[p,e] * KS[e]      reduce e: add
 //   AV[p,f] = N[p,f] / D[p]
 func.func @linear(%Q: tensor<?x?x?x?xf32>, %K: tensor<?x?x?x?xf32>, %V: tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32> {
-  %PQ = cascade.einsum [b, h, p, e] = max(%Q[b, h, p, e], 0.0) + exp(min(%Q[b, h, p, e], 0.0)) : (tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32>
-  %PK = cascade.einsum [b, h, m, e] = max(%K[b, h, m, e], 0.0) + exp(min(%K[b, h, m, e], 0.0)) : (tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32>
-  %KV = cascade.einsum [b, h, e, f] = %PK[b, h, m, e] * %V[b, h, m, f] reduce(m: add) : (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32>
-  %KS = cascade.einsum [b, h, e] = %PK[b, h, m, e] reduce(m: add) : (tensor<?x?x?x?xf32>) -> tensor<?x?x?xf32>
-  %N = cascade.einsum [b, h, p, f] = %PQ[b, h, p, e] * %KV[b, h, e, f] reduce(e: add) : (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32>
-  %D = cascade.einsum [b, h, p] = %PQ[b, h, p, e] * %KS[b, h, e] reduce(e: add) : (tensor<?x?x?x?xf32>, tensor<?x?x?xf32>) -> tensor<?x?x?xf32>
-  %AV = cascade.einsum [b, h, p, f] = %N[b, h, p, f] / %D[b, h, p] : (tensor<?x?x?x?xf32>, tensor<?x?x?xf32>) -> tensor<?x?x?x?xf32>
+  %PQ = cascade.einsum PQ[b, h, p, e] = max(%Q[b, h, p, e], 0.0) + exp(min(%Q[b, h, p, e], 0.0)) : (tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32>
+  %PK = cascade.einsum PK[b, h, m, e] = max(%K[b, h, m, e], 0.0) + exp(min(%K[b, h, m, e], 0.0)) : (tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32>
+  %KV = cascade.einsum KV[b, h, e, f] = %PK[b, h, m, e] * %V[b, h, m, f] reduce(m: add) : (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32>
+  %KS = cascade.einsum KS[b, h, e] = %PK[b, h, m, e] reduce(m: add) : (tensor<?x?x?x?xf32>) -> tensor<?x?x?xf32>
+  %N = cascade.einsum N[b, h, p, f] = %PQ[b, h, p, e] * %KV[b, h, e, f] reduce(e: add) : (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32>
+  %D = cascade.einsum D[b, h, p] = %PQ[b, h, p, e] * %KS[b, h, e] reduce(e: add) : (tensor<?x?x?x?xf32>, tensor<?x?x?xf32>) -> tensor<?x?x?xf32>
+  %AV = cascade.einsum AV[b, h, p, f] = %N[b, h, p, f] / %D[b, h, p] : (tensor<?x?x?x?xf32>, tensor<?x?x?xf32>) -> tensor<?x?x?x?xf32>
   return %AV : tensor<?x?x?x?xf32>
 }

@@ -13,6 +13,7 @@ include "mlir/IR/BuiltinAttributes.td"
 include "mlir/IR/CommonAttrConstraints.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/ControlFlowInterfaces.td"
+include "mlir/IR/OpAsmInterface.td"
 
 def Cascade_ReductionArrayAttr
     : TypedArrayAttrBase<Cascade_ReductionAttr, "reductions, innermost first">;
@@ -22,7 +23,8 @@ def Cascade_ReductionArrayAttr
 //===----------------------------------------------------------------------===//
 
 def Cascade_EinsumOp : Cascade_Op<"einsum", [
-    Pure, IsolatedFromAbove, SingleBlock]> {
+    Pure, IsolatedFromAbove, SingleBlock,
+    DeclareOpInterfaceMethods<OpAsmOpInterface, ["getAsmResultNames"]>]> {
   let summary = "one extended Einsum: map, per-rank reduce, predicate";
   let description = [{
     Computes one tensor of a cascade. For every point of its iteration space
@@ -32,12 +34,15 @@ def Cascade_EinsumOp : Cascade_Op<"einsum", [
     reduced ranks are then folded with their operators.
 
     ```mlir
-    %QK = cascade.einsum [b, h, m, p] = %Q[b, h, p, e] * %K[b, h, m, e]
+    %QK = cascade.einsum QK[b, h, m, p] = %Q[b, h, p, e] * %K[b, h, m, e]
             reduce(e: add) : (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>)
                              -> tensor<?x?x?x?xf32>
-    %SN = cascade.einsum [b, h, m, p] = exp((%QK[b, h, m, p] - %GM[b, h, p]) / sqrt(E))
+    %SN = cascade.einsum SN[b, h, m, p] = exp((%QK[b, h, m, p] - %GM[b, h, p]) / sqrt(E))
             where (m <= p + M - P) else 0.0 : (...) -> tensor<?x?x?x?xf32>
     ```
+
+    The optional name before the output ranks (`QK`) is the tensor's name in
+    the cascade's equations; analyses and pictures use it.
 
     Bodies made only of float arithmetic, `exp`/`log`/`sqrt`/..., literals,
     rank coordinates (`m`) and extents (`M`) print infix as above; any other
@@ -61,7 +66,8 @@ def Cascade_EinsumOp : Cascade_Op<"einsum", [
                        AffineMapArrayAttr:$indexing_maps,
                        Cascade_ReductionArrayAttr:$reductions,
                        OptionalAttr<IntegerSetAttr>:$predicate,
-                       OptionalAttr<TypedAttrInterface>:$fill);
+                       OptionalAttr<TypedAttrInterface>:$fill,
+                       OptionalAttr<StrAttr>:$name);
   let results = (outs AnyRankedTensor:$result);
   let regions = (region SizedRegion<1>:$body);
 
@@ -150,7 +156,9 @@ def Cascade_PartitionOp : Cascade_Op<"partition", []> {
 }
 
 def Cascade_IterateOp : Cascade_Op<"iterate", [
-    RecursiveMemoryEffects, SingleBlockImplicitTerminator<"YieldOp">]> {
+    RecursiveMemoryEffects, SingleBlockImplicitTerminator<"YieldOp">,
+    DeclareOpInterfaceMethods<OpAsmOpInterface,
+                              ["getAsmResultNames", "getAsmBlockArgumentNames"]>]> {
   let summary = "walks a rank in order, carrying state from step to step";
   let description = [{
     Runs its body once for each coordinate of `rank`, in increasing order.

@@ -349,3 +349,14 @@ func.func @iterated_rank_in_output(%A: tensor<?x?xf32>) -> tensor<?xf32> {
   }
   return %r : tensor<?xf32>
 }
+
+// -----
+
+func.func @bad_name(%A: tensor<?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{name 'a b' must be an identifier (letters, digits, '_')}}
+  %X = "cascade.einsum"(%A) <{indexing_maps = [affine_map<(d0) -> (d0)>], output = ["p"], ranks = ["p"], reductions = [], symbols = [], name = "a b"}> ({
+  ^bb0(%a: f32):
+    cascade.yield %a : f32
+  }) : (tensor<?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}

@@ -103,3 +103,22 @@ func.func @static_f64(%X: tensor<4x8xf64>) -> tensor<4xf64> {
   %R = cascade.einsum [i] = %X[i, j] * 2.0 reduce(j: mul) : (tensor<4x8xf64>) -> tensor<4xf64>
   return %R : tensor<4xf64>
 }
+
+// A tensor name prints before the output ranks and names the SSA value;
+// iterate results and carried values are named after their initial values.
+// CHECK-LABEL: func.func @named
+// CHECK: %QK = cascade.einsum QK[m, p] = %{{.*}}[p, e] * %{{.*}}[m, e] reduce(e: add)
+// CHECK: %GM = cascade.einsum GM[p] = %QK[m, p] reduce(m: max)
+// CHECK: %RM, %{{.*}} = cascade.iterate m init(%rm = %RM0, %{{.*}} = %n)
+// CHECK: %RMn = cascade.einsum RMn[p] = max(%rm[p], %QK[m, p])
+func.func @named(%Q: tensor<?x?xf32>, %K: tensor<?x?xf32>) -> tensor<?xf32> {
+  %a = cascade.einsum QK[m, p] = %Q[p, e] * %K[m, e] reduce(e: add) : (tensor<?x?xf32>, tensor<?x?xf32>) -> tensor<?x?xf32>
+  %b = cascade.einsum GM[p] = %a[m, p] reduce(m: max) : (tensor<?x?xf32>) -> tensor<?xf32>
+  %init = cascade.einsum RM0[p] = -inf : () -> tensor<?xf32>
+  %count = cascade.einsum n[] = 0.0 : () -> tensor<f32>
+  %r, %c = cascade.iterate m init(%x = %init, %y = %count) : tensor<?xf32>, tensor<f32> {
+    %next = cascade.einsum RMn[p] = max(%x[p], %a[m, p]) : (tensor<?xf32>, tensor<?x?xf32>) -> tensor<?xf32>
+    cascade.yield %next, %y : tensor<?xf32>, tensor<f32>
+  }
+  return %r : tensor<?xf32>
+}

@@ -91,6 +91,12 @@ getEnvironmentFor(Operation *op) {
 // EinsumOp
 //===----------------------------------------------------------------------===//
 
+void EinsumOp::getAsmResultNames(OpAsmSetValueNameFn setNameFn) {
+  // The printed SSA name follows the tensor's name: %QK = cascade.einsum QK[...].
+  if (std::optional<StringRef> name = getName())
+    setNameFn(getResult(), *name);
+}
+
 int64_t EinsumOp::getRankPosition(StringRef rank) {
   for (auto [i, name] : llvm::enumerate(getRanks()))
     if (cast<StringAttr>(name).getValue() == rank)
@@ -177,6 +183,16 @@ static LogicalResult verifySemiAffine(Operation *op, AffineExpr expr,
 }
 
 LogicalResult EinsumOp::verify() {
+  if (std::optional<StringRef> name = getName()) {
+    bool valid = !name->empty() &&
+                 (llvm::isAlpha(name->front()) || name->front() == '_') &&
+                 llvm::all_of(*name, [](char c) {
+                   return llvm::isAlnum(c) || c == '_';
+                 });
+    if (!valid)
+      return emitOpError() << "name '" << *name
+                           << "' must be an identifier (letters, digits, '_')";
+  }
   ArrayAttr ranks = getRanks();
   if (failed(verifyRankNameList(*this, ranks, "'ranks'")) ||
       failed(verifyRankNameList(*this, getSymbols(), "'symbols'")) ||
@@ -498,6 +514,33 @@ void IterateOp::print(OpAsmPrinter &p) {
   p << ' ';
   p.printRegion(getBody(), /*printEntryBlockArgs=*/false,
                 /*printBlockTerminators=*/!getInits().empty());
+}
+
+/// The name of a carried value, from its initial value's tensor name with a
+/// trailing "0" dropped (RM0 -> RM), as in FuseMax's RM[m1 = 0].
+static std::optional<std::string> getCarriedName(Value init) {
+  auto einsum = init.getDefiningOp<EinsumOp>();
+  if (!einsum || !einsum.getName())
+    return std::nullopt;
+  StringRef name = *einsum.getName();
+  if (name.size() > 1 && name.back() == '0')
+    name = name.drop_back();
+  return name.str();
+}
+
+void IterateOp::getAsmResultNames(OpAsmSetValueNameFn setNameFn) {
+  // Results are the final carried values: %RM for init RM0.
+  for (auto [result, init] : llvm::zip(getResults(), getInits()))
+    if (std::optional<std::string> name = getCarriedName(init))
+      setNameFn(result, *name);
+}
+
+void IterateOp::getAsmBlockArgumentNames(Region &region,
+                                         OpAsmSetValueNameFn setNameFn) {
+  // Block arguments are the current carried values, in lower case: %rm.
+  for (auto [arg, init] : llvm::zip(region.getArguments(), getInits()))
+    if (std::optional<std::string> name = getCarriedName(init))
+      setNameFn(arg, StringRef(*name).lower());
 }
 
 LogicalResult IterateOp::verifyRegions() {

@@ -778,7 +778,10 @@ ParseResult EinsumOp::parse(OpAsmParser &parser, OperationState &result) {
   NameTable names;
   SmallVector<std::string> outputRanks;
 
-  // [ranks] =
+  // NAME? [ranks] =
+  StringRef tensorName;
+  if (succeeded(parser.parseOptionalKeyword(&tensorName)))
+    result.addAttribute("name", parser.getBuilder().getStringAttr(tensorName));
   auto parseOutputRank = [&]() -> ParseResult {
     SMLoc loc = parser.getCurrentLocation();
     StringRef name;
@@ -1008,7 +1011,10 @@ ParseResult EinsumOp::parse(OpAsmParser &parser, OperationState &result) {
 
 void EinsumOp::print(OpAsmPrinter &p) {
   AffinePrinter affine(getRanks(), getSymbols());
-  p << " [";
+  p << ' ';
+  if (std::optional<StringRef> name = getName())
+    p << *name;
+  p << "[";
   llvm::interleaveComma(getOutput().getAsValueRange<StringAttr>(), p);
   p << "] = ";
   InfixPrinter infix(*this, p, affine);
@@ -1047,7 +1053,7 @@ void EinsumOp::print(OpAsmPrinter &p) {
       p << " else " << printLiteral(floatAttr);
   p.printOptionalAttrDictWithKeyword((*this)->getAttrs(),
                           {"ranks", "symbols", "output", "indexing_maps",
-                           "reductions", "predicate", "fill"});
+                           "reductions", "predicate", "fill", "name"});
   if (!infixForm) {
     p << ' ';
     p.printRegion(getBody(), /*printEntryBlockArgs=*/true,
