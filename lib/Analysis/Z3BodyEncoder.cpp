@@ -1,0 +1,268 @@
+//===- Z3BodyEncoder.cpp - Einsum bodies as Z3 terms ----------------------===//
+//
+// Walks the scalar ops of a body in order, mapping each SSA value to a Z3
+// term (reals for numbers, Booleans for i1).
+//
+//===----------------------------------------------------------------------===//
+
+#include "cascade/Analysis/Z3BodyEncoder.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "llvm/ADT/APInt.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+z3::func_decl Z3BodyEncoder::getFunction(StringRef name, unsigned arity) {
+  std::string key = name.str() + "/" + std::to_string(arity);
+  auto it = functions.find(key);
+  if (it != functions.end())
+    return it->second;
+  z3::sort real = context.real_sort();
+  z3::func_decl function =
+      arity == 1 ? context.function(name.str().c_str(), real, real)
+                 : context.function(name.str().c_str(), real, real, real);
+  functions.emplace(key, function);
+  return function;
+}
+
+z3::expr Z3BodyEncoder::getCoordinate(StringRef rank) {
+  auto it = coordinates.find(rank.str());
+  if (it != coordinates.end())
+    return it->second;
+  z3::expr coordinate = context.int_const(("coord_" + rank).str().c_str());
+  coordinates.emplace(rank.str(), coordinate);
+  return coordinate;
+}
+
+z3::expr Z3BodyEncoder::getExtent(StringRef rank) {
+  auto it = extents.find(rank.str());
+  if (it != extents.end())
+    return it->second;
+  z3::expr extent = context.int_const(getExtentName(rank).c_str());
+  extents.emplace(rank.str(), extent);
+  return extent;
+}
+
+z3::expr_vector Z3BodyEncoder::getSideConditions() {
+  z3::expr_vector conditions(context);
+  for (auto &[rank, extent] : extents)
+    conditions.push_back(extent >= 1);
+  for (auto &[rank, coordinate] : coordinates) {
+    conditions.push_back(coordinate >= 0);
+    auto extent = extents.find(rank);
+    if (extent != extents.end())
+      conditions.push_back(coordinate < extent->second);
+  }
+  return conditions;
+}
+
+z3::expr Z3BodyEncoder::getRealConstant(double value) {
+  // value = mantissa * 2^exponent exactly, with a 53-bit integer mantissa.
+  int exponent;
+  double fraction = std::frexp(value, &exponent);
+  auto mantissa = static_cast<int64_t>(std::ldexp(fraction, 53));
+  exponent -= 53;
+  llvm::APInt numerator(1100, static_cast<uint64_t>(std::llabs(mantissa)));
+  llvm::APInt denominator(1100, 1);
+  if (exponent >= 0)
+    numerator <<= exponent;
+  else
+    denominator <<= -exponent;
+  std::string text = (mantissa < 0 ? "-" : "") +
+                     llvm::toString(numerator, 10, false) + "/" +
+                     llvm::toString(denominator, 10, false);
+  return context.real_val(text.c_str());
+}
+
+namespace {
+/// The uninterpreted function a unary or binary math op stands for.
+std::optional<std::pair<StringRef, unsigned>> getMathFunction(Operation *op) {
+  return llvm::TypeSwitch<Operation *,
+                          std::optional<std::pair<StringRef, unsigned>>>(op)
+      .Case([](math::ExpOp) { return std::pair(StringRef("exp"), 1u); })
+      .Case([](math::Exp2Op) { return std::pair(StringRef("exp2"), 1u); })
+      .Case([](math::ExpM1Op) { return std::pair(StringRef("expm1"), 1u); })
+      .Case([](math::LogOp) { return std::pair(StringRef("log"), 1u); })
+      .Case([](math::Log2Op) { return std::pair(StringRef("log2"), 1u); })
+      .Case([](math::Log1pOp) { return std::pair(StringRef("log1p"), 1u); })
+      .Case([](math::SqrtOp) { return std::pair(StringRef("sqrt"), 1u); })
+      .Case([](math::RsqrtOp) { return std::pair(StringRef("rsqrt"), 1u); })
+      .Case([](math::TanhOp) { return std::pair(StringRef("tanh"), 1u); })
+      .Case([](math::ErfOp) { return std::pair(StringRef("erf"), 1u); })
+      .Case([](math::SinOp) { return std::pair(StringRef("sin"), 1u); })
+      .Case([](math::CosOp) { return std::pair(StringRef("cos"), 1u); })
+      .Case([](math::PowFOp) { return std::pair(StringRef("pow"), 2u); })
+      .Default([](Operation *) { return std::nullopt; });
+}
+
+std::optional<z3::expr> encodeCmpF(arith::CmpFPredicate predicate,
+                                   const z3::expr &a, const z3::expr &b) {
+  // Reals have no NaN: ordered and unordered predicates coincide.
+  using P = arith::CmpFPredicate;
+  switch (predicate) {
+  case P::OEQ: case P::UEQ: return a == b;
+  case P::OGT: case P::UGT: return a > b;
+  case P::OGE: case P::UGE: return a >= b;
+  case P::OLT: case P::ULT: return a < b;
+  case P::OLE: case P::ULE: return a <= b;
+  case P::ONE: case P::UNE: return a != b;
+  default: return std::nullopt;
+  }
+}
+
+std::optional<z3::expr> encodeCmpI(arith::CmpIPredicate predicate,
+                                   const z3::expr &a, const z3::expr &b) {
+  using P = arith::CmpIPredicate;
+  switch (predicate) {
+  case P::eq: return a == b;
+  case P::ne: return a != b;
+  case P::slt: case P::ult: return a < b;
+  case P::sle: case P::ule: return a <= b;
+  case P::sgt: case P::ugt: return a > b;
+  case P::sge: case P::uge: return a >= b;
+  }
+  return std::nullopt;
+}
+} // namespace
+
+FailureOr<z3::expr> Z3BodyEncoder::encode(EinsumOp einsum,
+                                          ArrayRef<z3::expr> operands,
+                                          std::string &why) {
+  Block &block = einsum.getBodyBlock();
+  if (operands.size() != block.getNumArguments()) {
+    why = "expected one term per operand";
+    return failure();
+  }
+  try {
+    llvm::DenseMap<Value, unsigned> index;
+    std::vector<z3::expr> terms;
+    auto bind = [&](Value value, const z3::expr &term) {
+      index[value] = terms.size();
+      terms.push_back(term);
+    };
+    for (auto [arg, operand] : llvm::zip(block.getArguments(), operands))
+      bind(arg, operand);
+    auto term = [&](Value value) { return terms[index.lookup(value)]; };
+    auto asReal = [&](const z3::expr &e) {
+      return e.is_int() ? z3::to_real(e) : e;
+    };
+
+    for (Operation &op : block) {
+      if (auto yield = dyn_cast<YieldOp>(op))
+        return asReal(term(yield.getValues()[0]));
+      std::optional<z3::expr> result;
+      auto a = [&]() { return asReal(term(op.getOperand(0))); };
+      auto b = [&]() { return asReal(term(op.getOperand(1))); };
+      if (auto constant = dyn_cast<arith::ConstantOp>(op)) {
+        if (auto floatAttr = dyn_cast<FloatAttr>(constant.getValue())) {
+          double value = floatAttr.getValueAsDouble();
+          if (!std::isfinite(value)) {
+            why = "the constant " + std::to_string(value) +
+                  " is not a real number";
+            return failure();
+          }
+          result = getRealConstant(value);
+        } else if (auto intAttr = dyn_cast<IntegerAttr>(constant.getValue())) {
+          if (intAttr.getType().isInteger(1))
+            result = context.bool_val(intAttr.getValue().getBoolValue());
+          else
+            result = context.real_val(
+                std::to_string(intAttr.getValue().getSExtValue()).c_str());
+        }
+      } else if (auto coordinate = dyn_cast<IndexOp>(op)) {
+        result = z3::to_real(getCoordinate(coordinate.getRank()));
+      } else if (auto extent = dyn_cast<ExtentOp>(op)) {
+        result = z3::to_real(getExtent(extent.getRank()));
+      } else if (isa<arith::AddFOp, arith::AddIOp>(op)) {
+        result = a() + b();
+      } else if (isa<arith::SubFOp, arith::SubIOp>(op)) {
+        result = a() - b();
+      } else if (isa<arith::MulFOp, arith::MulIOp>(op)) {
+        result = a() * b();
+      } else if (isa<arith::DivFOp>(op)) {
+        result = a() / b();
+      } else if (isa<arith::NegFOp>(op)) {
+        result = -a();
+      } else if (isa<arith::MaximumFOp, arith::MaxNumFOp>(op)) {
+        result = z3::ite(a() >= b(), a(), b());
+      } else if (isa<arith::MinimumFOp, arith::MinNumFOp>(op)) {
+        result = z3::ite(a() <= b(), a(), b());
+      } else if (isa<math::AbsFOp>(op)) {
+        result = z3::ite(a() >= 0, a(), -a());
+      } else if (isa<math::FmaOp>(op)) {
+        result = a() * b() + asReal(term(op.getOperand(2)));
+      } else if (auto cmp = dyn_cast<arith::CmpFOp>(op)) {
+        result = encodeCmpF(cmp.getPredicate(), a(), b());
+      } else if (auto cmp = dyn_cast<arith::CmpIOp>(op)) {
+        result = encodeCmpI(cmp.getPredicate(), a(), b());
+      } else if (isa<arith::SelectOp>(op)) {
+        z3::expr condition = term(op.getOperand(0));
+        result = z3::ite(condition, b(), asReal(term(op.getOperand(2))));
+      } else if (isa<arith::AndIOp>(op) && op.getResult(0).getType().isInteger(1)) {
+        result = term(op.getOperand(0)) && term(op.getOperand(1));
+      } else if (isa<arith::OrIOp>(op) && op.getResult(0).getType().isInteger(1)) {
+        result = term(op.getOperand(0)) || term(op.getOperand(1));
+      } else if (isa<arith::ExtFOp, arith::TruncFOp, arith::IndexCastOp,
+                     arith::SIToFPOp, arith::ExtSIOp>(op)) {
+        result = term(op.getOperand(0)); // Exact in the real model.
+      } else if (std::optional<std::pair<StringRef, unsigned>> function =
+                     getMathFunction(&op)) {
+        z3::func_decl decl = getFunction(function->first, function->second);
+        result = function->second == 1 ? decl(a()) : decl(a(), b());
+      }
+      if (!result) {
+        why = "'" + op.getName().getStringRef().str() +
+              "' has no model in the real-arithmetic encoding";
+        return failure();
+      }
+      bind(op.getResult(0), *result);
+    }
+    why = "the body has no cascade.yield";
+    return failure();
+  } catch (const z3::exception &error) {
+    why = std::string("Z3: ") + error.msg();
+    return failure();
+  }
+}
+
+ProofResult mlir::cascade::proveEqual(z3::context &context,
+                                      const z3::expr &lhs, const z3::expr &rhs,
+                                      const z3::expr_vector &assumptions,
+                                      unsigned timeoutMs) {
+  try {
+    z3::solver solver(context);
+    z3::params params(context);
+    params.set("timeout", timeoutMs);
+    solver.set(params);
+    for (unsigned i = 0; i < assumptions.size(); ++i)
+      solver.add(assumptions[i]);
+    solver.add(lhs != rhs);
+    switch (solver.check()) {
+    case z3::unsat:
+      return {ProofStatus::Proved, ""};
+    case z3::sat: {
+      std::string model;
+      z3::model m = solver.get_model();
+      for (unsigned i = 0; i < m.size(); ++i) {
+        z3::func_decl decl = m[i];
+        if (decl.arity() != 0)
+          continue; // Interpretations of functions are noise to a reader.
+        model += (model.empty() ? "" : ", ") + decl.name().str() + " = " +
+                 m.get_const_interp(decl).to_string();
+      }
+      return {ProofStatus::Refuted, model};
+    }
+    case z3::unknown:
+      return {ProofStatus::Unknown, solver.reason_unknown()};
+    }
+  } catch (const z3::exception &error) {
+    return {ProofStatus::Unknown, std::string("Z3: ") + error.msg()};
+  }
+  return {ProofStatus::Unknown, ""};
+}
