@@ -116,19 +116,6 @@ std::optional<z3::expr> encodeCmpF(arith::CmpFPredicate predicate,
   }
 }
 
-std::optional<z3::expr> encodeCmpI(arith::CmpIPredicate predicate,
-                                   const z3::expr &a, const z3::expr &b) {
-  using P = arith::CmpIPredicate;
-  switch (predicate) {
-  case P::eq: return a == b;
-  case P::ne: return a != b;
-  case P::slt: case P::ult: return a < b;
-  case P::sle: case P::ule: return a <= b;
-  case P::sgt: case P::ugt: return a > b;
-  case P::sge: case P::uge: return a >= b;
-  }
-  return std::nullopt;
-}
 } // namespace
 
 FailureOr<z3::expr> Z3BodyEncoder::encode(EinsumOp einsum,
@@ -200,7 +187,7 @@ FailureOr<z3::expr> Z3BodyEncoder::encode(EinsumOp einsum,
       } else if (auto cmp = dyn_cast<arith::CmpFOp>(op)) {
         result = encodeCmpF(cmp.getPredicate(), a(), b());
       } else if (auto cmp = dyn_cast<arith::CmpIOp>(op)) {
-        result = encodeCmpI(cmp.getPredicate(), a(), b());
+        result = compareIntegers(cmp.getPredicate(), a(), b());
       } else if (isa<arith::SelectOp>(op)) {
         z3::expr condition = term(op.getOperand(0));
         result = z3::ite(condition, b(), asReal(term(op.getOperand(2))));

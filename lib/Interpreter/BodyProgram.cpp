@@ -132,19 +132,6 @@ double evalCmpF(arith::CmpFPredicate predicate, double a, double b) {
   return 0;
 }
 
-double evalCmpI(arith::CmpIPredicate predicate, int64_t a, int64_t b) {
-  using P = arith::CmpIPredicate;
-  switch (predicate) {
-  case P::eq: return a == b;
-  case P::ne: return a != b;
-  case P::slt: case P::ult: return a < b;
-  case P::sle: case P::ule: return a <= b;
-  case P::sgt: case P::ugt: return a > b;
-  case P::sge: case P::uge: return a >= b;
-  }
-  return 0;
-}
-
 int64_t floorDiv(int64_t a, int64_t b) {
   int64_t q = a / b;
   return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
@@ -286,7 +273,8 @@ double BodyProgram::run(const double *operands, const int64_t *coordinates,
       v = evalCmpF(static_cast<arith::CmpFPredicate>(in.predicate), a, b);
       break;
     case Opcode::CmpI:
-      v = evalCmpI(static_cast<arith::CmpIPredicate>(in.predicate), ia, ib);
+      v = compareIntegers(static_cast<arith::CmpIPredicate>(in.predicate), ia,
+                          ib);
       break;
     case Opcode::Select: v = a != 0.0 ? b : r[in.c]; break;
     case Opcode::AddI: v = static_cast<double>(ia + ib); break;

@@ -45,6 +45,35 @@ bool isValidRankName(llvm::StringRef name);
 /// The name an expression uses for the extent of `rank` (its upper case).
 std::string getExtentName(llvm::StringRef rank);
 
+/// arith.cmpi over any integer model whose `<`, `==`, ... give the truth
+/// value (the interpreter's int64_t, Z3's terms). Unsigned predicates
+/// compare as signed: exact for the non-negative coordinates and extents
+/// that bodies compare.
+template <typename T>
+auto compareIntegers(arith::CmpIPredicate predicate, const T &a, const T &b)
+    -> decltype(a == b) {
+  using P = arith::CmpIPredicate;
+  switch (predicate) {
+  case P::eq:
+    return a == b;
+  case P::ne:
+    return a != b;
+  case P::slt:
+  case P::ult:
+    return a < b;
+  case P::sle:
+  case P::ule:
+    return a <= b;
+  case P::sgt:
+  case P::ugt:
+    return a > b;
+  case P::sge:
+  case P::uge:
+    return a >= b;
+  }
+  llvm_unreachable("unknown integer comparison");
+}
+
 } // namespace mlir::cascade
 
 #endif // CASCADE_DIALECT_CASCADE_IR_CASCADEOPS_H
