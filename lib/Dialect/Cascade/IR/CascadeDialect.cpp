@@ -6,6 +6,7 @@
 
 #include "cascade/Dialect/Cascade/IR/CascadeDialect.h"
 #include "cascade/Dialect/Cascade/IR/CascadeOps.h"
+#include "InfixBody.h"
 
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -70,13 +71,13 @@ double mlir::cascade::combineReduce(ReduceKind kind, double accumulator,
 bool mlir::cascade::isValidRankName(StringRef name) {
   if (name.empty() || !llvm::isLower(name.front()))
     return false;
-  // Words the equation syntax gives a meaning of its own.
-  static const char *const reserved[] = {
-      "reduce", "where", "else",  "map",   "init",  "floordiv", "ceildiv",
-      "mod",    "inf",   "nan",   "exp",   "exp2",  "log",      "log2",
-      "sqrt",   "rsqrt", "tanh",  "abs",   "max",   "min",      "erf",
-      "log1p",  "expm1", "sin",   "cos",   "pow",   "add",      "mul"};
-  if (llvm::is_contained(reserved, name))
+  // Words the equation syntax gives a meaning of its own, and the functions
+  // an infix body may call.
+  static const char *const keywords[] = {"reduce",   "where",   "else",
+                                         "map",      "init",    "floordiv",
+                                         "ceildiv",  "mod",     "inf",
+                                         "nan"};
+  if (llvm::is_contained(keywords, name) || detail::isInfixFunctionName(name))
     return false;
   return llvm::all_of(name, [](char c) {
     return llvm::isLower(c) || llvm::isDigit(c) || c == '_';
