@@ -23,7 +23,7 @@ constexpr int kNegPrecedence = 3;
 constexpr int kPrimaryPrecedence = 4;
 
 /// Names seen while parsing, numbered provisionally by first appearance;
-/// `canonicalize` renumbers them (outputs, reduced, others) at the end.
+/// EinsumOp::parse renumbers them (outputs, reduced, others) at the end.
 struct NameTable {
   SmallVector<std::string> dims;
   SmallVector<std::string> symbols;
