@@ -27,6 +27,7 @@ enum class BodyProgram::Opcode : uint8_t {
   CmpF, CmpI, Select,
   AddI, SubI, MulI, DivSI, RemSI, FloorDivSI, CeilDivSI, MaxSI, MinSI,
   AndI, OrI, XOrI, ShLI, ShRSI, IPowI, FPToSI,
+  DivUI, RemUI, CeilDivUI, MaxUI, MinUI, ShRUI, AbsI,
 };
 
 namespace {
@@ -84,6 +85,14 @@ std::optional<Opcode> getOpcode(Operation *op) {
       .Case([](math::IsInfOp) { return Opcode::IsInf; })
       .Case([](math::IsFiniteOp) { return Opcode::IsFinite; })
       .Case([](arith::ShLIOp) { return Opcode::ShLI; })
+      .Case([](arith::ShRUIOp) { return Opcode::ShRUI; })
+      .Case([](arith::DivUIOp) { return Opcode::DivUI; })
+      .Case([](arith::RemUIOp) { return Opcode::RemUI; })
+      .Case([](arith::CeilDivUIOp) { return Opcode::CeilDivUI; })
+      .Case([](arith::MaxUIOp) { return Opcode::MaxUI; })
+      .Case([](arith::MinUIOp) { return Opcode::MinUI; })
+      .Case([](math::AbsIOp) { return Opcode::AbsI; })
+      .Case([](arith::FPToUIOp) { return Opcode::FPToSI; })
       .Case([](arith::ShRSIOp) { return Opcode::ShRSI; })
       .Case([](math::FmaOp) { return Opcode::Fma; })
       .Case([](math::FloorOp) { return Opcode::Floor; })
@@ -153,6 +162,11 @@ BodyProgram::compile(EinsumOp einsum, const llvm::StringMap<int64_t> &extents) {
       program.resultRegister = registers.lookup(yield.getValues()[0]);
       break;
     }
+    if (op.getNumResults() != 1)
+      return op.emitError() << "'" << op.getName()
+                            << "' has " << op.getNumResults()
+                            << " results; the reference interpreter runs "
+                               "single-result body ops";
     Instruction instruction;
     auto operandRegister = [&](unsigned i) {
       return registers.lookup(op.getOperand(i));
@@ -264,6 +278,19 @@ double BodyProgram::run(const double *operands, const int64_t *coordinates,
     case Opcode::IsInf: v = std::isinf(a); break;
     case Opcode::IsFinite: v = std::isfinite(a); break;
     case Opcode::ShLI: v = static_cast<double>(ia << ib); break;
+    // Unsigned operations on the non-negative values bodies compute with
+    // (coordinates, extents); integers are exact, without wrap-around.
+    case Opcode::DivUI: v = ib ? static_cast<double>(ia / ib) : NAN; break;
+    case Opcode::RemUI: v = ib ? static_cast<double>(ia % ib) : NAN; break;
+    case Opcode::CeilDivUI:
+      v = ib ? static_cast<double>((ia + ib - 1) / ib) : NAN;
+      break;
+    case Opcode::MaxUI: v = static_cast<double>(std::max(ia, ib)); break;
+    case Opcode::MinUI: v = static_cast<double>(std::min(ia, ib)); break;
+    case Opcode::ShRUI:
+      v = static_cast<double>(static_cast<uint64_t>(ia) >> ib);
+      break;
+    case Opcode::AbsI: v = static_cast<double>(ia < 0 ? -ia : ia); break;
     case Opcode::ShRSI: v = static_cast<double>(ia >> ib); break;
     case Opcode::Fma: v = std::fma(a, b, r[in.c]); break;
     case Opcode::Floor: v = std::floor(a); break;

@@ -12,6 +12,7 @@
 // RUN: attn-run %s --entry grouped_index --print | FileCheck %s --check-prefix=GROUP
 // RUN: attn-run %s --entry region_body --print | FileCheck %s --check-prefix=REGION
 // RUN: attn-run %s --entry math_ops --print | FileCheck %s --check-prefix=MATH
+// RUN: attn-run %s --entry unsigned_ops --print | FileCheck %s --check-prefix=UNSIGNED
 
 // RED: -> [3],[3],[3],[3]
 // RED-NEXT: {{^}}6 46 86{{$}}
@@ -216,4 +217,26 @@ func.func @math_ops(%S: tensor<8xf64>) -> tensor<8xf64> {
     cascade.yield %r7 : f64
   } : (tensor<8xf64>) -> tensor<8xf64>
   return %R : tensor<8xf64>
+}
+
+// Unsigned integer ops on coordinates: ceildiv(i, 2) * 10 + max(i, 2) mod 3.
+// UNSIGNED: -> [5]
+// UNSIGNED-NEXT: {{^}}2 12 12 20 21{{$}}
+func.func @unsigned_ops(%S: tensor<5xf32>) -> tensor<5xf32> {
+  %R = cascade.einsum [i] = map(%S[i]) {
+  ^bb0(%s: f32):
+    %i = cascade.index i : index
+    %c2 = arith.constant 2 : index
+    %c3 = arith.constant 3 : index
+    %c10 = arith.constant 10 : index
+    %q = arith.ceildivui %i, %c2 : index
+    %tens = arith.muli %q, %c10 : index
+    %m = arith.maxui %i, %c2 : index
+    %r = arith.remui %m, %c3 : index
+    %sum = arith.addi %tens, %r : index
+    %n = arith.index_castui %sum : index to i64
+    %f = arith.uitofp %n : i64 to f32
+    cascade.yield %f : f32
+  } : (tensor<5xf32>) -> tensor<5xf32>
+  return %R : tensor<5xf32>
 }
