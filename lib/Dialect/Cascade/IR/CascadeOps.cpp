@@ -408,7 +408,7 @@ LogicalResult EinsumOp::verifyRegions() {
 }
 
 //===----------------------------------------------------------------------===//
-// IndexOp, ExtentOp, YieldOp
+// IndexOp, ExtentOp
 //===----------------------------------------------------------------------===//
 
 LogicalResult IndexOp::verify() {
@@ -422,11 +422,6 @@ LogicalResult IndexOp::verify() {
 LogicalResult ExtentOp::verify() {
   if (!isValidRankName(getRank()))
     return emitOpError() << "'" << getRank() << "' is not a valid rank name";
-  return success();
-}
-
-LogicalResult YieldOp::verify() {
-  // Einsum and iterate check what their terminator yields.
   return success();
 }
 
