@@ -111,7 +111,7 @@ TEST_F(Z3BodyEncoderTest, ExpRescalesOnlyWithItsAxiom) {
 
   // The law, instantiated at the terms the rewrite relates (ground
   // instances keep Z3 decidable where quantified axioms would not).
-  z3::func_decl exp = encoder.getFunction("exp", 1);
+  z3::func_decl exp = encoder.getFunction("math.exp", 1);
   z3::expr x = z3.real_const("x"), a = z3.real_const("a"),
            b = z3.real_const("b");
   z3::expr_vector axioms(z3);

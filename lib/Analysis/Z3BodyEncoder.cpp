@@ -23,10 +23,11 @@ z3::func_decl Z3BodyEncoder::getFunction(StringRef name, unsigned arity) {
   auto it = functions.find(key);
   if (it != functions.end())
     return it->second;
-  z3::sort real = context.real_sort();
+  z3::sort_vector domain(context);
+  for (unsigned i = 0; i < arity; ++i)
+    domain.push_back(context.real_sort());
   z3::func_decl function =
-      arity == 1 ? context.function(name.str().c_str(), real, real)
-                 : context.function(name.str().c_str(), real, real, real);
+      context.function(name.str().c_str(), domain, context.real_sort());
   functions.emplace(key, function);
   return function;
 }
@@ -81,26 +82,6 @@ z3::expr Z3BodyEncoder::getRealConstant(double value) {
 }
 
 namespace {
-/// The uninterpreted function a unary or binary math op stands for.
-std::optional<std::pair<StringRef, unsigned>> getMathFunction(Operation *op) {
-  return llvm::TypeSwitch<Operation *,
-                          std::optional<std::pair<StringRef, unsigned>>>(op)
-      .Case([](math::ExpOp) { return std::pair(StringRef("exp"), 1u); })
-      .Case([](math::Exp2Op) { return std::pair(StringRef("exp2"), 1u); })
-      .Case([](math::ExpM1Op) { return std::pair(StringRef("expm1"), 1u); })
-      .Case([](math::LogOp) { return std::pair(StringRef("log"), 1u); })
-      .Case([](math::Log2Op) { return std::pair(StringRef("log2"), 1u); })
-      .Case([](math::Log1pOp) { return std::pair(StringRef("log1p"), 1u); })
-      .Case([](math::SqrtOp) { return std::pair(StringRef("sqrt"), 1u); })
-      .Case([](math::RsqrtOp) { return std::pair(StringRef("rsqrt"), 1u); })
-      .Case([](math::TanhOp) { return std::pair(StringRef("tanh"), 1u); })
-      .Case([](math::ErfOp) { return std::pair(StringRef("erf"), 1u); })
-      .Case([](math::SinOp) { return std::pair(StringRef("sin"), 1u); })
-      .Case([](math::CosOp) { return std::pair(StringRef("cos"), 1u); })
-      .Case([](math::PowFOp) { return std::pair(StringRef("pow"), 2u); })
-      .Default([](Operation *) { return std::nullopt; });
-}
-
 std::optional<z3::expr> encodeCmpF(arith::CmpFPredicate predicate,
                                    const z3::expr &a, const z3::expr &b) {
   // Reals have no NaN: ordered and unordered predicates coincide.
@@ -198,10 +179,17 @@ FailureOr<z3::expr> Z3BodyEncoder::encode(EinsumOp einsum,
       } else if (isa<arith::ExtFOp, arith::TruncFOp, arith::IndexCastOp,
                      arith::SIToFPOp, arith::ExtSIOp>(op)) {
         result = term(op.getOperand(0)); // Exact in the real model.
-      } else if (std::optional<std::pair<StringRef, unsigned>> function =
-                     getMathFunction(&op)) {
-        z3::func_decl decl = getFunction(function->first, function->second);
-        result = function->second == 1 ? decl(a()) : decl(a(), b());
+      } else if (isa<math::MathDialect>(op.getDialect()) &&
+                 isa<FloatType>(op.getResult(0).getType()) &&
+                 llvm::all_of(op.getOperandTypes(), llvm::IsaPred<FloatType>)) {
+        // Any other float function (exp, log, tanh, pow, ...) is the
+        // uninterpreted function named after the op: "math.exp".
+        z3::func_decl decl =
+            getFunction(op.getName().getStringRef(), op.getNumOperands());
+        z3::expr_vector arguments(context);
+        for (Value operand : op.getOperands())
+          arguments.push_back(asReal(term(operand)));
+        result = decl(arguments);
       }
       if (!result) {
         why = "'" + op.getName().getStringRef().str() +

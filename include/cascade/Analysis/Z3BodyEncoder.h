@@ -39,8 +39,9 @@ public:
   FailureOr<z3::expr> encode(EinsumOp einsum, ArrayRef<z3::expr> operands,
                              std::string &why);
 
-  /// The uninterpreted function a math op stands for ("exp", "tanh", ...),
-  /// shared by every encoding with this encoder so that laws about it apply.
+  /// The uninterpreted function a math op stands for, named after the op
+  /// ("math.exp", "math.tanh", ...), shared by every encoding with this
+  /// encoder so that laws stated about it apply.
   z3::func_decl getFunction(llvm::StringRef name, unsigned arity);
 
   /// The integer constant for the coordinate of `rank` or the extent of
