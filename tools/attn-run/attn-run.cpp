@@ -286,7 +286,12 @@ FailureOr<SmallVector<Tensor>> loadInputs(func::FuncOp function,
   FailureOr<llvm::StringMap<int64_t>> extents =
       env.resolveExtents(shapes, error);
   if (failed(extents)) {
-    fail("inputs disagree: " + error);
+    std::string expected;
+    for (unsigned arg = 0; arg < types.size(); ++arg)
+      expected += (arg ? ", #" : "#") + std::to_string(arg) + " " +
+                  describeArgument(function, env, arg);
+    fail("inputs disagree: " + error + "; the arguments' shapes are " +
+         expected);
     return failure();
   }
   for (auto &entry : *dims) {
