@@ -11,6 +11,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/MathExtras.h"
 
 #include <cmath>
 
@@ -141,10 +142,6 @@ double evalCmpF(arith::CmpFPredicate predicate, double a, double b) {
   return 0;
 }
 
-int64_t floorDiv(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
 } // namespace
 
 FailureOr<BodyProgram>
@@ -312,10 +309,10 @@ double BodyProgram::run(const double *operands, const int64_t *coordinates,
     case Opcode::DivSI: v = ib ? static_cast<double>(ia / ib) : NAN; break;
     case Opcode::RemSI: v = ib ? static_cast<double>(ia % ib) : NAN; break;
     case Opcode::FloorDivSI:
-      v = ib ? static_cast<double>(floorDiv(ia, ib)) : NAN;
+      v = ib ? static_cast<double>(llvm::divideFloorSigned(ia, ib)) : NAN;
       break;
     case Opcode::CeilDivSI:
-      v = ib ? static_cast<double>(-floorDiv(-ia, ib)) : NAN;
+      v = ib ? static_cast<double>(llvm::divideCeilSigned(ia, ib)) : NAN;
       break;
     case Opcode::MaxSI: v = static_cast<double>(std::max(ia, ib)); break;
     case Opcode::MinSI: v = static_cast<double>(std::min(ia, ib)); break;

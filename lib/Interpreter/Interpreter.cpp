@@ -15,6 +15,7 @@
 #include "mlir/IR/AffineExpr.h"
 #include "mlir/IR/AffineMap.h"
 #include "mlir/IR/IntegerSet.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <memory>
@@ -23,11 +24,6 @@ using namespace mlir;
 using namespace mlir::cascade;
 
 namespace {
-
-int64_t floorDivide(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
 
 /// Evaluates an affine expression at integer dims and symbols. A zero
 /// divisor (an extent quotient like `H floordiv HKV` that is 0) sets
@@ -61,9 +57,9 @@ int64_t evaluateAffine(AffineExpr expr, const int64_t *dims,
   }
   switch (expr.getKind()) {
   case AffineExprKind::FloorDiv:
-    return floorDivide(lhs, rhs);
+    return llvm::divideFloorSigned(lhs, rhs);
   case AffineExprKind::CeilDiv:
-    return -floorDivide(-lhs, rhs);
+    return llvm::divideCeilSigned(lhs, rhs);
   case AffineExprKind::Mod: {
     int64_t mod = lhs % rhs;
     return mod < 0 ? mod + (rhs < 0 ? -rhs : rhs) : mod;
