@@ -2,6 +2,7 @@
 
 #include "cascade/InitAllDialects.h"
 #include "cascade/Dialect/Cascade/IR/CascadeDialect.h"
+#include "cascade/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -17,6 +18,7 @@ void mlir::cascade::registerAllDialects(DialectRegistry &registry) {
 void mlir::cascade::registerAllPasses() {
   static bool registered = [] {
     mlir::registerAllPasses();
+    registerCascadePasses();
     return true;
   }();
   (void)registered;

@@ -1,0 +1,116 @@
+//===- CascadePasses.td - Analyses and rewrites of cascades ---*- tablegen -*-===//
+//
+// The pass-count analysis and the rewrites that lower the number of passes a
+// cascade makes over a rank. docs/Passes.md explains the definitions and the
+// algebraic law each rewrite relies on.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CASCADE_PASSES_TD
+#define CASCADE_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def CascadePassCount : Pass<"cascade-pass-count", "::mlir::ModuleOp"> {
+  let summary = "derive the number of passes over each rank and the live footprint";
+  let description = [{
+    For every function and every rank that some Einsum reduces over, computes
+    the pass index of each Einsum and the number of passes the cascade must
+    make over the rank (docs/Passes.md gives the exact definition), and the
+    tensors that must be held or re-read across each barrier, with their sizes
+    as products of extents (`QK: B*H*M*P`).
+
+    Results are attached to the IR (`cascade.passes` on the function,
+    `cascade.pass` on every Einsum) and emitted as remarks of the form
+    `passes(m) = 3`. The `json` option writes a report for scripts; the `dot`
+    option writes the dependency graph as Graphviz DOT, Einsums coloured by
+    their pass over the rank with the most passes and barrier edges in red.
+  }];
+  let options = [
+    Option<"jsonFile", "json", "std::string", /*default=*/"",
+           "write a JSON report to this file ('-' for stdout)">,
+    Option<"dotFile", "dot", "std::string", /*default=*/"",
+           "write the dependency graph as Graphviz DOT to this file ('-' for stdout)">,
+    Option<"emitRemarks", "remarks", "bool", /*default=*/"true",
+           "emit one remark per function and rank">
+  ];
+}
+
+def CascadeDeferDivision : Pass<"cascade-defer-division", "::mlir::func::FuncOp"> {
+  let summary = "move a division past the reduction that consumes it";
+  let description = [{
+    Rewrites `A = SN / SD; AV = A * V reduce(m: add)`, where `SD` does not
+    depend on `m`, into `SNV = SN * V reduce(m: add); AV = SNV / SD`. This
+    removes the barrier between the reduction that computes `SD` and the
+    reduction over `m` that reads `A` (3 -> 2 passes for softmax) and divides
+    `F*P` times instead of `M*P` times.
+
+    Generally: a map-only producer `A = d(x, y)` whose operand `y` does not
+    vary with the consumer's reduced rank, read by a consumer
+    `C = reduce_m c(a, w)`. Legal when `d(., y)` distributes over the
+    reduction (`d(a (+) b, y) = d(a, y) (+) d(b, y)`) and commutes with the
+    consumer's map (`c(d(x, y), w) = d(c(x, w), y)`); both are proved with Z3
+    for the actual bodies, or the rewrite is refused with the counterexample.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
+def CascadeOnlineRescale : Pass<"cascade-online-rescale", "::mlir::func::FuncOp"> {
+  let summary = "turn a max-shifted 2-pass cascade into the 1-pass iterative form";
+  let description = [{
+    Partitions the reduced rank (`m = m1 * T + m0`, `T` the `tile-size`
+    option) and walks `m1` with `cascade.iterate`, carrying the running max
+    and the running sums rescaled by correction factors: FuseMax's cascade 5
+    (FlashAttention-2). Applies to `G = max_m X; N = f(X, G)` followed by
+    add-reductions over `m` of `N`. Legal when
+    `f(x, a) = f(x, b) * f(b, a)` (online rescaling), `f(a, a) = 1`, and each
+    consumer's map is linear in `N`; proved with Z3 for the actual bodies, or
+    refused with a counterexample.
+  }];
+  let options = [
+    Option<"tileSize", "tile-size", "int64_t", /*default=*/"64",
+           "tile size of the partitioned rank">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
+def CascadeReassociate : Pass<"cascade-reassociate", "::mlir::func::FuncOp"> {
+  let summary = "reorder a chain of two contractions when that costs less";
+  let description = [{
+    Rewrites `C = sum_m (sum_k A * B) * W` into `C = sum_k A * (sum_m B * W)`
+    (linear attention: `phi(Q) (phi(K)^T V)` instead of `(phi(Q) phi(K)^T) V`)
+    when the new order makes no more passes and fewer FLOPs. Extents come
+    from static shapes, then from the `sizes` option (`m=4096,e=64`); when
+    some are unknown the rewrite is chosen if it removes an intermediate that
+    spans the consumer's reduced rank (see docs/Passes.md). Legal when the
+    producer's map is the product of its operands and the consumer's map is
+    linear in the product (associativity and distributivity of `*` over
+    `+`), proved with Z3.
+  }];
+  let options = [
+    ListOption<"sizes", "sizes", "std::string",
+               "assumed extents for the cost model, as rank=N">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
+def CascadeMinimizePasses : Pass<"cascade-minimize-passes", "::mlir::func::FuncOp"> {
+  let summary = "apply the pass-reducing rewrites until nothing changes";
+  let description = [{
+    Runs `cascade-defer-division`, `cascade-online-rescale` and
+    `cascade-reassociate` until none of them changes the function, then
+    reports the pass count of every rank before and after as a remark
+    (`passes(m): 3 -> 1`).
+  }];
+  let options = [
+    Option<"tileSize", "tile-size", "int64_t", /*default=*/"64",
+           "tile size for cascade-online-rescale">,
+    ListOption<"sizes", "sizes", "std::string",
+               "assumed extents for cascade-reassociate, as rank=N">,
+    Option<"emitRemarks", "remarks", "bool", /*default=*/"true",
+           "report the pass counts before and after">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
+#endif // CASCADE_PASSES_TD

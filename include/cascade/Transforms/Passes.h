@@ -1,0 +1,52 @@
+//===- Passes.h - Cascade's passes --------------------------------*- C++ -*-===//
+//
+// Declarations generated from dialects/Cascade/CascadePasses.td, and the
+// rewrite entry points the passes (and embedders) call.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CASCADE_TRANSFORMS_PASSES_H
+#define CASCADE_TRANSFORMS_PASSES_H
+
+#include "cascade/Dialect/Cascade/IR/CascadeOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/Pass.h"
+
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <string>
+
+namespace mlir::cascade {
+
+#define GEN_PASS_DECL
+#include "Cascade/CascadePasses.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "Cascade/CascadePasses.h.inc"
+
+/// Sites (consumer Einsums) where a rewrite was refused, so that a driver
+/// that repeats the rewrites reports each refusal once.
+using RefusedSites = llvm::DenseSet<Operation *>;
+
+/// Each applies its rewrite at the first legal site of `function` and
+/// returns whether it changed anything. A site whose law does not hold gets
+/// a warning naming the law and Z3's counterexample, is left unchanged and
+/// is added to `refused`.
+bool deferDivisionOnce(func::FuncOp function, RefusedSites &refused);
+bool onlineRescaleOnce(func::FuncOp function, int64_t tileSize,
+                       RefusedSites &refused);
+bool reassociateOnce(func::FuncOp function,
+                     const llvm::StringMap<int64_t> &assumedExtents,
+                     RefusedSites &refused);
+
+/// Parses `rank=N` entries; reports malformed ones at `loc`.
+FailureOr<llvm::StringMap<int64_t>>
+parseAssumedExtents(Location loc, llvm::ArrayRef<std::string> entries);
+
+} // namespace mlir::cascade
+
+#endif // CASCADE_TRANSFORMS_PASSES_H

@@ -1,0 +1,96 @@
+//===- AlgebraicLaws.cpp - Proving a rewrite's law for concrete bodies ----===//
+
+#include "cascade/Analysis/AlgebraicLaws.h"
+
+#include "llvm/ADT/STLExtras.h"
+
+#include <set>
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+z3::expr LawProver::variable(StringRef name) {
+  return context.real_const(name.str().c_str());
+}
+
+FailureOr<z3::expr> LawProver::apply(EinsumOp einsum,
+                                     ArrayRef<z3::expr> operands,
+                                     std::string &why) {
+  return encoder.encode(einsum, operands, why);
+}
+
+z3::expr LawProver::combine(ReduceKind kind, const z3::expr &a,
+                            const z3::expr &b) {
+  switch (kind) {
+  case ReduceKind::add:
+    return a + b;
+  case ReduceKind::mul:
+    return a * b;
+  case ReduceKind::max:
+    return z3::ite(a >= b, a, b);
+  case ReduceKind::min:
+    return z3::ite(a <= b, a, b);
+  }
+  llvm_unreachable("unknown reduce operator");
+}
+
+namespace {
+
+/// Collects the arguments of exponential applications and every divisor in
+/// a term, without revisiting shared subterms.
+struct TermFacts {
+  std::map<std::string, std::vector<z3::expr>> exponentialArguments;
+  std::vector<z3::expr> divisors;
+  std::set<unsigned> seen;
+
+  void collect(const z3::expr &term) {
+    if (!seen.insert(term.id()).second || !term.is_app())
+      return;
+    z3::func_decl decl = term.decl();
+    std::string name = decl.name().str();
+    if ((name == "math.exp" || name == "math.exp2") && term.num_args() == 1)
+      exponentialArguments[name].push_back(term.arg(0));
+    if (decl.decl_kind() == Z3_OP_DIV && term.num_args() == 2)
+      divisors.push_back(term.arg(1));
+    for (unsigned i = 0; i < term.num_args(); ++i)
+      collect(term.arg(i));
+  }
+};
+
+} // namespace
+
+ProofResult LawProver::prove(const z3::expr &lhs, const z3::expr &rhs) {
+  TermFacts facts;
+  facts.collect(lhs);
+  facts.collect(rhs);
+  z3::expr_vector assumptions = encoder.getSideConditions();
+  for (const z3::expr &divisor : facts.divisors)
+    assumptions.push_back(divisor != 0);
+  for (auto &[name, arguments] : facts.exponentialArguments) {
+    z3::func_decl f = encoder.getFunction(name, 1);
+    z3::expr zero = context.real_val(0);
+    assumptions.push_back(f(zero) == 1);
+    for (const z3::expr &u : arguments) {
+      assumptions.push_back(f(u) > 0);
+      for (const z3::expr &v : arguments)
+        assumptions.push_back(f(u) * f(v) == f(u + v));
+    }
+  }
+  return proveEqual(context, lhs, rhs, assumptions);
+}
+
+std::string mlir::cascade::describeRefusal(StringRef rewrite, StringRef law,
+                                           const ProofResult &result) {
+  std::string text = (rewrite + " refused: the law " + law).str();
+  switch (result.status) {
+  case ProofStatus::Proved:
+    return text + " holds";
+  case ProofStatus::Refuted:
+    return text + " does not hold for these bodies; Z3's counterexample: " +
+           (result.counterexample.empty() ? std::string("(any values)")
+                                          : result.counterexample);
+  case ProofStatus::Unknown:
+    return text + " could not be proved (" + result.counterexample + ")";
+  }
+  return text;
+}

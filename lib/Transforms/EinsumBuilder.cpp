@@ -1,0 +1,295 @@
+//===- EinsumBuilder.cpp - Building Einsums from named ranks --------------===//
+
+#include "EinsumBuilder.h"
+
+#include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
+
+#include "mlir/Analysis/FlatLinearValueConstraints.h"
+#include "mlir/IR/AffineMap.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/IntegerSet.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
+#include "llvm/ADT/StringSet.h"
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+static unsigned findOrAppend(SmallVectorImpl<std::string> &names,
+                             StringRef name) {
+  for (auto [i, existing] : llvm::enumerate(names))
+    if (existing == name)
+      return i;
+  names.push_back(name.str());
+  return names.size() - 1;
+}
+
+AffineExpr EinsumParts::dim(StringRef rank) {
+  return getAffineDimExpr(findOrAppend(ranks, rank), context);
+}
+
+AffineExpr EinsumParts::extent(StringRef rank) {
+  return getAffineSymbolExpr(findOrAppend(symbols, rank), context);
+}
+
+AffineExpr EinsumParts::translate(AffineExpr expr, EinsumOp from,
+                                  const llvm::StringMap<AffineExpr> &substitute) {
+  // Only the ranks and extents `expr` uses join this Einsum's lists.
+  SmallVector<AffineExpr> dims, syms;
+  AffineExpr unused = getAffineConstantExpr(0, context);
+  for (auto [i, rank] :
+       llvm::enumerate(from.getRanks().getAsValueRange<StringAttr>())) {
+    if (!expr.isFunctionOfDim(i)) {
+      dims.push_back(unused);
+      continue;
+    }
+    auto it = substitute.find(rank);
+    dims.push_back(it != substitute.end() ? it->second : dim(rank));
+  }
+  for (auto [i, rank] :
+       llvm::enumerate(from.getSymbols().getAsValueRange<StringAttr>()))
+    syms.push_back(expr.isFunctionOfSymbol(i) ? extent(rank) : unused);
+  return expr.replaceDimsAndSymbols(dims, syms);
+}
+
+void EinsumParts::addOperandOf(EinsumOp from, unsigned i,
+                               const llvm::StringMap<AffineExpr> &substitute) {
+  AffineMap map =
+      cast<AffineMapAttr>(from.getIndexingMaps()[i]).getValue();
+  SmallVector<AffineExpr> indices;
+  for (AffineExpr expr : map.getResults())
+    indices.push_back(translate(expr, from, substitute));
+  addOperand(from.getInputs()[i], indices);
+}
+
+void EinsumParts::addPredicateOf(EinsumOp from,
+                                 const llvm::StringMap<AffineExpr> &substitute) {
+  std::optional<IntegerSet> predicate = from.getPredicate();
+  if (!predicate)
+    return;
+  for (unsigned i = 0; i < predicate->getNumConstraints(); ++i)
+    addConstraint(translate(predicate->getConstraint(i), from, substitute),
+                  predicate->isEq(i));
+}
+
+EinsumOp EinsumParts::build(
+    OpBuilder &builder, Location loc,
+    llvm::function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
+  // Output and reduced ranks must be listed even if no index uses them.
+  for (const std::string &rank : output)
+    (void)dim(rank);
+  for (auto &[rank, kind] : reductions)
+    (void)dim(rank);
+
+  SmallVector<Attribute> maps;
+  for (ArrayRef<AffineExpr> indices : indexExprs)
+    maps.push_back(AffineMapAttr::get(
+        AffineMap::get(ranks.size(), symbols.size(), indices, context)));
+  SmallVector<Attribute> reductionAttrs;
+  for (auto &[rank, kind] : reductions)
+    reductionAttrs.push_back(
+        ReductionAttr::get(context, builder.getStringAttr(rank), kind));
+  auto toRefs = [](ArrayRef<std::string> names) {
+    return SmallVector<StringRef>(names.begin(), names.end());
+  };
+
+  OperationState state(loc, EinsumOp::getOperationName());
+  state.addOperands(operands);
+  state.addAttribute("ranks", builder.getStrArrayAttr(toRefs(ranks)));
+  state.addAttribute("symbols", builder.getStrArrayAttr(toRefs(symbols)));
+  state.addAttribute("output", builder.getStrArrayAttr(toRefs(output)));
+  state.addAttribute("indexing_maps", builder.getArrayAttr(maps));
+  state.addAttribute("reductions", builder.getArrayAttr(reductionAttrs));
+  if (!constraints.empty())
+    state.addAttribute("predicate",
+                       IntegerSetAttr::get(IntegerSet::get(
+                           ranks.size(), symbols.size(), constraints,
+                           equalities)));
+  if (fill)
+    state.addAttribute("fill", builder.getFloatAttr(elementType, *fill));
+  if (!name.empty())
+    state.addAttribute("name", builder.getStringAttr(name));
+  state.addTypes(RankedTensorType::get(
+      SmallVector<int64_t>(output.size(), ShapedType::kDynamic), elementType));
+  state.addRegion();
+  auto einsum = cast<EinsumOp>(builder.create(state));
+
+  Block *block = new Block();
+  einsum.getBody().push_back(block);
+  for (Value operand : operands)
+    block->addArgument(cast<RankedTensorType>(operand.getType()).getElementType(),
+                       loc);
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPointToStart(block);
+  Value result = body(builder, loc, block->getArguments());
+  YieldOp::create(builder, loc, ValueRange{result});
+  return einsum;
+}
+
+Value mlir::cascade::inlineBody(
+    OpBuilder &builder, EinsumOp from, ValueRange arguments,
+    llvm::function_ref<Value(OpBuilder &, IndexOp)> rewriteIndex) {
+  IRMapping mapping;
+  mapping.map(from.getBodyBlock().getArguments(), arguments);
+  for (Operation &op : from.getBodyBlock().without_terminator()) {
+    Operation *clone = builder.clone(op, mapping);
+    if (auto index = dyn_cast<IndexOp>(clone); index && rewriteIndex) {
+      OpBuilder::InsertionGuard guard(builder);
+      builder.setInsertionPoint(index);
+      if (Value replacement = rewriteIndex(builder, index)) {
+        index.getResult().replaceAllUsesWith(replacement);
+        mapping.map(op.getResult(0), replacement);
+        index.erase();
+      }
+    }
+  }
+  auto yield = cast<YieldOp>(from.getBodyBlock().getTerminator());
+  return mapping.lookup(yield.getValues()[0]);
+}
+
+std::string mlir::cascade::getUniqueEinsumName(Operation *scope,
+                                               StringRef base) {
+  auto function = scope->getParentOfType<FunctionOpInterface>();
+  if (!function)
+    function = dyn_cast<FunctionOpInterface>(scope);
+  llvm::StringSet<> used;
+  function.walk([&](EinsumOp einsum) {
+    if (std::optional<StringRef> name = einsum.getName())
+      used.insert(*name);
+  });
+  if (!used.contains(base))
+    return base.str();
+  for (unsigned i = 1;; ++i) {
+    std::string candidate = (base + Twine(i)).str();
+    if (!used.contains(candidate))
+      return candidate;
+  }
+}
+
+std::string mlir::cascade::getUniqueRankName(Operation *scope, StringRef base) {
+  auto function = scope->getParentOfType<FunctionOpInterface>();
+  if (!function)
+    function = dyn_cast<FunctionOpInterface>(scope);
+  llvm::StringSet<> used;
+  function.walk([&](Operation *op) {
+    if (auto einsum = dyn_cast<EinsumOp>(op))
+      for (StringRef rank : einsum.getRanks().getAsValueRange<StringAttr>())
+        used.insert(rank);
+    if (auto partition = dyn_cast<PartitionOp>(op)) {
+      used.insert(partition.getOuter());
+      used.insert(partition.getInner());
+    }
+  });
+  if (FailureOr<RankEnvironment> env = RankEnvironment::build(function);
+      succeeded(env))
+    for (StringRef rank : env->getRankNames())
+      used.insert(rank);
+  if (!used.contains(base))
+    return base.str();
+  for (unsigned i = 1;; ++i) {
+    std::string candidate = (base + "_" + Twine(i)).str();
+    if (!used.contains(candidate))
+      return candidate;
+  }
+}
+
+bool mlir::cascade::bodyReadsCoordinates(EinsumOp einsum) {
+  return llvm::any_of(einsum.getBodyBlock(),
+                      [](Operation &op) { return isa<IndexOp>(op); });
+}
+
+bool mlir::cascade::usesDim(AffineExpr expr, unsigned position) {
+  return expr.isFunctionOfDim(position);
+}
+
+LogicalResult mlir::cascade::addProjectedDomain(EinsumOp einsum,
+                                                ArrayRef<std::string> eliminated,
+                                                EinsumParts &into) {
+  std::optional<IntegerSet> predicate = einsum.getPredicate();
+  if (!predicate)
+    return success();
+  MLIRContext *context = einsum.getContext();
+  SmallVector<std::string> rankNames, symbolNames;
+  for (StringRef rank : einsum.getRanks().getAsValueRange<StringAttr>())
+    rankNames.push_back(rank.str());
+  for (StringRef rank : einsum.getSymbols().getAsValueRange<StringAttr>())
+    symbolNames.push_back(rank.str());
+
+  SmallVector<AffineExpr> constraints(predicate->getConstraints());
+  SmallVector<bool> equalities(predicate->getEqFlags());
+  for (AffineExpr expr : constraints)
+    if (!expr.isPureAffine())
+      return failure();
+  SmallVector<unsigned> eliminatedPositions;
+  for (const std::string &rank : eliminated) {
+    int64_t position = einsum.getRankPosition(rank);
+    if (position < 0)
+      continue;
+    eliminatedPositions.push_back(position);
+    AffineExpr d = getAffineDimExpr(position, context);
+    AffineExpr extent =
+        getAffineSymbolExpr(findOrAppend(symbolNames, rank), context);
+    constraints.push_back(d);
+    constraints.push_back(extent - d - 1);
+    equalities.append(2, false);
+  }
+  // Every extent is at least 1.
+  SmallVector<AffineExpr> basis;
+  for (unsigned i = 0; i < symbolNames.size(); ++i)
+    basis.push_back(getAffineSymbolExpr(i, context) - 1);
+
+  auto makeSet = [&](ArrayRef<AffineExpr> exprs, ArrayRef<bool> eqs,
+                     unsigned dims) {
+    SmallVector<AffineExpr> all(exprs);
+    SmallVector<bool> allEqs(eqs);
+    for (AffineExpr b : basis) {
+      all.push_back(b);
+      allEqs.push_back(false);
+    }
+    return IntegerSet::get(dims, symbolNames.size(), all, allEqs);
+  };
+  FlatLinearValueConstraints domain(
+      makeSet(constraints, equalities, rankNames.size()));
+  llvm::sort(eliminatedPositions, std::greater<unsigned>());
+  SmallVector<std::string> kept(rankNames);
+  for (unsigned position : eliminatedPositions) {
+    domain.projectOut(position);
+    kept.erase(kept.begin() + position);
+  }
+  domain.removeRedundantConstraints();
+  IntegerSet projected = domain.getAsIntegerSet(context);
+  if (!projected)
+    return failure();
+
+  // What holds anyway: extents >= 1 and 0 <= coordinate < extent.
+  SmallVector<AffineExpr> bounds;
+  for (unsigned i = 0; i < kept.size(); ++i) {
+    AffineExpr d = getAffineDimExpr(i, context);
+    bounds.push_back(d);
+    if (std::find(symbolNames.begin(), symbolNames.end(), kept[i]) !=
+        symbolNames.end()) {
+      unsigned s = findOrAppend(symbolNames, kept[i]);
+      bounds.push_back(getAffineSymbolExpr(s, context) - d - 1);
+    }
+  }
+  for (unsigned i = 0; i < projected.getNumConstraints(); ++i) {
+    AffineExpr c = projected.getConstraint(i);
+    bool isEq = projected.isEq(i);
+    bool implied = false;
+    if (!isEq) {
+      SmallVector<AffineExpr> test(bounds);
+      test.push_back(-c - 1);
+      FlatLinearValueConstraints negation(makeSet(
+          test, SmallVector<bool>(test.size(), false), kept.size()));
+      implied = negation.isEmpty();
+    }
+    if (implied)
+      continue;
+    SmallVector<AffineExpr> dims, syms;
+    for (const std::string &rank : kept)
+      dims.push_back(into.dim(rank));
+    for (const std::string &rank : symbolNames)
+      syms.push_back(into.extent(rank));
+    into.addConstraint(c.replaceDimsAndSymbols(dims, syms), isEq);
+  }
+  return success();
+}

@@ -1,0 +1,115 @@
+//===- EinsumBuilder.h - Building Einsums from named ranks ---------*- C++ -*-===//
+//
+// The rewrites assemble new Einsums out of pieces of existing ones: operand
+// indices and predicates translated between rank spaces (`m` becoming
+// `m1 * 64 + m0`), and bodies inlined into each other. These helpers keep
+// the rank and symbol bookkeeping of EinsumOp's attributes in one place.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CASCADE_LIB_TRANSFORMS_EINSUMBUILDER_H
+#define CASCADE_LIB_TRANSFORMS_EINSUMBUILDER_H
+
+#include "cascade/Dialect/Cascade/IR/CascadeOps.h"
+
+#include "mlir/IR/AffineExpr.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <optional>
+#include <string>
+
+namespace mlir::cascade {
+
+/// An Einsum under construction, with ranks and extent symbols by name.
+/// Affine expressions refer to positions in `ranks` and `symbols`; asking
+/// for a name adds it.
+class EinsumParts {
+public:
+  explicit EinsumParts(MLIRContext *context) : context(context) {}
+
+  AffineExpr dim(llvm::StringRef rank);
+  AffineExpr extent(llvm::StringRef rank);
+
+  /// `expr` from the space of `from`, with the ranks in `substitute`
+  /// replaced by the given expressions (already in this space).
+  AffineExpr translate(AffineExpr expr, EinsumOp from,
+                       const llvm::StringMap<AffineExpr> &substitute = {});
+
+  /// Adds an operand read at `indices`.
+  void addOperand(Value value, llvm::ArrayRef<AffineExpr> indices) {
+    operands.push_back(value);
+    indexExprs.emplace_back(indices.begin(), indices.end());
+  }
+  /// Adds operand `i` of `from`, its indices translated.
+  void addOperandOf(EinsumOp from, unsigned i,
+                    const llvm::StringMap<AffineExpr> &substitute = {});
+  /// Adds the predicate of `from` (if any), translated.
+  void addPredicateOf(EinsumOp from,
+                      const llvm::StringMap<AffineExpr> &substitute = {});
+  void addConstraint(AffineExpr expr, bool isEquality) {
+    constraints.push_back(expr);
+    equalities.push_back(isEquality);
+  }
+
+  std::string name;
+  llvm::SmallVector<std::string> output;
+  llvm::SmallVector<std::pair<std::string, ReduceKind>> reductions;
+  std::optional<double> fill;
+  Type elementType;
+
+  /// Creates the op. `body` receives the block arguments (one per operand)
+  /// and returns the value to yield.
+  EinsumOp
+  build(OpBuilder &builder, Location loc,
+        llvm::function_ref<Value(OpBuilder &, Location, ValueRange)> body);
+
+  llvm::ArrayRef<Value> getOperands() const { return operands; }
+  /// For replacing an operand after addOperandOf (same indices).
+  llvm::SmallVectorImpl<Value> &getOperandsMutable() { return operands; }
+
+private:
+  MLIRContext *context;
+  llvm::SmallVector<std::string> ranks;
+  llvm::SmallVector<std::string> symbols;
+  llvm::SmallVector<Value> operands;
+  llvm::SmallVector<llvm::SmallVector<AffineExpr>> indexExprs;
+  llvm::SmallVector<AffineExpr> constraints;
+  llvm::SmallVector<bool> equalities;
+};
+
+/// Clones the body of `from` at the builder's insertion point with its block
+/// arguments bound to `arguments`, and returns the value it yields.
+/// `rewriteIndex`, when given, may replace a cloned cascade.index (it
+/// returns the replacement, or null to keep the op).
+Value inlineBody(
+    OpBuilder &builder, EinsumOp from, ValueRange arguments,
+    llvm::function_ref<Value(OpBuilder &, IndexOp)> rewriteIndex = nullptr);
+
+/// A name for a new Einsum, unused by the other Einsums of `scope`'s
+/// function: `base`, or `base` followed by a number.
+std::string getUniqueEinsumName(Operation *scope, llvm::StringRef base);
+
+/// A rank name no binding of `scope`'s function uses yet.
+std::string getUniqueRankName(Operation *scope, llvm::StringRef base);
+
+/// Adds to `into` the constraints under which the domain of `einsum` (its
+/// predicate, with 0 <= r < R for every rank in `eliminated`) has a point
+/// for the remaining coordinates: the projection of the domain, by
+/// Fourier-Motzkin elimination (exact for the unit coefficients masks use).
+/// Constraints that every point satisfies anyway (given extents >= 1) are
+/// dropped, so nothing is added for an unmasked Einsum. Fails when the
+/// projection cannot be written as an integer set.
+LogicalResult addProjectedDomain(EinsumOp einsum,
+                                 llvm::ArrayRef<std::string> eliminated,
+                                 EinsumParts &into);
+
+/// Whether the body of `einsum` reads a rank coordinate (cascade.index).
+bool bodyReadsCoordinates(EinsumOp einsum);
+
+/// Whether `map` reads dimension `position`.
+bool usesDim(AffineExpr expr, unsigned position);
+
+} // namespace mlir::cascade
+
+#endif // CASCADE_LIB_TRANSFORMS_EINSUMBUILDER_H

@@ -1,0 +1,359 @@
+//===- Reassociate.cpp - Reorder a chain of two contractions --------------===//
+//
+//   S[m,p] = sum_e A[p,e] * B[m,e]     C[p,f] = sum_m S[m,p] * W[m,f]
+// becomes
+//   T[e,f] = sum_m B[m,e] * W[m,f]     C[p,f] = sum_e A[p,e] * T[e,f]
+//
+// (linear attention: phi(Q) (phi(K)^T V)). The law is associativity of the
+// two sums with distributivity of * over +, which holds when S's map is the
+// product of its operands and C's map is S times W (or S alone); both are
+// proved with Z3 for the actual bodies. The cost model and the choice are
+// described in docs/Passes.md.
+//
+//===----------------------------------------------------------------------===//
+
+#include "EinsumBuilder.h"
+#include "cascade/Analysis/AlgebraicLaws.h"
+#include "cascade/Analysis/PassCount.h"
+#include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
+#include "cascade/Transforms/Passes.h"
+
+
+namespace mlir::cascade {
+#define GEN_PASS_DEF_CASCADEREASSOCIATE
+#include "Cascade/CascadePasses.h.inc"
+} // namespace mlir::cascade
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+namespace {
+
+struct Site {
+  EinsumOp consumer;       // C
+  unsigned sOperand;       // C's operand that is S
+  EinsumOp producer;       // S
+  unsigned aOperand;       // S's operand that does not vary with r
+  std::string reduced;     // r
+  std::string contracted;  // k
+};
+
+std::optional<SmallVector<std::string>> plainIndices(EinsumOp e, unsigned i) {
+  SmallVector<std::string> names;
+  AffineMap map = cast<AffineMapAttr>(e.getIndexingMaps()[i]).getValue();
+  for (AffineExpr expr : map.getResults()) {
+    auto dim = dyn_cast<AffineDimExpr>(expr);
+    if (!dim)
+      return std::nullopt;
+    names.push_back(cast<StringAttr>(e.getRanks()[dim.getPosition()]).str());
+  }
+  return names;
+}
+
+bool allPlain(EinsumOp e) {
+  for (unsigned i = 0; i < e.getInputs().size(); ++i)
+    if (!plainIndices(e, i))
+      return false;
+  return true;
+}
+
+std::optional<Site> matchSite(EinsumOp consumer) {
+  if (consumer.getReductions().size() != 1 || consumer.getPredicate() ||
+      !consumer.getOuterRanks().empty() || consumer.getInputs().size() > 2 ||
+      !allPlain(consumer) || bodyReadsCoordinates(consumer))
+    return std::nullopt;
+  auto reduction = cast<ReductionAttr>(consumer.getReductions()[0]);
+  if (reduction.getKind() != ReduceKind::add)
+    return std::nullopt;
+  for (unsigned i = 0; i < consumer.getInputs().size(); ++i) {
+    auto producer = consumer.getInputs()[i].getDefiningOp<EinsumOp>();
+    if (!producer || producer->getBlock() != consumer->getBlock() ||
+        producer.getReductions().size() != 1 || producer.getPredicate() ||
+        producer.getInputs().size() != 2 || !producer.getOuterRanks().empty() ||
+        !allPlain(producer) || bodyReadsCoordinates(producer) ||
+        llvm::count(consumer.getInputs(), producer.getResult()) != 1)
+      continue;
+    auto inner = cast<ReductionAttr>(producer.getReductions()[0]);
+    if (inner.getKind() != ReduceKind::add)
+      continue;
+    // C reads S by S's own rank names, and k is not a rank of C.
+    SmallVector<std::string> output;
+    for (StringRef r : producer.getOutput().getAsValueRange<StringAttr>())
+      output.push_back(r.str());
+    if (*plainIndices(consumer, i) != output ||
+        consumer.getRankPosition(inner.getRank().getValue()) >= 0)
+      continue;
+    std::string r = reduction.getRank().str();
+    std::string k = inner.getRank().str();
+    if (!llvm::is_contained(output, r))
+      continue;
+    // Exactly one of S's operands varies with r; the other is A.
+    SmallVector<std::string> first = *plainIndices(producer, 0);
+    SmallVector<std::string> second = *plainIndices(producer, 1);
+    bool firstVaries = llvm::is_contained(first, r);
+    bool secondVaries = llvm::is_contained(second, r);
+    if (firstVaries == secondVaries)
+      continue;
+    // W must not read k.
+    if (consumer.getInputs().size() == 2 &&
+        llvm::is_contained(*plainIndices(consumer, 1 - i), k))
+      continue;
+    return Site{consumer, i, producer, firstVaries ? 1u : 0u, r, k};
+  }
+  return std::nullopt;
+}
+
+LogicalResult checkLaws(Site site) {
+  LawProver prover;
+  std::string why;
+  z3::expr a = prover.variable("a"), b = prover.variable("b");
+  z3::expr s = prover.variable("s"), w = prover.variable("w");
+  FailureOr<z3::expr> product = prover.apply(site.producer, {a, b}, why);
+  SmallVector<z3::expr> cArgs = {w, w};
+  cArgs.resize(site.consumer.getInputs().size(), w);
+  cArgs[site.sOperand] = s;
+  FailureOr<z3::expr> consumed = prover.apply(site.consumer, cArgs, why);
+  if (failed(product) || failed(consumed)) {
+    site.consumer.emitWarning()
+        << "cascade-reassociate refused: the bodies cannot be modelled ("
+        << why << ")";
+    return failure();
+  }
+  ProofResult isProduct = prover.prove(*product, a * b);
+  if (isProduct.status != ProofStatus::Proved) {
+    site.consumer.emitWarning() << describeRefusal(
+        "cascade-reassociate",
+        "sum_m (sum_k g(a, b)) w = sum_k a (sum_m b w), which needs "
+        "g(a, b) = a * b (the producer's map is the product of its operands)",
+        isProduct);
+    return failure();
+  }
+  z3::expr expected = site.consumer.getInputs().size() == 2 ? s * w : s;
+  ProofResult isLinear = prover.prove(*consumed, expected);
+  if (isLinear.status != ProofStatus::Proved) {
+    site.consumer.emitWarning() << describeRefusal(
+        "cascade-reassociate",
+        site.consumer.getInputs().size() == 2
+            ? "c(s, w) = s * w (the consumer multiplies the product by its "
+              "other operand)"
+            : "c(s) = s (the consumer sums the product)",
+        isLinear);
+    return failure();
+  }
+  return success();
+}
+
+/// FLOPs of a chain as a sum of iteration-space sizes; each space is the
+/// list of its ranks.
+struct Cost {
+  SmallVector<SmallVector<std::string>> spaces;
+};
+
+SmallVector<std::string> spaceOf(ArrayRef<std::string> a,
+                                 ArrayRef<std::string> b) {
+  SmallVector<std::string> all(a.begin(), a.end());
+  for (const std::string &rank : b)
+    if (!llvm::is_contained(all, rank))
+      all.push_back(rank);
+  return all;
+}
+
+enum class Choice { Better, Worse };
+
+/// Compares two costs: numerically if every extent is known, otherwise by
+/// the degree in the unknown extents (unknown extents are taken to be
+/// sequence lengths, larger than any known one), a tie going to the new
+/// order, which removes an intermediate that spans the reduced rank.
+Choice compare(const Cost &newCost, const Cost &oldCost,
+               const RankEnvironment &env,
+               const llvm::StringMap<int64_t> &assumed) {
+  auto extent = [&](const std::string &rank) -> std::optional<int64_t> {
+    if (std::optional<int64_t> e = env.getStaticExtent(rank))
+      return e;
+    if (auto it = assumed.find(rank); it != assumed.end())
+      return it->second;
+    return std::nullopt;
+  };
+  bool allKnown = true;
+  auto total = [&](const Cost &cost, unsigned &degree) {
+    double flops = 0;
+    degree = 0;
+    for (const auto &space : cost.spaces) {
+      double points = 2;
+      unsigned unknown = 0;
+      for (const std::string &rank : space) {
+        if (std::optional<int64_t> e = extent(rank))
+          points *= *e;
+        else
+          ++unknown, allKnown = false;
+      }
+      flops += points;
+      degree = std::max(degree, unknown);
+    }
+    return flops;
+  };
+  unsigned newDegree, oldDegree;
+  double newFlops = total(newCost, newDegree);
+  double oldFlops = total(oldCost, oldDegree);
+  if (allKnown)
+    return newFlops < oldFlops ? Choice::Better : Choice::Worse;
+  return newDegree <= oldDegree ? Choice::Better : Choice::Worse;
+}
+
+void rewrite(Site site) {
+  EinsumOp consumer = site.consumer, producer = site.producer;
+  MLIRContext *context = consumer.getContext();
+  OpBuilder builder(consumer);
+  Location loc = consumer.getLoc();
+  unsigned bOperand = 1 - site.aOperand;
+  SmallVector<std::string> bRanks = *plainIndices(producer, bOperand);
+  SmallVector<std::string> aRanks = *plainIndices(producer, site.aOperand);
+  bool hasW = consumer.getInputs().size() == 2;
+  SmallVector<std::string> wRanks;
+  if (hasW)
+    wRanks = *plainIndices(consumer, 1 - site.sOperand);
+
+  // T = sum_r B * W, over the ranks of B and W other than r.
+  EinsumParts tParts(context);
+  for (const std::string &rank : spaceOf(bRanks, wRanks))
+    if (rank != site.reduced)
+      tParts.output.push_back(rank);
+  auto read = [&](EinsumParts &parts, Value v, ArrayRef<std::string> ranks) {
+    SmallVector<AffineExpr> indices;
+    for (const std::string &r : ranks)
+      indices.push_back(parts.dim(r));
+    parts.addOperand(v, indices);
+  };
+  read(tParts, producer.getInputs()[bOperand], bRanks);
+  if (hasW)
+    read(tParts, consumer.getInputs()[1 - site.sOperand], wRanks);
+  tParts.reductions.push_back({site.reduced, ReduceKind::add});
+  std::string bName = CascadePassCount::getTensorName(producer.getInputs()[bOperand]);
+  std::string wName = hasW ? CascadePassCount::getTensorName(
+                                 consumer.getInputs()[1 - site.sOperand])
+                           : "S";
+  tParts.name = getUniqueEinsumName(consumer, bName + wName);
+  tParts.elementType = cast<RankedTensorType>(consumer.getType()).getElementType();
+  EinsumOp t = tParts.build(builder, loc, [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+    if (args.size() == 1)
+      return args[0];
+    return arith::MulFOp::create(b, l, args[0], args[1]);
+  });
+
+  // C = sum_k A * T.
+  EinsumParts cParts(context);
+  for (StringRef r : consumer.getOutput().getAsValueRange<StringAttr>())
+    cParts.output.push_back(r.str());
+  read(cParts, producer.getInputs()[site.aOperand], aRanks);
+  read(cParts, t.getResult(), tParts.output);
+  cParts.reductions.push_back({site.contracted, ReduceKind::add});
+  cParts.name = consumer.getName().value_or("").str();
+  if (consumer.getFill())
+    cParts.fill = consumer.getFillValue();
+  cParts.elementType = tParts.elementType;
+  EinsumOp c = cParts.build(builder, loc, [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+    return arith::MulFOp::create(b, l, args[0], args[1]);
+  });
+  consumer.getResult().replaceAllUsesWith(c.getResult());
+  consumer.erase();
+  if (producer->use_empty())
+    producer.erase();
+}
+
+Cost costBefore(Site site) {
+  SmallVector<std::string> sOut, cOut;
+  for (StringRef r : site.producer.getOutput().getAsValueRange<StringAttr>())
+    sOut.push_back(r.str());
+  for (StringRef r : site.consumer.getOutput().getAsValueRange<StringAttr>())
+    cOut.push_back(r.str());
+  return Cost{{spaceOf(sOut, {site.contracted}), spaceOf(cOut, {site.reduced})}};
+}
+
+Cost costAfter(Site site) {
+  SmallVector<std::string> bRanks = *plainIndices(site.producer, 1 - site.aOperand);
+  SmallVector<std::string> wRanks;
+  if (site.consumer.getInputs().size() == 2)
+    wRanks = *plainIndices(site.consumer, 1 - site.sOperand);
+  SmallVector<std::string> cOut;
+  for (StringRef r : site.consumer.getOutput().getAsValueRange<StringAttr>())
+    cOut.push_back(r.str());
+  return Cost{{spaceOf(bRanks, wRanks), spaceOf(cOut, {site.contracted})}};
+}
+
+/// The most passes over any rank.
+unsigned maxPasses(func::FuncOp function) {
+  FailureOr<CascadePassCount> analysis = CascadePassCount::compute(function);
+  if (failed(analysis) || !analysis->getDominantRank())
+    return 0;
+  return analysis->getDominantRank()->passes;
+}
+
+} // namespace
+
+bool mlir::cascade::reassociateOnce(func::FuncOp function,
+                                    const llvm::StringMap<int64_t> &assumed,
+                                    RefusedSites &refused) {
+  FailureOr<RankEnvironment> env = RankEnvironment::build(function);
+  if (failed(env))
+    return false;
+  SmallVector<EinsumOp> consumers;
+  function.walk([&](EinsumOp e) { consumers.push_back(e); });
+  for (auto [position, consumer] : llvm::enumerate(consumers)) {
+    if (refused.contains(consumer))
+      continue;
+    std::optional<Site> site = matchSite(consumer);
+    if (!site)
+      continue;
+    if (compare(costAfter(*site), costBefore(*site), *env, assumed) !=
+        Choice::Better)
+      continue;
+    if (failed(checkLaws(*site))) {
+      refused.insert(consumer);
+      continue;
+    }
+    // Never trade FLOPs for passes: try it on a copy first.
+    unsigned before = maxPasses(function);
+    func::FuncOp trial = function.clone();
+    SmallVector<EinsumOp> trialConsumers;
+    trial.walk([&](EinsumOp e) { trialConsumers.push_back(e); });
+    std::optional<Site> trialSite = matchSite(trialConsumers[position]);
+    rewrite(*trialSite);
+    unsigned after = maxPasses(trial);
+    trial.erase();
+    if (after > before)
+      continue;
+    rewrite(*site);
+    return true;
+  }
+  return false;
+}
+
+FailureOr<llvm::StringMap<int64_t>>
+mlir::cascade::parseAssumedExtents(Location loc, ArrayRef<std::string> entries) {
+  llvm::StringMap<int64_t> extents;
+  for (const std::string &entry : entries) {
+    auto [rank, value] = StringRef(entry).split('=');
+    int64_t extent;
+    if (rank.empty() || value.getAsInteger(10, extent) || extent < 1)
+      return emitError(loc) << "malformed size '" << entry
+                            << "': expected rank=N with N >= 1";
+    extents[rank.trim()] = extent;
+  }
+  return extents;
+}
+
+namespace {
+struct ReassociatePass
+    : public mlir::cascade::impl::CascadeReassociateBase<ReassociatePass> {
+  using CascadeReassociateBase::CascadeReassociateBase;
+  void runOnOperation() override {
+    FailureOr<llvm::StringMap<int64_t>> assumed =
+        parseAssumedExtents(getOperation().getLoc(), sizes);
+    if (failed(assumed))
+      return signalPassFailure();
+    RefusedSites refused;
+    while (reassociateOnce(getOperation(), *assumed, refused)) {
+    }
+  }
+};
+} // namespace
