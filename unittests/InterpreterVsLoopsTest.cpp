@@ -161,6 +161,8 @@ TEST_F(InterpreterVsLoops, Sigmoid) {
 TEST_F(InterpreterVsLoops, Linear) {
   for (const Shape &shape : kShapes)
     check("linear", shape, linearAttention);
+  for (const Shape &shape : kShapes)
+    check("linear_associated", shape, linearAttention);
 }
 
 } // namespace

@@ -32,7 +32,7 @@ struct MinimizePassesPass
       return signalPassFailure();
     }
     FailureOr<llvm::StringMap<int64_t>> assumed =
-        parseAssumedExtents(function.getLoc(), sizes);
+        getAssumedExtents(function, sizes);
     if (failed(assumed))
       return signalPassFailure();
     FailureOr<CascadePassCount> before = CascadePassCount::compute(function);

@@ -162,8 +162,8 @@ enum class Choice { Better, Worse };
 
 /// Compares two costs: numerically if every extent is known, otherwise by
 /// the degree in the unknown extents (unknown extents are taken to be
-/// sequence lengths, larger than any known one), a tie going to the new
-/// order, which removes an intermediate that spans the reduced rank.
+/// sequence lengths, larger than any known one). Only a strict improvement
+/// counts, so the rewrite and its inverse never undo each other.
 Choice compare(const Cost &newCost, const Cost &oldCost,
                const RankEnvironment &env,
                const llvm::StringMap<int64_t> &assumed) {
@@ -197,7 +197,11 @@ Choice compare(const Cost &newCost, const Cost &oldCost,
   double oldFlops = total(oldCost, oldDegree);
   if (allKnown)
     return newFlops < oldFlops ? Choice::Better : Choice::Worse;
-  return newDegree <= oldDegree ? Choice::Better : Choice::Worse;
+  if (newDegree == oldDegree && newDegree == 0)
+    return Choice::Worse;
+  if (newDegree != oldDegree)
+    return newDegree < oldDegree ? Choice::Better : Choice::Worse;
+  return Choice::Worse;
 }
 
 void rewrite(Site site) {
@@ -229,9 +233,8 @@ void rewrite(Site site) {
     read(tParts, consumer.getInputs()[1 - site.sOperand], wRanks);
   tParts.reductions.push_back({site.reduced, ReduceKind::add});
   std::string bName = CascadePassCount::getTensorName(producer.getInputs()[bOperand]);
-  std::string wName = hasW ? CascadePassCount::getTensorName(
-                                 consumer.getInputs()[1 - site.sOperand])
-                           : "S";
+  // B times W ("PKW", FuseMax would say KV), or B summed ("PKS").
+  std::string wName = hasW ? "W" : "S";
   tParts.name = getUniqueEinsumName(consumer, bName + wName);
   tParts.elementType = cast<RankedTensorType>(consumer.getType()).getElementType();
   EinsumOp t = tParts.build(builder, loc, [&](OpBuilder &b, Location l, ValueRange args) -> Value {
@@ -342,13 +345,37 @@ mlir::cascade::parseAssumedExtents(Location loc, ArrayRef<std::string> entries) 
   return extents;
 }
 
+FailureOr<llvm::StringMap<int64_t>>
+mlir::cascade::getAssumedExtents(func::FuncOp function,
+                                 ArrayRef<std::string> entries) {
+  llvm::StringMap<int64_t> extents;
+  if (auto typical =
+          function->getAttrOfType<DictionaryAttr>("cascade.typical_extents")) {
+    for (NamedAttribute entry : typical) {
+      auto value = dyn_cast<IntegerAttr>(entry.getValue());
+      if (!value || value.getInt() < 1)
+        return function.emitError()
+               << "'cascade.typical_extents' entry '" << entry.getName().strref()
+               << "' must be a positive integer";
+      extents[entry.getName().strref()] = value.getInt();
+    }
+  }
+  FailureOr<llvm::StringMap<int64_t>> given =
+      parseAssumedExtents(function.getLoc(), entries);
+  if (failed(given))
+    return failure();
+  for (auto &entry : *given)
+    extents[entry.getKey()] = entry.getValue();
+  return extents;
+}
+
 namespace {
 struct ReassociatePass
     : public mlir::cascade::impl::CascadeReassociateBase<ReassociatePass> {
   using CascadeReassociateBase::CascadeReassociateBase;
   void runOnOperation() override {
     FailureOr<llvm::StringMap<int64_t>> assumed =
-        parseAssumedExtents(getOperation().getLoc(), sizes);
+        getAssumedExtents(getOperation(), sizes);
     if (failed(assumed))
       return signalPassFailure();
     RefusedSites refused;

@@ -47,6 +47,12 @@ bool reassociateOnce(func::FuncOp function,
 FailureOr<llvm::StringMap<int64_t>>
 parseAssumedExtents(Location loc, llvm::ArrayRef<std::string> entries);
 
+/// The extents reassociation assumes for `function`: its
+/// `cascade.typical_extents` attribute (e.g. `{e = 64, f = 64}`, typical head
+/// dimensions a spec declares), overridden by `rank=N` entries.
+FailureOr<llvm::StringMap<int64_t>>
+getAssumedExtents(func::FuncOp function, llvm::ArrayRef<std::string> entries);
+
 } // namespace mlir::cascade
 
 #endif // CASCADE_TRANSFORMS_PASSES_H

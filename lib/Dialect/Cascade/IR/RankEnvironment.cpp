@@ -117,18 +117,24 @@ struct BindingCollector {
     auto sum = cast<AffineBinaryOpExpr>(expr);
     for (auto [scaled, inner] : {std::pair(sum.getLHS(), sum.getRHS()),
                                  std::pair(sum.getRHS(), sum.getLHS())}) {
-      if (scaled.getKind() != AffineExprKind::Mul)
-        continue;
-      auto product = cast<AffineBinaryOpExpr>(scaled);
-      auto tile = dyn_cast<AffineConstantExpr>(product.getRHS());
-      std::optional<StringRef> outer = nameOf(product.getLHS());
+      // `m1 * T` (or just `m1` when T = 1, which AffineExpr folds to).
+      std::optional<int64_t> tile;
+      std::optional<StringRef> outer;
+      if (scaled.getKind() == AffineExprKind::Mul) {
+        auto product = cast<AffineBinaryOpExpr>(scaled);
+        if (auto constant = dyn_cast<AffineConstantExpr>(product.getRHS()))
+          tile = constant.getValue();
+        outer = nameOf(product.getLHS());
+      } else if ((outer = nameOf(scaled))) {
+        tile = 1;
+      }
       std::optional<StringRef> innerName = nameOf(inner);
       if (!tile || !outer || !innerName)
         continue;
       auto it = partitionsByOuter.find(*outer);
       if (it != partitionsByOuter.end() &&
           it->second.getInner() == *innerName &&
-          it->second.getTile() == tile.getValue())
+          it->second.getTile() == *tile)
         return it->second.getRank();
     }
     return std::nullopt;
