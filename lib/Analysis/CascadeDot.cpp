@@ -26,6 +26,10 @@ static StringRef getPassColour(unsigned pass) {
 static std::string escape(StringRef text) {
   std::string out;
   for (char c : text) {
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
     if (c == '"' || c == '\\')
       out.push_back('\\');
     out.push_back(c);
@@ -40,7 +44,7 @@ static std::string getEinsumLabel(EinsumOp einsum) {
   llvm::interleaveComma(einsum.getOutput().getAsValueRange<StringAttr>(), os);
   os << "]";
   if (!einsum.getReductions().empty()) {
-    os << "\\nreduce ";
+    os << "\nreduce ";
     llvm::interleaveComma(einsum.getReductions(), os, [&](Attribute attr) {
       auto reduction = cast<ReductionAttr>(attr);
       os << reduction.getRank().getValue() << ": "
@@ -48,7 +52,7 @@ static std::string getEinsumLabel(EinsumOp einsum) {
     });
   }
   if (einsum.getPredicate())
-    os << "\\nmasked";
+    os << "\nmasked";
   return label;
 }
 
@@ -74,8 +78,10 @@ void mlir::cascade::writeCascadeDot(FunctionOpInterface function,
     std::string node = newNode();
     nodeOf[arg] = node;
     os << "  " << node << " [shape=ellipse, style=filled, fillcolor=white, "
-       << "label=\"" << CascadePassCount::getTensorName(arg) << "\\n"
-       << escape(analysis.getTensorSize(arg)) << "\"];\n";
+       << "label=\""
+       << escape(CascadePassCount::getTensorName(arg) + "\n" +
+                 analysis.getTensorSize(arg))
+       << "\"];\n";
   }
 
   auto isBarrierEdge = [&](Value value, Operation *user) {
@@ -105,9 +111,10 @@ void mlir::cascade::writeCascadeDot(FunctionOpInterface function,
         nodeOf[einsum.getResult()] = node;
         unsigned pass = colouring ? colouring->passOf.lookup(einsum) : 1;
         bool iterates = colouring && colouring->iterates.contains(einsum);
-        os << indent << node << " [label=\"" << escape(getEinsumLabel(einsum));
+        std::string label = getEinsumLabel(einsum);
         if (colouring)
-          os << "\\n" << (iterates ? "pass " : "after pass ") << pass;
+          label += (iterates ? "\npass " : "\nafter pass ") + std::to_string(pass);
+        os << indent << node << " [label=\"" << escape(label);
         os << "\", fillcolor=\"" << (iterates ? getPassColour(pass) : "#eeeeee")
            << "\"";
         if (colouring && colouring->completesPass.contains(einsum) && iterates)

@@ -16,6 +16,8 @@
 #include "cascade/Analysis/PassCount.h"
 #include "cascade/Transforms/Passes.h"
 
+#include "mlir/Analysis/SliceAnalysis.h"
+
 #include <cmath>
 
 namespace mlir::cascade {
@@ -68,13 +70,14 @@ std::optional<Site> matchSite(EinsumOp consumer, unsigned operandIndex) {
     return std::nullopt;
   if (llvm::count(consumer.getInputs(), producer.getResult()) != 1)
     return std::nullopt;
-  // Only a division or scaling at the root of the producer's body is a
-  // candidate: other maps (exp(x - g), ...) are not what this rewrite is
+  // Only a division or scaling at the root of the producer's body, by
+  // something that does not read the varying operand, is a candidate:
+  // other maps (exp(x - g), (x - g)^2, ...) are not what this rewrite is
   // for, and reporting each as a refusal would be noise.
   Value root =
       cast<YieldOp>(producer.getBodyBlock().getTerminator()).getValues()[0];
-  if (!root.getDefiningOp<arith::DivFOp>() &&
-      !root.getDefiningOp<arith::MulFOp>())
+  Operation *rootOp = root.getDefiningOp();
+  if (!rootOp || !isa<arith::DivFOp, arith::MulFOp>(rootOp))
     return std::nullopt;
   ReduceKind kind =
       cast<ReductionAttr>(consumer.getReductions()[0]).getKind();
@@ -104,6 +107,27 @@ std::optional<Site> matchSite(EinsumOp consumer, unsigned operandIndex) {
   if (varying.size() != 1 || producer.getInputs().size() < 2)
     return std::nullopt;
   site.varying = varying.front();
+  BlockArgument x = producer.getBodyBlock().getArgument(site.varying);
+  auto readsX = [&](Value v) {
+    SetVector<Operation *> slice;
+    if (v == x)
+      return true;
+    Operation *def = v.getDefiningOp();
+    if (!def)
+      return false;
+    BackwardSliceOptions options;
+    options.inclusive = true;
+    (void)getBackwardSlice(def, &slice, options);
+    return llvm::any_of(slice, [&](Operation *op) {
+      return llvm::is_contained(op->getOperands(), Value(x));
+    });
+  };
+  bool scalesByInvariant =
+      isa<arith::DivFOp>(rootOp)
+          ? !readsX(rootOp->getOperand(1))
+          : (!readsX(rootOp->getOperand(0)) || !readsX(rootOp->getOperand(1)));
+  if (!scalesByInvariant)
+    return std::nullopt;
   return site;
 }
 

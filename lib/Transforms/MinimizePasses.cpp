@@ -28,7 +28,7 @@ struct MinimizePassesPass
     if (tileSize < 1) {
       emitError(function.getLoc())
           << "cascade-minimize-passes: tile-size must be at least 1, got "
-          << tileSize;
+          << static_cast<int64_t>(tileSize);
       return signalPassFailure();
     }
     FailureOr<llvm::StringMap<int64_t>> assumed =

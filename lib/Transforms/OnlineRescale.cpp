@@ -542,7 +542,7 @@ struct OnlineRescalePass
     if (tileSize < 1) {
       emitError(getOperation().getLoc())
           << "cascade-online-rescale: tile-size must be at least 1, got "
-          << tileSize;
+          << static_cast<int64_t>(tileSize);
       return signalPassFailure();
     }
     RefusedSites refused;
