@@ -345,8 +345,11 @@ unsigned CascadePassCount::getPasses(StringRef rank) const {
 
 const RankPasses *CascadePassCount::getDominantRank() const {
   const RankPasses *best = nullptr;
+  // Most passes; on a tie, the rank more Einsums iterate (m over e).
   for (const RankPasses &info : ranks)
-    if (!best || info.passes > best->passes)
+    if (!best || info.passes > best->passes ||
+        (info.passes == best->passes &&
+         info.iterates.size() > best->iterates.size()))
       best = &info;
   return best;
 }

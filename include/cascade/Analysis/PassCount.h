@@ -68,7 +68,8 @@ public:
   llvm::ArrayRef<RankPasses> getRanks() const { return ranks; }
   /// The pass count of `rank`, or 0 if no Einsum reduces it.
   unsigned getPasses(llvm::StringRef rank) const;
-  /// The entry with the most passes (the first on a tie), or null.
+  /// The entry with the most passes (on a tie, the one more Einsums
+  /// iterate), or null.
   const RankPasses *getDominantRank() const;
 
   /// The name reports use for `value` (the Einsum's name, `arg<N>`, or the
