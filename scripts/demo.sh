@@ -17,3 +17,9 @@ echo "== the hand-written 1-pass cascade (FlashAttention-2 form) on the same inp
 build/bin/attn-run variants/softmax_onepass.mlir --dims "$DIMS" --seed 1 \
   --compare variants/softmax.mlir
 echo "== inputs saved as build/softmax_in{0,1,2}.npy (Q, K, V; PyTorch SDPA layout)"
+echo "== the pass analysis, then the compiler's own 1-pass form (cascade-minimize-passes):"
+build/bin/attn-opt variants/softmax.mlir --cascade-pass-count -o /dev/null
+build/bin/attn-opt variants/softmax.mlir --cascade-minimize-passes -o build/softmax_1pass.mlir
+echo "== build/softmax_1pass.mlir on the same inputs, against the 3-pass spec:"
+build/bin/attn-run build/softmax_1pass.mlir --dims "$DIMS" --seed 1 \
+  --compare variants/softmax.mlir
