@@ -94,3 +94,9 @@ std::string mlir::cascade::describeRefusal(StringRef rewrite, StringRef law,
   }
   return text;
 }
+
+std::string mlir::cascade::describeUnmodelled(StringRef rewrite,
+                                              StringRef why) {
+  return (rewrite + " refused: the bodies cannot be modelled (" + why + ")")
+      .str();
+}

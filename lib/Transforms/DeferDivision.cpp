@@ -99,7 +99,7 @@ std::optional<Site> matchSite(EinsumOp consumer, unsigned operandIndex) {
   for (auto [k, operandIndices] : llvm::enumerate(indices))
     if (llvm::any_of(operandIndices, [&](AffineExpr e) {
           return llvm::any_of(reducedDims,
-                              [&](unsigned d) { return usesDim(e, d); });
+                              [&](unsigned d) { return e.isFunctionOfDim(d); });
         }))
       varying.push_back(k);
   // The producer's mask must not depend on the reduced ranks only through
@@ -162,8 +162,7 @@ LogicalResult checkLaws(Site site) {
   };
   auto unmodelled = [&]() {
     site.consumer.emitWarning()
-        << "cascade-defer-division refused: the bodies cannot be modelled ("
-        << why << ")";
+        << describeUnmodelled("cascade-defer-division", why);
     return failure();
   };
 

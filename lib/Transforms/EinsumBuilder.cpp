@@ -197,10 +197,6 @@ bool mlir::cascade::bodyReadsCoordinates(EinsumOp einsum) {
                       [](Operation &op) { return isa<IndexOp>(op); });
 }
 
-bool mlir::cascade::usesDim(AffineExpr expr, unsigned position) {
-  return expr.isFunctionOfDim(position);
-}
-
 LogicalResult mlir::cascade::addProjectedDomain(EinsumOp einsum,
                                                 ArrayRef<std::string> eliminated,
                                                 EinsumParts &into) {

@@ -64,7 +64,6 @@ public:
   build(OpBuilder &builder, Location loc,
         llvm::function_ref<Value(OpBuilder &, Location, ValueRange)> body);
 
-  llvm::ArrayRef<Value> getOperands() const { return operands; }
   /// For replacing an operand after addOperandOf (same indices).
   llvm::SmallVectorImpl<Value> &getOperandsMutable() { return operands; }
 
@@ -106,9 +105,6 @@ LogicalResult addProjectedDomain(EinsumOp einsum,
 
 /// Whether the body of `einsum` reads a rank coordinate (cascade.index).
 bool bodyReadsCoordinates(EinsumOp einsum);
-
-/// Whether `map` reads dimension `position`.
-bool usesDim(AffineExpr expr, unsigned position);
 
 } // namespace mlir::cascade
 

@@ -202,8 +202,7 @@ LogicalResult checkLaws(Site site) {
   };
   auto unmodelled = [&]() {
     site.normalised.emitWarning()
-        << "cascade-online-rescale refused: the bodies cannot be modelled ("
-        << why << ")";
+        << describeUnmodelled("cascade-online-rescale", why);
     return failure();
   };
   z3::expr x = prover.variable("x"), a = prover.variable("a"),
@@ -421,20 +420,31 @@ void rewrite(Site site, int64_t tile) {
   });
 
   // RM' = max(RM, LM).
-  auto readAtOutput = [&](EinsumParts &parts, Value value, ArrayRef<std::string> ranks) {
-    SmallVector<AffineExpr> indices;
-    for (const std::string &r : ranks)
-      indices.push_back(parts.dim(r));
-    parts.addOperand(value, indices);
-  };
-  EinsumParts rmParts(context);
-  rmParts.name = getUniqueEinsumName(max, "RM");
-  rmParts.output = outputOf(max);
-  (void)rmParts.dim(outer);
-  readAtOutput(rmParts, body->getArgument(0), rmParts.output);
-  readAtOutput(rmParts, localMax.getResult(), rmParts.output);
-  rmParts.elementType = elementType;
-  EinsumOp runningMax = rmParts.build(builder, max.getLoc(), [&](OpBuilder &b, Location l, ValueRange args) {
+  // A per-step map over `output` (m1 fixed by the iterate), reading each
+  // value by its bare ranks: RM', PRM and RC_i'.
+  using Read = std::pair<Value, SmallVector<std::string>>;
+  auto buildStepMap =
+      [&](StringRef base, ArrayRef<std::string> output, ArrayRef<Read> reads,
+          Type type, Location at,
+          llvm::function_ref<Value(OpBuilder &, Location, ValueRange)> bodyFn) {
+        EinsumParts parts(context);
+        parts.name = getUniqueEinsumName(max, base);
+        parts.output.assign(output.begin(), output.end());
+        (void)parts.dim(outer);
+        for (const auto &[value, ranks] : reads) {
+          SmallVector<AffineExpr> indices;
+          for (const std::string &r : ranks)
+            indices.push_back(parts.dim(r));
+          parts.addOperand(value, indices);
+        }
+        parts.elementType = type;
+        return parts.build(builder, at, bodyFn);
+      };
+  SmallVector<std::string> stateRanks = outputOf(max);
+  EinsumOp runningMax = buildStepMap(
+      "RM", stateRanks,
+      {{body->getArgument(0), stateRanks}, {localMax.getResult(), stateRanks}},
+      elementType, max.getLoc(), [&](OpBuilder &b, Location l, ValueRange args) -> Value {
     return arith::MaximumFOp::create(b, l, args[0], args[1]);
   });
 
@@ -454,14 +464,10 @@ void rewrite(Site site, int64_t tile) {
   tileValues.map(normalised.getResult(), tileNormalised.getResult());
 
   // PRM = RM == RM' ? 1 : f(RM, RM').
-  EinsumParts prmParts(context);
-  prmParts.name = getUniqueEinsumName(max, "PRM");
-  prmParts.output = outputOf(max);
-  (void)prmParts.dim(outer);
-  readAtOutput(prmParts, body->getArgument(0), prmParts.output);
-  readAtOutput(prmParts, runningMax.getResult(), prmParts.output);
-  prmParts.elementType = elementType;
-  EinsumOp correction = prmParts.build(builder, loc, [&](OpBuilder &b, Location l, ValueRange args) {
+  EinsumOp correction = buildStepMap(
+      "PRM", stateRanks,
+      {{body->getArgument(0), stateRanks}, {runningMax.getResult(), stateRanks}},
+      elementType, loc, [&](OpBuilder &b, Location l, ValueRange args) -> Value {
     SmallVector<Value> fArgs = {args[0], args[0]};
     fArgs[site.xOperand] = args[0];
     fArgs[1 - site.xOperand] = args[1];
@@ -484,15 +490,14 @@ void rewrite(Site site, int64_t tile) {
     EinsumOp local = lcParts.build(builder, consumer.getLoc(), [&](OpBuilder &b, Location, ValueRange args) {
       return inlineBody(b, consumer, args, rewriteIndex);
     });
-    EinsumParts rcParts(context);
-    rcParts.name = getUniqueEinsumName(max, stateNames[i + 1]);
-    rcParts.output = outputOf(consumer);
-    (void)rcParts.dim(outer);
-    readAtOutput(rcParts, local.getResult(), rcParts.output);
-    readAtOutput(rcParts, body->getArgument(i + 1), rcParts.output);
-    readAtOutput(rcParts, correction.getResult(), outputOf(max));
-    rcParts.elementType = lcParts.elementType;
-    EinsumOp updated = rcParts.build(builder, consumer.getLoc(), [&](OpBuilder &b, Location l, ValueRange args) {
+    SmallVector<std::string> consumerRanks = outputOf(consumer);
+    EinsumOp updated = buildStepMap(
+        stateNames[i + 1], consumerRanks,
+        {{local.getResult(), consumerRanks},
+         {body->getArgument(i + 1), consumerRanks},
+         {correction.getResult(), stateRanks}},
+        lcParts.elementType, consumer.getLoc(),
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
       Value scaled = arith::MulFOp::create(b, l, args[1], args[2]);
       return arith::AddFOp::create(b, l, args[0], scaled);
     });

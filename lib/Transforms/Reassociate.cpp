@@ -115,8 +115,7 @@ LogicalResult checkLaws(Site site) {
   FailureOr<z3::expr> consumed = prover.apply(site.consumer, cArgs, why);
   if (failed(product) || failed(consumed)) {
     site.consumer.emitWarning()
-        << "cascade-reassociate refused: the bodies cannot be modelled ("
-        << why << ")";
+        << describeUnmodelled("cascade-reassociate", why);
     return failure();
   }
   ProofResult isProduct = prover.prove(*product, a * b);

@@ -54,6 +54,10 @@ private:
 std::string describeRefusal(llvm::StringRef rewrite, llvm::StringRef law,
                             const ProofResult &result);
 
+/// The text of a refusal because a body has no model in the encoding
+/// (`why` as LawProver::apply reported it).
+std::string describeUnmodelled(llvm::StringRef rewrite, llvm::StringRef why);
+
 } // namespace mlir::cascade
 
 #endif // CASCADE_ANALYSIS_ALGEBRAICLAWS_H

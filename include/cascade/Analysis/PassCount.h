@@ -85,7 +85,7 @@ private:
 };
 
 /// Writes the dependency graph of `function` as Graphviz DOT: Einsums as
-/// nodes coloured by their pass over `colouring` (when given), function
+/// nodes coloured by their pass over the analysis' dominant rank, function
 /// arguments as input nodes, tensors on edges, barrier edges in red.
 void writeCascadeDot(FunctionOpInterface function,
                      const CascadePassCount &analysis, llvm::raw_ostream &os);
