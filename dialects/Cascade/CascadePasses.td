@@ -113,4 +113,67 @@ def CascadeMinimizePasses : Pass<"cascade-minimize-passes", "::mlir::func::FuncO
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
 
+def CascadeStreamRank : Pass<"cascade-stream-rank", "::mlir::func::FuncOp"> {
+  let summary = "walk a 1-pass key rank tile by tile with cascade.iterate";
+  let description = [{
+    A cascade that makes one pass over its key rank but has no iterate yet
+    (sigmoid attention, linear attention in the associated order) reduces
+    that rank with associative operators only. This pass partitions the rank
+    (`m = m1 * T + m0`) and moves every Einsum over it into a
+    `cascade.iterate m1`: each reduction over `m` becomes a reduction over
+    `m0` folded into a carried tensor (`R' = R (+) L`, starting from the
+    operator's identity). Einsums that do not depend on the rank stay
+    outside. Functions that already iterate, and functions with no
+    dynamically sized reduced rank, are left alone; a cascade that still
+    needs more than one pass over the rank gets an error.
+  }];
+  let options = [
+    Option<"tileSize", "tile-size", "int64_t", /*default=*/"64",
+           "tile size of the streamed rank">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
+def CascadeLowerToCpuKernel : Pass<"cascade-lower-to-cpu-kernel", "::mlir::ModuleOp"> {
+  let summary = "turn each streamed cascade function into a CPU kernel over work items";
+  let description = [{
+    Replaces every function of cascade ops by a kernel on memrefs:
+    `(inputs..., out, begin, end)`, computing work items `[begin, end)`
+    (one item is one tile of `query-tile` rows of the result's last work
+    rank for fixed values of its other work ranks). Inside an item every
+    tensor lives in a stack buffer; each Einsum is a register-tiled loop nest
+    over `vector<VL x f32>` with FMA accumulators; the key iterate is an
+    `scf.for` over the key tiles. docs/CPU.md describes the schedule and the
+    ABI.
+  }];
+  let options = [
+    ListOption<"headDims", "head-dims", "std::string",
+               "compile-time head dimension sizes, rank=N">,
+    Option<"queryTile", "query-tile", "int64_t", /*default=*/"32",
+           "query rows per work item">,
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"16",
+           "f32 lanes per vector register (16: AVX-512, 8: AVX2)">,
+    Option<"storageType", "storage-type", "std::string", /*default=*/"\"f32\"",
+           "element type of the kernel's inputs and output: f32, f16, bf16">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
+def CascadeApproximateMath : Pass<"cascade-approximate-math"> {
+  let summary = "replace exp, tanh, log, ... on vectors by polynomial approximations";
+  let description = [{
+    Applies upstream MLIR's polynomial approximations (the ones
+    `mlir/Dialect/Math/Transforms/Approximation` provides, accurate to a few
+    ulp in f32) so that `math.exp` on `vector<16xf32>` becomes straight-line
+    FMA code instead of sixteen calls to libm.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
 #endif // CASCADE_PASSES_TD

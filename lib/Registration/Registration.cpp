@@ -2,6 +2,7 @@
 
 #include "cascade/InitAllDialects.h"
 #include "cascade/Dialect/Cascade/IR/CascadeDialect.h"
+#include "cascade/Conversion/CascadeToCPU.h"
 #include "cascade/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -19,6 +20,7 @@ void mlir::cascade::registerAllPasses() {
   static bool registered = [] {
     mlir::registerAllPasses();
     registerCascadePasses();
+    registerCascadeToCpuPipeline();
     return true;
   }();
   (void)registered;

@@ -289,3 +289,49 @@ LogicalResult mlir::cascade::addProjectedDomain(EinsumOp einsum,
   }
   return success();
 }
+
+PartitionOp mlir::cascade::createPartition(OpBuilder &builder, Location loc,
+                                           StringRef rank, StringRef outer,
+                                           int64_t tile, StringRef inner) {
+  OperationState state(loc, PartitionOp::getOperationName());
+  state.addAttribute("rank", builder.getStringAttr(rank));
+  state.addAttribute("outer", builder.getStringAttr(outer));
+  state.addAttribute("tile", builder.getI64IntegerAttr(tile));
+  state.addAttribute("inner", builder.getStringAttr(inner));
+  return cast<PartitionOp>(builder.create(state));
+}
+
+IterateOp mlir::cascade::createIterate(OpBuilder &builder, Location loc,
+                                       StringRef outer, ValueRange inits) {
+  OperationState state(loc, IterateOp::getOperationName());
+  state.addAttribute("rank", builder.getStringAttr(outer));
+  state.addOperands(inits);
+  for (Value init : inits)
+    state.addTypes(init.getType());
+  Region *region = state.addRegion();
+  Block *body = new Block();
+  region->push_back(body);
+  for (Value init : inits)
+    body->addArgument(init.getType(), loc);
+  return cast<IterateOp>(builder.create(state));
+}
+
+Value mlir::cascade::rewritePartitionedIndex(OpBuilder &b, IndexOp index,
+                                             StringRef rank, StringRef outer,
+                                             int64_t tile, StringRef inner) {
+  if (index.getRank() != rank)
+    return nullptr;
+  Location l = index.getLoc();
+  Value o = IndexOp::create(b, l, b.getIndexType(), outer);
+  Value i = IndexOp::create(b, l, b.getIndexType(), inner);
+  Value t = arith::ConstantIndexOp::create(b, l, tile);
+  Value coordinate =
+      arith::AddIOp::create(b, l, arith::MulIOp::create(b, l, o, t), i);
+  Type type = index.getType();
+  if (type.isIndex())
+    return coordinate;
+  if (isa<IntegerType>(type))
+    return arith::IndexCastOp::create(b, l, type, coordinate);
+  Value asInt = arith::IndexCastOp::create(b, l, b.getI64Type(), coordinate);
+  return arith::SIToFPOp::create(b, l, type, asInt);
+}

@@ -85,6 +85,23 @@ Value inlineBody(
     OpBuilder &builder, EinsumOp from, ValueRange arguments,
     llvm::function_ref<Value(OpBuilder &, IndexOp)> rewriteIndex = nullptr);
 
+/// Creates `cascade.partition rank = outer * tile + inner`.
+PartitionOp createPartition(OpBuilder &builder, Location loc,
+                            llvm::StringRef rank, llvm::StringRef outer,
+                            int64_t tile, llvm::StringRef inner);
+
+/// Creates `cascade.iterate outer init(inits)` with an empty body block (one
+/// argument per init); the caller fills it and adds the yield.
+IterateOp createIterate(OpBuilder &builder, Location loc, llvm::StringRef outer,
+                        ValueRange inits);
+
+/// For inlineBody's `rewriteIndex` after partitioning `rank`: a cloned
+/// `cascade.index rank` becomes `outer * tile + inner` in the index's type;
+/// other indices are kept (null).
+Value rewritePartitionedIndex(OpBuilder &builder, IndexOp index,
+                              llvm::StringRef rank, llvm::StringRef outer,
+                              int64_t tile, llvm::StringRef inner);
+
 /// A name for a new Einsum, unused by the other Einsums of `scope`'s
 /// function: `base`, or `base` followed by a number.
 std::string getUniqueEinsumName(Operation *scope, llvm::StringRef base);

@@ -279,14 +279,7 @@ void rewrite(Site site, int64_t tile) {
 
   OpBuilder builder(context);
   builder.setInsertionPointToStart(&function.getBody().front());
-  {
-    OperationState state(loc, PartitionOp::getOperationName());
-    state.addAttribute("rank", builder.getStringAttr(site.rank));
-    state.addAttribute("outer", builder.getStringAttr(outer));
-    state.addAttribute("tile", builder.getI64IntegerAttr(tile));
-    state.addAttribute("inner", builder.getStringAttr(inner));
-    builder.create(state);
-  }
+  createPartition(builder, loc, site.rank, outer, tile, inner);
 
   EinsumOp last = site.consumers.back();
   builder.setInsertionPointAfter(last);
@@ -325,17 +318,8 @@ void rewrite(Site site, int64_t tile) {
     stateNames.push_back(base);
   }
 
-  OperationState iterateState(loc, IterateOp::getOperationName());
-  iterateState.addAttribute("rank", builder.getStringAttr(outer));
-  iterateState.addOperands(inits);
-  for (Value init : inits)
-    iterateState.addTypes(init.getType());
-  Region *region = iterateState.addRegion();
-  Block *body = new Block();
-  region->push_back(body);
-  for (Value init : inits)
-    body->addArgument(init.getType(), loc);
-  auto iterate = cast<IterateOp>(builder.create(iterateState));
+  IterateOp iterate = createIterate(builder, loc, outer, inits);
+  Block *body = &iterate.getBodyBlock();
   builder.setInsertionPointToStart(body);
 
   // r -> m1 * T + m0 for values outside the loop; r -> m0 for tile values.
@@ -346,21 +330,7 @@ void rewrite(Site site, int64_t tile) {
     return std::make_pair(global, local);
   };
   auto rewriteIndex = [&](OpBuilder &b, IndexOp index) -> Value {
-    if (index.getRank() != site.rank)
-      return nullptr;
-    Location l = index.getLoc();
-    Value o = IndexOp::create(b, l, b.getIndexType(), outer);
-    Value i = IndexOp::create(b, l, b.getIndexType(), inner);
-    Value t = arith::ConstantIndexOp::create(b, l, tile);
-    Value coordinate = arith::AddIOp::create(
-        b, l, arith::MulIOp::create(b, l, o, t), i);
-    Type type = index.getType();
-    if (type.isIndex())
-      return coordinate;
-    if (isa<IntegerType>(type))
-      return arith::IndexCastOp::create(b, l, type, coordinate);
-    Value asInt = arith::IndexCastOp::create(b, l, b.getI64Type(), coordinate);
-    return arith::SIToFPOp::create(b, l, type, asInt);
+    return rewritePartitionedIndex(b, index, site.rank, outer, tile, inner);
   };
   auto renameOutput = [&](EinsumOp e) {
     SmallVector<std::string> names = outputOf(e);

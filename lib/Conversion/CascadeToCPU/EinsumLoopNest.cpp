@@ -1,0 +1,936 @@
+//===- EinsumLoopNest.cpp - One Einsum as a register-tiled vector loop nest ===//
+//
+// Inside a work item an Einsum computes a small static buffer. Its loop nest:
+//
+//   for each outer buffer rank r (bounded by the coordinates inside r)
+//     for u0 in steps of U over the second-last buffer rank u
+//       for each group of NV vectors along the last buffer rank v
+//         U x NV accumulators (vector<VL x f32>) live in registers
+//         for each reduced rank (outermost first, bounded likewise)
+//           evaluate the body at the U x NV points, fold into accumulators
+//         store
+//
+// The body is cloned with every scalar type widened to vector<VL x T>: the
+// lanes run along v. Operands whose index does not involve v are loaded as
+// scalars and broadcast; those contiguous along v are loaded as vectors; any
+// other access (v strided, or v possibly past the end of a global tensor) is
+// first packed into a stack buffer with v innermost, zero-filled outside the
+// tensor. A body `x / c` or `x * c` with `c` free of operands and an `add`
+// reduction reduces `x` and divides once at the end, and `a * b` folded by
+// `add` becomes one math.fma: that is what turns Q K^T and P V into FMA
+// streams.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelState.h"
+
+#include "mlir/Dialect/Affine/Utils.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/AffineExprVisitor.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/SetVector.h"
+
+using namespace mlir;
+using namespace mlir::cascade;
+using namespace mlir::cascade::cpu;
+
+//===----------------------------------------------------------------------===//
+// KernelState helpers
+//===----------------------------------------------------------------------===//
+
+bool KernelState::isBufferRank(StringRef rank) const {
+  return rank == tiledRank || staticExtents.count(rank) ||
+         (partition && rank == partition.getInner());
+}
+
+int64_t KernelState::getLocalExtent(StringRef rank) const {
+  if (rank == tiledRank)
+    return queryTile;
+  if (partition && rank == partition.getInner())
+    return partition.getTile();
+  auto it = staticExtents.find(rank);
+  return it == staticExtents.end() ? 1 : it->second;
+}
+
+bool KernelState::isPartial(StringRef rank) const {
+  return rank == tiledRank || (partition && rank == partition.getInner());
+}
+
+Value KernelState::getValidCount(StringRef rank) {
+  if (rank == tiledRank)
+    return tileValid;
+  if (partition && rank == partition.getInner())
+    return innerValid;
+  return constantIndex(getLocalExtent(rank));
+}
+
+Value KernelState::constantIndex(int64_t value) {
+  return arith::ConstantIndexOp::create(b, loc, value);
+}
+
+Value KernelState::getCoordinate(StringRef rank,
+                                 const llvm::StringMap<Value> &local) {
+  auto it = local.find(rank);
+  if (it != local.end()) {
+    if (rank == tiledRank)
+      return arith::AddIOp::create(b, loc, tileStart, it->second);
+    return it->second;
+  }
+  auto fixedIt = fixed.find(rank);
+  if (fixedIt != fixed.end())
+    return fixedIt->second;
+  if (partition && rank == partition.getRank()) {
+    auto inner = local.find(partition.getInner());
+    auto outer = fixed.find(partition.getOuter());
+    if (inner == local.end() || outer == fixed.end())
+      return nullptr;
+    Value scaled = arith::MulIOp::create(
+        b, loc, outer->second, constantIndex(partition.getTile()));
+    return arith::AddIOp::create(b, loc, scaled, inner->second);
+  }
+  return nullptr;
+}
+
+Value KernelState::allocateBuffer(ArrayRef<int64_t> shape) {
+  OpBuilder::InsertionGuard guard(b);
+  // At the start of the entry block: dominates every use.
+  b.setInsertionPointToStart(allocaBlock);
+  auto type = MemRefType::get(shape, b.getF32Type());
+  // 64-byte alignment: whole-cache-line rows for AVX-512 loads.
+  return memref::AllocaOp::create(b, loc, type, b.getI64IntegerAttr(64));
+}
+
+Storage KernelState::allocateTensor(ArrayRef<std::string> tensorRanks) {
+  Storage storage;
+  storage.tensorRanks.assign(tensorRanks.begin(), tensorRanks.end());
+  SmallVector<int64_t> shape;
+  for (const std::string &rank : tensorRanks)
+    if (isBufferRank(rank)) {
+      storage.bufferRanks.push_back(rank);
+      shape.push_back(getLocalExtent(rank));
+    }
+  storage.buffer = allocateBuffer(shape);
+  return storage;
+}
+
+void cpu::copyBuffer(KernelState &state, Value from, Value to) {
+  memref::CopyOp::create(state.b, state.loc, from, to);
+}
+
+//===----------------------------------------------------------------------===//
+// The emitter
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+static int64_t pickVectorLength(int64_t extent, int64_t widest) {
+  for (int64_t lanes = widest; lanes > 1; lanes /= 2)
+    if (extent % lanes == 0)
+      return lanes;
+  return 1;
+}
+
+/// Whether `expr` mentions dimension `position`.
+static bool mentionsDim(AffineExpr expr, unsigned position) {
+  return expr.isFunctionOfDim(position);
+}
+
+/// How an operand is read at a point.
+struct OperandAccess {
+  enum class Kind { Broadcast, Contiguous } kind = Kind::Broadcast;
+  Storage source;
+  /// One expression per dimension of `source.buffer`, in the Einsum's rank
+  /// space (global coordinates for globals, buffer ranks for locals).
+  SmallVector<AffineExpr> indices;
+};
+
+/// A point of the register tile: local coordinates of the buffer ranks and
+/// of the reduced ranks. The vector rank's entry is the first lane.
+using Point = llvm::StringMap<Value>;
+
+class EinsumLoopNest {
+public:
+  EinsumLoopNest(KernelState &state, EinsumOp einsum, const Storage &result)
+      : s(state), b(state.b), loc(state.loc), einsum(einsum), result(result) {}
+
+  LogicalResult emit();
+
+private:
+  LogicalResult plan();
+  LogicalResult planOperand(unsigned index);
+  FailureOr<Storage> pack(const Storage &source, ArrayRef<AffineExpr> indices,
+                          Value key);
+  LogicalResult planBody();
+
+  void emitOuterLoops(unsigned level, Point &point);
+  void emitUnrolledRows(Point &point);
+  void emitTile(Point point, Value rowStart, int64_t rows);
+  SmallVector<Value> emitReductions(unsigned level, Point &point,
+                                    Value rowStart, int64_t rows,
+                                    Value chunkStart,
+                                    SmallVector<Value> accumulators);
+  SmallVector<Value> emitLeaf(Point &point, Value rowStart, int64_t rows,
+                              Value chunkStart, ArrayRef<Value> accumulators);
+
+  // Evaluation at one point (u and v fixed to one row and one vector).
+  Value loadOperand(unsigned index, const Point &point);
+  SmallVector<Value> evaluateBody(ArrayRef<Value> wanted, const Point &point);
+  Value evaluatePredicate(const Point &point);
+  Value laneCoordinates(StringRef rank, const Point &point, Type elementType);
+  SmallVector<Value> globalDimValues(const Point &point);
+  SmallVector<Value> symbolValues();
+  Value combine(ReduceKind kind, Value accumulator, Value value);
+  Value splat(double value, Type elementType);
+
+  VectorType vectorOf(Type type) { return VectorType::get({lanes}, type); }
+
+  KernelState &s;
+  OpBuilder &b;
+  Location loc;
+  EinsumOp einsum;
+  const Storage &result;
+
+  SmallVector<std::string> rankNames;
+  std::string vectorRank, rowRank;
+  SmallVector<std::string> outerRanks;
+  int64_t lanes = 1, chunks = 1, chunksPerTile = 1, rowsPerTile = 1;
+  /// Reduced ranks, outermost first, with their operators.
+  SmallVector<std::pair<std::string, ReduceKind>> reductions;
+  SmallVector<OperandAccess> accesses;
+
+  /// Root ops applied after the reduction (outermost last), and the value
+  /// reduced in their place.
+  SmallVector<std::pair<Operation *, unsigned>> peeledRoots;
+  Value reducedValue;
+  /// When the reduced value is a*b folded by add: its factors.
+  Value fmaLeft, fmaRight;
+  bool trackAny = false;
+  Type elementType;
+};
+
+} // namespace
+
+LogicalResult EinsumLoopNest::plan() {
+  rankNames = llvm::to_vector(
+      llvm::map_range(einsum.getRanks().getAsValueRange<StringAttr>(),
+                      [](StringRef r) { return r.str(); }));
+  elementType = einsum.getResult().getType().getElementType();
+  if (!elementType.isF32() && !elementType.isF16() && !elementType.isBF16())
+    return einsum.emitError("the CPU backend computes f32 (f16/bf16 tensors are "
+                            "widened to f32), not ")
+           << elementType;
+  elementType = b.getF32Type();
+
+  ArrayRef<std::string> buffer = result.bufferRanks;
+  if (!buffer.empty()) {
+    vectorRank = buffer.back();
+    lanes = pickVectorLength(s.getLocalExtent(vectorRank), s.vectorWidth);
+    chunks = s.getLocalExtent(vectorRank) / lanes;
+  }
+  if (buffer.size() >= 2)
+    rowRank = buffer[buffer.size() - 2];
+  for (size_t i = 0; i + 2 < buffer.size(); ++i)
+    outerRanks.push_back(buffer[i]);
+
+  for (Attribute attr : llvm::reverse(einsum.getReductions())) {
+    auto reduction = cast<ReductionAttr>(attr);
+    StringRef rank = reduction.getRank().getValue();
+    if (!s.isBufferRank(rank))
+      return einsum.emitError("the CPU backend cannot reduce rank '")
+             << rank
+             << "' inside a work item: only the key rank's tile, the query "
+                "tile and compile-time head dimensions are loops there "
+                "(stream the key rank with cascade-stream-rank)";
+    reductions.push_back({rank.str(), reduction.getKind()});
+  }
+  for (StringRef rank : einsum.getOutput().getAsValueRange<StringAttr>())
+    if (!s.isBufferRank(rank) && !s.fixed.count(rank))
+      return einsum.emitError("rank '")
+             << rank << "' of this Einsum is neither a work-item rank, the "
+                "query tile, the key tile nor a head dimension";
+
+  // Register tile: with reductions, keep U x NV accumulators in flight
+  // (FMA latency 4 x 2 pipes needs at least 8 independent chains).
+  if (!reductions.empty() && !vectorRank.empty()) {
+    int64_t budget = s.accumulatorBudget;
+    chunksPerTile = 1;
+    for (int64_t candidate = std::min<int64_t>(chunks, budget / 2);
+         candidate >= 1; --candidate)
+      if (chunks % candidate == 0 && candidate <= 6) {
+        chunksPerTile = candidate;
+        break;
+      }
+    if (!rowRank.empty())
+      rowsPerTile = std::max<int64_t>(
+          1, std::min<int64_t>(budget / chunksPerTile,
+                               s.getLocalExtent(rowRank)));
+  }
+
+  for (unsigned i = 0; i < einsum.getInputs().size(); ++i)
+    if (failed(planOperand(i)))
+      return failure();
+  return planBody();
+}
+
+/// `expr` is `d_v + rest` with rest free of d_v.
+static bool isUnitStrideIn(AffineExpr expr, unsigned position,
+                           unsigned numDims, unsigned numSymbols) {
+  MLIRContext *context = expr.getContext();
+  AffineExpr shifted = expr.replace(getAffineDimExpr(position, context),
+                                    getAffineDimExpr(position, context) + 1);
+  AffineExpr difference =
+      simplifyAffineExpr(shifted - expr, numDims, numSymbols);
+  auto constant = dyn_cast<AffineConstantExpr>(difference);
+  return constant && constant.getValue() == 1;
+}
+
+LogicalResult EinsumLoopNest::planOperand(unsigned index) {
+  Value operand = einsum.getInputs()[index];
+  auto it = s.storage.find(operand);
+  if (it == s.storage.end())
+    return einsum.emitError("operand #")
+           << index << " is not computed inside the kernel's work item";
+  const Storage &source = it->second;
+  AffineMap map =
+      cast<AffineMapAttr>(einsum.getIndexingMaps()[index]).getValue();
+  unsigned numDims = map.getNumDims(), numSymbols = map.getNumSymbols();
+  int64_t vPosition = vectorRank.empty() ? -1 : einsum.getRankPosition(vectorRank);
+
+  OperandAccess access;
+  access.source = source;
+  if (source.isGlobal) {
+    access.indices.assign(map.getResults().begin(), map.getResults().end());
+  } else {
+    // Local tensors are read at their own coordinates: cascade rank names
+    // mean the same index space throughout a function.
+    for (auto [dim, rank] : llvm::enumerate(source.tensorRanks)) {
+      auto dimExpr = dyn_cast<AffineDimExpr>(map.getResult(dim));
+      if (!dimExpr || rankNames[dimExpr.getPosition()] != rank)
+        return einsum.emitError("operand #")
+               << index << " is read at an index other than a bare rank "
+               << "in dimension " << dim
+               << "; the CPU backend reads tensors computed in the kernel "
+                  "at their own rank '"
+               << rank << "'";
+      if (s.isBufferRank(rank))
+        access.indices.push_back(dimExpr);
+    }
+  }
+
+  bool mentionsVector = false, onlyInnermost = true;
+  for (auto [dim, expr] : llvm::enumerate(access.indices)) {
+    if (vPosition < 0 || !mentionsDim(expr, vPosition))
+      continue;
+    mentionsVector = true;
+    if (dim + 1 != access.indices.size() ||
+        !isUnitStrideIn(expr, vPosition, numDims, numSymbols))
+      onlyInnermost = false;
+  }
+  if (!mentionsVector) {
+    access.kind = OperandAccess::Kind::Broadcast;
+  } else if (onlyInnermost && (!source.isGlobal || !s.isPartial(vectorRank))) {
+    access.kind = OperandAccess::Kind::Contiguous;
+  } else {
+    FailureOr<Storage> packed = pack(source, access.indices, operand);
+    if (failed(packed))
+      return failure();
+    access.source = *packed;
+    access.indices.clear();
+    for (const std::string &rank : packed->bufferRanks)
+      access.indices.push_back(
+          getAffineDimExpr(einsum.getRankPosition(rank), b.getContext()));
+    access.kind = OperandAccess::Kind::Contiguous;
+  }
+  accesses.push_back(std::move(access));
+  return success();
+}
+
+/// Copies the part of `source` an access touches into a stack buffer over
+/// the Einsum's loop ranks it mentions, the vector rank innermost, with
+/// zeros where a coordinate lies past the end of its rank.
+FailureOr<Storage> EinsumLoopNest::pack(const Storage &source,
+                                        ArrayRef<AffineExpr> indices,
+                                        Value key) {
+  SmallVector<std::string> packRanks;
+  for (AffineExpr expr : indices)
+    for (auto [position, rank] : llvm::enumerate(rankNames))
+      if (mentionsDim(expr, position) && rank != vectorRank &&
+          !s.fixed.count(rank) && !llvm::is_contained(packRanks, rank)) {
+        if (!s.isBufferRank(rank))
+          return einsum.emitError("cannot pack an operand indexed by rank '")
+                 << rank << "' for vector loads";
+        packRanks.push_back(rank);
+      }
+  packRanks.push_back(vectorRank);
+
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  for (AffineExpr expr : indices)
+    os << expr << ";";
+  for (const std::string &rank : packRanks)
+    os << rank << ",";
+  for (const std::string &rank : rankNames)
+    os << rank << " ";
+  auto cacheKey = std::make_pair(key.getAsOpaquePointer(), text);
+  auto cached = s.packs.find(cacheKey);
+  if (cached != s.packs.end())
+    return cached->second;
+
+  // Hoist out of the key iterate when nothing in the access changes per
+  // step.
+  bool dependsOnStep = !s.iterateBody ? false
+                       : (key.getParentBlock() == s.iterateBody);
+  if (s.partition)
+    for (AffineExpr expr : indices)
+      for (auto [position, rank] : llvm::enumerate(rankNames))
+        if (mentionsDim(expr, position) &&
+            (rank == s.partition.getInner().str() ||
+             rank == s.partition.getOuter().str() ||
+             rank == s.partition.getRank().str()))
+          dependsOnStep = true;
+
+  OpBuilder::InsertionGuard guard(b);
+  if (s.hoistPoint && !dependsOnStep)
+    b.restoreInsertionPoint(*s.hoistPoint);
+
+  Storage packed;
+  packed.bufferRanks = packRanks;
+  packed.tensorRanks = packRanks;
+  SmallVector<int64_t> shape;
+  for (const std::string &rank : packRanks)
+    shape.push_back(s.getLocalExtent(rank));
+  packed.buffer = s.allocateBuffer(shape);
+
+  // for each pack coordinate: pack[..] = inside ? source[..] : 0
+  SmallVector<Value> ivs;
+  Point point;
+  for (const std::string &rank : packRanks) {
+    auto loop = scf::ForOp::create(b, loc, s.constantIndex(0),
+                                   s.constantIndex(s.getLocalExtent(rank)),
+                                   s.constantIndex(1));
+    b.setInsertionPointToStart(loop.getBody());
+    ivs.push_back(loop.getInductionVar());
+    point[rank] = loop.getInductionVar();
+  }
+  Value inside = arith::ConstantIntOp::create(b, loc, 1, 1);
+  for (const std::string &rank : packRanks)
+    if (s.isPartial(rank) && source.isGlobal) {
+      Value ok = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                       point[rank], s.getValidCount(rank));
+      inside = arith::AndIOp::create(b, loc, inside, ok);
+    }
+  auto branch = scf::IfOp::create(b, loc, TypeRange{b.getF32Type()}, inside,
+                                  /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard inner(b);
+    b.setInsertionPointToStart(branch.thenBlock());
+    SmallVector<Value> sourceIndices;
+    if (source.isGlobal) {
+      SmallVector<Value> dims = globalDimValues(point);
+      SmallVector<Value> symbols = symbolValues();
+      for (AffineExpr expr : indices)
+        sourceIndices.push_back(
+            affine::expandAffineExpr(b, loc, expr, dims, symbols));
+    } else {
+      for (AffineExpr expr : indices)
+        sourceIndices.push_back(
+            point.lookup(rankNames[cast<AffineDimExpr>(expr).getPosition()]));
+    }
+    Value value = memref::LoadOp::create(b, loc, source.buffer, sourceIndices);
+    if (!value.getType().isF32())
+      value = arith::ExtFOp::create(b, loc, b.getF32Type(), value);
+    scf::YieldOp::create(b, loc, value);
+    b.setInsertionPointToStart(branch.elseBlock());
+    scf::YieldOp::create(
+        b, loc, ValueRange{arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0))});
+  }
+  memref::StoreOp::create(b, loc, branch.getResult(0), packed.buffer, ivs);
+  s.packs[cacheKey] = packed;
+  return packed;
+}
+
+/// Whether `value`, inside an Einsum body, depends on no operand and no
+/// coordinate: a constant of the extents, safe to apply after a reduction.
+static bool isOperandFree(Value value) {
+  SmallVector<Value> worklist{value};
+  llvm::SmallPtrSet<Operation *, 8> seen;
+  while (!worklist.empty()) {
+    Value v = worklist.pop_back_val();
+    if (isa<BlockArgument>(v))
+      return false;
+    Operation *op = v.getDefiningOp();
+    if (isa<IndexOp>(op))
+      return false;
+    if (seen.insert(op).second)
+      llvm::append_range(worklist, op->getOperands());
+  }
+  return true;
+}
+
+LogicalResult EinsumLoopNest::planBody() {
+  Block &body = einsum.getBodyBlock();
+  for (Operation &op : body.without_terminator()) {
+    if (isa<IndexOp, ExtentOp>(op))
+      continue;
+    Dialect *dialect = op.getDialect();
+    if (!dialect || (dialect->getNamespace() != "arith" &&
+                     dialect->getNamespace() != "math") ||
+        op.getNumRegions() != 0)
+      return op.emitError("the CPU backend vectorises bodies of arith and "
+                          "math ops; it cannot lower '")
+             << op.getName() << "'";
+  }
+  for (Operation &op : body.without_terminator())
+    if (auto extent = dyn_cast<ExtentOp>(op))
+      if (!s.extents.count(extent.getRank()))
+        return extent.emitError("no extent known for rank '")
+               << extent.getRank() << "'";
+  for (StringRef symbol : einsum.getSymbols().getAsValueRange<StringAttr>())
+    if (!s.extents.count(symbol))
+      return einsum.emitError("no extent known for rank '") << symbol << "'";
+
+  Value root = body.getTerminator()->getOperand(0);
+  bool allAdd = !reductions.empty() &&
+                llvm::all_of(reductions, [](auto &r) {
+                  return r.second == ReduceKind::add;
+                });
+  while (allAdd) {
+    Operation *op = root.getDefiningOp();
+    if (!op || op->getNumOperands() != 2)
+      break;
+    std::optional<unsigned> reduced;
+    if (isa<arith::DivFOp, arith::MulFOp>(op) &&
+        isOperandFree(op->getOperand(1)))
+      reduced = 0;
+    else if (isa<arith::MulFOp>(op) && isOperandFree(op->getOperand(0)))
+      reduced = 1;
+    if (!reduced)
+      break;
+    peeledRoots.push_back({op, *reduced});
+    root = op->getOperand(*reduced);
+  }
+  reducedValue = root;
+  if (allAdd)
+    if (auto mul = root.getDefiningOp<arith::MulFOp>()) {
+      fmaLeft = mul.getLhs();
+      fmaRight = mul.getRhs();
+    }
+
+  if (std::optional<IntegerSet> predicate = einsum.getPredicate()) {
+    int64_t vPosition =
+        vectorRank.empty() ? -1 : einsum.getRankPosition(vectorRank);
+    for (AffineExpr expr : predicate->getConstraints())
+      if (vPosition >= 0 && mentionsDim(expr, vPosition)) {
+        AffineExpr d = getAffineDimExpr(vPosition, b.getContext());
+        AffineExpr step = simplifyAffineExpr(
+            expr.replace(d, d + 1) - expr, predicate->getNumDims(),
+            predicate->getNumSymbols());
+        if (!isa<AffineConstantExpr>(step))
+          return einsum.emitError("the predicate is not affine in rank '")
+                 << vectorRank << "', the rank the CPU backend vectorises";
+      }
+    if (!reductions.empty())
+      trackAny = einsum.getFillValue() !=
+                 getReduceIdentity(reductions.front().second);
+  }
+  return success();
+}
+
+Value EinsumLoopNest::splat(double value, Type type) {
+  auto vectorType = vectorOf(type);
+  return arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(vectorType, b.getFloatAttr(type, value)));
+}
+
+SmallVector<Value> EinsumLoopNest::symbolValues() {
+  SmallVector<Value> values;
+  for (StringRef symbol : einsum.getSymbols().getAsValueRange<StringAttr>())
+    values.push_back(s.extents.lookup(symbol));
+  return values;
+}
+
+SmallVector<Value> EinsumLoopNest::globalDimValues(const Point &point) {
+  SmallVector<Value> values;
+  for (const std::string &rank : rankNames) {
+    Value coordinate = s.getCoordinate(rank, point);
+    values.push_back(coordinate ? coordinate : s.constantIndex(0));
+  }
+  return values;
+}
+
+Value EinsumLoopNest::laneCoordinates(StringRef rank, const Point &point,
+                                      Type type) {
+  Value scalar = s.getCoordinate(rank, point);
+  Value lanesValue;
+  if (rank == vectorRank && lanes > 1) {
+    Value base = vector::BroadcastOp::create(b, loc, vectorOf(b.getIndexType()),
+                                             scalar);
+    Value step = vector::StepOp::create(b, loc, vectorOf(b.getIndexType()));
+    lanesValue = arith::AddIOp::create(b, loc, base, step);
+  } else {
+    lanesValue = vector::BroadcastOp::create(
+        b, loc, vectorOf(b.getIndexType()), scalar);
+  }
+  if (type.isIndex())
+    return lanesValue;
+  if (isa<IntegerType>(type))
+    return arith::IndexCastOp::create(b, loc, vectorOf(type), lanesValue);
+  Value asInteger =
+      arith::IndexCastOp::create(b, loc, vectorOf(b.getI64Type()), lanesValue);
+  return arith::SIToFPOp::create(b, loc, vectorOf(type), asInteger);
+}
+
+Value EinsumLoopNest::loadOperand(unsigned index, const Point &point) {
+  const OperandAccess &access = accesses[index];
+  SmallVector<Value> indices;
+  if (access.source.isGlobal) {
+    SmallVector<Value> dims = globalDimValues(point);
+    SmallVector<Value> symbols = symbolValues();
+    for (AffineExpr expr : access.indices)
+      indices.push_back(affine::expandAffineExpr(b, loc, expr, dims, symbols));
+  } else {
+    for (AffineExpr expr : access.indices)
+      indices.push_back(
+          point.lookup(rankNames[cast<AffineDimExpr>(expr).getPosition()]));
+  }
+  Type stored =
+      cast<MemRefType>(access.source.buffer.getType()).getElementType();
+  Value value;
+  if (access.kind == OperandAccess::Kind::Contiguous) {
+    value = vector::LoadOp::create(b, loc, vectorOf(stored),
+                                   access.source.buffer, indices);
+    if (!stored.isF32())
+      value = arith::ExtFOp::create(b, loc, vectorOf(b.getF32Type()), value);
+    return value;
+  }
+  value = memref::LoadOp::create(b, loc, access.source.buffer, indices);
+  if (!stored.isF32())
+    value = arith::ExtFOp::create(b, loc, b.getF32Type(), value);
+  return vector::BroadcastOp::create(b, loc, vectorOf(b.getF32Type()), value);
+}
+
+SmallVector<Value> EinsumLoopNest::evaluateBody(ArrayRef<Value> wanted,
+                                                const Point &point) {
+  Block &body = einsum.getBodyBlock();
+  // The ops `wanted` depends on.
+  llvm::SmallPtrSet<Operation *, 16> needed;
+  llvm::SmallDenseSet<unsigned, 8> neededArguments;
+  SmallVector<Value> worklist(wanted.begin(), wanted.end());
+  while (!worklist.empty()) {
+    Value v = worklist.pop_back_val();
+    if (auto argument = dyn_cast<BlockArgument>(v)) {
+      neededArguments.insert(argument.getArgNumber());
+      continue;
+    }
+    if (needed.insert(v.getDefiningOp()).second)
+      llvm::append_range(worklist, v.getDefiningOp()->getOperands());
+  }
+  IRMapping mapping;
+  for (unsigned argument : neededArguments)
+    mapping.map(body.getArgument(argument), loadOperand(argument, point));
+  for (Operation &op : body.without_terminator()) {
+    if (!needed.count(&op))
+      continue;
+    Value replacement;
+    if (auto index = dyn_cast<IndexOp>(op)) {
+      replacement = laneCoordinates(index.getRank(), point, index.getType());
+    } else if (auto extent = dyn_cast<ExtentOp>(op)) {
+      Value scalar = s.extents.lookup(extent.getRank());
+      Type type = extent.getType();
+      if (isa<IntegerType>(type))
+        scalar = arith::IndexCastOp::create(b, loc, type, scalar);
+      else if (isa<FloatType>(type))
+        scalar = arith::SIToFPOp::create(
+            b, loc, type,
+            arith::IndexCastOp::create(b, loc, b.getI64Type(), scalar));
+      replacement = vector::BroadcastOp::create(b, loc, vectorOf(type), scalar);
+    } else if (auto constant = dyn_cast<arith::ConstantOp>(op)) {
+      auto typed = cast<TypedAttr>(constant.getValue());
+      replacement = arith::ConstantOp::create(
+          b, loc, DenseElementsAttr::get(vectorOf(typed.getType()), typed));
+    }
+    if (replacement) {
+      mapping.map(op.getResult(0), replacement);
+      continue;
+    }
+    Operation *clone = b.clone(op, mapping);
+    for (OpResult result : clone->getResults())
+      result.setType(vectorOf(result.getType()));
+  }
+  return llvm::to_vector(
+      llvm::map_range(wanted, [&](Value v) { return mapping.lookup(v); }));
+}
+
+Value EinsumLoopNest::evaluatePredicate(const Point &point) {
+  std::optional<IntegerSet> predicate = einsum.getPredicate();
+  SmallVector<Value> dims = globalDimValues(point);
+  SmallVector<Value> symbols = symbolValues();
+  int64_t vPosition =
+      vectorRank.empty() ? -1 : einsum.getRankPosition(vectorRank);
+  auto maskType = vectorOf(b.getI1Type());
+  Value mask;
+  for (unsigned i = 0; i < predicate->getNumConstraints(); ++i) {
+    AffineExpr expr = predicate->getConstraint(i);
+    auto compare = predicate->isEq(i) ? arith::CmpIPredicate::eq
+                                      : arith::CmpIPredicate::sge;
+    Value holds;
+    Value base = affine::expandAffineExpr(b, loc, expr, dims, symbols);
+    if (vPosition >= 0 && mentionsDim(expr, vPosition) && lanes > 1) {
+      AffineExpr d = getAffineDimExpr(vPosition, b.getContext());
+      int64_t step =
+          cast<AffineConstantExpr>(
+              simplifyAffineExpr(expr.replace(d, d + 1) - expr,
+                                 predicate->getNumDims(),
+                                 predicate->getNumSymbols()))
+              .getValue();
+      auto indexVector = vectorOf(b.getIndexType());
+      Value laneSteps = arith::MulIOp::create(
+          b, loc, vector::StepOp::create(b, loc, indexVector),
+          arith::ConstantOp::create(
+              b, loc,
+              DenseElementsAttr::get(indexVector, b.getIndexAttr(step))));
+      Value values = arith::AddIOp::create(
+          b, loc, vector::BroadcastOp::create(b, loc, indexVector, base),
+          laneSteps);
+      Value zero = arith::ConstantOp::create(
+          b, loc, DenseElementsAttr::get(indexVector, b.getIndexAttr(0)));
+      holds = arith::CmpIOp::create(b, loc, compare, values, zero);
+    } else {
+      Value scalar = arith::CmpIOp::create(b, loc, compare, base,
+                                           s.constantIndex(0));
+      holds = vector::BroadcastOp::create(b, loc, maskType, scalar);
+    }
+    mask = mask ? arith::AndIOp::create(b, loc, mask, holds) : holds;
+  }
+  return mask;
+}
+
+Value EinsumLoopNest::combine(ReduceKind kind, Value accumulator,
+                              Value value) {
+  switch (kind) {
+  case ReduceKind::add:
+    return arith::AddFOp::create(b, loc, accumulator, value);
+  case ReduceKind::mul:
+    return arith::MulFOp::create(b, loc, accumulator, value);
+  case ReduceKind::max:
+    return arith::MaximumFOp::create(b, loc, accumulator, value);
+  case ReduceKind::min:
+    return arith::MinimumFOp::create(b, loc, accumulator, value);
+  }
+  llvm_unreachable("unknown reduction");
+}
+
+//===----------------------------------------------------------------------===//
+// Loops
+//===----------------------------------------------------------------------===//
+
+LogicalResult EinsumLoopNest::emit() {
+  if (failed(plan()))
+    return failure();
+  Point point;
+  emitOuterLoops(0, point);
+  return success();
+}
+
+void EinsumLoopNest::emitOuterLoops(unsigned level, Point &point) {
+  if (level == outerRanks.size())
+    return emitUnrolledRows(point);
+  OpBuilder::InsertionGuard guard(b);
+  const std::string &rank = outerRanks[level];
+  auto loop = scf::ForOp::create(b, loc, s.constantIndex(0),
+                                 s.getValidCount(rank), s.constantIndex(1));
+  b.setInsertionPointToStart(loop.getBody());
+  point[rank] = loop.getInductionVar();
+  emitOuterLoops(level + 1, point);
+}
+
+void EinsumLoopNest::emitUnrolledRows(Point &point) {
+  if (rowRank.empty())
+    return emitTile(point, nullptr, 1);
+  OpBuilder::InsertionGuard guard(b);
+  Value valid = s.getValidCount(rowRank);
+  Value one = s.constantIndex(1);
+  Value fullEnd = s.constantIndex(0);
+  if (rowsPerTile > 1) {
+    Value step = s.constantIndex(rowsPerTile);
+    fullEnd = arith::MulIOp::create(
+        b, loc, arith::DivUIOp::create(b, loc, valid, step), step);
+    auto full =
+        scf::ForOp::create(b, loc, s.constantIndex(0), fullEnd, step);
+    b.setInsertionPointToStart(full.getBody());
+    emitTile(point, full.getInductionVar(), rowsPerTile);
+    b.setInsertionPointAfter(full);
+  }
+  auto rest = scf::ForOp::create(b, loc, fullEnd, valid, one);
+  b.setInsertionPointToStart(rest.getBody());
+  emitTile(point, rest.getInductionVar(), 1);
+}
+
+void EinsumLoopNest::emitTile(Point point, Value rowStart, int64_t rows) {
+  OpBuilder::InsertionGuard guard(b);
+  Value chunkStart = s.constantIndex(0);
+  if (chunks > chunksPerTile) {
+    auto loop = scf::ForOp::create(b, loc, s.constantIndex(0),
+                                   s.constantIndex(chunks),
+                                   s.constantIndex(chunksPerTile));
+    b.setInsertionPointToStart(loop.getBody());
+    chunkStart = loop.getInductionVar();
+  }
+  int64_t perRow = chunksPerTile;
+  auto pointAt = [&](int64_t row, int64_t chunk) {
+    Point at = point;
+    if (!rowRank.empty())
+      at[rowRank] = row == 0 ? rowStart
+                             : arith::AddIOp::create(b, loc, rowStart,
+                                                     s.constantIndex(row));
+    if (!vectorRank.empty())
+      at[vectorRank] = arith::MulIOp::create(
+          b, loc,
+          arith::AddIOp::create(b, loc, chunkStart, s.constantIndex(chunk)),
+          s.constantIndex(lanes));
+    return at;
+  };
+  auto store = [&](Value value, const Point &at) {
+    SmallVector<Value> indices;
+    for (const std::string &rank : result.bufferRanks)
+      indices.push_back(at.lookup(rank));
+    vector::StoreOp::create(b, loc, value, result.buffer, indices);
+  };
+
+  if (reductions.empty()) {
+    for (int64_t row = 0; row < rows; ++row)
+      for (int64_t chunk = 0; chunk < perRow; ++chunk) {
+        Point at = pointAt(row, chunk);
+        Value value = evaluateBody(
+            einsum.getBodyBlock().getTerminator()->getOperand(0), at)[0];
+        if (einsum.getPredicate())
+          value = arith::SelectOp::create(b, loc, evaluatePredicate(at), value,
+                                          splat(einsum.getFillValue(),
+                                                elementType));
+        store(value, at);
+      }
+    return;
+  }
+
+  SmallVector<Value> accumulators;
+  double identity = getReduceIdentity(reductions.front().second);
+  for (int64_t i = 0; i < rows * perRow; ++i)
+    accumulators.push_back(splat(identity, elementType));
+  if (trackAny)
+    for (int64_t i = 0; i < rows * perRow; ++i)
+      accumulators.push_back(arith::ConstantOp::create(
+          b, loc, DenseElementsAttr::get(vectorOf(b.getI1Type()), false)));
+  accumulators =
+      emitReductions(0, point, rowStart, rows, chunkStart, accumulators);
+
+  for (int64_t row = 0; row < rows; ++row)
+    for (int64_t chunk = 0; chunk < perRow; ++chunk) {
+      Point at = pointAt(row, chunk);
+      Value value = accumulators[row * perRow + chunk];
+      for (auto [root, reducedOperand] : llvm::reverse(peeledRoots)) {
+        Value scaleSource = root->getOperand(1 - reducedOperand);
+        IRMapping mapping;
+        mapping.map(scaleSource, evaluateBody(scaleSource, at)[0]);
+        mapping.map(root->getOperand(reducedOperand), value);
+        Operation *clone = b.clone(*root, mapping);
+        clone->getResult(0).setType(vectorOf(elementType));
+        value = clone->getResult(0);
+      }
+      if (trackAny)
+        value = arith::SelectOp::create(
+            b, loc, accumulators[rows * perRow + row * perRow + chunk], value,
+            splat(einsum.getFillValue(), elementType));
+      store(value, at);
+    }
+}
+
+SmallVector<Value>
+EinsumLoopNest::emitReductions(unsigned level, Point &point, Value rowStart,
+                               int64_t rows, Value chunkStart,
+                               SmallVector<Value> accumulators) {
+  if (level == reductions.size())
+    return emitLeaf(point, rowStart, rows, chunkStart, accumulators);
+  const auto &[rank, kind] = reductions[level];
+  auto loop = scf::ForOp::create(b, loc, s.constantIndex(0),
+                                 s.getValidCount(rank), s.constantIndex(1),
+                                 accumulators);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(loop.getBody());
+  point[rank] = loop.getInductionVar();
+  SmallVector<Value> carried(loop.getRegionIterArgs().begin(),
+                             loop.getRegionIterArgs().end());
+  SmallVector<Value> next;
+  bool innerKindDiffers = level + 1 < reductions.size() &&
+                          reductions[level + 1].second != kind;
+  if (innerKindDiffers) {
+    // A different inner operator folds its own partial result first.
+    size_t values = rows * chunksPerTile;
+    SmallVector<Value> fresh(carried);
+    double identity = getReduceIdentity(reductions[level + 1].second);
+    for (size_t i = 0; i < values; ++i)
+      fresh[i] = splat(identity, elementType);
+    SmallVector<Value> inner =
+        emitReductions(level + 1, point, rowStart, rows, chunkStart, fresh);
+    next = inner;
+    for (size_t i = 0; i < values; ++i)
+      next[i] = combine(kind, carried[i], inner[i]);
+  } else {
+    next = emitReductions(level + 1, point, rowStart, rows, chunkStart,
+                          carried);
+  }
+  scf::YieldOp::create(b, loc, next);
+  point.erase(rank);
+  return SmallVector<Value>(loop.getResults().begin(), loop.getResults().end());
+}
+
+SmallVector<Value> EinsumLoopNest::emitLeaf(Point &point, Value rowStart,
+                                            int64_t rows, Value chunkStart,
+                                            ArrayRef<Value> accumulators) {
+  SmallVector<Value> next(accumulators.begin(), accumulators.end());
+  ReduceKind kind = reductions.back().second;
+  int64_t perRow = chunksPerTile;
+  for (int64_t row = 0; row < rows; ++row)
+    for (int64_t chunk = 0; chunk < perRow; ++chunk) {
+      Point at = point;
+      if (!rowRank.empty())
+        at[rowRank] = row == 0 ? rowStart
+                               : arith::AddIOp::create(b, loc, rowStart,
+                                                       s.constantIndex(row));
+      if (!vectorRank.empty())
+        at[vectorRank] = arith::MulIOp::create(
+            b, loc,
+            arith::AddIOp::create(b, loc, chunkStart, s.constantIndex(chunk)),
+            s.constantIndex(lanes));
+      size_t slot = row * perRow + chunk;
+      Value accumulator = accumulators[slot];
+      Value updated;
+      if (fmaLeft) {
+        SmallVector<Value> factors = evaluateBody({fmaLeft, fmaRight}, at);
+        updated = math::FmaOp::create(b, loc, factors[0], factors[1],
+                                      accumulator);
+      } else {
+        Value value = evaluateBody(reducedValue, at)[0];
+        updated = combine(kind, accumulator, value);
+      }
+      if (einsum.getPredicate()) {
+        Value mask = evaluatePredicate(at);
+        updated = arith::SelectOp::create(b, loc, mask, updated, accumulator);
+        if (trackAny) {
+          size_t anySlot = rows * perRow + slot;
+          next[anySlot] =
+              arith::OrIOp::create(b, loc, accumulators[anySlot], mask);
+        }
+      }
+      next[slot] = updated;
+    }
+  return next;
+}
+
+LogicalResult cpu::emitEinsum(KernelState &state, EinsumOp einsum,
+                              const Storage &result) {
+  return EinsumLoopNest(state, einsum, result).emit();
+}

@@ -1,0 +1,447 @@
+//===- KernelBuilder.cpp - A cascade function as a CPU kernel over work items ===//
+//
+// The kernel made from `@f(Q, K, V) -> AV[b, h, p, f]` is
+//
+//   func @f(%Q: memref<?x?x?xExT, strided>, ..., %out: memref<...>,
+//           %begin: index, %end: index) attributes {llvm.emit_c_interface}
+//
+// and computes work items [begin, end): item = ((b * H) + h) * tiles(P) + t
+// covers query rows [t * tile, (t + 1) * tile) of head (b, h). The result's
+// ranks but the innermost are the work ranks; the last of them is tiled. A
+// host (attn-run, or a program using the generated header) splits the items
+// over threads; the kernel itself is sequential, like one CUDA block.
+//
+// Inside an item: Einsums before the key iterate run once, the iterate
+// becomes an scf.for over the key tiles (m1) with carried buffers, and the
+// result buffer is copied (and converted) into `out` for the rows inside P.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelState.h"
+#include "cascade/Conversion/CascadeToCPU.h"
+#include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace mlir::cascade;
+using namespace mlir::cascade::cpu;
+
+namespace {
+
+class KernelBuilder {
+public:
+  KernelBuilder(func::FuncOp source, const CpuKernelOptions &options)
+      : source(source), options(options), builder(source.getContext()),
+        state(builder, source.getLoc()) {}
+
+  LogicalResult build();
+
+private:
+  LogicalResult checkInterface();
+  MemRefType getArgumentType(int64_t rank, int64_t innermost);
+  LogicalResult emitBlock(Block &block);
+  LogicalResult emitIterate(IterateOp iterate);
+  void emitResultCopy(Value out);
+  Value getExtentOf(const RankBinding &binding);
+  /// Whether `einsum` (inside an iterate) may write the carried buffer of
+  /// `argument` in place: elementwise, reading it only at its own point,
+  /// and nothing after it reads the old value.
+  bool canWriteInPlace(EinsumOp einsum, BlockArgument argument);
+
+  func::FuncOp source;
+  const CpuKernelOptions &options;
+  OpBuilder builder;
+  KernelState state;
+  std::optional<RankEnvironment> env;
+  func::FuncOp kernel;
+  /// The returned value, and the Einsum that gives its ranks.
+  Value resultValue;
+  EinsumOp resultEinsum;
+  SmallVector<std::string> workRanks;
+  std::string headRankOfResult;
+  Type storageType;
+};
+
+} // namespace
+
+MemRefType KernelBuilder::getArgumentType(int64_t rank, int64_t innermost) {
+  SmallVector<int64_t> shape(rank, ShapedType::kDynamic);
+  SmallVector<int64_t> strides(rank, ShapedType::kDynamic);
+  shape.back() = innermost;
+  strides.back() = 1;
+  auto layout = StridedLayoutAttr::get(builder.getContext(),
+                                       ShapedType::kDynamic, strides);
+  return MemRefType::get(shape, storageType, layout);
+}
+
+LogicalResult KernelBuilder::checkInterface() {
+  FailureOr<RankEnvironment> environment = RankEnvironment::build(source);
+  if (failed(environment))
+    return source.emitError("the ranks of this function are inconsistent");
+  env = std::move(*environment);
+
+  auto returnOp = cast<func::ReturnOp>(source.getBody().front().getTerminator());
+  if (returnOp.getNumOperands() != 1)
+    return source.emitError("the CPU backend compiles functions with one "
+                            "result, not ")
+           << returnOp.getNumOperands();
+  // The result is an Einsum of the function, or the final state of the key
+  // iterate (whose ranks its initial Einsum gives).
+  resultValue = returnOp.getOperand(0);
+  resultEinsum = resultValue.getDefiningOp<EinsumOp>();
+  if (auto iterate = resultValue.getDefiningOp<IterateOp>())
+    resultEinsum = iterate.getInits()[cast<OpResult>(resultValue)
+                                          .getResultNumber()]
+                       .getDefiningOp<EinsumOp>();
+  if (!resultEinsum || resultEinsum->getParentOp() != source)
+    return returnOp.emitError(
+        "the CPU backend needs the result to be an Einsum of the function");
+  SmallVector<StringRef> outputRanks =
+      llvm::to_vector(resultEinsum.getOutput().getAsValueRange<StringAttr>());
+  if (outputRanks.size() < 2)
+    return resultEinsum.emitError("the CPU backend needs a result with a "
+                                  "work rank and a head dimension");
+
+  // Head dimensions: the innermost dimension of every argument and of the
+  // result, sized at compile time.
+  auto headExtent = [&](StringRef rank) -> std::optional<int64_t> {
+    auto it = options.headDims.find(rank);
+    if (it != options.headDims.end())
+      return it->second;
+    return env->getStaticExtent(rank);
+  };
+  SmallVector<StringRef> heads;
+  for (auto [arg, type] : llvm::enumerate(source.getArgumentTypes())) {
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    if (!tensor || tensor.getRank() < 1)
+      return source.emitError("argument #")
+             << arg << " must be a ranked tensor of rank >= 1 for the CPU "
+                       "backend";
+    std::optional<StringRef> rank =
+        env->getRankOfArgumentDim(arg, tensor.getRank() - 1);
+    if (!rank)
+      return source.emitError("no rank names the innermost dimension of "
+                              "argument #")
+             << arg;
+    heads.push_back(*rank);
+  }
+  heads.push_back(outputRanks.back());
+  headRankOfResult = outputRanks.back().str();
+  for (StringRef rank : heads) {
+    std::optional<int64_t> extent = headExtent(rank);
+    if (!extent)
+      return source.emitError("head dimension '")
+             << rank << "' needs a compile-time size: pass head-dims="
+             << rank << "=N (attn-run passes --dims)";
+    if (*extent < 1)
+      return source.emitError("head dimension '") << rank << "' must be >= 1";
+    state.staticExtents[rank] = *extent;
+  }
+  for (StringRef rank : llvm::ArrayRef(outputRanks).drop_back()) {
+    if (state.staticExtents.count(rank))
+      return resultEinsum.emitError("work rank '")
+             << rank << "' of the result is also a head dimension";
+    workRanks.push_back(rank.str());
+  }
+  state.tiledRank = workRanks.back();
+  state.queryTile = options.queryTile;
+  state.vectorWidth = options.vectorWidth;
+  state.accumulatorBudget = options.vectorWidth >= 16 ? 24 : 12;
+
+  for (Operation &op : source.getBody().front()) {
+    if (auto partition = dyn_cast<PartitionOp>(op)) {
+      if (state.partition)
+        return partition.emitError(
+            "the CPU backend streams one partitioned rank");
+      state.partition = partition;
+    }
+  }
+  return success();
+}
+
+Value KernelBuilder::getExtentOf(const RankBinding &binding) {
+  Value argument = kernel.getArgument(binding.argNumber);
+  return memref::DimOp::create(builder, state.loc, argument, binding.dim);
+}
+
+LogicalResult KernelBuilder::build() {
+  storageType = options.storageType ? options.storageType
+                                    : builder.getF32Type();
+  if (failed(checkInterface()))
+    return failure();
+  Location loc = state.loc;
+
+  // Signature: inputs, the output, the work range.
+  SmallVector<Type> argumentTypes;
+  for (auto [arg, type] : llvm::enumerate(source.getArgumentTypes())) {
+    auto tensor = cast<RankedTensorType>(type);
+    StringRef head = *env->getRankOfArgumentDim(arg, tensor.getRank() - 1);
+    argumentTypes.push_back(
+        getArgumentType(tensor.getRank(), state.staticExtents.lookup(head)));
+  }
+  int64_t resultRank = resultEinsum.getOutput().size();
+  argumentTypes.push_back(getArgumentType(
+      resultRank, state.staticExtents.lookup(headRankOfResult)));
+  argumentTypes.push_back(builder.getIndexType());
+  argumentTypes.push_back(builder.getIndexType());
+
+  builder.setInsertionPoint(source);
+  kernel = func::FuncOp::create(builder, loc, source.getSymName(),
+                                builder.getFunctionType(argumentTypes, {}));
+  kernel->setAttr("llvm.emit_c_interface", builder.getUnitAttr());
+  Block *entry = kernel.addEntryBlock();
+  builder.setInsertionPointToStart(entry);
+  state.allocaBlock = entry;
+
+  // Extents: argument dimensions, head dimensions, partition ranks.
+  for (StringRef rank : env->getRankNames()) {
+    const RankBinding *binding = env->lookup(rank);
+    if (binding->kind == RankBinding::Kind::Argument) {
+      auto head = state.staticExtents.find(rank);
+      state.extents[rank] = head != state.staticExtents.end()
+                                ? state.constantIndex(head->second)
+                                : getExtentOf(*binding);
+    }
+  }
+  for (auto &[rank, extent] : state.staticExtents)
+    if (!state.extents.count(rank))
+      state.extents[rank] = state.constantIndex(extent);
+  if (state.partition) {
+    Value parent = state.extents.lookup(state.partition.getRank());
+    if (!parent)
+      return state.partition.emitError("no extent known for rank '")
+             << state.partition.getRank() << "'";
+    Value tile = state.constantIndex(state.partition.getTile());
+    state.extents[state.partition.getInner()] = tile;
+    state.extents[state.partition.getOuter()] =
+        arith::CeilDivUIOp::create(builder, loc, parent, tile);
+  }
+  for (const std::string &rank : workRanks)
+    if (!state.extents.count(rank))
+      return resultEinsum.emitError("no argument gives the extent of work "
+                                    "rank '")
+             << rank << "'";
+  Value out = kernel.getArgument(source.getNumArguments());
+  for (auto [arg, value] : llvm::enumerate(source.getArguments())) {
+    Storage storage;
+    storage.buffer = kernel.getArgument(arg);
+    storage.isGlobal = true;
+    state.storage[value] = storage;
+  }
+
+  // The item loop: decompose the item into work coordinates.
+  Value begin = kernel.getArgument(kernel.getNumArguments() - 2);
+  Value end = kernel.getArgument(kernel.getNumArguments() - 1);
+  Value tile = state.constantIndex(state.queryTile);
+  Value tiles = arith::CeilDivUIOp::create(
+      builder, loc, state.extents.lookup(state.tiledRank), tile);
+  auto items = scf::ForOp::create(builder, loc, begin, end,
+                                  state.constantIndex(1));
+  builder.setInsertionPointToStart(items.getBody());
+  Value rest = items.getInductionVar();
+  Value tileIndex = arith::RemUIOp::create(builder, loc, rest, tiles);
+  rest = arith::DivUIOp::create(builder, loc, rest, tiles);
+  for (size_t i = workRanks.size() - 1; i-- > 0;) {
+    Value extent = state.extents.lookup(workRanks[i]);
+    state.fixed[workRanks[i]] =
+        i == 0 ? rest : arith::RemUIOp::create(builder, loc, rest, extent);
+    if (i > 0)
+      rest = arith::DivUIOp::create(builder, loc, rest, extent);
+  }
+  state.tileStart = arith::MulIOp::create(builder, loc, tileIndex, tile);
+  state.tileValid = arith::MinUIOp::create(
+      builder, loc, tile,
+      arith::SubIOp::create(builder, loc,
+                            state.extents.lookup(state.tiledRank),
+                            state.tileStart));
+
+  if (failed(emitBlock(source.getBody().front())))
+    return failure();
+  emitResultCopy(out);
+
+  builder.setInsertionPointToEnd(entry);
+  func::ReturnOp::create(builder, loc);
+  source.erase();
+  return success();
+}
+
+LogicalResult KernelBuilder::emitBlock(Block &block) {
+  for (Operation &op : block) {
+    if (isa<PartitionOp, func::ReturnOp, YieldOp>(op))
+      continue;
+    if (auto iterate = dyn_cast<IterateOp>(op)) {
+      if (failed(emitIterate(iterate)))
+        return failure();
+      continue;
+    }
+    auto einsum = dyn_cast<EinsumOp>(op);
+    if (!einsum)
+      return op.emitError("the CPU backend lowers cascade ops only, not '")
+             << op.getName() << "'";
+    // Written in place into a carried buffer when that is safe.
+    Storage result;
+    bool inPlace = false;
+    if (auto iterate = dyn_cast<IterateOp>(einsum->getParentOp())) {
+      auto yield = cast<YieldOp>(iterate.getBodyBlock().getTerminator());
+      for (auto [i, yielded] : llvm::enumerate(yield.getValues()))
+        if (yielded == einsum.getResult() &&
+            canWriteInPlace(einsum, iterate.getBodyBlock().getArgument(i))) {
+          result = state.storage[iterate.getBodyBlock().getArgument(i)];
+          inPlace = true;
+          break;
+        }
+    }
+    if (!inPlace) {
+      SmallVector<std::string> ranks = llvm::to_vector(llvm::map_range(
+          einsum.getOutput().getAsValueRange<StringAttr>(),
+          [](StringRef r) { return r.str(); }));
+      for (const std::string &rank : ranks)
+        if (!state.isBufferRank(rank) && !state.fixed.count(rank))
+          return einsum.emitError("rank '")
+                 << rank << "' is neither a work rank, the key tile nor a "
+                            "head dimension; the CPU backend needs the key "
+                            "rank streamed (cascade-stream-rank)";
+      result = state.allocateTensor(ranks);
+    }
+    state.storage[einsum.getResult()] = result;
+    if (failed(emitEinsum(state, einsum, result)))
+      return failure();
+  }
+  return success();
+}
+
+bool KernelBuilder::canWriteInPlace(EinsumOp einsum, BlockArgument argument) {
+  if (!einsum.getReductions().empty())
+    return false;
+  for (OpOperand &use : argument.getUses()) {
+    Operation *user = use.getOwner();
+    if (user == einsum) {
+      AffineMap map = cast<AffineMapAttr>(
+                          einsum.getIndexingMaps()[use.getOperandNumber()])
+                          .getValue();
+      ArrayAttr output = einsum.getOutput();
+      if (map.getNumResults() != output.size())
+        return false;
+      for (auto [expr, rank] : llvm::zip(map.getResults(), output)) {
+        auto dim = dyn_cast<AffineDimExpr>(expr);
+        if (!dim || einsum.getRanks()[dim.getPosition()] != rank)
+          return false;
+      }
+      continue;
+    }
+    if (isa<YieldOp>(user))
+      continue;
+    // Every other reader must come before the in-place write.
+    if (!user->isBeforeInBlock(einsum))
+      return false;
+  }
+  return true;
+}
+
+LogicalResult KernelBuilder::emitIterate(IterateOp iterate) {
+  Location loc = state.loc;
+  if (!state.partition || iterate.getRank() != state.partition.getOuter())
+    return iterate.emitError("the CPU backend iterates the outer rank of the "
+                             "key partition only");
+  Block &body = iterate.getBodyBlock();
+  // Carried buffers: an init used only here is updated in place.
+  for (auto [init, argument] : llvm::zip(iterate.getInits(), body.getArguments())) {
+    Storage initStorage = state.storage.lookup(init);
+    if (!initStorage.buffer || initStorage.isGlobal)
+      return iterate.emitError("the CPU backend carries tensors computed in "
+                               "the kernel only");
+    Storage carried = initStorage;
+    if (!init.hasOneUse()) {
+      carried = state.allocateTensor(initStorage.tensorRanks);
+      copyBuffer(state, initStorage.buffer, carried.buffer);
+    }
+    state.storage[argument] = carried;
+  }
+
+  Value steps = state.extents.lookup(state.partition.getOuter());
+  auto loop = scf::ForOp::create(builder, loc, state.constantIndex(0), steps,
+                                 state.constantIndex(1));
+  state.hoistPoint = builder.saveInsertionPoint();
+  // The hoist point must stay before the loop.
+  builder.setInsertionPoint(loop);
+  state.hoistPoint = builder.saveInsertionPoint();
+  state.iterateBody = &body;
+  builder.setInsertionPointToStart(loop.getBody());
+  Value step = loop.getInductionVar();
+  state.fixed[state.partition.getOuter()] = step;
+  Value tile = state.constantIndex(state.partition.getTile());
+  Value first = arith::MulIOp::create(builder, loc, step, tile);
+  state.innerValid = arith::MinUIOp::create(
+      builder, loc, tile,
+      arith::SubIOp::create(builder, loc,
+                            state.extents.lookup(state.partition.getRank()),
+                            first));
+  if (failed(emitBlock(body)))
+    return failure();
+  auto yield = cast<YieldOp>(body.getTerminator());
+  for (auto [yielded, argument] : llvm::zip(yield.getValues(), body.getArguments())) {
+    Value from = state.storage.lookup(yielded).buffer;
+    Value to = state.storage.lookup(argument).buffer;
+    if (from != to)
+      copyBuffer(state, from, to);
+  }
+  builder.setInsertionPointAfter(loop);
+  state.hoistPoint.reset();
+  state.iterateBody = nullptr;
+  state.fixed.erase(state.partition.getOuter());
+  for (auto [result, argument] : llvm::zip(iterate.getResults(), body.getArguments()))
+    state.storage[result] = state.storage.lookup(argument);
+  return success();
+}
+
+void KernelBuilder::emitResultCopy(Value out) {
+  Location loc = state.loc;
+  const Storage &result = state.storage.lookup(resultValue);
+  // Loops over the buffer ranks inside their extents; the innermost (the
+  // head dimension) moves whole vectors.
+  OpBuilder::InsertionGuard guard(builder);
+  llvm::StringMap<Value> local;
+  ArrayRef<std::string> ranks = result.bufferRanks;
+  for (const std::string &rank : ranks.drop_back()) {
+    auto loop = scf::ForOp::create(builder, loc, state.constantIndex(0),
+                                   state.getValidCount(rank),
+                                   state.constantIndex(1));
+    builder.setInsertionPointToStart(loop.getBody());
+    local[rank] = loop.getInductionVar();
+  }
+  int64_t width = state.getLocalExtent(ranks.back());
+  int64_t lanes = 1;
+  for (int64_t candidate = state.vectorWidth; candidate > 1; candidate /= 2)
+    if (width % candidate == 0) {
+      lanes = candidate;
+      break;
+    }
+  auto inner = scf::ForOp::create(builder, loc, state.constantIndex(0),
+                                  state.constantIndex(width),
+                                  state.constantIndex(lanes));
+  builder.setInsertionPointToStart(inner.getBody());
+  local[ranks.back()] = inner.getInductionVar();
+  SmallVector<Value> from, to;
+  for (const std::string &rank : ranks)
+    from.push_back(local[rank]);
+  for (StringRef rank : resultEinsum.getOutput().getAsValueRange<StringAttr>())
+    to.push_back(state.getCoordinate(rank, local));
+  Value value = vector::LoadOp::create(
+      builder, loc, VectorType::get({lanes}, builder.getF32Type()),
+      result.buffer, from);
+  if (!storageType.isF32())
+    value = arith::TruncFOp::create(
+        builder, loc, VectorType::get({lanes}, storageType), value);
+  vector::StoreOp::create(builder, loc, value, out, to);
+}
+
+LogicalResult mlir::cascade::buildCpuKernel(func::FuncOp function,
+                                            const CpuKernelOptions &options) {
+  return KernelBuilder(function, options).build();
+}
