@@ -139,9 +139,17 @@ using TensorRef = std::shared_ptr<const Tensor>;
 class FunctionInterpreter {
 public:
   FunctionInterpreter(FunctionOpInterface function, RankEnvironment env,
-                      llvm::StringMap<int64_t> extents)
+                      llvm::StringMap<int64_t> extents,
+                      const InterpretOptions &options)
       : function(function), env(std::move(env)),
-        extents(std::move(extents)) {}
+        extents(std::move(extents)), options(options) {
+    if (!options.sampledRank.empty()) {
+      sampled.assign(this->extents.lookup(options.sampledRank), false);
+      for (int64_t c : options.sampledCoordinates)
+        if (c >= 0 && c < static_cast<int64_t>(sampled.size()))
+          sampled[c] = true;
+    }
+  }
 
   FailureOr<SmallVector<Tensor>> run(ArrayRef<Tensor> inputs) {
     Block &entry = function.getFunctionBody().front();
@@ -214,6 +222,8 @@ private:
   FunctionOpInterface function;
   RankEnvironment env;
   llvm::StringMap<int64_t> extents;
+  InterpretOptions options;
+  std::vector<bool> sampled;
   llvm::StringMap<int64_t> fixedCoordinates;
   llvm::DenseMap<Value, TensorRef> values;
   llvm::DenseMap<Operation *, BodyProgram> programs;
@@ -229,6 +239,9 @@ public:
                         const llvm::StringMap<int64_t> &extents,
                         const llvm::StringMap<int64_t> &fixed,
                         const RankEnvironment &env);
+  /// Restricts the evaluated output points to `sampled` coordinates of
+  /// `rank` (others hold the fill value), when the Einsum has that rank.
+  void setSample(StringRef rank, const std::vector<bool> *sampled);
   Tensor run();
   bool hadError() const { return failedAccess; }
 
@@ -252,7 +265,19 @@ private:
   std::vector<double> scratch;
   SmallVector<double> operandValues;
   bool failedAccess = false;
+  int64_t sampledOutput = -1;
+  const std::vector<bool> *sampled = nullptr;
 };
+
+void EinsumEvaluator::setSample(StringRef rank,
+                                const std::vector<bool> *coordinates) {
+  for (auto [j, name] :
+       llvm::enumerate(einsum.getOutput().getAsValueRange<StringAttr>()))
+    if (name == rank) {
+      sampledOutput = j;
+      sampled = coordinates;
+    }
+}
 
 LogicalResult EinsumEvaluator::prepare(ArrayRef<TensorRef> operandTensors,
                                        const llvm::StringMap<int64_t> &extents,
@@ -413,7 +438,9 @@ Tensor EinsumEvaluator::run() {
   for (int64_t flat = 0; flat < count && !failedAccess; ++flat) {
     for (auto [j, position] : llvm::enumerate(outputPositions))
       coordinates[position] = point[j];
-    std::optional<double> value = reduceFrom(reducedPositions.size() - 1);
+    std::optional<double> value;
+    if (sampledOutput < 0 || (*sampled)[point[sampledOutput]])
+      value = reduceFrom(reducedPositions.size() - 1);
     result.data[flat] = value ? *value : fill;
     // Advance the row-major odometer over the output ranks.
     for (int64_t j = static_cast<int64_t>(point.size()) - 1; j >= 0; --j) {
@@ -445,6 +472,8 @@ LogicalResult FunctionInterpreter::runEinsum(EinsumOp einsum) {
   EinsumEvaluator evaluator(einsum, programIt->second);
   if (failed(evaluator.prepare(operands, extents, fixedCoordinates, env)))
     return failure();
+  if (!options.sampledRank.empty())
+    evaluator.setSample(options.sampledRank, &sampled);
   Tensor result = evaluator.run();
   if (evaluator.hadError())
     return failure();
@@ -456,7 +485,8 @@ LogicalResult FunctionInterpreter::runEinsum(EinsumOp einsum) {
 
 FailureOr<SmallVector<Tensor>>
 mlir::cascade::interpretFunction(FunctionOpInterface function,
-                                 ArrayRef<Tensor> inputs) {
+                                 ArrayRef<Tensor> inputs,
+                                 const InterpretOptions &options) {
   if (function.getFunctionBody().empty())
     return function.emitError("cannot interpret a function without a body");
   ArrayRef<Type> argumentTypes = function.getArgumentTypes();
@@ -488,7 +518,30 @@ mlir::cascade::interpretFunction(FunctionOpInterface function,
       env->resolveExtents(shapes, error);
   if (failed(extents))
     return function.emitError() << error;
+  if (!options.sampledRank.empty()) {
+    // Sampling is exact only when the rows of the rank are independent.
+    WalkResult walk = function.walk([&](EinsumOp einsum) {
+      if (einsum.isReduced(options.sampledRank))
+        return WalkResult::interrupt();
+      for (auto [input, mapAttr] :
+           llvm::zip(einsum.getInputs(), einsum.getIndexingMaps())) {
+        AffineMap map = cast<AffineMapAttr>(mapAttr).getValue();
+        int64_t position = einsum.getRankPosition(options.sampledRank);
+        if (position < 0)
+          continue;
+        for (AffineExpr expr : map.getResults())
+          if (expr.isFunctionOfDim(position) && !isa<AffineDimExpr>(expr))
+            return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (walk.wasInterrupted())
+      return function.emitError("cannot sample rank '")
+             << options.sampledRank
+             << "': some Einsum reduces it or reads it other than by the "
+                "bare rank, so its rows are not independent";
+  }
   FunctionInterpreter interpreter(function, std::move(*env),
-                                  std::move(*extents));
+                                  std::move(*extents), options);
   return interpreter.run(inputs);
 }

@@ -17,6 +17,8 @@
 #include "cascade/Support/Npy.h"
 #include "cascade/Support/RandomInputs.h"
 
+#include "CpuRun.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -31,6 +33,7 @@
 
 #include <chrono>
 #include <functional>
+#include <thread>
 
 using namespace mlir;
 using namespace mlir::cascade;
@@ -71,6 +74,42 @@ static cl::opt<std::string> saveInputs(
              "arguments' element types), e.g. to feed PyTorch the same data"));
 static cl::opt<bool> printValues("print",
                                  cl::desc("Print the result's values"));
+
+// The CPU target (docs/CPU.md).
+static cl::opt<std::string>
+    cpuName("cpu", cl::desc("--target cpu: native, x86-64-v3 (AVX2) or "
+                            "x86-64-v4 (AVX-512)"),
+            cl::init("native"));
+static cl::opt<int> threadCount(
+    "num-threads", cl::desc("--target cpu: threads (default: all cores)"),
+    cl::init(0));
+static cl::opt<int64_t> queryTile("query-tile",
+                                  cl::desc("--target cpu: query rows per item"),
+                                  cl::init(32));
+static cl::opt<int64_t> keyTile("key-tile",
+                                cl::desc("--target cpu: keys per step"),
+                                cl::init(64));
+static cl::opt<std::string> storageType(
+    "storage-type",
+    cl::desc("--target cpu: element type of inputs and output (f32, f16, "
+             "bf16); arithmetic is f32"),
+    cl::init("f32"));
+static cl::opt<bool> checkOutput(
+    "check", cl::desc("Compare the target's output with the fp64 reference "
+                      "within an error bound; exit 1 on failure"));
+static cl::opt<int64_t> checkRows(
+    "check-rows", cl::desc("Query rows the reference evaluates (default: all, "
+                           "or a sample on large problems)"),
+    cl::init(0));
+static cl::opt<bool> benchmark("bench",
+                               cl::desc("Time the target: warm-up, repeats, "
+                                        "median, GFLOP/s"));
+static cl::opt<int> warmupRuns("warmup", cl::desc("--bench warm-up runs"),
+                               cl::init(2));
+static cl::opt<int> repeatRuns("repeat", cl::desc("--bench timed runs"),
+                               cl::init(10));
+static cl::opt<std::string> baselineName(
+    "baseline", cl::desc("--bench: also time this baseline (openblas)"));
 
 namespace {
 
@@ -324,9 +363,11 @@ int main(int argc, char **argv) {
       "attn-run: evaluate a cascade spec on .npy or random inputs\n");
 
   std::optional<Target> target = lookupTarget(targetName);
-  if (!target)
+  if (!target && targetName != "cpu")
     return fail("unknown --target '" + targetName +
-                "'; available targets: ref");
+                "'; available targets: ref, cpu");
+  if (targetName != "cpu" && (checkOutput || benchmark))
+    return fail("--check and --bench need a compiled target (--target cpu)");
   std::optional<NpyDType> outputType =
       StringSwitch<std::optional<NpyDType>>(outputDType)
           .Case("float64", NpyDType::Float64)
@@ -336,6 +377,7 @@ int main(int argc, char **argv) {
   if (!outputType)
     return fail("--output-dtype must be float64, float32 or float16");
 
+  registerAllPasses();
   DialectRegistry registry;
   registerAllDialects(registry);
   MLIRContext context(registry);
@@ -364,6 +406,29 @@ int main(int argc, char **argv) {
               writeNpy(path, input, *getNpyDType(type.getElementType())))
         return fail(llvm::toString(std::move(error)));
     }
+  }
+
+  if (targetName == "cpu") {
+    if (!comparePath.empty())
+      return fail("--compare runs on the reference target; use --check "
+                  "with --target cpu");
+    CpuRunOptions options;
+    options.target.cpu = cpuName;
+    options.target.queryTile = queryTile;
+    options.target.keyTile = keyTile;
+    options.target.storageType = storageType;
+    options.threads = threadCount > 0
+                          ? threadCount
+                          : std::max(1u, std::thread::hardware_concurrency());
+    options.check = checkOutput;
+    options.checkRows = checkRows;
+    options.bench = benchmark;
+    options.warmup = warmupRuns;
+    options.repeat = repeatRuns;
+    options.baseline = baselineName;
+    options.outputPath = outputPath;
+    options.printValues = printValues;
+    return runOnCpu(*entry, *inputs, options);
   }
 
   auto start = std::chrono::steady_clock::now();

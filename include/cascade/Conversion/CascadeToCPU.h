@@ -61,7 +61,7 @@ int64_t getVectorWidthForCpu(llvm::StringRef cpu);
 
 /// Adds the passes of `cascade-to-cpu`: pass minimisation, streaming of the
 /// key rank, the kernel, and the upstream lowering to the LLVM dialect.
-void buildCascadeToCpuPipeline(OpPassManager &pm,
+LogicalResult buildCascadeToCpuPipeline(OpPassManager &pm,
                                const CpuPipelineOptions &options);
 void registerCascadeToCpuPipeline();
 

@@ -13,6 +13,8 @@
 #include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/Support/LLVM.h"
 
+#include <string>
+
 namespace mlir::cascade {
 
 /// Evaluates `function` on `inputs` (one per argument, in order) and returns
@@ -22,8 +24,19 @@ namespace mlir::cascade {
 /// an index out of bounds, an op the interpreter does not know) are
 /// reported as errors at the location of the op involved, and make the
 /// result a failure.
-FailureOr<SmallVector<Tensor>> interpretFunction(FunctionOpInterface function,
-                                                 ArrayRef<Tensor> inputs);
+///
+/// With `options.sampledRank` set, only the points whose coordinate of that
+/// rank is in `sampledCoordinates` are evaluated (the others hold their
+/// Einsum's fill value): checking a few query rows of a large problem. This
+/// is exact, and allowed, only when no Einsum reduces the rank or reads a
+/// tensor at anything but the bare rank.
+struct InterpretOptions {
+  std::string sampledRank;
+  llvm::SmallVector<int64_t> sampledCoordinates;
+};
+FailureOr<SmallVector<Tensor>>
+interpretFunction(FunctionOpInterface function, ArrayRef<Tensor> inputs,
+                  const InterpretOptions &options = {});
 
 } // namespace mlir::cascade
 

@@ -91,7 +91,7 @@ int64_t mlir::cascade::getVectorWidthForCpu(StringRef cpu) {
   return features.lookup("avx512f") ? 16 : 8;
 }
 
-void mlir::cascade::buildCascadeToCpuPipeline(
+LogicalResult mlir::cascade::buildCascadeToCpuPipeline(
     OpPassManager &pm, const CpuPipelineOptions &options) {
   std::string dims = llvm::join(options.headDims, ",");
   std::string text =
@@ -108,14 +108,16 @@ void mlir::cascade::buildCascadeToCpuPipeline(
       "expand-strided-metadata,lower-affine,finalize-memref-to-llvm," +
       "convert-arith-to-llvm,convert-index-to-llvm,convert-func-to-llvm," +
       "convert-cf-to-llvm,reconcile-unrealized-casts,canonicalize,cse";
-  if (failed(parsePassPipeline(text, pm)))
-    llvm::report_fatal_error("cascade-to-cpu: malformed pipeline " +
-                             llvm::Twine(text));
+  // Parsing fails only when a pass is not registered (a tool that did not
+  // call registerAllPasses); the parser has reported which.
+  return parsePassPipeline(text, pm);
 }
 
 void mlir::cascade::registerCascadeToCpuPipeline() {
   PassPipelineRegistration<CpuPipelineOptions>(
       "cascade-to-cpu",
       "compile cascades to CPU kernels in the LLVM dialect (docs/CPU.md)",
-      buildCascadeToCpuPipeline);
+      [](OpPassManager &pm, const CpuPipelineOptions &options) {
+        return buildCascadeToCpuPipeline(pm, options);
+      });
 }

@@ -1,0 +1,103 @@
+//===- CpuCompiler.h - JIT and AOT compilation of cascades for CPUs -*- C++ -*-===//
+//
+// Runs `cascade-to-cpu` on one function, then either JIT-compiles the result
+// with MLIR's ExecutionEngine (CpuKernel) or writes an object file and a C
+// header describing its ABI (emitCpuObject). docs/CPU.md documents the ABI.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CASCADE_TARGET_CPU_CPUCOMPILER_H
+#define CASCADE_TARGET_CPU_CPUCOMPILER_H
+
+#include "cascade/Support/Tensor.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <memory>
+#include <string>
+
+namespace mlir::cascade {
+
+struct CpuTargetOptions {
+  /// Compile-time head dimension sizes (e=64, f=64).
+  llvm::StringMap<int64_t> headDims;
+  int64_t queryTile = 32;
+  int64_t keyTile = 64;
+  /// native, x86-64-v3 (AVX2) or x86-64-v4 (AVX-512).
+  std::string cpu = "native";
+  /// f32, f16 or bf16: element type of the inputs and the output.
+  std::string storageType = "f32";
+};
+
+/// What the kernel's interface looks like, derived from the spec.
+struct CpuKernelInterface {
+  std::string name;
+  /// Rank of every input, and the ranks of the result (work ranks, then the
+  /// head dimension).
+  SmallVector<int64_t> inputRanks;
+  SmallVector<std::string> resultRanks;
+  int64_t queryTile = 32;
+  std::string storageType;
+};
+
+/// The interface of `function` compiled with `options`, or a diagnostic.
+FailureOr<CpuKernelInterface>
+getCpuKernelInterface(func::FuncOp function, const CpuTargetOptions &options);
+
+/// A module holding a lowered copy of `function` in the LLVM dialect.
+FailureOr<OwningOpRef<ModuleOp>> lowerToLLVMDialect(
+    func::FuncOp function, const CpuTargetOptions &options);
+
+/// Writes an object file and a C header for `function`.
+LogicalResult emitCpuObject(func::FuncOp function,
+                            const CpuTargetOptions &options,
+                            llvm::StringRef objectPath,
+                            llvm::StringRef headerPath);
+
+/// A JIT-compiled kernel with its inputs and output in kernel layout.
+class CpuKernel {
+public:
+  static FailureOr<std::unique_ptr<CpuKernel>>
+  compile(func::FuncOp function, const CpuTargetOptions &options);
+
+  /// Copies `inputs` into buffers of the storage type and sizes the output;
+  /// fails (with a message) when the shapes disagree.
+  LogicalResult prepare(llvm::ArrayRef<Tensor> inputs, std::string &error);
+  /// Runs every work item on `threads` threads.
+  void run(int threads);
+  /// The output, widened to fp64.
+  Tensor getOutput() const;
+  /// The inputs as the kernel sees them (rounded to the storage type).
+  SmallVector<Tensor> getRoundedInputs() const;
+
+  int64_t getNumWorkItems() const { return workItems; }
+  double getCompileSeconds() const { return compileSeconds; }
+  const CpuKernelInterface &getInterface() const { return interface; }
+
+private:
+  CpuKernel() = default;
+  struct Buffer {
+    SmallVector<int64_t> shape;
+    std::vector<uint8_t> bytes;
+    /// allocated, aligned, offset, sizes..., strides...
+    SmallVector<int64_t> descriptor;
+  };
+  void describe(Buffer &buffer);
+
+  CpuKernelInterface interface;
+  func::FuncOp spec;
+  std::unique_ptr<ExecutionEngine> engine;
+  void (*entry)(void **) = nullptr;
+  size_t elementBytes = 4;
+  SmallVector<Buffer> inputs;
+  Buffer output;
+  int64_t workItems = 0;
+  double compileSeconds = 0;
+};
+
+} // namespace mlir::cascade
+
+#endif // CASCADE_TARGET_CPU_CPUCOMPILER_H

@@ -1,0 +1,462 @@
+//===- CpuCompiler.cpp - JIT and AOT compilation of cascades for CPUs -----===//
+
+#include "cascade/Target/CPU/CpuCompiler.h"
+#include "cascade/Conversion/CascadeToCPU.h"
+#include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
+
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Target/TargetMachine.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+//===----------------------------------------------------------------------===//
+// Interface
+//===----------------------------------------------------------------------===//
+
+FailureOr<CpuKernelInterface>
+mlir::cascade::getCpuKernelInterface(func::FuncOp function,
+                                     const CpuTargetOptions &options) {
+  CpuKernelInterface interface;
+  interface.name = function.getSymName().str();
+  interface.queryTile = options.queryTile;
+  interface.storageType = options.storageType;
+  for (Type type : function.getArgumentTypes()) {
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    if (!tensor)
+      return function.emitError("the CPU backend takes ranked tensors");
+    interface.inputRanks.push_back(tensor.getRank());
+  }
+  auto returnOp = cast<func::ReturnOp>(function.getBody().front().getTerminator());
+  if (returnOp.getNumOperands() != 1)
+    return function.emitError("the CPU backend compiles functions with one "
+                              "result");
+  Value result = returnOp.getOperand(0);
+  auto einsum = result.getDefiningOp<EinsumOp>();
+  if (auto iterate = result.getDefiningOp<IterateOp>())
+    einsum = iterate.getInits()[cast<OpResult>(result).getResultNumber()]
+                 .getDefiningOp<EinsumOp>();
+  if (!einsum)
+    return returnOp.emitError("the CPU backend needs the result to be an "
+                              "Einsum of the function");
+  for (StringRef rank : einsum.getOutput().getAsValueRange<StringAttr>())
+    interface.resultRanks.push_back(rank.str());
+  return interface;
+}
+
+//===----------------------------------------------------------------------===//
+// Lowering and LLVM
+//===----------------------------------------------------------------------===//
+
+FailureOr<OwningOpRef<ModuleOp>>
+mlir::cascade::lowerToLLVMDialect(func::FuncOp function,
+                                  const CpuTargetOptions &options) {
+  MLIRContext *context = function.getContext();
+  OwningOpRef<ModuleOp> module = ModuleOp::create(function.getLoc());
+  module->push_back(function.clone());
+  PassManager pm(context);
+  CpuPipelineOptions pipeline;
+  for (auto &entry : options.headDims)
+    pipeline.headDims.push_back(entry.getKey().str() + "=" +
+                                std::to_string(entry.getValue()));
+  pipeline.queryTile = options.queryTile;
+  pipeline.keyTile = options.keyTile;
+  pipeline.cpu = options.cpu;
+  pipeline.storageType = options.storageType;
+  if (failed(buildCascadeToCpuPipeline(pm, pipeline)) ||
+      failed(pm.run(*module)))
+    return failure();
+  return module;
+}
+
+static std::unique_ptr<llvm::TargetMachine>
+createTargetMachine(StringRef cpu, std::string &error) {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  auto builder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!builder) {
+    error = llvm::toString(builder.takeError());
+    return nullptr;
+  }
+  if (cpu != "native") {
+    // A named level sets exactly its features, whatever the host has.
+    builder->setCPU(cpu.str());
+    builder->getFeatures() = llvm::SubtargetFeatures();
+  }
+  builder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  auto machine = builder->createTargetMachine();
+  if (!machine) {
+    error = llvm::toString(machine.takeError());
+    return nullptr;
+  }
+  return std::move(*machine);
+}
+
+static void registerTranslations(MLIRContext *context) {
+  DialectRegistry registry;
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  context->appendDialectRegistry(registry);
+}
+
+//===----------------------------------------------------------------------===//
+// AOT
+//===----------------------------------------------------------------------===//
+
+static std::string cTypeOf(StringRef storageType) {
+  return storageType == "f32" ? "float" : "uint16_t";
+}
+
+static std::string writeHeader(const CpuKernelInterface &interface,
+                               func::FuncOp function,
+                               const CpuTargetOptions &options) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  std::string guard = "CASCADE_KERNEL_" + llvm::StringRef(interface.name).upper() + "_H";
+  std::string element = cTypeOf(interface.storageType);
+  std::string name = interface.name;
+  FailureOr<RankEnvironment> env = RankEnvironment::build(function);
+  os << "/* Generated by attn-compile: the C ABI of the Cascade kernel @"
+     << name << ".\n"
+     << " * Element type: " << interface.storageType
+     << (interface.storageType == "f32" ? "" : " (IEEE bits in uint16_t)")
+     << "; arithmetic in f32. Head dimensions:";
+  for (auto &entry : options.headDims)
+    os << " " << entry.getKey() << "=" << entry.getValue();
+  os << ".\n * docs/CPU.md describes the ABI. Do not edit. */\n"
+     << "#ifndef " << guard << "\n#define " << guard << "\n\n"
+     << "#include <stdint.h>\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n";
+  SmallVector<int64_t> ranks(interface.inputRanks);
+  ranks.push_back(interface.resultRanks.size());
+  llvm::SmallSet<int64_t, 4> emitted;
+  for (int64_t rank : ranks) {
+    if (!emitted.insert(rank).second)
+      continue;
+    os << "#ifndef CASCADE_MEMREF" << rank << "_" << interface.storageType
+       << "_DEFINED\n#define CASCADE_MEMREF" << rank << "_"
+       << interface.storageType << "_DEFINED\n"
+       << "/* A strided view: element (i0, i1, ...) is at\n"
+       << " * aligned[offset + i0 * strides[0] + i1 * strides[1] + ...];\n"
+       << " * the innermost stride must be 1. */\n"
+       << "typedef struct {\n  " << element << " *allocated;\n  " << element
+       << " *aligned;\n  int64_t offset;\n  int64_t sizes[" << rank
+       << "];\n  int64_t strides[" << rank << "];\n} cascade_memref" << rank
+       << "_" << interface.storageType << ";\n#endif\n\n";
+  }
+  os << "/* Computes work items [begin, end) of @" << name << ". Arguments:\n";
+  for (unsigned arg = 0; arg < interface.inputRanks.size(); ++arg) {
+    os << " *   #" << arg << " [";
+    for (int64_t d = 0; d < interface.inputRanks[arg]; ++d) {
+      std::optional<StringRef> rank =
+          succeeded(env) ? env->getRankOfArgumentDim(arg, d) : std::nullopt;
+      os << (d ? ", " : "") << (rank ? rank->str() : "?");
+    }
+    os << "]\n";
+  }
+  os << " *   out [" << llvm::join(interface.resultRanks, ", ") << "]\n"
+     << " * Items may run on any threads in any order; each writes its own "
+        "rows of out. */\n"
+     << "void _mlir_ciface_" << name << "(";
+  for (unsigned arg = 0; arg < interface.inputRanks.size(); ++arg)
+    os << "const cascade_memref" << interface.inputRanks[arg] << "_"
+       << interface.storageType << " *in" << arg << ", ";
+  int64_t resultRank = interface.resultRanks.size();
+  os << "cascade_memref" << resultRank << "_" << interface.storageType
+     << " *out, int64_t begin, int64_t end);\n\n";
+  os << "#define " << llvm::StringRef(name).upper() << "_QUERY_TILE "
+     << interface.queryTile << "\n\n"
+     << "/* Work items for an output of out->sizes: the product of the work "
+        "ranks'\n * sizes, the last one counted in tiles of the query tile. */\n"
+     << "static inline int64_t " << name << "_work_items(const cascade_memref"
+     << resultRank << "_" << interface.storageType << " *out) {\n"
+     << "  int64_t items = 1;\n";
+  for (int64_t d = 0; d + 2 < resultRank; ++d)
+    os << "  items *= out->sizes[" << d << "];\n";
+  os << "  return items * ((out->sizes[" << resultRank - 2 << "] + "
+     << interface.queryTile - 1 << ") / " << interface.queryTile << ");\n}\n\n"
+     << "#ifdef __cplusplus\n}\n#endif\n#endif\n";
+  return text;
+}
+
+LogicalResult mlir::cascade::emitCpuObject(func::FuncOp function,
+                                           const CpuTargetOptions &options,
+                                           StringRef objectPath,
+                                           StringRef headerPath) {
+  FailureOr<CpuKernelInterface> interface =
+      getCpuKernelInterface(function, options);
+  if (failed(interface))
+    return failure();
+  std::string headerText = writeHeader(*interface, function, options);
+  FailureOr<OwningOpRef<ModuleOp>> module = lowerToLLVMDialect(function, options);
+  if (failed(module))
+    return failure();
+  registerTranslations(function.getContext());
+  std::string error;
+  std::unique_ptr<llvm::TargetMachine> machine =
+      createTargetMachine(options.cpu, error);
+  if (!machine)
+    return function.emitError("cannot create a target machine: ") << error;
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(**module, llvmContext);
+  if (!llvmModule)
+    return function.emitError("translation to LLVM IR failed");
+  llvmModule->setDataLayout(machine->createDataLayout());
+  llvmModule->setTargetTriple(machine->getTargetTriple());
+  if (llvm::Error err =
+          makeOptimizingTransformer(3, 0, machine.get())(llvmModule.get()))
+    return function.emitError("LLVM optimisation failed: ")
+           << llvm::toString(std::move(err));
+
+  std::error_code code;
+  llvm::ToolOutputFile object(objectPath, code, llvm::sys::fs::OF_None);
+  if (code)
+    return function.emitError("cannot write ") << objectPath << ": "
+                                               << code.message();
+  llvm::legacy::PassManager passes;
+  if (machine->addPassesToEmitFile(passes, object.os(), nullptr,
+                                   llvm::CodeGenFileType::ObjectFile))
+    return function.emitError("the target cannot emit object files");
+  passes.run(*llvmModule);
+  object.keep();
+
+  llvm::ToolOutputFile header(headerPath, code, llvm::sys::fs::OF_Text);
+  if (code)
+    return function.emitError("cannot write ") << headerPath << ": "
+                                               << code.message();
+  header.os() << headerText;
+  header.keep();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// JIT
+//===----------------------------------------------------------------------===//
+
+FailureOr<std::unique_ptr<CpuKernel>>
+CpuKernel::compile(func::FuncOp function, const CpuTargetOptions &options) {
+  auto start = std::chrono::steady_clock::now();
+  std::unique_ptr<CpuKernel> kernel(new CpuKernel());
+  FailureOr<CpuKernelInterface> interface =
+      getCpuKernelInterface(function, options);
+  if (failed(interface))
+    return failure();
+  kernel->interface = *interface;
+  kernel->spec = function;
+  kernel->elementBytes = options.storageType == "f32" ? 4 : 2;
+  FailureOr<OwningOpRef<ModuleOp>> module = lowerToLLVMDialect(function, options);
+  if (failed(module))
+    return failure();
+  registerTranslations(function.getContext());
+  std::string error;
+  std::unique_ptr<llvm::TargetMachine> machine =
+      createTargetMachine(options.cpu, error);
+  if (!machine)
+    return function.emitError("cannot create a target machine: ") << error;
+  ExecutionEngineOptions engineOptions;
+  auto transformer = makeOptimizingTransformer(3, 0, machine.get());
+  engineOptions.transformer = transformer;
+  engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  auto engine = ExecutionEngine::create(**module, engineOptions,
+                                        std::move(machine));
+  if (!engine)
+    return function.emitError("JIT compilation failed: ")
+           << llvm::toString(engine.takeError());
+  kernel->engine = std::move(*engine);
+  auto entry = kernel->engine->lookupPacked("_mlir_ciface_" + interface->name);
+  if (!entry)
+    return function.emitError("JIT: no entry point: ")
+           << llvm::toString(entry.takeError());
+  kernel->entry = *entry;
+  kernel->compileSeconds = std::chrono::duration<double>(
+                               std::chrono::steady_clock::now() - start)
+                               .count();
+  return kernel;
+}
+
+/// IEEE half and bfloat16 conversions (round to nearest even).
+static uint16_t toHalf(double value) {
+  _Float16 half = static_cast<_Float16>(static_cast<float>(value));
+  uint16_t bits;
+  std::memcpy(&bits, &half, 2);
+  return bits;
+}
+static double fromHalf(uint16_t bits) {
+  _Float16 half;
+  std::memcpy(&half, &bits, 2);
+  return static_cast<double>(static_cast<float>(half));
+}
+static uint16_t toBFloat(double value) {
+  float f = static_cast<float>(value);
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  if ((bits & 0x7fffffff) > 0x7f800000)
+    return static_cast<uint16_t>((bits >> 16) | 0x40); // quiet NaN
+  bits += 0x7fff + ((bits >> 16) & 1);
+  return static_cast<uint16_t>(bits >> 16);
+}
+static double fromBFloat(uint16_t bits) {
+  uint32_t wide = static_cast<uint32_t>(bits) << 16;
+  float f;
+  std::memcpy(&f, &wide, 4);
+  return f;
+}
+
+void CpuKernel::describe(Buffer &buffer) {
+  int64_t rank = buffer.shape.size();
+  buffer.descriptor.assign(3 + 2 * rank, 0);
+  auto address = reinterpret_cast<int64_t>(buffer.bytes.data());
+  buffer.descriptor[0] = address;
+  buffer.descriptor[1] = address;
+  int64_t stride = 1;
+  for (int64_t d = rank - 1; d >= 0; --d) {
+    buffer.descriptor[3 + d] = buffer.shape[d];
+    buffer.descriptor[3 + rank + d] = stride;
+    stride *= buffer.shape[d];
+  }
+}
+
+LogicalResult CpuKernel::prepare(ArrayRef<Tensor> values, std::string &error) {
+  if (values.size() != interface.inputRanks.size()) {
+    error = "the kernel takes " + std::to_string(interface.inputRanks.size()) +
+            " inputs";
+    return failure();
+  }
+  FailureOr<RankEnvironment> env = RankEnvironment::build(spec);
+  if (failed(env)) {
+    error = "inconsistent ranks";
+    return failure();
+  }
+  SmallVector<SmallVector<int64_t>> shapes;
+  for (const Tensor &value : values)
+    shapes.push_back(value.shape);
+  FailureOr<llvm::StringMap<int64_t>> extents =
+      env->resolveExtents(shapes, error);
+  if (failed(extents))
+    return failure();
+  inputs.clear();
+  for (const Tensor &value : values) {
+    Buffer buffer;
+    buffer.shape = value.shape;
+    buffer.bytes.resize(value.data.size() * elementBytes);
+    for (size_t i = 0; i < value.data.size(); ++i) {
+      if (interface.storageType == "f32") {
+        float f = static_cast<float>(value.data[i]);
+        std::memcpy(&buffer.bytes[i * 4], &f, 4);
+      } else {
+        uint16_t bits = interface.storageType == "f16"
+                            ? toHalf(value.data[i])
+                            : toBFloat(value.data[i]);
+        std::memcpy(&buffer.bytes[i * 2], &bits, 2);
+      }
+    }
+    inputs.push_back(std::move(buffer));
+  }
+  output = Buffer();
+  for (const std::string &rank : interface.resultRanks) {
+    auto it = extents->find(rank);
+    if (it == extents->end()) {
+      error = "no input gives the extent of result rank '" + rank + "'";
+      return failure();
+    }
+    output.shape.push_back(it->second);
+  }
+  output.bytes.assign(Tensor::numElementsOf(output.shape) * elementBytes, 0);
+  for (Buffer &buffer : inputs)
+    describe(buffer);
+  describe(output);
+  int64_t rank = output.shape.size();
+  workItems = 1;
+  for (int64_t d = 0; d + 2 < rank; ++d)
+    workItems *= output.shape[d];
+  workItems *= (output.shape[rank - 2] + interface.queryTile - 1) /
+               interface.queryTile;
+  return success();
+}
+
+void CpuKernel::run(int threads) {
+  // Items are handed out one at a time: causal items differ in cost.
+  std::atomic<int64_t> next{0};
+  auto worker = [&] {
+    SmallVector<void *> descriptors;
+    for (Buffer &buffer : inputs)
+      descriptors.push_back(buffer.descriptor.data());
+    descriptors.push_back(output.descriptor.data());
+    int64_t begin = 0, end = 0;
+    SmallVector<void *> arguments;
+    for (void *&descriptor : descriptors)
+      arguments.push_back(&descriptor);
+    arguments.push_back(&begin);
+    arguments.push_back(&end);
+    for (;;) {
+      begin = next.fetch_add(1);
+      if (begin >= workItems)
+        break;
+      end = begin + 1;
+      entry(arguments.data());
+    }
+  };
+  threads = std::max(1, threads);
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t)
+    pool.emplace_back(worker);
+  worker();
+  for (std::thread &thread : pool)
+    thread.join();
+}
+
+Tensor CpuKernel::getOutput() const {
+  Tensor result(output.shape);
+  for (size_t i = 0; i < result.data.size(); ++i) {
+    if (interface.storageType == "f32") {
+      float f;
+      std::memcpy(&f, &output.bytes[i * 4], 4);
+      result.data[i] = f;
+    } else {
+      uint16_t bits;
+      std::memcpy(&bits, &output.bytes[i * 2], 2);
+      result.data[i] = interface.storageType == "f16" ? fromHalf(bits)
+                                                      : fromBFloat(bits);
+    }
+  }
+  return result;
+}
+
+SmallVector<Tensor> CpuKernel::getRoundedInputs() const {
+  SmallVector<Tensor> result;
+  for (const Buffer &buffer : inputs) {
+    Tensor tensor(buffer.shape);
+    for (size_t i = 0; i < tensor.data.size(); ++i) {
+      if (interface.storageType == "f32") {
+        float f;
+        std::memcpy(&f, &buffer.bytes[i * 4], 4);
+        tensor.data[i] = f;
+      } else {
+        uint16_t bits;
+        std::memcpy(&bits, &buffer.bytes[i * 2], 2);
+        tensor.data[i] = interface.storageType == "f16" ? fromHalf(bits)
+                                                        : fromBFloat(bits);
+      }
+    }
+    result.push_back(std::move(tensor));
+  }
+  return result;
+}

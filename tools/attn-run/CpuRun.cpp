@@ -1,0 +1,298 @@
+//===- CpuRun.cpp - attn-run's CPU target: run, check, benchmark ----------===//
+//
+// --check: the reference interpreter (fp64) runs on the inputs rounded to
+// the kernel's storage type, on every query row or, for large problems, on
+// a sample of rows (the first, the last, and evenly spaced ones between).
+// An element passes when |out - ref| <= tol with
+//
+//   tol = 16 * eps32 * sqrt(M + E) * (|ref| + rowmax|ref|) + eps_out * |ref|
+//
+// i.e. the forward error bound of the dot products and sums involved
+// (sqrt(n) growth for n-term fp32 sums, relative to the row's magnitude),
+// with a safety factor for exp's polynomial (a few ulp) and the
+// normalisation; eps_out is the storage type's rounding of the output. Any
+// NaN or Inf in the output fails.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CpuRun.h"
+#include "OpenBlasBaseline.h"
+
+#include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
+#include "cascade/Interpreter/Interpreter.h"
+#include "cascade/Support/Compare.h"
+#include "cascade/Support/Npy.h"
+
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+namespace {
+
+int fail(const llvm::Twine &message) {
+  llvm::errs() << "attn-run: error: " << message << "\n";
+  return 1;
+}
+
+double now() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  size_t n = values.size();
+  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+bool hasPredicate(func::FuncOp function) {
+  bool masked = false;
+  function.walk([&](EinsumOp einsum) {
+    if (einsum.getPredicate())
+      masked = true;
+  });
+  return masked;
+}
+
+/// Query rows the reference evaluates.
+SmallVector<int64_t> sampleRows(int64_t extent, int64_t wanted) {
+  SmallVector<int64_t> rows;
+  if (wanted <= 0 || wanted >= extent) {
+    for (int64_t r = 0; r < extent; ++r)
+      rows.push_back(r);
+    return rows;
+  }
+  for (int64_t i = 0; i < wanted; ++i)
+    rows.push_back(wanted == 1 ? 0 : i * (extent - 1) / (wanted - 1));
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  return rows;
+}
+
+int check(func::FuncOp function, CpuKernel &kernel, const Tensor &actual,
+          const CpuRunOptions &options, const llvm::StringMap<int64_t> &extents) {
+  const CpuKernelInterface &interface = kernel.getInterface();
+  std::string queryRank = interface.resultRanks[interface.resultRanks.size() - 2];
+  std::string headRank = interface.resultRanks.back();
+  int64_t queryExtent = actual.shape[actual.shape.size() - 2];
+  // Large problems: sample rows so the fp64 reference stays within seconds.
+  int64_t m = 1;
+  for (auto &entry : extents)
+    if (!llvm::is_contained(interface.resultRanks, entry.getKey().str()))
+      m = std::max(m, entry.getValue());
+  int64_t e = extents.lookup(headRank);
+  int64_t rows = options.checkRows;
+  double work = static_cast<double>(actual.getNumElements()) * (m + e);
+  if (rows == 0 && work > 2e8)
+    rows = std::max<int64_t>(4, static_cast<int64_t>(2e8 / (work / queryExtent)));
+  SmallVector<int64_t> sampled = sampleRows(queryExtent, rows);
+  InterpretOptions interpretOptions;
+  if (static_cast<int64_t>(sampled.size()) < queryExtent) {
+    interpretOptions.sampledRank = queryRank;
+    interpretOptions.sampledCoordinates = sampled;
+  }
+  FailureOr<SmallVector<Tensor>> reference =
+      interpretFunction(function, kernel.getRoundedInputs(), interpretOptions);
+  if (failed(reference))
+    return fail("the reference interpreter failed");
+  const Tensor &expected = reference->front();
+
+  double eps32 = std::ldexp(1.0, -24);
+  double epsOut = interface.storageType == "f16"    ? std::ldexp(1.0, -11)
+                  : interface.storageType == "bf16" ? std::ldexp(1.0, -8)
+                                                    : eps32;
+  double factor = 16 * eps32 * std::sqrt(static_cast<double>(m + e));
+
+  int64_t width = actual.shape.back();
+  int64_t rowsTotal = actual.getNumElements() / width;
+  std::vector<bool> isSampled(queryExtent, false);
+  for (int64_t r : sampled)
+    isSampled[r] = true;
+  int64_t checked = 0, failures = 0, nonFinite = 0, firstFailure = -1;
+  double worstRatio = 0;
+  for (int64_t row = 0; row < rowsTotal; ++row) {
+    int64_t query = row % queryExtent;
+    const double *out = &actual.data[row * width];
+    for (int64_t c = 0; c < width; ++c)
+      if (!std::isfinite(out[c])) {
+        ++nonFinite;
+        if (firstFailure < 0)
+          firstFailure = row * width + c;
+      }
+    if (!isSampled[query])
+      continue;
+    const double *ref = &expected.data[row * width];
+    double rowMax = 0;
+    for (int64_t c = 0; c < width; ++c)
+      rowMax = std::max(rowMax, std::fabs(ref[c]));
+    for (int64_t c = 0; c < width; ++c) {
+      ++checked;
+      double tolerance =
+          factor * (std::fabs(ref[c]) + rowMax) + epsOut * std::fabs(ref[c]);
+      double error = std::fabs(out[c] - ref[c]);
+      if (tolerance > 0)
+        worstRatio = std::max(worstRatio, error / tolerance);
+      if (!(error <= tolerance)) {
+        ++failures;
+        if (firstFailure < 0)
+          firstFailure = row * width + c;
+      }
+    }
+  }
+  llvm::outs() << "attn-run: check against the fp64 reference: " << checked
+               << " elements in " << sampled.size() << " of " << queryExtent
+               << " query rows; worst error/tolerance "
+               << llvm::format("%.3g", worstRatio) << " (tol = 16 eps32 sqrt(M+E) "
+               << "(|ref| + rowmax|ref|) + eps_out |ref|); " << nonFinite
+               << " NaN/Inf: ";
+  if (failures == 0 && nonFinite == 0) {
+    llvm::outs() << "PASS\n";
+    return 0;
+  }
+  llvm::outs() << "FAIL: " << failures << " out of tolerance; first at "
+               << formatIndex(actual, firstFailure) << ": "
+               << llvm::format("%.9g vs %.9g", actual.data[firstFailure],
+                               expected.data[firstFailure])
+               << "\n";
+  return 1;
+}
+
+} // namespace
+
+int mlir::cascade::runOnCpu(func::FuncOp function, ArrayRef<Tensor> inputs,
+                            const CpuRunOptions &options) {
+  FailureOr<RankEnvironment> env = RankEnvironment::build(function);
+  if (failed(env))
+    return fail("inconsistent ranks");
+  SmallVector<SmallVector<int64_t>> shapes;
+  for (const Tensor &input : inputs)
+    shapes.push_back(input.shape);
+  std::string error;
+  FailureOr<llvm::StringMap<int64_t>> extents =
+      env->resolveExtents(shapes, error);
+  if (failed(extents))
+    return fail(error);
+
+  // Head dimensions are compile-time: take them from the inputs.
+  CpuTargetOptions target = options.target;
+  for (auto [arg, input] : llvm::enumerate(inputs))
+    if (std::optional<StringRef> rank =
+            env->getRankOfArgumentDim(arg, input.getRank() - 1))
+      target.headDims[*rank] = input.shape.back();
+  FailureOr<CpuKernelInterface> interface =
+      getCpuKernelInterface(function, target);
+  if (failed(interface))
+    return 1;
+  StringRef resultHead = interface->resultRanks.back();
+  if (!target.headDims.count(resultHead)) {
+    auto it = extents->find(resultHead);
+    if (it == extents->end())
+      return fail("no input gives the size of head dimension '" + resultHead +
+                  "'");
+    target.headDims[resultHead] = it->second;
+  }
+
+  FailureOr<std::unique_ptr<CpuKernel>> kernel =
+      CpuKernel::compile(function, target);
+  if (failed(kernel))
+    return fail("compilation of @" + function.getSymName() + " failed");
+  if (failed((*kernel)->prepare(inputs, error)))
+    return fail(error);
+  double start = now();
+  (*kernel)->run(options.threads);
+  double seconds = now() - start;
+  Tensor output = (*kernel)->getOutput();
+  llvm::outs() << "attn-run: @" << function.getSymName() << " target=cpu cpu="
+               << target.cpu << " storage=" << target.storageType
+               << " threads=" << options.threads << " items="
+               << (*kernel)->getNumWorkItems() << " -> "
+               << output.getShapeString()
+               << llvm::format(" compile=%.3fs time=%.3fms",
+                               (*kernel)->getCompileSeconds(), seconds * 1e3)
+               << " nonfinite=" << countNonFinite(output) << "\n";
+  if (options.printValues)
+    for (size_t i = 0; i < output.data.size(); ++i)
+      llvm::outs() << llvm::format("%.10g", output.data[i])
+                   << (((i + 1) % output.shape.back()) ? " " : "\n");
+  if (!options.outputPath.empty())
+    if (llvm::Error err = writeNpy(options.outputPath, output,
+                                   NpyDType::Float32))
+      return fail(llvm::toString(std::move(err)));
+
+  int status = 0;
+  if (options.check)
+    status = check(function, **kernel, output, options, *extents);
+
+  if (options.bench) {
+    // FLOPs: 2 P M E for Q K^T plus 2 P M F for A V per (b, h) -- the
+    // usual 4 B H P M D -- halved when the spec masks (causal).
+    double flops = 2.0;
+    const CpuKernelInterface &in = (*kernel)->getInterface();
+    for (size_t d = 0; d + 1 < in.resultRanks.size(); ++d)
+      flops *= output.shape[d];
+    int64_t m = 0;
+    for (auto &entry : *extents)
+      if (!llvm::is_contained(in.resultRanks, entry.getKey().str()) &&
+          !target.headDims.count(entry.getKey()) &&
+          !entry.getKey().starts_with("hkv"))
+        m = std::max(m, entry.getValue());
+    int64_t e = 0;
+    for (auto &entry : target.headDims)
+      if (entry.getKey() != resultHead)
+        e = entry.getValue();
+    flops *= m * (e + output.shape.back());
+    bool causal = hasPredicate(function);
+    if (causal)
+      flops /= 2;
+    auto timeIt = [&](auto &&body) {
+      for (int i = 0; i < options.warmup; ++i)
+        body();
+      std::vector<double> times;
+      for (int i = 0; i < options.repeat; ++i) {
+        double t0 = now();
+        body();
+        times.push_back(now() - t0);
+      }
+      return median(times);
+    };
+    double ours = timeIt([&] { (*kernel)->run(options.threads); });
+    llvm::outs() << "attn-run: bench @" << function.getSymName()
+                 << llvm::format(": median %.3f ms over %d runs (%d warm-up), ",
+                                 ours * 1e3, options.repeat, options.warmup)
+                 << llvm::format("%.1f GFLOP/s", flops / ours * 1e-9)
+                 << " (FLOPs = 4*B*H*P*M*D"
+                 << (causal ? ", halved for the mask" : "") << ")\n";
+    if (options.baseline == "openblas") {
+      if (inputs.size() != 3 || inputs[0].getRank() != 4)
+        return fail("--baseline openblas needs Q, K, V of rank 4 (SDPA layout)");
+      SmallVector<Tensor> rounded = (*kernel)->getRoundedInputs();
+      BaselineScore score = function.getSymName().contains("sigmoid")
+                                ? BaselineScore::Sigmoid
+                                : BaselineScore::Softmax;
+      OpenBlasAttention baseline(rounded[0], rounded[1], rounded[2], score,
+                                 causal);
+      double theirs = timeIt([&] { baseline.run(options.threads); });
+      Comparison agreement =
+          compareTensors(output, baseline.getOutput(), 1e-2, 1e-3);
+      llvm::outs() << "attn-run: bench openblas (sgemm, "
+                   << (score == BaselineScore::Sigmoid ? "sigmoid" : "softmax")
+                   << ", sgemm)"
+                   << llvm::format(": median %.3f ms, %.1f GFLOP/s", theirs * 1e3,
+                                   flops / theirs * 1e-9)
+                   << llvm::format("; ratio ours/openblas %.2fx", theirs / ours)
+                   << llvm::format("; max |ours - openblas| %.2e",
+                                   agreement.maxAbsError)
+                   << "\n";
+    } else if (!options.baseline.empty()) {
+      return fail("unknown --baseline '" + options.baseline +
+                  "'; available: openblas");
+    }
+  }
+  return status;
+}
