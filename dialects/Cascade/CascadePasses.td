@@ -149,7 +149,7 @@ def CascadeLowerToCpuKernel : Pass<"cascade-lower-to-cpu-kernel", "::mlir::Modul
   let options = [
     ListOption<"headDims", "head-dims", "std::string",
                "compile-time head dimension sizes, rank=N">,
-    Option<"queryTile", "query-tile", "int64_t", /*default=*/"32",
+    Option<"queryTile", "query-tile", "int64_t", /*default=*/"64",
            "query rows per work item">,
     Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"16",
            "f32 lanes per vector register (16: AVX-512, 8: AVX2)">,

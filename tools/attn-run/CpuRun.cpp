@@ -5,7 +5,7 @@
 // a sample of rows (the first, the last, and evenly spaced ones between).
 // An element passes when |out - ref| <= tol with
 //
-//   tol = 16 * eps32 * sqrt(M + E) * (|ref| + rowmax|ref|) + eps_out * |ref|
+//   tol = 16 * eps32 * sqrt(M + E) * (|ref| + rowmax|ref|) + 2 * eps_out * |ref|
 //
 // i.e. the forward error bound of the dot products and sums involved
 // (sqrt(n) growth for n-term fp32 sums, relative to the row's magnitude),
@@ -134,7 +134,7 @@ int check(func::FuncOp function, CpuKernel &kernel, const Tensor &actual,
     for (int64_t c = 0; c < width; ++c) {
       ++checked;
       double tolerance =
-          factor * (std::fabs(ref[c]) + rowMax) + epsOut * std::fabs(ref[c]);
+          factor * (std::fabs(ref[c]) + rowMax) + 2 * epsOut * std::fabs(ref[c]);
       double error = std::fabs(out[c] - ref[c]);
       if (tolerance > 0)
         worstRatio = std::max(worstRatio, error / tolerance);
@@ -149,7 +149,7 @@ int check(func::FuncOp function, CpuKernel &kernel, const Tensor &actual,
                << " elements in " << sampled.size() << " of " << queryExtent
                << " query rows; worst error/tolerance "
                << llvm::format("%.3g", worstRatio) << " (tol = 16 eps32 sqrt(M+E) "
-               << "(|ref| + rowmax|ref|) + eps_out |ref|); " << nonFinite
+               << "(|ref| + rowmax|ref|) + 2 eps_out |ref|); " << nonFinite
                << " NaN/Inf: ";
   if (failures == 0 && nonFinite == 0) {
     llvm::outs() << "PASS\n";

@@ -85,7 +85,7 @@ static cl::opt<int> threadCount(
     cl::init(0));
 static cl::opt<int64_t> queryTile("query-tile",
                                   cl::desc("--target cpu: query rows per item"),
-                                  cl::init(32));
+                                  cl::init(64));
 static cl::opt<int64_t> keyTile("key-tile",
                                 cl::desc("--target cpu: keys per step"),
                                 cl::init(64));

@@ -23,7 +23,7 @@ struct CpuKernelOptions {
   /// dimension of an argument or of the result), e.g. e=64, f=64.
   llvm::StringMap<int64_t> headDims;
   /// Rows of the query rank per work item.
-  int64_t queryTile = 32;
+  int64_t queryTile = 64;
   /// f32 lanes per vector register: 16 (AVX-512) or 8 (AVX2).
   int64_t vectorWidth = 16;
   /// Element type of the kernel's inputs and output (f32, f16, bf16);
@@ -42,7 +42,7 @@ struct CpuPipelineOptions : public PassPipelineOptions<CpuPipelineOptions> {
       llvm::cl::desc("compile-time head dimension sizes, rank=N")};
   Option<int64_t> queryTile{*this, "query-tile",
                             llvm::cl::desc("query rows per work item"),
-                            llvm::cl::init(32)};
+                            llvm::cl::init(64)};
   Option<int64_t> keyTile{*this, "key-tile",
                           llvm::cl::desc("key rows per step of the iterate"),
                           llvm::cl::init(64)};

@@ -62,7 +62,7 @@ struct KernelState {
   /// The query rank, tiled by `queryTile`; the tile's first coordinate and
   /// how many of its coordinates lie inside the rank.
   std::string tiledRank;
-  int64_t queryTile = 32;
+  int64_t queryTile = 64;
   Value tileStart, tileValid;
 
   /// The key partition (m = m1 * tile + m0), if any, and how many inner

@@ -24,7 +24,7 @@ namespace mlir::cascade {
 struct CpuTargetOptions {
   /// Compile-time head dimension sizes (e=64, f=64).
   llvm::StringMap<int64_t> headDims;
-  int64_t queryTile = 32;
+  int64_t queryTile = 64;
   int64_t keyTile = 64;
   /// native, x86-64-v3 (AVX2) or x86-64-v4 (AVX-512).
   std::string cpu = "native";
@@ -39,7 +39,7 @@ struct CpuKernelInterface {
   /// head dimension).
   SmallVector<int64_t> inputRanks;
   SmallVector<std::string> resultRanks;
-  int64_t queryTile = 32;
+  int64_t queryTile = 64;
   std::string storageType;
 };
 
