@@ -15,6 +15,7 @@ config.test_exec_root = os.path.join(config.cascade_obj_root, "test")
 config.substitutions.append(("%variants", os.path.join(config.cascade_src_root, "variants")))
 config.substitutions.append(("%srcroot", config.cascade_src_root))
 config.substitutions.append(("%objroot", config.cascade_obj_root))
+config.substitutions.append(("%cxx", config.cascade_cxx_compiler))
 
 llvm_config.with_system_environment(["HOME", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
@@ -23,5 +24,6 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 tools = [
     ToolSubst("attn-opt", unresolved="fatal"),
     ToolSubst("attn-run", unresolved="fatal"),
+    ToolSubst("attn-compile", unresolved="fatal"),
 ]
 llvm_config.add_tool_substitutions(tools, [config.cascade_tools_dir])

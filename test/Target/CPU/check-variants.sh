@@ -1,0 +1,31 @@
+#!/bin/sh
+# Every variant through the CPU backend, checked element by element against
+# the fp64 reference (attn-run --check): B=2, H=4 (HKV=2 for GQA),
+# P = M in {1, 17, 129, 1000}, P=33/M=100, head dims 64, 80, 128, and f16
+# storage. Prints one line per case; stops at the first failure.
+set -e
+variants="$1"
+cases=0
+for v in softmax softmax_onepass sigmoid linear linear_associated softmax_causal softmax_gqa softmax_softcap; do
+  extra=""
+  [ "$v" = softmax_gqa ] && extra=",hkv=2"
+  for d in 64 80 128; do
+    for pm in "p=1,m=1" "p=17,m=17" "p=129,m=129" "p=33,m=100" "p=1000,m=1000"; do
+      rows=0
+      [ "$pm" = "p=1000,m=1000" ] && rows=12
+      out=$(attn-run "$variants/$v.mlir" --target cpu --num-threads 2 \
+            --dims "b=2,h=4$extra,$pm,e=$d,f=$d" --check --check-rows $rows) || {
+        echo "FAILED: $v $pm d=$d"; echo "$out"; exit 1; }
+      echo "$out" | grep -q "0 NaN/Inf: PASS" || { echo "NO PASS: $v $pm d=$d"; exit 1; }
+      cases=$((cases + 1))
+    done
+  done
+  for st in f16 bf16; do
+    out=$(attn-run "$variants/$v.mlir" --target cpu --num-threads 2 --storage-type $st \
+          --dims "b=2,h=4$extra,p=129,m=129,e=64,f=64" --check) || {
+      echo "FAILED: $v $st"; echo "$out"; exit 1; }
+    echo "$out" | grep -q "0 NaN/Inf: PASS" || { echo "NO PASS: $v $st"; exit 1; }
+    cases=$((cases + 1))
+  done
+done
+echo "all $cases cases passed"

@@ -1,0 +1,102 @@
+//===- attn-compile.cpp - Ahead-of-time compilation of a cascade spec -----===//
+//
+// attn-compile SPEC.mlir --head-dims e=64,f=64 -o kernel.o --header kernel.h
+//              [--entry NAME] [--cpu native|x86-64-v3|x86-64-v4]
+//              [--storage-type f32|f16|bf16] [--query-tile N] [--key-tile N]
+//
+// Writes an object file with `_mlir_ciface_<name>` and a C header that
+// declares it with its ABI (docs/CPU.md). Link the object into any C or C++
+// program; it needs nothing but libc (and libm for nothing: exp is inlined).
+//
+//===----------------------------------------------------------------------===//
+
+#include "cascade/InitAllDialects.h"
+#include "cascade/Target/CPU/CpuCompiler.h"
+#include "cascade/Transforms/Passes.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+
+using namespace mlir;
+using namespace mlir::cascade;
+namespace cl = llvm::cl;
+
+static cl::opt<std::string> specPath(cl::Positional, cl::Required,
+                                     cl::desc("<spec.mlir>"));
+static cl::opt<std::string> entryName("entry",
+                                      cl::desc("Function to compile"));
+static cl::opt<std::string> headDims(
+    "head-dims", cl::Required,
+    cl::desc("Compile-time head dimension sizes: e=64,f=64"));
+static cl::opt<std::string> objectPath("o", cl::Required,
+                                       cl::desc("Object file to write"));
+static cl::opt<std::string> headerPath("header", cl::Required,
+                                       cl::desc("C header to write"));
+static cl::opt<std::string> cpuName("cpu", cl::init("native"),
+                                    cl::desc("native, x86-64-v3, x86-64-v4"));
+static cl::opt<std::string> storageType("storage-type", cl::init("f32"),
+                                        cl::desc("f32, f16 or bf16"));
+static cl::opt<int64_t> queryTile("query-tile", cl::init(64),
+                                  cl::desc("query rows per work item"));
+static cl::opt<int64_t> keyTile("key-tile", cl::init(64),
+                                cl::desc("keys per step"));
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::ParseCommandLineOptions(argc, argv,
+                              "attn-compile: a cascade spec to an object file "
+                              "and a C header\n");
+  registerAllPasses();
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  MLIRContext context(registry);
+  context.printOpOnDiagnostic(false);
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+
+  std::string error;
+  auto file = openInputFile(specPath, &error);
+  if (!file) {
+    llvm::errs() << "attn-compile: error: " << error << "\n";
+    return 1;
+  }
+  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return 1;
+  func::FuncOp entry;
+  for (auto function : module->getOps<func::FuncOp>())
+    if (!function.isExternal() &&
+        (entryName.empty() || function.getSymName() == entryName)) {
+      if (entry) {
+        llvm::errs() << "attn-compile: error: several functions; choose one "
+                        "with --entry\n";
+        return 1;
+      }
+      entry = function;
+    }
+  if (!entry) {
+    llvm::errs() << "attn-compile: error: no function to compile\n";
+    return 1;
+  }
+  CpuTargetOptions options;
+  SmallVector<std::string> entries;
+  for (StringRef item : llvm::split(headDims, ','))
+    entries.push_back(item.trim().str());
+  FailureOr<llvm::StringMap<int64_t>> dims =
+      parseAssumedExtents(entry.getLoc(), entries);
+  if (failed(dims))
+    return 1;
+  options.headDims = std::move(*dims);
+  options.cpu = cpuName;
+  options.storageType = storageType;
+  options.queryTile = queryTile;
+  options.keyTile = keyTile;
+  if (failed(emitCpuObject(entry, options, objectPath, headerPath)))
+    return 1;
+  return 0;
+}
