@@ -23,3 +23,8 @@ build/bin/attn-opt variants/softmax.mlir --cascade-minimize-passes -o build/soft
 echo "== build/softmax_1pass.mlir on the same inputs, against the 3-pass spec:"
 build/bin/attn-run build/softmax_1pass.mlir --dims "$DIMS" --seed 1 \
   --compare variants/softmax.mlir
+echo "== the CPU backend (cascade-to-cpu, JIT): same inputs, checked against the fp64 reference:"
+build/bin/attn-run variants/softmax.mlir --target cpu --dims "$DIMS" --seed 1 --check
+echo "== and benchmarked against unfused OpenBLAS attention (B=1, H=8, N=2048, D=64, 2 threads):"
+build/bin/attn-run variants/softmax.mlir --target cpu --num-threads 2 \
+  --dims b=1,h=8,p=2048,m=2048,e=64,f=64 --bench --baseline openblas
