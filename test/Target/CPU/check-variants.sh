@@ -5,6 +5,7 @@
 # storage. Prints one line per case; stops at the first failure.
 set -e
 variants="$1"
+attn_run="$2"
 cases=0
 for v in softmax softmax_onepass sigmoid linear linear_associated softmax_causal softmax_gqa softmax_softcap; do
   extra=""
@@ -13,7 +14,7 @@ for v in softmax softmax_onepass sigmoid linear linear_associated softmax_causal
     for pm in "p=1,m=1" "p=17,m=17" "p=129,m=129" "p=33,m=100" "p=1000,m=1000"; do
       rows=0
       [ "$pm" = "p=1000,m=1000" ] && rows=12
-      out=$(attn-run "$variants/$v.mlir" --target cpu --num-threads 2 \
+      out=$("$attn_run" "$variants/$v.mlir" --target cpu --num-threads 2 \
             --dims "b=2,h=4$extra,$pm,e=$d,f=$d" --check --check-rows $rows) || {
         echo "FAILED: $v $pm d=$d"; echo "$out"; exit 1; }
       echo "$out" | grep -q "0 NaN/Inf: PASS" || { echo "NO PASS: $v $pm d=$d"; exit 1; }
@@ -21,7 +22,7 @@ for v in softmax softmax_onepass sigmoid linear linear_associated softmax_causal
     done
   done
   for st in f16 bf16; do
-    out=$(attn-run "$variants/$v.mlir" --target cpu --num-threads 2 --storage-type $st \
+    out=$("$attn_run" "$variants/$v.mlir" --target cpu --num-threads 2 --storage-type $st \
           --dims "b=2,h=4$extra,p=129,m=129,e=64,f=64" --check) || {
       echo "FAILED: $v $st"; echo "$out"; exit 1; }
     echo "$out" | grep -q "0 NaN/Inf: PASS" || { echo "NO PASS: $v $st"; exit 1; }
