@@ -222,18 +222,8 @@ LogicalResult streamRank(func::FuncOp function, int64_t tile) {
     update.elementType = parts.elementType;
     auto kind = cast<ReductionAttr>(einsum.getReductions().getValue().back()).getKind();
     EinsumOp updated = update.build(builder, einsum.getLoc(),
-                                    [&](OpBuilder &b, Location l, ValueRange args) -> Value {
-      switch (kind) {
-      case ReduceKind::add:
-        return arith::AddFOp::create(b, l, args[0], args[1]);
-      case ReduceKind::mul:
-        return arith::MulFOp::create(b, l, args[0], args[1]);
-      case ReduceKind::max:
-        return arith::MaximumFOp::create(b, l, args[0], args[1]);
-      case ReduceKind::min:
-        return arith::MinimumFOp::create(b, l, args[0], args[1]);
-      }
-      llvm_unreachable("unknown reduction");
+                                    [&](OpBuilder &b, Location l, ValueRange args) {
+      return buildReduceCombine(b, l, kind, args[0], args[1]);
     });
     yielded.push_back(updated.getResult());
   }

@@ -2,12 +2,13 @@
 
 #include "OpenBlasBaseline.h"
 
+#include "cascade/Support/Threads.h"
+
 #include <cblas.h>
 
 #include <atomic>
 #include <cmath>
 #include <limits>
-#include <thread>
 
 using namespace mlir::cascade;
 
@@ -65,12 +66,7 @@ void OpenBlasAttention::run(int threads) {
                   s.data(), m, vp, f, 0.0f, op, f);
     }
   };
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t)
-    pool.emplace_back(worker);
-  worker();
-  for (std::thread &thread : pool)
-    thread.join();
+  runOnThreads(threads, worker);
 }
 
 Tensor OpenBlasAttention::getOutput() const {

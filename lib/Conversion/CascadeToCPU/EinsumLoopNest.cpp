@@ -68,6 +68,13 @@ Value KernelState::getValidCount(StringRef rank) {
   return constantIndex(getLocalExtent(rank));
 }
 
+int64_t KernelState::getLanesFor(int64_t extent) const {
+  for (int64_t lanes = vectorWidth; lanes > 1; lanes /= 2)
+    if (extent % lanes == 0)
+      return lanes;
+  return 1;
+}
+
 Value KernelState::constantIndex(int64_t value) {
   return arith::ConstantIndexOp::create(b, loc, value);
 }
@@ -127,13 +134,6 @@ void cpu::copyBuffer(KernelState &state, Value from, Value to) {
 
 namespace {
 
-static int64_t pickVectorLength(int64_t extent, int64_t widest) {
-  for (int64_t lanes = widest; lanes > 1; lanes /= 2)
-    if (extent % lanes == 0)
-      return lanes;
-  return 1;
-}
-
 /// Whether `expr` mentions dimension `position`.
 static bool mentionsDim(AffineExpr expr, unsigned position) {
   return expr.isFunctionOfDim(position);
@@ -180,10 +180,13 @@ private:
   Value loadOperand(unsigned index, const Point &point);
   SmallVector<Value> evaluateBody(ArrayRef<Value> wanted, const Point &point);
   Value evaluatePredicate(const Point &point);
+  /// `point` at row `row` of the register tile starting at `rowStart` and
+  /// vector `chunk` of the group starting at `chunkStart`.
+  Point tilePoint(const Point &point, Value rowStart, Value chunkStart,
+                  int64_t row, int64_t chunk);
   Value laneCoordinates(StringRef rank, const Point &point, Type elementType);
   SmallVector<Value> globalDimValues(const Point &point);
   SmallVector<Value> symbolValues();
-  Value combine(ReduceKind kind, Value accumulator, Value value);
   Value splat(double value, Type elementType);
 
   VectorType vectorOf(Type type) { return VectorType::get({lanes}, type); }
@@ -228,7 +231,7 @@ LogicalResult EinsumLoopNest::plan() {
   ArrayRef<std::string> buffer = result.bufferRanks;
   if (!buffer.empty()) {
     vectorRank = buffer.back();
-    lanes = pickVectorLength(s.getLocalExtent(vectorRank), s.vectorWidth);
+    lanes = s.getLanesFor(s.getLocalExtent(vectorRank));
     chunks = s.getLocalExtent(vectorRank) / lanes;
   }
   if (buffer.size() >= 2)
@@ -709,19 +712,19 @@ Value EinsumLoopNest::evaluatePredicate(const Point &point) {
   return mask;
 }
 
-Value EinsumLoopNest::combine(ReduceKind kind, Value accumulator,
-                              Value value) {
-  switch (kind) {
-  case ReduceKind::add:
-    return arith::AddFOp::create(b, loc, accumulator, value);
-  case ReduceKind::mul:
-    return arith::MulFOp::create(b, loc, accumulator, value);
-  case ReduceKind::max:
-    return arith::MaximumFOp::create(b, loc, accumulator, value);
-  case ReduceKind::min:
-    return arith::MinimumFOp::create(b, loc, accumulator, value);
-  }
-  llvm_unreachable("unknown reduction");
+Point EinsumLoopNest::tilePoint(const Point &point, Value rowStart,
+                                Value chunkStart, int64_t row, int64_t chunk) {
+  Point at = point;
+  if (!rowRank.empty())
+    at[rowRank] = row == 0 ? rowStart
+                           : arith::AddIOp::create(b, loc, rowStart,
+                                                   s.constantIndex(row));
+  if (!vectorRank.empty())
+    at[vectorRank] = arith::MulIOp::create(
+        b, loc,
+        arith::AddIOp::create(b, loc, chunkStart, s.constantIndex(chunk)),
+        s.constantIndex(lanes));
+  return at;
 }
 
 //===----------------------------------------------------------------------===//
@@ -782,17 +785,7 @@ void EinsumLoopNest::emitTile(Point point, Value rowStart, int64_t rows) {
   }
   int64_t perRow = chunksPerTile;
   auto pointAt = [&](int64_t row, int64_t chunk) {
-    Point at = point;
-    if (!rowRank.empty())
-      at[rowRank] = row == 0 ? rowStart
-                             : arith::AddIOp::create(b, loc, rowStart,
-                                                     s.constantIndex(row));
-    if (!vectorRank.empty())
-      at[vectorRank] = arith::MulIOp::create(
-          b, loc,
-          arith::AddIOp::create(b, loc, chunkStart, s.constantIndex(chunk)),
-          s.constantIndex(lanes));
-    return at;
+    return tilePoint(point, rowStart, chunkStart, row, chunk);
   };
   auto store = [&](Value value, const Point &at) {
     SmallVector<Value> indices;
@@ -877,7 +870,7 @@ EinsumLoopNest::emitReductions(unsigned level, Point &point, Value rowStart,
         emitReductions(level + 1, point, rowStart, rows, chunkStart, fresh);
     next = inner;
     for (size_t i = 0; i < values; ++i)
-      next[i] = combine(kind, carried[i], inner[i]);
+      next[i] = buildReduceCombine(b, loc, kind, carried[i], inner[i]);
   } else {
     next = emitReductions(level + 1, point, rowStart, rows, chunkStart,
                           carried);
@@ -895,16 +888,7 @@ SmallVector<Value> EinsumLoopNest::emitLeaf(Point &point, Value rowStart,
   int64_t perRow = chunksPerTile;
   for (int64_t row = 0; row < rows; ++row)
     for (int64_t chunk = 0; chunk < perRow; ++chunk) {
-      Point at = point;
-      if (!rowRank.empty())
-        at[rowRank] = row == 0 ? rowStart
-                               : arith::AddIOp::create(b, loc, rowStart,
-                                                       s.constantIndex(row));
-      if (!vectorRank.empty())
-        at[vectorRank] = arith::MulIOp::create(
-            b, loc,
-            arith::AddIOp::create(b, loc, chunkStart, s.constantIndex(chunk)),
-            s.constantIndex(lanes));
+      Point at = tilePoint(point, rowStart, chunkStart, row, chunk);
       size_t slot = row * perRow + chunk;
       Value accumulator = accumulators[slot];
       Value updated;
@@ -914,7 +898,7 @@ SmallVector<Value> EinsumLoopNest::emitLeaf(Point &point, Value rowStart,
                                       accumulator);
       } else {
         Value value = evaluateBody(reducedValue, at)[0];
-        updated = combine(kind, accumulator, value);
+        updated = buildReduceCombine(b, loc, kind, accumulator, value);
       }
       if (einsum.getPredicate()) {
         Value mask = evaluatePredicate(at);

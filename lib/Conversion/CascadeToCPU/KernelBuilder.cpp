@@ -367,8 +367,7 @@ LogicalResult KernelBuilder::emitIterate(IterateOp iterate) {
   Value steps = state.extents.lookup(state.partition.getOuter());
   auto loop = scf::ForOp::create(builder, loc, state.constantIndex(0), steps,
                                  state.constantIndex(1));
-  state.hoistPoint = builder.saveInsertionPoint();
-  // The hoist point must stay before the loop.
+  // Packs that do not change per step go before the loop.
   builder.setInsertionPoint(loop);
   state.hoistPoint = builder.saveInsertionPoint();
   state.iterateBody = &body;
@@ -416,12 +415,7 @@ void KernelBuilder::emitResultCopy(Value out) {
     local[rank] = loop.getInductionVar();
   }
   int64_t width = state.getLocalExtent(ranks.back());
-  int64_t lanes = 1;
-  for (int64_t candidate = state.vectorWidth; candidate > 1; candidate /= 2)
-    if (width % candidate == 0) {
-      lanes = candidate;
-      break;
-    }
+  int64_t lanes = state.getLanesFor(width);
   auto inner = scf::ForOp::create(builder, loc, state.constantIndex(0),
                                   state.constantIndex(width),
                                   state.constantIndex(lanes));

@@ -93,6 +93,9 @@ struct KernelState {
   Value getCoordinate(llvm::StringRef rank,
                       const llvm::StringMap<Value> &local);
 
+  /// The widest power-of-two lane count, up to a register, dividing
+  /// `extent` (so head dimensions need no vector tails).
+  int64_t getLanesFor(int64_t extent) const;
   Value constantIndex(int64_t value);
   /// A zero-initialised-free stack buffer of f32 with `shape`.
   Value allocateBuffer(ArrayRef<int64_t> shape);

@@ -3,6 +3,7 @@
 #include "cascade/Target/CPU/CpuCompiler.h"
 #include "cascade/Conversion/CascadeToCPU.h"
 #include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
+#include "cascade/Support/Threads.h"
 
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/IRMapping.h"
@@ -23,7 +24,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
-#include <thread>
 
 using namespace mlir;
 using namespace mlir::cascade;
@@ -414,49 +414,31 @@ void CpuKernel::run(int threads) {
       entry(arguments.data());
     }
   };
-  threads = std::max(1, threads);
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t)
-    pool.emplace_back(worker);
-  worker();
-  for (std::thread &thread : pool)
-    thread.join();
+  runOnThreads(threads, worker);
 }
 
-Tensor CpuKernel::getOutput() const {
-  Tensor result(output.shape);
-  for (size_t i = 0; i < result.data.size(); ++i) {
+Tensor CpuKernel::decode(const Buffer &buffer) const {
+  Tensor tensor(buffer.shape);
+  for (size_t i = 0; i < tensor.data.size(); ++i) {
     if (interface.storageType == "f32") {
       float f;
-      std::memcpy(&f, &output.bytes[i * 4], 4);
-      result.data[i] = f;
+      std::memcpy(&f, &buffer.bytes[i * 4], 4);
+      tensor.data[i] = f;
     } else {
       uint16_t bits;
-      std::memcpy(&bits, &output.bytes[i * 2], 2);
-      result.data[i] = interface.storageType == "f16" ? fromHalf(bits)
+      std::memcpy(&bits, &buffer.bytes[i * 2], 2);
+      tensor.data[i] = interface.storageType == "f16" ? fromHalf(bits)
                                                       : fromBFloat(bits);
     }
   }
-  return result;
+  return tensor;
 }
+
+Tensor CpuKernel::getOutput() const { return decode(output); }
 
 SmallVector<Tensor> CpuKernel::getRoundedInputs() const {
   SmallVector<Tensor> result;
-  for (const Buffer &buffer : inputs) {
-    Tensor tensor(buffer.shape);
-    for (size_t i = 0; i < tensor.data.size(); ++i) {
-      if (interface.storageType == "f32") {
-        float f;
-        std::memcpy(&f, &buffer.bytes[i * 4], 4);
-        tensor.data[i] = f;
-      } else {
-        uint16_t bits;
-        std::memcpy(&bits, &buffer.bytes[i * 2], 2);
-        tensor.data[i] = interface.storageType == "f16" ? fromHalf(bits)
-                                                        : fromBFloat(bits);
-      }
-    }
-    result.push_back(std::move(tensor));
-  }
+  for (const Buffer &buffer : inputs)
+    result.push_back(decode(buffer));
   return result;
 }

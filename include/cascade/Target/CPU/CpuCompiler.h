@@ -86,6 +86,8 @@ private:
     SmallVector<int64_t> descriptor;
   };
   void describe(Buffer &buffer);
+  /// A buffer's elements widened to fp64.
+  Tensor decode(const Buffer &buffer) const;
 
   CpuKernelInterface interface;
   func::FuncOp spec;

@@ -8,6 +8,7 @@
 #include "cascade/Dialect/Cascade/IR/CascadeOps.h"
 #include "InfixBody.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -86,4 +87,20 @@ bool mlir::cascade::isValidRankName(StringRef name) {
 
 std::string mlir::cascade::getExtentName(StringRef rank) {
   return rank.upper();
+}
+
+Value mlir::cascade::buildReduceCombine(OpBuilder &b, Location loc,
+                                        ReduceKind kind, Value accumulator,
+                                        Value value) {
+  switch (kind) {
+  case ReduceKind::add:
+    return arith::AddFOp::create(b, loc, accumulator, value);
+  case ReduceKind::mul:
+    return arith::MulFOp::create(b, loc, accumulator, value);
+  case ReduceKind::max:
+    return arith::MaximumFOp::create(b, loc, accumulator, value);
+  case ReduceKind::min:
+    return arith::MinimumFOp::create(b, loc, accumulator, value);
+  }
+  llvm_unreachable("unknown reduce kind");
 }

@@ -33,6 +33,10 @@ namespace mlir::cascade {
 /// The identity of a reduce operator: 0 for add, 1 for mul, -inf for max,
 /// +inf for min.
 double getReduceIdentity(ReduceKind kind);
+/// `accumulator (op) value` for the reduction operator `kind`, on floats or
+/// vectors of floats (max/min propagate NaN, like the interpreter).
+Value buildReduceCombine(OpBuilder &builder, Location loc, ReduceKind kind,
+                         Value accumulator, Value value);
 
 /// Folds `value` into `accumulator` with the reduce operator.
 double combineReduce(ReduceKind kind, double accumulator, double value);
