@@ -17,6 +17,6 @@ func.func @linear_associated(%Q: tensor<?x?x?x?xf32>, %K: tensor<?x?x?x?xf32>, %
   %KS = cascade.einsum KS[b, h, e] = %PK[b, h, m, e] reduce(m: add) : (tensor<?x?x?x?xf32>) -> tensor<?x?x?xf32>
   %N = cascade.einsum N[b, h, p, f] = %PQ[b, h, p, e] * %KV[b, h, e, f] reduce(e: add) : (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32>
   %D = cascade.einsum D[b, h, p] = %PQ[b, h, p, e] * %KS[b, h, e] reduce(e: add) : (tensor<?x?x?x?xf32>, tensor<?x?x?xf32>) -> tensor<?x?x?xf32>
-  %AV = cascade.einsum AV[b, h, p, f] = %N[b, h, p, f] / %D[b, h, p] : (tensor<?x?x?x?xf32>, tensor<?x?x?xf32>) -> tensor<?x?x?x?xf32>
+  %AV = cascade.einsum AV[b, h, p, f] = %N[b, h, p, f] / %D[b, h, p] where (1 <= M) else 0.0 : (tensor<?x?x?x?xf32>, tensor<?x?x?xf32>) -> tensor<?x?x?x?xf32>
   return %AV : tensor<?x?x?x?xf32>
 }

@@ -33,6 +33,6 @@ func.func @softmax_onepass(%Q: tensor<?x?x?x?xf32>, %K: tensor<?x?x?x?xf32>, %V:
     %RNVn = cascade.einsum RNVn[b, h, p, f] = %SLNV[b, h, p, f] + %rnv[b, h, p, f] * %PRM[b, h, p] : (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>, tensor<?x?x?xf32>) -> tensor<?x?x?x?xf32>
     cascade.yield %RMn, %RDn, %RNVn : tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?x?x?xf32>
   }
-  %AV = cascade.einsum AV[b, h, p, f] = %RNV[b, h, p, f] / %RD[b, h, p] : (tensor<?x?x?x?xf32>, tensor<?x?x?xf32>) -> tensor<?x?x?x?xf32>
+  %AV = cascade.einsum AV[b, h, p, f] = %RNV[b, h, p, f] / %RD[b, h, p] where (1 <= M) else 0.0 : (tensor<?x?x?x?xf32>, tensor<?x?x?xf32>) -> tensor<?x?x?x?xf32>
   return %AV : tensor<?x?x?x?xf32>
 }

@@ -57,15 +57,11 @@ struct TermFacts {
   }
 };
 
-} // namespace
-
-ProofResult LawProver::prove(const z3::expr &lhs, const z3::expr &rhs) {
-  TermFacts facts;
-  facts.collect(lhs);
-  facts.collect(rhs);
-  z3::expr_vector assumptions = encoder.getSideConditions();
-  for (const z3::expr &divisor : facts.divisors)
-    assumptions.push_back(divisor != 0);
+/// Ground instances of what is known about exp and exp2 at the arguments
+/// that occur in `facts`.
+void addExponentialFacts(Z3BodyEncoder &encoder, z3::context &context,
+                         const TermFacts &facts,
+                         z3::expr_vector &assumptions) {
   for (auto &[name, arguments] : facts.exponentialArguments) {
     z3::func_decl f = encoder.getFunction(name, 1);
     z3::expr zero = context.real_val(0);
@@ -76,7 +72,63 @@ ProofResult LawProver::prove(const z3::expr &lhs, const z3::expr &rhs) {
         assumptions.push_back(f(u) * f(v) == f(u + v));
     }
   }
+}
+
+} // namespace
+
+ProofResult LawProver::prove(const z3::expr &lhs, const z3::expr &rhs) {
+  TermFacts facts;
+  facts.collect(lhs);
+  facts.collect(rhs);
+  z3::expr_vector assumptions = encoder.getSideConditions();
+  for (const z3::expr &divisor : facts.divisors)
+    assumptions.push_back(divisor != 0);
+  addExponentialFacts(encoder, context, facts, assumptions);
   return proveEqual(context, lhs, rhs, assumptions);
+}
+
+ExtendedValue LawProver::extendedVariable(StringRef name,
+                                          FloatClasses classes) {
+  ExtendedValue value = ieee.variable(name);
+  extendedVariables.emplace_back(name.str(), value);
+  extendedAssumptions.push_back(ieee.inClasses(value, classes));
+  return value;
+}
+
+FailureOr<ExtendedValue>
+LawProver::applyExtended(EinsumOp einsum, ArrayRef<ExtendedValue> operands,
+                         std::string &why, bool isSpec) {
+  SmallVector<ExtendedValue> divisors;
+  FailureOr<ExtendedValue> value =
+      ieee.encode(einsum, operands, why, isSpec ? &divisors : nullptr);
+  for (const ExtendedValue &divisor : divisors)
+    extendedAssumptions.push_back(!ieee.isZero(divisor));
+  return value;
+}
+
+ProofResult LawProver::proveExtended(const z3::expr &claim,
+                                     const z3::expr &premise) {
+  TermFacts facts;
+  facts.collect(claim);
+  facts.collect(premise);
+  z3::expr_vector assumptions = ieee.getSideConditions();
+  for (const z3::expr &assumption : extendedAssumptions)
+    assumptions.push_back(assumption);
+  assumptions.push_back(premise);
+  addExponentialFacts(encoder, context, facts, assumptions);
+  auto describe = [&](z3::model &model) {
+    std::string text;
+    for (auto &[name, value] : extendedVariables) {
+      int64_t kind = model.eval(value.kind, true).get_numeral_int64();
+      std::string shown = kind == 1   ? "+inf"
+                          : kind == 2 ? "-inf"
+                          : kind == 3 ? "NaN"
+                                      : model.eval(value.real, true).to_string();
+      text += (text.empty() ? "" : ", ") + name + " = " + shown;
+    }
+    return text;
+  };
+  return proveValid(context, claim, assumptions, 5000, describe);
 }
 
 std::string mlir::cascade::describeRefusal(StringRef rewrite, StringRef law,

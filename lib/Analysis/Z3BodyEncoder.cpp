@@ -210,19 +210,33 @@ ProofResult mlir::cascade::proveEqual(z3::context &context,
                                       const z3::expr_vector &assumptions,
                                       unsigned timeoutMs) {
   try {
+    return proveValid(context, lhs == rhs, assumptions, timeoutMs);
+  } catch (const z3::exception &error) {
+    return {ProofStatus::Unknown, std::string("Z3: ") + error.msg()};
+  }
+}
+
+ProofResult
+mlir::cascade::proveValid(z3::context &context, const z3::expr &claim,
+                          const z3::expr_vector &assumptions,
+                          unsigned timeoutMs,
+                          std::function<std::string(z3::model &)> describe) {
+  try {
     z3::solver solver(context);
     z3::params params(context);
     params.set("timeout", timeoutMs);
     solver.set(params);
     for (unsigned i = 0; i < assumptions.size(); ++i)
       solver.add(assumptions[i]);
-    solver.add(lhs != rhs);
+    solver.add(!claim);
     switch (solver.check()) {
     case z3::unsat:
       return {ProofStatus::Proved, ""};
     case z3::sat: {
-      std::string model;
       z3::model m = solver.get_model();
+      if (describe)
+        return {ProofStatus::Refuted, describe(m)};
+      std::string model;
       for (unsigned i = 0; i < m.size(); ++i) {
         z3::func_decl decl = m[i];
         if (decl.arity() != 0)

@@ -17,6 +17,10 @@ Comparison mlir::cascade::compareTensors(const Tensor &actual,
   for (size_t i = 0; i < actual.data.size(); ++i) {
     double a = actual.data[i], b = reference.data[i];
     if (!std::isfinite(a) || !std::isfinite(b)) {
+      if ((std::isnan(a) && std::isnan(b)) || a == b) {
+        ++result.sameNonFinite;
+        continue;
+      }
       ++result.nonFinite;
       if (result.firstFailure < 0)
         result.firstFailure = i;

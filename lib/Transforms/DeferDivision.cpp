@@ -13,6 +13,7 @@
 
 #include "EinsumBuilder.h"
 #include "cascade/Analysis/AlgebraicLaws.h"
+#include "cascade/Analysis/FloatClasses.h"
 #include "cascade/Analysis/PassCount.h"
 #include "cascade/Transforms/Passes.h"
 
@@ -213,6 +214,99 @@ LogicalResult checkLaws(Site site) {
   return success();
 }
 
+/// The three laws again over the extended reals, for the values the
+/// operands can take (FloatClassAnalysis): the spec's divisions are assumed
+/// to be by nonzero values, as everywhere, but infinities and NaN in the
+/// numerator, the divisor or the consumer's other operands are not ruled out.
+LogicalResult checkSpecialValues(Site site) {
+  FloatClassAnalysis classes(site.consumer->getParentOfType<func::FuncOp>());
+  LawProver prover;
+  IeeeBodyEncoder &ieee = prover.extended();
+  ReduceKind kind =
+      cast<ReductionAttr>(site.consumer.getReductions()[0]).getKind();
+  FloatClasses varying = classes.getClassesAsRead(site.producer, site.varying);
+  SmallVector<ExtendedValue> ys, ws;
+  for (unsigned k = 0; k < site.producer.getInputs().size(); ++k)
+    ys.push_back(prover.extendedVariable(
+        "y" + std::to_string(k), classes.getClassesAsRead(site.producer, k)));
+  for (unsigned j = 0; j < site.consumer.getInputs().size(); ++j)
+    ws.push_back(prover.extendedVariable(
+        "w" + std::to_string(j),
+        j == site.operandIndex ? kAnyFloat
+                               : classes.getClassesAsRead(site.consumer, j)));
+  std::string why;
+  auto d = [&](const ExtendedValue &t, bool isSpec) {
+    SmallVector<ExtendedValue> args(ys);
+    args[site.varying] = t;
+    return prover.applyExtended(site.producer, args, why, isSpec);
+  };
+  auto c = [&](const ExtendedValue &t) {
+    SmallVector<ExtendedValue> args(ws);
+    args[site.operandIndex] = t;
+    return prover.applyExtended(site.consumer, args, why, true);
+  };
+  auto combine = [&](const ExtendedValue &a, const ExtendedValue &b) {
+    switch (kind) {
+    case ReduceKind::add:
+      return ieee.add(a, b);
+    case ReduceKind::mul:
+      return ieee.multiply(a, b);
+    case ReduceKind::max:
+      return ieee.maximum(a, b);
+    case ReduceKind::min:
+      return ieee.minimum(a, b);
+    }
+    llvm_unreachable("unknown reduce operator");
+  };
+  std::string caseText = "a numerator that may be " + describeClasses(varying);
+  auto refuse = [&](StringRef law, const ProofResult &result) {
+    site.consumer.emitWarning() << describeRefusal(
+        "cascade-defer-division",
+        (law + " over the extended reals, for " + caseText).str(), result);
+    return failure();
+  };
+  auto unmodelled = [&]() {
+    site.consumer.emitWarning()
+        << describeUnmodelled("cascade-defer-division", why);
+    return failure();
+  };
+  z3::expr always = prover.getContext().bool_val(true);
+
+  ExtendedValue a = prover.extendedVariable("a", varying),
+                b = prover.extendedVariable("b", varying),
+                x = prover.extendedVariable("x", varying);
+  FailureOr<ExtendedValue> da = d(a, true), db = d(b, true),
+                           dab = d(combine(a, b), false);
+  if (failed(da) || failed(db) || failed(dab))
+    return unmodelled();
+  ProofResult distributes =
+      prover.proveExtended(ieee.same(*dab, combine(*da, *db)), always);
+  if (distributes.status != ProofStatus::Proved)
+    return refuse("d(a (+) b, y) = d(a, y) (+) d(b, y)", distributes);
+
+  FailureOr<ExtendedValue> dx = d(x, true), cx = c(x);
+  if (failed(dx) || failed(cx))
+    return unmodelled();
+  FailureOr<ExtendedValue> cdx = c(*dx), dcx = d(*cx, false);
+  if (failed(cdx) || failed(dcx))
+    return unmodelled();
+  ProofResult commutes = prover.proveExtended(ieee.same(*cdx, *dcx), always);
+  if (commutes.status != ProofStatus::Proved)
+    return refuse("c(d(x, y), w) = d(c(x, w), y)", commutes);
+
+  if (site.producer.getPredicate()) {
+    FailureOr<ExtendedValue> masked =
+        c(ieee.constant(site.producer.getFillValue()));
+    if (failed(masked))
+      return unmodelled();
+    ProofResult vanishes = prover.proveExtended(
+        ieee.same(*masked, ieee.constant(getReduceIdentity(kind))), always);
+    if (vanishes.status != ProofStatus::Proved)
+      return refuse("c(else, w) = identity", vanishes);
+  }
+  return success();
+}
+
 bool rewrite(Site site) {
   EinsumOp consumer = site.consumer, producer = site.producer;
   MLIRContext *context = consumer.getContext();
@@ -313,7 +407,8 @@ bool mlir::cascade::deferDivisionOnce(func::FuncOp function,
       std::optional<Site> site = matchSite(consumer, i);
       if (!site)
         continue;
-      if (failed(checkLaws(*site)) || !rewrite(*site)) {
+      if (failed(checkLaws(*site)) || failed(checkSpecialValues(*site)) ||
+          !rewrite(*site)) {
         refused.insert(consumer);
         break;
       }

@@ -201,8 +201,6 @@ LogicalResult mlir::cascade::addProjectedDomain(EinsumOp einsum,
                                                 ArrayRef<std::string> eliminated,
                                                 EinsumParts &into) {
   std::optional<IntegerSet> predicate = einsum.getPredicate();
-  if (!predicate)
-    return success();
   MLIRContext *context = einsum.getContext();
   SmallVector<std::string> rankNames, symbolNames;
   for (StringRef rank : einsum.getRanks().getAsValueRange<StringAttr>())
@@ -210,8 +208,12 @@ LogicalResult mlir::cascade::addProjectedDomain(EinsumOp einsum,
   for (StringRef rank : einsum.getSymbols().getAsValueRange<StringAttr>())
     symbolNames.push_back(rank.str());
 
-  SmallVector<AffineExpr> constraints(predicate->getConstraints());
-  SmallVector<bool> equalities(predicate->getEqFlags());
+  SmallVector<AffineExpr> constraints;
+  SmallVector<bool> equalities;
+  if (predicate) {
+    llvm::append_range(constraints, predicate->getConstraints());
+    llvm::append_range(equalities, predicate->getEqFlags());
+  }
   for (AffineExpr expr : constraints)
     if (!expr.isPureAffine())
       return failure();
@@ -228,10 +230,15 @@ LogicalResult mlir::cascade::addProjectedDomain(EinsumOp einsum,
     constraints.push_back(extent - d - 1);
     equalities.append(2, false);
   }
-  // Every extent is at least 1.
+  // Every extent is at least 1, but those of the eliminated ranks, which
+  // may be 0: then the domain is empty (no keys, M = 0) and the projection
+  // keeps `M >= 1`.
   SmallVector<AffineExpr> basis;
-  for (unsigned i = 0; i < symbolNames.size(); ++i)
-    basis.push_back(getAffineSymbolExpr(i, context) - 1);
+  for (unsigned i = 0; i < symbolNames.size(); ++i) {
+    bool eliminatedExtent = llvm::is_contained(eliminated, symbolNames[i]);
+    basis.push_back(getAffineSymbolExpr(i, context) -
+                    (eliminatedExtent ? 0 : 1));
+  }
 
   auto makeSet = [&](ArrayRef<AffineExpr> exprs, ArrayRef<bool> eqs,
                      unsigned dims) {

@@ -113,9 +113,10 @@ std::string getUniqueRankName(Operation *scope, llvm::StringRef base);
 /// predicate, with 0 <= r < R for every rank in `eliminated`) has a point
 /// for the remaining coordinates: the projection of the domain, by
 /// Fourier-Motzkin elimination (exact for the unit coefficients masks use).
-/// Constraints that every point satisfies anyway (given extents >= 1) are
-/// dropped, so nothing is added for an unmasked Einsum. Fails when the
-/// projection cannot be written as an integer set.
+/// Constraints that every point satisfies anyway are dropped. The extents
+/// of the eliminated ranks may be 0, so an unmasked Einsum gets `R >= 1` for
+/// each eliminated rank R: a reduction over no keys keeps its `else`. Fails
+/// when the projection cannot be written as an integer set.
 LogicalResult addProjectedDomain(EinsumOp einsum,
                                  llvm::ArrayRef<std::string> eliminated,
                                  EinsumParts &into);

@@ -8,16 +8,21 @@
 //   SLN[m0,p] = f(BX[m0,p], RM'[p])
 //   LC_i      = sum_m0 c_i(SLN, W_i at m1*T+m0)
 //   PRM[p]    = RM[p] == RM'[p] ? 1 : f(RM[p], RM'[p])
-//   RC_i'     = LC_i + RC_i * PRM
+//   RC_i'     = PRM == 0 ? LC_i : LC_i + RC_i * PRM
 // which is FuseMax's cascade 5. Legal when f(x, a) = f(x, b) * f(b, a),
-// f(a, a) = 1 and every c_i is linear in its SN operand (docs/Passes.md).
+// f(a, a) = 1 and every c_i is linear in its SN operand (docs/Passes.md),
+// and, over the extended reals, for the special values the scores can take.
 // The guard in PRM keeps a row whose tiles so far are all masked (running
-// max still -inf) from computing exp(-inf - -inf) = NaN.
+// max still -inf) from computing exp(-inf - -inf) = NaN; the guard in RC_i'
+// drops the state of such a row when its first finite score arrives: that
+// state is exp(-inf - -inf) = NaN when scores are -inf (a select to -inf in
+// a body), and the spec gives those keys exp(-inf - max) = 0.
 //
 //===----------------------------------------------------------------------===//
 
 #include "EinsumBuilder.h"
 #include "cascade/Analysis/AlgebraicLaws.h"
+#include "cascade/Analysis/FloatClasses.h"
 #include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
 #include "cascade/Transforms/Passes.h"
 
@@ -265,6 +270,117 @@ LogicalResult checkLaws(Site site) {
   return success();
 }
 
+/// The laws again over the extended reals, for the values the scores,
+/// the running maxima and the consumers' other operands can take. With the
+/// running state RC = sum over the keys seen of c(f(x, RM), w), a step from
+/// RM to RM' > RM multiplies RC by PRM = f(RM, RM') or, when PRM = 0, drops
+/// it; both are exact for every key x <= RM seen so far when
+///   (a) PRM is finite (scaling a sum by it distributes over its terms),
+///   (b) PRM != 0  =>  c(f(x, RM), w) * PRM = c(f(x, RM'), w),
+///   (c) PRM == 0  =>  c(f(x, RM'), w) = 0,
+/// and a NaN score, which makes the spec's maximum NaN, makes every term
+/// NaN: (d) f(x, NaN) = NaN and c(NaN, w) = NaN. A masked element must
+/// contribute nothing: (e) c(else, w) = 0. docs/Passes.md has the argument.
+LogicalResult checkSpecialValues(Site site) {
+  auto function = site.max->getParentOfType<func::FuncOp>();
+  FloatClassAnalysis classes(function);
+  FloatClasses scores = classes.getClasses(site.scores);
+  FloatClasses ordered = (scores | kNegInf) & ~kNaN;
+  std::string caseText = "scores that may be " + describeClasses(scores);
+
+  for (EinsumOp consumer : site.consumers) {
+    LawProver prover;
+    IeeeBodyEncoder &ieee = prover.extended();
+    std::string why;
+    unsigned nOperand =
+        llvm::find(consumer.getInputs(), site.normalised.getResult()) -
+        consumer.getInputs().begin();
+    SmallVector<ExtendedValue> ws;
+    for (unsigned j = 0; j < consumer.getInputs().size(); ++j)
+      ws.push_back(prover.extendedVariable(
+          "w" + std::to_string(j),
+          j == nOperand ? kAnyFloat : classes.getClassesAsRead(consumer, j)));
+    auto f = [&](const ExtendedValue &x,
+                 const ExtendedValue &g) -> FailureOr<ExtendedValue> {
+      SmallVector<ExtendedValue> args = {x, x};
+      args[1 - site.xOperand] = g;
+      return prover.applyExtended(site.normalised, args, why, false);
+    };
+    auto c = [&](const ExtendedValue &s) -> FailureOr<ExtendedValue> {
+      SmallVector<ExtendedValue> args(ws);
+      args[nOperand] = s;
+      return prover.applyExtended(consumer, args, why, true);
+    };
+    auto refuse = [&](StringRef law, const ProofResult &result) {
+      consumer.emitWarning() << describeRefusal(
+          "cascade-online-rescale",
+          (law + " over the extended reals, for " + caseText).str(), result);
+      return failure();
+    };
+    auto unmodelled = [&]() {
+      consumer.emitWarning()
+          << describeUnmodelled("cascade-online-rescale", why);
+      return failure();
+    };
+
+    ExtendedValue x = prover.extendedVariable("x", scores & ~kNaN);
+    ExtendedValue rm = prover.extendedVariable("RM", ordered);
+    ExtendedValue rmNext = prover.extendedVariable("RM'", ordered);
+    FailureOr<ExtendedValue> prm = f(rm, rmNext), fxOld = f(x, rm),
+                             fxNew = f(x, rmNext);
+    if (failed(prm) || failed(fxOld) || failed(fxNew))
+      return unmodelled();
+    FailureOr<ExtendedValue> termOld = c(*fxOld), termNew = c(*fxNew);
+    if (failed(termOld) || failed(termNew))
+      return unmodelled();
+    z3::expr step = ieee.lessEqual(x, rm) && ieee.less(rm, rmNext);
+
+    ProofResult finiteScale = prover.proveExtended(ieee.isFinite(*prm), step);
+    if (finiteScale.status != ProofStatus::Proved)
+      return refuse("PRM = f(RM, RM') is finite for RM < RM'", finiteScale);
+    ProofResult rescales = prover.proveExtended(
+        ieee.same(ieee.multiply(*termOld, *prm), *termNew),
+        step && !ieee.isZero(*prm));
+    if (rescales.status != ProofStatus::Proved)
+      return refuse("c(f(x, RM), w) * f(RM, RM') = c(f(x, RM'), w) for "
+                    "x <= RM < RM'",
+                    rescales);
+    ProofResult dropped = prover.proveExtended(
+        ieee.same(*termNew, ieee.finite(prover.getContext().real_val(0))),
+        step && ieee.isZero(*prm));
+    if (dropped.status != ProofStatus::Proved)
+      return refuse("f(RM, RM') = 0 => c(f(x, RM'), w) = 0 for x <= RM < RM'",
+                    dropped);
+
+    if (scores & kNaN) {
+      ExtendedValue any = prover.extendedVariable("a", kAnyFloat);
+      FailureOr<ExtendedValue> fNan = f(any, ieee.nan());
+      FailureOr<ExtendedValue> cNan = c(ieee.nan());
+      if (failed(fNan) || failed(cNan))
+        return unmodelled();
+      ProofResult propagates = prover.proveExtended(
+          ieee.isNaN(*fNan) && ieee.isNaN(*cNan),
+          prover.getContext().bool_val(true));
+      if (propagates.status != ProofStatus::Proved)
+        return refuse("f(x, NaN) = NaN and c(NaN, w) = NaN (a NaN score "
+                      "makes the whole row NaN, as in the spec)",
+                      propagates);
+    }
+    if (site.normalised.getPredicate()) {
+      FailureOr<ExtendedValue> masked =
+          c(ieee.constant(site.normalised.getFillValue()));
+      if (failed(masked))
+        return unmodelled();
+      ProofResult vanishes = prover.proveExtended(
+          ieee.same(*masked, ieee.finite(prover.getContext().real_val(0))),
+          prover.getContext().bool_val(true));
+      if (vanishes.status != ProofStatus::Proved)
+        return refuse("c(else, w) = 0", vanishes);
+    }
+  }
+  return success();
+}
+
 /// Builds the partition, the initial state and the loop, points the
 /// consumers' readers at the loop's results and erases the site. The site
 /// was matched and its laws proved, so nothing here can fail.
@@ -468,8 +584,15 @@ void rewrite(Site site, int64_t tile) {
          {correction.getResult(), stateRanks}},
         lcParts.elementType, consumer.getLoc(),
         [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+      // PRM == 0: the state so far is dropped, not scaled (it may be the
+      // NaN of exp(-inf - -inf) for keys the spec gives weight 0).
       Value scaled = arith::MulFOp::create(b, l, args[1], args[2]);
-      return arith::AddFOp::create(b, l, args[0], scaled);
+      Value sum = arith::AddFOp::create(b, l, args[0], scaled);
+      Value zero = arith::ConstantOp::create(
+          b, l, b.getFloatAttr(args[2].getType(), 0.0));
+      Value drop = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ,
+                                         args[2], zero);
+      return arith::SelectOp::create(b, l, drop, args[0], sum);
     });
     yielded.push_back(updated.getResult());
   }
@@ -500,7 +623,7 @@ bool mlir::cascade::onlineRescaleOnce(func::FuncOp function, int64_t tileSize,
     std::optional<Site> site = matchSite(max, *env);
     if (!site)
       continue;
-    if (failed(checkLaws(*site))) {
+    if (failed(checkLaws(*site)) || failed(checkSpecialValues(*site))) {
       refused.insert(max);
       continue;
     }

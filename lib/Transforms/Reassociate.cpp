@@ -14,6 +14,7 @@
 
 #include "EinsumBuilder.h"
 #include "cascade/Analysis/AlgebraicLaws.h"
+#include "cascade/Analysis/FloatClasses.h"
 #include "cascade/Analysis/PassCount.h"
 #include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
 #include "cascade/Transforms/Passes.h"
@@ -127,6 +128,28 @@ LogicalResult checkLaws(Site site) {
         isProduct);
     return failure();
   }
+  // Reordering sums and products is exact on finite values only (an
+  // infinite b with a zero a is NaN in one order and may be finite in the
+  // other), so every operand involved must be finite.
+  FloatClassAnalysis classes(
+      site.consumer->getParentOfType<func::FuncOp>());
+  auto requireFinite = [&](EinsumOp reader, unsigned i) {
+    FloatClasses read = classes.getClassesAsRead(reader, i);
+    if (read == kFinite)
+      return success();
+    site.consumer.emitWarning()
+        << "cascade-reassociate refused: reordering the sums is exact only "
+           "for finite values, and operand #"
+        << i << " of '" << reader.getName().value_or("?")
+        << "' may be " << describeClasses(read);
+    return failure();
+  };
+  for (unsigned i = 0; i < site.producer.getInputs().size(); ++i)
+    if (failed(requireFinite(site.producer, i)))
+      return failure();
+  for (unsigned i = 0; i < site.consumer.getInputs().size(); ++i)
+    if (i != site.sOperand && failed(requireFinite(site.consumer, i)))
+      return failure();
   z3::expr expected = site.consumer.getInputs().size() == 2 ? s * w : s;
   ProofResult isLinear = prover.prove(*consumed, expected);
   if (isLinear.status != ProofStatus::Proved) {

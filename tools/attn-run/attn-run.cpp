@@ -213,8 +213,8 @@ FailureOr<llvm::StringMap<int64_t>> parseDims(StringRef text,
     auto [name, value] = entry.trim().split('=');
     name = name.trim();
     int64_t size;
-    if (value.trim().getAsInteger(10, size) || size < 1) {
-      fail("--dims: expected rank=N with N >= 1, got '" + entry + "'");
+    if (value.trim().getAsInteger(10, size) || size < 0) {
+      fail("--dims: expected rank=N with N >= 0, got '" + entry + "'");
       return failure();
     }
     if (!llvm::is_contained(known, name)) {

@@ -17,13 +17,13 @@
 #ifndef CASCADE_ANALYSIS_ALGEBRAICLAWS_H
 #define CASCADE_ANALYSIS_ALGEBRAICLAWS_H
 
-#include "cascade/Analysis/Z3BodyEncoder.h"
+#include "cascade/Analysis/IeeeBodyEncoder.h"
 
 namespace mlir::cascade {
 
 class LawProver {
 public:
-  LawProver() : encoder(context) {}
+  LawProver() : encoder(context), ieee(encoder, context) {}
 
   z3::context &getContext() { return context; }
 
@@ -44,9 +44,35 @@ public:
   /// facts about the functions that occur and nonzero divisors assumed.
   ProofResult prove(const z3::expr &lhs, const z3::expr &rhs);
 
+  //===--------------------------------------------------------------------===//
+  // The extended reals (IeeeBodyEncoder): infinities, NaN, empty domains.
+  //===--------------------------------------------------------------------===//
+
+  IeeeBodyEncoder &extended() { return ieee; }
+
+  /// A fresh extended value of one of `classes`, shown under `name` in
+  /// counterexamples ("x = -inf").
+  ExtendedValue extendedVariable(llvm::StringRef name, FloatClasses classes);
+
+  /// The body of `einsum` applied to `operands` in the extended model. With
+  /// `isSpec` set, the application stands for one the spec itself performs,
+  /// so its divisors are assumed nonzero: a spec that divides by zero has
+  /// no value there to preserve (docs/Passes.md).
+  FailureOr<ExtendedValue> applyExtended(EinsumOp einsum,
+                                         llvm::ArrayRef<ExtendedValue> operands,
+                                         std::string &why, bool isSpec);
+
+  /// Decides whether `claim` holds whenever `premise` does, for all values
+  /// of the extended variables in their classes, with the known facts about
+  /// the functions that occur. Counterexamples name the extended variables.
+  ProofResult proveExtended(const z3::expr &claim, const z3::expr &premise);
+
 private:
   z3::context context;
   Z3BodyEncoder encoder;
+  IeeeBodyEncoder ieee;
+  std::vector<std::pair<std::string, ExtendedValue>> extendedVariables;
+  std::vector<z3::expr> extendedAssumptions;
 };
 
 /// The text of a refusal: "<rewrite> refused: <law> <status>", with the

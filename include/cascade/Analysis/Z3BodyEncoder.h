@@ -23,6 +23,7 @@
 
 #include <z3++.h>
 
+#include <functional>
 #include <map>
 #include <string>
 
@@ -55,6 +56,12 @@ public:
   /// An exact rational for a finite double.
   z3::expr getRealConstant(double value);
 
+  /// The coordinates and extents created so far, by rank.
+  const std::map<std::string, z3::expr> &getCoordinates() const {
+    return coordinates;
+  }
+  const std::map<std::string, z3::expr> &getExtents() const { return extents; }
+
 private:
   z3::context &context;
   std::map<std::string, z3::func_decl> functions;
@@ -76,6 +83,14 @@ struct ProofResult {
 ProofResult proveEqual(z3::context &context, const z3::expr &lhs,
                        const z3::expr &rhs, const z3::expr_vector &assumptions,
                        unsigned timeoutMs = 5000);
+
+/// Decides whether `claim` (a Boolean term) holds for all values of its
+/// free constants under `assumptions`. A counterexample lists the
+/// constants' values, or, with `describe` set, what it makes of the model.
+ProofResult proveValid(
+    z3::context &context, const z3::expr &claim,
+    const z3::expr_vector &assumptions, unsigned timeoutMs = 5000,
+    std::function<std::string(z3::model &)> describe = nullptr);
 
 } // namespace mlir::cascade
 

@@ -18,7 +18,11 @@ struct Comparison {
   double maxAbsError = 0.0;
   double maxRelError = 0.0;
   int64_t mismatches = 0;
+  /// Elements where one side is NaN or infinite and the other is not the
+  /// same special value (NaN where the reference is NaN agrees).
   int64_t nonFinite = 0;
+  /// Elements where both sides are the same NaN or infinity.
+  int64_t sameNonFinite = 0;
   /// The first element that fails, or -1.
   int64_t firstFailure = -1;
   bool agree() const {

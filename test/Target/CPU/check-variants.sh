@@ -1,13 +1,14 @@
 #!/bin/sh
 # Every variant through the CPU backend, checked element by element against
 # the fp64 reference (attn-run --check): B=2, H=4 (HKV=2 for GQA),
-# P = M in {1, 17, 129, 1000}, P=33/M=100, head dims 64, 80, 128, and f16
-# storage. Prints one line per case; stops at the first failure.
+# P = M in {1, 17, 129, 1000}, P=33/M=100, head dims 64, 80, 128, f16 and
+# bf16 storage, and no keys (M = 0) or no queries (P = 0). Prints one line
+# per case; stops at the first failure.
 set -e
 variants="$1"
 attn_run="$2"
 cases=0
-for v in softmax softmax_onepass sigmoid linear linear_associated softmax_causal softmax_gqa softmax_softcap; do
+for v in softmax softmax_onepass sigmoid linear linear_associated softmax_causal softmax_gqa softmax_softcap softmax_sink_window; do
   extra=""
   [ "$v" = softmax_gqa ] && extra=",hkv=2"
   for d in 64 80 128; do
@@ -20,6 +21,13 @@ for v in softmax softmax_onepass sigmoid linear linear_associated softmax_causal
       echo "$out" | grep -q "0 NaN/Inf: PASS" || { echo "NO PASS: $v $pm d=$d"; exit 1; }
       cases=$((cases + 1))
     done
+  done
+  for pm in "p=3,m=0" "p=0,m=5"; do
+    out=$("$attn_run" "$variants/$v.mlir" --target cpu --num-threads 2 \
+          --dims "b=2,h=4$extra,$pm,e=64,f=64" --check) || {
+      echo "FAILED: $v $pm"; echo "$out"; exit 1; }
+    echo "$out" | grep -q "0 NaN/Inf: PASS" || { echo "NO PASS: $v $pm"; exit 1; }
+    cases=$((cases + 1))
   done
   for st in f16 bf16; do
     out=$("$attn_run" "$variants/$v.mlir" --target cpu --num-threads 2 --storage-type $st \

@@ -1,0 +1,168 @@
+//===- FloatClasses.cpp - Which special values a tensor may hold ----------===//
+//
+// A forward walk over the function (iterates to a fixpoint): the classes of
+// each Einsum's body come from four satisfiability questions to Z3 in the
+// extended-real model, one per kind of value.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cascade/Analysis/FloatClasses.h"
+#include "cascade/Analysis/AlgebraicLaws.h"
+#include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+namespace {
+
+FloatClasses classOf(double value) {
+  if (std::isnan(value))
+    return kNaN;
+  if (std::isinf(value))
+    return value > 0 ? kPosInf : kNegInf;
+  return kFinite;
+}
+
+/// The classes of a reduction over a nonempty domain of body values.
+FloatClasses foldReduction(ReduceKind kind, FloatClasses body) {
+  FloatClasses result = body;
+  bool infinite = body & (kPosInf | kNegInf);
+  switch (kind) {
+  case ReduceKind::add:
+    if ((body & kPosInf) && (body & kNegInf))
+      result |= kNaN; // inf + -inf
+    break;
+  case ReduceKind::mul:
+    if (infinite)
+      result |= kPosInf | kNegInf | kNaN; // 0 * inf, a sign flip
+    break;
+  case ReduceKind::max:
+  case ReduceKind::min:
+    break;
+  }
+  return result;
+}
+
+} // namespace
+
+FloatClassAnalysis::FloatClassAnalysis(func::FuncOp function) {
+  for (BlockArgument argument : function.getArguments())
+    values[argument] = kFinite;
+  visitBlock(function.getBody().front());
+}
+
+FloatClasses FloatClassAnalysis::getClasses(Value tensor) const {
+  auto it = values.find(tensor);
+  return it == values.end() ? kAnyFloat : it->second;
+}
+
+FloatClasses FloatClassAnalysis::getClassesAsRead(EinsumOp reader,
+                                                  unsigned operand) const {
+  Value tensor = reader.getInputs()[operand];
+  auto producer = tensor.getDefiningOp<EinsumOp>();
+  if (!producer)
+    return getClasses(tensor);
+  auto it = einsums.find(producer.getOperation());
+  if (it == einsums.end())
+    return kAnyFloat;
+  const EinsumClasses &classes = it->second;
+  if (classes.emptyWhenRankEmpty &&
+      llvm::all_of(*classes.emptyWhenRankEmpty, [&](const std::string &rank) {
+        return reader.getRankPosition(rank) >= 0;
+      }))
+    return classes.body; // The reader's point has a coordinate of each.
+  return classes.body | classes.fill;
+}
+
+void FloatClassAnalysis::visitBlock(Block &block) {
+  for (Operation &op : block) {
+    if (auto einsum = dyn_cast<EinsumOp>(op)) {
+      visitEinsum(einsum);
+      continue;
+    }
+    auto iterate = dyn_cast<IterateOp>(op);
+    if (!iterate)
+      continue;
+    Block &body = iterate.getBodyBlock();
+    for (auto [argument, init] :
+         llvm::zip(body.getArguments(), iterate.getInits()))
+      values[argument] = getClasses(init);
+    // Four bits per value: the join grows at most four times per value.
+    for (unsigned round = 0; round < 5 * body.getNumArguments() + 1; ++round) {
+      visitBlock(body);
+      auto yield = cast<YieldOp>(body.getTerminator());
+      bool changed = false;
+      for (auto [argument, yielded] :
+           llvm::zip(body.getArguments(), yield.getValues())) {
+        FloatClasses joined = values[argument] | getClasses(yielded);
+        changed |= joined != values[argument];
+        values[argument] = joined;
+      }
+      if (!changed)
+        break;
+    }
+    for (auto [result, argument] :
+         llvm::zip(iterate.getResults(), body.getArguments()))
+      values[result] = values[argument];
+  }
+}
+
+FloatClasses FloatClassAnalysis::classifyBody(EinsumOp einsum) {
+  LawProver prover;
+  SmallVector<ExtendedValue> operands;
+  for (unsigned i = 0; i < einsum.getInputs().size(); ++i)
+    operands.push_back(prover.extendedVariable("x" + std::to_string(i),
+                                               getClassesAsRead(einsum, i)));
+  std::string why;
+  FailureOr<ExtendedValue> result =
+      prover.applyExtended(einsum, operands, why, /*isSpec=*/true);
+  if (failed(result))
+    return kAnyFloat;
+  FloatClasses possible = 0;
+  for (FloatClasses bit : {kFinite, kPosInf, kNegInf, kNaN}) {
+    ProofResult never = prover.proveExtended(
+        !prover.extended().inClasses(*result, bit),
+        prover.getContext().bool_val(true));
+    if (never.status != ProofStatus::Proved)
+      possible |= bit;
+  }
+  return possible;
+}
+
+void FloatClassAnalysis::visitEinsum(EinsumOp einsum) {
+  EinsumClasses classes;
+  classes.body = classifyBody(einsum);
+  // Reductions fold innermost first; each sees a nonempty fiber here.
+  for (Attribute attr : einsum.getReductions())
+    classes.body =
+        foldReduction(cast<ReductionAttr>(attr).getKind(), classes.body);
+
+  // Where can the domain be empty? A predicate can empty it anywhere; a
+  // reduced rank empties it when its extent is 0, except a partition's
+  // inner rank under an iterate over the outer one (every tile has a point).
+  FloatClasses fill = classOf(einsum.getFillValue());
+  if (einsum.getPredicate()) {
+    classes.fill = fill;
+  } else if (!einsum.getReductions().empty()) {
+    auto function = einsum->getParentOfType<func::FuncOp>();
+    FailureOr<RankEnvironment> env = RankEnvironment::build(function);
+    SmallVector<StringRef> outer = einsum.getOuterRanks();
+    SmallVector<std::string> mayBeEmpty;
+    for (Attribute attr : einsum.getReductions()) {
+      StringRef rank = cast<ReductionAttr>(attr).getRank().getValue();
+      PartitionOp partition =
+          succeeded(env) ? env->getPartitionOfInner(rank) : PartitionOp();
+      if (partition && llvm::is_contained(outer, partition.getOuter()))
+        continue;
+      mayBeEmpty.push_back(rank.str());
+    }
+    if (!mayBeEmpty.empty()) {
+      classes.fill = fill;
+      classes.emptyWhenRankEmpty = mayBeEmpty;
+    }
+  }
+  einsums[einsum.getOperation()] = classes;
+  values[einsum.getResult()] = classes.body | classes.fill;
+}
