@@ -163,6 +163,39 @@ def CascadeLowerToCpuKernel : Pass<"cascade-lower-to-cpu-kernel", "::mlir::Modul
                            "::mlir::vector::VectorDialect"];
 }
 
+def CascadeBuildCpuShapeCheck : Pass<"cascade-build-cpu-shape-check", "::mlir::ModuleOp"> {
+  let summary = "add <f>_check and <f>_work_items beside each cascade function";
+  let description = [{
+    The kernel a cascade function becomes trusts its arguments' sizes and
+    strides. This pass adds, from the function as the spec writes it, two
+    functions the kernel's caller (the JIT runner, or a program using the
+    AOT header) calls first:
+
+    * `<f>_check(inputs..., out) -> i32` over fully dynamic strided
+      memrefs: 0 when every size is in [0, 2^31), every innermost stride is
+      1, the head dimensions are the compiled ones, the arguments and the
+      output agree on every rank's extent, and every index of every operand
+      stays inside it at every point of every Einsum's domain (divisors
+      positive); otherwise `k + 1` for the first failed condition `k`,
+      whose text is entry `k` of the `cascade.check_messages` attribute.
+      The same contract as `checkShapeContract` (lib/Analysis), evaluated
+      by generated code: straight-line, no division by a value that may be
+      zero.
+    * `<f>_work_items(out) -> i64`: the number of work items, or -1 when
+      a size is negative or the count overflows.
+  }];
+  let options = [
+    ListOption<"headDims", "head-dims", "std::string",
+               "compile-time head dimension sizes, rank=N">,
+    Option<"queryTile", "query-tile", "int64_t", /*default=*/"64",
+           "query rows per work item">,
+    Option<"storageType", "storage-type", "std::string", /*default=*/"\"f32\"",
+           "element type of the kernel's inputs and output: f32, f16, bf16">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
 def CascadeApproximateMath : Pass<"cascade-approximate-math"> {
   let summary = "replace exp, tanh, log, ... on vectors by polynomial approximations";
   let description = [{

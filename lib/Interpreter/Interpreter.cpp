@@ -431,6 +431,13 @@ std::optional<double> EinsumEvaluator::reduceFrom(int level) {
 }
 
 Tensor EinsumEvaluator::run() {
+  if (std::optional<std::string> problem =
+          Tensor::checkAllocation(outputShape, sizeof(double))) {
+    einsum.emitError("the reference interpreter cannot hold this result: ")
+        << *problem;
+    failedAccess = true;
+    return Tensor();
+  }
   Tensor result(outputShape);
   double fill = einsum.getFillValue();
   int64_t count = result.getNumElements();

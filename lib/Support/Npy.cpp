@@ -135,9 +135,17 @@ llvm::Expected<NpyArray> mlir::cascade::parseNpy(StringRef bytes,
     array.tensor.shape.push_back(size);
   }
 
-  int64_t count = array.tensor.getNumElements();
+  std::optional<int64_t> checkedCount =
+      Tensor::checkedNumElements(array.tensor.shape);
+  int64_t dataBytes;
+  if (!checkedCount ||
+      __builtin_mul_overflow(*checkedCount, static_cast<int64_t>(elementSize),
+                             &dataBytes))
+    return npyError(name, "shape " + array.tensor.getShapeString() +
+                              " has more elements than 64 bits can count");
+  int64_t count = *checkedCount;
   StringRef data = bytes.drop_front(headerStart + headerLength);
-  if (data.size() != static_cast<size_t>(count) * elementSize)
+  if (static_cast<int64_t>(data.size()) != dataBytes)
     return npyError(name, "holds " + llvm::Twine(data.size()) +
                               " bytes of data but shape " +
                               array.tensor.getShapeString() + " of " +

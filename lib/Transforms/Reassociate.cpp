@@ -362,7 +362,9 @@ mlir::cascade::parseAssumedExtents(Location loc, ArrayRef<std::string> entries) 
     if (rank.empty() || value.getAsInteger(10, extent) || extent < 1)
       return emitError(loc) << "malformed size '" << entry
                             << "': expected rank=N with N >= 1";
-    extents[rank.trim()] = extent;
+    if (!extents.try_emplace(rank.trim(), extent).second)
+      return emitError(loc) << "the size of '" << rank.trim()
+                            << "' is given twice";
   }
   return extents;
 }

@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "cascade/Analysis/ShapeContract.h"
 #include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
 #include "cascade/InitAllDialects.h"
 #include "cascade/Interpreter/Interpreter.h"
@@ -312,6 +313,11 @@ FailureOr<SmallVector<Tensor>> loadInputs(func::FuncOp function,
         }
         shape.push_back(it->second);
       }
+      if (std::optional<std::string> problem =
+              Tensor::checkAllocation(shape, sizeof(double))) {
+        fail("argument #" + Twine(arg) + ": " + *problem);
+        return failure();
+      }
       inputs.push_back(makeRandomTensor(
           shape, seed, arg, *getNpyDType(tensorType.getElementType())));
     }
@@ -341,6 +347,11 @@ FailureOr<SmallVector<Tensor>> loadInputs(func::FuncOp function,
       return failure();
     }
   }
+  // Every target, compiled or not, runs only within the spec's contract.
+  if (failed(checkShapeContract(function, shapes, *extents, error))) {
+    fail("these sizes do not fit @" + function.getSymName() + ": " + error);
+    return failure();
+  }
   return inputs;
 }
 
@@ -368,6 +379,20 @@ int main(int argc, char **argv) {
                 "'; available targets: ref, cpu");
   if (targetName != "cpu" && (checkOutput || benchmark))
     return fail("--check and --bench need a compiled target (--target cpu)");
+  // Numbers whose 0 or negative would silently mean something else.
+  if (threadCount.getNumOccurrences() && threadCount < 1)
+    return fail("--num-threads must be at least 1 (leave it out for all "
+                "cores), not " + Twine(threadCount.getValue()));
+  if (checkRows.getNumOccurrences() && checkRows < 1)
+    return fail("--check-rows must be at least 1 (leave it out for all rows, "
+                "or a sample on large problems), not " +
+                Twine(checkRows.getValue()));
+  if (repeatRuns < 1)
+    return fail("--repeat must be at least 1, not " +
+                Twine(repeatRuns.getValue()));
+  if (warmupRuns < 0)
+    return fail("--warmup must be at least 0, not " +
+                Twine(warmupRuns.getValue()));
   std::optional<NpyDType> outputType =
       StringSwitch<std::optional<NpyDType>>(outputDType)
           .Case("float64", NpyDType::Float64)

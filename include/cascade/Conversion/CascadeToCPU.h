@@ -59,6 +59,13 @@ struct CpuPipelineOptions : public PassPipelineOptions<CpuPipelineOptions> {
 /// The f32 lanes of a vector register for `cpu` (resolving "native").
 int64_t getVectorWidthForCpu(llvm::StringRef cpu);
 
+/// Checks the pipeline's options: a CPU that LLVM knows and that has AVX2
+/// and FMA, a storage type, tile sizes in [1, 4096], head dimensions named
+/// once. Ranks that head-dims names but the function does not have, or that
+/// are not head dimensions, are reported by the kernel builder.
+LogicalResult verifyCpuPipelineOptions(const CpuPipelineOptions &options,
+                                       std::string &error);
+
 /// Adds the passes of `cascade-to-cpu`: pass minimisation, streaming of the
 /// key rank, the kernel, and the upstream lowering to the LLVM dialect.
 LogicalResult buildCascadeToCpuPipeline(OpPassManager &pm,

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,18 @@ struct Tensor {
     return count;
   }
   int64_t getNumElements() const { return numElementsOf(shape); }
+
+  /// The element count of `shape`, or nullopt when a size is negative or
+  /// the count overflows int64.
+  static std::optional<int64_t> checkedNumElements(llvm::ArrayRef<int64_t> shape);
+
+  /// Why `shape` of `elementBytes`-byte elements cannot be allocated here
+  /// (a negative size, a count or byte size that overflows, more bytes than
+  /// this machine's memory), or nullopt when it can. Checked before
+  /// allocating, since LLVM's out-of-memory handler aborts instead of
+  /// throwing.
+  static std::optional<std::string>
+  checkAllocation(llvm::ArrayRef<int64_t> shape, size_t elementBytes);
   int64_t getRank() const { return shape.size(); }
 
   /// Row-major strides, in elements.

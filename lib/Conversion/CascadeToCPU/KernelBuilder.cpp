@@ -27,6 +27,8 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/StringExtras.h"
 
 using namespace mlir;
 using namespace mlir::cascade;
@@ -143,6 +145,15 @@ LogicalResult KernelBuilder::checkInterface() {
       return source.emitError("head dimension '") << rank << "' must be >= 1";
     state.staticExtents[rank] = *extent;
   }
+  for (auto &entry : options.headDims)
+    if (!llvm::is_contained(heads, entry.getKey()))
+      return source.emitError("head-dims names '")
+             << entry.getKey()
+             << "', which is not a head dimension of this function (the "
+                "innermost dimension of an argument or of the result: "
+             << llvm::join(llvm::SetVector<StringRef>(heads.begin(), heads.end()),
+                           ", ")
+             << ")";
   for (StringRef rank : llvm::ArrayRef(outputRanks).drop_back()) {
     if (state.staticExtents.count(rank))
       return resultEinsum.emitError("work rank '")
@@ -241,6 +252,20 @@ LogicalResult KernelBuilder::build() {
   Value tile = state.constantIndex(state.queryTile);
   Value tiles = arith::CeilDivUIOp::create(
       builder, loc, state.extents.lookup(state.tiledRank), tile);
+  // [begin, end) is clamped to the items that exist: a caller's range past
+  // the end (or before 0) computes nothing there instead of writing
+  // outside `out`.
+  Value itemCount = tiles;
+  for (size_t i = 0; i + 1 < workRanks.size(); ++i)
+    itemCount = arith::MulIOp::create(builder, loc, itemCount,
+                                      state.extents.lookup(workRanks[i]));
+  Value zero = state.constantIndex(0);
+  begin = arith::MinSIOp::create(
+      builder, loc, arith::MaxSIOp::create(builder, loc, begin, zero),
+      itemCount);
+  end = arith::MaxSIOp::create(
+      builder, loc, arith::MinSIOp::create(builder, loc, end, itemCount),
+      begin);
   auto items = scf::ForOp::create(builder, loc, begin, end,
                                   state.constantIndex(1));
   builder.setInsertionPointToStart(items.getBody());

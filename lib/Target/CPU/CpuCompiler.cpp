@@ -1,6 +1,7 @@
 //===- CpuCompiler.cpp - JIT and AOT compilation of cascades for CPUs -----===//
 
 #include "cascade/Target/CPU/CpuCompiler.h"
+#include "cascade/Analysis/ShapeContract.h"
 #include "cascade/Conversion/CascadeToCPU.h"
 #include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
 #include "cascade/Support/Threads.h"
@@ -81,6 +82,9 @@ mlir::cascade::lowerToLLVMDialect(func::FuncOp function,
   pipeline.keyTile = options.keyTile;
   pipeline.cpu = options.cpu;
   pipeline.storageType = options.storageType;
+  std::string error;
+  if (failed(verifyCpuPipelineOptions(pipeline, error)))
+    return function.emitError(error);
   if (failed(buildCascadeToCpuPipeline(pm, pipeline)) ||
       failed(pm.run(*module)))
     return failure();
@@ -181,19 +185,53 @@ static std::string writeHeader(const CpuKernelInterface &interface,
   int64_t resultRank = interface.resultRanks.size();
   os << "cascade_memref" << resultRank << "_" << interface.storageType
      << " *out, int64_t begin, int64_t end);\n\n";
+  std::string views;
+  for (unsigned arg = 0; arg < interface.inputRanks.size(); ++arg)
+    views += "const cascade_memref" + std::to_string(interface.inputRanks[arg]) +
+             "_" + interface.storageType + " *in" + std::to_string(arg) + ", ";
+  std::string outView = "const cascade_memref" + std::to_string(resultRank) +
+                        "_" + interface.storageType + " *out";
   os << "#define " << llvm::StringRef(name).upper() << "_QUERY_TILE "
      << interface.queryTile << "\n\n"
+     << "/* Call before the kernel: 0 when these views fit @" << name
+     << " (every size in [0, 2^31),\n"
+     << " * innermost strides 1, the compiled head dimensions, the extents "
+        "agreeing,\n"
+     << " * every index of every operand inside it); else k + 1, where\n * "
+     << name << "_check_messages[k] says which condition failed. The kernel "
+        "reads\n * only inside the views' sizes; that they lie inside your "
+        "allocations\n * is yours to ensure. */\n"
+     << "int32_t _mlir_ciface_" << name << "_check(" << views << outView
+     << ");\n#define " << name << "_check _mlir_ciface_" << name << "_check\n"
+     << "static const char *const " << name << "_check_messages[] = {\n";
+  for (const std::string &message : interface.checkMessages) {
+    os << "  \"";
+    os.write_escaped(message);
+    os << "\",\n";
+  }
+  os << "};\n\n"
      << "/* Work items for an output of out->sizes: the product of the work "
-        "ranks'\n * sizes, the last one counted in tiles of the query tile. */\n"
-     << "static inline int64_t " << name << "_work_items(const cascade_memref"
-     << resultRank << "_" << interface.storageType << " *out) {\n"
-     << "  int64_t items = 1;\n";
-  for (int64_t d = 0; d + 2 < resultRank; ++d)
-    os << "  items *= out->sizes[" << d << "];\n";
-  os << "  return items * ((out->sizes[" << resultRank - 2 << "] + "
-     << interface.queryTile - 1 << ") / " << interface.queryTile << ");\n}\n\n"
+        "ranks'\n * sizes, the last one counted in tiles of the query tile; "
+        "-1 when a size is\n * negative or the count overflows. The kernel "
+        "clamps [begin, end) to them. */\n"
+     << "int64_t _mlir_ciface_" << name << "_work_items(" << outView
+     << ");\n#define " << name << "_work_items _mlir_ciface_" << name
+     << "_work_items\n\n"
      << "#ifdef __cplusplus\n}\n#endif\n#endif\n";
   return text;
+}
+
+/// The texts of `<name>_check`'s status codes, from the lowered module.
+static SmallVector<std::string> readCheckMessages(ModuleOp module,
+                                                  StringRef name) {
+  SmallVector<std::string> messages;
+  Operation *check = module.lookupSymbol((name + "_check").str());
+  if (!check)
+    return messages;
+  if (auto texts = check->getAttrOfType<ArrayAttr>("cascade.check_messages"))
+    for (StringRef text : texts.getAsValueRange<StringAttr>())
+      messages.push_back(text.str());
+  return messages;
 }
 
 LogicalResult mlir::cascade::emitCpuObject(func::FuncOp function,
@@ -204,10 +242,11 @@ LogicalResult mlir::cascade::emitCpuObject(func::FuncOp function,
       getCpuKernelInterface(function, options);
   if (failed(interface))
     return failure();
-  std::string headerText = writeHeader(*interface, function, options);
   FailureOr<OwningOpRef<ModuleOp>> module = lowerToLLVMDialect(function, options);
   if (failed(module))
     return failure();
+  interface->checkMessages = readCheckMessages(**module, interface->name);
+  std::string headerText = writeHeader(*interface, function, options);
   registerTranslations(function.getContext());
   std::string error;
   std::unique_ptr<llvm::TargetMachine> machine =
@@ -260,11 +299,15 @@ CpuKernel::compile(func::FuncOp function, const CpuTargetOptions &options) {
   if (failed(interface))
     return failure();
   kernel->interface = *interface;
+  for (auto &entry : options.headDims)
+    kernel->interface.headDims[entry.getKey()] = entry.getValue();
   kernel->spec = function;
   kernel->elementBytes = options.storageType == "f32" ? 4 : 2;
   FailureOr<OwningOpRef<ModuleOp>> module = lowerToLLVMDialect(function, options);
   if (failed(module))
     return failure();
+  kernel->interface.checkMessages =
+      readCheckMessages(**module, interface->name);
   registerTranslations(function.getContext());
   std::string error;
   std::unique_ptr<llvm::TargetMachine> machine =
@@ -286,6 +329,12 @@ CpuKernel::compile(func::FuncOp function, const CpuTargetOptions &options) {
     return function.emitError("JIT: no entry point: ")
            << llvm::toString(entry.takeError());
   kernel->entry = *entry;
+  auto check =
+      kernel->engine->lookupPacked("_mlir_ciface_" + interface->name + "_check");
+  if (!check)
+    return function.emitError("JIT: no shape check: ")
+           << llvm::toString(check.takeError());
+  kernel->check = *check;
   kernel->compileSeconds = std::chrono::duration<double>(
                                std::chrono::steady_clock::now() - start)
                                .count();
@@ -352,6 +401,18 @@ LogicalResult CpuKernel::prepare(ArrayRef<Tensor> values, std::string &error) {
       env->resolveExtents(shapes, error);
   if (failed(extents))
     return failure();
+  for (auto &head : interface.headDims) {
+    auto it = extents->find(head.getKey());
+    if (it != extents->end() && it->second != head.getValue()) {
+      error = "the kernel was compiled for " +
+              getExtentName(head.getKey()) + " = " +
+              std::to_string(head.getValue()) + " but the inputs have " +
+              getExtentName(head.getKey()) + " = " + std::to_string(it->second);
+      return failure();
+    }
+  }
+  if (failed(checkShapeContract(spec, shapes, *extents, error)))
+    return failure();
   inputs.clear();
   for (const Tensor &value : values) {
     Buffer buffer;
@@ -379,6 +440,11 @@ LogicalResult CpuKernel::prepare(ArrayRef<Tensor> values, std::string &error) {
     }
     output.shape.push_back(it->second);
   }
+  if (std::optional<std::string> problem =
+          Tensor::checkAllocation(output.shape, elementBytes)) {
+    error = "the output: " + *problem;
+    return failure();
+  }
   output.bytes.assign(Tensor::numElementsOf(output.shape) * elementBytes, 0);
   for (Buffer &buffer : inputs)
     describe(buffer);
@@ -389,6 +455,26 @@ LogicalResult CpuKernel::prepare(ArrayRef<Tensor> values, std::string &error) {
     workItems *= output.shape[d];
   workItems *= (output.shape[rank - 2] + interface.queryTile - 1) /
                interface.queryTile;
+  // The kernel's own contract check, on the descriptors it will be given:
+  // the same conditions as checkShapeContract above, as generated code.
+  SmallVector<void *> descriptors;
+  for (Buffer &buffer : inputs)
+    descriptors.push_back(buffer.descriptor.data());
+  descriptors.push_back(output.descriptor.data());
+  SmallVector<void *> arguments;
+  for (void *&descriptor : descriptors)
+    arguments.push_back(&descriptor);
+  int32_t status = 0;
+  arguments.push_back(&status);
+  check(arguments.data());
+  if (status != 0) {
+    size_t k = status - 1;
+    error = "the kernel's shape check failed: " +
+            (k < interface.checkMessages.size() ? interface.checkMessages[k]
+                                                : "condition " +
+                                                      std::to_string(status));
+    return failure();
+  }
   return success();
 }
 

@@ -41,6 +41,11 @@ struct CpuKernelInterface {
   SmallVector<std::string> resultRanks;
   int64_t queryTile = 64;
   std::string storageType;
+  /// The head dimensions compiled in; inputs must have exactly these.
+  llvm::StringMap<int64_t> headDims;
+  /// What each nonzero status of `<name>_check` means (status k + 1:
+  /// entry k); filled once the kernel is lowered.
+  SmallVector<std::string> checkMessages;
 };
 
 /// The interface of `function` compiled with `options`, or a diagnostic.
@@ -64,7 +69,10 @@ public:
   compile(func::FuncOp function, const CpuTargetOptions &options);
 
   /// Copies `inputs` into buffers of the storage type and sizes the output;
-  /// fails (with a message) when the shapes disagree.
+  /// fails (with a message) when the shapes disagree, differ from the
+  /// compiled head dimensions, or break the spec's shape contract
+  /// (checkShapeContract): the kernel never runs on sizes it would read
+  /// out of bounds with.
   LogicalResult prepare(llvm::ArrayRef<Tensor> inputs, std::string &error);
   /// Runs every work item on `threads` threads.
   void run(int threads);
@@ -93,6 +101,7 @@ private:
   func::FuncOp spec;
   std::unique_ptr<ExecutionEngine> engine;
   void (*entry)(void **) = nullptr;
+  void (*check)(void **) = nullptr;
   size_t elementBytes = 4;
   SmallVector<Buffer> inputs;
   Buffer output;

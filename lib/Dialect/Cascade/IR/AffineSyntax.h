@@ -18,9 +18,22 @@
 
 namespace mlir::cascade::detail {
 
+/// How deeply the text parsers recurse (parentheses, unary minus, function
+/// calls) and how deep an Einsum body may be: recursive parsing, printing
+/// and lowering of a body stay far inside any thread's stack. The verifier
+/// enforces the body depth for IR built by any means (EinsumOp).
+constexpr unsigned kMaxParseNesting = 256;
+
 /// Binding strengths shared by the affine and the infix body printers.
 constexpr int kNegPrecedence = 3;
 constexpr int kPrimaryPrecedence = 4;
+
+/// Counts one level of recursion for as long as it lives.
+struct NestingGuard {
+  explicit NestingGuard(unsigned &depth) : depth(depth) { ++depth; }
+  ~NestingGuard() { --depth; }
+  unsigned &depth;
+};
 
 /// Names seen while parsing, numbered provisionally by first appearance;
 /// EinsumOp::parse renumbers them (outputs, reduced, others) at the end.
@@ -142,6 +155,11 @@ private:
   }
 
   ParseResult parseUnary(AffineExpr &result) {
+    NestingGuard guard(nesting);
+    if (nesting > kMaxParseNesting)
+      return parser.emitError(parser.getCurrentLocation(),
+                              "index expression nested more than ")
+             << kMaxParseNesting << " levels deep";
     if (succeeded(parser.parseOptionalMinus())) {
       if (parseUnary(result))
         return failure();
@@ -184,6 +202,7 @@ private:
   OpAsmParser &parser;
   NameTable &names;
   MLIRContext *ctx;
+  unsigned nesting = 0;
 };
 
 

@@ -368,6 +368,20 @@ LogicalResult EinsumOp::verify() {
 
 LogicalResult EinsumOp::verifyRegions() {
   Block &block = getBodyBlock();
+  // Depth of the body's def-use graph, in one forward walk (no recursion).
+  llvm::DenseMap<Operation *, unsigned> depth;
+  for (Operation &op : block) {
+    unsigned d = 1;
+    for (Value operand : op.getOperands())
+      if (Operation *def = operand.getDefiningOp())
+        d = std::max(d, depth.lookup(def) + 1);
+    depth[&op] = d;
+    if (d > kMaxBodyDepth)
+      return op.emitOpError() << "makes the Einsum body more than "
+                              << kMaxBodyDepth
+                              << " operations deep; split it into several "
+                                 "Einsums";
+  }
   if (block.getNumArguments() != getInputs().size())
     return emitOpError() << "body has " << block.getNumArguments()
                          << " arguments but the Einsum has "

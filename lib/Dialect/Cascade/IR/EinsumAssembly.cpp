@@ -314,3 +314,8 @@ void EinsumOp::print(OpAsmPrinter &p) {
   p << " : ";
   p.printFunctionalType(getInputs().getTypes(), (*this)->getResultTypes());
 }
+
+std::string mlir::cascade::printIndexExpr(EinsumOp einsum, AffineExpr expr) {
+  return detail::AffinePrinter(einsum.getRanks(), einsum.getSymbols())
+      .print(expr);
+}

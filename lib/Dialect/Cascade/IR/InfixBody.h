@@ -87,6 +87,9 @@ struct ExprNode {
   const InfixOperator *op = nullptr;
   SmallVector<std::unique_ptr<ExprNode>, 2> children;
   SMLoc loc;
+  /// Operators on the longest path to a leaf (bounded: see
+  /// kMaxParseNesting and EinsumOp's verifier).
+  unsigned height = 0;
 };
 
 /// An operand access `%X[i, j]` as it appears in the text.
@@ -119,6 +122,8 @@ public:
       if (parseTerm(rhs))
         return failure();
       result = makeOperator(op, loc, std::move(result), std::move(rhs));
+      if (failed(checkHeight(*result)))
+        return failure();
     }
   }
 
@@ -161,10 +166,23 @@ private:
     node->kind = ExprNode::Kind::Operator;
     node->op = op;
     node->loc = loc;
+    node->height = lhs->height + 1;
     node->children.push_back(std::move(lhs));
-    if (rhs)
+    if (rhs) {
+      node->height = std::max(node->height, rhs->height + 1);
       node->children.push_back(std::move(rhs));
+    }
     return node;
+  }
+
+  /// A body deeper than the verifier allows is refused while parsing, before
+  /// anything recurses over it.
+  ParseResult checkHeight(const ExprNode &node) {
+    if (node.height <= kMaxBodyDepth)
+      return success();
+    return parser.emitError(node.loc, "Einsum body more than ")
+           << kMaxBodyDepth
+           << " operations deep; split it into several Einsums";
   }
 
   ParseResult parseTerm(std::unique_ptr<ExprNode> &result) {
@@ -183,11 +201,17 @@ private:
       if (parseUnary(rhs))
         return failure();
       result = makeOperator(op, loc, std::move(result), std::move(rhs));
+      if (failed(checkHeight(*result)))
+        return failure();
     }
   }
 
   ParseResult parseUnary(std::unique_ptr<ExprNode> &result) {
     SMLoc loc = parser.getCurrentLocation();
+    NestingGuard guard(nesting);
+    if (nesting > kMaxParseNesting)
+      return parser.emitError(loc, "Einsum body nested more than ")
+             << kMaxParseNesting << " levels deep";
     if (failed(parser.parseOptionalMinus()))
       return parsePrimary(result);
     // `-2.0` is a literal; `-(2.0)` and `-x` negate.
@@ -203,9 +227,10 @@ private:
     node->kind = ExprNode::Kind::Operator;
     node->op = nullptr; // negation
     node->loc = loc;
+    node->height = result->height + 1;
     node->children.push_back(std::move(result));
     result = std::move(node);
-    return success();
+    return checkHeight(*result);
   }
 
   ParseResult parsePrimary(std::unique_ptr<ExprNode> &result) {
@@ -258,8 +283,11 @@ private:
         std::unique_ptr<ExprNode> arg;
         if ((i > 0 && parser.parseComma()) || parseExpr(arg))
           return failure();
+        result->height = std::max(result->height, arg->height + 1);
         result->children.push_back(std::move(arg));
       }
+      if (failed(checkHeight(*result)))
+        return failure();
       return parser.parseRParen();
     }
     if (llvm::isUpper(name.front())) {
@@ -283,6 +311,7 @@ private:
   NameTable &names;
   AffineParser affine;
   SmallVector<OperandAccess> &operands;
+  unsigned nesting = 0;
 };
 
 /// Emits the ops of an infix body into `block`, in post-order.

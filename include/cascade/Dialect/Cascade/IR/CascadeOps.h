@@ -46,8 +46,17 @@ double combineReduce(ReduceKind kind, double accumulator, double value);
 /// extents (`M` is the extent of `m`).
 bool isValidRankName(llvm::StringRef name);
 
+/// The deepest an Einsum body may be: operations on its longest def-use
+/// chain. Parsers, printers, the interpreter and the backends walk bodies
+/// recursively; the verifier keeps that recursion bounded.
+constexpr unsigned kMaxBodyDepth = 512;
+
 /// The name an expression uses for the extent of `rank` (its upper case).
 std::string getExtentName(llvm::StringRef rank);
+
+/// `expr` (over `einsum`'s ranks and symbols) as the equation syntax writes
+/// it: `h floordiv (H floordiv HKV)`.
+std::string printIndexExpr(EinsumOp einsum, AffineExpr expr);
 
 /// arith.cmpi over any integer model whose `<`, `==`, ... give the truth
 /// value (the interpreter's int64_t, Z3's terms). Unsigned predicates

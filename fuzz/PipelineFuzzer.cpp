@@ -1,0 +1,57 @@
+//===- PipelineFuzzer.cpp - libFuzzer: parse, rewrite, lower to LLVM ------===//
+//
+// A spec that parses and verifies goes through cascade-minimize-passes (the
+// special-value analysis and Z3 included) and the whole cascade-to-cpu
+// pipeline down to the LLVM dialect, with every head dimension set to 16:
+// each step must succeed or fail with a diagnostic.
+//
+//===----------------------------------------------------------------------===//
+
+#include "FuzzContext.h"
+
+#include "cascade/Conversion/CascadeToCPU.h"
+#include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
+#include "cascade/Transforms/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/StringSet.h"
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+extern "C" int LLVMFuzzerInitialize(int *, char ***) {
+  registerAllPasses();
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  MLIRContext &context = fuzz::getFuzzContext();
+  llvm::StringRef text(reinterpret_cast<const char *>(data), size);
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(text, &context);
+  if (!module || failed(verify(*module)))
+    return 0;
+  // Head dimensions: the innermost dimension of every argument.
+  CpuPipelineOptions options;
+  llvm::StringSet<> heads;
+  for (auto function : module->getOps<func::FuncOp>()) {
+    FailureOr<RankEnvironment> env = RankEnvironment::build(function);
+    if (failed(env))
+      return 0;
+    for (auto [arg, type] : llvm::enumerate(function.getArgumentTypes()))
+      if (auto tensor = dyn_cast<RankedTensorType>(type); tensor && tensor.getRank())
+        if (auto rank = env->getRankOfArgumentDim(arg, tensor.getRank() - 1))
+          heads.insert(*rank);
+  }
+  for (auto &head : heads)
+    options.headDims.push_back(head.getKey().str() + "=16");
+  options.cpu = "x86-64-v3";
+  PassManager pm(&context);
+  if (failed(buildCascadeToCpuPipeline(pm, options)))
+    return 0;
+  (void)pm.run(*module);
+  return 0;
+}

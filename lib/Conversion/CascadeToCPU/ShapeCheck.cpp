@@ -1,0 +1,527 @@
+//===- ShapeCheck.cpp - <f>_check and <f>_work_items for CPU kernels ------===//
+//
+// Builds, from a cascade function as the spec writes it, the function that
+// validates a kernel call's descriptors (the shape contract of
+// lib/Analysis/ShapeContract.cpp, as generated code) and the overflow-checked
+// work-item count. Every condition is an i1; the status is the number of the
+// first one that fails, computed with selects only, and every division
+// divides by a value forced positive, so the check itself cannot trap.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cascade/Conversion/CascadeToCPU.h"
+#include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
+#include "cascade/Transforms/Passes.h"
+
+#include "mlir/Analysis/FlatLinearValueConstraints.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+
+namespace mlir::cascade {
+#define GEN_PASS_DEF_CASCADEBUILDCPUSHAPECHECK
+#include "Cascade/CascadePasses.h.inc"
+} // namespace mlir::cascade
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+namespace {
+
+/// The largest size a kernel accepts: products of two sizes (a rank times an
+/// extent coefficient, a row times a stride) then stay far from overflowing
+/// 64 bits.
+constexpr int64_t kSizeLimit = int64_t(1) << 31;
+
+struct Range {
+  Value lo, hi;
+};
+
+class ShapeCheckBuilder {
+public:
+  ShapeCheckBuilder(func::FuncOp spec, const RankEnvironment &env,
+                    const llvm::StringMap<int64_t> &headDims, Type storage)
+      : spec(spec), env(env), headDims(headDims), storage(storage),
+        b(spec.getContext()), loc(spec.getLoc()) {}
+
+  LogicalResult build(int64_t queryTile);
+
+private:
+  Value constant(int64_t v) {
+    return arith::ConstantIndexOp::create(b, loc, v);
+  }
+  Value select(Value c, Value a, Value x) {
+    return arith::SelectOp::create(b, loc, c, a, x);
+  }
+  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, p, x, y);
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value minOf(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
+  Value maxOf(Value x, Value y) { return arith::MaxSIOp::create(b, loc, x, y); }
+  Value both(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
+
+  /// Records that `failed` must be false; `message` says what it checks.
+  void require(Value failed, std::string message) {
+    Value ok = cmp(arith::CmpIPredicate::eq, status, constant(0));
+    status = select(both(ok, failed), constant(messages.size() + 1), status);
+    messages.push_back(std::move(message));
+  }
+  MemRefType getDescriptorType(int64_t rank);
+  std::optional<Range> evaluate(AffineExpr expr, ArrayRef<Range> dims,
+                                ArrayRef<Value> symbols, EinsumOp einsum);
+  std::optional<Range> evaluatePartitioned(AffineExpr expr,
+                                           ArrayRef<Range> dims,
+                                           ArrayRef<Value> symbols,
+                                           EinsumOp einsum);
+  Value getDimSize(Value tensor, unsigned dim);
+  /// A bare rank indexing the dimension that this rank names (its extent
+  /// is that dimension's size, checked once with the arguments).
+  bool isTriviallyInBounds(EinsumOp einsum, unsigned operand, unsigned dim,
+                           AffineExpr expr);
+  void checkEinsum(EinsumOp einsum);
+
+  func::FuncOp spec;
+  const RankEnvironment &env;
+  const llvm::StringMap<int64_t> &headDims;
+  Type storage;
+  OpBuilder b;
+  Location loc;
+  func::FuncOp check;
+  Value status;
+  llvm::StringMap<Value> extents;
+  SmallVector<std::string> messages;
+};
+
+MemRefType ShapeCheckBuilder::getDescriptorType(int64_t rank) {
+  SmallVector<int64_t> dynamic(rank, ShapedType::kDynamic);
+  auto layout = StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
+                                       dynamic);
+  return MemRefType::get(dynamic, storage, layout);
+}
+
+std::optional<Range> ShapeCheckBuilder::evaluate(AffineExpr expr,
+                                                 ArrayRef<Range> dims,
+                                                 ArrayRef<Value> symbols,
+                                                 EinsumOp einsum) {
+  switch (expr.getKind()) {
+  case AffineExprKind::Constant: {
+    Value v = constant(cast<AffineConstantExpr>(expr).getValue());
+    return Range{v, v};
+  }
+  case AffineExprKind::DimId:
+    return dims[cast<AffineDimExpr>(expr).getPosition()];
+  case AffineExprKind::SymbolId: {
+    Value v = symbols[cast<AffineSymbolExpr>(expr).getPosition()];
+    return Range{v, v};
+  }
+  default:
+    break;
+  }
+  auto binary = cast<AffineBinaryOpExpr>(expr);
+  std::optional<Range> x = evaluate(binary.getLHS(), dims, symbols, einsum);
+  std::optional<Range> y = evaluate(binary.getRHS(), dims, symbols, einsum);
+  if (!x || !y)
+    return std::nullopt;
+  switch (expr.getKind()) {
+  case AffineExprKind::Add:
+    return Range{add(x->lo, y->lo), add(x->hi, y->hi)};
+  case AffineExprKind::Mul: {
+    Value p[4] = {mul(x->lo, y->lo), mul(x->lo, y->hi), mul(x->hi, y->lo),
+                  mul(x->hi, y->hi)};
+    return Range{minOf(minOf(p[0], p[1]), minOf(p[2], p[3])),
+                 maxOf(maxOf(p[0], p[1]), maxOf(p[2], p[3]))};
+  }
+  default:
+    break;
+  }
+  // The divisor is one value (extents and constants only).
+  Value divisor = y->lo;
+  require(cmp(arith::CmpIPredicate::sle, divisor, constant(0)),
+          "the divisor `" + printIndexExpr(einsum, binary.getRHS()) + "` in `" +
+              printIndexExpr(einsum, expr) + "` of " +
+              (einsum.getName() ? einsum.getName()->str() : "an einsum") +
+              " must be positive");
+  Value d = maxOf(divisor, constant(1));
+  switch (expr.getKind()) {
+  case AffineExprKind::FloorDiv:
+    return Range{arith::FloorDivSIOp::create(b, loc, x->lo, d),
+                 arith::FloorDivSIOp::create(b, loc, x->hi, d)};
+  case AffineExprKind::CeilDiv:
+    return Range{arith::CeilDivSIOp::create(b, loc, x->lo, d),
+                 arith::CeilDivSIOp::create(b, loc, x->hi, d)};
+  case AffineExprKind::Mod: {
+    Value sameBlock =
+        cmp(arith::CmpIPredicate::eq, arith::FloorDivSIOp::create(b, loc, x->lo, d),
+            arith::FloorDivSIOp::create(b, loc, x->hi, d));
+    auto mod = [&](Value v) {
+      Value r = arith::RemSIOp::create(b, loc, v, d);
+      return select(cmp(arith::CmpIPredicate::slt, r, constant(0)), add(r, d), r);
+    };
+    return Range{select(sameBlock, mod(x->lo), constant(0)),
+                 select(sameBlock, mod(x->hi),
+                        arith::SubIOp::create(b, loc, d, constant(1)))};
+  }
+  default:
+    llvm_unreachable("not a division");
+  }
+}
+
+/// `m1 * T + m0` read as the parent rank (see ShapeContract.cpp).
+std::optional<Range>
+ShapeCheckBuilder::evaluatePartitioned(AffineExpr expr, ArrayRef<Range> dims,
+                                       ArrayRef<Value> symbols,
+                                       EinsumOp einsum) {
+  if (!expr.isPureAffine())
+    return std::nullopt;
+  SmallVector<int64_t> flat;
+  if (failed(getFlattenedAffineExpr(expr, dims.size(), symbols.size(), &flat)) ||
+      flat.size() != dims.size() + symbols.size() + 1)
+    return std::nullopt;
+  auto scale = [&](int64_t k, Range r) {
+    Value c = constant(k);
+    return k >= 0 ? Range{mul(r.lo, c), mul(r.hi, c)}
+                  : Range{mul(r.hi, c), mul(r.lo, c)};
+  };
+  SmallVector<Range> terms;
+  SmallVector<bool> covered(dims.size(), false);
+  for (unsigned inner = 0; inner < dims.size(); ++inner) {
+    PartitionOp partition = env.getPartitionOfInner(
+        cast<StringAttr>(einsum.getRanks()[inner]).getValue());
+    if (!partition || flat[inner] == 0)
+      continue;
+    int64_t outer = einsum.getRankPosition(partition.getOuter());
+    auto tile = static_cast<int64_t>(partition.getTile());
+    if (outer < 0 || flat[outer] != flat[inner] * tile)
+      continue;
+    Value parent = extents.lookup(partition.getRank());
+    Range tiles = scale(tile, dims[outer]);
+    Range whole{add(tiles.lo, dims[inner].lo),
+                minOf(arith::SubIOp::create(b, loc, parent, constant(1)),
+                      add(tiles.hi, dims[inner].hi))};
+    terms.push_back(scale(flat[inner], whole));
+    covered[inner] = covered[outer] = true;
+  }
+  if (terms.empty())
+    return std::nullopt;
+  for (unsigned d = 0; d < dims.size(); ++d)
+    if (!covered[d] && flat[d] != 0)
+      terms.push_back(scale(flat[d], dims[d]));
+  for (unsigned s = 0; s < symbols.size(); ++s)
+    if (flat[dims.size() + s] != 0)
+      terms.push_back(scale(flat[dims.size() + s], {symbols[s], symbols[s]}));
+  Range total{constant(flat.back()), constant(flat.back())};
+  for (Range t : terms)
+    total = {add(total.lo, t.lo), add(total.hi, t.hi)};
+  return total;
+}
+
+Value ShapeCheckBuilder::getDimSize(Value tensor, unsigned dim) {
+  if (auto argument = dyn_cast<BlockArgument>(tensor)) {
+    Operation *owner = argument.getOwner()->getParentOp();
+    if (isa<func::FuncOp>(owner))
+      return memref::DimOp::create(
+          b, loc, check.getArgument(argument.getArgNumber()), dim);
+    if (auto iterate = dyn_cast<IterateOp>(owner))
+      return getDimSize(iterate.getInits()[argument.getArgNumber()], dim);
+    return nullptr;
+  }
+  if (auto iterate = tensor.getDefiningOp<IterateOp>())
+    return getDimSize(
+        iterate.getInits()[cast<OpResult>(tensor).getResultNumber()], dim);
+  if (auto einsum = tensor.getDefiningOp<EinsumOp>())
+    return extents.lookup(cast<StringAttr>(einsum.getOutput()[dim]).getValue());
+  return nullptr;
+}
+
+bool ShapeCheckBuilder::isTriviallyInBounds(EinsumOp einsum, unsigned operand,
+                                            unsigned dim, AffineExpr expr) {
+  auto bare = dyn_cast<AffineDimExpr>(expr);
+  if (!bare)
+    return false;
+  StringRef rank =
+      cast<StringAttr>(einsum.getRanks()[bare.getPosition()]).getValue();
+  Value tensor = einsum.getInputs()[operand];
+  while (true) {
+    if (auto argument = dyn_cast<BlockArgument>(tensor)) {
+      Operation *owner = argument.getOwner()->getParentOp();
+      if (isa<func::FuncOp>(owner))
+        return env.getRankOfArgumentDim(argument.getArgNumber(), dim) == rank;
+      auto iterate = dyn_cast<IterateOp>(owner);
+      if (!iterate)
+        return false;
+      tensor = iterate.getInits()[argument.getArgNumber()];
+      continue;
+    }
+    if (auto iterate = tensor.getDefiningOp<IterateOp>()) {
+      tensor = iterate.getInits()[cast<OpResult>(tensor).getResultNumber()];
+      continue;
+    }
+    auto producer = tensor.getDefiningOp<EinsumOp>();
+    return producer &&
+           cast<StringAttr>(producer.getOutput()[dim]).getValue() == rank;
+  }
+}
+
+void ShapeCheckBuilder::checkEinsum(EinsumOp einsum) {
+  SmallVector<Value> symbols;
+  for (StringRef rank : einsum.getSymbols().getAsValueRange<StringAttr>())
+    symbols.push_back(extents.lookup(rank));
+  SmallVector<Range> dims;
+  Value nonEmpty = arith::ConstantIntOp::create(b, loc, 1, 1);
+  for (StringRef rank : einsum.getRanks().getAsValueRange<StringAttr>()) {
+    Value extent = extents.lookup(rank);
+    nonEmpty = both(nonEmpty, cmp(arith::CmpIPredicate::sgt, extent, constant(0)));
+    dims.push_back({constant(0), arith::SubIOp::create(b, loc, extent, constant(1))});
+  }
+  if (llvm::is_contained(symbols, Value()) ||
+      llvm::any_of(dims, [](Range r) { return !r.hi; }))
+    return; // Unbound ranks: the verifier has refused the spec already.
+  // Single-rank predicate constraints narrow the domain (as in
+  // ShapeContract.cpp); a constraint on extents alone may empty it.
+  if (std::optional<IntegerSet> predicate = einsum.getPredicate()) {
+    for (unsigned c = 0; c < predicate->getNumConstraints(); ++c) {
+      AffineExpr expr = predicate->getConstraint(c);
+      SmallVector<int64_t> flat;
+      if (!expr.isPureAffine() ||
+          failed(getFlattenedAffineExpr(expr, dims.size(), symbols.size(),
+                                        &flat)) ||
+          flat.size() != dims.size() + symbols.size() + 1)
+        continue;
+      Value rest = constant(flat.back());
+      for (unsigned s = 0; s < symbols.size(); ++s)
+        if (flat[dims.size() + s] != 0)
+          rest = add(rest, mul(symbols[s], constant(flat[dims.size() + s])));
+      SmallVector<unsigned> used;
+      for (unsigned d = 0; d < dims.size(); ++d)
+        if (flat[d] != 0)
+          used.push_back(d);
+      bool isEq = predicate->isEq(c);
+      if (used.empty()) {
+        nonEmpty = both(nonEmpty, cmp(isEq ? arith::CmpIPredicate::eq
+                                           : arith::CmpIPredicate::sge,
+                                      rest, constant(0)));
+        continue;
+      }
+      if (used.size() != 1)
+        continue;
+      unsigned d = used.front();
+      int64_t k = flat[d];
+      Value negRest = arith::SubIOp::create(b, loc, constant(0), rest);
+      if (k > 0 || isEq)
+        dims[d].lo = maxOf(dims[d].lo,
+                           k > 0 ? arith::CeilDivSIOp::create(b, loc, negRest, constant(k)).getResult()
+                                 : arith::CeilDivSIOp::create(b, loc, rest, constant(-k)).getResult());
+      if (k < 0 || isEq)
+        dims[d].hi = minOf(dims[d].hi,
+                           k < 0 ? arith::FloorDivSIOp::create(b, loc, rest, constant(-k)).getResult()
+                                 : arith::FloorDivSIOp::create(b, loc, negRest, constant(k)).getResult());
+      nonEmpty = both(nonEmpty, cmp(arith::CmpIPredicate::sle, dims[d].lo, dims[d].hi));
+    }
+  }
+  for (auto [i, attr] : llvm::enumerate(einsum.getIndexingMaps())) {
+    AffineMap map = cast<AffineMapAttr>(attr).getValue();
+    for (auto [d, expr] : llvm::enumerate(map.getResults())) {
+      if (isTriviallyInBounds(einsum, i, d, expr))
+        continue;
+      Value size = getDimSize(einsum.getInputs()[i], d);
+      if (!size)
+        continue;
+      std::optional<Range> range =
+          evaluatePartitioned(expr, dims, symbols, einsum);
+      if (!range)
+        range = evaluate(expr, dims, symbols, einsum);
+      if (!range)
+        continue;
+      Value outside =
+          arith::OrIOp::create(b, loc, cmp(arith::CmpIPredicate::slt, range->lo, constant(0)),
+                               cmp(arith::CmpIPredicate::sge, range->hi, size));
+      std::string what = "operand #" + std::to_string(i);
+      if (auto argument = dyn_cast<BlockArgument>(einsum.getInputs()[i]);
+          argument && isa<func::FuncOp>(argument.getOwner()->getParentOp()))
+        what += " (argument #" + std::to_string(argument.getArgNumber()) + ")";
+      require(both(nonEmpty, outside),
+              what + " of " +
+                  (einsum.getName() ? einsum.getName()->str() : "an einsum") +
+                  ", dimension " + std::to_string(d) + ": the index `" +
+                  printIndexExpr(einsum, expr) +
+                  "` must stay inside the dimension at every point");
+    }
+  }
+}
+
+LogicalResult ShapeCheckBuilder::build(int64_t queryTile) {
+  auto returnOp = cast<func::ReturnOp>(spec.getBody().front().getTerminator());
+  if (returnOp.getNumOperands() != 1)
+    return success(); // The kernel builder reports it.
+  Value result = returnOp.getOperand(0);
+  auto resultEinsum = result.getDefiningOp<EinsumOp>();
+  if (auto iterate = result.getDefiningOp<IterateOp>())
+    resultEinsum = iterate.getInits()[cast<OpResult>(result).getResultNumber()]
+                       .getDefiningOp<EinsumOp>();
+  if (!resultEinsum)
+    return success();
+  SmallVector<StringRef> outputRanks =
+      llvm::to_vector(resultEinsum.getOutput().getAsValueRange<StringAttr>());
+
+  SmallVector<Type> types;
+  for (Type type : spec.getArgumentTypes())
+    types.push_back(getDescriptorType(cast<RankedTensorType>(type).getRank()));
+  types.push_back(getDescriptorType(outputRanks.size()));
+  b.setInsertionPointAfter(spec);
+  std::string name = spec.getSymName().str();
+  check = func::FuncOp::create(b, loc, name + "_check",
+                               b.getFunctionType(types, {b.getI32Type()}));
+  check->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+  b.setInsertionPointToStart(check.addEntryBlock());
+  status = constant(0);
+
+  // Sizes, strides and head dimensions of every descriptor.
+  unsigned numArgs = spec.getNumArguments();
+  for (unsigned arg = 0; arg <= numArgs; ++arg) {
+    Value memref = check.getArgument(arg);
+    auto type = cast<MemRefType>(memref.getType());
+    std::string what = arg < numArgs ? "argument #" + std::to_string(arg)
+                                     : std::string("the output");
+    auto metadata = memref::ExtractStridedMetadataOp::create(b, loc, memref);
+    for (int64_t d = 0; d < type.getRank(); ++d) {
+      Value size = metadata.getSizes()[d];
+      require(arith::OrIOp::create(b, loc, cmp(arith::CmpIPredicate::slt, size, constant(0)),
+                                   cmp(arith::CmpIPredicate::sge, size, constant(kSizeLimit))),
+              what + " dimension " + std::to_string(d) +
+                  ": the size must be in [0, 2^31)");
+    }
+    require(cmp(arith::CmpIPredicate::ne, metadata.getStrides().back(), constant(1)),
+            what + ": the innermost stride must be 1");
+    std::optional<StringRef> head =
+        arg < numArgs ? env.getRankOfArgumentDim(arg, type.getRank() - 1)
+                      : std::optional<StringRef>(outputRanks.back());
+    if (head && headDims.count(*head))
+      require(cmp(arith::CmpIPredicate::ne, metadata.getSizes().back(),
+                  constant(headDims.lookup(*head))),
+              what + ": the innermost size (" + getExtentName(*head) +
+                  ") must be " + std::to_string(headDims.lookup(*head)) +
+                  ", as compiled");
+  }
+
+  // Every rank's extent from its first binding; every other dimension that
+  // names the rank must agree with it.
+  for (StringRef rank : env.getRankNames()) {
+    const RankBinding *binding = env.lookup(rank);
+    if (binding->kind == RankBinding::Kind::Argument)
+      extents[rank] = memref::DimOp::create(
+          b, loc, check.getArgument(binding->argNumber), binding->dim);
+  }
+  for (StringRef rank : env.getRankNames()) {
+    PartitionOp partition = env.getPartitionOfOuter(rank);
+    if (!partition || !extents.count(partition.getRank()))
+      continue;
+    Value tile = constant(partition.getTile());
+    extents[partition.getOuter()] =
+        arith::CeilDivSIOp::create(b, loc, extents.lookup(partition.getRank()), tile);
+    extents[partition.getInner()] = tile;
+  }
+  for (unsigned arg = 0; arg < numArgs; ++arg) {
+    auto type = cast<RankedTensorType>(spec.getArgumentTypes()[arg]);
+    for (int64_t d = 0; d < type.getRank(); ++d) {
+      std::optional<StringRef> rank = env.getRankOfArgumentDim(arg, d);
+      if (!rank || !extents.count(*rank))
+        continue;
+      const RankBinding *binding = env.lookup(*rank);
+      if (binding->argNumber == arg && binding->dim == d)
+        continue;
+      require(cmp(arith::CmpIPredicate::ne, memref::DimOp::create(b, loc, check.getArgument(arg), d),
+                  extents.lookup(*rank)),
+              "argument #" + std::to_string(arg) + " dimension " +
+                  std::to_string(d) + " (" + getExtentName(*rank) +
+                  ") must equal argument #" +
+                  std::to_string(binding->argNumber) + " dimension " +
+                  std::to_string(binding->dim));
+    }
+  }
+  for (auto [d, rank] : llvm::enumerate(outputRanks)) {
+    Value extent = extents.lookup(rank);
+    if (!extent)
+      continue;
+    require(cmp(arith::CmpIPredicate::ne, memref::DimOp::create(b, loc, check.getArgument(numArgs), d),
+                extent),
+            "the output dimension " + std::to_string(d) + " (" +
+                getExtentName(rank) + ") must equal the inputs' " +
+                getExtentName(rank));
+  }
+  spec.walk([&](EinsumOp einsum) { checkEinsum(einsum); });
+  Value status32 = arith::IndexCastOp::create(b, loc, b.getI32Type(), status);
+  func::ReturnOp::create(b, loc, status32);
+  SmallVector<Attribute> texts;
+  for (const std::string &m : messages)
+    texts.push_back(b.getStringAttr(m));
+  check->setAttr("cascade.check_messages", b.getArrayAttr(texts));
+
+  // <f>_work_items(out): the product of the work ranks' sizes, the last one
+  // in tiles; -1 for a negative size or an overflow.
+  b.setInsertionPointAfter(check);
+  auto workItems = func::FuncOp::create(
+      b, loc, name + "_work_items",
+      b.getFunctionType({getDescriptorType(outputRanks.size())},
+                        {b.getI64Type()}));
+  workItems->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+  b.setInsertionPointToStart(workItems.addEntryBlock());
+  Value out = workItems.getArgument(0);
+  Value items = constant(1);
+  Value bad = arith::ConstantIntOp::create(b, loc, 0, 1);
+  int64_t workCount = outputRanks.size() - 1;
+  Value limit = constant(std::numeric_limits<int64_t>::max());
+  for (int64_t d = 0; d < workCount; ++d) {
+    Value size = memref::DimOp::create(b, loc, out, d);
+    if (d == workCount - 1)
+      size = arith::CeilDivSIOp::create(b, loc, size, constant(queryTile));
+    bad = arith::OrIOp::create(b, loc, bad, cmp(arith::CmpIPredicate::slt, size, constant(0)));
+    // items * size overflows when size > 0 and items > INT64_MAX / size.
+    Value positive = cmp(arith::CmpIPredicate::sgt, size, constant(0));
+    Value quotient = arith::DivSIOp::create(b, loc, limit, maxOf(size, constant(1)));
+    bad = arith::OrIOp::create(
+        b, loc, bad, both(positive, cmp(arith::CmpIPredicate::sgt, items, quotient)));
+    items = select(bad, constant(0), mul(items, maxOf(size, constant(0))));
+  }
+  Value result64 = arith::IndexCastOp::create(
+      b, loc, b.getI64Type(), select(bad, constant(-1), items));
+  func::ReturnOp::create(b, loc, result64);
+  return success();
+}
+
+struct BuildCpuShapeCheck
+    : public mlir::cascade::impl::CascadeBuildCpuShapeCheckBase<
+          BuildCpuShapeCheck> {
+  using Base::Base;
+  void runOnOperation() override {
+    FailureOr<llvm::StringMap<int64_t>> dims =
+        parseAssumedExtents(getOperation().getLoc(), headDims);
+    if (failed(dims))
+      return signalPassFailure();
+    if (queryTile < 1) {
+      getOperation().emitError("query-tile must be >= 1");
+      return signalPassFailure();
+    }
+    Builder builder(&getContext());
+    Type storage = storageType == "f16"    ? builder.getF16Type()
+                   : storageType == "bf16" ? builder.getBF16Type()
+                                           : builder.getF32Type();
+    SmallVector<func::FuncOp> functions;
+    for (auto function : getOperation().getOps<func::FuncOp>())
+      if (!function.isExternal() &&
+          !function.getBody().front().getOps<EinsumOp>().empty())
+        functions.push_back(function);
+    for (func::FuncOp function : functions) {
+      FailureOr<RankEnvironment> env = RankEnvironment::build(function);
+      if (failed(env)) {
+        function.emitError("the ranks of this function are inconsistent");
+        return signalPassFailure();
+      }
+      ShapeCheckBuilder checkBuilder(function, *env, *dims, storage);
+      if (failed(checkBuilder.build(queryTile)))
+        return signalPassFailure();
+    }
+  }
+};
+
+} // namespace
