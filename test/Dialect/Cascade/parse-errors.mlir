@@ -102,3 +102,14 @@ func.func @zero_divisor(%A: tensor<?xf32>) -> tensor<?xf32> {
   %X = cascade.einsum [p] = %A[p floordiv 0] : (tensor<?xf32>) -> tensor<?xf32>
   return %X : tensor<?xf32>
 }
+
+// -----
+
+// An empty region (found by fuzz/ParseFuzzer.cpp: the parser read the first
+// block of a region that had none).
+func.func @empty_region(%X: tensor<?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{the body of the map(...) form must be one block ending in cascade.yield}}
+  %R = cascade.einsum [p] = map(%X[p]) {
+  } : (tensor<?xf32>) -> tensor<?xf32>
+  return %R : tensor<?xf32>
+}

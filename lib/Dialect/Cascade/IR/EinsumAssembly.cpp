@@ -149,8 +149,12 @@ ParseResult EinsumOp::parse(OpAsmParser &parser, OperationState &result) {
   Region *body = result.addRegion();
   if (regionForm) {
     SmallVector<OpAsmParser::Argument> args;
+    SMLoc regionLoc = parser.getCurrentLocation();
     if (parser.parseRegion(*body, args, /*enableNameShadowing=*/false))
       return failure();
+    if (!body->hasOneBlock())
+      return parser.emitError(regionLoc, "the body of the map(...) form must "
+                                         "be one block ending in cascade.yield");
     // Coordinates read in the region are ranks of the Einsum too.
     for (Operation &op : body->front())
       if (auto index = dyn_cast<IndexOp>(op))
