@@ -14,6 +14,7 @@
 #include "llvm/Support/MathExtras.h"
 
 #include <cmath>
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::cascade;
@@ -213,6 +214,20 @@ BodyProgram::compile(EinsumOp einsum, const llvm::StringMap<int64_t> &extents) {
   return program;
 }
 
+/// A register as an integer: exact for the integers integer ops see; a
+/// float operand (read but unused by a float op) may be NaN or infinite,
+/// whose plain conversion is undefined behaviour, so it saturates (NaN: 0),
+/// which is also what fptosi gives out-of-range values here.
+static int64_t toInteger(double x) {
+  if (std::isnan(x))
+    return 0;
+  if (x >= 9223372036854775807.0)
+    return std::numeric_limits<int64_t>::max();
+  if (x <= -9223372036854775808.0)
+    return std::numeric_limits<int64_t>::min();
+  return static_cast<int64_t>(x);
+}
+
 double BodyProgram::run(const double *operands, const int64_t *coordinates,
                         double *r) const {
   for (unsigned i = 0; i < numOperands; ++i)
@@ -220,7 +235,7 @@ double BodyProgram::run(const double *operands, const int64_t *coordinates,
   int32_t out = numOperands;
   for (const Instruction &in : instructions) {
     double a = r[in.a], b = r[in.b];
-    auto ia = static_cast<int64_t>(a), ib = static_cast<int64_t>(b);
+    int64_t ia = toInteger(a), ib = toInteger(b);
     double v = 0.0;
     switch (in.opcode) {
     case Opcode::Constant: v = in.immediate; break;
@@ -274,21 +289,28 @@ double BodyProgram::run(const double *operands, const int64_t *coordinates,
     case Opcode::IsNaN: v = std::isnan(a); break;
     case Opcode::IsInf: v = std::isinf(a); break;
     case Opcode::IsFinite: v = std::isfinite(a); break;
-    case Opcode::ShLI: v = static_cast<double>(ia << ib); break;
+    // Shifts by a negative amount or by the width or more are poison in
+    // arith (and undefined in C++): NaN, so that comparisons flag them.
+    case Opcode::ShLI:
+      v = ib < 0 || ib > 62 ? NAN : static_cast<double>(ia) * std::ldexp(1.0, ib);
+      break;
     // Unsigned operations on the non-negative values bodies compute with
     // (coordinates, extents); integers are exact, without wrap-around.
     case Opcode::DivUI: v = ib ? static_cast<double>(ia / ib) : NAN; break;
     case Opcode::RemUI: v = ib ? static_cast<double>(ia % ib) : NAN; break;
     case Opcode::CeilDivUI:
-      v = ib ? static_cast<double>((ia + ib - 1) / ib) : NAN;
+      v = ib ? static_cast<double>(ia / ib + (ia % ib != 0 && ia > 0)) : NAN;
       break;
     case Opcode::MaxUI: v = static_cast<double>(std::max(ia, ib)); break;
     case Opcode::MinUI: v = static_cast<double>(std::min(ia, ib)); break;
     case Opcode::ShRUI:
-      v = static_cast<double>(static_cast<uint64_t>(ia) >> ib);
+      v = ib < 0 || ib > 63 ? NAN
+                            : static_cast<double>(static_cast<uint64_t>(ia) >> ib);
       break;
-    case Opcode::AbsI: v = static_cast<double>(ia < 0 ? -ia : ia); break;
-    case Opcode::ShRSI: v = static_cast<double>(ia >> ib); break;
+    case Opcode::AbsI: v = std::fabs(a); break;
+    case Opcode::ShRSI:
+      v = ib < 0 || ib > 63 ? NAN : static_cast<double>(ia >> ib);
+      break;
     case Opcode::Fma: v = std::fma(a, b, r[in.c]); break;
     case Opcode::Floor: v = std::floor(a); break;
     case Opcode::Ceil: v = std::ceil(a); break;
@@ -301,13 +323,19 @@ double BodyProgram::run(const double *operands, const int64_t *coordinates,
                           ib);
       break;
     case Opcode::Select: v = a != 0.0 ? b : r[in.c]; break;
-    case Opcode::AddI: v = static_cast<double>(ia + ib); break;
-    case Opcode::SubI: v = static_cast<double>(ia - ib); break;
-    case Opcode::MulI: v = static_cast<double>(ia * ib); break;
+    // Integers are held as doubles: exact below 2^53, and no int64
+    // overflow (undefined in C++) on the way.
+    case Opcode::AddI: v = a + b; break;
+    case Opcode::SubI: v = a - b; break;
+    case Opcode::MulI: v = a * b; break;
     // Division by zero is undefined in arith; the oracle yields NaN so that
     // comparisons flag it instead of crashing.
-    case Opcode::DivSI: v = ib ? static_cast<double>(ia / ib) : NAN; break;
-    case Opcode::RemSI: v = ib ? static_cast<double>(ia % ib) : NAN; break;
+    case Opcode::DivSI:
+      v = ib && !(ib == -1 && ia == std::numeric_limits<int64_t>::min())
+              ? static_cast<double>(ia / ib)
+              : NAN;
+      break;
+    case Opcode::RemSI: v = ib && ib != -1 ? static_cast<double>(ia % ib) : (ib ? 0.0 : NAN); break;
     case Opcode::FloorDivSI:
       v = ib ? static_cast<double>(llvm::divideFloorSigned(ia, ib)) : NAN;
       break;
