@@ -7,9 +7,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "cascade/Analysis/ShapeContract.h"
+#include "cascade/Analysis/IndexBounds.h"
 #include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
 
-#include "mlir/Analysis/FlatLinearValueConstraints.h"
 #include "mlir/IR/AffineExprVisitor.h"
 #include "llvm/Support/MathExtras.h"
 
@@ -112,32 +112,20 @@ private:
   ArrayRef<int64_t> symbols;
 };
 
-/// The size of dimension `dim` of `tensor`: an argument's actual size, or
-/// the extent of the rank an Einsum (or an iterate's initial value) writes
-/// there.
+/// The size of dimension `dim` of `tensor` for these sizes.
 std::optional<int64_t>
 getDimSize(Value tensor, unsigned dim,
            ArrayRef<SmallVector<int64_t>> argumentShapes,
            const llvm::StringMap<int64_t> &extents) {
-  if (auto argument = dyn_cast<BlockArgument>(tensor)) {
-    Operation *owner = argument.getOwner()->getParentOp();
-    if (isa<func::FuncOp>(owner))
-      return argumentShapes[argument.getArgNumber()][dim];
-    if (auto iterate = dyn_cast<IterateOp>(owner))
-      return getDimSize(iterate.getInits()[argument.getArgNumber()], dim,
-                        argumentShapes, extents);
+  std::optional<DimSizeSource> source = getDimSizeSource(tensor, dim);
+  if (!source)
     return std::nullopt;
-  }
-  if (auto iterate = tensor.getDefiningOp<IterateOp>())
-    return getDimSize(
-        iterate.getInits()[cast<OpResult>(tensor).getResultNumber()], dim,
-        argumentShapes, extents);
-  if (auto einsum = tensor.getDefiningOp<EinsumOp>()) {
-    auto it = extents.find(cast<StringAttr>(einsum.getOutput()[dim]).getValue());
-    if (it != extents.end())
-      return it->second;
-  }
-  return std::nullopt;
+  if (source->argument)
+    return argumentShapes[*source->argument][dim];
+  auto it = extents.find(source->rank);
+  if (it == extents.end())
+    return std::nullopt;
+  return it->second;
 }
 
 std::string describeOperand(EinsumOp einsum, unsigned i) {
@@ -177,72 +165,58 @@ std::string describeExtents(EinsumOp einsum, AffineExpr expr,
   return text;
 }
 
-/// Narrows `dims` by the predicate's constraints that involve one rank.
+/// sum(k_i * symbols_i) + constant, or nullopt on overflow.
+std::optional<int64_t> evaluateSymbols(const LinearForm &form,
+                                       ArrayRef<int64_t> symbols) {
+  int64_t total = form.constant;
+  for (auto [k, value] : llvm::zip(form.symbols, symbols)) {
+    int64_t term;
+    if (__builtin_mul_overflow(k, value, &term) ||
+        __builtin_add_overflow(total, term, &total))
+      return std::nullopt;
+  }
+  return total;
+}
+
+/// Narrows `dims` by the predicate's constraints on one rank (IndexBounds).
 /// Returns false when the domain is empty for these sizes.
 bool narrowByPredicate(EinsumOp einsum, ArrayRef<int64_t> symbols,
                        MutableArrayRef<Interval> dims) {
-  std::optional<IntegerSet> predicate = einsum.getPredicate();
-  if (!predicate)
-    return true;
-  for (unsigned c = 0; c < predicate->getNumConstraints(); ++c) {
-    AffineExpr expr = predicate->getConstraint(c);
-    if (!expr.isPureAffine())
+  for (const NarrowingConstraint &c : getNarrowingConstraints(einsum)) {
+    std::optional<int64_t> rest = evaluateSymbols(c.rest, symbols);
+    if (!rest)
       continue;
-    SmallVector<int64_t> flat;
-    if (failed(getFlattenedAffineExpr(expr, dims.size(), symbols.size(), &flat)) ||
-        flat.size() != dims.size() + symbols.size() + 1)
-      continue; // Divisions introduce local variables: not narrowed.
-    // flat = [dims..., symbols..., constant] (no locals: pure affine).
-    int64_t rest = flat.back();
-    bool overflowed = false;
-    for (unsigned s = 0; s < symbols.size(); ++s) {
-      int64_t term;
-      overflowed |= __builtin_mul_overflow(flat[dims.size() + s], symbols[s], &term) ||
-                    __builtin_add_overflow(rest, term, &rest);
-    }
-    if (overflowed)
-      continue;
-    SmallVector<unsigned> used;
-    for (unsigned d = 0; d < dims.size(); ++d)
-      if (flat[d] != 0)
-        used.push_back(d);
-    bool isEq = predicate->isEq(c);
-    if (used.empty()) {
-      if (isEq ? rest != 0 : rest < 0)
+    if (!c.dim) {
+      if (c.isEquality ? *rest != 0 : *rest < 0)
         return false;
       continue;
     }
-    if (used.size() != 1)
-      continue; // A relation between ranks: not used (see the header).
-    unsigned d = used.front();
-    int64_t k = flat[d];
+    Interval &range = dims[*c.dim];
+    int64_t k = c.coefficient;
     // k * r + rest >= 0 (or == 0).
-    if (k > 0 || isEq)
-      dims[d].lo = std::max(dims[d].lo, k > 0 ? llvm::divideCeilSigned(-rest, k)
-                                              : llvm::divideCeilSigned(rest, -k));
-    if (k < 0 || isEq)
-      dims[d].hi = std::min(dims[d].hi, k < 0 ? llvm::divideFloorSigned(rest, -k)
-                                              : llvm::divideFloorSigned(-rest, k));
-    if (dims[d].lo > dims[d].hi)
+    if (k > 0 || c.isEquality)
+      range.lo = std::max(range.lo, k > 0 ? llvm::divideCeilSigned(-*rest, k)
+                                          : llvm::divideCeilSigned(*rest, -k));
+    if (k < 0 || c.isEquality)
+      range.hi = std::min(range.hi, k < 0 ? llvm::divideFloorSigned(*rest, -k)
+                                          : llvm::divideFloorSigned(-*rest, k));
+    if (range.lo > range.hi)
       return false;
   }
   return true;
 }
 
-/// `m1 * T + m0` (any common factor) read as the parent rank `m`, whose
-/// range [0, M - 1] the partition's tail guarantees; nullopt when `expr`
-/// has no such pair.
+/// The range of an index with `m1 * T + m0` pairs read as the parent rank
+/// (IndexBounds); nullopt when it has none, or on overflow (the tree
+/// evaluation reports that).
 std::optional<Interval>
 evaluatePartitioned(EinsumOp einsum, AffineExpr expr, ArrayRef<Interval> dims,
                     ArrayRef<int64_t> symbols, const RankEnvironment &env,
                     const llvm::StringMap<int64_t> &extents) {
-  if (!expr.isPureAffine())
+  std::optional<PartitionedIndex> index =
+      getPartitionedIndex(einsum, expr, env);
+  if (!index)
     return std::nullopt;
-  SmallVector<int64_t> flat;
-  if (failed(getFlattenedAffineExpr(expr, dims.size(), symbols.size(), &flat)) ||
-      flat.size() != dims.size() + symbols.size() + 1)
-    return std::nullopt;
-  // k * [lo, hi], or nullopt on overflow (the tree evaluation reports it).
   auto scale = [](int64_t k, Interval i) -> std::optional<Interval> {
     int64_t a, b;
     if (__builtin_mul_overflow(k, i.lo, &a) ||
@@ -250,51 +224,30 @@ evaluatePartitioned(EinsumOp einsum, AffineExpr expr, ArrayRef<Interval> dims,
       return std::nullopt;
     return k >= 0 ? Interval{a, b} : Interval{b, a};
   };
-  SmallVector<Interval> terms; // Each term's range, summed at the end.
-  SmallVector<bool> covered(dims.size(), false);
-  bool any = false;
-  for (unsigned inner = 0; inner < dims.size(); ++inner) {
-    StringRef innerName = cast<StringAttr>(einsum.getRanks()[inner]).getValue();
-    PartitionOp partition = env.getPartitionOfInner(innerName);
-    if (!partition || flat[inner] == 0)
-      continue;
-    int64_t outer = einsum.getRankPosition(partition.getOuter());
-    auto tile = static_cast<int64_t>(partition.getTile());
-    if (outer < 0 || flat[outer] != flat[inner] * tile)
-      continue;
-    auto parent = extents.find(partition.getRank());
-    if (parent == extents.end())
-      return std::nullopt;
-    std::optional<Interval> tiles = scale(tile, dims[outer]);
-    if (!tiles)
-      return std::nullopt;
-    Interval parentRange{tiles->lo + dims[inner].lo,
-                         std::min(parent->second - 1, tiles->hi + dims[inner].hi)};
-    std::optional<Interval> term = scale(flat[inner], parentRange);
-    if (!term)
-      return std::nullopt;
-    terms.push_back(*term);
-    covered[inner] = covered[outer] = true;
-    any = true;
-  }
-  if (!any)
+  std::optional<int64_t> constant =
+      evaluateSymbols(index->remaining, symbols);
+  if (!constant)
     return std::nullopt;
-  Interval total{flat.back(), flat.back()};
-  for (unsigned d = 0; d < dims.size(); ++d) {
-    if (covered[d] || flat[d] == 0)
-      continue;
-    std::optional<Interval> term = scale(flat[d], dims[d]);
+  SmallVector<Interval> terms = {{*constant, *constant}};
+  for (const PartitionedIndex::Pair &pair : index->pairs) {
+    auto parent = extents.find(pair.parent);
+    std::optional<Interval> tiles = scale(pair.tile, dims[pair.outer]);
+    if (parent == extents.end() || !tiles)
+      return std::nullopt;
+    Interval whole{tiles->lo + dims[pair.inner].lo,
+                   std::min(parent->second - 1, tiles->hi + dims[pair.inner].hi)};
+    std::optional<Interval> term = scale(pair.coefficient, whole);
     if (!term)
       return std::nullopt;
     terms.push_back(*term);
   }
-  for (unsigned s = 0; s < symbols.size(); ++s) {
-    std::optional<Interval> term =
-        scale(flat[dims.size() + s], {symbols[s], symbols[s]});
+  for (auto [k, range] : llvm::zip(index->remaining.dims, dims)) {
+    std::optional<Interval> term = scale(k, range);
     if (!term)
       return std::nullopt;
     terms.push_back(*term);
   }
+  Interval total{0, 0};
   for (Interval t : terms)
     if (__builtin_add_overflow(total.lo, t.lo, &total.lo) ||
         __builtin_add_overflow(total.hi, t.hi, &total.hi))

@@ -10,10 +10,10 @@
 //===----------------------------------------------------------------------===//
 
 #include "cascade/Conversion/CascadeToCPU.h"
+#include "cascade/Analysis/IndexBounds.h"
 #include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
 #include "cascade/Transforms/Passes.h"
 
-#include "mlir/Analysis/FlatLinearValueConstraints.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 
@@ -74,6 +74,7 @@ private:
                                            ArrayRef<Range> dims,
                                            ArrayRef<Value> symbols,
                                            EinsumOp einsum);
+  Value evaluateSymbols(const LinearForm &form, ArrayRef<Value> symbols);
   Value getDimSize(Value tensor, unsigned dim);
   /// A bare rank indexing the dimension that this rank names (its extent
   /// is that dimension's size, checked once with the arguments).
@@ -167,100 +168,71 @@ std::optional<Range> ShapeCheckBuilder::evaluate(AffineExpr expr,
   }
 }
 
-/// `m1 * T + m0` read as the parent rank (see ShapeContract.cpp).
+Value ShapeCheckBuilder::evaluateSymbols(const LinearForm &form,
+                                         ArrayRef<Value> symbols) {
+  Value total = constant(form.constant);
+  for (auto [k, value] : llvm::zip(form.symbols, symbols))
+    if (k != 0)
+      total = add(total, mul(value, constant(k)));
+  return total;
+}
+
+/// The range of an index with `m1 * T + m0` pairs read as the parent rank
+/// (IndexBounds); nullopt when it has none.
 std::optional<Range>
 ShapeCheckBuilder::evaluatePartitioned(AffineExpr expr, ArrayRef<Range> dims,
                                        ArrayRef<Value> symbols,
                                        EinsumOp einsum) {
-  if (!expr.isPureAffine())
-    return std::nullopt;
-  SmallVector<int64_t> flat;
-  if (failed(getFlattenedAffineExpr(expr, dims.size(), symbols.size(), &flat)) ||
-      flat.size() != dims.size() + symbols.size() + 1)
+  std::optional<PartitionedIndex> index =
+      getPartitionedIndex(einsum, expr, env);
+  if (!index)
     return std::nullopt;
   auto scale = [&](int64_t k, Range r) {
     Value c = constant(k);
     return k >= 0 ? Range{mul(r.lo, c), mul(r.hi, c)}
                   : Range{mul(r.hi, c), mul(r.lo, c)};
   };
-  SmallVector<Range> terms;
-  SmallVector<bool> covered(dims.size(), false);
-  for (unsigned inner = 0; inner < dims.size(); ++inner) {
-    PartitionOp partition = env.getPartitionOfInner(
-        cast<StringAttr>(einsum.getRanks()[inner]).getValue());
-    if (!partition || flat[inner] == 0)
-      continue;
-    int64_t outer = einsum.getRankPosition(partition.getOuter());
-    auto tile = static_cast<int64_t>(partition.getTile());
-    if (outer < 0 || flat[outer] != flat[inner] * tile)
-      continue;
-    Value parent = extents.lookup(partition.getRank());
-    Range tiles = scale(tile, dims[outer]);
-    Range whole{add(tiles.lo, dims[inner].lo),
-                minOf(arith::SubIOp::create(b, loc, parent, constant(1)),
-                      add(tiles.hi, dims[inner].hi))};
-    terms.push_back(scale(flat[inner], whole));
-    covered[inner] = covered[outer] = true;
-  }
-  if (terms.empty())
-    return std::nullopt;
-  for (unsigned d = 0; d < dims.size(); ++d)
-    if (!covered[d] && flat[d] != 0)
-      terms.push_back(scale(flat[d], dims[d]));
-  for (unsigned s = 0; s < symbols.size(); ++s)
-    if (flat[dims.size() + s] != 0)
-      terms.push_back(scale(flat[dims.size() + s], {symbols[s], symbols[s]}));
-  Range total{constant(flat.back()), constant(flat.back())};
-  for (Range t : terms)
+  Value rest = evaluateSymbols(index->remaining, symbols);
+  Range total{rest, rest};
+  auto accumulate = [&](Range t) {
     total = {add(total.lo, t.lo), add(total.hi, t.hi)};
+  };
+  for (const PartitionedIndex::Pair &pair : index->pairs) {
+    Range tiles = scale(pair.tile, dims[pair.outer]);
+    Range whole{add(tiles.lo, dims[pair.inner].lo),
+                minOf(arith::SubIOp::create(b, loc, extents.lookup(pair.parent),
+                                            constant(1)),
+                      add(tiles.hi, dims[pair.inner].hi))};
+    accumulate(scale(pair.coefficient, whole));
+  }
+  for (auto [k, range] : llvm::zip(index->remaining.dims, dims))
+    if (k != 0)
+      accumulate(scale(k, range));
   return total;
 }
 
 Value ShapeCheckBuilder::getDimSize(Value tensor, unsigned dim) {
-  if (auto argument = dyn_cast<BlockArgument>(tensor)) {
-    Operation *owner = argument.getOwner()->getParentOp();
-    if (isa<func::FuncOp>(owner))
-      return memref::DimOp::create(
-          b, loc, check.getArgument(argument.getArgNumber()), dim);
-    if (auto iterate = dyn_cast<IterateOp>(owner))
-      return getDimSize(iterate.getInits()[argument.getArgNumber()], dim);
+  std::optional<DimSizeSource> source = getDimSizeSource(tensor, dim);
+  if (!source)
     return nullptr;
-  }
-  if (auto iterate = tensor.getDefiningOp<IterateOp>())
-    return getDimSize(
-        iterate.getInits()[cast<OpResult>(tensor).getResultNumber()], dim);
-  if (auto einsum = tensor.getDefiningOp<EinsumOp>())
-    return extents.lookup(cast<StringAttr>(einsum.getOutput()[dim]).getValue());
-  return nullptr;
+  if (source->argument)
+    return memref::DimOp::create(b, loc, check.getArgument(*source->argument),
+                                 dim);
+  return extents.lookup(source->rank);
 }
 
 bool ShapeCheckBuilder::isTriviallyInBounds(EinsumOp einsum, unsigned operand,
                                             unsigned dim, AffineExpr expr) {
   auto bare = dyn_cast<AffineDimExpr>(expr);
-  if (!bare)
+  std::optional<DimSizeSource> source =
+      getDimSizeSource(einsum.getInputs()[operand], dim);
+  if (!bare || !source)
     return false;
   StringRef rank =
       cast<StringAttr>(einsum.getRanks()[bare.getPosition()]).getValue();
-  Value tensor = einsum.getInputs()[operand];
-  while (true) {
-    if (auto argument = dyn_cast<BlockArgument>(tensor)) {
-      Operation *owner = argument.getOwner()->getParentOp();
-      if (isa<func::FuncOp>(owner))
-        return env.getRankOfArgumentDim(argument.getArgNumber(), dim) == rank;
-      auto iterate = dyn_cast<IterateOp>(owner);
-      if (!iterate)
-        return false;
-      tensor = iterate.getInits()[argument.getArgNumber()];
-      continue;
-    }
-    if (auto iterate = tensor.getDefiningOp<IterateOp>()) {
-      tensor = iterate.getInits()[cast<OpResult>(tensor).getResultNumber()];
-      continue;
-    }
-    auto producer = tensor.getDefiningOp<EinsumOp>();
-    return producer &&
-           cast<StringAttr>(producer.getOutput()[dim]).getValue() == rank;
-  }
+  if (source->argument)
+    return env.getRankOfArgumentDim(*source->argument, dim) == rank;
+  return source->rank == rank;
 }
 
 void ShapeCheckBuilder::checkEinsum(EinsumOp einsum) {
@@ -277,47 +249,29 @@ void ShapeCheckBuilder::checkEinsum(EinsumOp einsum) {
   if (llvm::is_contained(symbols, Value()) ||
       llvm::any_of(dims, [](Range r) { return !r.hi; }))
     return; // Unbound ranks: the verifier has refused the spec already.
-  // Single-rank predicate constraints narrow the domain (as in
-  // ShapeContract.cpp); a constraint on extents alone may empty it.
-  if (std::optional<IntegerSet> predicate = einsum.getPredicate()) {
-    for (unsigned c = 0; c < predicate->getNumConstraints(); ++c) {
-      AffineExpr expr = predicate->getConstraint(c);
-      SmallVector<int64_t> flat;
-      if (!expr.isPureAffine() ||
-          failed(getFlattenedAffineExpr(expr, dims.size(), symbols.size(),
-                                        &flat)) ||
-          flat.size() != dims.size() + symbols.size() + 1)
-        continue;
-      Value rest = constant(flat.back());
-      for (unsigned s = 0; s < symbols.size(); ++s)
-        if (flat[dims.size() + s] != 0)
-          rest = add(rest, mul(symbols[s], constant(flat[dims.size() + s])));
-      SmallVector<unsigned> used;
-      for (unsigned d = 0; d < dims.size(); ++d)
-        if (flat[d] != 0)
-          used.push_back(d);
-      bool isEq = predicate->isEq(c);
-      if (used.empty()) {
-        nonEmpty = both(nonEmpty, cmp(isEq ? arith::CmpIPredicate::eq
-                                           : arith::CmpIPredicate::sge,
-                                      rest, constant(0)));
-        continue;
-      }
-      if (used.size() != 1)
-        continue;
-      unsigned d = used.front();
-      int64_t k = flat[d];
-      Value negRest = arith::SubIOp::create(b, loc, constant(0), rest);
-      if (k > 0 || isEq)
-        dims[d].lo = maxOf(dims[d].lo,
-                           k > 0 ? arith::CeilDivSIOp::create(b, loc, negRest, constant(k)).getResult()
-                                 : arith::CeilDivSIOp::create(b, loc, rest, constant(-k)).getResult());
-      if (k < 0 || isEq)
-        dims[d].hi = minOf(dims[d].hi,
-                           k < 0 ? arith::FloorDivSIOp::create(b, loc, rest, constant(-k)).getResult()
-                                 : arith::FloorDivSIOp::create(b, loc, negRest, constant(k)).getResult());
-      nonEmpty = both(nonEmpty, cmp(arith::CmpIPredicate::sle, dims[d].lo, dims[d].hi));
+  // Single-rank predicate constraints narrow the domain, and one on extents
+  // alone may empty it (IndexBounds).
+  for (const NarrowingConstraint &c : getNarrowingConstraints(einsum)) {
+    Value rest = evaluateSymbols(c.rest, symbols);
+    if (!c.dim) {
+      nonEmpty = both(nonEmpty, cmp(c.isEquality ? arith::CmpIPredicate::eq
+                                                 : arith::CmpIPredicate::sge,
+                                    rest, constant(0)));
+      continue;
     }
+    Range &range = dims[*c.dim];
+    int64_t k = c.coefficient;
+    Value negRest = arith::SubIOp::create(b, loc, constant(0), rest);
+    // k * r + rest >= 0 (or == 0).
+    if (k > 0 || c.isEquality)
+      range.lo = maxOf(range.lo,
+                       k > 0 ? arith::CeilDivSIOp::create(b, loc, negRest, constant(k)).getResult()
+                             : arith::CeilDivSIOp::create(b, loc, rest, constant(-k)).getResult());
+    if (k < 0 || c.isEquality)
+      range.hi = minOf(range.hi,
+                       k < 0 ? arith::FloorDivSIOp::create(b, loc, rest, constant(-k)).getResult()
+                             : arith::FloorDivSIOp::create(b, loc, negRest, constant(k)).getResult());
+    nonEmpty = both(nonEmpty, cmp(arith::CmpIPredicate::sle, range.lo, range.hi));
   }
   for (auto [i, attr] : llvm::enumerate(einsum.getIndexingMaps())) {
     AffineMap map = cast<AffineMapAttr>(attr).getValue();
