@@ -535,7 +535,11 @@ int main(int argc, char **argv) {
                    << llvm::format(" (rtol=%g atol=%g) ", relativeTolerance.getValue(),
                                    absoluteTolerance.getValue());
       if (comparison.agree()) {
-        llvm::outs() << "AGREE\n";
+        llvm::outs() << "AGREE";
+        if (comparison.sameNonFinite)
+          llvm::outs() << " (" << comparison.sameNonFinite
+                       << " NaN/Inf where both have the same)";
+        llvm::outs() << "\n";
         continue;
       }
       agree = false;
