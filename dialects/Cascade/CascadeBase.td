@@ -66,4 +66,58 @@ def Cascade_ReductionAttr : AttrDef<Cascade_Dialect, "Reduction"> {
   let assemblyFormat = "`<` $rank `,` $kind `>`";
 }
 
+
+def Cascade_KeyRangeAttr : AttrDef<Cascade_Dialect, "KeyRange"> {
+  let mnemonic = "key_range";
+  let summary = "the key tiles one query tile visits, and those it visits unmasked";
+  let description = [{
+    One range of a `#cascade.tiles` schedule. Each map takes the schedule's
+    `dims` (the query tile index first) and `symbols` and gives bounds on the
+    key tile index: the tile visits key tiles in `[lower, upper)` (the
+    largest result of `lower`, the smallest of `upper`, as for
+    `affine.for`), and inside them those in `[full_lower, full_upper)` are
+    *full*: every predicate of the iterate's body holds at every point of
+    the pair of tiles, so they run without masks. Key tiles outside every
+    range of the schedule are *empty* for that query tile and are skipped.
+  }];
+  let parameters = (ins "::mlir::AffineMap":$lower, "::mlir::AffineMap":$upper,
+                        "::mlir::AffineMap":$full_lower,
+                        "::mlir::AffineMap":$full_upper);
+  let assemblyFormat = "`<` struct(params) `>`";
+}
+
+def Cascade_TileScheduleAttr : AttrDef<Cascade_Dialect, "TileSchedule"> {
+  let mnemonic = "tiles";
+  let summary = "mask-aware classification of (query tile, key tile) pairs";
+  let description = [{
+    Attached to the key `cascade.iterate` by `cascade-classify-tiles`. The
+    query rank `query` is cut into tiles of `query_tile` rows; for each query
+    tile, the iterate visits only the key tiles inside one of `ranges`
+    (`#cascade.key_range`), each once, range by range, and runs the full
+    ones without evaluating predicates. Skipping a key tile is legal because
+    the pass proved that a step at which every predicate of the body is
+    false leaves every carried tensor unchanged (docs/Schedule.md).
+
+    ```mlir
+    tiles = #cascade.tiles<query = "p", query_tile = 64,
+        dims = ["p#tile"], symbols = ["M", "P"],
+        ranges = [#cascade.key_range<
+          lower = affine_map<(d0)[s0, s1] -> (0)>,
+          upper = affine_map<(d0)[s0, s1] -> (s0 ceildiv 64,
+                                              (d0 * 64 + s0 - s1 + 63) floordiv 64 + 1)>,
+          full_lower = ..., full_upper = ...>]>
+    ```
+
+    `dims` names the maps' dimensions: the first is the query tile index
+    (its name is the query rank followed by `#tile`), the others are ranks
+    fixed for a work item (batch, head). `symbols` names the extents the
+    maps' symbols stand for.
+  }];
+  let parameters = (ins "::mlir::StringAttr":$query, "int64_t":$query_tile,
+                        "::mlir::ArrayAttr":$dims, "::mlir::ArrayAttr":$symbols,
+                        "::mlir::ArrayAttr":$ranges);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 #endif // CASCADE_BASE_TD

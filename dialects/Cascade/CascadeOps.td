@@ -178,13 +178,16 @@ def Cascade_IterateOp : Cascade_Op<"iterate", [
     }
     ```
   }];
-  let arguments = (ins StrAttr:$rank, Variadic<AnyRankedTensor>:$inits);
+  let arguments = (ins StrAttr:$rank, Variadic<AnyRankedTensor>:$inits,
+                       OptionalAttr<Cascade_TileScheduleAttr>:$tiles);
   let results = (outs Variadic<AnyRankedTensor>:$results);
   let regions = (region SizedRegion<1>:$body);
   let hasCustomAssemblyFormat = 1;
   let hasRegionVerifier = 1;
   let extraClassDeclaration = [{
     ::mlir::Block &getBodyBlock() { return getBody().front(); }
+    ::mlir::LogicalResult verifyTileSchedule(TileScheduleAttr tiles,
+                                             const RankEnvironment *env);
   }];
 }
 

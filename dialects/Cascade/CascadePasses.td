@@ -134,6 +134,36 @@ def CascadeStreamRank : Pass<"cascade-stream-rank", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
 
+def CascadeClassifyTiles : Pass<"cascade-classify-tiles", "::mlir::func::FuncOp"> {
+  let summary = "classify (query tile, key tile) pairs as empty, partial or full from the predicates";
+  let description = [{
+    For the key iterate of a 1-pass cascade (`cascade.iterate m1` over the
+    outer rank of `m = m1 * T + m0`), derives from the affine predicates of
+    the Einsums in its body which key tiles each query tile must visit and
+    which of those are full (every predicate holds everywhere, so no mask is
+    evaluated), and attaches them as a `#cascade.tiles` attribute: affine
+    bounds on `m1` in terms of the query tile index, the ranks fixed for a
+    work item and the extents. Skipping the other key tiles is proved legal
+    first: a step at which every predicate is false must leave every
+    carried tensor unchanged (over the extended reals, with Z3). Where the
+    pass cannot classify (no predicate, a nonlinear predicate, an unproved
+    identity) it leaves the iterate alone and says why in a remark.
+
+    The interpreter honours the attribute (it skips and unmasks exactly as
+    a kernel would), so `attn-run --compare` checks a classification by
+    numbers; the CPU kernel reads it to bound its key loop. docs/Schedule.md
+    gives the derivation.
+  }];
+  let options = [
+    Option<"queryTile", "query-tile", "int64_t", /*default=*/"64",
+           "rows of the query rank per tile (the backends' query tile)">,
+    Option<"queryRank", "query-rank", "std::string", /*default=*/"\"\"",
+           "the query rank (default: the result's second-to-last rank)">,
+    Option<"emitRemarks", "remarks", "bool", /*default=*/"false",
+           "emit a remark per iterate: the classification or why there is none">
+  ];
+}
+
 def CascadeLowerToCpuKernel : Pass<"cascade-lower-to-cpu-kernel", "::mlir::ModuleOp"> {
   let summary = "turn each streamed cascade function into a CPU kernel over work items";
   let description = [{

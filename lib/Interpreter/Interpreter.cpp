@@ -17,6 +17,7 @@
 #include "mlir/IR/IntegerSet.h"
 #include "llvm/Support/MathExtras.h"
 
+#include <map>
 #include <memory>
 
 using namespace mlir;
@@ -209,6 +210,10 @@ private:
       SmallVector<TensorRef> next;
       if (failed(runBlock(iterate.getBodyBlock(), next)))
         return failure();
+      if (std::optional<TileScheduleAttr> tiles = iterate.getTiles()) {
+        if (failed(applyTileSchedule(iterate, *tiles, step, carried, next)))
+          return failure();
+      }
       carried = std::move(next);
     }
     fixedCoordinates.erase(rank);
@@ -219,12 +224,98 @@ private:
 
   LogicalResult runEinsum(EinsumOp einsum);
 
+  /// Executes a step of an iterate with a tile schedule as a kernel does:
+  /// query rows whose tile skips key tile `step` keep `carried`, rows whose
+  /// tile sees it full take the step computed without predicates, the rest
+  /// the masked step already in `next`. A wrong classification therefore
+  /// changes the result, which is what `attn-run --compare` checks.
+  LogicalResult applyTileSchedule(IterateOp iterate, TileScheduleAttr tiles,
+                                  int64_t step, ArrayRef<TensorRef> carried,
+                                  SmallVectorImpl<TensorRef> &next) {
+    StringRef query = tiles.getQuery().getValue();
+    int64_t keyTiles = extents.lookup(iterate.getRank());
+    SmallVector<int64_t> symbols;
+    for (StringRef rank : tiles.getSymbols().getAsValueRange<StringAttr>())
+      symbols.push_back(extents.lookup(rank));
+    SmallVector<StringRef> dimRanks = llvm::to_vector(
+        tiles.getDims().getAsValueRange<StringAttr>());
+    // Class of this step per (query tile, fixed ranks), computed once.
+    enum Class { Empty, Partial, Full };
+    std::map<SmallVector<int64_t>, Class> classes;
+    auto classify = [&](const SmallVector<int64_t> &dims) {
+      auto it = classes.find(dims);
+      if (it != classes.end())
+        return it->second;
+      Class c = Empty;
+      for (Attribute attr : tiles.getRanges()) {
+        KeyTileBounds b = evaluateKeyRange(cast<KeyRangeAttr>(attr), dims,
+                                           symbols, keyTiles);
+        if (step >= b.fullLower && step < b.fullUpper)
+          c = Full;
+        else if (step >= b.lower && step < b.upper && c == Empty)
+          c = Partial;
+      }
+      return classes[dims] = c;
+    };
+    SmallVector<TensorRef> unmasked;
+    auto getUnmasked = [&]() -> LogicalResult {
+      if (!unmasked.empty())
+        return success();
+      ignorePredicates = true;
+      LogicalResult result = runBlock(iterate.getBodyBlock(), unmasked);
+      ignorePredicates = false;
+      return result;
+    };
+    // The full class needs the unmasked step; compute it only if some tile
+    // is full (checked lazily below).
+    for (auto [i, init] : llvm::enumerate(iterate.getInits())) {
+      auto producer = init.getDefiningOp<EinsumOp>();
+      SmallVector<StringRef> ranks = llvm::to_vector(
+          producer.getOutput().getAsValueRange<StringAttr>());
+      Tensor merged = *next[i];
+      SmallVector<int64_t> strides = merged.getStrides();
+      SmallVector<int64_t> position(dimRanks.size(), 0);
+      SmallVector<int64_t> at(ranks.size(), 0);
+      for (int64_t e = 0; e < merged.getNumElements(); ++e) {
+        int64_t rest = e;
+        for (size_t d = 0; d < ranks.size(); ++d) {
+          at[d] = rest / strides[d];
+          rest %= strides[d];
+        }
+        for (auto [k, name] : llvm::enumerate(dimRanks)) {
+          auto found = llvm::find(ranks, k == 0 ? query : name);
+          int64_t coordinate = found == ranks.end()
+                                   ? fixedCoordinates.lookup(name)
+                                   : at[found - ranks.begin()];
+          position[k] =
+              k == 0 ? coordinate / tiles.getQueryTile() : coordinate;
+        }
+        switch (classify(position)) {
+        case Empty:
+          merged.data[e] = carried[i]->data[e];
+          break;
+        case Partial:
+          break;
+        case Full:
+          if (failed(getUnmasked()))
+            return failure();
+          merged.data[e] = unmasked[i]->data[e];
+          break;
+        }
+      }
+      next[i] = std::make_shared<const Tensor>(std::move(merged));
+    }
+    return success();
+  }
+
   FunctionOpInterface function;
   RankEnvironment env;
   llvm::StringMap<int64_t> extents;
   InterpretOptions options;
   std::vector<bool> sampled;
   llvm::StringMap<int64_t> fixedCoordinates;
+  /// Set while evaluating a step for the key tiles a schedule calls full.
+  bool ignorePredicates = false;
   llvm::DenseMap<Value, TensorRef> values;
   llvm::DenseMap<Operation *, BodyProgram> programs;
 };
@@ -249,6 +340,12 @@ private:
   std::optional<double> reduceFrom(int level);
   bool predicateHolds() const;
 
+public:
+  void setIgnorePredicate(bool ignore) { ignorePredicate = ignore; }
+
+private:
+  bool ignorePredicate = false;
+  size_t numPredicateConstraints = 0;
   EinsumOp einsum;
   const BodyProgram &program;
   SmallVector<TensorRef> operands;
@@ -352,6 +449,7 @@ LogicalResult EinsumEvaluator::prepare(ArrayRef<TensorRef> operandTensors,
                << "the predicate divides by zero for these extents";
       constraints.push_back(std::move(*constraint));
       isEquality.push_back(predicate->isEq(i));
+      ++numPredicateConstraints;
     }
   }
   // Points past the end of a partitioned rank are outside the domain:
@@ -380,7 +478,12 @@ LogicalResult EinsumEvaluator::prepare(ArrayRef<TensorRef> operandTensors,
 }
 
 bool EinsumEvaluator::predicateHolds() const {
-  for (auto [constraint, equality] : llvm::zip(constraints, isEquality)) {
+  // The predicate's own constraints come first, then the partition tails,
+  // which a full tile still has.
+  for (auto [i, constraint, equality] :
+       llvm::enumerate(constraints, isEquality)) {
+    if (ignorePredicate && i < numPredicateConstraints)
+      continue;
     int64_t value = constraint(coordinates.data());
     if (equality ? value != 0 : value < 0)
       return false;
@@ -481,6 +584,7 @@ LogicalResult FunctionInterpreter::runEinsum(EinsumOp einsum) {
     return failure();
   if (!options.sampledRank.empty())
     evaluator.setSample(options.sampledRank, &sampled);
+  evaluator.setIgnorePredicate(ignorePredicates);
   Tensor result = evaluator.run();
   if (evaluator.hadError())
     return failure();

@@ -12,6 +12,7 @@
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -103,4 +104,88 @@ Value mlir::cascade::buildReduceCombine(OpBuilder &b, Location loc,
     return arith::MinimumFOp::create(b, loc, accumulator, value);
   }
   llvm_unreachable("unknown reduce kind");
+}
+
+//===----------------------------------------------------------------------===//
+// TileScheduleAttr
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+TileScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                         StringAttr query, int64_t queryTile, ArrayAttr dims,
+                         ArrayAttr symbols, ArrayAttr ranges) {
+  if (!query || !isValidRankName(query.getValue()))
+    return emitError() << "#cascade.tiles needs a valid query rank name";
+  // The CPU and GPU backends keep a query tile in registers or staging
+  // memory; the same limit as the pipelines' query-tile option.
+  if (queryTile < 1 || queryTile > 4096)
+    return emitError() << "#cascade.tiles: query_tile must be in [1, 4096], "
+                          "not "
+                       << queryTile;
+  std::string tileDim = (query.getValue() + "#tile").str();
+  if (dims.empty() || !isa<StringAttr>(dims[0]) ||
+      cast<StringAttr>(dims[0]).getValue() != tileDim)
+    return emitError() << "#cascade.tiles: the first of dims must be \""
+                       << tileDim << "\", the query tile index";
+  for (Attribute dim : dims.getValue().drop_front())
+    if (!isa<StringAttr>(dim) ||
+        !isValidRankName(cast<StringAttr>(dim).getValue()))
+      return emitError() << "#cascade.tiles: dims must name ranks, not "
+                         << dim;
+  for (Attribute symbol : symbols)
+    if (!isa<StringAttr>(symbol) ||
+        !isValidRankName(cast<StringAttr>(symbol).getValue()))
+      return emitError() << "#cascade.tiles: symbols must name ranks (whose "
+                            "extents they stand for), not "
+                         << symbol;
+  if (ranges.empty())
+    return emitError() << "#cascade.tiles needs at least one key range";
+  for (auto [i, attr] : llvm::enumerate(ranges)) {
+    auto range = dyn_cast<KeyRangeAttr>(attr);
+    if (!range)
+      return emitError() << "#cascade.tiles: range #" << i
+                         << " is not a #cascade.key_range";
+    for (AffineMap map : {range.getLower(), range.getUpper(),
+                          range.getFullLower(), range.getFullUpper()})
+      if (!map || map.getNumDims() != dims.size() ||
+          map.getNumSymbols() != symbols.size() || map.getNumResults() == 0)
+        return emitError() << "#cascade.tiles: every map of range #" << i
+                           << " must take " << dims.size() << " dims and "
+                           << symbols.size()
+                           << " symbols and have at least one result";
+  }
+  return success();
+}
+
+KeyTileBounds mlir::cascade::evaluateKeyRange(KeyRangeAttr range,
+                                              ArrayRef<int64_t> dims,
+                                              ArrayRef<int64_t> symbols,
+                                              int64_t keyTiles) {
+  auto evaluate = [&](AffineMap map, bool isLower) {
+    SmallVector<int64_t> values;
+    MLIRContext *context = map.getContext();
+    SmallVector<AffineExpr> dimValues, symbolValues;
+    for (int64_t d : dims)
+      dimValues.push_back(getAffineConstantExpr(d, context));
+    for (int64_t s : symbols)
+      symbolValues.push_back(getAffineConstantExpr(s, context));
+    int64_t result = isLower ? INT64_MIN : INT64_MAX;
+    for (AffineExpr expr : map.getResults()) {
+      auto value = dyn_cast<AffineConstantExpr>(
+          expr.replaceDimsAndSymbols(dimValues, symbolValues));
+      // Every divisor is a positive constant, so the result folds.
+      int64_t v = value ? value.getValue() : (isLower ? 0 : keyTiles);
+      result = isLower ? std::max(result, v) : std::min(result, v);
+    }
+    return std::clamp<int64_t>(result, 0, keyTiles);
+  };
+  KeyTileBounds bounds;
+  bounds.lower = evaluate(range.getLower(), true);
+  bounds.upper = std::max(bounds.lower, evaluate(range.getUpper(), false));
+  bounds.fullLower =
+      std::clamp(evaluate(range.getFullLower(), true), bounds.lower,
+                 bounds.upper);
+  bounds.fullUpper = std::clamp(evaluate(range.getFullUpper(), false),
+                                bounds.fullLower, bounds.upper);
+  return bounds;
 }

@@ -594,5 +594,40 @@ LogicalResult IterateOp::verifyRegions() {
     return emitOpError() << "iterates rank '" << getRank()
                          << "', whose extent is unknown: no function argument "
                             "or cascade.partition binds it";
+  if (std::optional<TileScheduleAttr> tiles = getTiles())
+    return verifyTileSchedule(*tiles, succeeded(env) ? &*env : nullptr);
+  return success();
+}
+
+/// A tile schedule skips steps per query tile, so every carried tensor must
+/// have one value per query row, and the maps may refer only to ranks that
+/// are fixed for a work item (not to the key ranks the iterate walks).
+LogicalResult IterateOp::verifyTileSchedule(TileScheduleAttr tiles,
+                                            const RankEnvironment *env) {
+  StringRef query = tiles.getQuery().getValue();
+  if (env && !env->lookup(query))
+    return emitOpError() << "#cascade.tiles names query rank '" << query
+                         << "', which no argument or partition binds";
+  for (auto [i, init] : llvm::enumerate(getInits())) {
+    auto einsum = init.getDefiningOp<EinsumOp>();
+    if (!einsum || !llvm::is_contained(
+                       einsum.getOutput().getAsValueRange<StringAttr>(), query))
+      return emitOpError() << "carried value #" << i
+                           << " has no rank '" << query
+                           << "': a tile schedule skips key tiles per query "
+                              "tile, so every carried tensor must hold one "
+                              "value per query row";
+  }
+  for (Attribute attr : llvm::concat<const Attribute>(
+           tiles.getDims().getValue().drop_front(),
+           tiles.getSymbols().getValue())) {
+    StringRef rank = cast<StringAttr>(attr).getValue();
+    if (rank == getRank())
+      return emitOpError() << "#cascade.tiles bounds the key tiles by '"
+                           << rank << "', the rank this iterate walks";
+    if (env && !env->lookup(rank))
+      return emitOpError() << "#cascade.tiles refers to rank '" << rank
+                           << "', which no argument or partition binds";
+  }
   return success();
 }

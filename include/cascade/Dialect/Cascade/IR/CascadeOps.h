@@ -25,6 +25,10 @@
 #define GET_ATTRDEF_CLASSES
 #include "Cascade/CascadeAttrs.h.inc"
 
+namespace mlir::cascade {
+class RankEnvironment;
+} // namespace mlir::cascade
+
 #define GET_OP_CLASSES
 #include "Cascade/CascadeOps.h.inc"
 
@@ -45,6 +49,15 @@ double combineReduce(ReduceKind kind, double accumulator, double value);
 /// lower-case letters, digits or underscores. Upper case is reserved for
 /// extents (`M` is the extent of `m`).
 bool isValidRankName(llvm::StringRef name);
+
+/// Evaluates the maps of a tile schedule's `range` (#cascade.tiles) for one query tile: the half-open visited
+/// and full ranges of key tiles, clamped to [0, keyTiles). `dims` and
+/// `symbols` are in the order of the schedule's `dims` and `symbols`.
+struct KeyTileBounds {
+  int64_t lower = 0, upper = 0, fullLower = 0, fullUpper = 0;
+};
+KeyTileBounds evaluateKeyRange(KeyRangeAttr range, ArrayRef<int64_t> dims,
+                               ArrayRef<int64_t> symbols, int64_t keyTiles);
 
 /// The deepest an Einsum body may be: operations on its longest def-use
 /// chain. Parsers, printers, the interpreter and the backends walk bodies

@@ -1,0 +1,443 @@
+//===- TileClassification.cpp - Empty, full and partial tile pairs --------===//
+//
+// For each predicate constraint, linear in the ranks,
+//   a1 * m1 + a0 * m0 + c * p + sum_i o_i * r_i + R(extents) >= 0,
+// over a query tile t (p in [t*Tq, t*Tq + Tq - 1]) and a key tile m1
+// (m0 in [0, Tk - 1]), with the ranks r_i fixed for the work item:
+//   some point holds   iff  a1 * m1 + G_max >= 0,
+//   every point holds  iff  a1 * m1 + G_min >= 0,
+// where G_max / G_min add to R + sum o_i r_i the largest / smallest value of
+// a0 * m0 + c * p over the box (at its corners). With a1 > 0 each is a lower
+// bound on m1 (ceildiv), with a1 < 0 an upper bound (floordiv). A tile is
+// visited when it is inside the bounds of every constraint of some
+// predicate (a conjunction) and full when inside the full bounds of every
+// constraint of every predicate.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cascade/Analysis/TileClassification.h"
+#include "cascade/Analysis/AlgebraicLaws.h"
+#include "cascade/Analysis/FloatClasses.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/AffineExpr.h"
+#include "mlir/IR/AffineMap.h"
+#include "mlir/IR/IntegerSet.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/SmallSet.h"
+#include "llvm/ADT/StringSet.h"
+
+#include <algorithm>
+#include <set>
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+namespace {
+
+/// One constraint `expr >= 0` of a predicate as a linear form: a constant
+/// coefficient per rank and a rest over the extents.
+struct LinearConstraint {
+  llvm::StringMap<int64_t> coefficients;
+  AffineExpr rest; ///< Over the schedule's symbols.
+};
+
+} // namespace
+
+/// Position of `name` in `names`, inserting it at the end if absent.
+static unsigned getOrInsert(SmallVectorImpl<std::string> &names,
+                            StringRef name) {
+  auto it = llvm::find(names, name);
+  if (it != names.end())
+    return it - names.begin();
+  names.push_back(name.str());
+  return names.size() - 1;
+}
+
+/// `expr` (over `einsum`'s ranks and symbols) as a linear form, or failure
+/// when some rank's coefficient is not a constant (a division or modulo of
+/// a rank, a product with an extent).
+static FailureOr<LinearConstraint>
+getLinearForm(EinsumOp einsum, AffineExpr expr, unsigned numDims,
+              unsigned numSymbols, SmallVectorImpl<std::string> &symbols) {
+  MLIRContext *context = expr.getContext();
+  LinearConstraint form;
+  AffineExpr linear = getAffineConstantExpr(0, context);
+  for (unsigned d = 0; d < numDims; ++d) {
+    AffineExpr dim = getAffineDimExpr(d, context);
+    AffineExpr step = simplifyAffineExpr(expr.replace(dim, dim + 1) - expr,
+                                         numDims, numSymbols);
+    auto constant = dyn_cast<AffineConstantExpr>(step);
+    if (!constant)
+      return failure();
+    if (constant.getValue() != 0) {
+      form.coefficients[cast<StringAttr>(einsum.getRanks()[d]).getValue()] +=
+          constant.getValue();
+      linear = linear + dim * constant.getValue();
+    }
+  }
+  SmallVector<AffineExpr> zeros(numDims, getAffineConstantExpr(0, context));
+  AffineExpr rest = simplifyAffineExpr(expr.replaceDims(zeros), numDims,
+                                       numSymbols);
+  if (simplifyAffineExpr(expr - linear - rest, numDims, numSymbols) !=
+      getAffineConstantExpr(0, context))
+    return failure();
+  // The rest over the schedule's symbols.
+  SmallVector<AffineExpr> remapped;
+  for (StringRef symbol : einsum.getSymbols().getAsValueRange<StringAttr>())
+    remapped.push_back(
+        getAffineSymbolExpr(getOrInsert(symbols, symbol), context));
+  form.rest = rest.replaceSymbols(remapped);
+  return form;
+}
+
+namespace {
+
+/// Builds the bound maps of one schedule.
+class BoundBuilder {
+public:
+  BoundBuilder(MLIRContext *context, StringRef query, int64_t queryTile,
+               StringRef keyOuter, StringRef keyInner, int64_t keyTile)
+      : context(context), query(query), queryTile(queryTile),
+        keyOuter(keyOuter), keyInner(keyInner), keyTile(keyTile) {
+    dims.push_back((query + "#tile").str());
+  }
+
+  /// Adds the bounds one constraint puts on m1 for some point / every point
+  /// of a pair of tiles. Fails on a rank that is neither the query rank,
+  /// the key ranks nor a rank fixed for the work item (`isFixed`).
+  LogicalResult addConstraint(const LinearConstraint &constraint,
+                              llvm::function_ref<bool(StringRef)> isFixed,
+                              SmallVectorImpl<AffineExpr> &lower,
+                              SmallVectorImpl<AffineExpr> &upper,
+                              SmallVectorImpl<AffineExpr> &fullLower,
+                              SmallVectorImpl<AffineExpr> &fullUpper,
+                              std::string &why) {
+    AffineExpr tile = getAffineDimExpr(0, context);
+    AffineExpr first = tile * queryTile;
+    AffineExpr last = first + (queryTile - 1);
+    AffineExpr base = constraint.rest;
+    int64_t a1 = 0, a0 = 0, c = 0;
+    for (auto &entry : constraint.coefficients) {
+      StringRef rank = entry.getKey();
+      int64_t k = entry.getValue();
+      if (rank == keyOuter)
+        a1 = k;
+      else if (rank == keyInner)
+        a0 = k;
+      else if (rank == query)
+        c = k;
+      else if (isFixed(rank))
+        base = base + getAffineDimExpr(getOrInsert(dims, rank), context) * k;
+      else {
+        why = ("the predicate constrains rank '" + rank +
+               "', which is neither the query rank, the key rank nor fixed "
+               "for a work item")
+                  .str();
+        return failure();
+      }
+    }
+    AffineExpr most = base + (a0 > 0 ? a0 * (keyTile - 1) : 0) +
+                      (c > 0 ? last * c : first * c);
+    AffineExpr least = base + (a0 < 0 ? a0 * (keyTile - 1) : 0) +
+                       (c > 0 ? first * c : last * c);
+    if (a1 > 0) {
+      lower.push_back((-most).ceilDiv(a1));
+      fullLower.push_back((-least).ceilDiv(a1));
+    } else if (a1 < 0) {
+      upper.push_back(most.floorDiv(-a1) + 1);
+      fullUpper.push_back(least.floorDiv(-a1) + 1);
+    } else {
+      // No bound on m1. Every point of every pair holds only if `least` is
+      // a nonnegative constant; otherwise no tile is known to be full.
+      auto constant = dyn_cast<AffineConstantExpr>(least);
+      if (!constant || constant.getValue() < 0)
+        fullUpper.push_back(getAffineConstantExpr(0, context));
+    }
+    return success();
+  }
+
+  AffineMap makeMap(ArrayRef<AffineExpr> results, unsigned numSymbols) {
+    SmallVector<AffineExpr> simplified;
+    for (AffineExpr e : results) {
+      AffineExpr s = simplifyAffineExpr(e, dims.size(), numSymbols);
+      if (!llvm::is_contained(simplified, s))
+        simplified.push_back(s);
+    }
+    return AffineMap::get(dims.size(), numSymbols, simplified, context);
+  }
+
+  MLIRContext *context;
+  std::string query;
+  int64_t queryTile;
+  std::string keyOuter, keyInner;
+  int64_t keyTile;
+  SmallVector<std::string> dims;
+};
+
+/// The value of a tensor at "its point" in a step at which every masked
+/// Einsum of the body has an empty domain.
+struct StepValue {
+  ExtendedValue value;
+  std::optional<double> constant;
+};
+
+} // namespace
+
+/// Whether `einsum` reads operand `index` at the point its producer's value
+/// stands for: each index is the rank of the same name as the producer's
+/// output rank in that position.
+static bool readsAtOwnPoint(EinsumOp einsum, unsigned index,
+                            ArrayRef<StringRef> producerRanks) {
+  AffineMap map =
+      cast<AffineMapAttr>(einsum.getIndexingMaps()[index]).getValue();
+  if (map.getNumResults() != producerRanks.size())
+    return false;
+  for (auto [expr, rank] : llvm::zip(map.getResults(), producerRanks)) {
+    auto dim = dyn_cast<AffineDimExpr>(expr);
+    if (!dim ||
+        cast<StringAttr>(einsum.getRanks()[dim.getPosition()]).getValue() !=
+            rank)
+      return false;
+  }
+  return true;
+}
+
+/// Proves that a step of `iterate` at which every Einsum with a predicate
+/// has an empty domain yields every carried tensor unchanged.
+static LogicalResult proveEmptyStepIsIdentity(IterateOp iterate,
+                                              std::string &why) {
+  auto function = iterate->getParentOfType<func::FuncOp>();
+  FloatClassAnalysis classes(function);
+  LawProver prover;
+  IeeeBodyEncoder &ieee = prover.extended();
+  llvm::DenseMap<Value, StepValue> values;
+  llvm::DenseMap<Value, SmallVector<StringRef>> ranksOf;
+  Block &body = iterate.getBodyBlock();
+  for (auto [i, argument, init] :
+       llvm::enumerate(body.getArguments(), iterate.getInits())) {
+    FloatClasses argumentClasses = classes.getClasses(argument);
+    if (!argumentClasses)
+      argumentClasses = classes.getClasses(init);
+    values.insert({argument,
+                   StepValue{prover.extendedVariable(
+                                 "carried" + std::to_string(i),
+                                 argumentClasses ? argumentClasses : kAnyFloat),
+                             std::nullopt}});
+    if (auto producer = init.getDefiningOp<EinsumOp>())
+      ranksOf[argument] =
+          llvm::to_vector(producer.getOutput().getAsValueRange<StringAttr>());
+  }
+  unsigned fresh = 0;
+  for (Operation &op : body.without_terminator()) {
+    auto einsum = dyn_cast<EinsumOp>(op);
+    if (!einsum) {
+      why = "the iterate's body holds '" + op.getName().getStringRef().str() +
+            "', not only Einsums";
+      return failure();
+    }
+    ranksOf[einsum.getResult()] =
+        llvm::to_vector(einsum.getOutput().getAsValueRange<StringAttr>());
+    if (einsum.getPredicate()) {
+      double fill = einsum.getFillValue();
+      values.insert({einsum.getResult(), StepValue{ieee.constant(fill), fill}});
+      continue;
+    }
+    SmallVector<ExtendedValue> operands;
+    bool allConstant = true;
+    for (auto [j, input] : llvm::enumerate(einsum.getInputs())) {
+      auto known = values.find(input);
+      if (known != values.end() && known->second.constant) {
+        operands.push_back(known->second.value);
+        continue;
+      }
+      allConstant = false;
+      auto ranks = ranksOf.find(input);
+      if (known != values.end() && ranks != ranksOf.end() &&
+          readsAtOwnPoint(einsum, j, ranks->second)) {
+        operands.push_back(known->second.value);
+        continue;
+      }
+      operands.push_back(prover.extendedVariable(
+          "read" + std::to_string(fresh++),
+          classes.getClassesAsRead(einsum, j)));
+    }
+    if (!einsum.getReductions().empty()) {
+      // A reduction of the identity is the identity; anything else is an
+      // unknown value of the step.
+      std::optional<double> identity;
+      for (Attribute attr : einsum.getReductions()) {
+        double id = getReduceIdentity(cast<ReductionAttr>(attr).getKind());
+        if (identity && *identity != id)
+          identity.reset();
+        else
+          identity = id;
+      }
+      StepValue result{prover.extendedVariable(
+                           "step" + std::to_string(fresh++), kAnyFloat),
+                       std::nullopt};
+      if (allConstant && identity) {
+        FailureOr<ExtendedValue> term =
+            prover.applyExtended(einsum, operands, why, /*isSpec=*/true);
+        if (succeeded(term) &&
+            prover
+                    .proveExtended(ieee.same(*term, ieee.constant(*identity)),
+                                   prover.getContext().bool_val(true))
+                    .status == ProofStatus::Proved)
+          result = StepValue{ieee.constant(*identity), *identity};
+      }
+      values.insert({einsum.getResult(), result});
+      continue;
+    }
+    FailureOr<ExtendedValue> term =
+        prover.applyExtended(einsum, operands, why, /*isSpec=*/true);
+    if (failed(term))
+      return failure();
+    values.insert({einsum.getResult(), StepValue{*term, std::nullopt}});
+  }
+  auto yield = cast<YieldOp>(body.getTerminator());
+  z3::expr claim = prover.getContext().bool_val(true);
+  for (auto [yielded, argument] :
+       llvm::zip(yield.getValues(), body.getArguments())) {
+    if (!values.count(yielded)) {
+      why = "the iterate yields a value computed outside its body";
+      return failure();
+    }
+    claim = claim && ieee.same(values.find(yielded)->second.value,
+                               values.find(argument)->second.value);
+  }
+  ProofResult result =
+      prover.proveExtended(claim, prover.getContext().bool_val(true));
+  if (result.status == ProofStatus::Proved)
+    return success();
+  why = "a step at which every predicate of the body is false does not "
+        "provably leave the carried tensors unchanged";
+  if (!result.counterexample.empty())
+    why += " (counterexample: " + result.counterexample + ")";
+  return failure();
+}
+
+FailureOr<TileScheduleAttr>
+mlir::cascade::classifyKeyTiles(IterateOp iterate, PartitionOp keyPartition,
+                                const TileClassificationRequest &request,
+                                std::string &why) {
+  MLIRContext *context = iterate.getContext();
+  if (iterate.getRank() != keyPartition.getOuter()) {
+    why = "the iterate does not walk the outer rank of the key partition";
+    return failure();
+  }
+  if (request.queryTile < 1 || request.queryTile > 4096) {
+    why = "the query tile must be in [1, 4096]";
+    return failure();
+  }
+  SmallVector<EinsumOp> masked;
+  for (Operation &op : iterate.getBodyBlock())
+    if (auto einsum = dyn_cast<EinsumOp>(op))
+      if (einsum.getPredicate())
+        masked.push_back(einsum);
+  if (masked.empty()) {
+    why = "no Einsum of the iterate's body has a predicate: every tile is "
+          "full";
+    return failure();
+  }
+  for (Value init : iterate.getInits()) {
+    auto producer = init.getDefiningOp<EinsumOp>();
+    if (!producer ||
+        !llvm::is_contained(producer.getOutput().getAsValueRange<StringAttr>(),
+                            request.queryRank)) {
+      why = "a carried tensor has no rank '" + request.queryRank +
+            "', so key tiles cannot be skipped per query tile";
+      return failure();
+    }
+  }
+
+  // Ranks fixed for a work item: those every carried tensor has, but the
+  // query rank (batch, head; not a head dimension only some carry).
+  llvm::StringSet<> fixed;
+  for (auto [i, init] : llvm::enumerate(iterate.getInits())) {
+    llvm::StringSet<> ranks;
+    for (StringRef rank : init.getDefiningOp<EinsumOp>()
+                              .getOutput()
+                              .getAsValueRange<StringAttr>())
+      if (i == 0 || fixed.contains(rank))
+        ranks.insert(rank);
+    fixed = std::move(ranks);
+  }
+  fixed.erase(request.queryRank);
+  auto isFixed = [&](StringRef rank) { return fixed.contains(rank); };
+
+  BoundBuilder bounds(context, request.queryRank, request.queryTile,
+                      keyPartition.getOuter(), keyPartition.getInner(),
+                      keyPartition.getTile());
+  SmallVector<std::string> symbols;
+  unsigned keyExtent = getOrInsert(symbols, keyPartition.getRank());
+  SmallVector<AffineExpr> fullLower, fullUpper;
+  // One visited range per distinct predicate (a union over predicates: a
+  // tile may be skipped only where every masked Einsum is empty).
+  SmallVector<std::pair<SmallVector<AffineExpr>, SmallVector<AffineExpr>>>
+      visited;
+  for (EinsumOp einsum : masked) {
+    IntegerSet set = *einsum.getPredicate();
+    SmallVector<AffineExpr> lower, upper;
+    for (unsigned i = 0; i < set.getNumConstraints(); ++i) {
+      SmallVector<AffineExpr, 2> sides = {set.getConstraint(i)};
+      if (set.isEq(i))
+        sides.push_back(-set.getConstraint(i));
+      for (AffineExpr side : sides) {
+        FailureOr<LinearConstraint> form =
+            getLinearForm(einsum, side, set.getNumDims(), set.getNumSymbols(),
+                          symbols);
+        if (failed(form)) {
+          why = "the predicate of " +
+                (einsum.getName() ? einsum.getName()->str()
+                                  : std::string("an Einsum")) +
+                " is not linear in the ranks";
+          return failure();
+        }
+        if (failed(bounds.addConstraint(*form, isFixed, lower, upper,
+                                        fullLower, fullUpper, why)))
+          return failure();
+      }
+    }
+    visited.push_back({lower, upper});
+  }
+  if (failed(proveEmptyStepIsIdentity(iterate, why)))
+    return failure();
+
+  AffineExpr keyTiles = getAffineSymbolExpr(keyExtent, context)
+                            .ceilDiv(keyPartition.getTile());
+  AffineExpr zero = getAffineConstantExpr(0, context);
+  auto withClamp = [&](ArrayRef<AffineExpr> results, AffineExpr clamp) {
+    SmallVector<AffineExpr> all = {clamp};
+    all.append(results.begin(), results.end());
+    return all;
+  };
+  SmallVector<Attribute> ranges;
+  std::set<std::pair<const void *, const void *>> seen;
+  for (auto &[lower, upper] : visited) {
+    AffineMap lowerMap = bounds.makeMap(withClamp(lower, zero), symbols.size());
+    AffineMap upperMap =
+        bounds.makeMap(withClamp(upper, keyTiles), symbols.size());
+    if (!seen.insert({lowerMap.getAsOpaquePointer(),
+                      upperMap.getAsOpaquePointer()})
+             .second)
+      continue;
+    // Full bounds: every predicate, and never outside this range.
+    SmallVector<AffineExpr> fl = withClamp(fullLower, zero);
+    fl.append(lower.begin(), lower.end());
+    SmallVector<AffineExpr> fu = withClamp(fullUpper, keyTiles);
+    fu.append(upper.begin(), upper.end());
+    ranges.push_back(KeyRangeAttr::get(
+        context, lowerMap, upperMap, bounds.makeMap(fl, symbols.size()),
+        bounds.makeMap(fu, symbols.size())));
+  }
+  Builder builder(context);
+  SmallVector<StringRef> dimNames(bounds.dims.begin(), bounds.dims.end());
+  SmallVector<StringRef> symbolNames(symbols.begin(), symbols.end());
+  return TileScheduleAttr::get(
+      context, builder.getStringAttr(request.queryRank), request.queryTile,
+      builder.getStrArrayAttr(dimNames), builder.getStrArrayAttr(symbolNames),
+      builder.getArrayAttr(ranges));
+}
+

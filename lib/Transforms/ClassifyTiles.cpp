@@ -1,0 +1,90 @@
+//===- ClassifyTiles.cpp - Attach #cascade.tiles to the key iterate --------===//
+//
+// The pass around classifyKeyTiles (lib/Analysis/TileClassification.cpp):
+// finds the key iterate of each function (the iterate over the outer rank of
+// a partition), the query rank (the option, or the result's second-to-last
+// rank) and attaches the schedule. A cascade it cannot classify is left as
+// it is: every key tile is then visited with masks, which is always correct.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cascade/Analysis/TileClassification.h"
+#include "cascade/Transforms/Passes.h"
+
+namespace mlir::cascade {
+#define GEN_PASS_DEF_CASCADECLASSIFYTILES
+#include "Cascade/CascadePasses.h.inc"
+} // namespace mlir::cascade
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+/// The second-to-last rank of the value `function` returns (`p` of
+/// `AV[b, h, p, f]`), or "" when there is none.
+static std::string getDefaultQueryRank(func::FuncOp function) {
+  auto ret = dyn_cast<func::ReturnOp>(function.getBody().front().getTerminator());
+  if (!ret || ret.getNumOperands() != 1)
+    return "";
+  Value result = ret.getOperand(0);
+  auto einsum = result.getDefiningOp<EinsumOp>();
+  if (auto iterate = result.getDefiningOp<IterateOp>())
+    einsum = iterate.getInits()[cast<OpResult>(result).getResultNumber()]
+                 .getDefiningOp<EinsumOp>();
+  if (!einsum || einsum.getOutput().size() < 2)
+    return "";
+  return cast<StringAttr>(einsum.getOutput()[einsum.getOutput().size() - 2])
+      .getValue()
+      .str();
+}
+
+namespace {
+struct ClassifyTilesPass
+    : public mlir::cascade::impl::CascadeClassifyTilesBase<ClassifyTilesPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    func::FuncOp function = getOperation();
+    if (function.isExternal())
+      return;
+    if (queryTile < 1 || queryTile > 4096) {
+      function.emitError("cascade-classify-tiles: query-tile must be in "
+                         "[1, 4096], not ")
+          << queryTile;
+      return signalPassFailure();
+    }
+    TileClassificationRequest request;
+    request.queryTile = queryTile;
+    request.queryRank =
+        queryRank.empty() ? getDefaultQueryRank(function) : queryRank;
+    for (Operation &op : function.getBody().front()) {
+      auto iterate = dyn_cast<IterateOp>(op);
+      if (!iterate)
+        continue;
+      PartitionOp partition;
+      for (auto candidate : function.getOps<PartitionOp>())
+        if (candidate.getOuter() == iterate.getRank())
+          partition = candidate;
+      if (!partition)
+        continue;
+      std::string why;
+      if (request.queryRank.empty()) {
+        if (emitRemarks)
+          iterate.emitRemark("no tile schedule: no query rank (pass "
+                             "query-rank=...)");
+        continue;
+      }
+      FailureOr<TileScheduleAttr> tiles =
+          classifyKeyTiles(iterate, partition, request, why);
+      if (failed(tiles)) {
+        iterate.removeTilesAttr();
+        if (emitRemarks)
+          iterate.emitRemark("no tile schedule: ") << why;
+        continue;
+      }
+      iterate.setTilesAttr(*tiles);
+      if (emitRemarks)
+        iterate.emitRemark("tile schedule: ") << *tiles;
+    }
+  }
+};
+} // namespace
