@@ -144,6 +144,22 @@ TEST_F(InterpreterVsLoops, SoftmaxCausalFullyMaskedRowsAreZero) {
         EXPECT_EQ(lastResult.data[(h * 9 + p) * 8 + f], 0.0);
 }
 
+TEST_F(InterpreterVsLoops, SoftmaxWindow) {
+  // softmax_window's W = 256: lengths around and past it, P != M both ways,
+  // and the rows of P > M that see no key.
+  auto windowLoops = [](const Tensor &q, const Tensor &k, const Tensor &v) {
+    return softmaxAttention(q, k, v, /*causal=*/true, /*window=*/256);
+  };
+  const Shape shapes[] = {
+      {1, 1, 1, 300, 300, 4, 4}, {1, 2, 2, 40, 600, 4, 4},
+      {1, 1, 1, 520, 260, 4, 4}, {1, 1, 1, 1, 1, 4, 4},
+  };
+  for (const Shape &shape : shapes)
+    check("softmax_window", shape, windowLoops);
+  for (const Shape &shape : kShapes)
+    check("softmax_window", shape, causalLoops); // W > M: causal
+}
+
 TEST_F(InterpreterVsLoops, SoftmaxGroupedQuery) {
   const Shape shapes[] = {
       {2, 4, 2, 5, 7, 8, 8},  {1, 6, 3, 17, 33, 8, 4},

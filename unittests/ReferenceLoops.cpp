@@ -36,7 +36,8 @@ double score(const View4 &q, const View4 &k, const Dims &d, int64_t b,
 } // namespace
 
 Tensor cascade_test::softmaxAttention(const Tensor &qt, const Tensor &kt,
-                                      const Tensor &vt, bool causal) {
+                                      const Tensor &vt, bool causal,
+                                      int64_t window) {
   Dims d(qt, kt, vt);
   View4 q{qt}, k{kt}, v{vt};
   Tensor out({d.B, d.H, d.P, d.F});
@@ -47,19 +48,22 @@ Tensor cascade_test::softmaxAttention(const Tensor &qt, const Tensor &kt,
         double *row = &out.data[((b * d.H + h) * d.P + p) * d.F];
         int64_t visible = causal ? std::clamp<int64_t>(p + d.M - d.P + 1, 0, d.M)
                                  : d.M;
-        if (visible == 0)
+        int64_t first =
+            window > 0 ? std::clamp<int64_t>(p + d.M - d.P - window + 1, 0, d.M)
+                       : 0;
+        if (visible <= first)
           continue; // fully masked: zeros
         double maxScore = -std::numeric_limits<double>::infinity();
-        for (int64_t m = 0; m < visible; ++m) {
+        for (int64_t m = first; m < visible; ++m) {
           weights[m] = score(q, k, d, b, h, p, m);
           maxScore = std::max(maxScore, weights[m]);
         }
         double sum = 0;
-        for (int64_t m = 0; m < visible; ++m) {
+        for (int64_t m = first; m < visible; ++m) {
           weights[m] = std::exp(weights[m] - maxScore);
           sum += weights[m];
         }
-        for (int64_t m = 0; m < visible; ++m)
+        for (int64_t m = first; m < visible; ++m)
           for (int64_t f = 0; f < d.F; ++f)
             row[f] += weights[m] / sum * v(b, d.kvHead(h), m, f);
       }

@@ -17,9 +17,10 @@ using mlir::cascade::Tensor;
 
 /// softmax(Q K^T / sqrt(E)) V with Q [B,H,P,E], K [B,Hkv,M,E], V [B,Hkv,M,F];
 /// query head h reads key/value head h / (H / Hkv). With `causal`, query p
-/// sees key m iff m <= p + M - P; a query that sees no key yields 0.
+/// sees key m iff m <= p + M - P; with `window` > 0 also only if
+/// m > p + M - P - window. A query that sees no key yields 0.
 Tensor softmaxAttention(const Tensor &q, const Tensor &k, const Tensor &v,
-                        bool causal);
+                        bool causal, int64_t window = 0);
 
 /// sigmoid(Q K^T / sqrt(E) - ln M) V.
 Tensor sigmoidAttention(const Tensor &q, const Tensor &k, const Tensor &v);

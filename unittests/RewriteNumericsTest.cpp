@@ -167,6 +167,22 @@ TEST_F(RewriteNumerics, OnlineRescaleAfterDeferral) {
   }
 }
 
+TEST_F(RewriteNumerics, ClassifyTilesAfterMinimize) {
+  // The interpreter executes the tile schedule (skipped and unmasked key
+  // tiles), so these compare the scheduled form with the spec, at tiles
+  // that divide nothing and at one key per tile.
+  for (const char *v : {"softmax_causal", "softmax_window"}) {
+    check(v,
+          "func.func(cascade-minimize-passes{remarks=0 tile-size=7},"
+          "cascade-classify-tiles{query-tile=5})",
+          1);
+    check(v,
+          "func.func(cascade-minimize-passes{remarks=0 tile-size=1},"
+          "cascade-classify-tiles{query-tile=3})",
+          1);
+  }
+}
+
 TEST_F(RewriteNumerics, Reassociate) {
   check("linear", "func.func(cascade-defer-division,cascade-reassociate)", 1);
   // The associated form is already the cheaper order: nothing changes.

@@ -49,11 +49,11 @@ struct ClassifyTilesPass
     if (queryTile < 1 || queryTile > 4096) {
       function.emitError("cascade-classify-tiles: query-tile must be in "
                          "[1, 4096], not ")
-          << queryTile;
+          << static_cast<int64_t>(queryTile);
       return signalPassFailure();
     }
     TileClassificationRequest request;
-    request.queryTile = queryTile;
+    request.queryTile = static_cast<int64_t>(queryTile);
     request.queryRank =
         queryRank.empty() ? getDefaultQueryRank(function) : queryRank;
     for (Operation &op : function.getBody().front()) {

@@ -211,6 +211,8 @@ LogicalResult mlir::cascade::buildCascadeToCpuPipeline(
       "func.func(cascade-minimize-passes{remarks=false tile-size=" +
       std::to_string(options.keyTile) + "}," +
       "cascade-stream-rank{tile-size=" + std::to_string(options.keyTile) +
+      "},cascade-classify-tiles{query-tile=" +
+      std::to_string(options.queryTile) +
       "}),cascade-lower-to-cpu-kernel{head-dims=" + dims +
       " query-tile=" + std::to_string(options.queryTile) +
       " vector-width=" + std::to_string(getVectorWidthForCpu(options.cpu)) +

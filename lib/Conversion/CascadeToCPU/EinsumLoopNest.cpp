@@ -180,6 +180,12 @@ private:
   Value loadOperand(unsigned index, const Point &point);
   SmallVector<Value> evaluateBody(ArrayRef<Value> wanted, const Point &point);
   Value evaluatePredicate(const Point &point);
+  /// The predicate to evaluate: none on a key tile the schedule calls full.
+  std::optional<IntegerSet> getActivePredicate() {
+    if (s.predicatesHold)
+      return std::nullopt;
+    return einsum.getPredicate();
+  }
   /// `point` at row `row` of the register tile starting at `rowStart` and
   /// vector `chunk` of the group starting at `chunkStart`.
   Point tilePoint(const Point &point, Value rowStart, Value chunkStart,
@@ -400,6 +406,8 @@ FailureOr<Storage> EinsumLoopNest::pack(const Storage &source,
   if (s.hoistPoint && !dependsOnStep)
     b.restoreInsertionPoint(*s.hoistPoint);
 
+  if (!s.hoistPoint || dependsOnStep)
+    s.stepPacks.push_back(cacheKey);
   Storage packed;
   packed.bufferRanks = packRanks;
   packed.tensorRanks = packRanks;
@@ -523,7 +531,7 @@ LogicalResult EinsumLoopNest::planBody() {
       fmaRight = mul.getRhs();
     }
 
-  if (std::optional<IntegerSet> predicate = einsum.getPredicate()) {
+  if (std::optional<IntegerSet> predicate = getActivePredicate()) {
     int64_t vPosition =
         vectorRank.empty() ? -1 : einsum.getRankPosition(vectorRank);
     for (AffineExpr expr : predicate->getConstraints())
@@ -800,7 +808,7 @@ void EinsumLoopNest::emitTile(Point point, Value rowStart, int64_t rows) {
         Point at = pointAt(row, chunk);
         Value value = evaluateBody(
             einsum.getBodyBlock().getTerminator()->getOperand(0), at)[0];
-        if (einsum.getPredicate())
+        if (getActivePredicate())
           value = arith::SelectOp::create(b, loc, evaluatePredicate(at), value,
                                           splat(einsum.getFillValue(),
                                                 elementType));
@@ -900,7 +908,7 @@ SmallVector<Value> EinsumLoopNest::emitLeaf(Point &point, Value rowStart,
         Value value = evaluateBody(reducedValue, at)[0];
         updated = buildReduceCombine(b, loc, kind, accumulator, value);
       }
-      if (einsum.getPredicate()) {
+      if (getActivePredicate()) {
         Value mask = evaluatePredicate(at);
         updated = arith::SelectOp::create(b, loc, mask, updated, accumulator);
         if (trackAny) {

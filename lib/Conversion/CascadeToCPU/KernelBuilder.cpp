@@ -21,6 +21,7 @@
 #include "cascade/Conversion/CascadeToCPU.h"
 #include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
 
+#include "mlir/Dialect/Affine/Utils.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -49,6 +50,9 @@ private:
   MemRefType getArgumentType(int64_t rank, int64_t innermost);
   LogicalResult emitBlock(Block &block);
   LogicalResult emitIterate(IterateOp iterate);
+  LogicalResult emitScheduledSteps(IterateOp iterate, TileScheduleAttr tiles,
+                                   Value steps,
+                                   function_ref<LogicalResult(Value)> emitStep);
   void emitResultCopy(Value out);
   Value getExtentOf(const RankBinding &binding);
   /// Whether `einsum` (inside an iterate) may write the carried buffer of
@@ -279,6 +283,7 @@ LogicalResult KernelBuilder::build() {
     if (i > 0)
       rest = arith::DivUIOp::create(builder, loc, rest, extent);
   }
+  state.tileIndex = tileIndex;
   state.tileStart = arith::MulIOp::create(builder, loc, tileIndex, tile);
   state.tileValid = arith::MinUIOp::create(
       builder, loc, tile,
@@ -322,7 +327,13 @@ LogicalResult KernelBuilder::emitBlock(Block &block) {
           break;
         }
     }
-    if (!inPlace) {
+    // A scheduled key loop emits its body twice (full and partial tiles):
+    // the second copy reuses the first one's buffers.
+    auto earlier = state.storage.find(einsum.getResult());
+    if (!inPlace && earlier != state.storage.end() &&
+        !earlier->second.isGlobal) {
+      result = earlier->second;
+    } else if (!inPlace) {
       SmallVector<std::string> ranks = llvm::to_vector(llvm::map_range(
           einsum.getOutput().getAsValueRange<StringAttr>(),
           [](StringRef r) { return r.str(); }));
@@ -390,37 +401,158 @@ LogicalResult KernelBuilder::emitIterate(IterateOp iterate) {
   }
 
   Value steps = state.extents.lookup(state.partition.getOuter());
-  auto loop = scf::ForOp::create(builder, loc, state.constantIndex(0), steps,
-                                 state.constantIndex(1));
-  // Packs that do not change per step go before the loop.
-  builder.setInsertionPoint(loop);
-  state.hoistPoint = builder.saveInsertionPoint();
   state.iterateBody = &body;
-  builder.setInsertionPointToStart(loop.getBody());
-  Value step = loop.getInductionVar();
-  state.fixed[state.partition.getOuter()] = step;
-  Value tile = state.constantIndex(state.partition.getTile());
-  Value first = arith::MulIOp::create(builder, loc, step, tile);
-  state.innerValid = arith::MinUIOp::create(
-      builder, loc, tile,
-      arith::SubIOp::create(builder, loc,
-                            state.extents.lookup(state.partition.getRank()),
-                            first));
-  if (failed(emitBlock(body)))
+  // One key step: the body for key tile `step`, then the carried buffers
+  // take the yielded values.
+  auto emitStep = [&](Value step) -> LogicalResult {
+    state.fixed[state.partition.getOuter()] = step;
+    Value tile = state.constantIndex(state.partition.getTile());
+    Value first = arith::MulIOp::create(builder, loc, step, tile);
+    state.innerValid = arith::MinUIOp::create(
+        builder, loc, tile,
+        arith::SubIOp::create(builder, loc,
+                              state.extents.lookup(state.partition.getRank()),
+                              first));
+    for (auto &key : state.stepPacks)
+      state.packs.erase(key);
+    state.stepPacks.clear();
+    if (failed(emitBlock(body)))
+      return failure();
+    auto yield = cast<YieldOp>(body.getTerminator());
+    for (auto [yielded, argument] :
+         llvm::zip(yield.getValues(), body.getArguments())) {
+      Value from = state.storage.lookup(yielded).buffer;
+      Value to = state.storage.lookup(argument).buffer;
+      if (from != to)
+        copyBuffer(state, from, to);
+    }
+    return success();
+  };
+
+  std::optional<TileScheduleAttr> tiles = iterate.getTiles();
+  if (!tiles) {
+    auto loop = scf::ForOp::create(builder, loc, state.constantIndex(0), steps,
+                                   state.constantIndex(1));
+    // Packs that do not change per step go before the loop.
+    builder.setInsertionPoint(loop);
+    state.hoistPoint = builder.saveInsertionPoint();
+    builder.setInsertionPointToStart(loop.getBody());
+    if (failed(emitStep(loop.getInductionVar())))
+      return failure();
+    builder.setInsertionPointAfter(loop);
+  } else if (failed(emitScheduledSteps(iterate, *tiles, steps, emitStep))) {
     return failure();
-  auto yield = cast<YieldOp>(body.getTerminator());
-  for (auto [yielded, argument] : llvm::zip(yield.getValues(), body.getArguments())) {
-    Value from = state.storage.lookup(yielded).buffer;
-    Value to = state.storage.lookup(argument).buffer;
-    if (from != to)
-      copyBuffer(state, from, to);
   }
-  builder.setInsertionPointAfter(loop);
   state.hoistPoint.reset();
   state.iterateBody = nullptr;
+  for (auto &key : state.stepPacks)
+    state.packs.erase(key);
+  state.stepPacks.clear();
   state.fixed.erase(state.partition.getOuter());
   for (auto [result, argument] : llvm::zip(iterate.getResults(), body.getArguments()))
     state.storage[result] = state.storage.lookup(argument);
+  return success();
+}
+
+/// The key loop of an iterate with a tile schedule: for each range of the
+/// schedule a loop over the key tiles it visits for this query tile (a tile
+/// an earlier range visited is not visited again), each step emitted once
+/// without predicates (full tiles) and once with them (partial tiles).
+LogicalResult KernelBuilder::emitScheduledSteps(
+    IterateOp iterate, TileScheduleAttr tiles, Value steps,
+    function_ref<LogicalResult(Value)> emitStep) {
+  Location loc = state.loc;
+  if (tiles.getQuery().getValue() != state.tiledRank ||
+      tiles.getQueryTile() != state.queryTile)
+    return iterate.emitError("the tile schedule cuts rank '")
+           << tiles.getQuery().getValue() << "' into tiles of "
+           << tiles.getQueryTile() << " but the kernel cuts '"
+           << state.tiledRank << "' into tiles of " << state.queryTile
+           << "; run cascade-classify-tiles with query-tile="
+           << state.queryTile << " (or drop the attribute)";
+  SmallVector<Value> dims = {state.tileIndex};
+  for (StringRef rank :
+       llvm::drop_begin(tiles.getDims().getAsValueRange<StringAttr>())) {
+    Value value = state.fixed.lookup(rank);
+    if (!value)
+      return iterate.emitError("the tile schedule's bounds depend on rank '")
+             << rank << "', which is not fixed for a work item";
+    dims.push_back(value);
+  }
+  SmallVector<Value> symbols;
+  for (StringRef rank : tiles.getSymbols().getAsValueRange<StringAttr>()) {
+    Value value = state.extents.lookup(rank);
+    if (!value)
+      return iterate.emitError("no extent known for rank '") << rank << "'";
+    symbols.push_back(value);
+  }
+  Value zero = state.constantIndex(0);
+  // max (lower) or min (upper) of a map's results, clamped to [0, steps].
+  auto bound = [&](AffineMap map, bool isLower) {
+    Value result;
+    for (AffineExpr expr : map.getResults()) {
+      Value v = affine::expandAffineExpr(builder, loc, expr, dims, symbols);
+      result = !result ? v
+               : isLower ? arith::MaxSIOp::create(builder, loc, result, v)
+                                 .getResult()
+                         : arith::MinSIOp::create(builder, loc, result, v)
+                               .getResult();
+    }
+    result = arith::MaxSIOp::create(builder, loc, result, zero);
+    return arith::MinSIOp::create(builder, loc, result, steps).getResult();
+  };
+  SmallVector<std::pair<Value, Value>> earlier;
+  for (Attribute attr : tiles.getRanges()) {
+    auto range = cast<KeyRangeAttr>(attr);
+    Value lower = bound(range.getLower(), true);
+    Value upper = bound(range.getUpper(), false);
+    Value fullLower = bound(range.getFullLower(), true);
+    Value fullUpper = bound(range.getFullUpper(), false);
+    auto loop = scf::ForOp::create(builder, loc, lower, upper,
+                                   state.constantIndex(1));
+    OpBuilder::InsertionGuard guard(builder);
+    // Packs that do not change per step go before the first loop.
+    if (earlier.empty()) {
+      builder.setInsertionPoint(loop);
+      state.hoistPoint = builder.saveInsertionPoint();
+    }
+    builder.setInsertionPointToStart(loop.getBody());
+    Value step = loop.getInductionVar();
+    auto inRange = [&](Value from, Value to) {
+      return arith::AndIOp::create(
+          builder, loc,
+          arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::sge, step,
+                                from),
+          arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::slt, step,
+                                to));
+    };
+    if (!earlier.empty()) {
+      Value seen;
+      for (auto [from, to] : earlier) {
+        Value in = inRange(from, to);
+        seen = seen ? arith::OrIOp::create(builder, loc, seen, in) : in;
+      }
+      auto fresh = scf::IfOp::create(
+          builder, loc,
+          arith::XOrIOp::create(
+              builder, loc, seen,
+              arith::ConstantOp::create(builder, loc, builder.getBoolAttr(true))),
+          /*withElseRegion=*/false);
+      builder.setInsertionPointToStart(fresh.thenBlock());
+    }
+    auto full = scf::IfOp::create(builder, loc, inRange(fullLower, fullUpper),
+                                  /*withElseRegion=*/true);
+    builder.setInsertionPointToStart(full.thenBlock());
+    state.predicatesHold = true;
+    LogicalResult emitted = emitStep(step);
+    state.predicatesHold = false;
+    if (failed(emitted))
+      return failure();
+    builder.setInsertionPointToStart(full.elseBlock());
+    if (failed(emitStep(step)))
+      return failure();
+    earlier.push_back({lower, upper});
+  }
   return success();
 }
 

@@ -63,7 +63,11 @@ struct KernelState {
   /// how many of its coordinates lie inside the rank.
   std::string tiledRank;
   int64_t queryTile = 64;
-  Value tileStart, tileValid;
+  Value tileIndex, tileStart, tileValid;
+
+  /// Set while emitting a key step that the iterate's tile schedule calls
+  /// full: every predicate holds, so none is evaluated.
+  bool predicatesHold = false;
 
   /// The key partition (m = m1 * tile + m0), if any, and how many inner
   /// coordinates of the current step lie inside the rank.
@@ -80,6 +84,10 @@ struct KernelState {
   Block *iterateBody = nullptr;
   /// Packed copies already made, by (source, access, vector rank).
   std::map<std::pair<void *, std::string>, Storage> packs;
+  /// The keys of `packs` made inside the key loop's body: valid only in the
+  /// copy of the body that made them (a scheduled iterate emits its body
+  /// once for full and once for partial tiles).
+  std::vector<std::pair<void *, std::string>> stepPacks;
 
   bool isBufferRank(llvm::StringRef rank) const;
   /// Static extent of a buffer rank inside one item.

@@ -360,3 +360,68 @@ func.func @bad_name(%A: tensor<?xf32>) -> tensor<?xf32> {
   }) : (tensor<?xf32>) -> tensor<?xf32>
   return %X : tensor<?xf32>
 }
+
+// -----
+
+func.func @tiles_zero_query_tile(%X: tensor<?x?xf32>) -> tensor<?xf32> {
+  cascade.partition m = m1 * 4 + m0
+  %R0 = cascade.einsum R0[p] = 0.0 : () -> tensor<?xf32>
+  // expected-error @+1 {{#cascade.tiles: query_tile must be in [1, 4096], not 0}}
+  %R = cascade.iterate m1 init(%r = %R0) : tensor<?xf32> attributes {tiles = #cascade.tiles<query = "p", query_tile = 0, dims = ["p#tile"], symbols = ["m"], ranges = [#cascade.key_range<lower = (d0)[s0] -> (0), upper = (d0)[s0] -> (s0), full_lower = (d0)[s0] -> (0), full_upper = (d0)[s0] -> (0)>]>} {
+    %N = cascade.einsum N[p] = %r[p] + %X[m1 * 4 + m0, p] reduce(m0: add) : (tensor<?xf32>, tensor<?x?xf32>) -> tensor<?xf32>
+    cascade.yield %N : tensor<?xf32>
+  }
+  return %R : tensor<?xf32>
+}
+
+// -----
+
+func.func @tiles_map_arity(%X: tensor<?x?xf32>) -> tensor<?xf32> {
+  cascade.partition m = m1 * 4 + m0
+  %R0 = cascade.einsum R0[p] = 0.0 : () -> tensor<?xf32>
+  // expected-error @+1 {{#cascade.tiles: every map of range #0 must take 1 dims and 1 symbols and have at least one result}}
+  %R = cascade.iterate m1 init(%r = %R0) : tensor<?xf32> attributes {tiles = #cascade.tiles<query = "p", query_tile = 8, dims = ["p#tile"], symbols = ["m"], ranges = [#cascade.key_range<lower = (d0, d1)[s0] -> (0), upper = (d0)[s0] -> (s0), full_lower = (d0)[s0] -> (0), full_upper = (d0)[s0] -> (0)>]>} {
+    %N = cascade.einsum N[p] = %r[p] + %X[m1 * 4 + m0, p] reduce(m0: add) : (tensor<?xf32>, tensor<?x?xf32>) -> tensor<?xf32>
+    cascade.yield %N : tensor<?xf32>
+  }
+  return %R : tensor<?xf32>
+}
+
+// -----
+
+func.func @tiles_first_dim(%X: tensor<?x?xf32>) -> tensor<?xf32> {
+  cascade.partition m = m1 * 4 + m0
+  %R0 = cascade.einsum R0[p] = 0.0 : () -> tensor<?xf32>
+  // expected-error @+1 {{#cascade.tiles: the first of dims must be "p#tile", the query tile index}}
+  %R = cascade.iterate m1 init(%r = %R0) : tensor<?xf32> attributes {tiles = #cascade.tiles<query = "p", query_tile = 8, dims = ["p"], symbols = ["m"], ranges = [#cascade.key_range<lower = (d0)[s0] -> (0), upper = (d0)[s0] -> (s0), full_lower = (d0)[s0] -> (0), full_upper = (d0)[s0] -> (0)>]>} {
+    %N = cascade.einsum N[p] = %r[p] + %X[m1 * 4 + m0, p] reduce(m0: add) : (tensor<?xf32>, tensor<?x?xf32>) -> tensor<?xf32>
+    cascade.yield %N : tensor<?xf32>
+  }
+  return %R : tensor<?xf32>
+}
+
+// -----
+
+func.func @tiles_carried_without_query(%X: tensor<?x?xf32>) -> tensor<f32> {
+  cascade.partition m = m1 * 4 + m0
+  %R0 = cascade.einsum R0[] = 0.0 : () -> tensor<f32>
+  // expected-error @+1 {{carried value #0 has no rank 'p': a tile schedule skips key tiles per query tile, so every carried tensor must hold one value per query row}}
+  %R = cascade.iterate m1 init(%r = %R0) : tensor<f32> attributes {tiles = #cascade.tiles<query = "p", query_tile = 8, dims = ["p#tile"], symbols = ["m"], ranges = [#cascade.key_range<lower = (d0)[s0] -> (0), upper = (d0)[s0] -> (s0), full_lower = (d0)[s0] -> (0), full_upper = (d0)[s0] -> (0)>]>} {
+    %N = cascade.einsum N[] = %r[] + %X[m1 * 4 + m0, p] reduce(m0: add, p: add) : (tensor<f32>, tensor<?x?xf32>) -> tensor<f32>
+    cascade.yield %N : tensor<f32>
+  }
+  return %R : tensor<f32>
+}
+
+// -----
+
+func.func @tiles_bound_by_key(%X: tensor<?x?xf32>) -> tensor<?xf32> {
+  cascade.partition m = m1 * 4 + m0
+  %R0 = cascade.einsum R0[p] = 0.0 : () -> tensor<?xf32>
+  // expected-error @+1 {{#cascade.tiles bounds the key tiles by 'm1', the rank this iterate walks}}
+  %R = cascade.iterate m1 init(%r = %R0) : tensor<?xf32> attributes {tiles = #cascade.tiles<query = "p", query_tile = 8, dims = ["p#tile", "m1"], symbols = ["m"], ranges = [#cascade.key_range<lower = (d0, d1)[s0] -> (0), upper = (d0, d1)[s0] -> (s0), full_lower = (d0, d1)[s0] -> (0), full_upper = (d0, d1)[s0] -> (0)>]>} {
+    %N = cascade.einsum N[p] = %r[p] + %X[m1 * 4 + m0, p] reduce(m0: add) : (tensor<?xf32>, tensor<?x?xf32>) -> tensor<?xf32>
+    cascade.yield %N : tensor<?xf32>
+  }
+  return %R : tensor<?xf32>
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Mask-aware tile skipping on the CPU (docs/Schedule.md): masked specs timed
+# side by side with non-causal softmax at the same shape, in one run.
+# Writes docs/bench/mask-skipping.md. Usage: bash bench/mask-skipping.sh [BUILD]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build}
+run=$build/bin/attn-run
+out=$root/docs/bench/mask-skipping.md
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# A user's own mask, written as a where clause (not a library variant): a
+# 128-key sliding window.
+sed -e 's/@softmax_window/@user_window128/' -e 's/m + 256)/m + 128)/g' \
+  "$root/variants/softmax_window.mlir" > "$tmp/user_window128.mlir"
+grep -q 'm + 128)' "$tmp/user_window128.mlir"
+
+median_ms() { # spec dims -> median ms
+  "$run" "$1" --target cpu --bench --num-threads 2 --warmup 1 --repeat "${3:-5}" \
+    --dims "$2" | sed -n 's/.*bench @[a-z_0-9]*: median \([0-9.]*\) ms.*/\1/p'
+}
+
+{
+  echo "# Mask skipping on the CPU"
+  echo
+  echo "\`bash bench/mask-skipping.sh\` on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)),"
+  echo "$(date -u +%Y-%m-%d), 2 threads, fp32, B=1, H=8. Ratio = masked time / non-causal softmax time at the same shape, measured in this run."
+  echo
+  echo "| spec | N | D | time (ms) | softmax (ms) | ratio | target |"
+  echo "|---|---|---|---|---|---|---|"
+  for d in 64 128; do
+    dims="b=1,h=8,p=4096,m=4096,e=$d,f=$d"
+    base=$(median_ms "$root/variants/softmax.mlir" "$dims")
+    t=$(median_ms "$root/variants/softmax_causal.mlir" "$dims")
+    echo "| softmax_causal | 4096 | $d | $t | $base | $(awk "BEGIN{printf \"%.3f\", $t/$base}") | <= 0.55 |"
+  done
+  dims="b=1,h=8,p=8192,m=8192,e=64,f=64"
+  base=$(median_ms "$root/variants/softmax.mlir" "$dims" 3)
+  t=$(median_ms "$root/variants/softmax_window.mlir" "$dims")
+  echo "| softmax_window (W=256) | 8192 | 64 | $t | $base | $(awk "BEGIN{printf \"%.3f\", $t/$base}") | <= 0.06 |"
+  t=$(median_ms "$tmp/user_window128.mlir" "$dims")
+  echo "| user where-clause window (W=128) | 8192 | 64 | $t | $base | $(awk "BEGIN{printf \"%.3f\", $t/$base}") | <= 0.05 |"
+  t=$(median_ms "$root/variants/softmax_causal.mlir" "$dims" 3)
+  echo "| softmax_causal | 8192 | 64 | $t | $base | $(awk "BEGIN{printf \"%.3f\", $t/$base}") | |"
+} | tee "$out"
