@@ -25,11 +25,7 @@ static std::string getDefaultQueryRank(func::FuncOp function) {
   auto ret = dyn_cast<func::ReturnOp>(function.getBody().front().getTerminator());
   if (!ret || ret.getNumOperands() != 1)
     return "";
-  Value result = ret.getOperand(0);
-  auto einsum = result.getDefiningOp<EinsumOp>();
-  if (auto iterate = result.getDefiningOp<IterateOp>())
-    einsum = iterate.getInits()[cast<OpResult>(result).getResultNumber()]
-                 .getDefiningOp<EinsumOp>();
+  EinsumOp einsum = getRankSource(ret.getOperand(0));
   if (!einsum || einsum.getOutput().size() < 2)
     return "";
   return cast<StringAttr>(einsum.getOutput()[einsum.getOutput().size() - 2])

@@ -100,11 +100,7 @@ LogicalResult KernelBuilder::checkInterface() {
   // The result is an Einsum of the function, or the final state of the key
   // iterate (whose ranks its initial Einsum gives).
   resultValue = returnOp.getOperand(0);
-  resultEinsum = resultValue.getDefiningOp<EinsumOp>();
-  if (auto iterate = resultValue.getDefiningOp<IterateOp>())
-    resultEinsum = iterate.getInits()[cast<OpResult>(resultValue)
-                                          .getResultNumber()]
-                       .getDefiningOp<EinsumOp>();
+  resultEinsum = getRankSource(resultValue);
   if (!resultEinsum || resultEinsum->getParentOp() != source)
     return returnOp.emitError(
         "the CPU backend needs the result to be an Einsum of the function");
@@ -413,9 +409,7 @@ LogicalResult KernelBuilder::emitIterate(IterateOp iterate) {
         arith::SubIOp::create(builder, loc,
                               state.extents.lookup(state.partition.getRank()),
                               first));
-    for (auto &key : state.stepPacks)
-      state.packs.erase(key);
-    state.stepPacks.clear();
+    state.forgetStepPacks();
     if (failed(emitBlock(body)))
       return failure();
     auto yield = cast<YieldOp>(body.getTerminator());
@@ -445,9 +439,7 @@ LogicalResult KernelBuilder::emitIterate(IterateOp iterate) {
   }
   state.hoistPoint.reset();
   state.iterateBody = nullptr;
-  for (auto &key : state.stepPacks)
-    state.packs.erase(key);
-  state.stepPacks.clear();
+  state.forgetStepPacks();
   state.fixed.erase(state.partition.getOuter());
   for (auto [result, argument] : llvm::zip(iterate.getResults(), body.getArguments()))
     state.storage[result] = state.storage.lookup(argument);

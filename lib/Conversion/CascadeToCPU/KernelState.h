@@ -88,6 +88,12 @@ struct KernelState {
   /// copy of the body that made them (a scheduled iterate emits its body
   /// once for full and once for partial tiles).
   std::vector<std::pair<void *, std::string>> stepPacks;
+  /// Drops the packs of the body copy emitted last.
+  void forgetStepPacks() {
+    for (auto &key : stepPacks)
+      packs.erase(key);
+    stepPacks.clear();
+  }
 
   bool isBufferRank(llvm::StringRef rank) const;
   /// Static extent of a buffer rank inside one item.

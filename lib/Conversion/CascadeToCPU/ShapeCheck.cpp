@@ -308,11 +308,7 @@ LogicalResult ShapeCheckBuilder::build(int64_t queryTile) {
   auto returnOp = cast<func::ReturnOp>(spec.getBody().front().getTerminator());
   if (returnOp.getNumOperands() != 1)
     return success(); // The kernel builder reports it.
-  Value result = returnOp.getOperand(0);
-  auto resultEinsum = result.getDefiningOp<EinsumOp>();
-  if (auto iterate = result.getDefiningOp<IterateOp>())
-    resultEinsum = iterate.getInits()[cast<OpResult>(result).getResultNumber()]
-                       .getDefiningOp<EinsumOp>();
+  EinsumOp resultEinsum = getRankSource(returnOp.getOperand(0));
   if (!resultEinsum)
     return success();
   SmallVector<StringRef> outputRanks =

@@ -50,11 +50,7 @@ mlir::cascade::getCpuKernelInterface(func::FuncOp function,
   if (returnOp.getNumOperands() != 1)
     return function.emitError("the CPU backend compiles functions with one "
                               "result");
-  Value result = returnOp.getOperand(0);
-  auto einsum = result.getDefiningOp<EinsumOp>();
-  if (auto iterate = result.getDefiningOp<IterateOp>())
-    einsum = iterate.getInits()[cast<OpResult>(result).getResultNumber()]
-                 .getDefiningOp<EinsumOp>();
+  EinsumOp einsum = getRankSource(returnOp.getOperand(0));
   if (!einsum)
     return returnOp.emitError("the CPU backend needs the result to be an "
                               "Einsum of the function");

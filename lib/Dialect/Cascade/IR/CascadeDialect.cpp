@@ -189,3 +189,9 @@ KeyTileBounds mlir::cascade::evaluateKeyRange(KeyRangeAttr range,
                                 bounds.fullLower, bounds.upper);
   return bounds;
 }
+
+EinsumOp mlir::cascade::getRankSource(Value tensor) {
+  if (auto iterate = tensor.getDefiningOp<IterateOp>())
+    tensor = iterate.getInits()[cast<OpResult>(tensor).getResultNumber()];
+  return tensor.getDefiningOp<EinsumOp>();
+}

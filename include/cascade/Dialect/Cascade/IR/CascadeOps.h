@@ -59,6 +59,11 @@ struct KeyTileBounds {
 KeyTileBounds evaluateKeyRange(KeyRangeAttr range, ArrayRef<int64_t> dims,
                                ArrayRef<int64_t> symbols, int64_t keyTiles);
 
+/// The Einsum whose output ranks `tensor` has: its producer, or for a
+/// result of a cascade.iterate the producer of its initial value; null when
+/// neither is an Einsum.
+EinsumOp getRankSource(Value tensor);
+
 /// The deepest an Einsum body may be: operations on its longest def-use
 /// chain. Parsers, printers, the interpreter and the backends walk bodies
 /// recursively; the verifier keeps that recursion bounded.
