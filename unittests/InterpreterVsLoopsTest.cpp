@@ -160,6 +160,43 @@ TEST_F(InterpreterVsLoops, SoftmaxWindow) {
     check("softmax_window", shape, causalLoops); // W > M: causal
 }
 
+TEST_F(InterpreterVsLoops, SoftmaxSinksWindow) {
+  // Keys m <= q that are sinks (m < 4) or in the window (q - 256 < m):
+  // lengths where the two meet, where they are apart, P != M both ways.
+  auto sinksWindowLoops = [](const Tensor &q, const Tensor &k,
+                             const Tensor &v) {
+    return maskedSoftmaxAttention(q, k, v, [](int64_t position, int64_t m) {
+      return m <= position && (m < 4 || position - 256 < m);
+    });
+  };
+  const Shape shapes[] = {
+      {1, 1, 1, 300, 300, 4, 4}, {1, 2, 2, 40, 600, 4, 4},
+      {1, 1, 1, 520, 260, 4, 4}, {1, 1, 1, 1, 1, 4, 4},
+      {1, 1, 1, 3, 3, 4, 4},
+  };
+  for (const Shape &shape : shapes)
+    check("softmax_sinks_window", shape, sinksWindowLoops);
+  for (const Shape &shape : kShapes)
+    check("softmax_sinks_window", shape, causalLoops); // W > M: causal
+}
+
+TEST_F(InterpreterVsLoops, SoftmaxPrefixLM) {
+  // Keys m < 256 (the prefix) or m <= q: rows of P > M see the prefix only.
+  auto prefixLoops = [](const Tensor &q, const Tensor &k, const Tensor &v) {
+    return maskedSoftmaxAttention(q, k, v, [](int64_t position, int64_t m) {
+      return m < 256 || m <= position;
+    });
+  };
+  const Shape shapes[] = {
+      {1, 1, 1, 300, 300, 4, 4}, {1, 2, 2, 40, 600, 4, 4},
+      {1, 1, 1, 520, 260, 4, 4}, {1, 1, 1, 1, 1, 4, 4},
+  };
+  for (const Shape &shape : shapes)
+    check("softmax_prefix_lm", shape, prefixLoops);
+  for (const Shape &shape : kShapes)
+    check("softmax_prefix_lm", shape, softmaxLoops); // M <= 256: all keys
+}
+
 TEST_F(InterpreterVsLoops, SoftmaxGroupedQuery) {
   const Shape shapes[] = {
       {2, 4, 2, 5, 7, 8, 8},  {1, 6, 3, 17, 33, 8, 4},

@@ -70,6 +70,42 @@ Tensor cascade_test::softmaxAttention(const Tensor &qt, const Tensor &kt,
   return out;
 }
 
+Tensor cascade_test::maskedSoftmaxAttention(
+    const Tensor &qt, const Tensor &kt, const Tensor &vt,
+    const std::function<bool(int64_t, int64_t)> &visible) {
+  Dims d(qt, kt, vt);
+  View4 q{qt}, k{kt}, v{vt};
+  Tensor out({d.B, d.H, d.P, d.F});
+  std::vector<int64_t> keys;
+  std::vector<double> weights;
+  for (int64_t b = 0; b < d.B; ++b)
+    for (int64_t h = 0; h < d.H; ++h)
+      for (int64_t p = 0; p < d.P; ++p) {
+        keys.clear();
+        for (int64_t m = 0; m < d.M; ++m)
+          if (visible(p + d.M - d.P, m))
+            keys.push_back(m);
+        if (keys.empty())
+          continue; // fully masked: zeros
+        weights.assign(keys.size(), 0.0);
+        double maxScore = -std::numeric_limits<double>::infinity();
+        for (size_t i = 0; i < keys.size(); ++i) {
+          weights[i] = score(q, k, d, b, h, p, keys[i]);
+          maxScore = std::max(maxScore, weights[i]);
+        }
+        double sum = 0;
+        for (double &w : weights) {
+          w = std::exp(w - maxScore);
+          sum += w;
+        }
+        double *row = &out.data[((b * d.H + h) * d.P + p) * d.F];
+        for (size_t i = 0; i < keys.size(); ++i)
+          for (int64_t f = 0; f < d.F; ++f)
+            row[f] += weights[i] / sum * v(b, d.kvHead(h), keys[i], f);
+      }
+  return out;
+}
+
 Tensor cascade_test::sigmoidAttention(const Tensor &qt, const Tensor &kt,
                                       const Tensor &vt) {
   Dims d(qt, kt, vt);

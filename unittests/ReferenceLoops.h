@@ -11,6 +11,8 @@
 
 #include "cascade/Support/Tensor.h"
 
+#include <functional>
+
 namespace cascade_test {
 
 using mlir::cascade::Tensor;
@@ -21,6 +23,13 @@ using mlir::cascade::Tensor;
 /// m > p + M - P - window. A query that sees no key yields 0.
 Tensor softmaxAttention(const Tensor &q, const Tensor &k, const Tensor &v,
                         bool causal, int64_t window = 0);
+
+/// softmax attention where query p sees key m iff `visible(p + M - P, m)`
+/// (the query's position, bottom-right aligned, and the key's); a query
+/// that sees no key yields 0.
+Tensor maskedSoftmaxAttention(
+    const Tensor &q, const Tensor &k, const Tensor &v,
+    const std::function<bool(int64_t position, int64_t key)> &visible);
 
 /// sigmoid(Q K^T / sqrt(E) - ln M) V.
 Tensor sigmoidAttention(const Tensor &q, const Tensor &k, const Tensor &v);

@@ -183,6 +183,54 @@ TEST_F(RewriteNumerics, ClassifyTilesAfterMinimize) {
   }
 }
 
+TEST_F(RewriteNumerics, ClassifyTilesOfUnions) {
+  // The library's unions with their constants shrunk to these sizes (2
+  // sinks and a 6-key window; a 9-key prefix), so that the conjunctions
+  // meet, overlap and part inside a few tiles; then a `<>` mask (every key
+  // but the diagonal), which parses as two conjunctions.
+  struct Case {
+    const char *variant;
+    std::vector<std::pair<std::string, std::string>> edits;
+  };
+  const Case cases[] = {
+      {"softmax_sinks_window", {{"m < 4)", "m < 2)"}, {"m + 256)", "m + 6)"}}},
+      {"softmax_prefix_lm", {{"m < 256)", "m < 9)"}}},
+      {"softmax_window",
+       {{"where (m <= p + M - P, p + M - P < m + 256)",
+         "where (m <> p + M - P)"}}},
+  };
+  const Sizes sizes[] = {
+      {1, 1, 1, 1, 1, 4, 4, 1.0},   {1, 2, 2, 17, 17, 8, 4, 1.0},
+      {1, 1, 1, 33, 70, 8, 8, 1.0}, {1, 2, 2, 40, 9, 8, 8, 1.0},
+      {1, 2, 2, 3, 0, 8, 8, 1.0},   {1, 1, 1, 29, 29, 16, 8, 40.0}};
+  for (const Case &c : cases) {
+    std::string path =
+        std::string(CASCADE_SOURCE_DIR) + "/variants/" + c.variant + ".mlir";
+    auto file = llvm::MemoryBuffer::getFile(path);
+    ASSERT_TRUE(bool(file));
+    std::string spec = (*file)->getBuffer().str();
+    for (auto &[from, to] : c.edits) {
+      size_t count = 0;
+      for (size_t at = spec.find(from); at != std::string::npos;
+           at = spec.find(from, at + to.size()), ++count)
+        spec.replace(at, from.size(), to);
+      ASSERT_GT(count, 0u) << from;
+    }
+    OwningOpRef<ModuleOp> original = parseSourceString<ModuleOp>(spec, &context);
+    ASSERT_TRUE(original);
+    for (const char *pipeline :
+         {"func.func(cascade-minimize-passes{remarks=0 tile-size=7},"
+          "cascade-classify-tiles{query-tile=5})",
+          "func.func(cascade-minimize-passes{remarks=0 tile-size=2},"
+          "cascade-classify-tiles{query-tile=3})",
+          "func.func(cascade-minimize-passes{remarks=0 tile-size=1},"
+          "cascade-classify-tiles{query-tile=1})"}) {
+      SCOPED_TRACE(std::string(c.variant) + " | " + pipeline);
+      checkModule(*original, c.variant, pipeline, 1, sizes);
+    }
+  }
+}
+
 TEST_F(RewriteNumerics, Reassociate) {
   check("linear", "func.func(cascade-defer-division,cascade-reassociate)", 1);
   // The associated form is already the cheaper order: nothing changes.

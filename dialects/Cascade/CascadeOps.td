@@ -22,6 +22,11 @@ def Cascade_ReductionArrayAttr
 // EinsumOp
 //===----------------------------------------------------------------------===//
 
+def Cascade_PredicateAttr : TypedArrayAttrBase<IntegerSetAttr,
+    "disjunction of integer sets"> {
+  let constBuilderCall = ?;
+}
+
 def Cascade_EinsumOp : Cascade_Op<"einsum", [
     Pure, IsolatedFromAbove, SingleBlock,
     DeclareOpInterfaceMethods<OpAsmOpInterface, ["getAsmResultNames"]>]> {
@@ -51,7 +56,10 @@ def Cascade_EinsumOp : Cascade_Op<"einsum", [
 
     Attributes: `ranks` names the dimensions of every affine map and of the
     predicate; `symbols` names the ranks whose extents are the maps'
-    symbols; `output` lists the ranks of the result in order; `reductions`
+    symbols; `predicate` is a disjunction of integer sets, each a
+    conjunction of affine constraints (`where (a, b) or (c)`; `x != y`
+    parses as `(x < y) or (x > y)`, distributed over the other
+    constraints); `output` lists the ranks of the result in order; `reductions`
     lists the reduced ranks, innermost first. A point that fails the
     predicate, or lies past the end of a partitioned rank, is skipped by the
     reductions; an output point with no point left to reduce (or, without
@@ -65,7 +73,7 @@ def Cascade_EinsumOp : Cascade_Op<"einsum", [
                        StrArrayAttr:$output,
                        AffineMapArrayAttr:$indexing_maps,
                        Cascade_ReductionArrayAttr:$reductions,
-                       OptionalAttr<IntegerSetAttr>:$predicate,
+                       OptionalAttr<Cascade_PredicateAttr>:$predicate,
                        OptionalAttr<TypedAttrInterface>:$fill,
                        OptionalAttr<StrAttr>:$name);
   let results = (outs AnyRankedTensor:$result);
@@ -86,6 +94,9 @@ def Cascade_EinsumOp : Cascade_Op<"einsum", [
     ::mlir::Block &getBodyBlock() { return getBody().front(); }
     /// The value written where nothing is left to reduce (see description).
     double getFillValue();
+    /// The conjunctions of the predicate (it holds where one of them holds);
+    /// empty without a predicate.
+    ::llvm::SmallVector<::mlir::IntegerSet> getDisjuncts();
   }];
 }
 

@@ -28,12 +28,25 @@ std::optional<LinearForm> mlir::cascade::getLinearForm(EinsumOp einsum,
 SmallVector<NarrowingConstraint>
 mlir::cascade::getNarrowingConstraints(EinsumOp einsum) {
   SmallVector<NarrowingConstraint> result;
-  std::optional<IntegerSet> predicate = einsum.getPredicate();
-  if (!predicate)
+  // Only a constraint of every conjunction holds on the whole domain.
+  SmallVector<IntegerSet> disjuncts = einsum.getDisjuncts();
+  if (disjuncts.empty())
     return result;
-  for (unsigned c = 0; c < predicate->getNumConstraints(); ++c) {
+  IntegerSet first = disjuncts.front();
+  auto inEvery = [&](unsigned c) {
+    return llvm::all_of(llvm::drop_begin(disjuncts), [&](IntegerSet set) {
+      for (unsigned i = 0; i < set.getNumConstraints(); ++i)
+        if (set.getConstraint(i) == first.getConstraint(c) &&
+            set.isEq(i) == first.isEq(c))
+          return true;
+      return false;
+    });
+  };
+  for (unsigned c = 0; c < first.getNumConstraints(); ++c) {
+    if (!inEvery(c))
+      continue;
     std::optional<LinearForm> form =
-        getLinearForm(einsum, predicate->getConstraint(c));
+        getLinearForm(einsum, first.getConstraint(c));
     if (!form)
       continue;
     SmallVector<unsigned> used;
@@ -43,7 +56,7 @@ mlir::cascade::getNarrowingConstraints(EinsumOp einsum) {
     if (used.size() > 1)
       continue; // A relation between ranks.
     NarrowingConstraint constraint;
-    constraint.isEquality = predicate->isEq(c);
+    constraint.isEquality = first.isEq(c);
     if (!used.empty()) {
       constraint.dim = used.front();
       constraint.coefficient = form->dims[used.front()];

@@ -24,6 +24,7 @@
 #include "mlir/IR/AffineMap.h"
 #include "mlir/IR/IntegerSet.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/SmallSet.h"
 #include "llvm/ADT/StringSet.h"
@@ -90,6 +91,21 @@ getLinearForm(EinsumOp einsum, AffineExpr expr, unsigned numDims,
         getAffineSymbolExpr(getOrInsert(symbols, symbol), context));
   form.rest = rest.replaceSymbols(remapped);
   return form;
+}
+
+/// A text that two constraints share exactly when their linear forms are
+/// equal.
+static std::string getKey(const LinearConstraint &form, unsigned numSymbols) {
+  SmallVector<std::string> terms;
+  for (auto &entry : form.coefficients)
+    if (entry.getValue() != 0)
+      terms.push_back(std::to_string(entry.getValue()) + "*" +
+                      entry.getKey().str());
+  llvm::sort(terms);
+  std::string rest;
+  llvm::raw_string_ostream os(rest);
+  simplifyAffineExpr(form.rest, 0, numSymbols).print(os);
+  return llvm::join(terms, " + ") + " + " + rest + " >= 0";
 }
 
 namespace {
@@ -372,35 +388,51 @@ mlir::cascade::classifyKeyTiles(IterateOp iterate, PartitionOp keyPartition,
                       keyPartition.getTile());
   SmallVector<std::string> symbols;
   unsigned keyExtent = getOrInsert(symbols, keyPartition.getRank());
-  SmallVector<AffineExpr> fullLower, fullUpper;
-  // One visited range per distinct predicate (a union over predicates: a
-  // tile may be skipped only where every masked Einsum is empty).
-  SmallVector<std::pair<SmallVector<AffineExpr>, SmallVector<AffineExpr>>>
-      visited;
+  // Bounds per conjunction of each distinct predicate: the key tiles where
+  // it holds somewhere, and those where it holds everywhere.
+  struct ConjunctionBounds {
+    SmallVector<AffineExpr> lower, upper, fullLower, fullUpper;
+  };
+  // Predicates are compared by their linear forms over rank names (the
+  // Einsums of a step write the same mask over different rank lists).
+  SmallVector<std::string> predicateKeys;
+  std::vector<SmallVector<ConjunctionBounds, 2>> boundsOf;
   for (EinsumOp einsum : masked) {
-    IntegerSet set = *einsum.getPredicate();
-    SmallVector<AffineExpr> lower, upper;
-    for (unsigned i = 0; i < set.getNumConstraints(); ++i) {
-      SmallVector<AffineExpr, 2> sides = {set.getConstraint(i)};
-      if (set.isEq(i))
-        sides.push_back(-set.getConstraint(i));
-      for (AffineExpr side : sides) {
-        FailureOr<LinearConstraint> form =
-            getLinearForm(einsum, side, set.getNumDims(), set.getNumSymbols(),
-                          symbols);
-        if (failed(form)) {
-          why = "the predicate of " +
-                (einsum.getName() ? einsum.getName()->str()
-                                  : std::string("an Einsum")) +
-                " is not linear in the ranks";
-          return failure();
+    SmallVector<ConjunctionBounds, 2> conjunctions;
+    SmallVector<std::string> conjunctionKeys;
+    for (IntegerSet set : einsum.getDisjuncts()) {
+      ConjunctionBounds &b = conjunctions.emplace_back();
+      SmallVector<std::string> sideKeys;
+      for (unsigned i = 0; i < set.getNumConstraints(); ++i) {
+        SmallVector<AffineExpr, 2> sides = {set.getConstraint(i)};
+        if (set.isEq(i))
+          sides.push_back(-set.getConstraint(i));
+        for (AffineExpr side : sides) {
+          FailureOr<LinearConstraint> form =
+              getLinearForm(einsum, side, set.getNumDims(),
+                            set.getNumSymbols(), symbols);
+          if (failed(form)) {
+            why = "the predicate of " +
+                  (einsum.getName() ? einsum.getName()->str()
+                                    : std::string("an Einsum")) +
+                  " is not linear in the ranks";
+            return failure();
+          }
+          if (failed(bounds.addConstraint(*form, isFixed, b.lower, b.upper,
+                                          b.fullLower, b.fullUpper, why)))
+            return failure();
+          sideKeys.push_back(getKey(*form, symbols.size()));
         }
-        if (failed(bounds.addConstraint(*form, isFixed, lower, upper,
-                                        fullLower, fullUpper, why)))
-          return failure();
       }
+      llvm::sort(sideKeys);
+      conjunctionKeys.push_back(llvm::join(sideKeys, ", "));
     }
-    visited.push_back({lower, upper});
+    llvm::sort(conjunctionKeys);
+    std::string key = llvm::join(conjunctionKeys, " or ");
+    if (llvm::is_contained(predicateKeys, key))
+      continue;
+    predicateKeys.push_back(key);
+    boundsOf.push_back(std::move(conjunctions));
   }
   if (failed(proveEmptyStepIsIdentity(iterate, why)))
     return failure();
@@ -413,24 +445,42 @@ mlir::cascade::classifyKeyTiles(IterateOp iterate, PartitionOp keyPartition,
     all.append(results.begin(), results.end());
     return all;
   };
+  // One range per conjunction (a tile may be skipped only where every
+  // conjunction of every predicate is empty). A tile of the range is full
+  // where that conjunction holds everywhere and so does every other
+  // predicate: through its only conjunction; a predicate with several
+  // conjunctions holds everywhere only on a union of intervals, which one
+  // interval cannot state, so it makes no tile of another range full.
   SmallVector<Attribute> ranges;
   std::set<std::pair<const void *, const void *>> seen;
-  for (auto &[lower, upper] : visited) {
-    AffineMap lowerMap = bounds.makeMap(withClamp(lower, zero), symbols.size());
-    AffineMap upperMap =
-        bounds.makeMap(withClamp(upper, keyTiles), symbols.size());
-    if (!seen.insert({lowerMap.getAsOpaquePointer(),
-                      upperMap.getAsOpaquePointer()})
-             .second)
-      continue;
-    // Full bounds: every predicate, and never outside this range.
-    SmallVector<AffineExpr> fl = withClamp(fullLower, zero);
-    fl.append(lower.begin(), lower.end());
-    SmallVector<AffineExpr> fu = withClamp(fullUpper, keyTiles);
-    fu.append(upper.begin(), upper.end());
-    ranges.push_back(KeyRangeAttr::get(
-        context, lowerMap, upperMap, bounds.makeMap(fl, symbols.size()),
-        bounds.makeMap(fu, symbols.size())));
+  for (auto [j, conjunctions] : llvm::enumerate(boundsOf)) {
+    for (ConjunctionBounds &b : conjunctions) {
+      AffineMap lowerMap =
+          bounds.makeMap(withClamp(b.lower, zero), symbols.size());
+      AffineMap upperMap =
+          bounds.makeMap(withClamp(b.upper, keyTiles), symbols.size());
+      if (!seen.insert({lowerMap.getAsOpaquePointer(),
+                        upperMap.getAsOpaquePointer()})
+               .second)
+        continue;
+      SmallVector<AffineExpr> fl = withClamp(b.fullLower, zero);
+      fl.append(b.lower.begin(), b.lower.end());
+      SmallVector<AffineExpr> fu = withClamp(b.fullUpper, keyTiles);
+      fu.append(b.upper.begin(), b.upper.end());
+      for (auto [k, others] : llvm::enumerate(boundsOf)) {
+        if (k == j)
+          continue;
+        if (others.size() != 1) {
+          fu.push_back(zero);
+          continue;
+        }
+        llvm::append_range(fl, others.front().fullLower);
+        llvm::append_range(fu, others.front().fullUpper);
+      }
+      ranges.push_back(KeyRangeAttr::get(context, lowerMap, upperMap,
+                                         bounds.makeMap(fl, symbols.size()),
+                                         bounds.makeMap(fu, symbols.size())));
+    }
   }
   Builder builder(context);
   SmallVector<StringRef> dimNames(bounds.dims.begin(), bounds.dims.end());

@@ -345,14 +345,21 @@ public:
 
 private:
   bool ignorePredicate = false;
-  size_t numPredicateConstraints = 0;
+  /// Constraints that must all hold.
+  struct Conjunction {
+    SmallVector<IndexFunction> constraints;
+    SmallVector<bool> isEquality;
+    bool holds(const int64_t *coordinates) const;
+  };
+  /// The predicate: one of these must hold (none: no predicate).
+  SmallVector<Conjunction> disjuncts;
+  /// Points past the end of a partitioned rank are outside the domain.
+  Conjunction tails;
   EinsumOp einsum;
   const BodyProgram &program;
   SmallVector<TensorRef> operands;
   SmallVector<SmallVector<int64_t>> operandStrides;
   SmallVector<SmallVector<IndexFunction>> indexFunctions;
-  SmallVector<IndexFunction> constraints;
-  SmallVector<bool> isEquality;
   SmallVector<int64_t> coordinates;
   SmallVector<int64_t> rankExtents;
   SmallVector<unsigned> outputPositions;
@@ -440,17 +447,18 @@ LogicalResult EinsumEvaluator::prepare(ArrayRef<TensorRef> operandTensors,
     operandStrides.push_back(operand->getStrides());
   }
 
-  if (std::optional<IntegerSet> predicate = einsum.getPredicate()) {
-    for (unsigned i = 0; i < predicate->getNumConstraints(); ++i) {
-      FailureOr<IndexFunction> constraint = IndexFunction::get(
-          predicate->getConstraint(i), symbolValues, numRanks);
+  for (IntegerSet set : einsum.getDisjuncts()) {
+    Conjunction conjunction;
+    for (unsigned i = 0; i < set.getNumConstraints(); ++i) {
+      FailureOr<IndexFunction> constraint =
+          IndexFunction::get(set.getConstraint(i), symbolValues, numRanks);
       if (failed(constraint))
         return einsum.emitError()
                << "the predicate divides by zero for these extents";
-      constraints.push_back(std::move(*constraint));
-      isEquality.push_back(predicate->isEq(i));
-      ++numPredicateConstraints;
+      conjunction.constraints.push_back(std::move(*constraint));
+      conjunction.isEquality.push_back(set.isEq(i));
     }
+    disjuncts.push_back(std::move(conjunction));
   }
   // Points past the end of a partitioned rank are outside the domain:
   // extent(m) - 1 - (m1 * tile + m0) >= 0, where m1 is a rank of the Einsum
@@ -469,26 +477,33 @@ LogicalResult EinsumEvaluator::prepare(ArrayRef<TensorRef> operandTensors,
     bound.terms.push_back(
         {static_cast<unsigned>(einsum.getRankPosition(partition.getInner())),
          -1});
-    constraints.push_back(bound);
-    isEquality.push_back(false);
+    tails.constraints.push_back(bound);
+    tails.isEquality.push_back(false);
   }
   scratch.assign(program.getNumRegisters(), 0.0);
   operandValues.assign(operands.size(), 0.0);
   return success();
 }
 
-bool EinsumEvaluator::predicateHolds() const {
-  // The predicate's own constraints come first, then the partition tails,
-  // which a full tile still has.
-  for (auto [i, constraint, equality] :
-       llvm::enumerate(constraints, isEquality)) {
-    if (ignorePredicate && i < numPredicateConstraints)
-      continue;
-    int64_t value = constraint(coordinates.data());
+bool EinsumEvaluator::Conjunction::holds(const int64_t *coordinates) const {
+  for (auto [constraint, equality] : llvm::zip(constraints, isEquality)) {
+    int64_t value = constraint(coordinates);
     if (equality ? value != 0 : value < 0)
       return false;
   }
   return true;
+}
+
+bool EinsumEvaluator::predicateHolds() const {
+  // The partition tails hold even on a full tile; the predicate holds where
+  // one of its conjunctions does.
+  if (!tails.holds(coordinates.data()))
+    return false;
+  if (ignorePredicate || disjuncts.empty())
+    return true;
+  return llvm::any_of(disjuncts, [&](const Conjunction &conjunction) {
+    return conjunction.holds(coordinates.data());
+  });
 }
 
 std::optional<double> EinsumEvaluator::reduceFrom(int level) {

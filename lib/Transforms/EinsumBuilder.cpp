@@ -61,14 +61,33 @@ void EinsumParts::addOperandOf(EinsumOp from, unsigned i,
   addOperand(from.getInputs()[i], indices);
 }
 
+void EinsumParts::addDisjunction(ArrayRef<Conjunction> alternatives) {
+  SmallVector<Conjunction> product;
+  for (const Conjunction &existing : disjuncts) {
+    for (const Conjunction &alternative : alternatives) {
+      Conjunction both = existing;
+      llvm::append_range(both.constraints, alternative.constraints);
+      llvm::append_range(both.equalities, alternative.equalities);
+      product.push_back(std::move(both));
+    }
+  }
+  disjuncts = std::move(product);
+}
+
 void EinsumParts::addPredicateOf(EinsumOp from,
                                  const llvm::StringMap<AffineExpr> &substitute) {
-  std::optional<IntegerSet> predicate = from.getPredicate();
-  if (!predicate)
-    return;
-  for (unsigned i = 0; i < predicate->getNumConstraints(); ++i)
-    addConstraint(translate(predicate->getConstraint(i), from, substitute),
-                  predicate->isEq(i));
+  SmallVector<Conjunction> alternatives;
+  for (IntegerSet set : from.getDisjuncts()) {
+    Conjunction conjunction;
+    for (unsigned i = 0; i < set.getNumConstraints(); ++i) {
+      conjunction.constraints.push_back(
+          translate(set.getConstraint(i), from, substitute));
+      conjunction.equalities.push_back(set.isEq(i));
+    }
+    alternatives.push_back(std::move(conjunction));
+  }
+  if (!alternatives.empty())
+    addDisjunction(alternatives);
 }
 
 EinsumOp EinsumParts::build(
@@ -99,11 +118,22 @@ EinsumOp EinsumParts::build(
   state.addAttribute("output", builder.getStrArrayAttr(toRefs(output)));
   state.addAttribute("indexing_maps", builder.getArrayAttr(maps));
   state.addAttribute("reductions", builder.getArrayAttr(reductionAttrs));
-  if (!constraints.empty())
-    state.addAttribute("predicate",
-                       IntegerSetAttr::get(IntegerSet::get(
-                           ranks.size(), symbols.size(), constraints,
-                           equalities)));
+  // A conjunction without constraints always holds, and so does the
+  // predicate; identical conjunctions are listed once.
+  bool alwaysHolds = llvm::any_of(disjuncts, [](const Conjunction &c) {
+    return c.constraints.empty();
+  });
+  if (!alwaysHolds) {
+    SmallVector<Attribute> sets;
+    for (const Conjunction &conjunction : disjuncts) {
+      Attribute set = IntegerSetAttr::get(
+          IntegerSet::get(ranks.size(), symbols.size(),
+                          conjunction.constraints, conjunction.equalities));
+      if (!llvm::is_contained(sets, set))
+        sets.push_back(set);
+    }
+    state.addAttribute("predicate", builder.getArrayAttr(sets));
+  }
   if (fill)
     state.addAttribute("fill", builder.getFloatAttr(elementType, *fill));
   if (!name.empty())
@@ -200,7 +230,6 @@ bool mlir::cascade::bodyReadsCoordinates(EinsumOp einsum) {
 LogicalResult mlir::cascade::addProjectedDomain(EinsumOp einsum,
                                                 ArrayRef<std::string> eliminated,
                                                 EinsumParts &into) {
-  std::optional<IntegerSet> predicate = einsum.getPredicate();
   MLIRContext *context = einsum.getContext();
   SmallVector<std::string> rankNames, symbolNames;
   for (StringRef rank : einsum.getRanks().getAsValueRange<StringAttr>())
@@ -208,15 +237,8 @@ LogicalResult mlir::cascade::addProjectedDomain(EinsumOp einsum,
   for (StringRef rank : einsum.getSymbols().getAsValueRange<StringAttr>())
     symbolNames.push_back(rank.str());
 
-  SmallVector<AffineExpr> constraints;
-  SmallVector<bool> equalities;
-  if (predicate) {
-    llvm::append_range(constraints, predicate->getConstraints());
-    llvm::append_range(equalities, predicate->getEqFlags());
-  }
-  for (AffineExpr expr : constraints)
-    if (!expr.isPureAffine())
-      return failure();
+  // 0 <= r < R for every eliminated rank r.
+  SmallVector<AffineExpr> rankBounds;
   SmallVector<unsigned> eliminatedPositions;
   for (const std::string &rank : eliminated) {
     int64_t position = einsum.getRankPosition(rank);
@@ -226,10 +248,13 @@ LogicalResult mlir::cascade::addProjectedDomain(EinsumOp einsum,
     AffineExpr d = getAffineDimExpr(position, context);
     AffineExpr extent =
         getAffineSymbolExpr(findOrAppend(symbolNames, rank), context);
-    constraints.push_back(d);
-    constraints.push_back(extent - d - 1);
-    equalities.append(2, false);
+    rankBounds.push_back(d);
+    rankBounds.push_back(extent - d - 1);
   }
+  llvm::sort(eliminatedPositions, std::greater<unsigned>());
+  SmallVector<std::string> kept(rankNames);
+  for (unsigned position : eliminatedPositions)
+    kept.erase(kept.begin() + position);
   // Every extent is at least 1, but those of the eliminated ranks, which
   // may be 0: then the domain is empty (no keys, M = 0) and the projection
   // keeps `M >= 1`.
@@ -239,7 +264,6 @@ LogicalResult mlir::cascade::addProjectedDomain(EinsumOp einsum,
     basis.push_back(getAffineSymbolExpr(i, context) -
                     (eliminatedExtent ? 0 : 1));
   }
-
   auto makeSet = [&](ArrayRef<AffineExpr> exprs, ArrayRef<bool> eqs,
                      unsigned dims) {
     SmallVector<AffineExpr> all(exprs);
@@ -250,50 +274,79 @@ LogicalResult mlir::cascade::addProjectedDomain(EinsumOp einsum,
     }
     return IntegerSet::get(dims, symbolNames.size(), all, allEqs);
   };
-  FlatLinearValueConstraints domain(
-      makeSet(constraints, equalities, rankNames.size()));
-  llvm::sort(eliminatedPositions, std::greater<unsigned>());
-  SmallVector<std::string> kept(rankNames);
-  for (unsigned position : eliminatedPositions) {
-    domain.projectOut(position);
-    kept.erase(kept.begin() + position);
-  }
-  domain.removeRedundantConstraints();
-  IntegerSet projected = domain.getAsIntegerSet(context);
-  if (!projected)
-    return failure();
-
   // What holds anyway: extents >= 1 and 0 <= coordinate < extent.
   SmallVector<AffineExpr> bounds;
   for (unsigned i = 0; i < kept.size(); ++i) {
     AffineExpr d = getAffineDimExpr(i, context);
     bounds.push_back(d);
-    if (std::find(symbolNames.begin(), symbolNames.end(), kept[i]) !=
-        symbolNames.end()) {
-      unsigned s = findOrAppend(symbolNames, kept[i]);
-      bounds.push_back(getAffineSymbolExpr(s, context) - d - 1);
-    }
+    if (llvm::is_contained(symbolNames, kept[i]))
+      bounds.push_back(
+          getAffineSymbolExpr(findOrAppend(symbolNames, kept[i]), context) -
+          d - 1);
   }
-  for (unsigned i = 0; i < projected.getNumConstraints(); ++i) {
-    AffineExpr c = projected.getConstraint(i);
-    bool isEq = projected.isEq(i);
-    bool implied = false;
-    if (!isEq) {
-      SmallVector<AffineExpr> test(bounds);
-      test.push_back(-c - 1);
-      FlatLinearValueConstraints negation(makeSet(
-          test, SmallVector<bool>(test.size(), false), kept.size()));
-      implied = negation.isEmpty();
+  // The projection of one conjunction of the predicate, in `into`'s ranks,
+  // without the constraints that hold anyway.
+  auto project = [&](ArrayRef<AffineExpr> predicate, ArrayRef<bool> predicateEqs)
+      -> FailureOr<EinsumParts::Conjunction> {
+    SmallVector<AffineExpr> constraints(predicate);
+    SmallVector<bool> equalities(predicateEqs);
+    for (AffineExpr expr : constraints)
+      if (!expr.isPureAffine())
+        return failure();
+    llvm::append_range(constraints, rankBounds);
+    equalities.append(rankBounds.size(), false);
+    FlatLinearValueConstraints domain(
+        makeSet(constraints, equalities, rankNames.size()));
+    for (unsigned position : eliminatedPositions)
+      domain.projectOut(position);
+    domain.removeRedundantConstraints();
+    IntegerSet projected = domain.getAsIntegerSet(context);
+    if (!projected)
+      return failure();
+    EinsumParts::Conjunction result;
+    for (unsigned i = 0; i < projected.getNumConstraints(); ++i) {
+      AffineExpr c = projected.getConstraint(i);
+      bool isEq = projected.isEq(i);
+      if (!isEq) {
+        SmallVector<AffineExpr> test(bounds);
+        test.push_back(-c - 1);
+        FlatLinearValueConstraints negation(makeSet(
+            test, SmallVector<bool>(test.size(), false), kept.size()));
+        if (negation.isEmpty())
+          continue; // implied
+      }
+      SmallVector<AffineExpr> dims, syms;
+      for (const std::string &rank : kept)
+        dims.push_back(into.dim(rank));
+      for (const std::string &rank : symbolNames)
+        syms.push_back(into.extent(rank));
+      result.constraints.push_back(c.replaceDimsAndSymbols(dims, syms));
+      result.equalities.push_back(isEq);
     }
-    if (implied)
-      continue;
-    SmallVector<AffineExpr> dims, syms;
-    for (const std::string &rank : kept)
-      dims.push_back(into.dim(rank));
-    for (const std::string &rank : symbolNames)
-      syms.push_back(into.extent(rank));
-    into.addConstraint(c.replaceDimsAndSymbols(dims, syms), isEq);
+    return result;
+  };
+
+  SmallVector<EinsumParts::Conjunction> alternatives;
+  SmallVector<IntegerSet> disjuncts = einsum.getDisjuncts();
+  if (disjuncts.empty()) {
+    FailureOr<EinsumParts::Conjunction> projected = project({}, {});
+    if (failed(projected))
+      return failure();
+    alternatives.push_back(std::move(*projected));
   }
+  for (IntegerSet set : disjuncts) {
+    FailureOr<EinsumParts::Conjunction> projected =
+        project(set.getConstraints(), set.getEqFlags());
+    if (failed(projected))
+      return failure();
+    alternatives.push_back(std::move(*projected));
+  }
+  // A conjunction whose projection always holds makes the union hold.
+  if (llvm::any_of(alternatives, [](const EinsumParts::Conjunction &c) {
+        return c.constraints.empty();
+      }))
+    return success();
+  into.addDisjunction(alternatives);
   return success();
 }
 

@@ -44,13 +44,26 @@ public:
   /// Adds operand `i` of `from`, its indices translated.
   void addOperandOf(EinsumOp from, unsigned i,
                     const llvm::StringMap<AffineExpr> &substitute = {});
-  /// Adds the predicate of `from` (if any), translated.
+  /// Conjoins the predicate of `from` (if any), translated: its
+  /// disjunctions distribute over those already added.
   void addPredicateOf(EinsumOp from,
                       const llvm::StringMap<AffineExpr> &substitute = {});
+  /// Conjoins `expr >= 0` (or `== 0`) to every conjunction.
   void addConstraint(AffineExpr expr, bool isEquality) {
-    constraints.push_back(expr);
-    equalities.push_back(isEquality);
+    for (Conjunction &conjunction : disjuncts) {
+      conjunction.constraints.push_back(expr);
+      conjunction.equalities.push_back(isEquality);
+    }
   }
+
+  /// One conjunction of a predicate being built; the predicate holds where
+  /// one of its conjunctions does.
+  struct Conjunction {
+    llvm::SmallVector<AffineExpr> constraints;
+    llvm::SmallVector<bool> equalities;
+  };
+  /// Conjoins the disjunction of `alternatives` (distributing it).
+  void addDisjunction(llvm::ArrayRef<Conjunction> alternatives);
 
   std::string name;
   llvm::SmallVector<std::string> output;
@@ -73,8 +86,8 @@ private:
   llvm::SmallVector<std::string> symbols;
   llvm::SmallVector<Value> operands;
   llvm::SmallVector<llvm::SmallVector<AffineExpr>> indexExprs;
-  llvm::SmallVector<AffineExpr> constraints;
-  llvm::SmallVector<bool> equalities;
+  /// Starts as one empty conjunction: no constraint, always true.
+  llvm::SmallVector<Conjunction> disjuncts = {Conjunction()};
 };
 
 /// Clones the body of `from` at the builder's insertion point with its block
@@ -112,7 +125,9 @@ std::string getUniqueRankName(Operation *scope, llvm::StringRef base);
 /// Adds to `into` the constraints under which the domain of `einsum` (its
 /// predicate, with 0 <= r < R for every rank in `eliminated`) has a point
 /// for the remaining coordinates: the projection of the domain, by
-/// Fourier-Motzkin elimination (exact for the unit coefficients masks use).
+/// Fourier-Motzkin elimination (exact for the unit coefficients masks use),
+/// one conjunction of the predicate at a time (a union projects to the
+/// union of the projections).
 /// Constraints that every point satisfies anyway are dropped. The extents
 /// of the eliminated ranks may be 0, so an unmasked Einsum gets `R >= 1` for
 /// each eliminated rank R: a reduction over no keys keeps its `else`. Fails

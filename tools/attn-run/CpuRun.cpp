@@ -71,8 +71,9 @@ double getVisibleFraction(func::FuncOp function, StringRef query,
   int64_t queries = extents.lookup(query), keys = extents.lookup(key);
   if (!masked || queries <= 0 || keys <= 0)
     return 1.0;
-  IntegerSet set = *masked.getPredicate();
-  MLIRContext *context = set.getContext();
+  SmallVector<IntegerSet> disjuncts = masked.getDisjuncts();
+  MLIRContext *context = masked.getContext();
+  unsigned numDims = masked.getRanks().size();
   SmallVector<AffineExpr> symbols;
   for (StringRef rank : masked.getSymbols().getAsValueRange<StringAttr>())
     symbols.push_back(getAffineConstantExpr(extents.lookup(rank), context));
@@ -81,19 +82,21 @@ double getVisibleFraction(func::FuncOp function, StringRef query,
   int64_t kept = 0;
   for (int64_t i = 0; i < qSteps; ++i)
     for (int64_t j = 0; j < kSteps; ++j) {
-      SmallVector<AffineExpr> dims(set.getNumDims(),
-                                   getAffineConstantExpr(0, context));
+      SmallVector<AffineExpr> dims(numDims, getAffineConstantExpr(0, context));
       dims[masked.getRankPosition(query)] =
           getAffineConstantExpr(i * queries / qSteps, context);
       dims[masked.getRankPosition(key)] =
           getAffineConstantExpr(j * keys / kSteps, context);
-      bool holds = true;
-      for (unsigned c = 0; c < set.getNumConstraints() && holds; ++c) {
-        auto value = dyn_cast<AffineConstantExpr>(
-            set.getConstraint(c).replaceDimsAndSymbols(dims, symbols));
-        if (value)
-          holds = set.isEq(c) ? value.getValue() == 0 : value.getValue() >= 0;
-      }
+      bool holds = llvm::any_of(disjuncts, [&](IntegerSet set) {
+        for (unsigned c = 0; c < set.getNumConstraints(); ++c) {
+          auto value = dyn_cast<AffineConstantExpr>(
+              set.getConstraint(c).replaceDimsAndSymbols(dims, symbols));
+          if (value && (set.isEq(c) ? value.getValue() != 0
+                                    : value.getValue() < 0))
+            return false;
+        }
+        return true;
+      });
       kept += holds;
     }
   return static_cast<double>(kept) / (qSteps * kSteps);

@@ -180,11 +180,12 @@ private:
   Value loadOperand(unsigned index, const Point &point);
   SmallVector<Value> evaluateBody(ArrayRef<Value> wanted, const Point &point);
   Value evaluatePredicate(const Point &point);
-  /// The predicate to evaluate: none on a key tile the schedule calls full.
-  std::optional<IntegerSet> getActivePredicate() {
+  /// The predicate's conjunctions to evaluate: none on a key tile the
+  /// schedule calls full.
+  SmallVector<IntegerSet> getActivePredicate() {
     if (s.predicatesHold)
-      return std::nullopt;
-    return einsum.getPredicate();
+      return {};
+    return einsum.getDisjuncts();
   }
   /// `point` at row `row` of the register tile starting at `rowStart` and
   /// vector `chunk` of the group starting at `chunkStart`.
@@ -531,19 +532,21 @@ LogicalResult EinsumLoopNest::planBody() {
       fmaRight = mul.getRhs();
     }
 
-  if (std::optional<IntegerSet> predicate = getActivePredicate()) {
+  if (SmallVector<IntegerSet> predicate = getActivePredicate();
+      !predicate.empty()) {
     int64_t vPosition =
         vectorRank.empty() ? -1 : einsum.getRankPosition(vectorRank);
-    for (AffineExpr expr : predicate->getConstraints())
-      if (vPosition >= 0 && mentionsDim(expr, vPosition)) {
-        AffineExpr d = getAffineDimExpr(vPosition, b.getContext());
-        AffineExpr step = simplifyAffineExpr(
-            expr.replace(d, d + 1) - expr, predicate->getNumDims(),
-            predicate->getNumSymbols());
-        if (!isa<AffineConstantExpr>(step))
-          return einsum.emitError("the predicate is not affine in rank '")
-                 << vectorRank << "', the rank the CPU backend vectorises";
-      }
+    for (IntegerSet conjunction : predicate)
+      for (AffineExpr expr : conjunction.getConstraints())
+        if (vPosition >= 0 && mentionsDim(expr, vPosition)) {
+          AffineExpr d = getAffineDimExpr(vPosition, b.getContext());
+          AffineExpr step = simplifyAffineExpr(
+              expr.replace(d, d + 1) - expr, conjunction.getNumDims(),
+              conjunction.getNumSymbols());
+          if (!isa<AffineConstantExpr>(step))
+            return einsum.emitError("the predicate is not affine in rank '")
+                   << vectorRank << "', the rank the CPU backend vectorises";
+        }
     if (!reductions.empty())
       trackAny = einsum.getFillValue() !=
                  getReduceIdentity(reductions.front().second);
@@ -677,45 +680,52 @@ SmallVector<Value> EinsumLoopNest::evaluateBody(ArrayRef<Value> wanted,
 }
 
 Value EinsumLoopNest::evaluatePredicate(const Point &point) {
-  std::optional<IntegerSet> predicate = einsum.getPredicate();
   SmallVector<Value> dims = globalDimValues(point);
   SmallVector<Value> symbols = symbolValues();
   int64_t vPosition =
       vectorRank.empty() ? -1 : einsum.getRankPosition(vectorRank);
   auto maskType = vectorOf(b.getI1Type());
+  // Per lane: one of the conjunctions has all its constraints hold.
   Value mask;
-  for (unsigned i = 0; i < predicate->getNumConstraints(); ++i) {
-    AffineExpr expr = predicate->getConstraint(i);
-    auto compare = predicate->isEq(i) ? arith::CmpIPredicate::eq
-                                      : arith::CmpIPredicate::sge;
-    Value holds;
-    Value base = affine::expandAffineExpr(b, loc, expr, dims, symbols);
-    if (vPosition >= 0 && mentionsDim(expr, vPosition) && lanes > 1) {
-      AffineExpr d = getAffineDimExpr(vPosition, b.getContext());
-      int64_t step =
-          cast<AffineConstantExpr>(
-              simplifyAffineExpr(expr.replace(d, d + 1) - expr,
-                                 predicate->getNumDims(),
-                                 predicate->getNumSymbols()))
-              .getValue();
-      auto indexVector = vectorOf(b.getIndexType());
-      Value laneSteps = arith::MulIOp::create(
-          b, loc, vector::StepOp::create(b, loc, indexVector),
-          arith::ConstantOp::create(
-              b, loc,
-              DenseElementsAttr::get(indexVector, b.getIndexAttr(step))));
-      Value values = arith::AddIOp::create(
-          b, loc, vector::BroadcastOp::create(b, loc, indexVector, base),
-          laneSteps);
-      Value zero = arith::ConstantOp::create(
-          b, loc, DenseElementsAttr::get(indexVector, b.getIndexAttr(0)));
-      holds = arith::CmpIOp::create(b, loc, compare, values, zero);
-    } else {
-      Value scalar = arith::CmpIOp::create(b, loc, compare, base,
-                                           s.constantIndex(0));
-      holds = vector::BroadcastOp::create(b, loc, maskType, scalar);
+  for (IntegerSet conjunction : einsum.getDisjuncts()) {
+    Value all;
+    for (unsigned i = 0; i < conjunction.getNumConstraints(); ++i) {
+      AffineExpr expr = conjunction.getConstraint(i);
+      auto compare = conjunction.isEq(i) ? arith::CmpIPredicate::eq
+                                         : arith::CmpIPredicate::sge;
+      Value holds;
+      Value base = affine::expandAffineExpr(b, loc, expr, dims, symbols);
+      if (vPosition >= 0 && mentionsDim(expr, vPosition) && lanes > 1) {
+        AffineExpr d = getAffineDimExpr(vPosition, b.getContext());
+        int64_t step =
+            cast<AffineConstantExpr>(
+                simplifyAffineExpr(expr.replace(d, d + 1) - expr,
+                                   conjunction.getNumDims(),
+                                   conjunction.getNumSymbols()))
+                .getValue();
+        auto indexVector = vectorOf(b.getIndexType());
+        Value laneSteps = arith::MulIOp::create(
+            b, loc, vector::StepOp::create(b, loc, indexVector),
+            arith::ConstantOp::create(
+                b, loc,
+                DenseElementsAttr::get(indexVector, b.getIndexAttr(step))));
+        Value values = arith::AddIOp::create(
+            b, loc, vector::BroadcastOp::create(b, loc, indexVector, base),
+            laneSteps);
+        Value zero = arith::ConstantOp::create(
+            b, loc, DenseElementsAttr::get(indexVector, b.getIndexAttr(0)));
+        holds = arith::CmpIOp::create(b, loc, compare, values, zero);
+      } else {
+        Value scalar = arith::CmpIOp::create(b, loc, compare, base,
+                                             s.constantIndex(0));
+        holds = vector::BroadcastOp::create(b, loc, maskType, scalar);
+      }
+      all = all ? arith::AndIOp::create(b, loc, all, holds) : holds;
     }
-    mask = mask ? arith::AndIOp::create(b, loc, mask, holds) : holds;
+    if (!all) // A conjunction without constraints always holds.
+      all = arith::ConstantOp::create(
+          b, loc, DenseElementsAttr::get(maskType, b.getBoolAttr(true)));
+    mask = mask ? arith::OrIOp::create(b, loc, mask, all) : all;
   }
   return mask;
 }
@@ -808,7 +818,7 @@ void EinsumLoopNest::emitTile(Point point, Value rowStart, int64_t rows) {
         Point at = pointAt(row, chunk);
         Value value = evaluateBody(
             einsum.getBodyBlock().getTerminator()->getOperand(0), at)[0];
-        if (getActivePredicate())
+        if (!getActivePredicate().empty())
           value = arith::SelectOp::create(b, loc, evaluatePredicate(at), value,
                                           splat(einsum.getFillValue(),
                                                 elementType));
@@ -908,7 +918,7 @@ SmallVector<Value> EinsumLoopNest::emitLeaf(Point &point, Value rowStart,
         Value value = evaluateBody(reducedValue, at)[0];
         updated = buildReduceCombine(b, loc, kind, accumulator, value);
       }
-      if (getActivePredicate()) {
+      if (!getActivePredicate().empty()) {
         Value mask = evaluatePredicate(at);
         updated = arith::SelectOp::create(b, loc, mask, updated, accumulator);
         if (trackAny) {

@@ -446,10 +446,10 @@ LogicalResult KernelBuilder::emitIterate(IterateOp iterate) {
   return success();
 }
 
-/// The key loop of an iterate with a tile schedule: for each range of the
-/// schedule a loop over the key tiles it visits for this query tile (a tile
-/// an earlier range visited is not visited again), each step emitted once
-/// without predicates (full tiles) and once with them (partial tiles).
+/// The key loop of an iterate with a tile schedule: a loop over the key
+/// tiles some range of the schedule visits for this query tile, in key
+/// order, each step emitted once without predicates (a tile inside some
+/// range's full bounds) and once with them (partial tiles).
 LogicalResult KernelBuilder::emitScheduledSteps(
     IterateOp iterate, TileScheduleAttr tiles, Value steps,
     function_ref<LogicalResult(Value)> emitStep) {
@@ -493,59 +493,61 @@ LogicalResult KernelBuilder::emitScheduledSteps(
     result = arith::MaxSIOp::create(builder, loc, result, zero);
     return arith::MinSIOp::create(builder, loc, result, steps).getResult();
   };
-  SmallVector<std::pair<Value, Value>> earlier;
+  // The loop runs over the key tiles from the first range's lowest to the
+  // last range's highest in key order, as the iterate does (several ranges
+  // may overlap and come in any order); between ranges of a union it skips
+  // the tiles no range visits.
+  SmallVector<std::pair<Value, Value>> visited, full;
+  Value first, last;
   for (Attribute attr : tiles.getRanges()) {
     auto range = cast<KeyRangeAttr>(attr);
     Value lower = bound(range.getLower(), true);
     Value upper = bound(range.getUpper(), false);
-    Value fullLower = bound(range.getFullLower(), true);
-    Value fullUpper = bound(range.getFullUpper(), false);
-    auto loop = scf::ForOp::create(builder, loc, lower, upper,
-                                   state.constantIndex(1));
-    OpBuilder::InsertionGuard guard(builder);
-    // Packs that do not change per step go before the first loop.
-    if (earlier.empty()) {
-      builder.setInsertionPoint(loop);
-      state.hoistPoint = builder.saveInsertionPoint();
-    }
-    builder.setInsertionPointToStart(loop.getBody());
-    Value step = loop.getInductionVar();
-    auto inRange = [&](Value from, Value to) {
-      return arith::AndIOp::create(
+    visited.push_back({lower, upper});
+    full.push_back({bound(range.getFullLower(), true),
+                    bound(range.getFullUpper(), false)});
+    first = first ? arith::MinSIOp::create(builder, loc, first, lower)
+                        .getResult()
+                  : lower;
+    last = last ? arith::MaxSIOp::create(builder, loc, last, upper).getResult()
+                : upper;
+  }
+  auto loop =
+      scf::ForOp::create(builder, loc, first, last, state.constantIndex(1));
+  OpBuilder::InsertionGuard guard(builder);
+  // Packs that do not change per step go before the loop.
+  builder.setInsertionPoint(loop);
+  state.hoistPoint = builder.saveInsertionPoint();
+  builder.setInsertionPointToStart(loop.getBody());
+  Value step = loop.getInductionVar();
+  auto inAny = [&](ArrayRef<std::pair<Value, Value>> intervals) {
+    Value any;
+    for (auto [from, to] : intervals) {
+      Value in = arith::AndIOp::create(
           builder, loc,
           arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::sge, step,
                                 from),
           arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::slt, step,
                                 to));
-    };
-    if (!earlier.empty()) {
-      Value seen;
-      for (auto [from, to] : earlier) {
-        Value in = inRange(from, to);
-        seen = seen ? arith::OrIOp::create(builder, loc, seen, in) : in;
-      }
-      auto fresh = scf::IfOp::create(
-          builder, loc,
-          arith::XOrIOp::create(
-              builder, loc, seen,
-              arith::ConstantOp::create(builder, loc, builder.getBoolAttr(true))),
-          /*withElseRegion=*/false);
-      builder.setInsertionPointToStart(fresh.thenBlock());
+      any = any ? arith::OrIOp::create(builder, loc, any, in) : in;
     }
-    auto full = scf::IfOp::create(builder, loc, inRange(fullLower, fullUpper),
-                                  /*withElseRegion=*/true);
-    builder.setInsertionPointToStart(full.thenBlock());
-    state.predicatesHold = true;
-    LogicalResult emitted = emitStep(step);
-    state.predicatesHold = false;
-    if (failed(emitted))
-      return failure();
-    builder.setInsertionPointToStart(full.elseBlock());
-    if (failed(emitStep(step)))
-      return failure();
-    earlier.push_back({lower, upper});
+    return any;
+  };
+  if (visited.size() > 1) {
+    auto inSomeRange = scf::IfOp::create(builder, loc, inAny(visited),
+                                         /*withElseRegion=*/false);
+    builder.setInsertionPointToStart(inSomeRange.thenBlock());
   }
-  return success();
+  auto isFull = scf::IfOp::create(builder, loc, inAny(full),
+                                  /*withElseRegion=*/true);
+  builder.setInsertionPointToStart(isFull.thenBlock());
+  state.predicatesHold = true;
+  LogicalResult emitted = emitStep(step);
+  state.predicatesHold = false;
+  if (failed(emitted))
+    return failure();
+  builder.setInsertionPointToStart(isFull.elseBlock());
+  return emitStep(step);
 }
 
 void KernelBuilder::emitResultCopy(Value out) {

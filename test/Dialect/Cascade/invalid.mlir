@@ -61,7 +61,7 @@ func.func @predicate_over_unknown_rank(%A: tensor<?xf32>) -> tensor<?xf32> {
 func.func @predicate_dims_mismatch(%A: tensor<?xf32>) -> tensor<?xf32> {
   // expected-error @+1 {{predicate has 3 dims and 0 symbols; expected one per rank (1) and per extent (0)}}
   %X = "cascade.einsum"(%A) <{indexing_maps = [affine_map<(d0) -> (d0)>], output = ["p"], ranks = ["p"], reductions = [], symbols = [],
-                              predicate = affine_set<(d0, d1, d2) : (d0 - d1 >= 0)>}> ({
+                              predicate = [affine_set<(d0, d1, d2) : (d0 - d1 >= 0)>]}> ({
   ^bb0(%a: f32):
     cascade.yield %a : f32
   }) : (tensor<?xf32>) -> tensor<?xf32>
@@ -424,4 +424,16 @@ func.func @tiles_bound_by_key(%X: tensor<?x?xf32>) -> tensor<?xf32> {
     cascade.yield %N : tensor<?xf32>
   }
   return %R : tensor<?xf32>
+}
+
+// -----
+
+func.func @predicate_without_conjunction(%A: tensor<?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{predicate has no conjunction (omit it instead)}}
+  %X = "cascade.einsum"(%A) <{indexing_maps = [affine_map<(d0) -> (d0)>], output = ["p"], ranks = ["p"], reductions = [], symbols = [],
+                              predicate = []}> ({
+  ^bb0(%a: f32):
+    cascade.yield %a : f32
+  }) : (tensor<?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
 }

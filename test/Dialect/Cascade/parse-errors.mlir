@@ -58,7 +58,7 @@ func.func @unknown_reduce_operator(%A: tensor<?x?xf32>) -> tensor<?xf32> {
 // -----
 
 func.func @bad_relation(%A: tensor<?x?xf32>) -> tensor<?xf32> {
-  // expected-error @+1 {{expected '<=', '<', '>=', '>' or '=='}}
+  // expected-error @+1 {{expected '<=', '<', '>=', '>', '==' or '<>' (not equal)}}
   %X = cascade.einsum [p] = %A[m, p] reduce(m: add) where (m = p) : (tensor<?x?xf32>) -> tensor<?xf32>
   return %X : tensor<?xf32>
 }
@@ -112,4 +112,21 @@ func.func @empty_region(%X: tensor<?xf32>) -> tensor<?xf32> {
   %R = cascade.einsum [p] = map(%X[p]) {
   } : (tensor<?xf32>) -> tensor<?xf32>
   return %R : tensor<?xf32>
+}
+
+// -----
+
+// Each '<>' doubles the conjunctions it appears in: five of them make 32.
+func.func @too_many_conjunctions(%A: tensor<?x?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{the predicate has more than 16 conjunctions once '<>' is expanded; split the Einsum}}
+  %X = cascade.einsum [p] = %A[p, m] reduce(m: add) where (m <> p, m <> p + 1, m <> p + 2, m <> p + 3, m <> p + 4) : (tensor<?x?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @or_without_conjunction(%A: tensor<?x?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{expected '('}}
+  %X = cascade.einsum [p] = %A[p, m] reduce(m: add) where (m <= p) or : (tensor<?x?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
 }

@@ -32,6 +32,17 @@ func.func @predicated(%QK: tensor<?x?xf32>) -> tensor<?xf32> {
   return %GM : tensor<?xf32>
 }
 
+// A union of conjunctions prints as `where (...) or (...)`; `<>` (not
+// equal) parses as two conjunctions, distributed over the others.
+// CHECK-LABEL: func.func @unions
+// CHECK: cascade.einsum [p] = %{{.*}}[m, p] reduce(m: max) where (m + P <= p + M, m <= 3) or (m + P <= p + M, p + M <= m + P + 255) :
+// CHECK: cascade.einsum [m, p] = %{{.*}}[m, p] where (m + 1 <= p, m <= 7) or (p + 1 <= m, m <= 7) else 0.0 :
+func.func @unions(%QK: tensor<?x?xf32>) -> tensor<?xf32> {
+  %GM = cascade.einsum [p] = %QK[m, p] reduce(m: max) where (m <= p + M - P, m < 4) or (m <= p + M - P, p + M - P < m + 256) : (tensor<?x?xf32>) -> tensor<?xf32>
+  %NE = cascade.einsum [m, p] = %QK[m, p] where (m <> p, m < 8) else 0.0 : (tensor<?x?xf32>) -> tensor<?x?xf32>
+  return %GM : tensor<?xf32>
+}
+
 // Anything that is not infix arithmetic prints in the map(...) region form.
 // CHECK-LABEL: func.func @region_form
 // CHECK: cascade.einsum [p] = map(%{{.*}}[m, p], %{{.*}}[p]) reduce(m: add) {

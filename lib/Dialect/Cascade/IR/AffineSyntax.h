@@ -81,24 +81,36 @@ public:
   }
 
   /// `lhs (<= | >= | == | < | >) rhs` as a constraint `expr >= 0` or
-  /// `expr == 0`.
-  ParseResult parseConstraint(AffineExpr &expr, bool &isEquality) {
+  /// `expr == 0`; `lhs <> rhs` (not equal: MLIR's lexer has no `!=`) as the
+  /// alternatives `expr >= 0` or `*alternative >= 0`.
+  ParseResult parseConstraint(AffineExpr &expr, bool &isEquality,
+                              std::optional<AffineExpr> &alternative) {
     AffineExpr lhs, rhs;
     if (parseSum(lhs))
       return failure();
     SMLoc loc = parser.getCurrentLocation();
-    enum { LE, LT, GE, GT, EQ } relation;
+    enum { LE, LT, GE, GT, EQ, NE } relation;
     if (succeeded(parser.parseOptionalLess()))
-      relation = succeeded(parser.parseOptionalEqual()) ? LE : LT;
+      relation = succeeded(parser.parseOptionalEqual())     ? LE
+                 : succeeded(parser.parseOptionalGreater()) ? NE
+                                                            : LT;
     else if (succeeded(parser.parseOptionalGreater()))
       relation = succeeded(parser.parseOptionalEqual()) ? GE : GT;
     else if (succeeded(parser.parseOptionalEqual()) &&
              succeeded(parser.parseOptionalEqual()))
       relation = EQ;
     else
-      return parser.emitError(loc, "expected '<=', '<', '>=', '>' or '=='");
+      return parser.emitError(
+          loc, "expected '<=', '<', '>=', '>', '==' or '<>' (not equal)");
     if (parseSum(rhs))
       return failure();
+    alternative.reset();
+    if (relation == NE) {
+      isEquality = false;
+      expr = rhs - lhs - 1;
+      alternative = lhs - rhs - 1;
+      return success();
+    }
     isEquality = relation == EQ;
     switch (relation) {
     case LE:

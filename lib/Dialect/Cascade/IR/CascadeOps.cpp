@@ -130,6 +130,14 @@ double EinsumOp::getFillValue() {
       cast<ReductionAttr>(getReductions().getValue().back()).getKind());
 }
 
+SmallVector<IntegerSet> EinsumOp::getDisjuncts() {
+  SmallVector<IntegerSet> disjuncts;
+  if (std::optional<ArrayAttr> predicate = getPredicate())
+    for (Attribute attr : *predicate)
+      disjuncts.push_back(cast<IntegerSetAttr>(attr).getValue());
+  return disjuncts;
+}
+
 /// Checks that `names` are valid, distinct rank names.
 static LogicalResult verifyRankNameList(Operation *op, ArrayAttr names,
                                         StringRef what) {
@@ -265,15 +273,18 @@ LogicalResult EinsumOp::verify() {
         return failure();
   }
 
-  if (std::optional<IntegerSet> predicate = getPredicate()) {
-    if (predicate->getNumDims() != ranks.size() ||
-        predicate->getNumSymbols() != getSymbols().size())
-      return emitOpError() << "predicate has " << predicate->getNumDims()
-                           << " dims and " << predicate->getNumSymbols()
+  if (std::optional<ArrayAttr> predicate = getPredicate())
+    if (predicate->empty())
+      return emitOpError("predicate has no conjunction (omit it instead)");
+  for (IntegerSet conjunction : getDisjuncts()) {
+    if (conjunction.getNumDims() != ranks.size() ||
+        conjunction.getNumSymbols() != getSymbols().size())
+      return emitOpError() << "predicate has " << conjunction.getNumDims()
+                           << " dims and " << conjunction.getNumSymbols()
                            << " symbols; expected one per rank ("
                            << ranks.size() << ") and per extent ("
                            << getSymbols().size() << ")";
-    for (AffineExpr expr : predicate->getConstraints())
+    for (AffineExpr expr : conjunction.getConstraints())
       if (failed(verifySemiAffine(*this, expr, "the predicate")))
         return failure();
   }

@@ -99,23 +99,45 @@ ParseResult EinsumOp::parse(OpAsmParser &parser, OperationState &result) {
       return failure();
   }
 
-  // where (constraint, ...)
-  SmallVector<AffineExpr> constraints;
-  SmallVector<bool> equalities;
+  // where (constraint, ...) [or (constraint, ...)]*, in disjunctive normal
+  // form: a `<>` inside a conjunction splits it in two.
+  struct Conjunction {
+    SmallVector<AffineExpr> constraints;
+    SmallVector<bool> equalities;
+  };
+  SmallVector<Conjunction> disjuncts;
+  constexpr size_t kMaxDisjuncts = 16;
   if (succeeded(parser.parseOptionalKeyword("where"))) {
     AffineParser affine(parser, names);
-    auto parseConstraint = [&]() -> ParseResult {
-      AffineExpr expr;
-      bool isEquality;
-      if (affine.parseConstraint(expr, isEquality))
+    do {
+      SMLoc groupLoc = parser.getCurrentLocation();
+      SmallVector<Conjunction> group(1);
+      auto parseConstraint = [&]() -> ParseResult {
+        AffineExpr expr;
+        bool isEquality;
+        std::optional<AffineExpr> alternative;
+        if (affine.parseConstraint(expr, isEquality, alternative))
+          return failure();
+        size_t count = group.size();
+        if (alternative) {
+          SmallVector<Conjunction> copies(group);
+          group.append(copies.begin(), copies.end());
+        }
+        for (size_t i = 0; i < group.size(); ++i) {
+          group[i].constraints.push_back(i < count ? expr : *alternative);
+          group[i].equalities.push_back(isEquality);
+        }
+        return success();
+      };
+      if (parser.parseCommaSeparatedList(AsmParser::Delimiter::Paren,
+                                         parseConstraint))
         return failure();
-      constraints.push_back(expr);
-      equalities.push_back(isEquality);
-      return success();
-    };
-    if (parser.parseCommaSeparatedList(AsmParser::Delimiter::Paren,
-                                       parseConstraint))
-      return failure();
+      disjuncts.append(group.begin(), group.end());
+      if (disjuncts.size() > kMaxDisjuncts)
+        return parser.emitError(groupLoc, "the predicate has more than ")
+               << kMaxDisjuncts
+               << " conjunctions once '<>' is expanded; split the Einsum";
+    } while (succeeded(parser.parseOptionalKeyword("or")));
   }
 
   // else <float>
@@ -219,17 +241,19 @@ ParseResult EinsumOp::parse(OpAsmParser &parser, OperationState &result) {
     reductionAttrs.push_back(
         ReductionAttr::get(ctx, builder.getStringAttr(rank), kind));
   result.addAttribute("reductions", builder.getArrayAttr(reductionAttrs));
-  if (!constraints.empty()) {
-    SmallVector<AffineExpr> remapped;
-    for (AffineExpr expr : constraints)
-      remapped.push_back(simplifyAffineExpr(
-          expr.replaceDimsAndSymbols(dimReplacements, symbolReplacements),
-          canonical.size(), names.symbols.size()));
-    result.addAttribute(
-        "predicate",
-        IntegerSetAttr::get(IntegerSet::get(canonical.size(),
-                                            names.symbols.size(), remapped,
-                                            equalities)));
+  if (!disjuncts.empty()) {
+    SmallVector<Attribute> sets;
+    for (Conjunction &conjunction : disjuncts) {
+      SmallVector<AffineExpr> remapped;
+      for (AffineExpr expr : conjunction.constraints)
+        remapped.push_back(simplifyAffineExpr(
+            expr.replaceDimsAndSymbols(dimReplacements, symbolReplacements),
+            canonical.size(), names.symbols.size()));
+      sets.push_back(IntegerSetAttr::get(
+          IntegerSet::get(canonical.size(), names.symbols.size(), remapped,
+                          conjunction.equalities)));
+    }
+    result.addAttribute("predicate", builder.getArrayAttr(sets));
   }
   if (fill) {
     if (!isa<FloatType>(elementType))
@@ -293,15 +317,15 @@ void EinsumOp::print(OpAsmPrinter &p) {
     });
     p << ")";
   }
-  if (std::optional<IntegerSet> predicate = getPredicate()) {
-    p << " where (";
-    llvm::interleaveComma(llvm::seq<unsigned>(0, predicate->getNumConstraints()),
-                          p, [&](unsigned i) {
-                            p << affine.printConstraint(
-                                predicate->getConstraint(i),
-                                predicate->isEq(i), predicate->getNumDims(),
-                                predicate->getNumSymbols());
-                          });
+  for (auto [i, conjunction] : llvm::enumerate(getDisjuncts())) {
+    p << (i == 0 ? " where (" : " or (");
+    llvm::interleaveComma(
+        llvm::seq<unsigned>(0, conjunction.getNumConstraints()), p,
+        [&](unsigned c) {
+          p << affine.printConstraint(
+              conjunction.getConstraint(c), conjunction.isEq(c),
+              conjunction.getNumDims(), conjunction.getNumSymbols());
+        });
     p << ")";
   }
   if (std::optional<Attribute> fill = getFill())
