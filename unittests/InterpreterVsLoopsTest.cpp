@@ -197,6 +197,25 @@ TEST_F(InterpreterVsLoops, SoftmaxPrefixLM) {
     check("softmax_prefix_lm", shape, softmaxLoops); // M <= 256: all keys
 }
 
+TEST_F(InterpreterVsLoops, SoftmaxAlibi) {
+  // Causal, score + 2^(-8 (h + 1) / H) (m - q): several heads (each its own
+  // slope), P != M both ways.
+  for (const Shape &shape : kShapes) {
+    int64_t heads = shape.H;
+    auto alibiLoops = [heads](const Tensor &q, const Tensor &k,
+                              const Tensor &v) {
+      return maskedSoftmaxAttention(
+          q, k, v,
+          [](int64_t position, int64_t m) { return m <= position; },
+          [heads](int64_t h, int64_t position, int64_t m) {
+            return std::exp2(-8.0 * (h + 1.0) / heads) *
+                   static_cast<double>(m - position);
+          });
+    };
+    check("softmax_alibi", shape, alibiLoops);
+  }
+}
+
 TEST_F(InterpreterVsLoops, SoftmaxGroupedQuery) {
   const Shape shapes[] = {
       {2, 4, 2, 5, 7, 8, 8},  {1, 6, 3, 17, 33, 8, 4},

@@ -72,7 +72,8 @@ Tensor cascade_test::softmaxAttention(const Tensor &qt, const Tensor &kt,
 
 Tensor cascade_test::maskedSoftmaxAttention(
     const Tensor &qt, const Tensor &kt, const Tensor &vt,
-    const std::function<bool(int64_t, int64_t)> &visible) {
+    const std::function<bool(int64_t, int64_t)> &visible,
+    const std::function<double(int64_t, int64_t, int64_t)> &bias) {
   Dims d(qt, kt, vt);
   View4 q{qt}, k{kt}, v{vt};
   Tensor out({d.B, d.H, d.P, d.F});
@@ -91,6 +92,8 @@ Tensor cascade_test::maskedSoftmaxAttention(
         double maxScore = -std::numeric_limits<double>::infinity();
         for (size_t i = 0; i < keys.size(); ++i) {
           weights[i] = score(q, k, d, b, h, p, keys[i]);
+          if (bias)
+            weights[i] += bias(h, p + d.M - d.P, keys[i]);
           maxScore = std::max(maxScore, weights[i]);
         }
         double sum = 0;

@@ -25,11 +25,14 @@ Tensor softmaxAttention(const Tensor &q, const Tensor &k, const Tensor &v,
                         bool causal, int64_t window = 0);
 
 /// softmax attention where query p sees key m iff `visible(p + M - P, m)`
-/// (the query's position, bottom-right aligned, and the key's); a query
-/// that sees no key yields 0.
+/// (the query's position, bottom-right aligned, and the key's), with
+/// `bias(h, p + M - P, m)` added to each score when given; a query that
+/// sees no key yields 0.
 Tensor maskedSoftmaxAttention(
     const Tensor &q, const Tensor &k, const Tensor &v,
-    const std::function<bool(int64_t position, int64_t key)> &visible);
+    const std::function<bool(int64_t position, int64_t key)> &visible,
+    const std::function<double(int64_t head, int64_t position, int64_t key)>
+        &bias = {});
 
 /// sigmoid(Q K^T / sqrt(E) - ln M) V.
 Tensor sigmoidAttention(const Tensor &q, const Tensor &k, const Tensor &v);

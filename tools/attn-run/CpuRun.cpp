@@ -18,6 +18,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CpuRun.h"
+#include "FmaPeak.h"
 #include "OpenBlasBaseline.h"
 
 #include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
@@ -343,8 +344,14 @@ int mlir::cascade::runOnCpu(func::FuncOp function, ArrayRef<Tensor> inputs,
     llvm::outs() << "attn-run: bench @" << function.getSymName()
                  << llvm::format(": median %.3f ms over %d runs (%d warm-up), ",
                                  ours * 1e3, options.repeat, options.warmup)
-                 << llvm::format("%.1f GFLOP/s", flops / ours * 1e-9)
-                 << " (FLOPs = 4*B*H*P*M*D"
+                 << llvm::format("%.1f GFLOP/s", flops / ours * 1e-9);
+    FmaPeak peak = measureFmaPeak(options.threads);
+    if (peak.gflops > 0)
+      llvm::outs() << llvm::format(", %.1f%% of the measured %s FMA peak "
+                                   "(%.1f GFLOP/s on %d threads)",
+                                   100.0 * flops / ours * 1e-9 / peak.gflops,
+                                   peak.isa, peak.gflops, options.threads);
+    llvm::outs() << " (FLOPs = 4*B*H*P*M*D"
                  << (causal ? llvm::formatv(", times the {0:F4} of (query, "
                                             "key) pairs the mask keeps",
                                             visible)

@@ -809,6 +809,14 @@ void EinsumLoopNest::emitTile(Point point, Value rowStart, int64_t rows) {
     SmallVector<Value> indices;
     for (const std::string &rank : result.bufferRanks)
       indices.push_back(at.lookup(rank));
+    // A 0-d buffer (every rank fixed for the work item, e.g. a per-head
+    // ALiBi slope) holds one scalar, lane 0.
+    if (indices.empty()) {
+      memref::StoreOp::create(
+          b, loc, vector::ExtractOp::create(b, loc, value, ArrayRef<int64_t>{0}),
+          result.buffer);
+      return;
+    }
     vector::StoreOp::create(b, loc, value, result.buffer, indices);
   };
 
