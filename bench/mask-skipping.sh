@@ -34,6 +34,8 @@ median_ms() { # spec dims -> median ms
     base=$(median_ms "$root/variants/softmax.mlir" "$dims")
     t=$(median_ms "$root/variants/softmax_causal.mlir" "$dims")
     echo "| softmax_causal | 4096 | $d | $t | $base | $(awk "BEGIN{printf \"%.3f\", $t/$base}") | <= 0.55 |"
+    t=$(median_ms "$root/variants/softmax_alibi.mlir" "$dims")
+    echo "| softmax_alibi (causal) | 4096 | $d | $t | $base | $(awk "BEGIN{printf \"%.3f\", $t/$base}") | |"
   done
   dims="b=1,h=8,p=8192,m=8192,e=64,f=64"
   base=$(median_ms "$root/variants/softmax.mlir" "$dims" 3)
@@ -41,6 +43,10 @@ median_ms() { # spec dims -> median ms
   echo "| softmax_window (W=256) | 8192 | 64 | $t | $base | $(awk "BEGIN{printf \"%.3f\", $t/$base}") | <= 0.06 |"
   t=$(median_ms "$tmp/user_window128.mlir" "$dims")
   echo "| user where-clause window (W=128) | 8192 | 64 | $t | $base | $(awk "BEGIN{printf \"%.3f\", $t/$base}") | <= 0.05 |"
+  t=$(median_ms "$root/variants/softmax_sinks_window.mlir" "$dims")
+  echo "| softmax_sinks_window (4 sinks, W=256) | 8192 | 64 | $t | $base | $(awk "BEGIN{printf \"%.3f\", $t/$base}") | <= 0.06 |"
+  t=$(median_ms "$root/variants/softmax_prefix_lm.mlir" "$dims" 3)
+  echo "| softmax_prefix_lm (L=256) | 8192 | 64 | $t | $base | $(awk "BEGIN{printf \"%.3f\", $t/$base}") | |"
   t=$(median_ms "$root/variants/softmax_causal.mlir" "$dims" 3)
   echo "| softmax_causal | 8192 | 64 | $t | $base | $(awk "BEGIN{printf \"%.3f\", $t/$base}") | |"
 } | tee "$out"

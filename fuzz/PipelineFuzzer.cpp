@@ -37,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!module || failed(verify(*module)))
     return 0;
   // Head dimensions: the innermost dimension of every argument.
-  CpuPipelineOptions options;
+  CpuTargetOptions options;
   llvm::StringSet<> heads;
   for (auto function : module->getOps<func::FuncOp>()) {
     FailureOr<RankEnvironment> env = RankEnvironment::build(function);
@@ -49,7 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
           heads.insert(*rank);
   }
   for (auto &head : heads)
-    options.headDims.push_back(head.getKey().str() + "=16");
+    options.headDims[head.getKey()] = 16;
   options.cpu = "x86-64-v3";
   PassManager pm(&context);
   if (failed(buildCascadeToCpuPipeline(pm, options)))

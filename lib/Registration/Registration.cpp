@@ -3,6 +3,7 @@
 #include "cascade/InitAllDialects.h"
 #include "cascade/Dialect/Cascade/IR/CascadeDialect.h"
 #include "cascade/Conversion/CascadeToCPU.h"
+#include "cascade/Conversion/Passes.h"
 #include "cascade/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -20,6 +21,7 @@ void mlir::cascade::registerAllPasses() {
   static bool registered = [] {
     mlir::registerAllPasses();
     registerCascadePasses();
+    registerCascadeConversionPasses();
     registerCascadeToCpuPipeline();
     return true;
   }();

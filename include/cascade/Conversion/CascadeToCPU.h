@@ -35,7 +35,48 @@ struct CpuKernelOptions {
 LogicalResult buildCpuKernel(func::FuncOp function,
                              const CpuKernelOptions &options);
 
-/// Options of the `cascade-to-cpu` pipeline.
+/// The CPU target's options, typed: what attn-run, attn-compile, the
+/// library and embedders fill, and what the passes of `cascade-to-cpu`
+/// receive (no string round trip). Text reaches it at one place only: the
+/// options of the registered `cascade-to-cpu` pipeline (CpuPipelineOptions).
+struct CpuTargetOptions {
+  /// Compile-time head dimension sizes (e=64, f=64).
+  llvm::StringMap<int64_t> headDims;
+  /// Query rows per work item, and key rows per step of the iterate.
+  int64_t queryTile = 64;
+  int64_t keyTile = 64;
+  /// native, x86-64-v3 (AVX2), x86-64-v4 (AVX-512) or an x86-64 CPU name.
+  std::string cpu = "native";
+  /// f32, f16 or bf16: element type of the inputs and the output.
+  std::string storageType = "f32";
+};
+
+/// The f32 lanes of a vector register for `cpu` (resolving "native").
+int64_t getVectorWidthForCpu(llvm::StringRef cpu);
+
+/// Checks `options`: a CPU that LLVM knows and that has AVX2 and FMA, a
+/// storage type, tile sizes in [1, 4096]. Ranks that head-dims names but the
+/// function does not have, or that are not head dimensions, are reported by
+/// the kernel builder.
+LogicalResult verifyCpuTargetOptions(const CpuTargetOptions &options,
+                                     std::string &error);
+
+/// `cascade-lower-to-cpu-kernel` and `cascade-build-cpu-shape-check` built
+/// from typed options (attn-opt builds them from their textual options).
+std::unique_ptr<Pass> createLowerToCpuKernelPass(const CpuTargetOptions &options);
+std::unique_ptr<Pass>
+createBuildCpuShapeCheckPass(const CpuTargetOptions &options);
+
+/// Adds the passes of `cascade-to-cpu`: the shape check, pass minimisation,
+/// streaming of the key rank, tile classification, the kernel, and the
+/// upstream lowering to the LLVM dialect. Fails (with the reason on stderr)
+/// when `options` does not verify; tools verify first and report at the
+/// function.
+LogicalResult buildCascadeToCpuPipeline(OpPassManager &pm,
+                                        const CpuTargetOptions &options);
+
+/// Textual options of the registered `cascade-to-cpu` pipeline
+/// (`attn-opt --pass-pipeline='builtin.module(cascade-to-cpu{...})'`).
 struct CpuPipelineOptions : public PassPipelineOptions<CpuPipelineOptions> {
   ListOption<std::string> headDims{
       *this, "head-dims",
@@ -56,20 +97,11 @@ struct CpuPipelineOptions : public PassPipelineOptions<CpuPipelineOptions> {
       llvm::cl::init("f32")};
 };
 
-/// The f32 lanes of a vector register for `cpu` (resolving "native").
-int64_t getVectorWidthForCpu(llvm::StringRef cpu);
+/// The typed options `text` stands for, or the reason it is malformed
+/// (`head-dims` entries that are not rank=N, or name a rank twice).
+FailureOr<CpuTargetOptions> toCpuTargetOptions(const CpuPipelineOptions &text,
+                                               std::string &error);
 
-/// Checks the pipeline's options: a CPU that LLVM knows and that has AVX2
-/// and FMA, a storage type, tile sizes in [1, 4096], head dimensions named
-/// once. Ranks that head-dims names but the function does not have, or that
-/// are not head dimensions, are reported by the kernel builder.
-LogicalResult verifyCpuPipelineOptions(const CpuPipelineOptions &options,
-                                       std::string &error);
-
-/// Adds the passes of `cascade-to-cpu`: pass minimisation, streaming of the
-/// key rank, the kernel, and the upstream lowering to the LLVM dialect.
-LogicalResult buildCascadeToCpuPipeline(OpPassManager &pm,
-                               const CpuPipelineOptions &options);
 void registerCascadeToCpuPipeline();
 
 } // namespace mlir::cascade

@@ -8,7 +8,21 @@
 //===----------------------------------------------------------------------===//
 
 #include "cascade/Conversion/CascadeToCPU.h"
+#include "cascade/Conversion/Passes.h"
 #include "cascade/Transforms/Passes.h"
+
+#include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
+#include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
+#include "mlir/Conversion/FuncToLLVM/ConvertFuncToLLVMPass.h"
+#include "mlir/Conversion/IndexToLLVM/IndexToLLVM.h"
+#include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
+#include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
+#include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
+#include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
+#include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
+#include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVMPass.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Transforms/Passes.h"
 
 #include "mlir/Dialect/Math/Transforms/Approximation.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -26,7 +40,7 @@
 namespace mlir::cascade {
 #define GEN_PASS_DEF_CASCADELOWERTOCPUKERNEL
 #define GEN_PASS_DEF_CASCADEAPPROXIMATEMATH
-#include "Cascade/CascadePasses.h.inc"
+#include "cascade/Conversion/Passes.h.inc"
 } // namespace mlir::cascade
 
 using namespace mlir;
@@ -40,33 +54,51 @@ constexpr int64_t kMaxStackBytes = 2 << 20;
 struct LowerToCpuKernel
     : public mlir::cascade::impl::CascadeLowerToCpuKernelBase<LowerToCpuKernel> {
   using Base::Base;
-  void runOnOperation() override {
+  explicit LowerToCpuKernel(const CpuTargetOptions &target) : typed(target) {}
+
+  /// The kernel's options: from the typed target options when the pipeline
+  /// built this pass, else from the textual ones.
+  FailureOr<CpuKernelOptions> getKernelOptions() {
     CpuKernelOptions options;
-    FailureOr<llvm::StringMap<int64_t>> dims =
-        parseAssumedExtents(getOperation().getLoc(), headDims);
-    if (failed(dims))
-      return signalPassFailure();
-    options.headDims = std::move(*dims);
-    options.queryTile = queryTile;
-    options.vectorWidth = vectorWidth;
     Builder builder(&getContext());
-    if (storageType == "f16")
+    std::string storage = storageType;
+    if (typed) {
+      options.headDims = typed->headDims;
+      options.queryTile = typed->queryTile;
+      options.vectorWidth = getVectorWidthForCpu(typed->cpu);
+      storage = typed->storageType;
+    } else {
+      FailureOr<llvm::StringMap<int64_t>> dims =
+          parseAssumedExtents(getOperation().getLoc(), headDims);
+      if (failed(dims))
+        return failure();
+      options.headDims = std::move(*dims);
+      options.queryTile = queryTile;
+      options.vectorWidth = vectorWidth;
+    }
+    if (storage == "f16")
       options.storageType = builder.getF16Type();
-    else if (storageType == "bf16")
+    else if (storage == "bf16")
       options.storageType = builder.getBF16Type();
-    else if (storageType == "f32")
+    else if (storage == "f32")
       options.storageType = builder.getF32Type();
-    else {
-      getOperation().emitError("storage-type must be f32, f16 or bf16, not '")
-          << storageType << "'";
-      return signalPassFailure();
-    }
-    if (queryTile < 1 || (vectorWidth != 4 && vectorWidth != 8 &&
-                          vectorWidth != 16)) {
-      getOperation().emitError(
+    else
+      return getOperation().emitError(
+                 "storage-type must be f32, f16 or bf16, not '")
+             << storage << "'";
+    if (options.queryTile < 1 ||
+        (options.vectorWidth != 4 && options.vectorWidth != 8 &&
+         options.vectorWidth != 16))
+      return getOperation().emitError(
           "query-tile must be >= 1 and vector-width 4, 8 or 16");
+    return options;
+  }
+
+  void runOnOperation() override {
+    FailureOr<CpuKernelOptions> kernelOptions = getKernelOptions();
+    if (failed(kernelOptions))
       return signalPassFailure();
-    }
+    const CpuKernelOptions &options = *kernelOptions;
     SmallVector<func::FuncOp> functions;
     for (auto function : getOperation().getOps<func::FuncOp>())
       if (!function.isExternal() &&
@@ -93,12 +125,14 @@ struct LowerToCpuKernel
         emitError(loc) << "the kernel's buffers take " << bytes
                        << " bytes of stack per work item, more than the "
                        << kMaxStackBytes
-                       << " allowed: lower query-tile (" << static_cast<int64_t>(queryTile)
+                       << " allowed: lower query-tile (" << options.queryTile
                        << ") or the key tile";
         return signalPassFailure();
       }
     }
   }
+
+  std::optional<CpuTargetOptions> typed;
 };
 
 struct ApproximateMath
@@ -152,21 +186,21 @@ int64_t mlir::cascade::getVectorWidthForCpu(StringRef cpu) {
   return subtarget && subtarget->checkFeatures("+avx512f") ? 16 : 8;
 }
 
-LogicalResult mlir::cascade::verifyCpuPipelineOptions(
-    const CpuPipelineOptions &options, std::string &error) {
+LogicalResult mlir::cascade::verifyCpuTargetOptions(
+    const CpuTargetOptions &options, std::string &error) {
   std::unique_ptr<llvm::MCSubtargetInfo> subtarget =
       getSubtarget(options.cpu, error);
   if (!subtarget)
     return failure();
   if (!subtarget->checkFeatures("+avx2,+fma")) {
-    error = "CPU '" + options.cpu.getValue() +
+    error = "CPU '" + options.cpu +
             "' lacks AVX2 and FMA, which the CPU backend needs";
     return failure();
   }
   if (options.storageType != "f32" && options.storageType != "f16" &&
       options.storageType != "bf16") {
     error = "storage-type must be f32, f16 or bf16, not '" +
-            options.storageType.getValue() + "'";
+            options.storageType + "'";
     return failure();
   }
   if (options.queryTile < 1 || options.keyTile < 1) {
@@ -183,49 +217,88 @@ LogicalResult mlir::cascade::verifyCpuPipelineOptions(
             std::to_string(options.keyTile);
     return failure();
   }
-  llvm::StringSet<> seen;
-  for (const std::string &entry : options.headDims) {
-    StringRef rank = StringRef(entry).split('=').first.trim();
-    if (!seen.insert(rank).second) {
+  for (auto &entry : options.headDims)
+    if (entry.getValue() < 1) {
+      error = "head-dims gives '" + entry.getKey().str() + "' the size " +
+              std::to_string(entry.getValue()) + "; sizes are at least 1";
+      return failure();
+    }
+  return success();
+}
+
+FailureOr<CpuTargetOptions>
+mlir::cascade::toCpuTargetOptions(const CpuPipelineOptions &text,
+                                  std::string &error) {
+  CpuTargetOptions options;
+  for (const std::string &entry : text.headDims) {
+    auto [rank, value] = StringRef(entry).split('=');
+    rank = rank.trim();
+    int64_t size;
+    if (rank.empty() || value.trim().getAsInteger(10, size)) {
+      error = "head-dims entry '" + entry + "' is not rank=N";
+      return failure();
+    }
+    if (!options.headDims.try_emplace(rank, size).second) {
       error = "head-dims names '" + rank.str() + "' twice";
       return failure();
     }
   }
-  return success();
+  options.queryTile = text.queryTile;
+  options.keyTile = text.keyTile;
+  options.cpu = text.cpu;
+  options.storageType = text.storageType;
+  return options;
 }
 
-LogicalResult mlir::cascade::buildCascadeToCpuPipeline(
-    OpPassManager &pm, const CpuPipelineOptions &options) {
+std::unique_ptr<Pass>
+mlir::cascade::createLowerToCpuKernelPass(const CpuTargetOptions &options) {
+  return std::make_unique<LowerToCpuKernel>(options);
+}
+
+LogicalResult
+mlir::cascade::buildCascadeToCpuPipeline(OpPassManager &pm,
+                                         const CpuTargetOptions &options) {
   std::string error;
-  if (failed(verifyCpuPipelineOptions(options, error))) {
+  if (failed(verifyCpuTargetOptions(options, error))) {
     // The pipeline has no location to report at; tools call
-    // verifyCpuPipelineOptions first and report at the function.
+    // verifyCpuTargetOptions first and report at the function.
     llvm::errs() << "cascade-to-cpu: error: " << error << "\n";
     return failure();
   }
-  std::string dims = llvm::join(options.headDims, ",");
-  std::string text =
-      "cascade-build-cpu-shape-check{head-dims=" + dims +
-      " query-tile=" + std::to_string(options.queryTile) +
-      " storage-type=" + options.storageType.getValue() + "}," +
-      "func.func(cascade-minimize-passes{remarks=false tile-size=" +
-      std::to_string(options.keyTile) + "}," +
-      "cascade-stream-rank{tile-size=" + std::to_string(options.keyTile) +
-      "},cascade-classify-tiles{query-tile=" +
-      std::to_string(options.queryTile) +
-      "}),cascade-lower-to-cpu-kernel{head-dims=" + dims +
-      " query-tile=" + std::to_string(options.queryTile) +
-      " vector-width=" + std::to_string(getVectorWidthForCpu(options.cpu)) +
-      " storage-type=" + options.storageType.getValue() +
-      "},canonicalize,cse,func.func(loop-invariant-code-motion)," +
-      "cascade-approximate-math,canonicalize,cse," +
-      "convert-scf-to-cf,convert-vector-to-llvm,convert-math-to-llvm," +
-      "expand-strided-metadata,lower-affine,finalize-memref-to-llvm," +
-      "convert-arith-to-llvm,convert-index-to-llvm,convert-func-to-llvm," +
-      "convert-cf-to-llvm,reconcile-unrealized-casts,canonicalize,cse";
-  // Parsing fails only when a pass is not registered (a tool that did not
-  // call registerAllPasses); the parser has reported which.
-  return parsePassPipeline(text, pm);
+  pm.addPass(createBuildCpuShapeCheckPass(options));
+  OpPassManager &functions = pm.nest<func::FuncOp>();
+  CascadeMinimizePassesOptions minimize;
+  minimize.tileSize = options.keyTile;
+  minimize.emitRemarks = false;
+  functions.addPass(createCascadeMinimizePasses(minimize));
+  CascadeStreamRankOptions stream;
+  stream.tileSize = options.keyTile;
+  functions.addPass(createCascadeStreamRank(stream));
+  CascadeClassifyTilesOptions classify;
+  classify.queryTile = options.queryTile;
+  functions.addPass(createCascadeClassifyTiles(classify));
+  pm.addPass(createLowerToCpuKernelPass(options));
+  // Upstream cleanups, then the standard conversions to the LLVM dialect.
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addNestedPass<func::FuncOp>(createLoopInvariantCodeMotionPass());
+  pm.addPass(createCascadeApproximateMath());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createConvertVectorToLLVMPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  return success();
 }
 
 void mlir::cascade::registerCascadeToCpuPipeline() {
@@ -236,13 +309,15 @@ void mlir::cascade::registerCascadeToCpuPipeline() {
       "compile cascades to CPU kernels in the LLVM dialect (docs/CPU.md)",
       [](OpPassManager &pm, StringRef text,
          function_ref<LogicalResult(const Twine &)> errorHandler) {
-        CpuPipelineOptions options;
-        if (failed(options.parseFromString(text)))
+        CpuPipelineOptions textual;
+        if (failed(textual.parseFromString(text)))
           return failure();
         std::string error;
-        if (failed(verifyCpuPipelineOptions(options, error)))
+        FailureOr<CpuTargetOptions> options =
+            toCpuTargetOptions(textual, error);
+        if (failed(options) || failed(verifyCpuTargetOptions(*options, error)))
           return errorHandler("cascade-to-cpu: " + error);
-        return buildCascadeToCpuPipeline(pm, options);
+        return buildCascadeToCpuPipeline(pm, *options);
       },
       [](function_ref<void(const mlir::detail::PassOptions &)> handler) {
         handler(CpuPipelineOptions());

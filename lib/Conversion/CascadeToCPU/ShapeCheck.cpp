@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "cascade/Conversion/CascadeToCPU.h"
+#include "cascade/Conversion/Passes.h"
 #include "cascade/Analysis/IndexBounds.h"
 #include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
 #include "cascade/Transforms/Passes.h"
@@ -19,7 +20,7 @@
 
 namespace mlir::cascade {
 #define GEN_PASS_DEF_CASCADEBUILDCPUSHAPECHECK
-#include "Cascade/CascadePasses.h.inc"
+#include "cascade/Conversion/Passes.h.inc"
 } // namespace mlir::cascade
 
 using namespace mlir;
@@ -450,18 +451,26 @@ struct BuildCpuShapeCheck
     : public mlir::cascade::impl::CascadeBuildCpuShapeCheckBase<
           BuildCpuShapeCheck> {
   using Base::Base;
+  explicit BuildCpuShapeCheck(const CpuTargetOptions &target)
+      : typed(target) {}
+
   void runOnOperation() override {
+    // From the typed target options when the pipeline built this pass,
+    // else from the textual ones.
     FailureOr<llvm::StringMap<int64_t>> dims =
-        parseAssumedExtents(getOperation().getLoc(), headDims);
+        typed ? FailureOr<llvm::StringMap<int64_t>>(typed->headDims)
+              : parseAssumedExtents(getOperation().getLoc(), headDims);
     if (failed(dims))
       return signalPassFailure();
-    if (queryTile < 1) {
+    int64_t tile = typed ? typed->queryTile : int64_t(queryTile);
+    std::string storageName = typed ? typed->storageType : storageType;
+    if (tile < 1) {
       getOperation().emitError("query-tile must be >= 1");
       return signalPassFailure();
     }
     Builder builder(&getContext());
-    Type storage = storageType == "f16"    ? builder.getF16Type()
-                   : storageType == "bf16" ? builder.getBF16Type()
+    Type storage = storageName == "f16"    ? builder.getF16Type()
+                   : storageName == "bf16" ? builder.getBF16Type()
                                            : builder.getF32Type();
     SmallVector<func::FuncOp> functions;
     for (auto function : getOperation().getOps<func::FuncOp>())
@@ -475,10 +484,17 @@ struct BuildCpuShapeCheck
         return signalPassFailure();
       }
       ShapeCheckBuilder checkBuilder(function, *env, *dims, storage);
-      if (failed(checkBuilder.build(queryTile)))
+      if (failed(checkBuilder.build(tile)))
         return signalPassFailure();
     }
   }
+
+  std::optional<CpuTargetOptions> typed;
 };
 
 } // namespace
+
+std::unique_ptr<Pass>
+mlir::cascade::createBuildCpuShapeCheckPass(const CpuTargetOptions &options) {
+  return std::make_unique<BuildCpuShapeCheck>(options);
+}

@@ -70,18 +70,10 @@ mlir::cascade::lowerToLLVMDialect(func::FuncOp function,
   OwningOpRef<ModuleOp> module = ModuleOp::create(function.getLoc());
   module->push_back(function.clone());
   PassManager pm(context);
-  CpuPipelineOptions pipeline;
-  for (auto &entry : options.headDims)
-    pipeline.headDims.push_back(entry.getKey().str() + "=" +
-                                std::to_string(entry.getValue()));
-  pipeline.queryTile = options.queryTile;
-  pipeline.keyTile = options.keyTile;
-  pipeline.cpu = options.cpu;
-  pipeline.storageType = options.storageType;
   std::string error;
-  if (failed(verifyCpuPipelineOptions(pipeline, error)))
+  if (failed(verifyCpuTargetOptions(options, error)))
     return function.emitError(error);
-  if (failed(buildCascadeToCpuPipeline(pm, pipeline)) ||
+  if (failed(buildCascadeToCpuPipeline(pm, options)) ||
       failed(pm.run(*module)))
     return failure();
   return module;

@@ -9,6 +9,7 @@
 #ifndef CASCADE_TARGET_CPU_CPUCOMPILER_H
 #define CASCADE_TARGET_CPU_CPUCOMPILER_H
 
+#include "cascade/Conversion/CascadeToCPU.h"
 #include "cascade/Support/Tensor.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -20,17 +21,6 @@
 #include <string>
 
 namespace mlir::cascade {
-
-struct CpuTargetOptions {
-  /// Compile-time head dimension sizes (e=64, f=64).
-  llvm::StringMap<int64_t> headDims;
-  int64_t queryTile = 64;
-  int64_t keyTile = 64;
-  /// native, x86-64-v3 (AVX2) or x86-64-v4 (AVX-512).
-  std::string cpu = "native";
-  /// f32, f16 or bf16: element type of the inputs and the output.
-  std::string storageType = "f32";
-};
 
 /// What the kernel's interface looks like, derived from the spec.
 struct CpuKernelInterface {

@@ -1,0 +1,92 @@
+//===- Passes.td - Conversions out of the cascade dialect ----*- tablegen -*-===//
+//
+// The passes that turn cascades into target code, apart from the dialect's
+// analyses and rewrites (dialects/Cascade/CascadePasses.td), as upstream
+// MLIR and CIRCT keep include/*/Conversion/Passes.td. Today: the CPU
+// backend's kernel builder, its shape check and the math approximation;
+// `cascade-to-cpu` (lib/Conversion/CascadeToCPU/CpuPipeline.cpp) chains them
+// with upstream passes. docs/CPU.md describes the kernel.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CASCADE_CONVERSION_PASSES_TD
+#define CASCADE_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def CascadeLowerToCpuKernel : Pass<"cascade-lower-to-cpu-kernel", "::mlir::ModuleOp"> {
+  let summary = "turn each streamed cascade function into a CPU kernel over work items";
+  let description = [{
+    Replaces every function of cascade ops by a kernel on memrefs:
+    `(inputs..., out, begin, end)`, computing work items `[begin, end)`
+    (one item is one tile of `query-tile` rows of the result's last work
+    rank for fixed values of its other work ranks). Inside an item every
+    tensor lives in a stack buffer; each Einsum is a register-tiled loop nest
+    over `vector<VL x f32>` with FMA accumulators; the key iterate is an
+    `scf.for` over the key tiles. docs/CPU.md describes the schedule and the
+    ABI.
+  }];
+  let options = [
+    ListOption<"headDims", "head-dims", "std::string",
+               "compile-time head dimension sizes, rank=N">,
+    Option<"queryTile", "query-tile", "int64_t", /*default=*/"64",
+           "query rows per work item">,
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"16",
+           "f32 lanes per vector register (16: AVX-512, 8: AVX2)">,
+    Option<"storageType", "storage-type", "std::string", /*default=*/"\"f32\"",
+           "element type of the kernel's inputs and output: f32, f16, bf16">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
+def CascadeBuildCpuShapeCheck : Pass<"cascade-build-cpu-shape-check", "::mlir::ModuleOp"> {
+  let summary = "add <f>_check and <f>_work_items beside each cascade function";
+  let description = [{
+    The kernel a cascade function becomes trusts its arguments' sizes and
+    strides. This pass adds, from the function as the spec writes it, two
+    functions the kernel's caller (the JIT runner, or a program using the
+    AOT header) calls first:
+
+    * `<f>_check(inputs..., out) -> i32` over fully dynamic strided
+      memrefs: 0 when every size is in [0, 2^31), every innermost stride is
+      1, the head dimensions are the compiled ones, the arguments and the
+      output agree on every rank's extent, and every index of every operand
+      stays inside it at every point of every Einsum's domain (divisors
+      positive); otherwise `k + 1` for the first failed condition `k`,
+      whose text is entry `k` of the `cascade.check_messages` attribute.
+      The same contract as `checkShapeContract` (lib/Analysis), evaluated
+      by generated code: straight-line, no division by a value that may be
+      zero.
+    * `<f>_work_items(out) -> i64`: the number of work items, or -1 when
+      a size is negative or the count overflows.
+  }];
+  let options = [
+    ListOption<"headDims", "head-dims", "std::string",
+               "compile-time head dimension sizes, rank=N">,
+    Option<"queryTile", "query-tile", "int64_t", /*default=*/"64",
+           "query rows per work item">,
+    Option<"storageType", "storage-type", "std::string", /*default=*/"\"f32\"",
+           "element type of the kernel's inputs and output: f32, f16, bf16">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
+def CascadeApproximateMath : Pass<"cascade-approximate-math"> {
+  let summary = "replace exp, tanh, log, ... on vectors by polynomial approximations";
+  let description = [{
+    Applies upstream MLIR's polynomial approximations (the ones
+    `mlir/Dialect/Math/Transforms/Approximation` provides, accurate to a few
+    ulp in f32) so that `math.exp` on `vector<16xf32>` becomes straight-line
+    FMA code instead of sixteen calls to libm.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
+#endif // CASCADE_CONVERSION_PASSES_TD
