@@ -49,4 +49,10 @@ median_ms() { # spec dims -> median ms
   echo "| softmax_prefix_lm (L=256) | 8192 | 64 | $t | $base | $(awk "BEGIN{printf \"%.3f\", $t/$base}") | |"
   t=$(median_ms "$root/variants/softmax_causal.mlir" "$dims" 3)
   echo "| softmax_causal | 8192 | 64 | $t | $base | $(awk "BEGIN{printf \"%.3f\", $t/$base}") | |"
+  echo
+  # Kernel quality beside the skipping: the same kernel's rate against the
+  # FMA peak attn-run measures in the same process.
+  line=$("$run" "$root/variants/softmax.mlir" --target cpu --bench --num-threads 2 \
+    --warmup 1 --repeat 5 --dims b=1,h=8,p=2048,m=2048,e=64,f=64 | grep 'bench @')
+  echo "Non-causal softmax, N=2048, D=64: $(echo "$line" | sed -n 's/.*runs (1 warm-up), \(.*threads)\).*/\1/p')."
 } | tee "$out"
