@@ -130,3 +130,21 @@ func.func @or_without_conjunction(%A: tensor<?x?xf32>) -> tensor<?xf32> {
   %X = cascade.einsum [p] = %A[p, m] reduce(m: add) where (m <= p) or : (tensor<?x?xf32>) -> tensor<?xf32>
   return %X : tensor<?xf32>
 }
+
+// -----
+
+// An empty group would be a conjunction that always holds (found while
+// adding unions: it used to build an IntegerSet without constraints).
+func.func @empty_where_group(%A: tensor<?x?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{a 'where' group needs at least one constraint (omit 'where' for no mask)}}
+  %X = cascade.einsum [p] = %A[p, m] reduce(m: add) where () : (tensor<?x?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @empty_or_group(%A: tensor<?x?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{a 'where' group needs at least one constraint (omit 'where' for no mask)}}
+  %X = cascade.einsum [p] = %A[p, m] reduce(m: add) where (m <= p) or () : (tensor<?x?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}

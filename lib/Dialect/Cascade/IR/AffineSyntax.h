@@ -105,14 +105,12 @@ public:
     if (parseSum(rhs))
       return failure();
     alternative.reset();
-    if (relation == NE) {
-      isEquality = false;
-      expr = rhs - lhs - 1;
-      alternative = lhs - rhs - 1;
-      return success();
-    }
     isEquality = relation == EQ;
     switch (relation) {
+    case NE:
+      expr = rhs - lhs - 1;
+      alternative = lhs - rhs - 1;
+      break;
     case LE:
       expr = rhs - lhs;
       break;

@@ -114,7 +114,7 @@ ParseResult EinsumOp::parse(OpAsmParser &parser, OperationState &result) {
       SmallVector<Conjunction> group(1);
       auto parseConstraint = [&]() -> ParseResult {
         AffineExpr expr;
-        bool isEquality;
+        bool isEquality = false;
         std::optional<AffineExpr> alternative;
         if (affine.parseConstraint(expr, isEquality, alternative))
           return failure();
@@ -132,6 +132,10 @@ ParseResult EinsumOp::parse(OpAsmParser &parser, OperationState &result) {
       if (parser.parseCommaSeparatedList(AsmParser::Delimiter::Paren,
                                          parseConstraint))
         return failure();
+      if (group.front().constraints.empty())
+        return parser.emitError(groupLoc, "a 'where' group needs at least "
+                                          "one constraint (omit 'where' for "
+                                          "no mask)");
       disjuncts.append(group.begin(), group.end());
       if (disjuncts.size() > kMaxDisjuncts)
         return parser.emitError(groupLoc, "the predicate has more than ")
@@ -317,8 +321,9 @@ void EinsumOp::print(OpAsmPrinter &p) {
     });
     p << ")";
   }
-  for (auto [i, conjunction] : llvm::enumerate(getDisjuncts())) {
+  for (auto [i, set] : llvm::enumerate(getDisjuncts())) {
     p << (i == 0 ? " where (" : " or (");
+    IntegerSet conjunction = set;
     llvm::interleaveComma(
         llvm::seq<unsigned>(0, conjunction.getNumConstraints()), p,
         [&](unsigned c) {
