@@ -246,8 +246,8 @@ std::string CascadePassCount::getTensorSize(Value value) const {
   } else if (auto arg = dyn_cast<BlockArgument>(value);
              arg && arg.getOwner()->isEntryBlock() &&
              isa<FunctionOpInterface>(arg.getOwner()->getParentOp())) {
-    auto type = cast<RankedTensorType>(arg.getType());
-    for (unsigned dim = 0; dim < type.getRank(); ++dim) {
+    auto type = dyn_cast<RankedTensorType>(arg.getType());
+    for (unsigned dim = 0; type && dim < type.getRank(); ++dim) {
       if (std::optional<StringRef> rank =
               environment.getRankOfArgumentDim(arg.getArgNumber(), dim))
         factors.push_back(getExtentExpression(environment, *rank));

@@ -17,6 +17,7 @@
 #include "mlir/IR/IntegerSet.h"
 #include "llvm/Support/MathExtras.h"
 
+#include <cmath>
 #include <map>
 #include <memory>
 
@@ -620,7 +621,21 @@ mlir::cascade::interpretFunction(FunctionOpInterface function,
     return function.emitError() << "expects " << argumentTypes.size()
                                 << " inputs but got " << inputs.size();
   SmallVector<SmallVector<int64_t>> shapes;
+  // A scalar argument (a runtime extent) comes as a 0-d tensor holding an
+  // integer.
+  SmallVector<std::optional<int64_t>> scalars(inputs.size());
   for (auto [i, input, type] : llvm::enumerate(inputs, argumentTypes)) {
+    if (type.isIntOrIndex()) {
+      if (input.getRank() != 0 || input.data.size() != 1 ||
+          input.data[0] != std::trunc(input.data[0]) ||
+          std::abs(input.data[0]) > 9.0e15)
+        return function.emitError()
+               << "argument #" << i << " is a scalar of type " << type
+               << ": pass a 0-d tensor holding an integer";
+      scalars[i] = static_cast<int64_t>(input.data[0]);
+      shapes.push_back({});
+      continue;
+    }
     auto tensorType = dyn_cast<RankedTensorType>(type);
     if (!tensorType)
       return function.emitError() << "argument #" << i
@@ -641,7 +656,7 @@ mlir::cascade::interpretFunction(FunctionOpInterface function,
                               "the verifier for details");
   std::string error;
   FailureOr<llvm::StringMap<int64_t>> extents =
-      env->resolveExtents(shapes, error);
+      env->resolveExtents(shapes, error, scalars);
   if (failed(extents))
     return function.emitError() << error;
   if (!options.sampledRank.empty()) {

@@ -238,20 +238,26 @@ int mlir::cascade::runOnCpu(func::FuncOp function, ArrayRef<Tensor> inputs,
   if (failed(env))
     return fail("inconsistent ranks");
   SmallVector<SmallVector<int64_t>> shapes;
-  for (const Tensor &input : inputs)
+  SmallVector<std::optional<int64_t>> scalars;
+  for (auto [arg, input] : llvm::enumerate(inputs)) {
     shapes.push_back(input.shape);
+    scalars.push_back(std::nullopt);
+    if (env->getRankOfScalarArgument(arg) && input.getRank() == 0)
+      scalars.back() = static_cast<int64_t>(input.data[0]);
+  }
   std::string error;
   FailureOr<llvm::StringMap<int64_t>> extents =
-      env->resolveExtents(shapes, error);
+      env->resolveExtents(shapes, error, scalars);
   if (failed(extents))
     return fail(error);
 
   // Head dimensions are compile-time: take them from the inputs.
   CpuTargetOptions target = options.target;
   for (auto [arg, input] : llvm::enumerate(inputs))
-    if (std::optional<StringRef> rank =
-            env->getRankOfArgumentDim(arg, input.getRank() - 1))
-      target.headDims[*rank] = input.shape.back();
+    if (input.getRank() > 0)
+      if (std::optional<StringRef> rank =
+              env->getRankOfArgumentDim(arg, input.getRank() - 1))
+        target.headDims[*rank] = input.shape.back();
   FailureOr<CpuKernelInterface> interface =
       getCpuKernelInterface(function, target);
   if (failed(interface))

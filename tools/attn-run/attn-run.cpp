@@ -188,6 +188,8 @@ std::optional<NpyDType> getNpyDType(Type elementType) {
 /// "[B, H, M, E]": what each dimension of an argument is, for messages.
 std::string describeArgument(func::FuncOp function, const RankEnvironment &env,
                              unsigned arg) {
+  if (std::optional<StringRef> rank = env.getRankOfScalarArgument(arg))
+    return "scalar " + getExtentName(*rank);
   auto type = cast<RankedTensorType>(function.getArgumentTypes()[arg]);
   std::string text = "[";
   for (int64_t d = 0; d < type.getRank(); ++d) {
@@ -236,7 +238,36 @@ FailureOr<SmallVector<Tensor>> loadInputs(func::FuncOp function,
   if (failed(dims))
     return failure();
 
+  // A scalar argument (a runtime extent) takes its value from --dims, else
+  // from the spec's cascade.default; it is never read from --inputs.
+  SmallVector<std::optional<int64_t>> scalars(types.size());
+  for (unsigned arg = 0; arg < types.size(); ++arg) {
+    std::optional<StringRef> rank = env.getRankOfScalarArgument(arg);
+    if (!rank)
+      continue;
+    auto given = dims->find(*rank);
+    scalars[arg] = given != dims->end() ? std::optional(given->second)
+                                        : env.lookup(*rank)->defaultValue;
+    if (!scalars[arg]) {
+      fail("argument #" + Twine(arg) + " is the extent of rank '" + *rank +
+           "' and the spec gives no cascade.default: pass --dims " + *rank +
+           "=N");
+      return failure();
+    }
+    if (*scalars[arg] < 1) {
+      fail("argument #" + Twine(arg) + " (" + getExtentName(*rank) +
+           ", the extent of rank '" + *rank + "') must be at least 1, not " +
+           Twine(*scalars[arg]));
+      return failure();
+    }
+  }
+  auto scalarInput = [&](unsigned arg) {
+    return Tensor(ArrayRef<int64_t>{}, static_cast<double>(*scalars[arg]));
+  };
+
   for (auto [arg, type] : llvm::enumerate(types)) {
+    if (scalars[arg])
+      continue;
     auto tensorType = dyn_cast<RankedTensorType>(type);
     std::optional<NpyDType> dtype =
         tensorType ? getNpyDType(tensorType.getElementType()) : std::nullopt;
@@ -251,13 +282,24 @@ FailureOr<SmallVector<Tensor>> loadInputs(func::FuncOp function,
   if (!inputsOption.empty()) {
     SmallVector<StringRef> paths;
     StringRef(inputsOption).split(paths, ',', -1, /*KeepEmpty=*/false);
-    if (paths.size() != types.size()) {
+    size_t tensorArgs = llvm::count_if(
+        scalars, [](std::optional<int64_t> v) { return !v.has_value(); });
+    if (paths.size() != tensorArgs) {
       fail("--inputs gives " + Twine(paths.size()) + " files but @" +
-           function.getSymName() + " takes " + Twine(types.size()) +
-           " arguments");
+           function.getSymName() + " takes " + Twine(tensorArgs) +
+           " tensor arguments" +
+           (tensorArgs != types.size()
+                ? " (its scalars come from --dims or their default)"
+                : ""));
       return failure();
     }
-    for (auto [arg, path] : llvm::enumerate(paths)) {
+    unsigned next = 0;
+    for (unsigned arg = 0; arg < types.size(); ++arg) {
+      if (scalars[arg]) {
+        inputs.push_back(scalarInput(arg));
+        continue;
+      }
+      StringRef path = paths[next++];
       auto type = cast<RankedTensorType>(types[arg]);
       llvm::Expected<NpyArray> array = readNpy(path.trim());
       if (!array) {
@@ -285,6 +327,10 @@ FailureOr<SmallVector<Tensor>> loadInputs(func::FuncOp function,
     }
   } else {
     for (auto [arg, type] : llvm::enumerate(types)) {
+      if (scalars[arg]) {
+        inputs.push_back(scalarInput(arg));
+        continue;
+      }
       auto tensorType = cast<RankedTensorType>(type);
       SmallVector<int64_t> shape;
       for (int64_t d = 0; d < tensorType.getRank(); ++d) {
@@ -329,7 +375,7 @@ FailureOr<SmallVector<Tensor>> loadInputs(func::FuncOp function,
     shapes.push_back(input.shape);
   std::string error;
   FailureOr<llvm::StringMap<int64_t>> extents =
-      env.resolveExtents(shapes, error);
+      env.resolveExtents(shapes, error, scalars);
   if (failed(extents)) {
     std::string expected;
     for (unsigned arg = 0; arg < types.size(); ++arg)
@@ -425,7 +471,9 @@ int main(int argc, char **argv) {
 
   if (!saveInputs.empty()) {
     for (auto [arg, input] : llvm::enumerate(*inputs)) {
-      auto type = cast<RankedTensorType>(entry->getArgumentTypes()[arg]);
+      auto type = dyn_cast<RankedTensorType>(entry->getArgumentTypes()[arg]);
+      if (!type)
+        continue; // A scalar comes from --dims.
       std::string path = saveInputs + std::to_string(arg) + ".npy";
       if (llvm::Error error =
               writeNpy(path, input, *getNpyDType(type.getElementType())))
@@ -510,7 +558,15 @@ int main(int argc, char **argv) {
         findEntry(*other, otherName, comparePath);
     if (failed(otherEntry))
       return 1;
-    FailureOr<SmallVector<Tensor>> expected = (*target)(*otherEntry, *inputs);
+    // A spec without this one's scalar arguments (the same mask with its
+    // sizes written as constants) is fed the tensors only.
+    SmallVector<Tensor> otherInputs;
+    for (auto [input, type] : llvm::zip(*inputs, entry->getArgumentTypes()))
+      if (otherEntry->getNumArguments() == inputs->size() ||
+          !type.isIntOrIndex())
+        otherInputs.push_back(input);
+    FailureOr<SmallVector<Tensor>> expected =
+        (*target)(*otherEntry, otherInputs);
     if (failed(expected))
       return fail("evaluation of @" + otherEntry->getSymName() + " in " +
                   comparePath + " failed");

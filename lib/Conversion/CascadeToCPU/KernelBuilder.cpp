@@ -120,6 +120,8 @@ LogicalResult KernelBuilder::checkInterface() {
   };
   SmallVector<StringRef> heads;
   for (auto [arg, type] : llvm::enumerate(source.getArgumentTypes())) {
+    if (env->getRankOfScalarArgument(arg))
+      continue; // A runtime extent: an index argument of the kernel.
     auto tensor = dyn_cast<RankedTensorType>(type);
     if (!tensor || tensor.getRank() < 1)
       return source.emitError("argument #")
@@ -191,6 +193,10 @@ LogicalResult KernelBuilder::build() {
   // Signature: inputs, the output, the work range.
   SmallVector<Type> argumentTypes;
   for (auto [arg, type] : llvm::enumerate(source.getArgumentTypes())) {
+    if (env->getRankOfScalarArgument(arg)) {
+      argumentTypes.push_back(builder.getIndexType());
+      continue;
+    }
     auto tensor = cast<RankedTensorType>(type);
     StringRef head = *env->getRankOfArgumentDim(arg, tensor.getRank() - 1);
     argumentTypes.push_back(
@@ -213,6 +219,8 @@ LogicalResult KernelBuilder::build() {
   // Extents: argument dimensions, head dimensions, partition ranks.
   for (StringRef rank : env->getRankNames()) {
     const RankBinding *binding = env->lookup(rank);
+    if (binding->kind == RankBinding::Kind::Scalar)
+      state.extents[rank] = kernel.getArgument(binding->argNumber);
     if (binding->kind == RankBinding::Kind::Argument) {
       auto head = state.staticExtents.find(rank);
       state.extents[rank] = head != state.staticExtents.end()
@@ -240,6 +248,8 @@ LogicalResult KernelBuilder::build() {
              << rank << "'";
   Value out = kernel.getArgument(source.getNumArguments());
   for (auto [arg, value] : llvm::enumerate(source.getArguments())) {
+    if (!isa<RankedTensorType>(value.getType()))
+      continue; // A scalar: its value is the extent above.
     Storage storage;
     storage.buffer = kernel.getArgument(arg);
     storage.isGlobal = true;

@@ -315,16 +315,22 @@ LogicalResult ShapeCheckBuilder::build(int64_t queryTile) {
   SmallVector<StringRef> outputRanks =
       llvm::to_vector(resultEinsum.getOutput().getAsValueRange<StringAttr>());
   // Interfaces the kernel builder refuses (it says why) get no check.
+  auto isScalar = [&](unsigned arg) {
+    return env.getRankOfScalarArgument(arg).has_value();
+  };
   if (outputRanks.size() < 2 ||
-      llvm::any_of(spec.getArgumentTypes(), [](Type type) {
-        auto tensor = dyn_cast<RankedTensorType>(type);
-        return !tensor || tensor.getRank() < 1;
+      llvm::any_of(llvm::enumerate(spec.getArgumentTypes()), [&](auto entry) {
+        auto tensor = dyn_cast<RankedTensorType>(entry.value());
+        return !isScalar(entry.index()) && (!tensor || tensor.getRank() < 1);
       }))
     return success();
 
+  // A scalar argument (a runtime extent) is an index, as in the kernel.
   SmallVector<Type> types;
-  for (Type type : spec.getArgumentTypes())
-    types.push_back(getDescriptorType(cast<RankedTensorType>(type).getRank()));
+  for (auto [arg, type] : llvm::enumerate(spec.getArgumentTypes()))
+    types.push_back(isScalar(arg) ? Type(b.getIndexType())
+                                  : getDescriptorType(
+                                        cast<RankedTensorType>(type).getRank()));
   types.push_back(getDescriptorType(outputRanks.size()));
   b.setInsertionPointAfter(spec);
   std::string name = spec.getSymName().str();
@@ -338,6 +344,19 @@ LogicalResult ShapeCheckBuilder::build(int64_t queryTile) {
   unsigned numArgs = spec.getNumArguments();
   for (unsigned arg = 0; arg <= numArgs; ++arg) {
     Value memref = check.getArgument(arg);
+    if (arg < numArgs && isScalar(arg)) {
+      // As resolveExtents: an extent given by a scalar is in [1, 2^31).
+      StringRef rank = *env.getRankOfScalarArgument(arg);
+      Value value = memref; // an index
+      require(arith::OrIOp::create(
+                  b, loc, cmp(arith::CmpIPredicate::slt, value, constant(1)),
+                  cmp(arith::CmpIPredicate::sge, value, constant(kSizeLimit))),
+              "argument #" + std::to_string(arg) + " (" +
+                  getExtentName(rank) + ", the extent of rank '" +
+                  rank.str() + "') must be in [1, 2^31)");
+      extents[rank] = value;
+      continue;
+    }
     auto type = cast<MemRefType>(memref.getType());
     std::string what = arg < numArgs ? "argument #" + std::to_string(arg)
                                      : std::string("the output");
@@ -380,6 +399,8 @@ LogicalResult ShapeCheckBuilder::build(int64_t queryTile) {
     extents[partition.getInner()] = tile;
   }
   for (unsigned arg = 0; arg < numArgs; ++arg) {
+    if (isScalar(arg))
+      continue;
     auto type = cast<RankedTensorType>(spec.getArgumentTypes()[arg]);
     for (int64_t d = 0; d < type.getRank(); ++d) {
       std::optional<StringRef> rank = env.getRankOfArgumentDim(arg, d);

@@ -40,11 +40,21 @@ mlir::cascade::getCpuKernelInterface(func::FuncOp function,
   interface.name = function.getSymName().str();
   interface.queryTile = options.queryTile;
   interface.storageType = options.storageType;
-  for (Type type : function.getArgumentTypes()) {
+  FailureOr<RankEnvironment> env = RankEnvironment::build(function);
+  if (failed(env))
+    return function.emitError("the ranks of this function are inconsistent");
+  for (auto [arg, type] : llvm::enumerate(function.getArgumentTypes())) {
+    if (std::optional<StringRef> rank = env->getRankOfScalarArgument(arg)) {
+      interface.inputRanks.push_back(0);
+      interface.scalarRanks.push_back(rank->str());
+      continue;
+    }
     auto tensor = dyn_cast<RankedTensorType>(type);
     if (!tensor)
-      return function.emitError("the CPU backend takes ranked tensors");
+      return function.emitError("the CPU backend takes ranked tensors and "
+                                "scalars marked cascade.extent_of");
     interface.inputRanks.push_back(tensor.getRank());
+    interface.scalarRanks.push_back("");
   }
   auto returnOp = cast<func::ReturnOp>(function.getBody().front().getTerminator());
   if (returnOp.getNumOperands() != 1)
@@ -136,7 +146,11 @@ static std::string writeHeader(const CpuKernelInterface &interface,
   os << ".\n * docs/CPU.md describes the ABI. Do not edit. */\n"
      << "#ifndef " << guard << "\n#define " << guard << "\n\n"
      << "#include <stdint.h>\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n";
-  SmallVector<int64_t> ranks(interface.inputRanks);
+  SmallVector<int64_t> ranks;
+  for (auto [rank, scalar] :
+       llvm::zip(interface.inputRanks, interface.scalarRanks))
+    if (scalar.empty())
+      ranks.push_back(rank);
   ranks.push_back(interface.resultRanks.size());
   llvm::SmallSet<int64_t, 4> emitted;
   for (int64_t rank : ranks) {
@@ -155,6 +169,18 @@ static std::string writeHeader(const CpuKernelInterface &interface,
   }
   os << "/* Computes work items [begin, end) of @" << name << ". Arguments:\n";
   for (unsigned arg = 0; arg < interface.inputRanks.size(); ++arg) {
+    if (!interface.scalarRanks[arg].empty()) {
+      StringRef rank = interface.scalarRanks[arg];
+      const RankBinding *binding = succeeded(env) ? env->lookup(rank) : nullptr;
+      os << " *   #" << arg << " " << getExtentName(rank)
+         << ": the extent of rank '" << rank << "', at least 1"
+         << (binding && binding->defaultValue
+                 ? " (the spec's default: " +
+                       std::to_string(*binding->defaultValue) + ")"
+                 : std::string())
+         << "\n";
+      continue;
+    }
     os << " *   #" << arg << " [";
     for (int64_t d = 0; d < interface.inputRanks[arg]; ++d) {
       std::optional<StringRef> rank =
@@ -167,16 +193,22 @@ static std::string writeHeader(const CpuKernelInterface &interface,
      << " * Items may run on any threads in any order; each writes its own "
         "rows of out. */\n"
      << "void _mlir_ciface_" << name << "(";
+  // A scalar argument is an int64_t by value; a view, a pointer to its
+  // descriptor.
+  auto argumentText = [&](unsigned arg) {
+    if (!interface.scalarRanks[arg].empty())
+      return "int64_t " + getExtentName(interface.scalarRanks[arg]) + ", ";
+    return "const cascade_memref" + std::to_string(interface.inputRanks[arg]) +
+           "_" + interface.storageType + " *in" + std::to_string(arg) + ", ";
+  };
   for (unsigned arg = 0; arg < interface.inputRanks.size(); ++arg)
-    os << "const cascade_memref" << interface.inputRanks[arg] << "_"
-       << interface.storageType << " *in" << arg << ", ";
+    os << argumentText(arg);
   int64_t resultRank = interface.resultRanks.size();
   os << "cascade_memref" << resultRank << "_" << interface.storageType
      << " *out, int64_t begin, int64_t end);\n\n";
   std::string views;
   for (unsigned arg = 0; arg < interface.inputRanks.size(); ++arg)
-    views += "const cascade_memref" + std::to_string(interface.inputRanks[arg]) +
-             "_" + interface.storageType + " *in" + std::to_string(arg) + ", ";
+    views += argumentText(arg);
   std::string outView = "const cascade_memref" + std::to_string(resultRank) +
                         "_" + interface.storageType + " *out";
   os << "#define " << llvm::StringRef(name).upper() << "_QUERY_TILE "
@@ -383,10 +415,21 @@ LogicalResult CpuKernel::prepare(ArrayRef<Tensor> values, std::string &error) {
     return failure();
   }
   SmallVector<SmallVector<int64_t>> shapes;
-  for (const Tensor &value : values)
+  SmallVector<std::optional<int64_t>> scalars;
+  for (auto [value, scalarRank] : llvm::zip(values, interface.scalarRanks)) {
     shapes.push_back(value.shape);
+    scalars.push_back(std::nullopt);
+    if (scalarRank.empty())
+      continue;
+    if (value.getRank() != 0 || value.data.size() != 1) {
+      error = "the extent of rank '" + scalarRank +
+              "' must be given as a 0-d tensor";
+      return failure();
+    }
+    scalars.back() = static_cast<int64_t>(value.data[0]);
+  }
   FailureOr<llvm::StringMap<int64_t>> extents =
-      env->resolveExtents(shapes, error);
+      env->resolveExtents(shapes, error, scalars);
   if (failed(extents))
     return failure();
   for (auto &head : interface.headDims) {
@@ -402,9 +445,14 @@ LogicalResult CpuKernel::prepare(ArrayRef<Tensor> values, std::string &error) {
   if (failed(checkShapeContract(spec, shapes, *extents, error)))
     return failure();
   inputs.clear();
-  for (const Tensor &value : values) {
+  for (auto [value, scalar] : llvm::zip(values, scalars)) {
     Buffer buffer;
     buffer.shape = value.shape;
+    if (scalar) {
+      buffer.scalar = scalar;
+      inputs.push_back(std::move(buffer));
+      continue;
+    }
     buffer.bytes.resize(value.data.size() * elementBytes);
     for (size_t i = 0; i < value.data.size(); ++i) {
       if (interface.storageType == "f32") {
@@ -435,7 +483,8 @@ LogicalResult CpuKernel::prepare(ArrayRef<Tensor> values, std::string &error) {
   }
   output.bytes.assign(Tensor::numElementsOf(output.shape) * elementBytes, 0);
   for (Buffer &buffer : inputs)
-    describe(buffer);
+    if (!buffer.scalar)
+      describe(buffer);
   describe(output);
   int64_t rank = output.shape.size();
   workItems = 1;
@@ -446,12 +495,7 @@ LogicalResult CpuKernel::prepare(ArrayRef<Tensor> values, std::string &error) {
   // The kernel's own contract check, on the descriptors it will be given:
   // the same conditions as checkShapeContract above, as generated code.
   SmallVector<void *> descriptors;
-  for (Buffer &buffer : inputs)
-    descriptors.push_back(buffer.descriptor.data());
-  descriptors.push_back(output.descriptor.data());
-  SmallVector<void *> arguments;
-  for (void *&descriptor : descriptors)
-    arguments.push_back(&descriptor);
+  SmallVector<void *> arguments = packArguments(descriptors);
   int32_t status = 0;
   arguments.push_back(&status);
   check(arguments.data());
@@ -466,18 +510,31 @@ LogicalResult CpuKernel::prepare(ArrayRef<Tensor> values, std::string &error) {
   return success();
 }
 
+SmallVector<void *>
+CpuKernel::packArguments(SmallVectorImpl<void *> &descriptors) {
+  // Reserved first: `arguments` points into `descriptors`.
+  descriptors.reserve(inputs.size() + 1);
+  SmallVector<void *> arguments;
+  for (Buffer &buffer : inputs) {
+    if (buffer.scalar) {
+      arguments.push_back(&*buffer.scalar);
+      continue;
+    }
+    descriptors.push_back(buffer.descriptor.data());
+    arguments.push_back(&descriptors.back());
+  }
+  descriptors.push_back(output.descriptor.data());
+  arguments.push_back(&descriptors.back());
+  return arguments;
+}
+
 void CpuKernel::run(int threads) {
   // Items are handed out one at a time: causal items differ in cost.
   std::atomic<int64_t> next{0};
   auto worker = [&] {
     SmallVector<void *> descriptors;
-    for (Buffer &buffer : inputs)
-      descriptors.push_back(buffer.descriptor.data());
-    descriptors.push_back(output.descriptor.data());
+    SmallVector<void *> arguments = packArguments(descriptors);
     int64_t begin = 0, end = 0;
-    SmallVector<void *> arguments;
-    for (void *&descriptor : descriptors)
-      arguments.push_back(&descriptor);
     arguments.push_back(&begin);
     arguments.push_back(&end);
     for (;;) {
@@ -513,6 +570,8 @@ Tensor CpuKernel::getOutput() const { return decode(output); }
 SmallVector<Tensor> CpuKernel::getRoundedInputs() const {
   SmallVector<Tensor> result;
   for (const Buffer &buffer : inputs)
-    result.push_back(decode(buffer));
+    result.push_back(buffer.scalar ? Tensor(ArrayRef<int64_t>{},
+                                            static_cast<double>(*buffer.scalar))
+                                   : decode(buffer));
   return result;
 }

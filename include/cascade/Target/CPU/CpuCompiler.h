@@ -28,6 +28,9 @@ struct CpuKernelInterface {
   /// Rank of every input, and the ranks of the result (work ranks, then the
   /// head dimension).
   SmallVector<int64_t> inputRanks;
+  /// Per input: the rank whose extent it gives when it is a scalar (an
+  /// `int64_t` in the ABI, inputRanks 0), else empty.
+  SmallVector<std::string> scalarRanks;
   SmallVector<std::string> resultRanks;
   int64_t queryTile = 64;
   std::string storageType;
@@ -82,7 +85,12 @@ private:
     std::vector<uint8_t> bytes;
     /// allocated, aligned, offset, sizes..., strides...
     SmallVector<int64_t> descriptor;
+    /// Set for a scalar input: passed by value, not as a view.
+    std::optional<int64_t> scalar;
   };
+  /// The packed arguments of the entry and the check: a pointer to each
+  /// view's descriptor pointer (in `descriptors`) or to a scalar's value.
+  SmallVector<void *> packArguments(SmallVectorImpl<void *> &descriptors);
   void describe(Buffer &buffer);
   /// A buffer's elements widened to fp64.
   Tensor decode(const Buffer &buffer) const;

@@ -46,6 +46,14 @@ struct BindingCollector {
       binding.staticExtent = extent;
       return;
     }
+    if (binding.kind == RankBinding::Kind::Scalar) {
+      report(origin, "rank '" + rank.str() + "' is the value of scalar "
+                         "argument #" + std::to_string(binding.argNumber) +
+                         " and cannot also index argument #" +
+                         std::to_string(arg) + " dimension " +
+                         std::to_string(dim));
+      return;
+    }
     if (binding.kind != RankBinding::Kind::Argument) {
       report(origin, "rank '" + rank.str() +
                          "' is declared by a cascade.partition and cannot "
@@ -76,7 +84,52 @@ struct BindingCollector {
     }
   }
 
+  /// `%w: index {cascade.extent_of = "w", cascade.default = 256}`.
+  void collectScalarArgument(unsigned arg) {
+    Attribute attr = function.getArgAttr(arg, "cascade.extent_of");
+    Attribute defaultAttr = function.getArgAttr(arg, "cascade.default");
+    std::string where = "argument #" + std::to_string(arg);
+    if (!attr) {
+      if (defaultAttr)
+        report(function, where + " has a 'cascade.default' but no "
+                                 "'cascade.extent_of' naming its rank");
+      return;
+    }
+    auto rank = dyn_cast<StringAttr>(attr);
+    if (!rank || !isValidRankName(rank.getValue())) {
+      report(function, where + ": 'cascade.extent_of' must name a rank (a "
+                               "lower-case name), e.g. \"w\"");
+      return;
+    }
+    Type type = function.getArgumentTypes()[arg];
+    if (!type.isIndex() && !type.isSignlessInteger(32) &&
+        !type.isSignlessInteger(64)) {
+      report(function, where + " gives the extent of rank '" +
+                           rank.getValue().str() +
+                           "', so it must be an index, i32 or i64");
+      return;
+    }
+    RankBinding binding;
+    binding.kind = RankBinding::Kind::Scalar;
+    binding.argNumber = arg;
+    binding.origin = function;
+    if (defaultAttr) {
+      auto value = dyn_cast<IntegerAttr>(defaultAttr);
+      if (!value || value.getValue().slt(1)) {
+        report(function, where + ": 'cascade.default' must be an integer "
+                                 ">= 1");
+        return;
+      }
+      binding.defaultValue = value.getInt();
+    }
+    if (!bindings.try_emplace(rank.getValue(), binding).second)
+      report(function, "rank '" + rank.getValue().str() +
+                           "' is named by two argument attributes");
+  }
+
   void collectArgumentAttributes() {
+    for (unsigned arg = 0, e = function.getNumArguments(); arg < e; ++arg)
+      collectScalarArgument(arg);
     for (unsigned arg = 0, e = function.getNumArguments(); arg < e; ++arg) {
       auto names = function.getArgAttrOfType<ArrayAttr>(arg, "cascade.ranks");
       if (!names)
@@ -278,9 +331,46 @@ SmallVector<StringRef> RankEnvironment::getRankNames() const {
   return names;
 }
 
+std::optional<StringRef>
+RankEnvironment::getRankOfScalarArgument(unsigned argNumber) const {
+  for (auto &entry : bindings)
+    if (entry.second.kind == RankBinding::Kind::Scalar &&
+        entry.second.argNumber == argNumber)
+      return entry.first;
+  return std::nullopt;
+}
+
 FailureOr<llvm::StringMap<int64_t>> RankEnvironment::resolveExtents(
-    ArrayRef<SmallVector<int64_t>> argumentShapes, std::string &error) const {
+    ArrayRef<SmallVector<int64_t>> argumentShapes, std::string &error,
+    ArrayRef<std::optional<int64_t>> scalarValues) const {
   llvm::StringMap<int64_t> extents;
+  for (auto &entry : bindings) {
+    const RankBinding &binding = entry.second;
+    if (binding.kind != RankBinding::Kind::Scalar)
+      continue;
+    std::optional<int64_t> value = binding.argNumber < scalarValues.size()
+                                       ? scalarValues[binding.argNumber]
+                                       : std::nullopt;
+    if (!value)
+      value = binding.defaultValue;
+    if (!value) {
+      error = "scalar argument #" + std::to_string(binding.argNumber) +
+              " (the extent of rank '" + entry.first.str() +
+              "') has no value and no 'cascade.default'";
+      return failure();
+    }
+    // At least 1, as the rewrites assume of every extent that is not a
+    // reduced rank's (docs/Semantics.md): a zero window would mask every
+    // key.
+    if (*value < 1) {
+      error = "scalar argument #" + std::to_string(binding.argNumber) +
+              " (the extent of rank '" + entry.first.str() + "') is " +
+              std::to_string(*value) + "; an extent given by a scalar must "
+              "be at least 1";
+      return failure();
+    }
+    extents[entry.first] = *value;
+  }
   llvm::StringMap<std::pair<unsigned, unsigned>> firstUse;
   for (auto [arg, dim, rank] : uses) {
     if (arg >= argumentShapes.size() || dim >= argumentShapes[arg].size()) {
@@ -307,7 +397,8 @@ FailureOr<llvm::StringMap<int64_t>> RankEnvironment::resolveExtents(
   // Partitions in declaration order; a nested partition follows its parent.
   for (auto &entry : bindings) {
     const RankBinding &binding = entry.second;
-    if (binding.kind == RankBinding::Kind::Argument)
+    if (binding.kind == RankBinding::Kind::Argument ||
+        binding.kind == RankBinding::Kind::Scalar)
       continue;
     PartitionOp partition = binding.partition;
     if (binding.kind == RankBinding::Kind::PartitionInner) {

@@ -23,11 +23,18 @@ namespace mlir::cascade {
 
 /// Where a rank's extent comes from.
 struct RankBinding {
-  enum class Kind { Argument, PartitionOuter, PartitionInner };
+  /// Argument: a dimension of a tensor argument. Scalar: the value of an
+  /// integer argument marked `{cascade.extent_of = "w"}` (a runtime size
+  /// such as a window, used as `W` in predicates and bodies; the rank
+  /// indexes nothing). Partition*: declared by a cascade.partition.
+  enum class Kind { Argument, Scalar, PartitionOuter, PartitionInner };
   Kind kind = Kind::Argument;
-  /// For Kind::Argument: the argument and its dimension.
+  /// For Kind::Argument: the argument and its dimension; for Kind::Scalar:
+  /// the argument.
   unsigned argNumber = 0;
   unsigned dim = 0;
+  /// For Kind::Scalar: the `cascade.default` the spec gives, if any.
+  std::optional<int64_t> defaultValue;
   /// For partition ranks: the op that declares them.
   PartitionOp partition;
   /// The op (or function) whose text established the binding, for notes.
@@ -74,11 +81,18 @@ public:
   llvm::SmallVector<llvm::StringRef> getRankNames() const;
 
   /// Computes every extent from the concrete shapes of the function's
-  /// arguments. Fails with a message naming the argument when two arguments
-  /// disagree on a rank's extent.
+  /// arguments and the values of its scalar arguments (`scalarValues`,
+  /// indexed by argument number; an absent value takes the spec's
+  /// `cascade.default`). Fails with a message naming the argument when two
+  /// arguments disagree on a rank's extent, or a scalar has no value or one
+  /// below 1.
   FailureOr<llvm::StringMap<int64_t>>
   resolveExtents(llvm::ArrayRef<llvm::SmallVector<int64_t>> argumentShapes,
-                 std::string &error) const;
+                 std::string &error,
+                 llvm::ArrayRef<std::optional<int64_t>> scalarValues = {}) const;
+
+  /// The rank whose extent scalar argument `argNumber` gives, if it is one.
+  std::optional<llvm::StringRef> getRankOfScalarArgument(unsigned argNumber) const;
 
 private:
   llvm::MapVector<llvm::StringRef, RankBinding> bindings;
