@@ -287,10 +287,10 @@ FailureOr<SmallVector<Tensor>> loadInputs(func::FuncOp function,
     if (paths.size() != tensorArgs) {
       fail("--inputs gives " + Twine(paths.size()) + " files but @" +
            function.getSymName() + " takes " + Twine(tensorArgs) +
-           " tensor arguments" +
            (tensorArgs != types.size()
-                ? " (its scalars come from --dims or their default)"
-                : ""));
+                ? " tensor arguments (its scalars come from --dims or their "
+                  "default)"
+                : " arguments"));
       return failure();
     }
     unsigned next = 0;
