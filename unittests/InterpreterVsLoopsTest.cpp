@@ -55,8 +55,11 @@ protected:
     context.loadAllAvailableDialects();
   }
 
-  /// Interprets variants/<name>.mlir and the loops on the same inputs.
-  void check(StringRef name, const Shape &shape, const Loops &loops) {
+  /// Interprets variants/<name>.mlir and the loops on the same inputs. The
+  /// spec's scalar arguments after Q, K, V (a window size) take `scalars`,
+  /// else their `cascade.default`.
+  void check(StringRef name, const Shape &shape, const Loops &loops,
+             ArrayRef<int64_t> scalars = {}) {
     SCOPED_TRACE(name.str() + " " + describe(shape));
     std::string path =
         (Twine(CASCADE_SOURCE_DIR) + "/variants/" + name + ".mlir").str();
@@ -75,8 +78,17 @@ protected:
       for (double &x : t->data)
         x *= shape.scale;
 
+    SmallVector<Tensor> inputs = {q, k, v};
+    for (unsigned arg = 3; arg < function.getNumArguments(); ++arg) {
+      auto fallback =
+          function.getArgAttrOfType<IntegerAttr>(arg, "cascade.default");
+      ASSERT_TRUE(arg - 3 < scalars.size() || fallback);
+      int64_t value = arg - 3 < scalars.size() ? scalars[arg - 3]
+                                               : fallback.getInt();
+      inputs.push_back(Tensor(ArrayRef<int64_t>{}, double(value)));
+    }
     FailureOr<SmallVector<Tensor>> results =
-        interpretFunction(function, {q, k, v});
+        interpretFunction(function, inputs);
     ASSERT_TRUE(succeeded(results));
     ASSERT_EQ(results->size(), 1u);
     Tensor expected = loops(q, k, v);
@@ -158,6 +170,14 @@ TEST_F(InterpreterVsLoops, SoftmaxWindow) {
     check("softmax_window", shape, windowLoops);
   for (const Shape &shape : kShapes)
     check("softmax_window", shape, causalLoops); // W > M: causal
+  // W is a runtime scalar: other windows, down to one key.
+  for (int64_t w : {1, 17, 64}) {
+    auto loops = [w](const Tensor &q, const Tensor &k, const Tensor &v) {
+      return softmaxAttention(q, k, v, /*causal=*/true, w);
+    };
+    for (const Shape &shape : kShapes)
+      check("softmax_window", shape, loops, {w});
+  }
 }
 
 TEST_F(InterpreterVsLoops, SoftmaxSinksWindow) {
@@ -178,6 +198,15 @@ TEST_F(InterpreterVsLoops, SoftmaxSinksWindow) {
     check("softmax_sinks_window", shape, sinksWindowLoops);
   for (const Shape &shape : kShapes)
     check("softmax_sinks_window", shape, causalLoops); // W > M: causal
+  for (int64_t w : {1, 5, 30}) {
+    auto loops = [w](const Tensor &q, const Tensor &k, const Tensor &v) {
+      return maskedSoftmaxAttention(q, k, v, [w](int64_t position, int64_t m) {
+        return m <= position && (m < 4 || position - w < m);
+      });
+    };
+    for (const Shape &shape : kShapes)
+      check("softmax_sinks_window", shape, loops, {w});
+  }
 }
 
 TEST_F(InterpreterVsLoops, SoftmaxPrefixLM) {
@@ -195,6 +224,15 @@ TEST_F(InterpreterVsLoops, SoftmaxPrefixLM) {
     check("softmax_prefix_lm", shape, prefixLoops);
   for (const Shape &shape : kShapes)
     check("softmax_prefix_lm", shape, softmaxLoops); // M <= 256: all keys
+  for (int64_t l : {1, 6, 40}) {
+    auto loops = [l](const Tensor &q, const Tensor &k, const Tensor &v) {
+      return maskedSoftmaxAttention(q, k, v, [l](int64_t position, int64_t m) {
+        return m < l || m <= position;
+      });
+    };
+    for (const Shape &shape : kShapes)
+      check("softmax_prefix_lm", shape, loops, {l});
+  }
 }
 
 TEST_F(InterpreterVsLoops, SoftmaxAlibi) {

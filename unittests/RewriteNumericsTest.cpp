@@ -77,8 +77,10 @@ protected:
     return function;
   }
 
+  /// Q, K, V, then `function`'s scalar arguments (a window size): the
+  /// values in `scalars`, else the spec's `cascade.default`.
   std::vector<Tensor> makeInputs(StringRef variant, const Sizes &s,
-                                 uint64_t seed) {
+                                 uint64_t seed, func::FuncOp function = {}) {
     bool grouped = variant == "softmax_gqa";
     int64_t kvHeads = grouped ? s.Hkv : s.H;
     std::vector<Tensor> inputs = {
@@ -88,8 +90,19 @@ protected:
     for (Tensor &t : inputs)
       for (double &v : t.data)
         v *= s.scale;
+    for (unsigned arg = 3; function && arg < function.getNumArguments();
+         ++arg) {
+      auto fallback =
+          function.getArgAttrOfType<IntegerAttr>(arg, "cascade.default");
+      int64_t value = arg - 3 < scalars.size() ? scalars[arg - 3]
+                      : fallback              ? fallback.getInt()
+                                              : 1;
+      inputs.push_back(Tensor(ArrayRef<int64_t>{}, double(value)));
+    }
     return inputs;
   }
+  /// Values of the scalar arguments for the next checks.
+  std::vector<int64_t> scalars;
 
   /// The pass counts before and after `pipeline`, and the numbers.
   void check(StringRef variant, StringRef pipeline,
@@ -123,7 +136,8 @@ protected:
         continue;
       SCOPED_TRACE("P=" + std::to_string(s.P) + " M=" + std::to_string(s.M) +
                    " scale=" + std::to_string(s.scale));
-      std::vector<Tensor> inputs = makeInputs(variant, s, 7);
+      std::vector<Tensor> inputs =
+          makeInputs(variant, s, 7, getFunction(original));
       FailureOr<SmallVector<Tensor>> before =
           interpretFunction(getFunction(original), inputs);
       FailureOr<SmallVector<Tensor>> after =
@@ -170,7 +184,9 @@ TEST_F(RewriteNumerics, OnlineRescaleAfterDeferral) {
 TEST_F(RewriteNumerics, ClassifyTilesAfterMinimize) {
   // The interpreter executes the tile schedule (skipped and unmasked key
   // tiles), so these compare the scheduled form with the spec, at tiles
-  // that divide nothing and at one key per tile.
+  // that divide nothing and at one key per tile; the window is 17 keys (a
+  // runtime scalar), so that it bites at these lengths.
+  scalars = {17};
   for (const char *v : {"softmax_causal", "softmax_window"}) {
     check(v,
           "func.func(cascade-minimize-passes{remarks=0 tile-size=7},"
@@ -184,20 +200,22 @@ TEST_F(RewriteNumerics, ClassifyTilesAfterMinimize) {
 }
 
 TEST_F(RewriteNumerics, ClassifyTilesOfUnions) {
-  // The library's unions with their constants shrunk to these sizes (2
-  // sinks and a 6-key window; a 9-key prefix), so that the conjunctions
-  // meet, overlap and part inside a few tiles; then a `<>` mask (every key
-  // but the diagonal), which parses as two conjunctions.
+  // The library's unions shrunk to these sizes (2 sinks by an edit; a
+  // 6-key window and a 9-key prefix as their scalar arguments), so that the
+  // conjunctions meet, overlap and part inside a few tiles; then a `<>` mask
+  // (every key but the diagonal), which parses as two conjunctions.
   struct Case {
     const char *variant;
     std::vector<std::pair<std::string, std::string>> edits;
+    std::vector<int64_t> scalars;
   };
   const Case cases[] = {
-      {"softmax_sinks_window", {{"m < 4)", "m < 2)"}, {"m + 256)", "m + 6)"}}},
-      {"softmax_prefix_lm", {{"m < 256)", "m < 9)"}}},
+      {"softmax_sinks_window", {{"m < 4)", "m < 2)"}}, {6}},
+      {"softmax_prefix_lm", {}, {9}},
       {"softmax_window",
-       {{"where (m <= p + M - P, p + M - P < m + 256)",
-         "where (m <> p + M - P)"}}},
+       {{"where (m <= p + M - P, p + M - P < m + W)",
+         "where (m <> p + M - P)"}},
+       {}},
   };
   const Sizes sizes[] = {
       {1, 1, 1, 1, 1, 4, 4, 1.0},   {1, 2, 2, 17, 17, 8, 4, 1.0},
@@ -218,6 +236,7 @@ TEST_F(RewriteNumerics, ClassifyTilesOfUnions) {
     }
     OwningOpRef<ModuleOp> original = parseSourceString<ModuleOp>(spec, &context);
     ASSERT_TRUE(original);
+    scalars = c.scalars;
     for (const char *pipeline :
          {"func.func(cascade-minimize-passes{remarks=0 tile-size=7},"
           "cascade-classify-tiles{query-tile=5})",
