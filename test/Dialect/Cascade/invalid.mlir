@@ -437,3 +437,37 @@ func.func @predicate_without_conjunction(%A: tensor<?xf32>) -> tensor<?xf32> {
   }) : (tensor<?xf32>) -> tensor<?xf32>
   return %X : tensor<?xf32>
 }
+
+// -----
+
+// A runtime size must be an integer argument.
+// expected-error @+1 {{argument #1 gives the extent of rank 'w', so it must be an index, i32 or i64}}
+func.func @scalar_not_integer(%A: tensor<?x?xf32>, %W: f32 {cascade.extent_of = "w"}) -> tensor<?xf32> {
+  %X = cascade.einsum [p] = %A[p, m] reduce(m: add) where (p < m + W) : (tensor<?x?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+// expected-error @+1 {{argument #1: 'cascade.default' must be an integer >= 1}}
+func.func @scalar_default_zero(%A: tensor<?x?xf32>, %W: index {cascade.extent_of = "w", cascade.default = 0 : i64}) -> tensor<?xf32> {
+  %X = cascade.einsum [p] = %A[p, m] reduce(m: add) where (p < m + W) : (tensor<?x?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+// expected-error @+1 {{argument #1 has a 'cascade.default' but no 'cascade.extent_of' naming its rank}}
+func.func @default_without_rank(%A: tensor<?x?xf32>, %W: index {cascade.default = 4 : i64}) -> tensor<?xf32> {
+  %X = cascade.einsum [p] = %A[p, m] reduce(m: add) : (tensor<?x?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+// A rank given by a scalar cannot also be a tensor's dimension.
+func.func @scalar_rank_indexes(%A: tensor<?x?xf32>, %M: index {cascade.extent_of = "m"}) -> tensor<?xf32> {
+  // expected-error @+1 {{rank 'm' is the value of scalar argument #1 and cannot also index argument #0 dimension 1}}
+  %X = cascade.einsum [p] = %A[p, m] reduce(m: add) : (tensor<?x?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}

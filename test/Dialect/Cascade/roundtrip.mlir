@@ -133,3 +133,13 @@ func.func @named(%Q: tensor<?x?xf32>, %K: tensor<?x?xf32>) -> tensor<?xf32> {
   }
   return %r : tensor<?xf32>
 }
+
+// A scalar argument gives the extent of a rank that indexes nothing; the
+// predicate reads it as W.
+// CHECK-LABEL: func.func @runtime_window
+// CHECK-SAME: index {cascade.default = 256 : i64, cascade.extent_of = "w"}
+// CHECK: reduce(m: max) where (m + P <= p + M, p + M + 1 <= m + P + W) :
+func.func @runtime_window(%QK: tensor<?x?xf32>, %W: index {cascade.extent_of = "w", cascade.default = 256 : i64}) -> tensor<?xf32> {
+  %GM = cascade.einsum [p] = %QK[m, p] reduce(m: max) where (m <= p + M - P, p + M - P < m + W) : (tensor<?x?xf32>) -> tensor<?xf32>
+  return %GM : tensor<?xf32>
+}
