@@ -103,6 +103,23 @@ protected:
     lastResult = actual;
   }
 
+  /// Checks `name` (whose scalar argument is a size) at every size in
+  /// `sizes` and every shape against the masked loops that see key `m`
+  /// from position `q` when `visible(size, q, m)`.
+  void checkMasked(StringRef name, ArrayRef<Shape> shapes,
+                   ArrayRef<int64_t> sizes,
+                   const std::function<bool(int64_t, int64_t, int64_t)> &visible) {
+    for (int64_t size : sizes) {
+      auto loops = [&](const Tensor &q, const Tensor &k, const Tensor &v) {
+        return maskedSoftmaxAttention(
+            q, k, v,
+            [&](int64_t position, int64_t m) { return visible(size, position, m); });
+      };
+      for (const Shape &shape : shapes)
+        check(name, shape, loops, {size});
+    }
+  }
+
   MLIRContext context;
   Tensor lastResult;
 };
@@ -156,83 +173,45 @@ TEST_F(InterpreterVsLoops, SoftmaxCausalFullyMaskedRowsAreZero) {
         EXPECT_EQ(lastResult.data[(h * 9 + p) * 8 + f], 0.0);
 }
 
+// Lengths around and past the library's default sizes (256), P != M both
+// ways, and rows of P > M that see no key.
+const Shape kLongShapes[] = {
+    {1, 1, 1, 300, 300, 4, 4}, {1, 2, 2, 40, 600, 4, 4},
+    {1, 1, 1, 520, 260, 4, 4}, {1, 1, 1, 1, 1, 4, 4},
+    {1, 1, 1, 3, 3, 4, 4},
+};
+
 TEST_F(InterpreterVsLoops, SoftmaxWindow) {
-  // softmax_window's W = 256: lengths around and past it, P != M both ways,
-  // and the rows of P > M that see no key.
+  // W = 256 (the default) against softmaxAttention's own window loops.
   auto windowLoops = [](const Tensor &q, const Tensor &k, const Tensor &v) {
     return softmaxAttention(q, k, v, /*causal=*/true, /*window=*/256);
   };
-  const Shape shapes[] = {
-      {1, 1, 1, 300, 300, 4, 4}, {1, 2, 2, 40, 600, 4, 4},
-      {1, 1, 1, 520, 260, 4, 4}, {1, 1, 1, 1, 1, 4, 4},
-  };
-  for (const Shape &shape : shapes)
+  for (const Shape &shape : kLongShapes)
     check("softmax_window", shape, windowLoops);
-  for (const Shape &shape : kShapes)
-    check("softmax_window", shape, causalLoops); // W > M: causal
-  // W is a runtime scalar: other windows, down to one key.
-  for (int64_t w : {1, 17, 64}) {
-    auto loops = [w](const Tensor &q, const Tensor &k, const Tensor &v) {
-      return softmaxAttention(q, k, v, /*causal=*/true, w);
-    };
-    for (const Shape &shape : kShapes)
-      check("softmax_window", shape, loops, {w});
-  }
+  // W is a runtime scalar: other windows, down to one key, and W > M.
+  checkMasked("softmax_window", kShapes, {1, 17, 64, 256},
+              [](int64_t w, int64_t position, int64_t m) {
+                return m <= position && position - w < m;
+              });
 }
 
 TEST_F(InterpreterVsLoops, SoftmaxSinksWindow) {
-  // Keys m <= q that are sinks (m < 4) or in the window (q - 256 < m):
-  // lengths where the two meet, where they are apart, P != M both ways.
-  auto sinksWindowLoops = [](const Tensor &q, const Tensor &k,
-                             const Tensor &v) {
-    return maskedSoftmaxAttention(q, k, v, [](int64_t position, int64_t m) {
-      return m <= position && (m < 4 || position - 256 < m);
-    });
+  // Keys m <= q that are sinks (m < 4) or in the window (q - W < m): where
+  // the two meet, where they are apart, and W > M (causal).
+  auto visible = [](int64_t w, int64_t position, int64_t m) {
+    return m <= position && (m < 4 || position - w < m);
   };
-  const Shape shapes[] = {
-      {1, 1, 1, 300, 300, 4, 4}, {1, 2, 2, 40, 600, 4, 4},
-      {1, 1, 1, 520, 260, 4, 4}, {1, 1, 1, 1, 1, 4, 4},
-      {1, 1, 1, 3, 3, 4, 4},
-  };
-  for (const Shape &shape : shapes)
-    check("softmax_sinks_window", shape, sinksWindowLoops);
-  for (const Shape &shape : kShapes)
-    check("softmax_sinks_window", shape, causalLoops); // W > M: causal
-  for (int64_t w : {1, 5, 30}) {
-    auto loops = [w](const Tensor &q, const Tensor &k, const Tensor &v) {
-      return maskedSoftmaxAttention(q, k, v, [w](int64_t position, int64_t m) {
-        return m <= position && (m < 4 || position - w < m);
-      });
-    };
-    for (const Shape &shape : kShapes)
-      check("softmax_sinks_window", shape, loops, {w});
-  }
+  checkMasked("softmax_sinks_window", kLongShapes, {256}, visible);
+  checkMasked("softmax_sinks_window", kShapes, {1, 5, 30, 256}, visible);
 }
 
 TEST_F(InterpreterVsLoops, SoftmaxPrefixLM) {
-  // Keys m < 256 (the prefix) or m <= q: rows of P > M see the prefix only.
-  auto prefixLoops = [](const Tensor &q, const Tensor &k, const Tensor &v) {
-    return maskedSoftmaxAttention(q, k, v, [](int64_t position, int64_t m) {
-      return m < 256 || m <= position;
-    });
+  // Keys m < L (the prefix) or m <= q: rows of P > M see the prefix only.
+  auto visible = [](int64_t l, int64_t position, int64_t m) {
+    return m < l || m <= position;
   };
-  const Shape shapes[] = {
-      {1, 1, 1, 300, 300, 4, 4}, {1, 2, 2, 40, 600, 4, 4},
-      {1, 1, 1, 520, 260, 4, 4}, {1, 1, 1, 1, 1, 4, 4},
-  };
-  for (const Shape &shape : shapes)
-    check("softmax_prefix_lm", shape, prefixLoops);
-  for (const Shape &shape : kShapes)
-    check("softmax_prefix_lm", shape, softmaxLoops); // M <= 256: all keys
-  for (int64_t l : {1, 6, 40}) {
-    auto loops = [l](const Tensor &q, const Tensor &k, const Tensor &v) {
-      return maskedSoftmaxAttention(q, k, v, [l](int64_t position, int64_t m) {
-        return m < l || m <= position;
-      });
-    };
-    for (const Shape &shape : kShapes)
-      check("softmax_prefix_lm", shape, loops, {l});
-  }
+  checkMasked("softmax_prefix_lm", kLongShapes, {256}, visible);
+  checkMasked("softmax_prefix_lm", kShapes, {1, 6, 40, 256}, visible);
 }
 
 TEST_F(InterpreterVsLoops, SoftmaxAlibi) {
