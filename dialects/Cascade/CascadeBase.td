@@ -92,9 +92,10 @@ def Cascade_TileScheduleAttr : AttrDef<Cascade_Dialect, "TileSchedule"> {
   let description = [{
     Attached to the key `cascade.iterate` by `cascade-classify-tiles`. The
     query rank `query` is cut into tiles of `query_tile` rows; for each query
-    tile, the iterate visits only the key tiles inside one of `ranges`
-    (`#cascade.key_range`), each once, range by range, and runs the full
-    ones without evaluating predicates. Skipping a key tile is legal because
+    tile, the iterate visits only the key tiles inside some range of
+    `ranges` (`#cascade.key_range`; one per conjunction of a union), each
+    once and in key order, and runs those inside some range's full bounds
+    without evaluating predicates. Skipping a key tile is legal because
     the pass proved that a step at which every predicate of the body is
     false leaves every carried tensor unchanged (docs/Schedule.md).
 

@@ -2,8 +2,9 @@
 # Every variant through the CPU backend, checked element by element against
 # the fp64 reference (attn-run --check): B=2, H=4 (HKV=2 for GQA),
 # P = M in {1, 17, 129, 1000}, P=33/M=100, head dims 64, 80, 128, f16 and
-# bf16 storage, and no keys (M = 0) or no queries (P = 0). Prints one line
-# per case; stops at the first failure.
+# bf16 storage, and no keys (M = 0) or no queries (P = 0); then the runtime
+# sizes of the windowed variants at 1, 17 and 100. Prints one line per
+# case; stops at the first failure.
 set -e
 variants="$1"
 attn_run="$2"
@@ -35,6 +36,20 @@ for v in softmax softmax_onepass sigmoid linear linear_associated softmax_causal
       echo "FAILED: $v $st"; echo "$out"; exit 1; }
     echo "$out" | grep -q "0 NaN/Inf: PASS" || { echo "NO PASS: $v $st"; exit 1; }
     cases=$((cases + 1))
+  done
+done
+# Runtime sizes (W, L) other than the default: the same kernel with most
+# key tiles skipped, a window inside one tile, and a window of one key.
+for vs in softmax_window:w softmax_sinks_window:w softmax_prefix_lm:l; do
+  v=${vs%%:*}; r=${vs##*:}
+  for size in 1 17 100; do
+    for pm in "p=129,m=129" "p=1000,m=1000" "p=70,m=300"; do
+      out=$("$attn_run" "$variants/$v.mlir" --target cpu --num-threads 2 \
+            --dims "b=1,h=2,$pm,e=64,f=64,$r=$size" --check --check-rows 40) || {
+        echo "FAILED: $v $pm $r=$size"; echo "$out"; exit 1; }
+      echo "$out" | grep -q "0 NaN/Inf: PASS" || { echo "NO PASS: $v $pm $r=$size"; exit 1; }
+      cases=$((cases + 1))
+    done
   done
 done
 echo "all $cases cases passed"
