@@ -85,7 +85,7 @@ protected:
       ASSERT_TRUE(arg - 3 < scalars.size() || fallback);
       int64_t value = arg - 3 < scalars.size() ? scalars[arg - 3]
                                                : fallback.getInt();
-      inputs.push_back(Tensor(ArrayRef<int64_t>{}, double(value)));
+      inputs.push_back(Tensor::ofScalar(value));
     }
     FailureOr<SmallVector<Tensor>> results =
         interpretFunction(function, inputs);

@@ -97,7 +97,7 @@ protected:
       int64_t value = arg - 3 < scalars.size() ? scalars[arg - 3]
                       : fallback              ? fallback.getInt()
                                               : 1;
-      inputs.push_back(Tensor(ArrayRef<int64_t>{}, double(value)));
+      inputs.push_back(Tensor::ofScalar(value));
     }
     return inputs;
   }

@@ -17,7 +17,6 @@
 #include "mlir/IR/IntegerSet.h"
 #include "llvm/Support/MathExtras.h"
 
-#include <cmath>
 #include <map>
 #include <memory>
 
@@ -626,13 +625,11 @@ mlir::cascade::interpretFunction(FunctionOpInterface function,
   SmallVector<std::optional<int64_t>> scalars(inputs.size());
   for (auto [i, input, type] : llvm::enumerate(inputs, argumentTypes)) {
     if (type.isIntOrIndex()) {
-      if (input.getRank() != 0 || input.data.size() != 1 ||
-          input.data[0] != std::trunc(input.data[0]) ||
-          std::abs(input.data[0]) > 9.0e15)
+      scalars[i] = input.getScalarInteger();
+      if (!scalars[i])
         return function.emitError()
                << "argument #" << i << " is a scalar of type " << type
                << ": pass a 0-d tensor holding an integer";
-      scalars[i] = static_cast<int64_t>(input.data[0]);
       shapes.push_back({});
       continue;
     }

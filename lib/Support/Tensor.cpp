@@ -2,6 +2,8 @@
 
 #include "cascade/Support/Tensor.h"
 
+#include <cmath>
+
 #include <unistd.h>
 
 using namespace mlir::cascade;
@@ -42,4 +44,14 @@ std::string Tensor::getShapeString() const {
   for (auto [i, size] : llvm::enumerate(shape))
     text += (i ? ", " : "") + std::to_string(size);
   return text + "]";
+}
+
+std::optional<int64_t> Tensor::getScalarInteger() const {
+  if (!shape.empty() || data.size() != 1)
+    return std::nullopt;
+  double value = data[0];
+  // |value| <= 2^53: every integer there is exact in fp64 and in int64.
+  if (value != std::trunc(value) || std::abs(value) > 9007199254740992.0)
+    return std::nullopt;
+  return static_cast<int64_t>(value);
 }

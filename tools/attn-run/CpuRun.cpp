@@ -241,9 +241,9 @@ int mlir::cascade::runOnCpu(func::FuncOp function, ArrayRef<Tensor> inputs,
   SmallVector<std::optional<int64_t>> scalars;
   for (auto [arg, input] : llvm::enumerate(inputs)) {
     shapes.push_back(input.shape);
-    scalars.push_back(std::nullopt);
-    if (env->getRankOfScalarArgument(arg) && input.getRank() == 0)
-      scalars.back() = static_cast<int64_t>(input.data[0]);
+    scalars.push_back(env->getRankOfScalarArgument(arg)
+                          ? input.getScalarInteger()
+                          : std::nullopt);
   }
   std::string error;
   FailureOr<llvm::StringMap<int64_t>> extents =

@@ -262,7 +262,7 @@ FailureOr<SmallVector<Tensor>> loadInputs(func::FuncOp function,
     }
   }
   auto scalarInput = [&](unsigned arg) {
-    return Tensor(ArrayRef<int64_t>{}, static_cast<double>(*scalars[arg]));
+    return Tensor::ofScalar(*scalars[arg]);
   };
 
   for (auto [arg, type] : llvm::enumerate(types)) {

@@ -63,6 +63,14 @@ struct Tensor {
 
   /// "[2, 4, 17, 64]"
   std::string getShapeString() const;
+
+  /// A scalar argument (a runtime extent) travels as a 0-d tensor holding
+  /// an integer: its value, or nullopt when this is not such a tensor (a
+  /// rank, a fraction, or a value fp64 does not hold exactly).
+  static Tensor ofScalar(int64_t value) {
+    return Tensor(llvm::ArrayRef<int64_t>{}, static_cast<double>(value));
+  }
+  std::optional<int64_t> getScalarInteger() const;
 };
 
 } // namespace mlir::cascade

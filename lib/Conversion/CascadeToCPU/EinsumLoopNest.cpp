@@ -180,12 +180,10 @@ private:
   Value loadOperand(unsigned index, const Point &point);
   SmallVector<Value> evaluateBody(ArrayRef<Value> wanted, const Point &point);
   Value evaluatePredicate(const Point &point);
-  /// The predicate's conjunctions to evaluate: none on a key tile the
-  /// schedule calls full.
-  SmallVector<IntegerSet> getActivePredicate() {
-    if (s.predicatesHold)
-      return {};
-    return einsum.getDisjuncts();
+  /// Whether the predicate is evaluated: it has one, and the key tile is
+  /// not one the schedule calls full.
+  bool hasActivePredicate() {
+    return !s.predicatesHold && einsum.getPredicate().has_value();
   }
   /// `point` at row `row` of the register tile starting at `rowStart` and
   /// vector `chunk` of the group starting at `chunkStart`.
@@ -532,11 +530,10 @@ LogicalResult EinsumLoopNest::planBody() {
       fmaRight = mul.getRhs();
     }
 
-  if (SmallVector<IntegerSet> predicate = getActivePredicate();
-      !predicate.empty()) {
+  if (hasActivePredicate()) {
     int64_t vPosition =
         vectorRank.empty() ? -1 : einsum.getRankPosition(vectorRank);
-    for (IntegerSet conjunction : predicate)
+    for (IntegerSet conjunction : einsum.getDisjuncts())
       for (AffineExpr expr : conjunction.getConstraints())
         if (vPosition >= 0 && mentionsDim(expr, vPosition)) {
           AffineExpr d = getAffineDimExpr(vPosition, b.getContext());
@@ -826,7 +823,7 @@ void EinsumLoopNest::emitTile(Point point, Value rowStart, int64_t rows) {
         Point at = pointAt(row, chunk);
         Value value = evaluateBody(
             einsum.getBodyBlock().getTerminator()->getOperand(0), at)[0];
-        if (!getActivePredicate().empty())
+        if (hasActivePredicate())
           value = arith::SelectOp::create(b, loc, evaluatePredicate(at), value,
                                           splat(einsum.getFillValue(),
                                                 elementType));
@@ -926,7 +923,7 @@ SmallVector<Value> EinsumLoopNest::emitLeaf(Point &point, Value rowStart,
         Value value = evaluateBody(reducedValue, at)[0];
         updated = buildReduceCombine(b, loc, kind, accumulator, value);
       }
-      if (!getActivePredicate().empty()) {
+      if (hasActivePredicate()) {
         Value mask = evaluatePredicate(at);
         updated = arith::SelectOp::create(b, loc, mask, updated, accumulator);
         if (trackAny) {

@@ -421,12 +421,12 @@ LogicalResult CpuKernel::prepare(ArrayRef<Tensor> values, std::string &error) {
     scalars.push_back(std::nullopt);
     if (scalarRank.empty())
       continue;
-    if (value.getRank() != 0 || value.data.size() != 1) {
+    scalars.back() = value.getScalarInteger();
+    if (!scalars.back()) {
       error = "the extent of rank '" + scalarRank +
-              "' must be given as a 0-d tensor";
+              "' must be given as a 0-d tensor holding an integer";
       return failure();
     }
-    scalars.back() = static_cast<int64_t>(value.data[0]);
   }
   FailureOr<llvm::StringMap<int64_t>> extents =
       env->resolveExtents(shapes, error, scalars);
@@ -570,8 +570,7 @@ Tensor CpuKernel::getOutput() const { return decode(output); }
 SmallVector<Tensor> CpuKernel::getRoundedInputs() const {
   SmallVector<Tensor> result;
   for (const Buffer &buffer : inputs)
-    result.push_back(buffer.scalar ? Tensor(ArrayRef<int64_t>{},
-                                            static_cast<double>(*buffer.scalar))
+    result.push_back(buffer.scalar ? Tensor::ofScalar(*buffer.scalar)
                                    : decode(buffer));
   return result;
 }
