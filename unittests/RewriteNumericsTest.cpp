@@ -33,6 +33,8 @@
 
 #include "gtest/gtest.h"
 
+#include <map>
+
 using namespace mlir;
 using namespace mlir::cascade;
 
@@ -117,18 +119,28 @@ protected:
                    std::optional<unsigned> expectedPassesOverM,
                    ArrayRef<Sizes> sizes) {
     OwningOpRef<ModuleOp> rewritten = original.clone();
-    PassManager pm(&context);
-    std::string errors;
-    llvm::raw_string_ostream errorStream(errors);
-    ASSERT_TRUE(succeeded(parsePassPipeline(pipeline, pm, errorStream)))
-        << errors;
-    ASSERT_TRUE(succeeded(pm.run(*rewritten)));
+    runPipeline(*rewritten, pipeline);
     if (expectedPassesOverM) {
       FailureOr<CascadePassCount> analysis =
           CascadePassCount::compute(getFunction(*rewritten));
       ASSERT_TRUE(succeeded(analysis));
       EXPECT_EQ(analysis->getPasses("m"), *expectedPassesOverM);
     }
+    compareOn(original, *rewritten, variant, sizes);
+  }
+
+  void runPipeline(ModuleOp module, StringRef pipeline) {
+    PassManager pm(&context);
+    std::string errors;
+    llvm::raw_string_ostream errorStream(errors);
+    ASSERT_TRUE(succeeded(parsePassPipeline(pipeline, pm, errorStream)))
+        << errors;
+    ASSERT_TRUE(succeeded(pm.run(module)));
+  }
+
+  /// Interprets `original` and `rewritten` on the same inputs at each size.
+  void compareOn(ModuleOp original, ModuleOp rewritten, StringRef variant,
+                 ArrayRef<Sizes> sizes) {
     for (const Sizes &s : sizes) {
       // Scores of 1e3 make every variant but the max-shifted ones
       // meaningless (sigmoid saturates, linear attention has no scale).
@@ -141,7 +153,7 @@ protected:
       FailureOr<SmallVector<Tensor>> before =
           interpretFunction(getFunction(original), inputs);
       FailureOr<SmallVector<Tensor>> after =
-          interpretFunction(getFunction(*rewritten), inputs);
+          interpretFunction(getFunction(rewritten), inputs);
       ASSERT_TRUE(succeeded(before) && succeeded(after));
       // Every row sees a key, except the first P - M rows of the masked
       // variants when P > M: those are 0 with a predicate, and NaN (the
@@ -246,6 +258,55 @@ TEST_F(RewriteNumerics, ClassifyTilesOfUnions) {
           "cascade-classify-tiles{query-tile=1})"}) {
       SCOPED_TRACE(std::string(c.variant) + " | " + pipeline);
       checkModule(*original, c.variant, pipeline, 1, sizes);
+    }
+  }
+}
+
+TEST_F(RewriteNumerics, PartitionRankOfEveryVariant) {
+  // The scheduled form (query tiles in a cascade.grid) against the spec,
+  // with query tiles that divide nothing, one row per tile, and tiles larger
+  // than the rank; the head dims of each size are the grid's tile extents.
+  // The tile schedule is classified first, so the grid form also runs it.
+  // The window is 17 keys and the prefix 9, so that they bite here.
+  const char *variants[] = {
+      "softmax",        "softmax_causal",      "softmax_gqa",
+      "softmax_softcap", "softmax_alibi",      "softmax_window",
+      "softmax_sinks_window", "softmax_prefix_lm", "softmax_sink_window",
+      "softmax_onepass", "sigmoid",            "linear",
+      "linear_associated"};
+  for (const char *v : variants) {
+    scalars = {std::string(v) == "softmax_prefix_lm" ? 9 : 17};
+    OwningOpRef<ModuleOp> original = load(v);
+    ASSERT_TRUE(original);
+    for (int queryTile : {5, 64, 1}) {
+      // The proofs run once per query tile; the grid once per head dims.
+      OwningOpRef<ModuleOp> classified = original->clone();
+      runPipeline(*classified,
+                  "func.func(cascade-minimize-passes{remarks=0 tile-size=7},"
+                  "cascade-stream-rank{tile-size=7},"
+                  "cascade-classify-tiles{query-tile=" +
+                      std::to_string(queryTile) + "})");
+      std::map<std::pair<int64_t, int64_t>, std::vector<Sizes>> byHeadDims;
+      for (const Sizes &s : kSizes)
+        // One-row tiles only where there are few rows: the interpreter runs
+        // every work item separately.
+        if (queryTile != 1 || s.P <= 5)
+          byHeadDims[{s.E, s.F}].push_back(s);
+      for (auto &[heads, sizes] : byHeadDims) {
+        std::string pipeline =
+            "func.func(cascade-partition-rank{query-tile=" +
+            std::to_string(queryTile) + " tile-extents=e=" +
+            std::to_string(heads.first) + ",f=" +
+            std::to_string(heads.second) + "})";
+        SCOPED_TRACE(std::string(v) + " | " + pipeline);
+        OwningOpRef<ModuleOp> scheduled = classified->clone();
+        runPipeline(*scheduled, pipeline);
+        bool hasGrid = scheduled->walk([](GridOp) {
+                                  return WalkResult::interrupt();
+                                }).wasInterrupted();
+        ASSERT_TRUE(hasGrid) << "no cascade.grid was made";
+        compareOn(*original, *scheduled, v, sizes);
+      }
     }
   }
 }

@@ -134,8 +134,8 @@ def Cascade_ExtentOp : Cascade_Op<"extent", [Pure, HasParent<"EinsumOp">]> {
 }
 
 def Cascade_YieldOp : Cascade_Op<"yield", [
-    Pure, Terminator, ReturnLike, ParentOneOf<["EinsumOp", "IterateOp"]>]> {
-  let summary = "yields the body's scalar, or an iteration's carried tensors";
+    Pure, Terminator, ReturnLike, ParentOneOf<["EinsumOp", "IterateOp", "GridOp"]>]> {
+  let summary = "yields the body's scalar, an iteration's carried tensors or a work item's tiles";
   let arguments = (ins Variadic<AnyType>:$values);
   let assemblyFormat = "($values^ `:` type($values))? attr-dict";
   let builders = [OpBuilder<(ins), [{ /* yields nothing */ }]>];
@@ -199,6 +199,65 @@ def Cascade_IterateOp : Cascade_Op<"iterate", [
     ::mlir::Block &getBodyBlock() { return getBody().front(); }
     ::mlir::LogicalResult verifyTileSchedule(TileScheduleAttr tiles,
                                              const RankEnvironment *env);
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// The work grid of the scheduled form
+//===----------------------------------------------------------------------===//
+
+def Cascade_GridOp : Cascade_Op<"grid", [
+    RecursiveMemoryEffects, SingleBlock,
+    DeclareOpInterfaceMethods<OpAsmOpInterface, ["getAsmResultNames"]>]> {
+  let summary = "the parallel work items of a scheduled cascade";
+  let description = [{
+    Runs its body once for every point of `ranks` (the work grid, e.g.
+    `[b, h, p1]`: batch, head and query tile), in any order or in parallel.
+    Inside the body those ranks are fixed, as a `cascade.iterate` fixes its
+    rank: Einsums index with them and read them, but do not iterate them.
+    Each work item yields one tile per result; result `i` is assembled from
+    the tiles of every item and has the ranks `outputs[i]`:
+
+    ```mlir
+    cascade.partition p = p1 * 64 + p0
+    %O = cascade.grid [b, h, p1] tile_extents(e = 64, f = 64)
+        -> ([b, h, p, f]) : tensor<?x?x?x?xf32> {
+      %RM0 = cascade.einsum RM0[p0] = -inf : () -> tensor<?xf32>
+      ...
+      %AV = cascade.einsum AV[p0, f] = %RNV[p0, f] / %RD[p0] : ...
+      cascade.yield %AV : tensor<?x?xf32>
+    }
+    ```
+
+    The ranks of a yielded tile are the ranks of `outputs[i]` with the grid
+    ranks left out and a rank partitioned by a grid rank (`p`, cut by `p1`)
+    replaced by the partition's inner rank (`p0`). A tile row past the end
+    of a partitioned rank (the tail of the last query tile) is not written.
+
+    This is the *scheduled form* (docs/Schedule.md): every rank an Einsum
+    inside the grid iterates or reduces is tile-local, i.e. the inner rank
+    of a partition (a static tile) or a rank whose extent `tile_extents`
+    fixes at compile time (the head dimensions); every other rank is fixed
+    by the grid or by an enclosing `cascade.iterate`. A backend maps the
+    grid to threads or thread blocks and sizes every buffer of a work item
+    from these static extents. `cascade-partition-rank` produces it.
+  }];
+  let arguments = (ins StrArrayAttr:$ranks, TypedArrayAttrBase<StrArrayAttr,
+                       "ranks of each result">:$outputs,
+                       DictionaryAttr:$tile_extents);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let regions = (region SizedRegion<1>:$body);
+  let hasCustomAssemblyFormat = 1;
+  let hasRegionVerifier = 1;
+  let extraClassDeclaration = [{
+    ::mlir::Block &getBodyBlock() { return getBody().front(); }
+    /// Whether the grid fixes `rank`.
+    bool fixesRank(::llvm::StringRef rank);
+    /// The compile-time extent `tile_extents` gives `rank`, if any.
+    ::std::optional<int64_t> getTileExtent(::llvm::StringRef rank);
+    /// The ranks of the tile yielded for result `i` (see description).
+    ::llvm::SmallVector<::std::string>
+    getTileRanks(unsigned i, const RankEnvironment &env);
   }];
 }
 

@@ -164,4 +164,36 @@ def CascadeClassifyTiles : Pass<"cascade-classify-tiles", "::mlir::func::FuncOp"
   ];
 }
 
+def CascadePartitionRank : Pass<"cascade-partition-rank", "::mlir::func::FuncOp"> {
+  let summary = "cut the query rank into tiles and declare the work grid (the scheduled form)";
+  let description = [{
+    Produces the scheduled form of a 1-pass cascade: the query rank `p` is
+    partitioned (`cascade.partition p = p1 * T + p0`) and every Einsum (or
+    key `cascade.iterate`) that has it is moved into a `cascade.grid` over
+    the result's other work ranks and `p1` (`[b, h, p1]`), rewritten over
+    the tile: the grid ranks leave the outputs (they are fixed), `p` becomes
+    `p0` in tile-local tensors and `p1 * T + p0` where a global tensor is
+    read. Einsums that do not have the query rank (per-head slopes, a
+    key-side state) stay outside the grid and run once. The head dimensions
+    (the innermost rank of each argument and of the result) become
+    `tile_extents`, from `tile-extents` (`e=64,f=64`) or the function's
+    static types. A `#cascade.tiles` schedule on the key iterate must use
+    the same query tile; its tile index becomes `p1`.
+
+    A cascade that still reduces the query rank, reads another query tile's
+    rows of a tile-local tensor, or walks a rank that is not tile-local gets
+    an error saying what to change. The interpreter executes the result, so
+    `attn-run --compare` and the numeric tests check the rewrite.
+  }];
+  let options = [
+    Option<"queryTile", "query-tile", "int64_t", /*default=*/"64",
+           "rows of the query rank per work item">,
+    Option<"queryRank", "query-rank", "std::string", /*default=*/"\"\"",
+           "the query rank (default: the result's second-to-last rank)">,
+    ListOption<"tileExtents", "tile-extents", "std::string",
+               "compile-time extents of the head dimensions, as rank=N">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 #endif // CASCADE_PASSES_TD

@@ -175,6 +175,9 @@ private:
       } else if (auto iterate = dyn_cast<IterateOp>(op)) {
         if (failed(runIterate(iterate)))
           return failure();
+      } else if (auto grid = dyn_cast<GridOp>(op)) {
+        if (failed(runGrid(grid)))
+          return failure();
       } else if (isa<PartitionOp>(op) ||
                  (isa<arith::ConstantOp>(op) &&
                   !isa<ShapedType>(op.getResult(0).getType()))) {
@@ -223,6 +226,140 @@ private:
   }
 
   LogicalResult runEinsum(EinsumOp einsum);
+
+  /// Runs the work items of `grid` one after the other and assembles each
+  /// result from their tiles.
+  LogicalResult runGrid(GridOp grid) {
+    SmallVector<StringRef> gridRanks =
+        llvm::to_vector(grid.getRanks().getAsValueRange<StringAttr>());
+    for (NamedAttribute entry : grid.getTileExtents()) {
+      int64_t scheduled = cast<IntegerAttr>(entry.getValue()).getInt();
+      int64_t actual = extents.lookup(entry.getName().getValue());
+      if (scheduled != actual)
+        return grid.emitError()
+               << "this work grid was scheduled for "
+               << entry.getName().getValue() << " = " << scheduled
+               << " but the inputs give " << actual;
+    }
+    // The partitions the grid cuts: parent rank -> (outer, tile, inner).
+    llvm::StringMap<PartitionOp> cutBy;
+    for (StringRef rank : gridRanks)
+      if (PartitionOp partition = env.getPartitionOfOuter(rank))
+        cutBy[partition.getRank()] = partition;
+    // With a sampled query rank, only the tiles holding a sampled row run.
+    PartitionOp sampledCut = cutBy.lookup(options.sampledRank);
+
+    SmallVector<Tensor> results;
+    SmallVector<SmallVector<StringRef>> resultRanks;
+    for (auto [outputsAttr, result] :
+         llvm::zip(grid.getOutputs(), grid.getResults())) {
+      SmallVector<int64_t> shape;
+      resultRanks.emplace_back();
+      for (StringRef rank :
+           cast<ArrayAttr>(outputsAttr).getAsValueRange<StringAttr>()) {
+        resultRanks.back().push_back(rank);
+        shape.push_back(extents.lookup(rank));
+      }
+      if (std::optional<std::string> problem =
+              Tensor::checkAllocation(shape, sizeof(double)))
+        return grid.emitError("the reference interpreter cannot hold this "
+                              "result: ")
+               << *problem;
+      results.emplace_back(shape);
+    }
+
+    SmallVector<int64_t> point(gridRanks.size(), 0);
+    SmallVector<int64_t> gridExtents;
+    int64_t items = 1;
+    for (StringRef rank : gridRanks) {
+      gridExtents.push_back(extents.lookup(rank));
+      items *= gridExtents.back();
+    }
+    for (int64_t item = 0; item < items; ++item) {
+      for (auto [rank, coordinate] : llvm::zip(gridRanks, point))
+        fixedCoordinates[rank] = coordinate;
+      if (!runsSampledRow(sampledCut)) {
+        advance(point, gridExtents);
+        continue;
+      }
+      SmallVector<TensorRef> tiles;
+      if (failed(runBlock(grid.getBodyBlock(), tiles)))
+        return failure();
+      for (auto [i, tile] : llvm::enumerate(tiles))
+        scatterTile(*tile, grid.getTileRanks(i, env), resultRanks[i], cutBy,
+                    results[i]);
+      advance(point, gridExtents);
+    }
+    for (StringRef rank : gridRanks)
+      fixedCoordinates.erase(rank);
+    for (auto [result, tensor] : llvm::zip(grid.getResults(), results))
+      values[result] = std::make_shared<const Tensor>(std::move(tensor));
+    return success();
+  }
+
+  /// Whether the current work item holds a row `attn-run` samples (always,
+  /// when the sampled rank is not cut by the grid).
+  bool runsSampledRow(PartitionOp cut) const {
+    if (!cut)
+      return true;
+    int64_t tile = cut.getTile();
+    int64_t first = fixedCoordinates.lookup(cut.getOuter()) * tile;
+    for (int64_t row = first;
+         row < first + tile && row < static_cast<int64_t>(sampled.size());
+         ++row)
+      if (sampled[row])
+        return true;
+    return false;
+  }
+
+  static void advance(SmallVectorImpl<int64_t> &point,
+                      ArrayRef<int64_t> extents) {
+    for (int64_t j = static_cast<int64_t>(point.size()) - 1; j >= 0; --j) {
+      if (++point[j] < extents[j])
+        return;
+      point[j] = 0;
+    }
+  }
+
+  /// Writes the tile of the current work item into `result`: a result rank
+  /// is a grid rank (fixed), a rank the grid cuts (outer * tile + inner,
+  /// rows past its end dropped) or a rank of the tile.
+  void scatterTile(const Tensor &tile, ArrayRef<std::string> tileRanks,
+                   ArrayRef<StringRef> resultRanks,
+                   const llvm::StringMap<PartitionOp> &cutBy,
+                   Tensor &result) const {
+    SmallVector<int64_t> tileStrides = tile.getStrides();
+    SmallVector<int64_t> resultStrides = result.getStrides();
+    auto tilePosition = [&](StringRef rank) -> int64_t {
+      return llvm::find(tileRanks, rank) - tileRanks.begin();
+    };
+    SmallVector<int64_t> at(tileRanks.size(), 0);
+    for (int64_t e = 0; e < tile.getNumElements(); ++e) {
+      int64_t rest = e;
+      for (size_t d = 0; d < tileRanks.size(); ++d) {
+        at[d] = rest / tileStrides[d];
+        rest %= tileStrides[d];
+      }
+      int64_t offset = 0;
+      bool inside = true;
+      for (auto [d, rank] : llvm::enumerate(resultRanks)) {
+        int64_t coordinate;
+        auto fixed = fixedCoordinates.find(rank);
+        if (PartitionOp cut = cutBy.lookup(rank)) {
+          coordinate = fixedCoordinates.lookup(cut.getOuter()) * cut.getTile() +
+                       at[tilePosition(cut.getInner())];
+          inside = inside && coordinate < result.shape[d];
+        } else if (fixed != fixedCoordinates.end()) {
+          coordinate = fixed->second;
+        } else {
+          coordinate = at[tilePosition(rank)];
+        }
+        offset += coordinate * resultStrides[d];
+      }
+      if (inside)
+        result.data[offset] = tile.data[e];
+    }
+  }
 
   /// Executes a step of an iterate with a tile schedule as a kernel does:
   /// query rows whose tile skips key tile `step` keep `carried`, rows whose
@@ -283,6 +420,13 @@ private:
           rest %= strides[d];
         }
         for (auto [k, name] : llvm::enumerate(dimRanks)) {
+          // The query tile index is fixed by a cascade.grid in the
+          // scheduled form, and derived from the query row otherwise.
+          auto fixed = fixedCoordinates.find(name);
+          if (fixed != fixedCoordinates.end()) {
+            position[k] = fixed->second;
+            continue;
+          }
           auto found = llvm::find(ranks, k == 0 ? query : name);
           int64_t coordinate = found == ranks.end()
                                    ? fixedCoordinates.lookup(name)

@@ -19,18 +19,22 @@ namespace mlir::cascade {
 using namespace mlir;
 using namespace mlir::cascade;
 
-/// The second-to-last rank of the value `function` returns (`p` of
-/// `AV[b, h, p, f]`), or "" when there is none.
-static std::string getDefaultQueryRank(func::FuncOp function) {
+std::string mlir::cascade::getDefaultQueryRank(func::FuncOp function) {
   auto ret = dyn_cast<func::ReturnOp>(function.getBody().front().getTerminator());
   if (!ret || ret.getNumOperands() != 1)
     return "";
-  EinsumOp einsum = getRankSource(ret.getOperand(0));
-  if (!einsum || einsum.getOutput().size() < 2)
+  SmallVector<StringRef> ranks;
+  Value result = ret.getOperand(0);
+  if (auto grid = result.getDefiningOp<GridOp>()) {
+    ranks = llvm::to_vector(
+        cast<ArrayAttr>(grid.getOutputs()[cast<OpResult>(result).getResultNumber()])
+            .getAsValueRange<StringAttr>());
+  } else if (EinsumOp einsum = getRankSource(result)) {
+    ranks = llvm::to_vector(einsum.getOutput().getAsValueRange<StringAttr>());
+  }
+  if (ranks.size() < 2)
     return "";
-  return cast<StringAttr>(einsum.getOutput()[einsum.getOutput().size() - 2])
-      .getValue()
-      .str();
+  return ranks[ranks.size() - 2].str();
 }
 
 namespace {

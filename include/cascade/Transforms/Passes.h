@@ -57,6 +57,11 @@ parseAssumedExtents(Location loc, llvm::ArrayRef<std::string> entries);
 FailureOr<llvm::StringMap<int64_t>>
 getAssumedExtents(func::FuncOp function, llvm::ArrayRef<std::string> entries);
 
+/// The query rank the scheduling passes default to: the second-to-last rank
+/// of the function's one result (`p` of `AV[b, h, p, f]`), or "" when there
+/// is none.
+std::string getDefaultQueryRank(func::FuncOp function);
+
 } // namespace mlir::cascade
 
 #endif // CASCADE_TRANSFORMS_PASSES_H

@@ -392,7 +392,7 @@ func.func @tiles_map_arity(%X: tensor<?x?xf32>) -> tensor<?xf32> {
 func.func @tiles_first_dim(%X: tensor<?x?xf32>) -> tensor<?xf32> {
   cascade.partition m = m1 * 4 + m0
   %R0 = cascade.einsum R0[p] = 0.0 : () -> tensor<?xf32>
-  // expected-error @+1 {{#cascade.tiles: the first of dims must be "p#tile", the query tile index}}
+  // expected-error @+1 {{#cascade.tiles: the query tile index 'p' must be "p#tile" or the outer rank of a partition of 'p' that a cascade.grid fixes}}
   %R = cascade.iterate m1 init(%r = %R0) : tensor<?xf32> attributes {tiles = #cascade.tiles<query = "p", query_tile = 8, dims = ["p"], symbols = ["m"], ranges = [#cascade.key_range<lower = (d0)[s0] -> (0), upper = (d0)[s0] -> (s0), full_lower = (d0)[s0] -> (0), full_upper = (d0)[s0] -> (0)>]>} {
     %N = cascade.einsum N[p] = %r[p] + %X[m1 * 4 + m0, p] reduce(m0: add) : (tensor<?xf32>, tensor<?x?xf32>) -> tensor<?xf32>
     cascade.yield %N : tensor<?xf32>
@@ -470,4 +470,109 @@ func.func @scalar_rank_indexes(%A: tensor<?x?xf32>, %M: index {cascade.extent_of
   // expected-error @+1 {{rank 'm' is the value of scalar argument #1 and cannot also index argument #0 dimension 1}}
   %X = cascade.einsum [p] = %A[p, m] reduce(m: add) : (tensor<?x?xf32>) -> tensor<?xf32>
   return %X : tensor<?xf32>
+}
+
+// -----
+
+// cascade.grid: the scheduled form's work items.
+
+func.func @grid_tile_ranks(%X: tensor<?x?x?xf32>) -> tensor<?x?x?xf32> {
+  cascade.partition p = p1 * 8 + p0
+  %O = cascade.grid [b, p1] tile_extents(f = 4) -> ([b, p, f]) : tensor<?x?x?xf32> {
+    %T = cascade.einsum T[f, p0] = %X[b, p1 * 8 + p0, f] : (tensor<?x?x?xf32>) -> tensor<?x?xf32>
+    // expected-error @+1 {{tile #0 has ranks [f, p0] but result #0 over [b, p, f] needs tiles over [p0, f]}}
+    cascade.yield %T : tensor<?x?xf32>
+  }
+  return %O : tensor<?x?x?xf32>
+}
+
+// -----
+
+func.func @grid_rank_not_in_result(%X: tensor<?x?x?xf32>) -> tensor<?x?xf32> {
+  cascade.partition p = p1 * 8 + p0
+  // expected-error @+1 {{result #0 has no rank for grid rank 'b': every work item would write all of it}}
+  %O = cascade.grid [b, p1] tile_extents(f = 4) -> ([p, f]) : tensor<?x?xf32> {
+    %T = cascade.einsum T[p0, f] = %X[b, p1 * 8 + p0, f] : (tensor<?x?x?xf32>) -> tensor<?x?xf32>
+    cascade.yield %T : tensor<?x?xf32>
+  }
+  return %O : tensor<?x?xf32>
+}
+
+// -----
+
+func.func @grid_walks_whole_rank(%X: tensor<?x?x?xf32>) -> tensor<?x?x?xf32> {
+  cascade.partition p = p1 * 8 + p0
+  %O = cascade.grid [b, p1] -> ([b, p, f]) : tensor<?x?x?xf32> {
+    // expected-error @+1 {{walks rank 'f' inside a cascade.grid, but a work item may walk only tile-local ranks (the inner rank of a partition, or a rank with a compile-time extent in the grid's tile_extents); add it to tile_extents or to the grid's ranks}}
+    %T = cascade.einsum T[p0, f] = %X[b, p1 * 8 + p0, f] : (tensor<?x?x?xf32>) -> tensor<?x?xf32>
+    cascade.yield %T : tensor<?x?xf32>
+  }
+  return %O : tensor<?x?x?xf32>
+}
+
+// -----
+
+func.func @grid_output_is_fixed(%X: tensor<?x?x?xf32>) -> tensor<?x?x?xf32> {
+  cascade.partition p = p1 * 8 + p0
+  %O = cascade.grid [b, p1] tile_extents(f = 4) -> ([b, p, f]) : tensor<?x?x?xf32> {
+    // expected-error @+1 {{output rank 'b' is fixed by an enclosing cascade.grid}}
+    %T = cascade.einsum T[b, p0, f] = %X[b, p1 * 8 + p0, f] : (tensor<?x?x?xf32>) -> tensor<?x?x?xf32>
+    cascade.yield %T : tensor<?x?x?xf32>
+  }
+  return %O : tensor<?x?x?xf32>
+}
+
+// -----
+
+func.func @grid_extent_conflict(%X: tensor<?x?x4xf32>) -> tensor<?x?x4xf32> {
+  cascade.partition p = p1 * 8 + p0
+  // expected-error @+1 {{tile_extents gives rank 'f' the extent 8 but the function's types give 4}}
+  %O = cascade.grid [b, p1] tile_extents(f = 8) -> ([b, p, f]) : tensor<?x?x4xf32> {
+    %T = cascade.einsum T[p0, f] = %X[b, p1 * 8 + p0, f] : (tensor<?x?x4xf32>) -> tensor<?x?xf32>
+    cascade.yield %T : tensor<?x?xf32>
+  }
+  return %O : tensor<?x?x4xf32>
+}
+
+// -----
+
+func.func @grid_not_top_level(%X: tensor<?x?xf32>) -> tensor<?xf32> {
+  cascade.partition m = m1 * 4 + m0
+  cascade.partition p = p1 * 8 + p0
+  %R0 = cascade.einsum R0[p] = 0.0 : () -> tensor<?xf32>
+  %R = cascade.iterate m1 init(%r = %R0) : tensor<?xf32> {
+    // expected-error @+1 {{must be at the top level of a function: the work grid is the outermost decomposition of a cascade}}
+    %O = cascade.grid [p1] -> ([p]) : tensor<?xf32> {
+      %T = cascade.einsum T[p0] = %X[m1 * 4 + m0, p1 * 8 + p0] reduce(m0: add) : (tensor<?x?xf32>) -> tensor<?xf32>
+      cascade.yield %T : tensor<?xf32>
+    }
+    cascade.yield %O : tensor<?xf32>
+  }
+  return %R : tensor<?xf32>
+}
+
+// -----
+
+func.func @grid_yield_count(%X: tensor<?x?xf32>) -> tensor<?x?xf32> {
+  cascade.partition p = p1 * 8 + p0
+  %O = cascade.grid [p1] tile_extents(f = 4) -> ([p, f]) : tensor<?x?xf32> {
+    %T = cascade.einsum T[p0, f] = %X[p1 * 8 + p0, f] : (tensor<?x?xf32>) -> tensor<?x?xf32>
+    // expected-error @+1 {{yields 2 tiles but the grid has 1 results}}
+    cascade.yield %T, %T : tensor<?x?xf32>, tensor<?x?xf32>
+  }
+  return %O : tensor<?x?xf32>
+}
+
+// -----
+
+func.func @tiles_outside_grid(%X: tensor<?x?xf32>) -> tensor<?xf32> {
+  cascade.partition m = m1 * 4 + m0
+  cascade.partition p = p1 * 8 + p0
+  %R0 = cascade.einsum R0[p] = 0.0 : () -> tensor<?xf32>
+  // expected-error @+1 {{#cascade.tiles is indexed by 'p1', which no enclosing cascade.grid fixes}}
+  %R = cascade.iterate m1 init(%r = %R0) : tensor<?xf32> attributes {tiles = #cascade.tiles<query = "p", query_tile = 8, dims = ["p1"], symbols = ["m"], ranges = [#cascade.key_range<lower = (d0)[s0] -> (0), upper = (d0)[s0] -> (s0), full_lower = (d0)[s0] -> (0), full_upper = (d0)[s0] -> (0)>]>} {
+    %N = cascade.einsum N[p] = %r[p] + %X[m1 * 4 + m0, p] reduce(m0: add) : (tensor<?xf32>, tensor<?x?xf32>) -> tensor<?xf32>
+    cascade.yield %N : tensor<?xf32>
+  }
+  return %R : tensor<?xf32>
 }

@@ -143,3 +143,21 @@ func.func @runtime_window(%QK: tensor<?x?xf32>, %W: index {cascade.extent_of = "
   %GM = cascade.einsum [p] = %QK[m, p] reduce(m: max) where (m <= p + M - P, p + M - P < m + W) : (tensor<?x?xf32>) -> tensor<?xf32>
   return %GM : tensor<?xf32>
 }
+
+// The scheduled form: a work grid over batch and query tiles, two results.
+// CHECK-LABEL: func.func @work_grid
+// CHECK: cascade.partition p = p1 * 8 + p0
+// CHECK: %T, %S = cascade.grid [b, p1] tile_extents(f = 4) -> ([b, p, f], [b, p]) : tensor<?x?x?xf32>, tensor<?x?xf32> {
+// CHECK: %[[T:.*]] = cascade.einsum T[p0, f] = %arg0[b, p1 * 8 + p0, f] * 2.0
+// CHECK: %[[S:.*]] = cascade.einsum S[p0] = %[[T]][p0, f] reduce(f: add)
+// CHECK: cascade.yield %[[T]], %[[S]] : tensor<?x?xf32>, tensor<?xf32>
+// CHECK: return %T
+func.func @work_grid(%X: tensor<?x?x?xf32>) -> tensor<?x?x?xf32> {
+  cascade.partition p = p1 * 8 + p0
+  %O, %N = cascade.grid [b, p1] tile_extents(f = 4) -> ([b, p, f], [b, p]) : tensor<?x?x?xf32>, tensor<?x?xf32> {
+    %T = cascade.einsum T[p0, f] = %X[b, p1 * 8 + p0, f] * 2.0 : (tensor<?x?x?xf32>) -> tensor<?x?xf32>
+    %S = cascade.einsum S[p0] = %T[p0, f] reduce(f: add) : (tensor<?x?xf32>) -> tensor<?xf32>
+    cascade.yield %T, %S : tensor<?x?xf32>, tensor<?xf32>
+  }
+  return %O : tensor<?x?x?xf32>
+}

@@ -122,11 +122,17 @@ TileScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "#cascade.tiles: query_tile must be in [1, 4096], "
                           "not "
                        << queryTile;
+  // The query tile index: before scheduling a synthetic "p#tile"; in the
+  // scheduled form the grid rank that cuts the query rank (`p1`, checked
+  // against its partition by the iterate's verifier).
   std::string tileDim = (query.getValue() + "#tile").str();
   if (dims.empty() || !isa<StringAttr>(dims[0]) ||
-      cast<StringAttr>(dims[0]).getValue() != tileDim)
+      (cast<StringAttr>(dims[0]).getValue() != tileDim &&
+       !isValidRankName(cast<StringAttr>(dims[0]).getValue())))
     return emitError() << "#cascade.tiles: the first of dims must be \""
-                       << tileDim << "\", the query tile index";
+                       << tileDim
+                       << "\" or the rank of the query tiles, the query tile "
+                          "index";
   for (Attribute dim : dims.getValue().drop_front())
     if (!isa<StringAttr>(dim) ||
         !isValidRankName(cast<StringAttr>(dim).getValue()))

@@ -47,13 +47,28 @@ static void printRankName(OpAsmPrinter &printer, Operation *, StringAttr rank) {
 // Shared lookups
 //===----------------------------------------------------------------------===//
 
-/// Whether an enclosing cascade.iterate fixes `rank` for `op`.
+/// The enclosing cascade.iterate or cascade.grid that fixes `rank` for
+/// `op`, or null.
+static Operation *getEnclosingFixer(Operation *op, StringRef rank) {
+  for (Operation *parent = op->getParentOp(); parent;
+       parent = parent->getParentOp()) {
+    if (auto iterate = dyn_cast<IterateOp>(parent); iterate &&
+                                                    iterate.getRank() == rank)
+      return parent;
+    if (auto grid = dyn_cast<GridOp>(parent); grid && grid.fixesRank(rank))
+      return parent;
+  }
+  return nullptr;
+}
+
+/// Whether an enclosing cascade.iterate or cascade.grid fixes `rank`.
 static bool isFixedByEnclosingIterate(Operation *op, StringRef rank) {
-  for (auto iterate = op->getParentOfType<IterateOp>(); iterate;
-       iterate = iterate->getParentOfType<IterateOp>())
-    if (iterate.getRank() == rank)
-      return true;
-  return false;
+  return getEnclosingFixer(op, rank) != nullptr;
+}
+
+/// "cascade.iterate" or "cascade.grid", for messages about `fixer`.
+static StringRef getFixerName(Operation *fixer) {
+  return isa<GridOp>(fixer) ? "cascade.grid" : "cascade.iterate";
 }
 
 /// The rank environment of `op`'s function, for verifiers. Each conflict is
@@ -233,19 +248,23 @@ LogicalResult EinsumOp::verify() {
   }
 
   for (Attribute attr : getOutput())
-    if (isFixedByEnclosingIterate(*this, cast<StringAttr>(attr).getValue()))
+    if (Operation *fixer =
+            getEnclosingFixer(*this, cast<StringAttr>(attr).getValue()))
       return emitOpError() << "output rank '"
                            << cast<StringAttr>(attr).getValue()
-                           << "' is fixed by an enclosing cascade.iterate";
+                           << "' is fixed by an enclosing "
+                           << getFixerName(fixer);
   for (StringRef rank : reduced)
-    if (isFixedByEnclosingIterate(*this, rank))
+    if (Operation *fixer = getEnclosingFixer(*this, rank))
       return emitOpError() << "reduced rank '" << rank
-                           << "' is fixed by an enclosing cascade.iterate";
+                           << "' is fixed by an enclosing "
+                           << getFixerName(fixer);
   for (StringRef rank : getOuterRanks())
     if (!isFixedByEnclosingIterate(*this, rank))
       return emitOpError() << "rank '" << rank
                            << "' is neither an output rank, nor reduced, nor "
-                              "fixed by an enclosing cascade.iterate";
+                              "fixed by an enclosing cascade.iterate or "
+                              "cascade.grid";
 
   ArrayAttr maps = getIndexingMaps();
   if (maps.size() != getInputs().size())
@@ -366,7 +385,7 @@ LogicalResult EinsumOp::verify() {
              << partition.getTile() << " + " << partition.getInner()
              << "' and needs its outer rank '" << partition.getOuter()
              << "' as a rank of this Einsum (iterated, reduced or fixed by "
-                "an enclosing cascade.iterate)";
+                "an enclosing cascade.iterate or cascade.grid)";
   }
 
   // Extents read by the body must be known too.
@@ -619,12 +638,43 @@ LogicalResult IterateOp::verifyTileSchedule(TileScheduleAttr tiles,
   if (env && !env->lookup(query))
     return emitOpError() << "#cascade.tiles names query rank '" << query
                          << "', which no argument or partition binds";
+  if (tiles.getDims().empty())
+    return emitOpError("#cascade.tiles needs the query tile index as its "
+                       "first dim");
+  // In the scheduled form the query tile is the outer rank of the query's
+  // partition, fixed by the grid, and the carried tensors hold the rows of
+  // one tile (the partition's inner rank).
+  StringRef tileDim = cast<StringAttr>(tiles.getDims()[0]).getValue();
+  StringRef rowRank = query;
+  if (env) {
+    if (PartitionOp partition = env->getPartitionOfOuter(tileDim)) {
+      if (partition.getRank() != query ||
+          static_cast<int64_t>(partition.getTile()) != tiles.getQueryTile())
+        return emitOpError()
+               << "#cascade.tiles uses query tiles of " << tiles.getQueryTile()
+               << " rows of '" << query << "' but its tile index '" << tileDim
+               << "' comes from partition '" << partition.getRank() << " = "
+               << partition.getOuter() << " * " << partition.getTile() << " + "
+               << partition.getInner() << "'";
+      auto grid = (*this)->getParentOfType<GridOp>();
+      if (!grid || !grid.fixesRank(tileDim))
+        return emitOpError() << "#cascade.tiles is indexed by '" << tileDim
+                             << "', which no enclosing cascade.grid fixes";
+      rowRank = partition.getInner();
+    } else if (tileDim != (query + "#tile").str()) {
+      return emitOpError() << "#cascade.tiles: the query tile index '"
+                           << tileDim << "' must be \"" << query
+                           << "#tile\" or the outer rank of a partition of '"
+                           << query << "' that a cascade.grid fixes";
+    }
+  }
   for (auto [i, init] : llvm::enumerate(getInits())) {
     auto einsum = init.getDefiningOp<EinsumOp>();
-    if (!einsum || !llvm::is_contained(
-                       einsum.getOutput().getAsValueRange<StringAttr>(), query))
+    if (!einsum ||
+        !llvm::is_contained(einsum.getOutput().getAsValueRange<StringAttr>(),
+                            rowRank))
       return emitOpError() << "carried value #" << i
-                           << " has no rank '" << query
+                           << " has no rank '" << rowRank
                            << "': a tile schedule skips key tiles per query "
                               "tile, so every carried tensor must hold one "
                               "value per query row";
@@ -641,4 +691,283 @@ LogicalResult IterateOp::verifyTileSchedule(TileScheduleAttr tiles,
                            << "', which no argument or partition binds";
   }
   return success();
+}
+
+//===----------------------------------------------------------------------===//
+// GridOp
+//===----------------------------------------------------------------------===//
+
+/// `[a, b, c]`: a list of rank names.
+static ParseResult parseRankList(OpAsmParser &parser, ArrayAttr &ranks) {
+  SmallVector<Attribute> names;
+  if (parser.parseCommaSeparatedList(AsmParser::Delimiter::Square, [&]() {
+        StringAttr name;
+        if (parseRankName(parser, name))
+          return failure();
+        names.push_back(name);
+        return success();
+      }))
+    return failure();
+  ranks = parser.getBuilder().getArrayAttr(names);
+  return success();
+}
+
+static void printRankList(OpAsmPrinter &p, ArrayAttr ranks) {
+  p << '[';
+  llvm::interleaveComma(ranks.getAsValueRange<StringAttr>(), p);
+  p << ']';
+}
+
+ParseResult GridOp::parse(OpAsmParser &parser, OperationState &result) {
+  Builder &builder = parser.getBuilder();
+  ArrayAttr ranks;
+  if (parseRankList(parser, ranks))
+    return failure();
+  result.addAttribute(getRanksAttrName(result.name), ranks);
+
+  SmallVector<NamedAttribute> extents;
+  if (succeeded(parser.parseOptionalKeyword("tile_extents"))) {
+    if (parser.parseCommaSeparatedList(AsmParser::Delimiter::Paren, [&]() {
+          StringAttr rank;
+          int64_t extent;
+          if (parseRankName(parser, rank) || parser.parseEqual() ||
+              parser.parseInteger(extent))
+            return failure();
+          extents.push_back(
+              builder.getNamedAttr(rank, builder.getI64IntegerAttr(extent)));
+          return success();
+        }))
+      return failure();
+  }
+  result.addAttribute(getTileExtentsAttrName(result.name),
+                      builder.getDictionaryAttr(extents));
+
+  SmallVector<Attribute> outputs;
+  if (parser.parseArrow() ||
+      parser.parseCommaSeparatedList(AsmParser::Delimiter::Paren, [&]() {
+        ArrayAttr ranksOfResult;
+        if (parseRankList(parser, ranksOfResult))
+          return failure();
+        outputs.push_back(ranksOfResult);
+        return success();
+      }))
+    return failure();
+  result.addAttribute(getOutputsAttrName(result.name),
+                      builder.getArrayAttr(outputs));
+  SmallVector<Type> types;
+  SMLoc typesLoc = parser.getCurrentLocation();
+  if (parser.parseColonTypeList(types))
+    return failure();
+  if (types.size() != outputs.size())
+    return parser.emitError(typesLoc)
+           << "expected " << outputs.size() << " result types, one per "
+           << "output, got " << types.size();
+  result.addTypes(types);
+  if (parser.parseOptionalAttrDictWithKeyword(result.attributes))
+    return failure();
+  Region *body = result.addRegion();
+  if (parser.parseRegion(*body, /*arguments=*/{}))
+    return failure();
+  if (body->empty())
+    return parser.emitError(parser.getNameLoc(),
+                            "cascade.grid needs a body ending in "
+                            "cascade.yield");
+  return success();
+}
+
+void GridOp::print(OpAsmPrinter &p) {
+  p << ' ';
+  printRankList(p, getRanks());
+  if (!getTileExtents().empty()) {
+    p << " tile_extents(";
+    llvm::interleaveComma(getTileExtents(), p, [&](NamedAttribute entry) {
+      p << entry.getName().getValue() << " = "
+        << cast<IntegerAttr>(entry.getValue()).getInt();
+    });
+    p << ')';
+  }
+  p << " -> (";
+  llvm::interleaveComma(getOutputs().getAsRange<ArrayAttr>(), p,
+                        [&](ArrayAttr ranks) { printRankList(p, ranks); });
+  p << ") : ";
+  llvm::interleaveComma(getResultTypes(), p);
+  p.printOptionalAttrDictWithKeyword(
+      (*this)->getAttrs(), {getRanksAttrName(), getOutputsAttrName(),
+                            getTileExtentsAttrName()});
+  p << ' ';
+  p.printRegion(getBody(), /*printEntryBlockArgs=*/false,
+                /*printBlockTerminators=*/true);
+}
+
+void GridOp::getAsmResultNames(OpAsmSetValueNameFn setNameFn) {
+  // A result is named after the tensor whose tiles it assembles.
+  auto yield = dyn_cast<YieldOp>(getBodyBlock().getTerminator());
+  if (!yield)
+    return;
+  for (auto [result, tile] : llvm::zip(getResults(), yield.getValues()))
+    if (EinsumOp einsum = getRankSource(tile))
+      if (std::optional<StringRef> name = einsum.getName())
+        setNameFn(result, *name);
+}
+
+bool GridOp::fixesRank(StringRef rank) {
+  return llvm::is_contained(getRanks().getAsValueRange<StringAttr>(), rank);
+}
+
+std::optional<int64_t> GridOp::getTileExtent(StringRef rank) {
+  if (auto extent = getTileExtents().getAs<IntegerAttr>(rank))
+    return extent.getInt();
+  return std::nullopt;
+}
+
+SmallVector<std::string> GridOp::getTileRanks(unsigned i,
+                                              const RankEnvironment &env) {
+  SmallVector<std::string> tileRanks;
+  for (StringRef rank :
+       cast<ArrayAttr>(getOutputs()[i]).getAsValueRange<StringAttr>()) {
+    if (fixesRank(rank))
+      continue;
+    bool partitioned = false;
+    for (StringRef gridRank : getRanks().getAsValueRange<StringAttr>()) {
+      PartitionOp partition = env.getPartitionOfOuter(gridRank);
+      if (partition && partition.getRank() == rank) {
+        tileRanks.push_back(partition.getInner().str());
+        partitioned = true;
+      }
+    }
+    if (!partitioned)
+      tileRanks.push_back(rank.str());
+  }
+  return tileRanks;
+}
+
+/// The scheduled form: every rank an Einsum inside `grid` walks is
+/// tile-local. Reports the first Einsum that walks another rank, with what
+/// to change.
+static LogicalResult verifyTileLocal(GridOp grid, const RankEnvironment &env) {
+  WalkResult walk = grid.getBody().walk([&](EinsumOp einsum) {
+    SmallVector<StringRef> walked =
+        llvm::to_vector(einsum.getOutput().getAsValueRange<StringAttr>());
+    for (Attribute attr : einsum.getReductions())
+      walked.push_back(cast<ReductionAttr>(attr).getRank().getValue());
+    for (StringRef rank : walked) {
+      if (env.getPartitionOfInner(rank) || grid.getTileExtent(rank))
+        continue;
+      einsum.emitOpError()
+          << "walks rank '" << rank
+          << "' inside a cascade.grid, but a work item may walk only "
+             "tile-local ranks (the inner rank of a partition, or a rank "
+             "with a compile-time extent in the grid's tile_extents); "
+          << (einsum.isReduced(rank)
+                  ? "stream it with cascade-minimize-passes (or "
+                    "cascade-stream-rank) before scheduling"
+                  : "add it to tile_extents or to the grid's ranks");
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  return failure(walk.wasInterrupted());
+}
+
+LogicalResult GridOp::verifyRegions() {
+  if (failed(verifyRankNameList(*this, getRanks(), "the grid")))
+    return failure();
+  if (getRanks().empty())
+    return emitOpError("needs at least one rank in its grid");
+  if (getResults().empty())
+    return emitOpError("needs at least one result: a work grid that "
+                       "assembles nothing computes nothing");
+  if (!isa<FunctionOpInterface>((*this)->getParentOp()))
+    return emitOpError("must be at the top level of a function: the work "
+                       "grid is the outermost decomposition of a cascade");
+  for (NamedAttribute entry : getTileExtents()) {
+    auto extent = dyn_cast<IntegerAttr>(entry.getValue());
+    if (!isValidRankName(entry.getName().getValue()) || !extent ||
+        extent.getInt() < 1)
+      return emitOpError() << "tile_extents entry '"
+                           << entry.getName().getValue()
+                           << "' must name a rank and give an extent >= 1";
+    if (fixesRank(entry.getName().getValue()))
+      return emitOpError() << "rank '" << entry.getName().getValue()
+                           << "' is both a grid rank and tile-local";
+  }
+  auto yield = dyn_cast<YieldOp>(getBodyBlock().getTerminator());
+  if (!yield)
+    return emitOpError("body must end in cascade.yield");
+  if (yield.getValues().size() != getResults().size())
+    return yield.emitOpError()
+           << "yields " << yield.getValues().size()
+           << " tiles but the grid has " << getResults().size() << " results";
+  if (getOutputs().size() != getResults().size())
+    return emitOpError() << "names the ranks of " << getOutputs().size()
+                         << " results but has " << getResults().size();
+
+  auto function = (*this)->getParentOfType<FunctionOpInterface>();
+  FailureOr<RankEnvironment> env = RankEnvironment::build(function);
+  if (failed(env))
+    return success(); // The op at fault reports it.
+  for (StringRef rank : getRanks().getAsValueRange<StringAttr>())
+    if (!env->lookup(rank))
+      return emitOpError() << "grid rank '" << rank
+                           << "' has no extent: no function argument or "
+                              "cascade.partition binds it";
+  for (NamedAttribute entry : getTileExtents()) {
+    StringRef rank = entry.getName().getValue();
+    if (!env->lookup(rank))
+      return emitOpError() << "tile_extents names rank '" << rank
+                           << "', which no function argument binds";
+    std::optional<int64_t> known = env->getStaticExtent(rank);
+    int64_t extent = cast<IntegerAttr>(entry.getValue()).getInt();
+    if (known && *known != extent)
+      return emitOpError() << "tile_extents gives rank '" << rank
+                           << "' the extent " << extent
+                           << " but the function's types give " << *known;
+  }
+  for (auto [i, outputsAttr, result, tile] :
+       llvm::enumerate(getOutputs(), getResults(), yield.getValues())) {
+    auto outputs = cast<ArrayAttr>(outputsAttr);
+    if (failed(verifyRankNameList(*this, outputs, "the ranks of a result")))
+      return failure();
+    auto type = cast<RankedTensorType>(result.getType());
+    if (type.getRank() != static_cast<int64_t>(outputs.size()))
+      return emitOpError() << "result #" << i << " has tensor rank "
+                           << type.getRank() << " but names "
+                           << outputs.size() << " ranks";
+    // Every work item writes its own part of the result: each grid rank
+    // is a rank of the result or cuts one.
+    for (StringRef rank : getRanks().getAsValueRange<StringAttr>()) {
+      PartitionOp partition = env->getPartitionOfOuter(rank);
+      bool covered =
+          llvm::is_contained(outputs.getAsValueRange<StringAttr>(), rank) ||
+          (partition && llvm::is_contained(
+                            outputs.getAsValueRange<StringAttr>(),
+                            partition.getRank()));
+      if (!covered)
+        return emitOpError() << "result #" << i << " has no rank for grid "
+                             << "rank '" << rank
+                             << "': every work item would write all of it";
+    }
+    EinsumOp producer = getRankSource(tile);
+    if (!producer || !getBody().isAncestor(producer->getParentRegion()))
+      return yield.emitOpError()
+             << "tile #" << i << " must be an Einsum (or cascade.iterate "
+             << "result) of the grid's body";
+    SmallVector<std::string> expected = getTileRanks(i, *env);
+    SmallVector<std::string> actual;
+    for (StringRef rank : producer.getOutput().getAsValueRange<StringAttr>())
+      actual.push_back(rank.str());
+    if (expected != actual)
+      return yield.emitOpError()
+             << "tile #" << i << " has ranks [" << llvm::join(actual, ", ")
+             << "] but result #" << i << " over ["
+             << llvm::join(outputs.getAsValueRange<StringAttr>(), ", ")
+             << "] needs tiles over [" << llvm::join(expected, ", ") << "]";
+    if (cast<RankedTensorType>(tile.getType()).getElementType() !=
+        type.getElementType())
+      return yield.emitOpError()
+             << "tile #" << i << " has element type "
+             << cast<RankedTensorType>(tile.getType()).getElementType()
+             << " but result #" << i << " has " << type.getElementType();
+  }
+  return verifyTileLocal(*this, *env);
 }
