@@ -93,7 +93,13 @@ Scheduler::chooseGrid(Value result,
                               "query rank and a head dimension");
   heads.insert(resultRanks.back());
   for (auto &entry : givenExtents)
-    heads.insert(entry.getKey());
+    if (!heads.contains(entry.getKey()))
+      return function.emitError("cascade-partition-rank: a tile extent is "
+                                "given for '")
+             << entry.getKey()
+             << "', which is not a head dimension of this function (the "
+                "innermost dimension of an argument or of the result: "
+             << llvm::join(heads, ", ") << ")";
   for (StringRef rank : heads) {
     if (rank == query)
       return function.emitError("cascade-partition-rank: the query rank '")
@@ -102,10 +108,6 @@ Scheduler::chooseGrid(Value result,
     std::optional<int64_t> extent = env.getStaticExtent(rank);
     auto given = givenExtents.find(rank);
     if (given != givenExtents.end()) {
-      if (!env.lookup(rank))
-        return function.emitError("cascade-partition-rank: tile-extents "
-                                  "names '")
-               << rank << "', which is not a rank of this function";
       if (extent && *extent != given->second)
         return function.emitError("cascade-partition-rank: tile-extents "
                                   "gives '")
@@ -115,8 +117,9 @@ Scheduler::chooseGrid(Value result,
     }
     if (!extent)
       return function.emitError("cascade-partition-rank: head dimension '")
-             << rank << "' needs a compile-time extent inside the work "
-             << "grid: pass tile-extents=" << rank << "=N";
+             << rank << "' needs a compile-time size in a work item: pass "
+             << "tile-extents=" << rank << "=N (cascade-to-cpu's head-dims; "
+             << "attn-run takes it from --dims)";
     tileExtents[rank] = *extent;
   }
   if (!llvm::is_contained(resultRanks, StringRef(query)))
@@ -399,7 +402,11 @@ struct PartitionRankPass
 
   void runOnOperation() override {
     func::FuncOp function = getOperation();
-    if (function.isExternal())
+    // Functions without a cascade (a kernel's generated shape check) have
+    // nothing to schedule.
+    if (function.isExternal() ||
+        !function.walk([](EinsumOp) { return WalkResult::interrupt(); })
+             .wasInterrupted())
       return;
     if (queryTile < 1 || queryTile > 4096) {
       function.emitError("cascade-partition-rank: query-tile must be in "
@@ -424,8 +431,15 @@ struct PartitionRankPass
     std::string query =
         queryRank.empty() ? getDefaultQueryRank(function) : queryRank;
     if (query.empty()) {
-      function.emitError("cascade-partition-rank: no query rank (pass "
-                         "query-rank=...)");
+      // Report at the Einsum that makes the result, when there is one.
+      Operation *at = function;
+      auto ret = cast<func::ReturnOp>(function.getBody().front().getTerminator());
+      if (ret.getNumOperands() == 1)
+        if (EinsumOp einsum = getRankSource(ret.getOperand(0)))
+          at = einsum;
+      at->emitError("cascade-partition-rank: no query rank: work items "
+                    "need one result with a query rank and a head dimension "
+                    "(or pass query-rank=...)");
       return signalPassFailure();
     }
     if (!env->lookup(query)) {

@@ -33,9 +33,9 @@ func.func @reduces_query(%X: tensor<?x?xf32>, %W: tensor<?x?xf32>) -> tensor<?x?
 
 // -----
 
-// expected-error @+1 {{cascade-partition-rank: head dimension 'g' needs a compile-time extent inside the work grid: pass tile-extents=g=N}}
-func.func @unsized_head(%X: tensor<?x?xf32>, %E: tensor<?x?xf32>) -> tensor<?x?xf32> {
-  %A = cascade.einsum A[p, g] = %X[p, g] * %E[e, f] reduce(e: add, f: add) : (tensor<?x?xf32>, tensor<?x?xf32>) -> tensor<?x?xf32>
+// expected-error @+1 {{cascade-partition-rank: head dimension 'g' needs a compile-time size in a work item: pass tile-extents=g=N}}
+func.func @unsized_head(%X: tensor<?x?xf32>, %E: tensor<?xf32>, %F: tensor<?xf32>) -> tensor<?x?xf32> {
+  %A = cascade.einsum A[p, g] = %X[p, g] * %E[e] * %F[f] reduce(e: add, f: add) : (tensor<?x?xf32>, tensor<?xf32>, tensor<?xf32>) -> tensor<?x?xf32>
   return %A : tensor<?x?xf32>
 }
 

@@ -19,11 +19,8 @@
 namespace mlir::cascade {
 
 struct CpuKernelOptions {
-  /// Compile-time sizes of head dimensions (ranks that are the innermost
-  /// dimension of an argument or of the result), e.g. e=64, f=64.
-  llvm::StringMap<int64_t> headDims;
-  /// Rows of the query rank per work item.
-  int64_t queryTile = 64;
+  // The work grid, the query tile and the head dimensions' sizes are the
+  // scheduled form's (cascade.grid), not options of the kernel.
   /// f32 lanes per vector register: 16 (AVX-512) or 8 (AVX2).
   int64_t vectorWidth = 16;
   /// Element type of the kernel's inputs and output (f32, f16, bf16);
@@ -31,7 +28,8 @@ struct CpuKernelOptions {
   Type storageType;
 };
 
-/// Replaces `function` (a cascade whose key rank is streamed) by its kernel.
+/// Replaces `function` (a cascade in the scheduled form: its result is a
+/// cascade.grid, its key rank streamed) by its kernel.
 LogicalResult buildCpuKernel(func::FuncOp function,
                              const CpuKernelOptions &options);
 

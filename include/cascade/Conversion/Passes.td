@@ -17,20 +17,18 @@ include "mlir/Pass/PassBase.td"
 def CascadeLowerToCpuKernel : Pass<"cascade-lower-to-cpu-kernel", "::mlir::ModuleOp"> {
   let summary = "turn each streamed cascade function into a CPU kernel over work items";
   let description = [{
-    Replaces every function of cascade ops by a kernel on memrefs:
-    `(inputs..., out, begin, end)`, computing work items `[begin, end)`
-    (one item is one tile of `query-tile` rows of the result's last work
-    rank for fixed values of its other work ranks). Inside an item every
+    Replaces every function of cascade ops in the scheduled form
+    (`cascade-partition-rank`: its result is a `cascade.grid`) by a kernel
+    on memrefs: `(inputs..., out, begin, end)`, computing work items
+    `[begin, end)`, the points of the grid in row-major order (one item is
+    one query tile for fixed batch and head). The grid's `tile_extents` are
+    the compile-time head dimensions. Inside an item every
     tensor lives in a stack buffer; each Einsum is a register-tiled loop nest
     over `vector<VL x f32>` with FMA accumulators; the key iterate is an
     `scf.for` over the key tiles. docs/CPU.md describes the schedule and the
     ABI.
   }];
   let options = [
-    ListOption<"headDims", "head-dims", "std::string",
-               "compile-time head dimension sizes, rank=N">,
-    Option<"queryTile", "query-tile", "int64_t", /*default=*/"64",
-           "query rows per work item">,
     Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"16",
            "f32 lanes per vector register (16: AVX-512, 8: AVX2)">,
     Option<"storageType", "storage-type", "std::string", /*default=*/"\"f32\"",

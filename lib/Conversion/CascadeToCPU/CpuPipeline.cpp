@@ -62,17 +62,9 @@ struct LowerToCpuKernel
     Builder builder(&getContext());
     std::string storage = storageType;
     if (typed) {
-      options.headDims = typed->headDims;
-      options.queryTile = typed->queryTile;
       options.vectorWidth = getVectorWidthForCpu(typed->cpu);
       storage = typed->storageType;
     } else {
-      FailureOr<llvm::StringMap<int64_t>> dims =
-          parseAssumedExtents(getOperation().getLoc(), headDims);
-      if (failed(dims))
-        return failure();
-      options.headDims = std::move(*dims);
-      options.queryTile = queryTile;
       options.vectorWidth = vectorWidth;
     }
     if (storage == "f16")
@@ -85,11 +77,9 @@ struct LowerToCpuKernel
       return getOperation().emitError(
                  "storage-type must be f32, f16 or bf16, not '")
              << storage << "'";
-    if (options.queryTile < 1 ||
-        (options.vectorWidth != 4 && options.vectorWidth != 8 &&
-         options.vectorWidth != 16))
-      return getOperation().emitError(
-          "query-tile must be >= 1 and vector-width 4, 8 or 16");
+    if (options.vectorWidth != 4 && options.vectorWidth != 8 &&
+        options.vectorWidth != 16)
+      return getOperation().emitError("vector-width must be 4, 8 or 16");
     return options;
   }
 
@@ -101,8 +91,8 @@ struct LowerToCpuKernel
     SmallVector<func::FuncOp> functions;
     for (auto function : getOperation().getOps<func::FuncOp>())
       if (!function.isExternal() &&
-          function.getBody().front().getOps<EinsumOp>().begin() !=
-              function.getBody().front().getOps<EinsumOp>().end())
+          function.walk([](EinsumOp) { return WalkResult::interrupt(); })
+              .wasInterrupted())
         functions.push_back(function);
     for (func::FuncOp function : functions) {
       std::string name = function.getSymName().str();
@@ -124,8 +114,7 @@ struct LowerToCpuKernel
         emitError(loc) << "the kernel's buffers take " << bytes
                        << " bytes of stack per work item, more than the "
                        << kMaxStackBytes
-                       << " allowed: lower query-tile (" << options.queryTile
-                       << ") or the key tile";
+                       << " allowed: lower the query tile or the key tile";
         return signalPassFailure();
       }
     }
@@ -276,6 +265,13 @@ mlir::cascade::buildCascadeToCpuPipeline(OpPassManager &pm,
   CascadeClassifyTilesOptions classify;
   classify.queryTile = options.queryTile;
   functions.addPass(createCascadeClassifyTiles(classify));
+  // The scheduled form: the work grid and tile extents the kernel reads.
+  CascadePartitionRankOptions schedule;
+  schedule.queryTile = options.queryTile;
+  for (auto &entry : options.headDims)
+    schedule.tileExtents.push_back(entry.getKey().str() + "=" +
+                                   std::to_string(entry.getValue()));
+  functions.addPass(createCascadePartitionRank(schedule));
   pm.addPass(createLowerToCpuKernelPass(options));
   // Upstream cleanups, then the standard conversions to the LLVM dialect.
   pm.addPass(createCanonicalizerPass());

@@ -82,21 +82,21 @@ Value KernelState::constantIndex(int64_t value) {
 Value KernelState::getCoordinate(StringRef rank,
                                  const llvm::StringMap<Value> &local) {
   auto it = local.find(rank);
-  if (it != local.end()) {
-    if (rank == tiledRank)
-      return arith::AddIOp::create(b, loc, tileStart, it->second);
+  if (it != local.end())
     return it->second;
-  }
   auto fixedIt = fixed.find(rank);
   if (fixedIt != fixed.end())
     return fixedIt->second;
-  if (partition && rank == partition.getRank()) {
-    auto inner = local.find(partition.getInner());
-    auto outer = fixed.find(partition.getOuter());
+  // A partitioned rank: outer (fixed) * tile + inner (local).
+  for (PartitionOp cut : {partition, queryPartition}) {
+    if (!cut || rank != cut.getRank())
+      continue;
+    auto inner = local.find(cut.getInner());
+    auto outer = fixed.find(cut.getOuter());
     if (inner == local.end() || outer == fixed.end())
       return nullptr;
-    Value scaled = arith::MulIOp::create(
-        b, loc, outer->second, constantIndex(partition.getTile()));
+    Value scaled = arith::MulIOp::create(b, loc, outer->second,
+                                         constantIndex(cut.getTile()));
     return arith::AddIOp::create(b, loc, scaled, inner->second);
   }
   return nullptr;

@@ -66,9 +66,12 @@ private:
   KernelState state;
   std::optional<RankEnvironment> env;
   func::FuncOp kernel;
-  /// The returned value, and the Einsum that gives its ranks.
+  /// The returned value (the grid's result), the grid, the tile its body
+  /// yields and the result's ranks.
   Value resultValue;
-  EinsumOp resultEinsum;
+  GridOp grid;
+  Value tileValue;
+  SmallVector<StringRef> resultRanks;
   SmallVector<std::string> workRanks;
   std::string headRankOfResult;
   Type storageType;
@@ -97,28 +100,34 @@ LogicalResult KernelBuilder::checkInterface() {
     return source.emitError("the CPU backend compiles functions with one "
                             "result, not ")
            << returnOp.getNumOperands();
-  // The result is an Einsum of the function, or the final state of the key
-  // iterate (whose ranks its initial Einsum gives).
+  // The work decomposition is the scheduled form's: the grid's ranks are
+  // the work item, its tile extents the head dimensions, the partition it
+  // cuts the query tile (cascade-partition-rank decides them).
   resultValue = returnOp.getOperand(0);
-  resultEinsum = getRankSource(resultValue);
-  if (!resultEinsum || resultEinsum->getParentOp() != source)
+  grid = resultValue.getDefiningOp<GridOp>();
+  if (!grid) {
+    EinsumOp einsum = getRankSource(resultValue);
+    if (einsum && einsum.getOutput().size() < 2)
+      return einsum.emitError("the CPU backend needs a result with a "
+                              "work rank and a head dimension");
     return returnOp.emitError(
-        "the CPU backend needs the result to be an Einsum of the function");
-  SmallVector<StringRef> outputRanks =
-      llvm::to_vector(resultEinsum.getOutput().getAsValueRange<StringAttr>());
-  if (outputRanks.size() < 2)
-    return resultEinsum.emitError("the CPU backend needs a result with a "
-                                  "work rank and a head dimension");
+        "the CPU backend compiles the scheduled form: the result must be a "
+        "cascade.grid (run cascade-partition-rank; cascade-to-cpu does)");
+  }
+  if (grid.getNumResults() != 1)
+    return grid.emitError("the CPU backend compiles a grid with one result");
+  auto yield = cast<YieldOp>(grid.getBodyBlock().getTerminator());
+  tileValue = yield.getValues()[0];
+  resultRanks = llvm::to_vector(
+      cast<ArrayAttr>(grid.getOutputs()[0]).getAsValueRange<StringAttr>());
+  if (resultRanks.size() < 2)
+    return grid.emitError("the CPU backend needs a result with a work rank "
+                          "and a head dimension");
 
-  // Head dimensions: the innermost dimension of every argument and of the
-  // result, sized at compile time.
-  auto headExtent = [&](StringRef rank) -> std::optional<int64_t> {
-    auto it = options.headDims.find(rank);
-    if (it != options.headDims.end())
-      return it->second;
-    return env->getStaticExtent(rank);
-  };
-  SmallVector<StringRef> heads;
+  for (NamedAttribute entry : grid.getTileExtents())
+    state.staticExtents[entry.getName().getValue()] =
+        cast<IntegerAttr>(entry.getValue()).getInt();
+  // Every argument and the result move whole rows of a head dimension.
   for (auto [arg, type] : llvm::enumerate(source.getArgumentTypes())) {
     if (env->getRankOfScalarArgument(arg))
       continue; // A runtime extent: an index argument of the kernel.
@@ -129,51 +138,46 @@ LogicalResult KernelBuilder::checkInterface() {
                        "backend";
     std::optional<StringRef> rank =
         env->getRankOfArgumentDim(arg, tensor.getRank() - 1);
-    if (!rank)
-      return source.emitError("no rank names the innermost dimension of "
-                              "argument #")
-             << arg;
-    heads.push_back(*rank);
+    if (!rank || !state.staticExtents.count(*rank))
+      return source.emitError("the innermost dimension of argument #")
+             << arg << " must be a head dimension of the work grid (one of "
+             << "its tile_extents)";
   }
-  heads.push_back(outputRanks.back());
-  headRankOfResult = outputRanks.back().str();
-  for (StringRef rank : heads) {
-    std::optional<int64_t> extent = headExtent(rank);
-    if (!extent)
-      return source.emitError("head dimension '")
-             << rank << "' needs a compile-time size: pass head-dims="
-             << rank << "=N (attn-run passes --dims)";
-    if (*extent < 1)
-      return source.emitError("head dimension '") << rank << "' must be >= 1";
-    state.staticExtents[rank] = *extent;
-  }
-  for (auto &entry : options.headDims)
-    if (!llvm::is_contained(heads, entry.getKey()))
-      return source.emitError("head-dims names '")
-             << entry.getKey()
-             << "', which is not a head dimension of this function (the "
-                "innermost dimension of an argument or of the result: "
-             << llvm::join(llvm::SetVector<StringRef>(heads.begin(), heads.end()),
-                           ", ")
-             << ")";
-  for (StringRef rank : llvm::ArrayRef(outputRanks).drop_back()) {
-    if (state.staticExtents.count(rank))
-      return resultEinsum.emitError("work rank '")
-             << rank << "' of the result is also a head dimension";
+  headRankOfResult = resultRanks.back();
+  if (!state.staticExtents.count(headRankOfResult))
+    return grid.emitError("the innermost rank of the result, '")
+           << headRankOfResult << "', must be one of the grid's tile_extents";
+
+  PartitionOp queryPartition;
+  for (StringRef rank : grid.getRanks().getAsValueRange<StringAttr>()) {
     workRanks.push_back(rank.str());
+    if (PartitionOp partition = env->getPartitionOfOuter(rank)) {
+      if (queryPartition)
+        return grid.emitError("the CPU backend tiles one rank of the work "
+                              "grid, not '")
+               << queryPartition.getRank() << "' and '"
+               << partition.getRank() << "'";
+      queryPartition = partition;
+    }
   }
-  state.tiledRank = workRanks.back();
-  state.queryTile = options.queryTile;
+  if (!queryPartition)
+    return grid.emitError("the CPU backend needs a query tile: a grid rank "
+                          "that cuts a rank (cascade.partition p = p1 * T + "
+                          "p0)");
+  state.queryPartition = queryPartition;
+  state.tiledRank = queryPartition.getInner().str();
+  state.queryTile = queryPartition.getTile();
   state.vectorWidth = options.vectorWidth;
   state.accumulatorBudget = options.vectorWidth >= 16 ? 24 : 12;
 
   for (Operation &op : source.getBody().front()) {
-    if (auto partition = dyn_cast<PartitionOp>(op)) {
-      if (state.partition)
-        return partition.emitError(
-            "the CPU backend streams one partitioned rank");
-      state.partition = partition;
-    }
+    auto partition = dyn_cast<PartitionOp>(op);
+    if (!partition || partition == queryPartition)
+      continue;
+    if (state.partition)
+      return partition.emitError(
+          "the CPU backend streams one partitioned rank");
+    state.partition = partition;
   }
   return success();
 }
@@ -202,7 +206,7 @@ LogicalResult KernelBuilder::build() {
     argumentTypes.push_back(
         getArgumentType(tensor.getRank(), state.staticExtents.lookup(head)));
   }
-  int64_t resultRank = resultEinsum.getOutput().size();
+  int64_t resultRank = resultRanks.size();
   argumentTypes.push_back(getArgumentType(
       resultRank, state.staticExtents.lookup(headRankOfResult)));
   argumentTypes.push_back(builder.getIndexType());
@@ -231,20 +235,21 @@ LogicalResult KernelBuilder::build() {
   for (auto &[rank, extent] : state.staticExtents)
     if (!state.extents.count(rank))
       state.extents[rank] = state.constantIndex(extent);
-  if (state.partition) {
-    Value parent = state.extents.lookup(state.partition.getRank());
+  for (PartitionOp partition : {state.queryPartition, state.partition}) {
+    if (!partition)
+      continue;
+    Value parent = state.extents.lookup(partition.getRank());
     if (!parent)
-      return state.partition.emitError("no extent known for rank '")
-             << state.partition.getRank() << "'";
-    Value tile = state.constantIndex(state.partition.getTile());
-    state.extents[state.partition.getInner()] = tile;
-    state.extents[state.partition.getOuter()] =
+      return partition.emitError("no extent known for rank '")
+             << partition.getRank() << "'";
+    Value tile = state.constantIndex(partition.getTile());
+    state.extents[partition.getInner()] = tile;
+    state.extents[partition.getOuter()] =
         arith::CeilDivUIOp::create(builder, loc, parent, tile);
   }
   for (const std::string &rank : workRanks)
     if (!state.extents.count(rank))
-      return resultEinsum.emitError("no argument gives the extent of work "
-                                    "rank '")
+      return grid.emitError("no argument gives the extent of work rank '")
              << rank << "'";
   Value out = kernel.getArgument(source.getNumArguments());
   for (auto [arg, value] : llvm::enumerate(source.getArguments())) {
@@ -256,19 +261,17 @@ LogicalResult KernelBuilder::build() {
     state.storage[value] = storage;
   }
 
-  // The item loop: decompose the item into work coordinates.
+  // The item loop: decompose the item into the grid's coordinates, the
+  // last rank varying fastest.
   Value begin = kernel.getArgument(kernel.getNumArguments() - 2);
   Value end = kernel.getArgument(kernel.getNumArguments() - 1);
-  Value tile = state.constantIndex(state.queryTile);
-  Value tiles = arith::CeilDivUIOp::create(
-      builder, loc, state.extents.lookup(state.tiledRank), tile);
   // [begin, end) is clamped to the items that exist: a caller's range past
   // the end (or before 0) computes nothing there instead of writing
   // outside `out`.
-  Value itemCount = tiles;
-  for (size_t i = 0; i + 1 < workRanks.size(); ++i)
+  Value itemCount = state.constantIndex(1);
+  for (const std::string &rank : workRanks)
     itemCount = arith::MulIOp::create(builder, loc, itemCount,
-                                      state.extents.lookup(workRanks[i]));
+                                      state.extents.lookup(rank));
   Value zero = state.constantIndex(0);
   begin = arith::MinSIOp::create(
       builder, loc, arith::MaxSIOp::create(builder, loc, begin, zero),
@@ -280,22 +283,21 @@ LogicalResult KernelBuilder::build() {
                                   state.constantIndex(1));
   builder.setInsertionPointToStart(items.getBody());
   Value rest = items.getInductionVar();
-  Value tileIndex = arith::RemUIOp::create(builder, loc, rest, tiles);
-  rest = arith::DivUIOp::create(builder, loc, rest, tiles);
-  for (size_t i = workRanks.size() - 1; i-- > 0;) {
+  for (size_t i = workRanks.size(); i-- > 0;) {
     Value extent = state.extents.lookup(workRanks[i]);
     state.fixed[workRanks[i]] =
         i == 0 ? rest : arith::RemUIOp::create(builder, loc, rest, extent);
     if (i > 0)
       rest = arith::DivUIOp::create(builder, loc, rest, extent);
   }
-  state.tileIndex = tileIndex;
-  state.tileStart = arith::MulIOp::create(builder, loc, tileIndex, tile);
+  Value tile = state.constantIndex(state.queryTile);
+  state.tileIndex = state.fixed.lookup(state.queryPartition.getOuter());
+  state.tileStart = arith::MulIOp::create(builder, loc, state.tileIndex, tile);
   state.tileValid = arith::MinUIOp::create(
       builder, loc, tile,
-      arith::SubIOp::create(builder, loc,
-                            state.extents.lookup(state.tiledRank),
-                            state.tileStart));
+      arith::SubIOp::create(
+          builder, loc, state.extents.lookup(state.queryPartition.getRank()),
+          state.tileStart));
 
   if (failed(emitBlock(source.getBody().front())))
     return failure();
@@ -314,6 +316,16 @@ LogicalResult KernelBuilder::emitBlock(Block &block) {
     if (auto iterate = dyn_cast<IterateOp>(op)) {
       if (failed(emitIterate(iterate)))
         return failure();
+      continue;
+    }
+    if (auto nested = dyn_cast<GridOp>(op)) {
+      // The item loop around the kernel is this grid's: its body is one
+      // work item.
+      if (nested != grid)
+        return nested.emitError("the CPU backend compiles one work grid");
+      if (failed(emitBlock(nested.getBodyBlock())))
+        return failure();
+      state.storage[grid.getResult(0)] = state.storage.lookup(tileValue);
       continue;
     }
     auto einsum = dyn_cast<EinsumOp>(op);
@@ -464,12 +476,13 @@ LogicalResult KernelBuilder::emitScheduledSteps(
     IterateOp iterate, TileScheduleAttr tiles, Value steps,
     function_ref<LogicalResult(Value)> emitStep) {
   Location loc = state.loc;
-  if (tiles.getQuery().getValue() != state.tiledRank ||
+  StringRef queryRank = state.queryPartition.getRank();
+  if (tiles.getQuery().getValue() != queryRank ||
       tiles.getQueryTile() != state.queryTile)
     return iterate.emitError("the tile schedule cuts rank '")
            << tiles.getQuery().getValue() << "' into tiles of "
-           << tiles.getQueryTile() << " but the kernel cuts '"
-           << state.tiledRank << "' into tiles of " << state.queryTile
+           << tiles.getQueryTile() << " but the kernel cuts '" << queryRank
+           << "' into tiles of " << state.queryTile
            << "; run cascade-classify-tiles with query-tile="
            << state.queryTile << " (or drop the attribute)";
   SmallVector<Value> dims = {state.tileIndex};
@@ -585,7 +598,7 @@ void KernelBuilder::emitResultCopy(Value out) {
   SmallVector<Value> from, to;
   for (const std::string &rank : ranks)
     from.push_back(local[rank]);
-  for (StringRef rank : resultEinsum.getOutput().getAsValueRange<StringAttr>())
+  for (StringRef rank : resultRanks)
     to.push_back(state.getCoordinate(rank, local));
   Value value = vector::LoadOp::create(
       builder, loc, VectorType::get({lanes}, builder.getF32Type()),

@@ -59,8 +59,10 @@ struct KernelState {
   /// Coordinates fixed for the current work item or iterate step.
   llvm::StringMap<Value> fixed;
 
-  /// The query rank, tiled by `queryTile`; the tile's first coordinate and
-  /// how many of its coordinates lie inside the rank.
+  /// The partition the work grid cuts (p = p1 * queryTile + p0): `p1` is
+  /// fixed per work item, `p0` (the tiled rank) is a buffer rank. The
+  /// tile's index, first row and how many of its rows lie inside `p`.
+  PartitionOp queryPartition;
   std::string tiledRank;
   int64_t queryTile = 64;
   Value tileIndex, tileStart, tileValid;

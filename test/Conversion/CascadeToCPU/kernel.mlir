@@ -1,7 +1,7 @@
 // The kernel the CPU backend makes from softmax: work items, the Q tile
 // packed once per item (hoisted out of the key loop), Q K^T and P V as
 // register tiles of vector FMAs, exp on vectors.
-// RUN: attn-opt %variants/softmax.mlir --pass-pipeline='builtin.module(func.func(cascade-minimize-passes{remarks=false}),cascade-lower-to-cpu-kernel{head-dims=e=64,f=64 query-tile=32},canonicalize,cse)' | FileCheck %s
+// RUN: attn-opt %variants/softmax.mlir --pass-pipeline='builtin.module(func.func(cascade-minimize-passes{remarks=false},cascade-partition-rank{query-tile=32 tile-extents=e=64,f=64}),cascade-lower-to-cpu-kernel,canonicalize,cse)' | FileCheck %s
 
 // CHECK-LABEL: func.func @softmax(
 // CHECK-SAME: memref<?x?x?x64xf32, strided<[?, ?, ?, 1], offset: ?>>
