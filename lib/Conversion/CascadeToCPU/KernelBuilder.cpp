@@ -6,14 +6,18 @@
 //           %begin: index, %end: index) attributes {llvm.emit_c_interface}
 //
 // and computes work items [begin, end): item = ((b * H) + h) * tiles(P) + t
-// covers query rows [t * tile, (t + 1) * tile) of head (b, h). The result's
-// ranks but the innermost are the work ranks; the last of them is tiled. A
-// host (attn-run, or a program using the generated header) splits the items
-// over threads; the kernel itself is sequential, like one CUDA block.
+// covers query rows [t * tile, (t + 1) * tile) of head (b, h). The function
+// is in the scheduled form (cascade-partition-rank): the items are the
+// points of its cascade.grid [b, h, p1] in row-major order, the tile is the
+// partition p = p1 * tile + p0 and the head dimensions are the grid's
+// tile_extents; this builder reads them and decides none. A host (attn-run,
+// or a program using the generated header) splits the items over threads;
+// the kernel itself is sequential, like one CUDA block.
 //
-// Inside an item: Einsums before the key iterate run once, the iterate
-// becomes an scf.for over the key tiles (m1) with carried buffers, and the
-// result buffer is copied (and converted) into `out` for the rows inside P.
+// Inside an item: Einsums before the key iterate (and, for now, those
+// outside the grid) run once, the iterate becomes an scf.for over the key
+// tiles (m1) with carried buffers, and the result buffer is copied (and
+// converted) into `out` for the rows inside P.
 //
 //===----------------------------------------------------------------------===//
 
