@@ -135,6 +135,15 @@ struct IndexFunction {
   }
 };
 
+/// The coordinates of element `flat` of a row-major tensor with `strides`.
+void unflatten(int64_t flat, ArrayRef<int64_t> strides,
+               MutableArrayRef<int64_t> coordinates) {
+  for (auto [d, stride] : llvm::enumerate(strides)) {
+    coordinates[d] = flat / stride;
+    flat %= stride;
+  }
+}
+
 using TensorRef = std::shared_ptr<const Tensor>;
 
 class FunctionInterpreter {
@@ -335,11 +344,7 @@ private:
     };
     SmallVector<int64_t> at(tileRanks.size(), 0);
     for (int64_t e = 0; e < tile.getNumElements(); ++e) {
-      int64_t rest = e;
-      for (size_t d = 0; d < tileRanks.size(); ++d) {
-        at[d] = rest / tileStrides[d];
-        rest %= tileStrides[d];
-      }
+      unflatten(e, tileStrides, at);
       int64_t offset = 0;
       bool inside = true;
       for (auto [d, rank] : llvm::enumerate(resultRanks)) {
@@ -414,11 +419,7 @@ private:
       SmallVector<int64_t> position(dimRanks.size(), 0);
       SmallVector<int64_t> at(ranks.size(), 0);
       for (int64_t e = 0; e < merged.getNumElements(); ++e) {
-        int64_t rest = e;
-        for (size_t d = 0; d < ranks.size(); ++d) {
-          at[d] = rest / strides[d];
-          rest %= strides[d];
-        }
+        unflatten(e, strides, at);
         for (auto [k, name] : llvm::enumerate(dimRanks)) {
           // The query tile index is fixed by a cascade.grid in the
           // scheduled form, and derived from the query row otherwise.

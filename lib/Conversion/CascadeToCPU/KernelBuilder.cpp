@@ -296,12 +296,12 @@ LogicalResult KernelBuilder::build() {
   }
   Value tile = state.constantIndex(state.queryTile);
   state.tileIndex = state.fixed.lookup(state.queryPartition.getOuter());
-  state.tileStart = arith::MulIOp::create(builder, loc, state.tileIndex, tile);
+  Value tileStart = arith::MulIOp::create(builder, loc, state.tileIndex, tile);
   state.tileValid = arith::MinUIOp::create(
       builder, loc, tile,
       arith::SubIOp::create(
           builder, loc, state.extents.lookup(state.queryPartition.getRank()),
-          state.tileStart));
+          tileStart));
 
   if (failed(emitBlock(source.getBody().front())))
     return failure();

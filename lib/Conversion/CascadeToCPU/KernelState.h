@@ -61,11 +61,11 @@ struct KernelState {
 
   /// The partition the work grid cuts (p = p1 * queryTile + p0): `p1` is
   /// fixed per work item, `p0` (the tiled rank) is a buffer rank. The
-  /// tile's index, first row and how many of its rows lie inside `p`.
+  /// tile's index and how many of its rows lie inside `p`.
   PartitionOp queryPartition;
   std::string tiledRank;
   int64_t queryTile = 64;
-  Value tileIndex, tileStart, tileValid;
+  Value tileIndex, tileValid;
 
   /// Set while emitting a key step that the iterate's tile schedule calls
   /// full: every predicate holds, so none is evaluated.
