@@ -4,6 +4,7 @@
 // through the JIT on hand-made descriptors, without the C++ contract in
 // front of it: grouped-query sizes that read outside K/V, or divide by a
 // zero group size, must give the matching status and message; good sizes 0.
+// And the kernel's <f>_work_items on the same kind of descriptors.
 //
 //===----------------------------------------------------------------------===//
 
@@ -91,6 +92,26 @@ TEST(GeneratedShapeCheck, GroupedQueryAttention) {
                        "floordiv HKV)` of QK must be positive");
   EXPECT_EQ(run(2, 0), "the divisor `HKV` in `H floordiv HKV` of QK must be "
                        "positive");
+
+  // <f>_work_items, from the schedule plan's work decomposition: items over
+  // [b, h, p1], p1 in tiles of the default 64 query rows; -1 for a negative
+  // size or a count past int64.
+  auto workItems =
+      (*engine)->lookupPacked("_mlir_ciface_softmax_gqa_work_items");
+  ASSERT_TRUE(bool(workItems));
+  auto count = [&](int64_t b, int64_t h, int64_t p) {
+    Descriptor out(b, h, p, 16);
+    void *pointer = &out;
+    int64_t items = -2;
+    void *arguments[2] = {&pointer, &items};
+    (*workItems)(arguments);
+    return items;
+  };
+  EXPECT_EQ(count(1, 3, 130), 1 * 3 * 3);
+  EXPECT_EQ(count(2, 5, 64), 2 * 5 * 1);
+  EXPECT_EQ(count(2, 5, 0), 0);
+  EXPECT_EQ(count(1, -1, 8), -1);
+  EXPECT_EQ(count(int64_t(1) << 40, int64_t(1) << 40, 64), -1);
 }
 
 } // namespace

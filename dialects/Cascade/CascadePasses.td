@@ -196,4 +196,32 @@ def CascadePartitionRank : Pass<"cascade-partition-rank", "::mlir::func::FuncOp"
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
 
+def CascadeAnnotatePlan : Pass<"cascade-annotate-plan", "::mlir::func::FuncOp"> {
+  let summary = "attach the schedule plan of a scheduled cascade as attributes";
+  let description = [{
+    Computes the target-independent plan of a function in the scheduled form
+    (a `cascade.grid` result, its key rank streamed) for a target description
+    and attaches it, so that lit tests can check scheduling decisions the
+    backends only read (docs/Schedule.md, "The plan"):
+
+    - on the grid, `cascade.plan = {work_ranks, work_extents, buffers,
+      packs, staging, staging_bytes, target}`: the work items (row-major over
+      the grid's ranks, each extent a dimension of the output, in tiles for
+      the query partition's outer rank) and a work item's staging memory;
+    - on every Einsum, `cascade.plan = {buffer, loops, reductions, vector,
+      lanes, register_tile, access}`: the output buffer's tile-local ranks
+      (or `"in place"`), the loop order, the vector rank and its lanes, the
+      register tile (rows x vectors of accumulators) and each operand's
+      access: `broadcast`, `contiguous` or `packed#k[ranks]` (staging buffer
+      `k`, `hoisted` when it is made once before the key loop).
+
+    Functions without Einsums are left alone.
+  }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"avx512\"",
+           "target description: avx512 (16 lanes, 24 accumulators) or avx2 "
+           "(8 lanes, 12 accumulators)">
+  ];
+}
+
 #endif // CASCADE_PASSES_TD

@@ -25,8 +25,13 @@ def CascadeLowerToCpuKernel : Pass<"cascade-lower-to-cpu-kernel", "::mlir::Modul
     the compile-time head dimensions. Inside an item every
     tensor lives in a stack buffer; each Einsum is a register-tiled loop nest
     over `vector<VL x f32>` with FMA accumulators; the key iterate is an
-    `scf.for` over the key tiles. docs/CPU.md describes the schedule and the
-    ABI.
+    `scf.for` over the key tiles. Which buffers, loops, register tiles and
+    operand accesses is the schedule plan's (SchedulePlan, shown by
+    `cascade-annotate-plan`), computed for the target description of the
+    vector width; the kernel only reads it. Beside the kernel it adds
+    `<f>_work_items(out) -> i64`: the number of work items (-1 when a size
+    is negative or the count overflows), from the plan's work
+    decomposition. docs/CPU.md describes the schedule and the ABI.
   }];
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"16",
@@ -42,7 +47,7 @@ def CascadeLowerToCpuKernel : Pass<"cascade-lower-to-cpu-kernel", "::mlir::Modul
 }
 
 def CascadeBuildCpuShapeCheck : Pass<"cascade-build-cpu-shape-check", "::mlir::ModuleOp"> {
-  let summary = "add <f>_check and <f>_work_items beside each cascade function";
+  let summary = "add <f>_check beside each cascade function";
   let description = [{
     The kernel a cascade function becomes trusts its arguments' sizes and
     strides. This pass adds, from the function as the spec writes it, two
@@ -59,14 +64,14 @@ def CascadeBuildCpuShapeCheck : Pass<"cascade-build-cpu-shape-check", "::mlir::M
       The same contract as `checkShapeContract` (lib/Analysis), evaluated
       by generated code: straight-line, no division by a value that may be
       zero.
-    * `<f>_work_items(out) -> i64`: the number of work items, or -1 when
-      a size is negative or the count overflows.
+
+    (`<f>_work_items(out)`, the number of work items, comes with the kernel
+    from `cascade-lower-to-cpu-kernel`: it is the schedule plan's work
+    decomposition.)
   }];
   let options = [
     ListOption<"headDims", "head-dims", "std::string",
                "compile-time head dimension sizes, rank=N">,
-    Option<"queryTile", "query-tile", "int64_t", /*default=*/"64",
-           "query rows per work item">,
     Option<"storageType", "storage-type", "std::string", /*default=*/"\"f32\"",
            "element type of the kernel's inputs and output: f32, f16, bf16">
   ];

@@ -1,24 +1,25 @@
 //===- EinsumLoopNest.cpp - One Einsum as a register-tiled vector loop nest ===//
 //
-// Inside a work item an Einsum computes a small static buffer. Its loop nest:
+// Inside a work item an Einsum computes a small static buffer. Its loop nest,
+// as the schedule plan (SchedulePlan.h) lays it out:
 //
 //   for each outer buffer rank r (bounded by the coordinates inside r)
-//     for u0 in steps of U over the second-last buffer rank u
-//       for each group of NV vectors along the last buffer rank v
+//     for u0 in steps of U over the row rank u
+//       for each group of NV vectors along the vector rank v
 //         U x NV accumulators (vector<VL x f32>) live in registers
 //         for each reduced rank (outermost first, bounded likewise)
 //           evaluate the body at the U x NV points, fold into accumulators
 //         store
 //
-// The body is cloned with every scalar type widened to vector<VL x T>: the
-// lanes run along v. Operands whose index does not involve v are loaded as
-// scalars and broadcast; those contiguous along v are loaded as vectors; any
-// other access (v strided, or v possibly past the end of a global tensor) is
-// first packed into a stack buffer with v innermost, zero-filled outside the
-// tensor. A body `x / c` or `x * c` with `c` free of operands and an `add`
-// reduction reduces `x` and divides once at the end, and `a * b` folded by
-// `add` becomes one math.fma: that is what turns Q K^T and P V into FMA
-// streams.
+// The plan gives the ranks, VL, U x NV and each operand's access: broadcast
+// scalars, contiguous vector loads, or a packed staging buffer (v innermost,
+// zero-filled outside the tensor) filled here, before the key loop when the
+// plan hoists it. This file only emits: the body is cloned with every scalar
+// type widened to vector<VL x T>, the lanes running along v. What it reads
+// from the body's shape itself: a body `x / c` or `x * c` with `c` free of
+// operands and an `add` reduction reduces `x` and divides once at the end,
+// and `a * b` folded by `add` becomes one math.fma (that is what turns
+// Q K^T and P V into FMA streams).
 //
 //===----------------------------------------------------------------------===//
 
@@ -42,37 +43,12 @@ using namespace mlir::cascade::cpu;
 // KernelState helpers
 //===----------------------------------------------------------------------===//
 
-bool KernelState::isBufferRank(StringRef rank) const {
-  return rank == tiledRank || staticExtents.count(rank) ||
-         (partition && rank == partition.getInner());
-}
-
-int64_t KernelState::getLocalExtent(StringRef rank) const {
-  if (rank == tiledRank)
-    return queryTile;
-  if (partition && rank == partition.getInner())
-    return partition.getTile();
-  auto it = staticExtents.find(rank);
-  return it == staticExtents.end() ? 1 : it->second;
-}
-
-bool KernelState::isPartial(StringRef rank) const {
-  return rank == tiledRank || (partition && rank == partition.getInner());
-}
-
 Value KernelState::getValidCount(StringRef rank) {
-  if (rank == tiledRank)
+  if (PartitionOp query = getQueryPartition(); rank == query.getInner())
     return tileValid;
-  if (partition && rank == partition.getInner())
+  if (PartitionOp key = getKeyPartition(); key && rank == key.getInner())
     return innerValid;
   return constantIndex(getLocalExtent(rank));
-}
-
-int64_t KernelState::getLanesFor(int64_t extent) const {
-  for (int64_t lanes = vectorWidth; lanes > 1; lanes /= 2)
-    if (extent % lanes == 0)
-      return lanes;
-  return 1;
 }
 
 Value KernelState::constantIndex(int64_t value) {
@@ -88,7 +64,7 @@ Value KernelState::getCoordinate(StringRef rank,
   if (fixedIt != fixed.end())
     return fixedIt->second;
   // A partitioned rank: outer (fixed) * tile + inner (local).
-  for (PartitionOp cut : {partition, queryPartition}) {
+  for (PartitionOp cut : {getKeyPartition(), getQueryPartition()}) {
     if (!cut || rank != cut.getRank())
       continue;
     auto inner = local.find(cut.getInner());
@@ -107,21 +83,9 @@ Value KernelState::allocateBuffer(ArrayRef<int64_t> shape) {
   // At the start of the entry block: dominates every use.
   b.setInsertionPointToStart(allocaBlock);
   auto type = MemRefType::get(shape, b.getF32Type());
-  // 64-byte alignment: whole-cache-line rows for AVX-512 loads.
-  return memref::AllocaOp::create(b, loc, type, b.getI64IntegerAttr(64));
-}
-
-Storage KernelState::allocateTensor(ArrayRef<std::string> tensorRanks) {
-  Storage storage;
-  storage.tensorRanks.assign(tensorRanks.begin(), tensorRanks.end());
-  SmallVector<int64_t> shape;
-  for (const std::string &rank : tensorRanks)
-    if (isBufferRank(rank)) {
-      storage.bufferRanks.push_back(rank);
-      shape.push_back(getLocalExtent(rank));
-    }
-  storage.buffer = allocateBuffer(shape);
-  return storage;
+  return memref::AllocaOp::create(
+      b, loc, type,
+      b.getI64IntegerAttr(plan->getTarget().stagingAlignment));
 }
 
 void cpu::copyBuffer(KernelState &state, Value from, Value to) {
@@ -160,10 +124,12 @@ public:
   LogicalResult emit();
 
 private:
-  LogicalResult plan();
-  LogicalResult planOperand(unsigned index);
-  FailureOr<Storage> pack(const Storage &source, ArrayRef<AffineExpr> indices,
-                          Value key);
+  /// Takes the loop nest and operand accesses from the plan.
+  LogicalResult readPlan();
+  LogicalResult prepareOperand(unsigned index, const OperandPlan &planned);
+  FailureOr<Storage> fillPack(unsigned index);
+  /// What the body's shape lets the emitter do: the FMA stream and the
+  /// factors applied once after the reduction.
   LogicalResult planBody();
 
   void emitOuterLoops(unsigned level, Point &point);
@@ -222,7 +188,7 @@ private:
 
 } // namespace
 
-LogicalResult EinsumLoopNest::plan() {
+LogicalResult EinsumLoopNest::readPlan() {
   rankNames = llvm::to_vector(
       llvm::map_range(einsum.getRanks().getAsValueRange<StringAttr>(),
                       [](StringRef r) { return r.str(); }));
@@ -233,192 +199,77 @@ LogicalResult EinsumLoopNest::plan() {
            << elementType;
   elementType = b.getF32Type();
 
-  ArrayRef<std::string> buffer = result.bufferRanks;
-  if (!buffer.empty()) {
-    vectorRank = buffer.back();
-    lanes = s.getLanesFor(s.getLocalExtent(vectorRank));
-    chunks = s.getLocalExtent(vectorRank) / lanes;
-  }
-  if (buffer.size() >= 2)
-    rowRank = buffer[buffer.size() - 2];
-  for (size_t i = 0; i + 2 < buffer.size(); ++i)
-    outerRanks.push_back(buffer[i]);
-
-  for (Attribute attr : llvm::reverse(einsum.getReductions())) {
-    auto reduction = cast<ReductionAttr>(attr);
-    StringRef rank = reduction.getRank().getValue();
-    if (!s.isBufferRank(rank))
-      return einsum.emitError("the CPU backend cannot reduce rank '")
-             << rank
-             << "' inside a work item: only the key rank's tile, the query "
-                "tile and compile-time head dimensions are loops there "
-                "(stream the key rank with cascade-stream-rank)";
-    reductions.push_back({rank.str(), reduction.getKind()});
-  }
-  for (StringRef rank : einsum.getOutput().getAsValueRange<StringAttr>())
-    if (!s.isBufferRank(rank) && !s.fixed.count(rank))
-      return einsum.emitError("rank '")
-             << rank << "' of this Einsum is neither a work-item rank, the "
-                "query tile, the key tile nor a head dimension";
-
-  // Register tile: with reductions, keep U x NV accumulators in flight
-  // (FMA latency 4 x 2 pipes needs at least 8 independent chains).
-  if (!reductions.empty() && !vectorRank.empty()) {
-    int64_t budget = s.accumulatorBudget;
-    chunksPerTile = 1;
-    for (int64_t candidate = std::min<int64_t>(chunks, budget / 2);
-         candidate >= 1; --candidate)
-      if (chunks % candidate == 0 && candidate <= 6) {
-        chunksPerTile = candidate;
-        break;
-      }
-    if (!rowRank.empty())
-      rowsPerTile = std::max<int64_t>(
-          1, std::min<int64_t>(budget / chunksPerTile,
-                               s.getLocalExtent(rowRank)));
-  }
-
-  for (unsigned i = 0; i < einsum.getInputs().size(); ++i)
-    if (failed(planOperand(i)))
+  const EinsumPlan &planned = s.plan->getEinsum(einsum);
+  vectorRank = planned.vectorRank;
+  rowRank = planned.rowRank;
+  outerRanks = planned.outerRanks;
+  lanes = planned.lanes;
+  chunks = planned.vectorsPerRow;
+  chunksPerTile = planned.tileVectors;
+  rowsPerTile = planned.tileRows;
+  reductions = planned.reductions;
+  for (auto [index, operand] : llvm::enumerate(planned.operands))
+    if (failed(prepareOperand(index, operand)))
       return failure();
   return planBody();
 }
 
-/// `expr` is `d_v + rest` with rest free of d_v.
-static bool isUnitStrideIn(AffineExpr expr, unsigned position,
-                           unsigned numDims, unsigned numSymbols) {
-  MLIRContext *context = expr.getContext();
-  AffineExpr shifted = expr.replace(getAffineDimExpr(position, context),
-                                    getAffineDimExpr(position, context) + 1);
-  AffineExpr difference =
-      simplifyAffineExpr(shifted - expr, numDims, numSymbols);
-  auto constant = dyn_cast<AffineConstantExpr>(difference);
-  return constant && constant.getValue() == 1;
-}
-
-LogicalResult EinsumLoopNest::planOperand(unsigned index) {
+LogicalResult EinsumLoopNest::prepareOperand(unsigned index,
+                                             const OperandPlan &planned) {
   Value operand = einsum.getInputs()[index];
-  auto it = s.storage.find(operand);
-  if (it == s.storage.end())
-    return einsum.emitError("operand #")
-           << index << " is not computed inside the kernel's work item";
-  const Storage &source = it->second;
-  AffineMap map =
-      cast<AffineMapAttr>(einsum.getIndexingMaps()[index]).getValue();
-  unsigned numDims = map.getNumDims(), numSymbols = map.getNumSymbols();
-  int64_t vPosition = vectorRank.empty() ? -1 : einsum.getRankPosition(vectorRank);
-
   OperandAccess access;
-  access.source = source;
-  if (source.isGlobal) {
-    access.indices.assign(map.getResults().begin(), map.getResults().end());
-  } else {
-    // Local tensors are read at their own coordinates: cascade rank names
-    // mean the same index space throughout a function.
-    for (auto [dim, rank] : llvm::enumerate(source.tensorRanks)) {
-      auto dimExpr = dyn_cast<AffineDimExpr>(map.getResult(dim));
-      if (!dimExpr || rankNames[dimExpr.getPosition()] != rank)
-        return einsum.emitError("operand #")
-               << index << " is read at an index other than a bare rank "
-               << "in dimension " << dim
-               << "; the CPU backend reads tensors computed in the kernel "
-                  "at their own rank '"
-               << rank << "'";
-      if (s.isBufferRank(rank))
-        access.indices.push_back(dimExpr);
-    }
-  }
-
-  bool mentionsVector = false, onlyInnermost = true;
-  for (auto [dim, expr] : llvm::enumerate(access.indices)) {
-    if (vPosition < 0 || !mentionsDim(expr, vPosition))
-      continue;
-    mentionsVector = true;
-    if (dim + 1 != access.indices.size() ||
-        !isUnitStrideIn(expr, vPosition, numDims, numSymbols))
-      onlyInnermost = false;
-  }
-  if (!mentionsVector) {
-    access.kind = OperandAccess::Kind::Broadcast;
-  } else if (onlyInnermost && (!source.isGlobal || !s.isPartial(vectorRank))) {
-    access.kind = OperandAccess::Kind::Contiguous;
-  } else {
-    FailureOr<Storage> packed = pack(source, access.indices, operand);
+  if (planned.kind == OperandPlan::Kind::Packed) {
+    FailureOr<Storage> packed = fillPack(planned.pack);
     if (failed(packed))
       return failure();
     access.source = *packed;
-    access.indices.clear();
     for (const std::string &rank : packed->bufferRanks)
       access.indices.push_back(
           getAffineDimExpr(einsum.getRankPosition(rank), b.getContext()));
     access.kind = OperandAccess::Kind::Contiguous;
+    accesses.push_back(std::move(access));
+    return success();
   }
+  access.source = s.storage.lookup(operand);
+  if (access.source.isGlobal) {
+    AffineMap map =
+        cast<AffineMapAttr>(einsum.getIndexingMaps()[index]).getValue();
+    access.indices.assign(map.getResults().begin(), map.getResults().end());
+  } else {
+    // Read at its own coordinates (the plan checked the index is the bare
+    // rank in every dimension).
+    for (const std::string &rank : access.source.bufferRanks)
+      access.indices.push_back(
+          getAffineDimExpr(einsum.getRankPosition(rank), b.getContext()));
+  }
+  access.kind = planned.kind == OperandPlan::Kind::Broadcast
+                    ? OperandAccess::Kind::Broadcast
+                    : OperandAccess::Kind::Contiguous;
   accesses.push_back(std::move(access));
   return success();
 }
 
-/// Copies the part of `source` an access touches into a stack buffer over
-/// the Einsum's loop ranks it mentions, the vector rank innermost, with
-/// zeros where a coordinate lies past the end of its rank.
-FailureOr<Storage> EinsumLoopNest::pack(const Storage &source,
-                                        ArrayRef<AffineExpr> indices,
-                                        Value key) {
-  SmallVector<std::string> packRanks;
-  for (AffineExpr expr : indices)
-    for (auto [position, rank] : llvm::enumerate(rankNames))
-      if (mentionsDim(expr, position) && rank != vectorRank &&
-          !s.fixed.count(rank) && !llvm::is_contained(packRanks, rank)) {
-        if (!s.isBufferRank(rank))
-          return einsum.emitError("cannot pack an operand indexed by rank '")
-                 << rank << "' for vector loads";
-        packRanks.push_back(rank);
-      }
-  packRanks.push_back(vectorRank);
-
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  for (AffineExpr expr : indices)
-    os << expr << ";";
-  for (const std::string &rank : packRanks)
-    os << rank << ",";
-  for (const std::string &rank : rankNames)
-    os << rank << " ";
-  auto cacheKey = std::make_pair(key.getAsOpaquePointer(), text);
-  auto cached = s.packs.find(cacheKey);
-  if (cached != s.packs.end())
-    return cached->second;
-
-  // Hoist out of the key iterate when nothing in the access changes per
-  // step.
-  bool dependsOnStep = !s.iterateBody ? false
-                       : (key.getParentBlock() == s.iterateBody);
-  if (s.partition)
-    for (AffineExpr expr : indices)
-      for (auto [position, rank] : llvm::enumerate(rankNames))
-        if (mentionsDim(expr, position) &&
-            (rank == s.partition.getInner().str() ||
-             rank == s.partition.getOuter().str() ||
-             rank == s.partition.getRank().str()))
-          dependsOnStep = true;
-
+/// Fills the plan's pack `index` (unless it holds its values already): the
+/// part of its source an access touches, over the pack's ranks with the
+/// vector rank innermost, zeros where a coordinate lies past the end of its
+/// rank. A hoisted pack is made before the key loop.
+FailureOr<Storage> EinsumLoopNest::fillPack(unsigned index) {
+  const Storage &packed = s.packs[index];
+  if (s.filledPacks.count(index))
+    return packed;
+  const PackPlan &pack = s.plan->getPacks()[index];
+  const Storage &source = s.storage.lookup(pack.source);
   OpBuilder::InsertionGuard guard(b);
-  if (s.hoistPoint && !dependsOnStep)
+  if (pack.hoisted) {
+    if (!s.hoistPoint)
+      return einsum.emitError("a hoisted pack outside the key loop");
     b.restoreInsertionPoint(*s.hoistPoint);
-
-  if (!s.hoistPoint || dependsOnStep)
-    s.stepPacks.push_back(cacheKey);
-  Storage packed;
-  packed.bufferRanks = packRanks;
-  packed.tensorRanks = packRanks;
-  SmallVector<int64_t> shape;
-  for (const std::string &rank : packRanks)
-    shape.push_back(s.getLocalExtent(rank));
-  packed.buffer = s.allocateBuffer(shape);
+  }
 
   // for each pack coordinate: pack[..] = inside ? source[..] : 0
   SmallVector<Value> ivs;
   Point point;
-  for (const std::string &rank : packRanks) {
+  for (const std::string &rank : pack.ranks) {
     auto loop = scf::ForOp::create(b, loc, s.constantIndex(0),
                                    s.constantIndex(s.getLocalExtent(rank)),
                                    s.constantIndex(1));
@@ -427,7 +278,7 @@ FailureOr<Storage> EinsumLoopNest::pack(const Storage &source,
     point[rank] = loop.getInductionVar();
   }
   Value inside = arith::ConstantIntOp::create(b, loc, 1, 1);
-  for (const std::string &rank : packRanks)
+  for (const std::string &rank : pack.ranks)
     if (s.isPartial(rank) && source.isGlobal) {
       Value ok = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
                                        point[rank], s.getValidCount(rank));
@@ -438,15 +289,17 @@ FailureOr<Storage> EinsumLoopNest::pack(const Storage &source,
   {
     OpBuilder::InsertionGuard inner(b);
     b.setInsertionPointToStart(branch.thenBlock());
+    // The pack's indices are in the rank space of the Einsum that planned
+    // it, which has this Einsum's rank names (packs are shared only then).
     SmallVector<Value> sourceIndices;
     if (source.isGlobal) {
       SmallVector<Value> dims = globalDimValues(point);
       SmallVector<Value> symbols = symbolValues();
-      for (AffineExpr expr : indices)
+      for (AffineExpr expr : pack.indices)
         sourceIndices.push_back(
             affine::expandAffineExpr(b, loc, expr, dims, symbols));
     } else {
-      for (AffineExpr expr : indices)
+      for (AffineExpr expr : pack.indices)
         sourceIndices.push_back(
             point.lookup(rankNames[cast<AffineDimExpr>(expr).getPosition()]));
     }
@@ -459,7 +312,7 @@ FailureOr<Storage> EinsumLoopNest::pack(const Storage &source,
         b, loc, ValueRange{arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0))});
   }
   memref::StoreOp::create(b, loc, branch.getResult(0), packed.buffer, ivs);
-  s.packs[cacheKey] = packed;
+  s.filledPacks.insert(index);
   return packed;
 }
 
@@ -747,7 +600,7 @@ Point EinsumLoopNest::tilePoint(const Point &point, Value rowStart,
 //===----------------------------------------------------------------------===//
 
 LogicalResult EinsumLoopNest::emit() {
-  if (failed(plan()))
+  if (failed(readPlan()))
     return failure();
   Point point;
   emitOuterLoops(0, point);

@@ -10,9 +10,14 @@
 // is in the scheduled form (cascade-partition-rank): the items are the
 // points of its cascade.grid [b, h, p1] in row-major order, the tile is the
 // partition p = p1 * tile + p0 and the head dimensions are the grid's
-// tile_extents; this builder reads them and decides none. A host (attn-run,
-// or a program using the generated header) splits the items over threads;
-// the kernel itself is sequential, like one CUDA block.
+// tile_extents. Everything else (which buffers exist, their shapes, which
+// tensor is written in place, every Einsum's loop nest) is the schedule
+// plan's (SchedulePlan.h), computed for the CPU target description; this
+// builder reads it and decides none. Beside the kernel it adds
+// `<f>_work_items(out)`, the plan's work decomposition as code: a host
+// (attn-run's CpuKernel, or a program using the generated header) calls it
+// and splits the items over threads; the kernel itself is sequential, like
+// one CUDA block.
 //
 // Inside an item: Einsums before the key iterate (and, for now, those
 // outside the grid) run once, the iterate becomes an scf.for over the key
@@ -22,6 +27,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "KernelState.h"
+#include "cascade/Analysis/SchedulePlan.h"
 #include "cascade/Conversion/CascadeToCPU.h"
 #include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
 
@@ -58,25 +64,26 @@ private:
                                    Value steps,
                                    function_ref<LogicalResult(Value)> emitStep);
   void emitResultCopy(Value out);
+  /// The storage of every value the buffer plan names, allocated at the
+  /// kernel's entry (aliases share their target's buffer).
+  void allocatePlannedBuffers();
+  Storage getPlannedStorage(Value value);
+  /// `<f>_work_items(out)`, from the plan's work decomposition.
+  void buildWorkItemsFunction(MemRefType outType);
   Value getExtentOf(const RankBinding &binding);
-  /// Whether `einsum` (inside an iterate) may write the carried buffer of
-  /// `argument` in place: elementwise, reading it only at its own point,
-  /// and nothing after it reads the old value.
-  bool canWriteInPlace(EinsumOp einsum, BlockArgument argument);
 
   func::FuncOp source;
   const CpuKernelOptions &options;
   OpBuilder builder;
   KernelState state;
   std::optional<RankEnvironment> env;
+  std::optional<SchedulePlan> plan;
   func::FuncOp kernel;
-  /// The returned value (the grid's result), the grid, the tile its body
-  /// yields and the result's ranks.
+  /// The returned value (the grid's result), the grid and the result's
+  /// ranks.
   Value resultValue;
   GridOp grid;
-  Value tileValue;
   SmallVector<StringRef> resultRanks;
-  SmallVector<std::string> workRanks;
   std::string headRankOfResult;
   Type storageType;
 };
@@ -120,17 +127,21 @@ LogicalResult KernelBuilder::checkInterface() {
   }
   if (grid.getNumResults() != 1)
     return grid.emitError("the CPU backend compiles a grid with one result");
-  auto yield = cast<YieldOp>(grid.getBodyBlock().getTerminator());
-  tileValue = yield.getValues()[0];
   resultRanks = llvm::to_vector(
       cast<ArrayAttr>(grid.getOutputs()[0]).getAsValueRange<StringAttr>());
   if (resultRanks.size() < 2)
     return grid.emitError("the CPU backend needs a result with a work rank "
                           "and a head dimension");
 
-  for (NamedAttribute entry : grid.getTileExtents())
-    state.staticExtents[entry.getName().getValue()] =
-        cast<IntegerAttr>(entry.getValue()).getInt();
+  // Everything else a work item does is the plan's.
+  FailureOr<SchedulePlan> planned = SchedulePlan::compute(
+      source, TargetDescription::forCpu(options.vectorWidth));
+  if (failed(planned))
+    return failure();
+  plan = std::move(*planned);
+  state.plan = &*plan;
+  const llvm::StringMap<int64_t> &headDims = plan->getWork().tileExtents;
+
   // Every argument and the result move whole rows of a head dimension.
   for (auto [arg, type] : llvm::enumerate(source.getArgumentTypes())) {
     if (env->getRankOfScalarArgument(arg))
@@ -142,47 +153,15 @@ LogicalResult KernelBuilder::checkInterface() {
                        "backend";
     std::optional<StringRef> rank =
         env->getRankOfArgumentDim(arg, tensor.getRank() - 1);
-    if (!rank || !state.staticExtents.count(*rank))
+    if (!rank || !headDims.count(*rank))
       return source.emitError("the innermost dimension of argument #")
              << arg << " must be a head dimension of the work grid (one of "
              << "its tile_extents)";
   }
   headRankOfResult = resultRanks.back();
-  if (!state.staticExtents.count(headRankOfResult))
+  if (!headDims.count(headRankOfResult))
     return grid.emitError("the innermost rank of the result, '")
            << headRankOfResult << "', must be one of the grid's tile_extents";
-
-  PartitionOp queryPartition;
-  for (StringRef rank : grid.getRanks().getAsValueRange<StringAttr>()) {
-    workRanks.push_back(rank.str());
-    if (PartitionOp partition = env->getPartitionOfOuter(rank)) {
-      if (queryPartition)
-        return grid.emitError("the CPU backend tiles one rank of the work "
-                              "grid, not '")
-               << queryPartition.getRank() << "' and '"
-               << partition.getRank() << "'";
-      queryPartition = partition;
-    }
-  }
-  if (!queryPartition)
-    return grid.emitError("the CPU backend needs a query tile: a grid rank "
-                          "that cuts a rank (cascade.partition p = p1 * T + "
-                          "p0)");
-  state.queryPartition = queryPartition;
-  state.tiledRank = queryPartition.getInner().str();
-  state.queryTile = queryPartition.getTile();
-  state.vectorWidth = options.vectorWidth;
-  state.accumulatorBudget = options.vectorWidth >= 16 ? 24 : 12;
-
-  for (Operation &op : source.getBody().front()) {
-    auto partition = dyn_cast<PartitionOp>(op);
-    if (!partition || partition == queryPartition)
-      continue;
-    if (state.partition)
-      return partition.emitError(
-          "the CPU backend streams one partitioned rank");
-    state.partition = partition;
-  }
   return success();
 }
 
@@ -191,12 +170,117 @@ Value KernelBuilder::getExtentOf(const RankBinding &binding) {
   return memref::DimOp::create(builder, state.loc, argument, binding.dim);
 }
 
+/// The extent of every work rank (in the plan's order) and the number of
+/// work items, computed from the output view `out` as the plan's work
+/// decomposition says: each rank's extent is a dimension of the output, in
+/// tiles for the query partition's outer rank. The count is -1 when a size
+/// is negative or the product overflows int64. The kernel's item loop and
+/// `<f>_work_items` (which the host runner and AOT callers call) are both
+/// built from this one function.
+static std::pair<SmallVector<Value>, Value>
+buildWorkItemCount(OpBuilder &b, Location loc, const WorkPlan &work,
+                   Value out) {
+  auto constant = [&](int64_t value) -> Value {
+    return arith::ConstantIndexOp::create(b, loc, value);
+  };
+  auto cmp = [&](arith::CmpIPredicate predicate, Value lhs, Value rhs) {
+    return arith::CmpIOp::create(b, loc, predicate, lhs, rhs).getResult();
+  };
+  SmallVector<Value> extents;
+  Value items = constant(1);
+  Value bad = arith::ConstantIntOp::create(b, loc, 0, 1);
+  Value limit = constant(std::numeric_limits<int64_t>::max());
+  for (const WorkRankPlan &rank : work.ranks) {
+    Value size = memref::DimOp::create(b, loc, out, rank.resultDim);
+    if (rank.tile != 1)
+      size = arith::CeilDivSIOp::create(b, loc, size, constant(rank.tile));
+    extents.push_back(size);
+    bad = arith::OrIOp::create(
+        b, loc, bad, cmp(arith::CmpIPredicate::slt, size, constant(0)));
+    // items * size overflows when size > 0 and items > INT64_MAX / size.
+    Value positive = cmp(arith::CmpIPredicate::sgt, size, constant(0));
+    Value quotient = arith::DivSIOp::create(
+        b, loc, limit, arith::MaxSIOp::create(b, loc, size, constant(1)));
+    bad = arith::OrIOp::create(
+        b, loc, bad,
+        arith::AndIOp::create(
+            b, loc, positive,
+            cmp(arith::CmpIPredicate::sgt, items, quotient)));
+    Value product = arith::MulIOp::create(
+        b, loc, items, arith::MaxSIOp::create(b, loc, size, constant(0)));
+    items = arith::SelectOp::create(b, loc, bad, constant(0), product);
+  }
+  Value count = arith::SelectOp::create(b, loc, bad, constant(-1), items);
+  return {extents, count};
+}
+
+void KernelBuilder::buildWorkItemsFunction(MemRefType outType) {
+  OpBuilder::InsertionGuard guard(builder);
+  Location loc = state.loc;
+  builder.setInsertionPointAfter(kernel);
+  // The same view type as the shape check's: any sizes and strides.
+  SmallVector<int64_t> dynamic(outType.getRank(), ShapedType::kDynamic);
+  auto layout = StridedLayoutAttr::get(builder.getContext(),
+                                       ShapedType::kDynamic, dynamic);
+  auto viewType = MemRefType::get(dynamic, storageType, layout);
+  auto workItems = func::FuncOp::create(
+      builder, loc, (source.getSymName() + "_work_items").str(),
+      builder.getFunctionType({viewType}, {builder.getI64Type()}));
+  workItems->setAttr("llvm.emit_c_interface", builder.getUnitAttr());
+  builder.setInsertionPointToStart(workItems.addEntryBlock());
+  Value count =
+      buildWorkItemCount(builder, loc, plan->getWork(), workItems.getArgument(0))
+          .second;
+  func::ReturnOp::create(
+      builder, loc,
+      ValueRange{arith::IndexCastOp::create(builder, loc,
+                                            builder.getI64Type(), count)});
+}
+
+Storage KernelBuilder::getPlannedStorage(Value value) {
+  auto known = state.storage.find(value);
+  if (known != state.storage.end())
+    return known->second;
+  const BufferPlan &planned = plan->getBuffer(value);
+  Storage storage;
+  switch (planned.kind) {
+  case BufferPlan::Kind::Argument:
+    storage.buffer = kernel.getArgument(cast<BlockArgument>(value).getArgNumber());
+    storage.isGlobal = true;
+    break;
+  case BufferPlan::Kind::Staged:
+    storage.buffer = state.allocateBuffer(planned.shape);
+    storage.bufferRanks = planned.ranks;
+    storage.tensorRanks = planned.tensorRanks;
+    break;
+  case BufferPlan::Kind::Alias:
+    storage = getPlannedStorage(planned.aliasOf);
+    storage.tensorRanks = planned.tensorRanks;
+    break;
+  }
+  state.storage[value] = storage;
+  return storage;
+}
+
+void KernelBuilder::allocatePlannedBuffers() {
+  for (auto &entry : plan->getBuffers())
+    getPlannedStorage(entry.first);
+  for (const PackPlan &pack : plan->getPacks()) {
+    Storage storage;
+    storage.buffer = state.allocateBuffer(pack.shape);
+    storage.bufferRanks = pack.ranks;
+    storage.tensorRanks = pack.ranks;
+    state.packs.push_back(storage);
+  }
+}
+
 LogicalResult KernelBuilder::build() {
   storageType = options.storageType ? options.storageType
                                     : builder.getF32Type();
   if (failed(checkInterface()))
     return failure();
   Location loc = state.loc;
+  const WorkPlan &work = plan->getWork();
 
   // Signature: inputs, the output, the work range.
   SmallVector<Type> argumentTypes;
@@ -208,11 +292,12 @@ LogicalResult KernelBuilder::build() {
     auto tensor = cast<RankedTensorType>(type);
     StringRef head = *env->getRankOfArgumentDim(arg, tensor.getRank() - 1);
     argumentTypes.push_back(
-        getArgumentType(tensor.getRank(), state.staticExtents.lookup(head)));
+        getArgumentType(tensor.getRank(), work.tileExtents.lookup(head)));
   }
   int64_t resultRank = resultRanks.size();
-  argumentTypes.push_back(getArgumentType(
-      resultRank, state.staticExtents.lookup(headRankOfResult)));
+  MemRefType outType = getArgumentType(
+      resultRank, work.tileExtents.lookup(headRankOfResult));
+  argumentTypes.push_back(outType);
   argumentTypes.push_back(builder.getIndexType());
   argumentTypes.push_back(builder.getIndexType());
 
@@ -230,16 +315,16 @@ LogicalResult KernelBuilder::build() {
     if (binding->kind == RankBinding::Kind::Scalar)
       state.extents[rank] = kernel.getArgument(binding->argNumber);
     if (binding->kind == RankBinding::Kind::Argument) {
-      auto head = state.staticExtents.find(rank);
-      state.extents[rank] = head != state.staticExtents.end()
+      auto head = work.tileExtents.find(rank);
+      state.extents[rank] = head != work.tileExtents.end()
                                 ? state.constantIndex(head->second)
                                 : getExtentOf(*binding);
     }
   }
-  for (auto &[rank, extent] : state.staticExtents)
+  for (auto &[rank, extent] : work.tileExtents)
     if (!state.extents.count(rank))
       state.extents[rank] = state.constantIndex(extent);
-  for (PartitionOp partition : {state.queryPartition, state.partition}) {
+  for (PartitionOp partition : {work.queryPartition, work.keyPartition}) {
     if (!partition)
       continue;
     Value parent = state.extents.lookup(partition.getRank());
@@ -251,32 +336,19 @@ LogicalResult KernelBuilder::build() {
     state.extents[partition.getOuter()] =
         arith::CeilDivUIOp::create(builder, loc, parent, tile);
   }
-  for (const std::string &rank : workRanks)
-    if (!state.extents.count(rank))
-      return grid.emitError("no argument gives the extent of work rank '")
-             << rank << "'";
   Value out = kernel.getArgument(source.getNumArguments());
-  for (auto [arg, value] : llvm::enumerate(source.getArguments())) {
-    if (!isa<RankedTensorType>(value.getType()))
-      continue; // A scalar: its value is the extent above.
-    Storage storage;
-    storage.buffer = kernel.getArgument(arg);
-    storage.isGlobal = true;
-    state.storage[value] = storage;
-  }
+  allocatePlannedBuffers();
 
-  // The item loop: decompose the item into the grid's coordinates, the
-  // last rank varying fastest.
+  // The item loop over the plan's work decomposition, the last rank
+  // varying fastest. [begin, end) is clamped to the items that exist: a
+  // caller's range past the end (or before 0) computes nothing there
+  // instead of writing outside `out`.
   Value begin = kernel.getArgument(kernel.getNumArguments() - 2);
   Value end = kernel.getArgument(kernel.getNumArguments() - 1);
-  // [begin, end) is clamped to the items that exist: a caller's range past
-  // the end (or before 0) computes nothing there instead of writing
-  // outside `out`.
-  Value itemCount = state.constantIndex(1);
-  for (const std::string &rank : workRanks)
-    itemCount = arith::MulIOp::create(builder, loc, itemCount,
-                                      state.extents.lookup(rank));
+  auto [workExtents, itemCount] =
+      buildWorkItemCount(builder, loc, work, out);
   Value zero = state.constantIndex(0);
+  itemCount = arith::MaxSIOp::create(builder, loc, itemCount, zero);
   begin = arith::MinSIOp::create(
       builder, loc, arith::MaxSIOp::create(builder, loc, begin, zero),
       itemCount);
@@ -287,21 +359,21 @@ LogicalResult KernelBuilder::build() {
                                   state.constantIndex(1));
   builder.setInsertionPointToStart(items.getBody());
   Value rest = items.getInductionVar();
-  for (size_t i = workRanks.size(); i-- > 0;) {
-    Value extent = state.extents.lookup(workRanks[i]);
-    state.fixed[workRanks[i]] =
-        i == 0 ? rest : arith::RemUIOp::create(builder, loc, rest, extent);
+  for (size_t i = work.ranks.size(); i-- > 0;) {
+    state.fixed[work.ranks[i].rank] =
+        i == 0 ? rest
+               : arith::RemUIOp::create(builder, loc, rest, workExtents[i]);
     if (i > 0)
-      rest = arith::DivUIOp::create(builder, loc, rest, extent);
+      rest = arith::DivUIOp::create(builder, loc, rest, workExtents[i]);
   }
-  Value tile = state.constantIndex(state.queryTile);
-  state.tileIndex = state.fixed.lookup(state.queryPartition.getOuter());
+  PartitionOp query = work.queryPartition;
+  Value tile = state.constantIndex(query.getTile());
+  state.tileIndex = state.fixed.lookup(query.getOuter());
   Value tileStart = arith::MulIOp::create(builder, loc, state.tileIndex, tile);
   state.tileValid = arith::MinUIOp::create(
       builder, loc, tile,
-      arith::SubIOp::create(
-          builder, loc, state.extents.lookup(state.queryPartition.getRank()),
-          tileStart));
+      arith::SubIOp::create(builder, loc,
+                            state.extents.lookup(query.getRank()), tileStart));
 
   if (failed(emitBlock(source.getBody().front())))
     return failure();
@@ -309,6 +381,7 @@ LogicalResult KernelBuilder::build() {
 
   builder.setInsertionPointToEnd(entry);
   func::ReturnOp::create(builder, loc);
+  buildWorkItemsFunction(outType);
   source.erase();
   return success();
 }
@@ -323,118 +396,48 @@ LogicalResult KernelBuilder::emitBlock(Block &block) {
       continue;
     }
     if (auto nested = dyn_cast<GridOp>(op)) {
-      // The item loop around the kernel is this grid's: its body is one
-      // work item.
-      if (nested != grid)
-        return nested.emitError("the CPU backend compiles one work grid");
+      // The item loop around the kernel is this grid's (the plan allows
+      // one): its body is one work item.
       if (failed(emitBlock(nested.getBodyBlock())))
         return failure();
-      state.storage[grid.getResult(0)] = state.storage.lookup(tileValue);
       continue;
     }
     auto einsum = dyn_cast<EinsumOp>(op);
     if (!einsum)
       return op.emitError("the CPU backend lowers cascade ops only, not '")
              << op.getName() << "'";
-    // Written in place into a carried buffer when that is safe.
-    Storage result;
-    bool inPlace = false;
-    if (auto iterate = dyn_cast<IterateOp>(einsum->getParentOp())) {
-      auto yield = cast<YieldOp>(iterate.getBodyBlock().getTerminator());
-      for (auto [i, yielded] : llvm::enumerate(yield.getValues()))
-        if (yielded == einsum.getResult() &&
-            canWriteInPlace(einsum, iterate.getBodyBlock().getArgument(i))) {
-          result = state.storage[iterate.getBodyBlock().getArgument(i)];
-          inPlace = true;
-          break;
-        }
-    }
-    // A scheduled key loop emits its body twice (full and partial tiles):
-    // the second copy reuses the first one's buffers.
-    auto earlier = state.storage.find(einsum.getResult());
-    if (!inPlace && earlier != state.storage.end() &&
-        !earlier->second.isGlobal) {
-      result = earlier->second;
-    } else if (!inPlace) {
-      SmallVector<std::string> ranks = llvm::to_vector(llvm::map_range(
-          einsum.getOutput().getAsValueRange<StringAttr>(),
-          [](StringRef r) { return r.str(); }));
-      for (const std::string &rank : ranks)
-        if (!state.isBufferRank(rank) && !state.fixed.count(rank))
-          return einsum.emitError("rank '")
-                 << rank << "' is neither a work rank, the key tile nor a "
-                            "head dimension; the CPU backend needs the key "
-                            "rank streamed (cascade-stream-rank)";
-      result = state.allocateTensor(ranks);
-    }
-    state.storage[einsum.getResult()] = result;
-    if (failed(emitEinsum(state, einsum, result)))
+    // Into the buffer the plan gives it: its own, or a carried buffer it
+    // updates in place.
+    if (failed(emitEinsum(state, einsum, state.storage.lookup(einsum.getResult()))))
       return failure();
   }
   return success();
 }
 
-bool KernelBuilder::canWriteInPlace(EinsumOp einsum, BlockArgument argument) {
-  if (!einsum.getReductions().empty())
-    return false;
-  for (OpOperand &use : argument.getUses()) {
-    Operation *user = use.getOwner();
-    if (user == einsum) {
-      AffineMap map = cast<AffineMapAttr>(
-                          einsum.getIndexingMaps()[use.getOperandNumber()])
-                          .getValue();
-      ArrayAttr output = einsum.getOutput();
-      if (map.getNumResults() != output.size())
-        return false;
-      for (auto [expr, rank] : llvm::zip(map.getResults(), output)) {
-        auto dim = dyn_cast<AffineDimExpr>(expr);
-        if (!dim || einsum.getRanks()[dim.getPosition()] != rank)
-          return false;
-      }
-      continue;
-    }
-    if (isa<YieldOp>(user))
-      continue;
-    // Every other reader must come before the in-place write.
-    if (!user->isBeforeInBlock(einsum))
-      return false;
-  }
-  return true;
-}
-
 LogicalResult KernelBuilder::emitIterate(IterateOp iterate) {
   Location loc = state.loc;
-  if (!state.partition || iterate.getRank() != state.partition.getOuter())
-    return iterate.emitError("the CPU backend iterates the outer rank of the "
-                             "key partition only");
+  // The plan checked that this is the key loop (the key partition's outer
+  // rank) and gave each carried tensor a buffer: its init's, updated in
+  // place, or its own, filled from the init here.
+  PartitionOp key = state.getKeyPartition();
   Block &body = iterate.getBodyBlock();
-  // Carried buffers: an init used only here is updated in place.
-  for (auto [init, argument] : llvm::zip(iterate.getInits(), body.getArguments())) {
-    Storage initStorage = state.storage.lookup(init);
-    if (!initStorage.buffer || initStorage.isGlobal)
-      return iterate.emitError("the CPU backend carries tensors computed in "
-                               "the kernel only");
-    Storage carried = initStorage;
-    if (!init.hasOneUse()) {
-      carried = state.allocateTensor(initStorage.tensorRanks);
-      copyBuffer(state, initStorage.buffer, carried.buffer);
-    }
-    state.storage[argument] = carried;
-  }
+  for (auto [init, argument] :
+       llvm::zip(iterate.getInits(), body.getArguments()))
+    if (plan->getBuffer(argument).copiedFromInit)
+      copyBuffer(state, state.storage.lookup(init).buffer,
+                 state.storage.lookup(argument).buffer);
 
-  Value steps = state.extents.lookup(state.partition.getOuter());
-  state.iterateBody = &body;
+  Value steps = state.extents.lookup(key.getOuter());
   // One key step: the body for key tile `step`, then the carried buffers
   // take the yielded values.
   auto emitStep = [&](Value step) -> LogicalResult {
-    state.fixed[state.partition.getOuter()] = step;
-    Value tile = state.constantIndex(state.partition.getTile());
+    state.fixed[key.getOuter()] = step;
+    Value tile = state.constantIndex(key.getTile());
     Value first = arith::MulIOp::create(builder, loc, step, tile);
     state.innerValid = arith::MinUIOp::create(
         builder, loc, tile,
         arith::SubIOp::create(builder, loc,
-                              state.extents.lookup(state.partition.getRank()),
-                              first));
+                              state.extents.lookup(key.getRank()), first));
     state.forgetStepPacks();
     if (failed(emitBlock(body)))
       return failure();
@@ -464,11 +467,8 @@ LogicalResult KernelBuilder::emitIterate(IterateOp iterate) {
     return failure();
   }
   state.hoistPoint.reset();
-  state.iterateBody = nullptr;
   state.forgetStepPacks();
-  state.fixed.erase(state.partition.getOuter());
-  for (auto [result, argument] : llvm::zip(iterate.getResults(), body.getArguments()))
-    state.storage[result] = state.storage.lookup(argument);
+  state.fixed.erase(key.getOuter());
   return success();
 }
 
@@ -480,15 +480,16 @@ LogicalResult KernelBuilder::emitScheduledSteps(
     IterateOp iterate, TileScheduleAttr tiles, Value steps,
     function_ref<LogicalResult(Value)> emitStep) {
   Location loc = state.loc;
-  StringRef queryRank = state.queryPartition.getRank();
+  PartitionOp query = state.getQueryPartition();
+  StringRef queryRank = query.getRank();
   if (tiles.getQuery().getValue() != queryRank ||
-      tiles.getQueryTile() != state.queryTile)
+      tiles.getQueryTile() != static_cast<int64_t>(query.getTile()))
     return iterate.emitError("the tile schedule cuts rank '")
            << tiles.getQuery().getValue() << "' into tiles of "
            << tiles.getQueryTile() << " but the kernel cuts '" << queryRank
-           << "' into tiles of " << state.queryTile
+           << "' into tiles of " << query.getTile()
            << "; run cascade-classify-tiles with query-tile="
-           << state.queryTile << " (or drop the attribute)";
+           << query.getTile() << " (or drop the attribute)";
   SmallVector<Value> dims = {state.tileIndex};
   for (StringRef rank :
        llvm::drop_begin(tiles.getDims().getAsValueRange<StringAttr>())) {
@@ -593,7 +594,7 @@ void KernelBuilder::emitResultCopy(Value out) {
     local[rank] = loop.getInductionVar();
   }
   int64_t width = state.getLocalExtent(ranks.back());
-  int64_t lanes = state.getLanesFor(width);
+  int64_t lanes = plan->getTarget().getLanesFor(width);
   auto inner = scf::ForOp::create(builder, loc, state.constantIndex(0),
                                   state.constantIndex(width),
                                   state.constantIndex(lanes));

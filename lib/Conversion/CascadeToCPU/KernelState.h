@@ -7,22 +7,25 @@
 // of the key partition and the compile-time head dimensions. The other ranks
 // are fixed for the item (b, h) or for a step of the key iterate (m1).
 //
-// KernelBuilder.cpp builds the function-level structure and fills this state;
-// EinsumLoopNest.cpp emits one Einsum as a register-tiled vector loop nest
-// from it.
+// Which buffers exist, their shapes, every Einsum's loops, register tile and
+// operand accesses are the SchedulePlan's; this state holds the values the
+// emission made for them. KernelBuilder.cpp builds the function-level
+// structure and fills it; EinsumLoopNest.cpp emits one Einsum as a
+// register-tiled vector loop nest from it.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef CASCADE_LIB_CONVERSION_CASCADETOCPU_KERNELSTATE_H
 #define CASCADE_LIB_CONVERSION_CASCADETOCPU_KERNELSTATE_H
 
+#include "cascade/Analysis/SchedulePlan.h"
 #include "cascade/Dialect/Cascade/IR/CascadeOps.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/StringMap.h"
 
-#include <map>
 #include <optional>
 #include <string>
 
@@ -45,63 +48,58 @@ struct KernelState {
 
   OpBuilder &b;
   Location loc;
+  /// What to emit: the work decomposition, every buffer and pack, every
+  /// Einsum's loop nest (SchedulePlan.h). The emitter decides none of it.
+  const SchedulePlan *plan = nullptr;
   /// Where stack buffers are allocated (the kernel's entry block).
   Block *allocaBlock = nullptr;
-  /// Lanes of an f32 vector register (16 with AVX-512, 8 with AVX2).
-  int64_t vectorWidth = 16;
-  /// Accumulator vectors a register tile may keep live.
-  int64_t accumulatorBudget = 24;
 
-  /// Compile-time extents (head dimensions).
-  llvm::StringMap<int64_t> staticExtents;
   /// Every rank's extent as an index value.
   llvm::StringMap<Value> extents;
   /// Coordinates fixed for the current work item or iterate step.
   llvm::StringMap<Value> fixed;
 
-  /// The partition the work grid cuts (p = p1 * queryTile + p0): `p1` is
-  /// fixed per work item, `p0` (the tiled rank) is a buffer rank. The
-  /// tile's index and how many of its rows lie inside `p`.
-  PartitionOp queryPartition;
-  std::string tiledRank;
-  int64_t queryTile = 64;
+  /// The query tile's index (p1) and how many of its rows lie inside `p`.
   Value tileIndex, tileValid;
 
   /// Set while emitting a key step that the iterate's tile schedule calls
   /// full: every predicate holds, so none is evaluated.
   bool predicatesHold = false;
 
-  /// The key partition (m = m1 * tile + m0), if any, and how many inner
-  /// coordinates of the current step lie inside the rank.
-  mutable PartitionOp partition;
+  /// How many inner coordinates of the current key step lie inside the key
+  /// rank.
   Value innerValid;
 
-  /// Storage of every lowered cascade tensor.
+  /// Storage of every cascade tensor of the item (from the buffer plan).
   llvm::DenseMap<Value, Storage> storage;
+  /// The staging buffer of each of the plan's packs, and which packs hold
+  /// their values at the current point.
+  SmallVector<Storage> packs;
+  llvm::DenseSet<unsigned> filledPacks;
 
   /// While emitting the body of the key iterate: the point before its loop,
-  /// where packs that do not depend on the step are hoisted to, and the
-  /// iterate's body block (values defined there depend on the step).
+  /// where hoisted packs are made.
   std::optional<OpBuilder::InsertPoint> hoistPoint;
-  Block *iterateBody = nullptr;
-  /// Packed copies already made, by (source, access, vector rank).
-  std::map<std::pair<void *, std::string>, Storage> packs;
-  /// The keys of `packs` made inside the key loop's body: valid only in the
-  /// copy of the body that made them (a scheduled iterate emits its body
-  /// once for full and once for partial tiles).
-  std::vector<std::pair<void *, std::string>> stepPacks;
-  /// Drops the packs of the body copy emitted last.
+  /// Forgets the packs made per key step (a scheduled iterate emits its
+  /// body once for full and once for partial tiles: each copy makes its
+  /// own) and those made at the point of use outside the key loop.
   void forgetStepPacks() {
-    for (auto &key : stepPacks)
-      packs.erase(key);
-    stepPacks.clear();
+    for (auto [index, pack] : llvm::enumerate(plan->getPacks()))
+      if (!pack.hoisted)
+        filledPacks.erase(index);
   }
 
-  bool isBufferRank(llvm::StringRef rank) const;
-  /// Static extent of a buffer rank inside one item.
-  int64_t getLocalExtent(llvm::StringRef rank) const;
-  /// Whether some coordinates of a buffer rank may lie past its end.
-  bool isPartial(llvm::StringRef rank) const;
+  PartitionOp getQueryPartition() const {
+    return plan->getWork().queryPartition;
+  }
+  PartitionOp getKeyPartition() const { return plan->getWork().keyPartition; }
+  bool isBufferRank(llvm::StringRef rank) const {
+    return plan->isTileLocal(rank);
+  }
+  int64_t getLocalExtent(llvm::StringRef rank) const {
+    return plan->getLocalExtent(rank);
+  }
+  bool isPartial(llvm::StringRef rank) const { return plan->isPartial(rank); }
   /// How many coordinates of a buffer rank are inside the rank (index).
   Value getValidCount(llvm::StringRef rank);
   /// The cascade coordinate of `rank` given the local coordinates of the
@@ -109,14 +107,10 @@ struct KernelState {
   Value getCoordinate(llvm::StringRef rank,
                       const llvm::StringMap<Value> &local);
 
-  /// The widest power-of-two lane count, up to a register, dividing
-  /// `extent` (so head dimensions need no vector tails).
-  int64_t getLanesFor(int64_t extent) const;
   Value constantIndex(int64_t value);
-  /// A zero-initialised-free stack buffer of f32 with `shape`.
+  /// A stack buffer of f32 with `shape` (not initialised), aligned as the
+  /// target asks.
   Value allocateBuffer(ArrayRef<int64_t> shape);
-  /// Storage for a local tensor with output ranks `tensorRanks`.
-  Storage allocateTensor(ArrayRef<std::string> tensorRanks);
 };
 
 /// Emits `einsum` into `result` (a local buffer of its output ranks) at the

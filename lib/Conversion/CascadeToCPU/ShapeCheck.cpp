@@ -1,4 +1,4 @@
-//===- ShapeCheck.cpp - <f>_check and <f>_work_items for CPU kernels ------===//
+//===- ShapeCheck.cpp - <f>_check for CPU kernels -------------------------===//
 //
 // Builds, from a cascade function as the spec writes it, the function that
 // validates a kernel call's descriptors (the shape contract of
@@ -44,7 +44,7 @@ public:
       : spec(spec), env(env), headDims(headDims), storage(storage),
         b(spec.getContext()), loc(spec.getLoc()) {}
 
-  LogicalResult build(int64_t queryTile);
+  LogicalResult build();
 
 private:
   Value constant(int64_t v) {
@@ -305,7 +305,7 @@ void ShapeCheckBuilder::checkEinsum(EinsumOp einsum) {
   }
 }
 
-LogicalResult ShapeCheckBuilder::build(int64_t queryTile) {
+LogicalResult ShapeCheckBuilder::build() {
   auto returnOp = cast<func::ReturnOp>(spec.getBody().front().getTerminator());
   if (returnOp.getNumOperands() != 1)
     return success(); // The kernel builder reports it.
@@ -436,35 +436,6 @@ LogicalResult ShapeCheckBuilder::build(int64_t queryTile) {
     texts.push_back(b.getStringAttr(m));
   check->setAttr("cascade.check_messages", b.getArrayAttr(texts));
 
-  // <f>_work_items(out): the product of the work ranks' sizes, the last one
-  // in tiles; -1 for a negative size or an overflow.
-  b.setInsertionPointAfter(check);
-  auto workItems = func::FuncOp::create(
-      b, loc, name + "_work_items",
-      b.getFunctionType({getDescriptorType(outputRanks.size())},
-                        {b.getI64Type()}));
-  workItems->setAttr("llvm.emit_c_interface", b.getUnitAttr());
-  b.setInsertionPointToStart(workItems.addEntryBlock());
-  Value out = workItems.getArgument(0);
-  Value items = constant(1);
-  Value bad = arith::ConstantIntOp::create(b, loc, 0, 1);
-  int64_t workCount = outputRanks.size() - 1;
-  Value limit = constant(std::numeric_limits<int64_t>::max());
-  for (int64_t d = 0; d < workCount; ++d) {
-    Value size = memref::DimOp::create(b, loc, out, d);
-    if (d == workCount - 1)
-      size = arith::CeilDivSIOp::create(b, loc, size, constant(queryTile));
-    bad = arith::OrIOp::create(b, loc, bad, cmp(arith::CmpIPredicate::slt, size, constant(0)));
-    // items * size overflows when size > 0 and items > INT64_MAX / size.
-    Value positive = cmp(arith::CmpIPredicate::sgt, size, constant(0));
-    Value quotient = arith::DivSIOp::create(b, loc, limit, maxOf(size, constant(1)));
-    bad = arith::OrIOp::create(
-        b, loc, bad, both(positive, cmp(arith::CmpIPredicate::sgt, items, quotient)));
-    items = select(bad, constant(0), mul(items, maxOf(size, constant(0))));
-  }
-  Value result64 = arith::IndexCastOp::create(
-      b, loc, b.getI64Type(), select(bad, constant(-1), items));
-  func::ReturnOp::create(b, loc, result64);
   return success();
 }
 
@@ -483,12 +454,7 @@ struct BuildCpuShapeCheck
               : parseAssumedExtents(getOperation().getLoc(), headDims);
     if (failed(dims))
       return signalPassFailure();
-    int64_t tile = typed ? typed->queryTile : int64_t(queryTile);
     std::string storageName = typed ? typed->storageType : storageType;
-    if (tile < 1) {
-      getOperation().emitError("query-tile must be >= 1");
-      return signalPassFailure();
-    }
     Builder builder(&getContext());
     Type storage = storageName == "f16"    ? builder.getF16Type()
                    : storageName == "bf16" ? builder.getBF16Type()
@@ -505,7 +471,7 @@ struct BuildCpuShapeCheck
         return signalPassFailure();
       }
       ShapeCheckBuilder checkBuilder(function, *env, *dims, storage);
-      if (failed(checkBuilder.build(tile)))
+      if (failed(checkBuilder.build()))
         return signalPassFailure();
     }
   }

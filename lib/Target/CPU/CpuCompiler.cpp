@@ -355,6 +355,12 @@ CpuKernel::compile(func::FuncOp function, const CpuTargetOptions &options) {
     return function.emitError("JIT: no shape check: ")
            << llvm::toString(check.takeError());
   kernel->check = *check;
+  auto workItems = kernel->engine->lookupPacked("_mlir_ciface_" +
+                                                interface->name + "_work_items");
+  if (!workItems)
+    return function.emitError("JIT: no work item count: ")
+           << llvm::toString(workItems.takeError());
+  kernel->countWorkItems = *workItems;
   kernel->compileSeconds = std::chrono::duration<double>(
                                std::chrono::steady_clock::now() - start)
                                .count();
@@ -486,12 +492,6 @@ LogicalResult CpuKernel::prepare(ArrayRef<Tensor> values, std::string &error) {
     if (!buffer.scalar)
       describe(buffer);
   describe(output);
-  int64_t rank = output.shape.size();
-  workItems = 1;
-  for (int64_t d = 0; d + 2 < rank; ++d)
-    workItems *= output.shape[d];
-  workItems *= (output.shape[rank - 2] + interface.queryTile - 1) /
-               interface.queryTile;
   // The kernel's own contract check, on the descriptors it will be given:
   // the same conditions as checkShapeContract above, as generated code.
   SmallVector<void *> descriptors;
@@ -505,6 +505,15 @@ LogicalResult CpuKernel::prepare(ArrayRef<Tensor> values, std::string &error) {
             (k < interface.checkMessages.size() ? interface.checkMessages[k]
                                                 : "condition " +
                                                       std::to_string(status));
+    return failure();
+  }
+  // How many work items: the kernel's own `<f>_work_items`, built from the
+  // schedule plan's work decomposition, as an AOT caller gets it.
+  void *outDescriptor = output.descriptor.data();
+  SmallVector<void *> countArguments = {&outDescriptor, &workItems};
+  countWorkItems(countArguments.data());
+  if (workItems < 0) {
+    error = "the work item count overflows int64";
     return failure();
   }
   return success();

@@ -15,7 +15,7 @@ func.func @not_scheduled(%X: tensor<?x?xf32>) -> tensor<?x?xf32> {
 
 // A grid that cuts no rank has no query tile.
 func.func @no_query_tile(%X: tensor<?x?xf32>) -> tensor<?x?xf32> {
-  // expected-error @+1 {{the CPU backend needs a query tile: a grid rank that cuts a rank}}
+  // expected-error @+1 {{a work grid needs a query tile: a grid rank that cuts a rank}}
   %O = cascade.grid [p] tile_extents(f = 8) -> ([p, f]) : tensor<?x?xf32> {
     %T = cascade.einsum T[f] = %X[p, f] * 2.0 : (tensor<?x?xf32>) -> tensor<?xf32>
     cascade.yield %T : tensor<?xf32>

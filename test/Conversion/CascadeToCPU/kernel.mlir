@@ -24,3 +24,13 @@
 // LLVM: llvm.intr.fma({{.*}}) : (vector<8xf32>, vector<8xf32>, vector<8xf32>) -> vector<8xf32>
 // LLVM: llvm.func @_mlir_ciface_softmax_causal(
 // LLVM-NOT: math.exp
+
+// Beside the kernel, the number of work items from the plan's work
+// decomposition: B * H * ceildiv(P, 32), read from the output's sizes.
+// CHECK-LABEL: func.func @softmax_work_items(
+// CHECK-SAME: -> i64
+// CHECK: memref.dim %arg0, %c0
+// CHECK: memref.dim %arg0, %c1
+// CHECK: %[[P:.*]] = memref.dim %arg0, %c2
+// CHECK: arith.ceildivsi %[[P]], %c32
+// CHECK: return {{.*}} : i64

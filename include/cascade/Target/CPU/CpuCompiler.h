@@ -100,6 +100,7 @@ private:
   std::unique_ptr<ExecutionEngine> engine;
   void (*entry)(void **) = nullptr;
   void (*check)(void **) = nullptr;
+  void (*countWorkItems)(void **) = nullptr;
   size_t elementBytes = 4;
   SmallVector<Buffer> inputs;
   Buffer output;

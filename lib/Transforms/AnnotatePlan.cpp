@@ -1,0 +1,47 @@
+//===- AnnotatePlan.cpp - The schedule plan as attributes, for lit tests ---===//
+//
+// The backends compute the plan and only read it; this pass makes the same
+// plan visible in the IR so that a scheduling decision (a loop order, a
+// register tile, a packed and hoisted operand, the work decomposition) is
+// checked by FileCheck rather than by reading generated loops.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cascade/Analysis/SchedulePlan.h"
+#include "cascade/Transforms/Passes.h"
+
+namespace mlir::cascade {
+#define GEN_PASS_DEF_CASCADEANNOTATEPLAN
+#include "Cascade/CascadePasses.h.inc"
+} // namespace mlir::cascade
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+namespace {
+
+struct AnnotatePlan
+    : public mlir::cascade::impl::CascadeAnnotatePlanBase<AnnotatePlan> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    func::FuncOp function = getOperation();
+    if (function.isExternal() ||
+        !function.walk([](EinsumOp) { return WalkResult::interrupt(); })
+             .wasInterrupted())
+      return;
+    std::optional<TargetDescription> description =
+        TargetDescription::byName(target);
+    if (!description) {
+      function.emitError("cascade-annotate-plan: unknown target '")
+          << target << "' (avx512 or avx2)";
+      return signalPassFailure();
+    }
+    FailureOr<SchedulePlan> plan = SchedulePlan::compute(function, *description);
+    if (failed(plan))
+      return signalPassFailure();
+    plan->annotate();
+  }
+};
+
+} // namespace
