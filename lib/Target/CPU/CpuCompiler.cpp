@@ -230,10 +230,11 @@ static std::string writeHeader(const CpuKernelInterface &interface,
     os << "\",\n";
   }
   os << "};\n\n"
-     << "/* Work items for an output of out->sizes: the product of the work "
-        "ranks'\n * sizes, the last one counted in tiles of the query tile; "
-        "-1 when a size is\n * negative or the count overflows. The kernel "
-        "clamps [begin, end) to them. */\n"
+     << "/* Work items for an output of out->sizes (the schedule plan's work\n"
+        " * decomposition): the product of the work ranks' sizes, the query "
+        "rank\n * counted in tiles of the query tile; -1 when a size is "
+        "negative or the\n * count overflows. The kernel clamps [begin, end) "
+        "to them. */\n"
      << "int64_t _mlir_ciface_" << name << "_work_items(" << outView
      << ");\n#define " << name << "_work_items _mlir_ciface_" << name
      << "_work_items\n\n"
