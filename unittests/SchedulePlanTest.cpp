@@ -94,13 +94,15 @@ TEST_F(SchedulePlanTest, DecisionsRespectTheTargetAndTheKernelFollowsThem) {
       ASSERT_TRUE(succeeded(plan));
 
       // The work decomposition: the grid's ranks, in order, one of them in
-      // query tiles.
+      // query tiles (looped inside the item after a state phase).
       GridOp grid = plan->getGrid();
       const WorkPlan &work = plan->getWork();
-      ASSERT_EQ(work.ranks.size(), grid.getRanks().size());
+      SmallVector<WorkRankPlan> all(work.ranks);
+      all.append(work.innerRanks.begin(), work.innerRanks.end());
+      ASSERT_EQ(all.size(), grid.getRanks().size());
       int tiled = 0;
-      for (auto [rank, name] : llvm::zip(
-               work.ranks, grid.getRanks().getAsValueRange<StringAttr>())) {
+      for (auto [rank, name] :
+           llvm::zip(all, grid.getRanks().getAsValueRange<StringAttr>())) {
         EXPECT_EQ(rank.rank, name.str());
         if (rank.tile != 1) {
           ++tiled;
@@ -108,6 +110,11 @@ TEST_F(SchedulePlanTest, DecisionsRespectTheTargetAndTheKernelFollowsThem) {
         }
       }
       EXPECT_EQ(tiled, 1);
+      // Linear attention's key-side state is a state phase, run once per
+      // item: the items are (b, h), the query tiles a loop inside.
+      bool linear = StringRef(variant).starts_with("linear");
+      EXPECT_EQ(bool(work.stateGrid), linear);
+      EXPECT_EQ(work.innerRanks.size(), linear ? 1u : 0u);
 
       function.walk([&](EinsumOp einsum) {
         const EinsumPlan &p = plan->getEinsum(einsum);

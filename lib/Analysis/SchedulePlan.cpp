@@ -162,6 +162,14 @@ LogicalResult SchedulePlan::planWork(func::FuncOp function) {
   for (NamedAttribute entry : grid.getTileExtents())
     work.tileExtents[entry.getName().getValue()] =
         cast<IntegerAttr>(entry.getValue()).getInt();
+  for (auto other : function.getBody().front().getOps<GridOp>()) {
+    if (other == grid)
+      continue;
+    if (work.stateGrid)
+      return other.emitError("the plan covers one state phase (a grid "
+                             "before the query grid), not two");
+    work.stateGrid = other;
+  }
   SmallVector<std::string> resultRanks = toStrings(
       cast<ArrayAttr>(grid.getOutputs()[0]));
   for (StringRef rank : grid.getRanks().getAsValueRange<StringAttr>()) {
@@ -190,6 +198,24 @@ LogicalResult SchedulePlan::planWork(func::FuncOp function) {
     return grid.emitError("a work grid needs a query tile: a grid rank "
                           "that cuts a rank (cascade.partition p = p1 * T + "
                           "p0)");
+  if (GridOp state = work.stateGrid) {
+    // Items are the state grid's points; the query tiles are looped inside.
+    SmallVector<std::string> expected;
+    for (const WorkRankPlan &rank : work.ranks)
+      if (rank.tile == 1)
+        expected.push_back(rank.rank);
+    if (toStrings(state.getRanks()) != expected)
+      return state.emitError("a state phase runs over the query grid's "
+                             "ranks but the query tile (")
+             << llvm::join(expected, ", ") << "), in that order";
+    if (!state->isBeforeInBlock(grid))
+      return state.emitError("the state phase must come before the query "
+                             "grid");
+    SmallVector<WorkRankPlan> items;
+    for (WorkRankPlan &rank : work.ranks)
+      (rank.tile == 1 ? items : work.innerRanks).push_back(rank);
+    work.ranks = std::move(items);
+  }
   for (auto partition : function.getBody().front().getOps<PartitionOp>()) {
     if (partition == work.queryPartition)
       continue;
@@ -265,16 +291,19 @@ LogicalResult SchedulePlan::planBuffers(func::FuncOp function) {
       if (isa<PartitionOp, func::ReturnOp, YieldOp>(op))
         continue;
       if (auto nested = dyn_cast<GridOp>(op)) {
-        if (nested != grid)
-          return nested.emitError("a function has one work grid");
+        // The query grid and the state phase (planWork checked there are
+        // no others): a result is the tile its item yields.
         if (failed(planBlock(nested.getBodyBlock())))
           return failure();
-        BufferPlan alias;
-        alias.kind = BufferPlan::Kind::Alias;
-        alias.aliasOf = cast<YieldOp>(nested.getBodyBlock().getTerminator())
-                            .getValues()[0];
-        alias.tensorRanks = toStrings(cast<ArrayAttr>(nested.getOutputs()[0]));
-        buffers[nested.getResult(0)] = alias;
+        auto yield = cast<YieldOp>(nested.getBodyBlock().getTerminator());
+        for (auto [result, tile, ranks] : llvm::zip(
+                 nested.getResults(), yield.getValues(), nested.getOutputs())) {
+          BufferPlan alias;
+          alias.kind = BufferPlan::Kind::Alias;
+          alias.aliasOf = tile;
+          alias.tensorRanks = toStrings(cast<ArrayAttr>(ranks));
+          buffers[result] = alias;
+        }
         continue;
       }
       if (auto iterate = dyn_cast<IterateOp>(op)) {
@@ -358,7 +387,9 @@ LogicalResult SchedulePlan::planBuffers(func::FuncOp function) {
 LogicalResult SchedulePlan::planEinsum(EinsumOp einsum) {
   EinsumPlan plan;
   plan.inKeyLoop = static_cast<bool>(keyLoop);
-  plan.perItem = !einsum->getParentOfType<GridOp>();
+  GridOp enclosing = einsum->getParentOfType<GridOp>();
+  plan.perItem = !enclosing;
+  plan.inStatePhase = enclosing && enclosing == work.stateGrid;
   auto isFixed = [&](StringRef rank) {
     return grid.fixesRank(rank) ||
            (keyLoop && rank == keyLoop.getRank());
@@ -566,7 +597,11 @@ static ArrayAttr getStringArray(Builder &b, ArrayRef<std::string> strings) {
 
 void SchedulePlan::annotate() const {
   Builder b(GridOp(grid).getContext());
-  SmallVector<std::string> items;
+  SmallVector<std::string> items, inner;
+  for (const WorkRankPlan &rank : work.innerRanks)
+    inner.push_back(rank.rank + " < ceildiv(out." +
+                    std::to_string(rank.resultDim) + ", " +
+                    std::to_string(rank.tile) + ")");
   for (const WorkRankPlan &rank : work.ranks) {
     std::string dim = "out." + std::to_string(rank.resultDim);
     items.push_back(rank.tile == 1 ? dim
@@ -590,6 +625,9 @@ void SchedulePlan::annotate() const {
                                            })))),
       b.getNamedAttr("work_extents", getStringArray(b, items)),
   };
+  if (!inner.empty())
+    gridPlan.push_back(
+        b.getNamedAttr("loops_in_item", getStringArray(b, inner)));
   GridOp(grid)->setAttr("cascade.plan", b.getDictionaryAttr(gridPlan));
 
   for (auto &[op, plan] : einsums) {
@@ -632,6 +670,8 @@ void SchedulePlan::annotate() const {
     };
     if (plan.perItem)
       entries.push_back(b.getNamedAttr("per_item", b.getUnitAttr()));
+    if (plan.inStatePhase)
+      entries.push_back(b.getNamedAttr("state_phase", b.getUnitAttr()));
     einsum->setAttr("cascade.plan", b.getDictionaryAttr(entries));
   }
 }

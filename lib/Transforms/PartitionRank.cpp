@@ -61,6 +61,17 @@ private:
   LogicalResult rewriteEinsum(EinsumOp einsum, OpBuilder &builder);
   LogicalResult rewriteIterate(IterateOp iterate, OpBuilder &builder);
   LogicalResult rewriteBlockOps(Block &block, OpBuilder &builder);
+  /// Whether `op` (outside the query grid) can run in a work item of the
+  /// state grid: every rank it walks is a state grid rank or tile-local.
+  bool fitsStateItem(Operation *op, ArrayRef<std::string> stateRanks);
+  /// Moves the ops left outside the query grid that produce per-(b, h)
+  /// state into a grid over the query grid's ranks but the query tile,
+  /// placed before it (the state phase). Leaves them alone when none can.
+  LogicalResult buildStateGrid(GridOp queryGrid, OpBuilder &builder);
+  bool isTileLocalRank(StringRef rank) {
+    return rank == inner || env.getPartitionOfInner(rank) ||
+           tileExtents.count(rank);
+  }
 
   func::FuncOp function;
   const RankEnvironment &env;
@@ -71,6 +82,8 @@ private:
   llvm::MapVector<StringRef, int64_t> tileExtents;
   /// Old value -> its tile-local replacement inside the grid.
   IRMapping local;
+  /// Set while moving ops into the state grid.
+  bool buildingStateGrid = false;
 };
 
 LogicalResult
@@ -171,7 +184,9 @@ LogicalResult Scheduler::rewriteEinsum(EinsumOp einsum, OpBuilder &builder) {
              << "if it is a head dimension, give tile-extents=" << rank
              << "=N";
   llvm::StringMap<AffineExpr> global;
-  global[query] = parts.dim(outer) * tile + parts.dim(inner);
+  // (State ops have no query rank: no p1, p0 ranks for them.)
+  if (!buildingStateGrid)
+    global[query] = parts.dim(outer) * tile + parts.dim(inner);
 
   for (auto [j, operand, mapAttr] :
        llvm::enumerate(einsum.getInputs(), einsum.getIndexingMaps())) {
@@ -392,6 +407,130 @@ LogicalResult Scheduler::run(const llvm::StringMap<int64_t> &givenExtents) {
   for (auto [k, i] : llvm::enumerate(tiledResults))
     returnOp.setOperand(i, grid.getResult(k));
   for (Operation *op : llvm::reverse(inside))
+    op->erase();
+  return buildStateGrid(grid, builder);
+}
+
+bool Scheduler::fitsStateItem(Operation *op, ArrayRef<std::string> stateRanks) {
+  auto fits = [&](EinsumOp einsum) {
+    for (StringRef rank : einsum.getOutput().getAsValueRange<StringAttr>())
+      if (!llvm::is_contained(stateRanks, rank) && !isTileLocalRank(rank))
+        return false;
+    for (Attribute attr : einsum.getReductions())
+      if (!isTileLocalRank(cast<ReductionAttr>(attr).getRank().getValue()))
+        return false;
+    return true;
+  };
+  if (auto einsum = dyn_cast<EinsumOp>(op))
+    return fits(einsum);
+  auto iterate = dyn_cast<IterateOp>(op);
+  // A tile schedule is indexed by the query tile, which a state item lacks.
+  if (!iterate || iterate.getTiles())
+    return false;
+  // The iterate's rank is fixed per step; its body is walked as usual.
+  for (Operation &nested : iterate.getBodyBlock()) {
+    auto einsum = dyn_cast<EinsumOp>(nested);
+    if (einsum ? !fits(einsum) : !isa<YieldOp>(nested))
+      return false;
+  }
+  return true;
+}
+
+LogicalResult Scheduler::buildStateGrid(GridOp queryGrid, OpBuilder &builder) {
+  SmallVector<std::string> stateRanks;
+  for (const std::string &rank : gridRanks)
+    if (rank != outer)
+      stateRanks.push_back(rank);
+  if (stateRanks.empty())
+    return success();
+  Block &block = function.getBody().front();
+
+  // Candidates: the cascade ops outside the query grid whose every rank
+  // fits a state item; then drop, until nothing changes, those that cannot
+  // move: an iterate starting from a value that stays, a value read by an
+  // op that stays (it would come before the grid that now makes it), and a
+  // value the query grid reads without every state rank (a grid's result
+  // covers its ranks; ALiBi's slopes SL[h] stay outside).
+  llvm::SetVector<Operation *> moved;
+  for (Operation &op : block.without_terminator())
+    if (isa<EinsumOp, IterateOp>(op) && fitsStateItem(&op, stateRanks))
+      moved.insert(&op);
+  auto coversState = [&](Value value) {
+    SmallVector<StringRef> ranks = getTensorRanks(value);
+    return llvm::all_of(stateRanks, [&](const std::string &rank) {
+      return llvm::is_contained(ranks, StringRef(rank));
+    });
+  };
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (Operation *op : SmallVector<Operation *>(moved.begin(), moved.end())) {
+      bool stays = false;
+      if (auto iterate = dyn_cast<IterateOp>(op))
+        for (Value init : iterate.getInits())
+          if (!moved.contains(init.getDefiningOp()))
+            stays = true;
+      for (Value result : op->getResults())
+        for (Operation *user : result.getUsers()) {
+          Operation *top = block.findAncestorOpInBlock(*user);
+          if (!top || moved.contains(top))
+            continue;
+          if (top != queryGrid.getOperation() || !coversState(result))
+            stays = true;
+        }
+      if (stays) {
+        moved.remove(op);
+        changed = true;
+      }
+    }
+  }
+  if (moved.empty())
+    return success();
+
+  // The state grid's results: moved values the query grid reads.
+  SmallVector<Value> exported;
+  for (Operation *op : moved)
+    for (Value result : op->getResults())
+      if (llvm::any_of(result.getUsers(), [&](Operation *user) {
+            return !moved.contains(block.findAncestorOpInBlock(*user));
+          }))
+        exported.push_back(result);
+  if (exported.empty())
+    return success(); // Nothing the query phase reads: leave it.
+
+  Location loc = function.getLoc();
+  builder.setInsertionPoint(queryGrid);
+  SmallVector<Attribute> outputs;
+  SmallVector<Type> types;
+  for (Value value : exported) {
+    outputs.push_back(builder.getStrArrayAttr(getTensorRanks(value)));
+    types.push_back(value.getType());
+  }
+  SmallVector<StringRef> stateRefs(stateRanks.begin(), stateRanks.end());
+  OperationState state(loc, GridOp::getOperationName());
+  state.addAttribute("ranks", builder.getStrArrayAttr(stateRefs));
+  state.addAttribute("outputs", builder.getArrayAttr(outputs));
+  state.addAttribute("tile_extents", queryGrid.getTileExtentsAttr());
+  state.addTypes(types);
+  state.addRegion()->push_back(new Block());
+  auto stateGrid = cast<GridOp>(builder.create(state));
+  builder.setInsertionPointToStart(&stateGrid.getBodyBlock());
+  buildingStateGrid = true;
+  for (Operation *op : moved) {
+    LogicalResult rewritten =
+        isa<EinsumOp>(op) ? rewriteEinsum(cast<EinsumOp>(op), builder)
+                          : rewriteIterate(cast<IterateOp>(op), builder);
+    if (failed(rewritten)) {
+      stateGrid.erase();
+      return failure();
+    }
+  }
+  SmallVector<Value> tiles;
+  for (Value value : exported)
+    tiles.push_back(local.lookup(value));
+  YieldOp::create(builder, loc, tiles);
+  for (auto [k, value] : llvm::enumerate(exported))
+    value.replaceAllUsesWith(stateGrid.getResult(k));
+  for (Operation *op : llvm::reverse(moved))
     op->erase();
   return success();
 }

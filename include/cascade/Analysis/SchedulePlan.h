@@ -82,8 +82,21 @@ struct WorkRankPlan {
 };
 
 /// The work items: points of the grid's ranks, row-major (last fastest).
+///
+/// With a state phase (a second grid, over the query grid's ranks but the
+/// query tile: the key-side state of linear attention, `[b, h]`), an item is
+/// one point of the state grid: it runs the state phase once, keeps the
+/// state in its staging memory, then loops over `innerRanks` (the query
+/// tiles of that (b, h)) running the query grid's body for each. The state
+/// is computed once per (b, h) and never leaves the item, at the price of
+/// B * H items instead of B * H * tiles.
 struct WorkPlan {
   SmallVector<WorkRankPlan> ranks;
+  /// Query grid ranks looped inside an item (the query tile's rank, with a
+  /// state phase); empty otherwise.
+  SmallVector<WorkRankPlan> innerRanks;
+  /// The state phase's grid, if any.
+  GridOp stateGrid;
   /// The partitions of the query rank (cut by a grid rank) and of the key
   /// rank (iterated inside an item); null when absent.
   PartitionOp queryPartition, keyPartition;
@@ -164,8 +177,10 @@ struct EinsumPlan {
   /// Reduced ranks in loop order (outermost first) with their operators.
   SmallVector<std::pair<std::string, ReduceKind>> reductions;
   SmallVector<OperandPlan> operands;
-  /// Outside the grid (run by every work item, not once: issue 11).
+  /// Outside every grid: run by every work item (a per-head slope).
   bool perItem = false;
+  /// In the state phase's grid: once per item, before its query tiles.
+  bool inStatePhase = false;
   /// Inside the key iterate's body.
   bool inKeyLoop = false;
   /// Every loop, outermost first.

@@ -59,6 +59,7 @@ private:
   LogicalResult checkInterface();
   MemRefType getArgumentType(int64_t rank, int64_t innermost);
   LogicalResult emitBlock(Block &block);
+  LogicalResult emitGrid(GridOp nested);
   LogicalResult emitIterate(IterateOp iterate);
   LogicalResult emitScheduledSteps(IterateOp iterate, TileScheduleAttr tiles,
                                    Value steps,
@@ -83,6 +84,8 @@ private:
   /// ranks.
   Value resultValue;
   GridOp grid;
+  /// The kernel's output view.
+  Value outView;
   SmallVector<StringRef> resultRanks;
   std::string headRankOfResult;
   Type storageType;
@@ -177,6 +180,15 @@ Value KernelBuilder::getExtentOf(const RankBinding &binding) {
 /// is negative or the product overflows int64. The kernel's item loop and
 /// `<f>_work_items` (which the host runner and AOT callers call) are both
 /// built from this one function.
+static Value buildWorkRankExtent(OpBuilder &b, Location loc,
+                                 const WorkRankPlan &rank, Value out) {
+  Value size = memref::DimOp::create(b, loc, out, rank.resultDim);
+  if (rank.tile == 1)
+    return size;
+  return arith::CeilDivSIOp::create(
+      b, loc, size, arith::ConstantIndexOp::create(b, loc, rank.tile));
+}
+
 static std::pair<SmallVector<Value>, Value>
 buildWorkItemCount(OpBuilder &b, Location loc, const WorkPlan &work,
                    Value out) {
@@ -191,9 +203,7 @@ buildWorkItemCount(OpBuilder &b, Location loc, const WorkPlan &work,
   Value bad = arith::ConstantIntOp::create(b, loc, 0, 1);
   Value limit = constant(std::numeric_limits<int64_t>::max());
   for (const WorkRankPlan &rank : work.ranks) {
-    Value size = memref::DimOp::create(b, loc, out, rank.resultDim);
-    if (rank.tile != 1)
-      size = arith::CeilDivSIOp::create(b, loc, size, constant(rank.tile));
+    Value size = buildWorkRankExtent(b, loc, rank, out);
     extents.push_back(size);
     bad = arith::OrIOp::create(
         b, loc, bad, cmp(arith::CmpIPredicate::slt, size, constant(0)));
@@ -366,7 +376,36 @@ LogicalResult KernelBuilder::build() {
     if (i > 0)
       rest = arith::DivUIOp::create(builder, loc, rest, workExtents[i]);
   }
-  PartitionOp query = work.queryPartition;
+  outView = out;
+
+  if (failed(emitBlock(source.getBody().front())))
+    return failure();
+
+  builder.setInsertionPointToEnd(entry);
+  func::ReturnOp::create(builder, loc);
+  buildWorkItemsFunction(outType);
+  source.erase();
+  return success();
+}
+
+LogicalResult KernelBuilder::emitGrid(GridOp nested) {
+  // The state phase: its body runs once at the start of the item, its
+  // results stay in the item's buffers.
+  if (nested != grid)
+    return emitBlock(nested.getBodyBlock());
+  // The query grid: the item loop is (part of) its grid; the ranks the plan
+  // loops inside an item (the query tiles, after a state phase) are loops
+  // here, then the body and the copy of its tile into `out`.
+  OpBuilder::InsertionGuard guard(builder);
+  Location loc = state.loc;
+  for (const WorkRankPlan &rank : plan->getWork().innerRanks) {
+    Value extent = buildWorkRankExtent(builder, loc, rank, outView);
+    auto loop = scf::ForOp::create(builder, loc, state.constantIndex(0),
+                                   extent, state.constantIndex(1));
+    builder.setInsertionPointToStart(loop.getBody());
+    state.fixed[rank.rank] = loop.getInductionVar();
+  }
+  PartitionOp query = state.getQueryPartition();
   Value tile = state.constantIndex(query.getTile());
   state.tileIndex = state.fixed.lookup(query.getOuter());
   Value tileStart = arith::MulIOp::create(builder, loc, state.tileIndex, tile);
@@ -374,15 +413,11 @@ LogicalResult KernelBuilder::build() {
       builder, loc, tile,
       arith::SubIOp::create(builder, loc,
                             state.extents.lookup(query.getRank()), tileStart));
-
-  if (failed(emitBlock(source.getBody().front())))
+  if (failed(emitBlock(nested.getBodyBlock())))
     return failure();
-  emitResultCopy(out);
-
-  builder.setInsertionPointToEnd(entry);
-  func::ReturnOp::create(builder, loc);
-  buildWorkItemsFunction(outType);
-  source.erase();
+  emitResultCopy(outView);
+  // Packs made inside the query tile loop do not reach past it.
+  state.forgetStepPacks();
   return success();
 }
 
@@ -396,9 +431,7 @@ LogicalResult KernelBuilder::emitBlock(Block &block) {
       continue;
     }
     if (auto nested = dyn_cast<GridOp>(op)) {
-      // The item loop around the kernel is this grid's (the plan allows
-      // one): its body is one work item.
-      if (failed(emitBlock(nested.getBodyBlock())))
+      if (failed(emitGrid(nested)))
         return failure();
       continue;
     }

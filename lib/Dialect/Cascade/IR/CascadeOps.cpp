@@ -804,10 +804,17 @@ void GridOp::getAsmResultNames(OpAsmSetValueNameFn setNameFn) {
   auto yield = dyn_cast<YieldOp>(getBodyBlock().getTerminator());
   if (!yield)
     return;
-  for (auto [result, tile] : llvm::zip(getResults(), yield.getValues()))
-    if (EinsumOp einsum = getRankSource(tile))
+  for (auto [result, tile] : llvm::zip(getResults(), yield.getValues())) {
+    // An iterate's result is named after its last update (the state RKV),
+    // not after its initial value (RKV0).
+    Value named = tile;
+    if (auto iterate = tile.getDefiningOp<IterateOp>())
+      named = cast<YieldOp>(iterate.getBodyBlock().getTerminator())
+                  .getValues()[cast<OpResult>(tile).getResultNumber()];
+    if (EinsumOp einsum = getRankSource(named))
       if (std::optional<StringRef> name = einsum.getName())
         setNameFn(result, *name);
+  }
 }
 
 bool GridOp::fixesRank(StringRef rank) {
