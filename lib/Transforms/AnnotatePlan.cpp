@@ -12,7 +12,7 @@
 
 namespace mlir::cascade {
 #define GEN_PASS_DEF_CASCADEANNOTATEPLAN
-#include "Cascade/CascadePasses.h.inc"
+#include "cascade/Transforms/Passes.h.inc"
 } // namespace mlir::cascade
 
 using namespace mlir;

@@ -13,7 +13,7 @@
 
 namespace mlir::cascade {
 #define GEN_PASS_DEF_CASCADECLASSIFYTILES
-#include "Cascade/CascadePasses.h.inc"
+#include "cascade/Transforms/Passes.h.inc"
 } // namespace mlir::cascade
 
 using namespace mlir;

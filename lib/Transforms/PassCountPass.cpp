@@ -16,7 +16,7 @@
 
 namespace mlir::cascade {
 #define GEN_PASS_DEF_CASCADEPASSCOUNT
-#include "Cascade/CascadePasses.h.inc"
+#include "cascade/Transforms/Passes.h.inc"
 } // namespace mlir::cascade
 
 using namespace mlir;

@@ -1,7 +1,7 @@
 //===- Passes.td - Conversions out of the cascade dialect ----*- tablegen -*-===//
 //
 // The passes that turn cascades into target code, apart from the dialect's
-// analyses and rewrites (dialects/Cascade/CascadePasses.td), as upstream
+// analyses and rewrites (include/cascade/Transforms/Passes.td), as upstream
 // MLIR and CIRCT keep include/*/Conversion/Passes.td. Today: the CPU
 // backend's kernel builder, its shape check and the math approximation;
 // `cascade-to-cpu` (lib/Conversion/CascadeToCPU/CpuPipeline.cpp) chains them

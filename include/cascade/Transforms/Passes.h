@@ -1,6 +1,6 @@
 //===- Passes.h - Cascade's passes --------------------------------*- C++ -*-===//
 //
-// Declarations generated from dialects/Cascade/CascadePasses.td, and the
+// Declarations generated from include/cascade/Transforms/Passes.td, and the
 // rewrite entry points the passes (and embedders) call.
 //
 //===----------------------------------------------------------------------===//
@@ -27,10 +27,10 @@
 namespace mlir::cascade {
 
 #define GEN_PASS_DECL
-#include "Cascade/CascadePasses.h.inc"
+#include "cascade/Transforms/Passes.h.inc"
 
 #define GEN_PASS_REGISTRATION
-#include "Cascade/CascadePasses.h.inc"
+#include "cascade/Transforms/Passes.h.inc"
 
 /// Sites (consumer Einsums) where a rewrite was refused, so that a driver
 /// that repeats the rewrites reports each refusal once.

@@ -19,20 +19,20 @@
 using namespace mlir;
 using namespace mlir::cascade;
 
-#include "Cascade/CascadeDialect.cpp.inc"
-#include "Cascade/CascadeEnums.cpp.inc"
+#include "cascade/Dialect/Cascade/IR/CascadeDialect.cpp.inc"
+#include "cascade/Dialect/Cascade/IR/CascadeEnums.cpp.inc"
 
 #define GET_ATTRDEF_CLASSES
-#include "Cascade/CascadeAttrs.cpp.inc"
+#include "cascade/Dialect/Cascade/IR/CascadeAttrs.cpp.inc"
 
 void CascadeDialect::initialize() {
   addOperations<
 #define GET_OP_LIST
-#include "Cascade/CascadeOps.cpp.inc"
+#include "cascade/Dialect/Cascade/IR/CascadeOps.cpp.inc"
       >();
   addAttributes<
 #define GET_ATTRDEF_LIST
-#include "Cascade/CascadeAttrs.cpp.inc"
+#include "cascade/Dialect/Cascade/IR/CascadeAttrs.cpp.inc"
       >();
 }
 

@@ -41,7 +41,7 @@ static void printRankName(OpAsmPrinter &printer, Operation *, StringAttr rank) {
 }
 
 #define GET_OP_CLASSES
-#include "Cascade/CascadeOps.cpp.inc"
+#include "cascade/Dialect/Cascade/IR/CascadeOps.cpp.inc"
 
 //===----------------------------------------------------------------------===//
 // Shared lookups

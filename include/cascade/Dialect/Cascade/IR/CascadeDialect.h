@@ -1,6 +1,6 @@
 //===- CascadeDialect.h - The cascade dialect ---------------------*- C++ -*-===//
 //
-// Declares the dialect class generated from dialects/Cascade/CascadeBase.td.
+// Declares the dialect class generated from include/cascade/Dialect/Cascade/IR/CascadeBase.td.
 //
 //===----------------------------------------------------------------------===//
 
@@ -11,6 +11,6 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/IR/Dialect.h"
 
-#include "Cascade/CascadeDialect.h.inc"
+#include "cascade/Dialect/Cascade/IR/CascadeDialect.h.inc"
 
 #endif // CASCADE_DIALECT_CASCADE_IR_CASCADEDIALECT_H

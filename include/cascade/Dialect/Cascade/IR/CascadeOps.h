@@ -1,7 +1,7 @@
 //===- CascadeOps.h - Ops and attributes of the cascade dialect ---*- C++ -*-===//
 //
 // Declares the ops, enums and attributes generated from
-// dialects/Cascade/CascadeOps.td, plus the reduce-operator helpers every
+// include/cascade/Dialect/Cascade/IR/CascadeOps.td, plus the reduce-operator helpers every
 // consumer of a reduction needs (identity, combine).
 //
 //===----------------------------------------------------------------------===//
@@ -20,17 +20,17 @@
 #include "mlir/Interfaces/ControlFlowInterfaces.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
-#include "Cascade/CascadeEnums.h.inc"
+#include "cascade/Dialect/Cascade/IR/CascadeEnums.h.inc"
 
 #define GET_ATTRDEF_CLASSES
-#include "Cascade/CascadeAttrs.h.inc"
+#include "cascade/Dialect/Cascade/IR/CascadeAttrs.h.inc"
 
 namespace mlir::cascade {
 class RankEnvironment;
 } // namespace mlir::cascade
 
 #define GET_OP_CLASSES
-#include "Cascade/CascadeOps.h.inc"
+#include "cascade/Dialect/Cascade/IR/CascadeOps.h.inc"
 
 namespace mlir::cascade {
 

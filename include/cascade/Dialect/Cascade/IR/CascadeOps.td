@@ -8,7 +8,7 @@
 #ifndef CASCADE_OPS_TD
 #define CASCADE_OPS_TD
 
-include "CascadeBase.td"
+include "cascade/Dialect/Cascade/IR/CascadeBase.td"
 include "mlir/IR/BuiltinAttributes.td"
 include "mlir/IR/CommonAttrConstraints.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
