@@ -16,6 +16,14 @@ config.substitutions.append(("%variants", os.path.join(config.cascade_src_root, 
 config.substitutions.append(("%srcroot", config.cascade_src_root))
 config.substitutions.append(("%objroot", config.cascade_obj_root))
 config.substitutions.append(("%cxx", config.cascade_cxx_compiler))
+config.substitutions.append(("%cmake", config.cmake_command))
+# The C++ compiler (and ccache, when the build uses it) for projects the
+# tests configure against an installed Cascade (test/Embedding).
+config.substitutions.append(
+    ("%example_compiler",
+     "-DCMAKE_CXX_COMPILER=" + config.cascade_cxx_compiler +
+     (" -DCMAKE_CXX_COMPILER_LAUNCHER=" + config.cmake_cxx_launcher
+      if config.cmake_cxx_launcher else "")))
 
 llvm_config.with_system_environment(["HOME", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()

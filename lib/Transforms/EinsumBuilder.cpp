@@ -1,6 +1,6 @@
 //===- EinsumBuilder.cpp - Building Einsums from named ranks --------------===//
 
-#include "EinsumBuilder.h"
+#include "cascade/Transforms/EinsumBuilder.h"
 
 #include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
 

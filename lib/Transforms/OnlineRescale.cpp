@@ -20,7 +20,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "EinsumBuilder.h"
+#include "cascade/Transforms/EinsumBuilder.h"
 #include "cascade/Analysis/AlgebraicLaws.h"
 #include "cascade/Analysis/FloatClasses.h"
 #include "cascade/Dialect/Cascade/IR/RankEnvironment.h"

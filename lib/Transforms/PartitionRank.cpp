@@ -15,7 +15,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "EinsumBuilder.h"
+#include "cascade/Transforms/EinsumBuilder.h"
 #include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
 #include "cascade/Transforms/Passes.h"
 

@@ -4,11 +4,13 @@
 // indices and predicates translated between rank spaces (`m` becoming
 // `m1 * 64 + m0`), and bodies inlined into each other. These helpers keep
 // the rank and symbol bookkeeping of EinsumOp's attributes in one place.
+// They are public: a program that builds a cascade in C++ (rather than
+// parsing text) uses EinsumParts too (examples/embedding).
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef CASCADE_LIB_TRANSFORMS_EINSUMBUILDER_H
-#define CASCADE_LIB_TRANSFORMS_EINSUMBUILDER_H
+#ifndef CASCADE_TRANSFORMS_EINSUMBUILDER_H
+#define CASCADE_TRANSFORMS_EINSUMBUILDER_H
 
 #include "cascade/Dialect/Cascade/IR/CascadeOps.h"
 
@@ -141,4 +143,4 @@ bool bodyReadsCoordinates(EinsumOp einsum);
 
 } // namespace mlir::cascade
 
-#endif // CASCADE_LIB_TRANSFORMS_EINSUMBUILDER_H
+#endif // CASCADE_TRANSFORMS_EINSUMBUILDER_H
