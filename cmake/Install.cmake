@@ -15,18 +15,24 @@ foreach(library ${CASCADE_LIBRARIES})
 endforeach()
 target_compile_features(CascadeDialect INTERFACE cxx_std_17)
 
-# Cascade::Cascade: everything (dialect, analyses, rewrites, interpreter,
+# Cascade::Cascade: everything in C++ (dialect, analyses, rewrites, interpreter,
 # CPU pipeline and JIT/AOT, registration).
 add_library(Cascade INTERFACE)
 target_link_libraries(Cascade INTERFACE ${CASCADE_LIBRARIES})
 
-install(TARGETS ${CASCADE_LIBRARIES} Cascade
+# The C API (include/cascade-c), a shared library: the static libraries it
+# is made of are private to it.
+target_include_directories(CascadeCAPI INTERFACE
+  $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+
+install(TARGETS ${CASCADE_LIBRARIES} Cascade CascadeCAPI
   EXPORT CascadeTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(TARGETS attn-opt attn-run attn-compile
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/cascade
+                  ${PROJECT_SOURCE_DIR}/include/cascade-c
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   FILES_MATCHING PATTERN "*.h" PATTERN "*.td")
 install(DIRECTORY ${PROJECT_BINARY_DIR}/include/cascade

@@ -23,7 +23,18 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
+# Built with clang-22, the compiler of Debian's libMLIR.so: MLIR names
+# template types (TypeIDs of traits and interfaces) by the compiler's
+# spelling of them, and a shared library of ours (the C API) keeps copies
+# that only agree with libMLIR.so's when both spell them alike. A build
+# directory configured with another compiler is rebuilt from scratch.
+if [ -f build/CMakeCache.txt ] &&
+   ! grep -q '^CMAKE_CXX_COMPILER:FILEPATH=.*clang++-22$' build/CMakeCache.txt; then
+  echo "setup: build/ was configured with another compiler; reconfiguring with clang++-22"
+  rm -rf build
+fi
 if [ ! -f build/build.ninja ]; then
-  cmake -G Ninja -S . -B build -DCMAKE_BUILD_TYPE=Release
+  cmake -G Ninja -S . -B build -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22
 fi
 cmake --build build

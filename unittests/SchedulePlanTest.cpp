@@ -168,9 +168,12 @@ TEST_F(SchedulePlanTest, RegisterTilesFollowTheAccumulatorBudget) {
   OwningOpRef<ModuleOp> module = schedule("softmax_causal", 64, 64, 64);
   ASSERT_TRUE(module);
   func::FuncOp function = getFunction(*module);
-  for (auto [width, rows, vectors, lanes] :
+  for (auto [width, expectedRows, expectedVectors, expectedLanes] :
        {std::tuple<int64_t, int64_t, int64_t, int64_t>{16, 6, 4, 16},
         {8, 3, 4, 8}}) {
+    // (Structured bindings cannot be captured in C++17.)
+    int64_t rows = expectedRows, vectors = expectedVectors,
+            lanes = expectedLanes;
     FailureOr<SchedulePlan> plan =
         SchedulePlan::compute(function, TargetDescription::forCpu(width));
     ASSERT_TRUE(succeeded(plan));

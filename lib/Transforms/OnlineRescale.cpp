@@ -573,8 +573,10 @@ void rewrite(Site site, int64_t tile) {
     (void)lcParts.dim(outer);
     addOperands(consumer, lcParts);
     lcParts.elementType = cast<RankedTensorType>(consumer.getType()).getElementType();
+    // (A structured binding cannot be captured in C++17.)
+    EinsumOp inlined = consumer;
     EinsumOp local = lcParts.build(builder, consumer.getLoc(), [&](OpBuilder &b, Location, ValueRange args) {
-      return inlineBody(b, consumer, args, rewriteIndex);
+      return inlineBody(b, inlined, args, rewriteIndex);
     });
     SmallVector<std::string> consumerRanks = outputOf(consumer);
     EinsumOp updated = buildStepMap(

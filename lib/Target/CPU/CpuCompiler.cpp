@@ -558,6 +558,107 @@ void CpuKernel::run(int threads) {
   runOnThreads(threads, worker);
 }
 
+LogicalResult CpuKernel::runOnViews(ArrayRef<CpuKernelView> views,
+                                    const CpuKernelView &output, int threads,
+                                    std::string &error) const {
+  size_t numInputs = interface.inputRanks.size();
+  if (views.size() != numInputs) {
+    error = "the kernel takes " + std::to_string(numInputs) + " inputs, not " +
+            std::to_string(views.size());
+    return failure();
+  }
+  // Descriptors: allocated, aligned, offset, sizes..., strides...
+  SmallVector<SmallVector<int64_t>> descriptors;
+  auto describeView = [&](const CpuKernelView &view, size_t rank,
+                          const std::string &what) -> LogicalResult {
+    if (view.sizes.size() != rank || view.strides.size() != rank) {
+      error = what + " must have rank " + std::to_string(rank) + ", not " +
+              std::to_string(view.sizes.size());
+      return failure();
+    }
+    bool empty = llvm::is_contained(view.sizes, 0);
+    if (!view.data && !empty) {
+      error = what + " has no data";
+      return failure();
+    }
+    SmallVector<int64_t> descriptor(3 + 2 * rank, 0);
+    descriptor[0] = descriptor[1] = reinterpret_cast<int64_t>(view.data);
+    llvm::copy(view.sizes, descriptor.begin() + 3);
+    llvm::copy(view.strides, descriptor.begin() + 3 + rank);
+    descriptors.push_back(std::move(descriptor));
+    return success();
+  };
+  SmallVector<int64_t> scalars(numInputs, 0);
+  for (size_t i = 0; i < numInputs; ++i) {
+    std::string what = "input #" + std::to_string(i);
+    bool wantsScalar = !interface.scalarRanks[i].empty();
+    if (wantsScalar != views[i].scalar.has_value()) {
+      error = what + (wantsScalar ? " is the extent of rank '" +
+                                        interface.scalarRanks[i] +
+                                        "': pass an integer"
+                                  : " is a tensor, not a scalar");
+      return failure();
+    }
+    if (wantsScalar)
+      scalars[i] = *views[i].scalar;
+    else if (failed(describeView(views[i], interface.inputRanks[i], what)))
+      return failure();
+  }
+  if (failed(describeView(output, interface.resultRanks.size(), "the output")))
+    return failure();
+
+  // Arguments: a pointer to each view's descriptor pointer, or to a
+  // scalar's value, then the output's.
+  SmallVector<void *> pointers;
+  for (SmallVector<int64_t> &descriptor : descriptors)
+    pointers.push_back(descriptor.data());
+  auto packArguments = [&] {
+    SmallVector<void *> arguments;
+    size_t view = 0;
+    for (size_t i = 0; i < numInputs; ++i)
+      arguments.push_back(interface.scalarRanks[i].empty()
+                              ? static_cast<void *>(&pointers[view++])
+                              : static_cast<void *>(&scalars[i]));
+    arguments.push_back(&pointers[view]);
+    return arguments;
+  };
+  SmallVector<void *> arguments = packArguments();
+  int32_t status = 0;
+  arguments.push_back(&status);
+  check(arguments.data());
+  if (status != 0) {
+    size_t k = status - 1;
+    error = "the kernel's shape check failed: " +
+            (k < interface.checkMessages.size() ? interface.checkMessages[k]
+                                                : "condition " +
+                                                      std::to_string(status));
+    return failure();
+  }
+  int64_t items = 0;
+  SmallVector<void *> countArguments = {&pointers.back(), &items};
+  countWorkItems(countArguments.data());
+  if (items < 0) {
+    error = "the work item count overflows int64";
+    return failure();
+  }
+  std::atomic<int64_t> next{0};
+  auto worker = [&] {
+    SmallVector<void *> arguments = packArguments();
+    int64_t begin = 0, end = 0;
+    arguments.push_back(&begin);
+    arguments.push_back(&end);
+    for (;;) {
+      begin = next.fetch_add(1);
+      if (begin >= items)
+        break;
+      end = begin + 1;
+      entry(arguments.data());
+    }
+  };
+  runOnThreads(std::max(threads, 1), worker);
+  return success();
+}
+
 Tensor CpuKernel::decode(const Buffer &buffer) const {
   Tensor tensor(buffer.shape);
   for (size_t i = 0; i < tensor.data.size(); ++i) {

@@ -55,6 +55,15 @@ LogicalResult emitCpuObject(func::FuncOp function,
                             llvm::StringRef objectPath,
                             llvm::StringRef headerPath);
 
+/// A caller's buffer as the kernel reads or writes it, without a copy: the
+/// address of element [0, ..., 0], and sizes and strides in elements. A
+/// runtime extent (an `index` argument of the spec) is a scalar instead.
+struct CpuKernelView {
+  void *data = nullptr;
+  SmallVector<int64_t> sizes, strides;
+  std::optional<int64_t> scalar;
+};
+
 /// A JIT-compiled kernel with its inputs and output in kernel layout.
 class CpuKernel {
 public:
@@ -69,6 +78,15 @@ public:
   LogicalResult prepare(llvm::ArrayRef<Tensor> inputs, std::string &error);
   /// Runs every work item on `threads` threads.
   void run(int threads);
+  /// Runs on the caller's buffers (elements of the storage type, any
+  /// strides): checks the views against the ABI (count, ranks, scalars),
+  /// runs the kernel's own `<f>_check` on them (sizes, head dimensions,
+  /// agreeing extents, every read in bounds, innermost strides 1), then
+  /// every work item on `threads` threads. Fails with a message, running
+  /// nothing, when a check fails. Thread-safe: it touches no kernel state.
+  LogicalResult runOnViews(llvm::ArrayRef<CpuKernelView> inputs,
+                           const CpuKernelView &output, int threads,
+                           std::string &error) const;
   /// The output, widened to fp64.
   Tensor getOutput() const;
   /// The inputs as the kernel sees them (rounded to the storage type).
