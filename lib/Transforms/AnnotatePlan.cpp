@@ -26,9 +26,7 @@ struct AnnotatePlan
 
   void runOnOperation() override {
     func::FuncOp function = getOperation();
-    if (function.isExternal() ||
-        !function.walk([](EinsumOp) { return WalkResult::interrupt(); })
-             .wasInterrupted())
+    if (!isCascadeFunction(function))
       return;
     std::optional<TargetDescription> description =
         TargetDescription::byName(target);

@@ -543,9 +543,7 @@ struct PartitionRankPass
     func::FuncOp function = getOperation();
     // Functions without a cascade (a kernel's generated shape check) have
     // nothing to schedule.
-    if (function.isExternal() ||
-        !function.walk([](EinsumOp) { return WalkResult::interrupt(); })
-             .wasInterrupted())
+    if (!isCascadeFunction(function))
       return;
     if (queryTile < 1 || queryTile > 4096) {
       function.emitError("cascade-partition-rank: query-tile must be in "

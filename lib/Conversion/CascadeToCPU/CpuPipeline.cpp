@@ -87,9 +87,7 @@ struct LowerToCpuKernel
     const CpuKernelOptions &options = *kernelOptions;
     SmallVector<func::FuncOp> functions;
     for (auto function : getOperation().getOps<func::FuncOp>())
-      if (!function.isExternal() &&
-          function.walk([](EinsumOp) { return WalkResult::interrupt(); })
-              .wasInterrupted())
+      if (isCascadeFunction(function))
         functions.push_back(function);
     for (func::FuncOp function : functions) {
       // The plan bounds what one item stages (on the stack: any thread,

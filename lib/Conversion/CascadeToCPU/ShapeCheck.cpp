@@ -461,8 +461,7 @@ struct BuildCpuShapeCheck
                                            : builder.getF32Type();
     SmallVector<func::FuncOp> functions;
     for (auto function : getOperation().getOps<func::FuncOp>())
-      if (!function.isExternal() &&
-          !function.getBody().front().getOps<EinsumOp>().empty())
+      if (isCascadeFunction(function))
         functions.push_back(function);
     for (func::FuncOp function : functions) {
       FailureOr<RankEnvironment> env = RankEnvironment::build(function);

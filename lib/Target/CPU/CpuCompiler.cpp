@@ -496,28 +496,7 @@ LogicalResult CpuKernel::prepare(ArrayRef<Tensor> values, std::string &error) {
   // The kernel's own contract check, on the descriptors it will be given:
   // the same conditions as checkShapeContract above, as generated code.
   SmallVector<void *> descriptors;
-  SmallVector<void *> arguments = packArguments(descriptors);
-  int32_t status = 0;
-  arguments.push_back(&status);
-  check(arguments.data());
-  if (status != 0) {
-    size_t k = status - 1;
-    error = "the kernel's shape check failed: " +
-            (k < interface.checkMessages.size() ? interface.checkMessages[k]
-                                                : "condition " +
-                                                      std::to_string(status));
-    return failure();
-  }
-  // How many work items: the kernel's own `<f>_work_items`, built from the
-  // schedule plan's work decomposition, as an AOT caller gets it.
-  void *outDescriptor = output.descriptor.data();
-  SmallVector<void *> countArguments = {&outDescriptor, &workItems};
-  countWorkItems(countArguments.data());
-  if (workItems < 0) {
-    error = "the work item count overflows int64";
-    return failure();
-  }
-  return success();
+  return checkAndCountItems(packArguments(descriptors), workItems, error);
 }
 
 SmallVector<void *>
@@ -538,24 +517,56 @@ CpuKernel::packArguments(SmallVectorImpl<void *> &descriptors) {
   return arguments;
 }
 
-void CpuKernel::run(int threads) {
-  // Items are handed out one at a time: causal items differ in cost.
+LogicalResult CpuKernel::checkAndCountItems(ArrayRef<void *> arguments,
+                                            int64_t &items,
+                                            std::string &error) const {
+  SmallVector<void *> checkArguments(arguments.begin(), arguments.end());
+  int32_t status = 0;
+  checkArguments.push_back(&status);
+  check(checkArguments.data());
+  if (status != 0) {
+    size_t k = status - 1;
+    error = "the kernel's shape check failed: " +
+            (k < interface.checkMessages.size() ? interface.checkMessages[k]
+                                                : "condition " +
+                                                      std::to_string(status));
+    return failure();
+  }
+  // How many work items: the kernel's own `<f>_work_items`, built from the
+  // schedule plan's work decomposition, as an AOT caller gets it.
+  SmallVector<void *> countArguments = {arguments.back(), &items};
+  countWorkItems(countArguments.data());
+  if (items < 0) {
+    error = "the work item count overflows int64";
+    return failure();
+  }
+  return success();
+}
+
+void CpuKernel::runItems(ArrayRef<void *> arguments, int64_t items,
+                         int threads) const {
+  // Items are handed out one at a time: causal items differ in cost. The
+  // packed arguments are only read; each thread appends its own range.
   std::atomic<int64_t> next{0};
   auto worker = [&] {
-    SmallVector<void *> descriptors;
-    SmallVector<void *> arguments = packArguments(descriptors);
+    SmallVector<void *> own(arguments.begin(), arguments.end());
     int64_t begin = 0, end = 0;
-    arguments.push_back(&begin);
-    arguments.push_back(&end);
+    own.push_back(&begin);
+    own.push_back(&end);
     for (;;) {
       begin = next.fetch_add(1);
-      if (begin >= workItems)
+      if (begin >= items)
         break;
       end = begin + 1;
-      entry(arguments.data());
+      entry(own.data());
     }
   };
-  runOnThreads(threads, worker);
+  runOnThreads(std::max(threads, 1), worker);
+}
+
+void CpuKernel::run(int threads) {
+  SmallVector<void *> descriptors;
+  runItems(packArguments(descriptors), workItems, threads);
 }
 
 LogicalResult CpuKernel::runOnViews(ArrayRef<CpuKernelView> views,
@@ -612,50 +623,17 @@ LogicalResult CpuKernel::runOnViews(ArrayRef<CpuKernelView> views,
   SmallVector<void *> pointers;
   for (SmallVector<int64_t> &descriptor : descriptors)
     pointers.push_back(descriptor.data());
-  auto packArguments = [&] {
-    SmallVector<void *> arguments;
-    size_t view = 0;
-    for (size_t i = 0; i < numInputs; ++i)
-      arguments.push_back(interface.scalarRanks[i].empty()
-                              ? static_cast<void *>(&pointers[view++])
-                              : static_cast<void *>(&scalars[i]));
-    arguments.push_back(&pointers[view]);
-    return arguments;
-  };
-  SmallVector<void *> arguments = packArguments();
-  int32_t status = 0;
-  arguments.push_back(&status);
-  check(arguments.data());
-  if (status != 0) {
-    size_t k = status - 1;
-    error = "the kernel's shape check failed: " +
-            (k < interface.checkMessages.size() ? interface.checkMessages[k]
-                                                : "condition " +
-                                                      std::to_string(status));
-    return failure();
-  }
+  SmallVector<void *> arguments;
+  size_t view = 0;
+  for (size_t i = 0; i < numInputs; ++i)
+    arguments.push_back(interface.scalarRanks[i].empty()
+                            ? static_cast<void *>(&pointers[view++])
+                            : static_cast<void *>(&scalars[i]));
+  arguments.push_back(&pointers[view]);
   int64_t items = 0;
-  SmallVector<void *> countArguments = {&pointers.back(), &items};
-  countWorkItems(countArguments.data());
-  if (items < 0) {
-    error = "the work item count overflows int64";
+  if (failed(checkAndCountItems(arguments, items, error)))
     return failure();
-  }
-  std::atomic<int64_t> next{0};
-  auto worker = [&] {
-    SmallVector<void *> arguments = packArguments();
-    int64_t begin = 0, end = 0;
-    arguments.push_back(&begin);
-    arguments.push_back(&end);
-    for (;;) {
-      begin = next.fetch_add(1);
-      if (begin >= items)
-        break;
-      end = begin + 1;
-      entry(arguments.data());
-    }
-  };
-  runOnThreads(std::max(threads, 1), worker);
+  runItems(arguments, items, threads);
   return success();
 }
 

@@ -112,6 +112,13 @@ private:
   void describe(Buffer &buffer);
   /// A buffer's elements widened to fp64.
   Tensor decode(const Buffer &buffer) const;
+  /// Runs `<f>_check` on packed `arguments` (the inputs, then the output's
+  /// descriptor last), then `<f>_work_items` on the output.
+  LogicalResult checkAndCountItems(llvm::ArrayRef<void *> arguments,
+                                   int64_t &items, std::string &error) const;
+  /// Runs items [0, items) on `threads` threads, handed out one at a time.
+  void runItems(llvm::ArrayRef<void *> arguments, int64_t items,
+                int threads) const;
 
   CpuKernelInterface interface;
   func::FuncOp spec;

@@ -196,6 +196,12 @@ KeyTileBounds mlir::cascade::evaluateKeyRange(KeyRangeAttr range,
   return bounds;
 }
 
+bool mlir::cascade::isCascadeFunction(FunctionOpInterface function) {
+  return !function.isExternal() &&
+         function->walk([](EinsumOp) { return WalkResult::interrupt(); })
+             .wasInterrupted();
+}
+
 EinsumOp mlir::cascade::getRankSource(Value tensor) {
   if (auto iterate = tensor.getDefiningOp<IterateOp>())
     tensor = iterate.getInits()[cast<OpResult>(tensor).getResultNumber()];

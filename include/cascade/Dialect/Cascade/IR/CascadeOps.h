@@ -18,6 +18,7 @@
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/Interfaces/ControlFlowInterfaces.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "cascade/Dialect/Cascade/IR/CascadeEnums.h.inc"
@@ -58,6 +59,11 @@ struct KeyTileBounds {
 };
 KeyTileBounds evaluateKeyRange(KeyRangeAttr range, ArrayRef<int64_t> dims,
                                ArrayRef<int64_t> symbols, int64_t keyTiles);
+
+/// Whether `function` has a body holding a cascade (an Einsum anywhere in
+/// it). Passes over every function skip the others: the `<f>_check` and
+/// `<f>_work_items` a CPU lowering adds beside a cascade.
+bool isCascadeFunction(FunctionOpInterface function);
 
 /// The Einsum whose output ranks `tensor` has: its producer, or for a
 /// result of a cascade.iterate the producer of its initial value; null when
