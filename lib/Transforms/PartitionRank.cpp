@@ -68,6 +68,12 @@ private:
   /// state into a grid over the query grid's ranks but the query tile,
   /// placed before it (the state phase). Leaves them alone when none can.
   LogicalResult buildStateGrid(GridOp queryGrid, OpBuilder &builder);
+  /// A grid over `ranks` before the builder's point holding `ops`
+  /// rewritten over one work item, yielding the tiles of `results`.
+  FailureOr<GridOp> buildGrid(OpBuilder &builder, Location loc,
+                              ArrayRef<std::string> ranks,
+                              DictionaryAttr extents, ArrayRef<Value> results,
+                              ArrayRef<Operation *> ops);
   bool isTileLocalRank(StringRef rank) {
     return rank == inner || env.getPartitionOfInner(rank) ||
            tileExtents.count(rank);
@@ -368,42 +374,19 @@ LogicalResult Scheduler::run(const llvm::StringMap<int64_t> &givenExtents) {
   createPartition(builder, loc, query, outer, tile, inner);
 
   builder.setInsertionPoint(returnOp);
-  SmallVector<Attribute> outputs;
-  SmallVector<Type> types;
-  for (unsigned i : tiledResults) {
-    Value value = returnOp.getOperand(i);
-    outputs.push_back(builder.getStrArrayAttr(getTensorRanks(value)));
-    types.push_back(value.getType());
-  }
   SmallVector<NamedAttribute> extents;
   for (auto &[rank, extent] : tileExtents)
     extents.push_back(builder.getNamedAttr(
         rank, builder.getI64IntegerAttr(extent)));
-  SmallVector<StringRef> gridRefs(gridRanks.begin(), gridRanks.end());
-  OperationState state(loc, GridOp::getOperationName());
-  state.addAttribute("ranks", builder.getStrArrayAttr(gridRefs));
-  state.addAttribute("outputs", builder.getArrayAttr(outputs));
-  state.addAttribute("tile_extents", builder.getDictionaryAttr(extents));
-  state.addTypes(types);
-  Region *region = state.addRegion();
-  region->push_back(new Block());
-  auto grid = cast<GridOp>(builder.create(state));
-
-  builder.setInsertionPointToStart(&grid.getBodyBlock());
-  for (Operation *op : inside) {
-    LogicalResult rewritten =
-        isa<EinsumOp>(op) ? rewriteEinsum(cast<EinsumOp>(op), builder)
-                          : rewriteIterate(cast<IterateOp>(op), builder);
-    if (failed(rewritten)) {
-      grid.erase();
-      return failure();
-    }
-  }
-  SmallVector<Value> tiles;
+  SmallVector<Value> tiled;
   for (unsigned i : tiledResults)
-    tiles.push_back(local.lookup(returnOp.getOperand(i)));
-  YieldOp::create(builder, loc, tiles);
-
+    tiled.push_back(returnOp.getOperand(i));
+  FailureOr<GridOp> built = buildGrid(builder, loc, gridRanks,
+                                      builder.getDictionaryAttr(extents),
+                                      tiled, inside);
+  if (failed(built))
+    return failure();
+  GridOp grid = *built;
   for (auto [k, i] : llvm::enumerate(tiledResults))
     returnOp.setOperand(i, grid.getResult(k));
   for (Operation *op : llvm::reverse(inside))
@@ -434,6 +417,43 @@ bool Scheduler::fitsStateItem(Operation *op, ArrayRef<std::string> stateRanks) {
       return false;
   }
   return true;
+}
+
+FailureOr<GridOp> Scheduler::buildGrid(OpBuilder &builder, Location loc,
+                                       ArrayRef<std::string> ranks,
+                                       DictionaryAttr extents,
+                                       ArrayRef<Value> results,
+                                       ArrayRef<Operation *> ops) {
+  SmallVector<Attribute> outputs;
+  SmallVector<Type> types;
+  for (Value value : results) {
+    outputs.push_back(builder.getStrArrayAttr(getTensorRanks(value)));
+    types.push_back(value.getType());
+  }
+  SmallVector<StringRef> rankRefs(ranks.begin(), ranks.end());
+  OperationState state(loc, GridOp::getOperationName());
+  state.addAttribute("ranks", builder.getStrArrayAttr(rankRefs));
+  state.addAttribute("outputs", builder.getArrayAttr(outputs));
+  state.addAttribute("tile_extents", extents);
+  state.addTypes(types);
+  state.addRegion()->push_back(new Block());
+  auto grid = cast<GridOp>(builder.create(state));
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPointToStart(&grid.getBodyBlock());
+  for (Operation *op : ops) {
+    LogicalResult rewritten =
+        isa<EinsumOp>(op) ? rewriteEinsum(cast<EinsumOp>(op), builder)
+                          : rewriteIterate(cast<IterateOp>(op), builder);
+    if (failed(rewritten)) {
+      grid.erase();
+      return failure();
+    }
+  }
+  SmallVector<Value> tiles;
+  for (Value value : results)
+    tiles.push_back(local.lookup(value));
+  YieldOp::create(builder, loc, tiles);
+  return grid;
 }
 
 LogicalResult Scheduler::buildStateGrid(GridOp queryGrid, OpBuilder &builder) {
@@ -497,39 +517,15 @@ LogicalResult Scheduler::buildStateGrid(GridOp queryGrid, OpBuilder &builder) {
   if (exported.empty())
     return success(); // Nothing the query phase reads: leave it.
 
-  Location loc = function.getLoc();
   builder.setInsertionPoint(queryGrid);
-  SmallVector<Attribute> outputs;
-  SmallVector<Type> types;
-  for (Value value : exported) {
-    outputs.push_back(builder.getStrArrayAttr(getTensorRanks(value)));
-    types.push_back(value.getType());
-  }
-  SmallVector<StringRef> stateRefs(stateRanks.begin(), stateRanks.end());
-  OperationState state(loc, GridOp::getOperationName());
-  state.addAttribute("ranks", builder.getStrArrayAttr(stateRefs));
-  state.addAttribute("outputs", builder.getArrayAttr(outputs));
-  state.addAttribute("tile_extents", queryGrid.getTileExtentsAttr());
-  state.addTypes(types);
-  state.addRegion()->push_back(new Block());
-  auto stateGrid = cast<GridOp>(builder.create(state));
-  builder.setInsertionPointToStart(&stateGrid.getBodyBlock());
   buildingStateGrid = true;
-  for (Operation *op : moved) {
-    LogicalResult rewritten =
-        isa<EinsumOp>(op) ? rewriteEinsum(cast<EinsumOp>(op), builder)
-                          : rewriteIterate(cast<IterateOp>(op), builder);
-    if (failed(rewritten)) {
-      stateGrid.erase();
-      return failure();
-    }
-  }
-  SmallVector<Value> tiles;
-  for (Value value : exported)
-    tiles.push_back(local.lookup(value));
-  YieldOp::create(builder, loc, tiles);
+  FailureOr<GridOp> stateGrid =
+      buildGrid(builder, function.getLoc(), stateRanks,
+                queryGrid.getTileExtentsAttr(), exported, moved.getArrayRef());
+  if (failed(stateGrid))
+    return failure();
   for (auto [k, value] : llvm::enumerate(exported))
-    value.replaceAllUsesWith(stateGrid.getResult(k));
+    value.replaceAllUsesWith(stateGrid->getResult(k));
   for (Operation *op : llvm::reverse(moved))
     op->erase();
   return success();
