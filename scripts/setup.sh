@@ -7,7 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PACKAGES=(
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools clang-22 lld-22
   libz3-dev libopenblas-dev ninja-build ccache cmake g++ libgtest-dev python3
-  libclang-rt-22-dev
+  libclang-rt-22-dev python3-dev pybind11-dev python3-numpy python3-pytest
 )
 
 missing=()
