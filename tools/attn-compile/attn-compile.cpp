@@ -25,28 +25,33 @@ using namespace mlir;
 using namespace mlir::cascade;
 namespace cl = llvm::cl;
 
-static cl::opt<std::string> specPath(cl::Positional, cl::Required,
+// The tool's own options: --help lists these, not the hundreds LLVM and
+// MLIR register in every process (they are still accepted, not listed).
+static cl::OptionCategory attnCompileOptions("attn-compile options");
+
+static cl::opt<std::string> specPath(cl::cat(attnCompileOptions), cl::Positional, cl::Required,
                                      cl::desc("<spec.mlir>"));
-static cl::opt<std::string> entryName("entry",
+static cl::opt<std::string> entryName(cl::cat(attnCompileOptions), "entry",
                                       cl::desc("Function to compile"));
-static cl::opt<std::string> headDims(
+static cl::opt<std::string> headDims(cl::cat(attnCompileOptions), 
     "head-dims", cl::Required,
     cl::desc("Compile-time head dimension sizes: e=64,f=64"));
-static cl::opt<std::string> objectPath("o", cl::Required,
+static cl::opt<std::string> objectPath(cl::cat(attnCompileOptions), "o", cl::Required,
                                        cl::desc("Object file to write"));
-static cl::opt<std::string> headerPath("header", cl::Required,
+static cl::opt<std::string> headerPath(cl::cat(attnCompileOptions), "header", cl::Required,
                                        cl::desc("C header to write"));
-static cl::opt<std::string> cpuName("cpu", cl::init("native"),
+static cl::opt<std::string> cpuName(cl::cat(attnCompileOptions), "cpu", cl::init("native"),
                                     cl::desc("native, x86-64-v3, x86-64-v4"));
-static cl::opt<std::string> storageType("storage-type", cl::init("f32"),
+static cl::opt<std::string> storageType(cl::cat(attnCompileOptions), "storage-type", cl::init("f32"),
                                         cl::desc("f32, f16 or bf16"));
-static cl::opt<int64_t> queryTile("query-tile", cl::init(64),
+static cl::opt<int64_t> queryTile(cl::cat(attnCompileOptions), "query-tile", cl::init(64),
                                   cl::desc("query rows per work item"));
-static cl::opt<int64_t> keyTile("key-tile", cl::init(64),
+static cl::opt<int64_t> keyTile(cl::cat(attnCompileOptions), "key-tile", cl::init(64),
                                 cl::desc("keys per step"));
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(attnCompileOptions);
   cl::ParseCommandLineOptions(argc, argv,
                               "attn-compile: a cascade spec to an object file "
                               "and a C header\n");

@@ -40,76 +40,80 @@ using namespace mlir;
 using namespace mlir::cascade;
 namespace cl = llvm::cl;
 
-static cl::opt<std::string> specPath(cl::Positional, cl::Required,
+// The tool's own options: --help lists these, not the hundreds LLVM and
+// MLIR register in every process (they are still accepted, not listed).
+static cl::OptionCategory attnRunOptions("attn-run options");
+
+static cl::opt<std::string> specPath(cl::cat(attnRunOptions), cl::Positional, cl::Required,
                                      cl::desc("<spec.mlir>"));
-static cl::opt<std::string> entryName(
+static cl::opt<std::string> entryName(cl::cat(attnRunOptions), 
     "entry", cl::desc("Function to run (default: the only function)"));
 static cl::opt<std::string>
-    dimsOption("dims", cl::desc("Rank sizes for random inputs: r=N,..."));
+    dimsOption(cl::cat(attnRunOptions), "dims", cl::desc("Rank sizes for random inputs: r=N,..."));
 static cl::opt<std::string>
-    inputsOption("inputs", cl::desc(".npy inputs in argument order: a,b,..."));
-static cl::opt<uint64_t> seed("seed", cl::desc("Random input seed"),
+    inputsOption(cl::cat(attnRunOptions), "inputs", cl::desc(".npy inputs in argument order: a,b,..."));
+static cl::opt<uint64_t> seed(cl::cat(attnRunOptions), "seed", cl::desc("Random input seed"),
                               cl::init(0));
-static cl::opt<std::string> outputPath("output",
+static cl::opt<std::string> outputPath(cl::cat(attnRunOptions), "output",
                                        cl::desc("Write the result as .npy"));
 static cl::opt<std::string>
-    outputDType("output-dtype", cl::desc("float64 (default), float32, float16"),
+    outputDType(cl::cat(attnRunOptions), "output-dtype", cl::desc("float64 (default), float32, float16"),
                 cl::init("float64"));
-static cl::opt<std::string> targetName(
+static cl::opt<std::string> targetName(cl::cat(attnRunOptions), 
     "target", cl::desc("Where to evaluate: ref (the fp64 interpreter)"),
     cl::init("ref"));
 static cl::opt<std::string>
-    comparePath("compare", cl::desc("Evaluate this spec on the same inputs "
+    comparePath(cl::cat(attnRunOptions), "compare", cl::desc("Evaluate this spec on the same inputs "
                                     "and fail unless the results agree"));
-static cl::opt<std::string> compareEntry(
+static cl::opt<std::string> compareEntry(cl::cat(attnRunOptions), 
     "compare-entry",
     cl::desc("Function of the --compare spec (default: --entry's name, or "
              "its only function)"));
-static cl::opt<double> relativeTolerance("rtol", cl::desc("Relative tolerance"),
+static cl::opt<double> relativeTolerance(cl::cat(attnRunOptions), "rtol", cl::desc("Relative tolerance"),
                             cl::init(1e-9));
-static cl::opt<double> absoluteTolerance("atol", cl::desc("Absolute tolerance"),
+static cl::opt<double> absoluteTolerance(cl::cat(attnRunOptions), "atol", cl::desc("Absolute tolerance"),
                             cl::init(1e-12));
-static cl::opt<std::string> saveInputs(
+static cl::opt<std::string> saveInputs(cl::cat(attnRunOptions), 
     "save-inputs",
     cl::desc("Write the inputs as PREFIX0.npy, PREFIX1.npy, ... (in the "
              "arguments' element types), e.g. to feed PyTorch the same data"));
-static cl::opt<bool> printValues("print",
+static cl::opt<bool> printValues(cl::cat(attnRunOptions), "print",
                                  cl::desc("Print the result's values"));
 
 // The CPU target (docs/CPU.md).
 static cl::opt<std::string>
-    cpuName("cpu", cl::desc("--target cpu: native, x86-64-v3 (AVX2) or "
+    cpuName(cl::cat(attnRunOptions), "cpu", cl::desc("--target cpu: native, x86-64-v3 (AVX2) or "
                             "x86-64-v4 (AVX-512)"),
             cl::init("native"));
-static cl::opt<int> threadCount(
+static cl::opt<int> threadCount(cl::cat(attnRunOptions), 
     "num-threads", cl::desc("--target cpu: threads (default: all cores)"),
     cl::init(0));
-static cl::opt<int64_t> queryTile("query-tile",
+static cl::opt<int64_t> queryTile(cl::cat(attnRunOptions), "query-tile",
                                   cl::desc("--target cpu: query rows per item"),
                                   cl::init(64));
-static cl::opt<int64_t> keyTile("key-tile",
+static cl::opt<int64_t> keyTile(cl::cat(attnRunOptions), "key-tile",
                                 cl::desc("--target cpu: keys per step"),
                                 cl::init(64));
-static cl::opt<std::string> storageType(
+static cl::opt<std::string> storageType(cl::cat(attnRunOptions), 
     "storage-type",
     cl::desc("--target cpu: element type of inputs and output (f32, f16, "
              "bf16); arithmetic is f32"),
     cl::init("f32"));
-static cl::opt<bool> checkOutput(
+static cl::opt<bool> checkOutput(cl::cat(attnRunOptions), 
     "check", cl::desc("Compare the target's output with the fp64 reference "
                       "within an error bound; exit 1 on failure"));
-static cl::opt<int64_t> checkRows(
+static cl::opt<int64_t> checkRows(cl::cat(attnRunOptions), 
     "check-rows", cl::desc("Query rows the reference evaluates (default: all, "
                            "or a sample on large problems)"),
     cl::init(0));
-static cl::opt<bool> benchmark("bench",
+static cl::opt<bool> benchmark(cl::cat(attnRunOptions), "bench",
                                cl::desc("Time the target: warm-up, repeats, "
                                         "median, GFLOP/s"));
-static cl::opt<int> warmupRuns("warmup", cl::desc("--bench warm-up runs"),
+static cl::opt<int> warmupRuns(cl::cat(attnRunOptions), "warmup", cl::desc("--bench warm-up runs"),
                                cl::init(2));
-static cl::opt<int> repeatRuns("repeat", cl::desc("--bench timed runs"),
+static cl::opt<int> repeatRuns(cl::cat(attnRunOptions), "repeat", cl::desc("--bench timed runs"),
                                cl::init(10));
-static cl::opt<std::string> baselineName(
+static cl::opt<std::string> baselineName(cl::cat(attnRunOptions), 
     "baseline", cl::desc("--bench: also time this baseline (openblas)"));
 
 namespace {
@@ -415,6 +419,7 @@ void printTensor(const Tensor &tensor) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(attnRunOptions);
   cl::ParseCommandLineOptions(
       argc, argv,
       "attn-run: evaluate a cascade spec on .npy or random inputs\n");
