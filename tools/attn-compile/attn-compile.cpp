@@ -26,7 +26,7 @@ using namespace mlir::cascade;
 namespace cl = llvm::cl;
 
 // The tool's own options: --help lists these, not the hundreds LLVM and
-// MLIR register in every process (they are still accepted, not listed).
+// MLIR register in every process (--help-hidden lists those too).
 static cl::OptionCategory attnCompileOptions("attn-compile options");
 
 static cl::opt<std::string> specPath(cl::cat(attnCompileOptions), cl::Positional, cl::Required,
@@ -51,7 +51,12 @@ static cl::opt<int64_t> keyTile(cl::cat(attnCompileOptions), "key-tile", cl::ini
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
-  cl::HideUnrelatedOptions(attnCompileOptions);
+  // Everything LLVM and MLIR registered is listed by --help-hidden only.
+  for (auto &entry : cl::getRegisteredOptions())
+    if (!llvm::is_contained(entry.second->Categories, &attnCompileOptions) &&
+        !entry.first.starts_with("help") && entry.first != "version" &&
+        entry.second->getOptionHiddenFlag() == cl::NotHidden)
+      entry.second->setHiddenFlag(cl::Hidden);
   cl::ParseCommandLineOptions(argc, argv,
                               "attn-compile: a cascade spec to an object file "
                               "and a C header\n");

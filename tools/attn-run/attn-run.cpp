@@ -41,7 +41,7 @@ using namespace mlir::cascade;
 namespace cl = llvm::cl;
 
 // The tool's own options: --help lists these, not the hundreds LLVM and
-// MLIR register in every process (they are still accepted, not listed).
+// MLIR register in every process (--help-hidden lists those too).
 static cl::OptionCategory attnRunOptions("attn-run options");
 
 static cl::opt<std::string> specPath(cl::cat(attnRunOptions), cl::Positional, cl::Required,
@@ -60,7 +60,7 @@ static cl::opt<std::string>
     outputDType(cl::cat(attnRunOptions), "output-dtype", cl::desc("float64 (default), float32, float16"),
                 cl::init("float64"));
 static cl::opt<std::string> targetName(cl::cat(attnRunOptions), 
-    "target", cl::desc("Where to evaluate: ref (the fp64 interpreter)"),
+    "target", cl::desc("Where to evaluate: ref (the fp64 interpreter) or cpu (a compiled kernel)"),
     cl::init("ref"));
 static cl::opt<std::string>
     comparePath(cl::cat(attnRunOptions), "compare", cl::desc("Evaluate this spec on the same inputs "
@@ -419,7 +419,12 @@ void printTensor(const Tensor &tensor) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
-  cl::HideUnrelatedOptions(attnRunOptions);
+  // Everything LLVM and MLIR registered is listed by --help-hidden only.
+  for (auto &entry : cl::getRegisteredOptions())
+    if (!llvm::is_contained(entry.second->Categories, &attnRunOptions) &&
+        !entry.first.starts_with("help") && entry.first != "version" &&
+        entry.second->getOptionHiddenFlag() == cl::NotHidden)
+      entry.second->setHiddenFlag(cl::Hidden);
   cl::ParseCommandLineOptions(
       argc, argv,
       "attn-run: evaluate a cascade spec on .npy or random inputs\n");
