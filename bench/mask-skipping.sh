@@ -18,7 +18,8 @@ sed -e 's/@softmax_window/@user_window128/' -e 's/m + W)/m + 128)/g' \
 grep -q 'm + 128)' "$tmp/user_window128.mlir"
 ! grep -q '%W' "$tmp/user_window128.mlir"
 
-median_ms() { # spec dims -> median ms
+median_ms() { # spec dims -> median ms; progress on stderr
+  echo "mask-skipping: $(basename "$1" .mlir) --dims $2" >&2
   "$run" "$1" --target cpu --bench --num-threads 2 --warmup 1 --repeat "${3:-5}" \
     --dims "$2" | sed -n 's/.*bench @[a-z_0-9]*: median \([0-9.]*\) ms.*/\1/p'
 }
