@@ -232,9 +232,10 @@ static std::string writeHeader(const CpuKernelInterface &interface,
   os << "};\n\n"
      << "/* Work items for an output of out->sizes (the schedule plan's work\n"
         " * decomposition): the product of the work ranks' sizes, the query "
-        "rank\n * counted in tiles of the query tile; -1 when a size is "
-        "negative or the\n * count overflows. The kernel clamps [begin, end) "
-        "to them. */\n"
+        "rank\n * counted in tiles of the query tile (B * H for a spec with "
+        "a state\n * phase, whose items loop over their query tiles); -1 when "
+        "a size is\n * negative or the count overflows. The kernel clamps "
+        "[begin, end) to them. */\n"
      << "int64_t _mlir_ciface_" << name << "_work_items(" << outView
      << ");\n#define " << name << "_work_items _mlir_ciface_" << name
      << "_work_items\n\n"
