@@ -343,8 +343,8 @@ mlir::cascade::classifyKeyTiles(IterateOp iterate, PartitionOp keyPartition,
     why = "the iterate does not walk the outer rank of the key partition";
     return failure();
   }
-  if (request.queryTile < 1 || request.queryTile > 4096) {
-    why = "the query tile must be in [1, 4096]";
+  if (request.queryTile < 1 || request.queryTile > kMaxTileExtent) {
+    why = "the query tile must be in [1, " + std::to_string(kMaxTileExtent) + "]";
     return failure();
   }
   SmallVector<EinsumOp> masked;

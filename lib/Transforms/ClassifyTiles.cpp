@@ -46,10 +46,9 @@ struct ClassifyTilesPass
     func::FuncOp function = getOperation();
     if (function.isExternal())
       return;
-    if (queryTile < 1 || queryTile > 4096) {
-      function.emitError("cascade-classify-tiles: query-tile must be in "
-                         "[1, 4096], not ")
-          << static_cast<int64_t>(queryTile);
+    if (queryTile < 1 || queryTile > kMaxTileExtent) {
+      function.emitError("cascade-classify-tiles: query-tile must be in [1, ")
+          << kMaxTileExtent << "], not " << static_cast<int64_t>(queryTile);
       return signalPassFailure();
     }
     TileClassificationRequest request;

@@ -541,10 +541,9 @@ struct PartitionRankPass
     // nothing to schedule.
     if (!isCascadeFunction(function))
       return;
-    if (queryTile < 1 || queryTile > 4096) {
-      function.emitError("cascade-partition-rank: query-tile must be in "
-                         "[1, 4096], not ")
-          << static_cast<int64_t>(queryTile);
+    if (queryTile < 1 || queryTile > kMaxTileExtent) {
+      function.emitError("cascade-partition-rank: query-tile must be in [1, ")
+          << kMaxTileExtent << "], not " << static_cast<int64_t>(queryTile);
       return signalPassFailure();
     }
     FailureOr<llvm::StringMap<int64_t>> given =
@@ -552,10 +551,10 @@ struct PartitionRankPass
     if (failed(given))
       return signalPassFailure();
     for (auto &entry : *given)
-      if (entry.getValue() > 4096) {
+      if (entry.getValue() > kMaxTileExtent) {
         function.emitError("cascade-partition-rank: tile extent ")
             << entry.getKey() << "=" << entry.getValue()
-            << " is larger than 4096";
+            << " is larger than " << kMaxTileExtent;
         return signalPassFailure();
       }
     FailureOr<RankEnvironment> env = RankEnvironment::build(function);

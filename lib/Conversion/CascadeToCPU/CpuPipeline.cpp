@@ -176,8 +176,8 @@ LogicalResult mlir::cascade::verifyCpuTargetOptions(
   }
   // Products of tiles size the stack buffers; keep them far from overflow
   // (the kernel's actual stack use is checked once it is built).
-  if (options.queryTile > 4096 || options.keyTile > 4096) {
-    error = "query-tile and key-tile must be at most 4096, not " +
+  if (options.queryTile > kMaxTileExtent || options.keyTile > kMaxTileExtent) {
+    error = "query-tile and key-tile must be at most " + std::to_string(kMaxTileExtent) + ", not " +
             std::to_string(options.queryTile) + " and " +
             std::to_string(options.keyTile);
     return failure();

@@ -118,8 +118,8 @@ TileScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "#cascade.tiles needs a valid query rank name";
   // The CPU and GPU backends keep a query tile in registers or staging
   // memory; the same limit as the pipelines' query-tile option.
-  if (queryTile < 1 || queryTile > 4096)
-    return emitError() << "#cascade.tiles: query_tile must be in [1, 4096], "
+  if (queryTile < 1 || queryTile > kMaxTileExtent)
+    return emitError() << "#cascade.tiles: query_tile must be in [1, " << kMaxTileExtent << "], "
                           "not "
                        << queryTile;
   // The query tile index: before scheduling a synthetic "p#tile"; in the

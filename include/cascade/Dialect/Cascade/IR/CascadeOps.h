@@ -60,6 +60,12 @@ struct KeyTileBounds {
 KeyTileBounds evaluateKeyRange(KeyRangeAttr range, ArrayRef<int64_t> dims,
                                ArrayRef<int64_t> symbols, int64_t keyTiles);
 
+/// The largest tile (query or key rows) and compile-time tile extent (head
+/// dimension) any pass, attribute or target accepts: products of them size
+/// a work item's buffers, and this keeps those far from overflow (the
+/// buffers' actual size is bounded again by the schedule plan).
+constexpr int64_t kMaxTileExtent = 4096;
+
 /// Whether `function` has a body holding a cascade (an Einsum anywhere in
 /// it). Passes over every function skip the others: the `<f>_check` and
 /// `<f>_work_items` a CPU lowering adds beside a cascade.
