@@ -223,12 +223,12 @@ public:
       out.sizes.push_back(output.shape(d));
       out.strides.push_back(output.strides(d) / output.itemsize());
     }
-    LogicalResult ran = success();
+    CpuRunStatus ran;
     {
       py::gil_scoped_release release;
       ran = kernel.runOnViews(views, out, threads, error);
     }
-    if (failed(ran))
+    if (ran != CpuRunStatus::Ok)
       throw CascadeError(error);
     return output;
   }

@@ -213,11 +213,15 @@ CascadeStatus cascadeKernelRun(CascadeKernel kernel, intptr_t numInputs,
     return CASCADE_STATUS_INVALID_ARGUMENT;
   }
   std::string error;
-  if (failed(handle->kernel->runOnViews(views, out, numThreads, error))) {
+  switch (handle->kernel->runOnViews(views, out, numThreads, error)) {
+  case CpuRunStatus::Ok:
+    return CASCADE_STATUS_OK;
+  case CpuRunStatus::InvalidArgument:
     report(onError, userData, "cascadeKernelRun: " + error);
-    return error.find("shape check") != std::string::npos
-               ? CASCADE_STATUS_SHAPE_MISMATCH
-               : CASCADE_STATUS_INVALID_ARGUMENT;
+    return CASCADE_STATUS_INVALID_ARGUMENT;
+  case CpuRunStatus::ShapeMismatch:
+    report(onError, userData, "cascadeKernelRun: " + error);
+    return CASCADE_STATUS_SHAPE_MISMATCH;
   }
-  return CASCADE_STATUS_OK;
+  llvm_unreachable("every CpuRunStatus is handled");
 }

@@ -397,18 +397,18 @@ static double fromBFloat(uint16_t bits) {
   return f;
 }
 
-void CpuKernel::describe(Buffer &buffer) {
-  int64_t rank = buffer.shape.size();
-  buffer.descriptor.assign(3 + 2 * rank, 0);
-  auto address = reinterpret_cast<int64_t>(buffer.bytes.data());
-  buffer.descriptor[0] = address;
-  buffer.descriptor[1] = address;
-  int64_t stride = 1;
-  for (int64_t d = rank - 1; d >= 0; --d) {
-    buffer.descriptor[3 + d] = buffer.shape[d];
-    buffer.descriptor[3 + rank + d] = stride;
-    stride *= buffer.shape[d];
+CpuKernelView CpuKernel::viewOf(Buffer &buffer) {
+  CpuKernelView view;
+  if (buffer.scalar) {
+    view.scalar = buffer.scalar;
+    return view;
   }
+  view.data = buffer.bytes.data();
+  view.sizes = buffer.shape;
+  view.strides.assign(buffer.shape.size(), 1);
+  for (size_t d = buffer.shape.size(); d-- > 1;)
+    view.strides[d - 1] = view.strides[d] * buffer.shape[d];
+  return view;
 }
 
 LogicalResult CpuKernel::prepare(ArrayRef<Tensor> values, std::string &error) {
@@ -490,32 +490,15 @@ LogicalResult CpuKernel::prepare(ArrayRef<Tensor> values, std::string &error) {
     return failure();
   }
   output.bytes.assign(Tensor::numElementsOf(output.shape) * elementBytes, 0);
-  for (Buffer &buffer : inputs)
-    if (!buffer.scalar)
-      describe(buffer);
-  describe(output);
   // The kernel's own contract check, on the descriptors it will be given:
   // the same conditions as checkShapeContract above, as generated code.
-  SmallVector<void *> descriptors;
-  return checkAndCountItems(packArguments(descriptors), workItems, error);
-}
-
-SmallVector<void *>
-CpuKernel::packArguments(SmallVectorImpl<void *> &descriptors) {
-  // Reserved first: `arguments` points into `descriptors`.
-  descriptors.reserve(inputs.size() + 1);
-  SmallVector<void *> arguments;
-  for (Buffer &buffer : inputs) {
-    if (buffer.scalar) {
-      arguments.push_back(&*buffer.scalar);
-      continue;
-    }
-    descriptors.push_back(buffer.descriptor.data());
-    arguments.push_back(&descriptors.back());
-  }
-  descriptors.push_back(output.descriptor.data());
-  arguments.push_back(&descriptors.back());
-  return arguments;
+  SmallVector<CpuKernelView> views;
+  for (Buffer &buffer : inputs)
+    views.push_back(viewOf(buffer));
+  packed = std::make_unique<PackedArguments>();
+  if (failed(pack(views, viewOf(output), *packed, error)))
+    return failure();
+  return checkAndCountItems(packed->arguments, workItems, error);
 }
 
 LogicalResult CpuKernel::checkAndCountItems(ArrayRef<void *> arguments,
@@ -566,23 +549,22 @@ void CpuKernel::runItems(ArrayRef<void *> arguments, int64_t items,
 }
 
 void CpuKernel::run(int threads) {
-  SmallVector<void *> descriptors;
-  runItems(packArguments(descriptors), workItems, threads);
+  assert(packed && "run() before a successful prepare()");
+  runItems(packed->arguments, workItems, threads);
 }
 
-LogicalResult CpuKernel::runOnViews(ArrayRef<CpuKernelView> views,
-                                    const CpuKernelView &output, int threads,
-                                    std::string &error) const {
+LogicalResult CpuKernel::pack(ArrayRef<CpuKernelView> views,
+                              const CpuKernelView &output,
+                              PackedArguments &packed,
+                              std::string &error) const {
   size_t numInputs = interface.inputRanks.size();
   if (views.size() != numInputs) {
     error = "the kernel takes " + std::to_string(numInputs) + " inputs, not " +
             std::to_string(views.size());
     return failure();
   }
-  // Descriptors: allocated, aligned, offset, sizes..., strides...
-  SmallVector<SmallVector<int64_t>> descriptors;
-  auto describeView = [&](const CpuKernelView &view, size_t rank,
-                          const std::string &what) -> LogicalResult {
+  auto describe = [&](const CpuKernelView &view, size_t rank,
+                      const std::string &what) -> LogicalResult {
     if (view.sizes.size() != rank || view.strides.size() != rank) {
       error = what + " must have rank " + std::to_string(rank) + ", not " +
               std::to_string(view.sizes.size());
@@ -597,10 +579,10 @@ LogicalResult CpuKernel::runOnViews(ArrayRef<CpuKernelView> views,
     descriptor[0] = descriptor[1] = reinterpret_cast<int64_t>(view.data);
     llvm::copy(view.sizes, descriptor.begin() + 3);
     llvm::copy(view.strides, descriptor.begin() + 3 + rank);
-    descriptors.push_back(std::move(descriptor));
+    packed.descriptors.push_back(std::move(descriptor));
     return success();
   };
-  SmallVector<int64_t> scalars(numInputs, 0);
+  packed.scalars.assign(numInputs, 0);
   for (size_t i = 0; i < numInputs; ++i) {
     std::string what = "input #" + std::to_string(i);
     bool wantsScalar = !interface.scalarRanks[i].empty();
@@ -612,30 +594,37 @@ LogicalResult CpuKernel::runOnViews(ArrayRef<CpuKernelView> views,
       return failure();
     }
     if (wantsScalar)
-      scalars[i] = *views[i].scalar;
-    else if (failed(describeView(views[i], interface.inputRanks[i], what)))
+      packed.scalars[i] = *views[i].scalar;
+    else if (failed(describe(views[i], interface.inputRanks[i], what)))
       return failure();
   }
-  if (failed(describeView(output, interface.resultRanks.size(), "the output")))
+  if (failed(describe(output, interface.resultRanks.size(), "the output")))
     return failure();
 
-  // Arguments: a pointer to each view's descriptor pointer, or to a
-  // scalar's value, then the output's.
-  SmallVector<void *> pointers;
-  for (SmallVector<int64_t> &descriptor : descriptors)
-    pointers.push_back(descriptor.data());
-  SmallVector<void *> arguments;
+  // Pointers to the descriptors once they have all been made (a descriptor
+  // moves while `descriptors` grows).
+  for (SmallVector<int64_t> &descriptor : packed.descriptors)
+    packed.pointers.push_back(descriptor.data());
   size_t view = 0;
   for (size_t i = 0; i < numInputs; ++i)
-    arguments.push_back(interface.scalarRanks[i].empty()
-                            ? static_cast<void *>(&pointers[view++])
-                            : static_cast<void *>(&scalars[i]));
-  arguments.push_back(&pointers[view]);
-  int64_t items = 0;
-  if (failed(checkAndCountItems(arguments, items, error)))
-    return failure();
-  runItems(arguments, items, threads);
+    packed.arguments.push_back(interface.scalarRanks[i].empty()
+                                   ? static_cast<void *>(&packed.pointers[view++])
+                                   : static_cast<void *>(&packed.scalars[i]));
+  packed.arguments.push_back(&packed.pointers[view]);
   return success();
+}
+
+CpuRunStatus CpuKernel::runOnViews(ArrayRef<CpuKernelView> views,
+                                   const CpuKernelView &output, int threads,
+                                   std::string &error) const {
+  PackedArguments packed;
+  if (failed(pack(views, output, packed, error)))
+    return CpuRunStatus::InvalidArgument;
+  int64_t items = 0;
+  if (failed(checkAndCountItems(packed.arguments, items, error)))
+    return CpuRunStatus::ShapeMismatch;
+  runItems(packed.arguments, items, threads);
+  return CpuRunStatus::Ok;
 }
 
 Tensor CpuKernel::decode(const Buffer &buffer) const {

@@ -64,6 +64,16 @@ struct CpuKernelView {
   std::optional<int64_t> scalar;
 };
 
+/// What CpuKernel::runOnViews did.
+enum class CpuRunStatus {
+  Ok,
+  /// The views do not fit the ABI (count, ranks, scalars, missing data).
+  InvalidArgument,
+  /// The kernel's generated `<f>_check` (or its work item count) refused
+  /// the sizes and strides.
+  ShapeMismatch,
+};
+
 /// A JIT-compiled kernel with its inputs and output in kernel layout.
 class CpuKernel {
 public:
@@ -82,11 +92,11 @@ public:
   /// strides): checks the views against the ABI (count, ranks, scalars),
   /// runs the kernel's own `<f>_check` on them (sizes, head dimensions,
   /// agreeing extents, every read in bounds, innermost strides 1), then
-  /// every work item on `threads` threads. Fails with a message, running
+  /// every work item on `threads` threads. Says why in `error`, running
   /// nothing, when a check fails. Thread-safe: it touches no kernel state.
-  LogicalResult runOnViews(llvm::ArrayRef<CpuKernelView> inputs,
-                           const CpuKernelView &output, int threads,
-                           std::string &error) const;
+  CpuRunStatus runOnViews(llvm::ArrayRef<CpuKernelView> inputs,
+                          const CpuKernelView &output, int threads,
+                          std::string &error) const;
   /// The output, widened to fp64.
   Tensor getOutput() const;
   /// The inputs as the kernel sees them (rounded to the storage type).
@@ -101,15 +111,27 @@ private:
   struct Buffer {
     SmallVector<int64_t> shape;
     std::vector<uint8_t> bytes;
-    /// allocated, aligned, offset, sizes..., strides...
-    SmallVector<int64_t> descriptor;
     /// Set for a scalar input: passed by value, not as a view.
     std::optional<int64_t> scalar;
   };
-  /// The packed arguments of the entry and the check: a pointer to each
-  /// view's descriptor pointer (in `descriptors`) or to a scalar's value.
-  SmallVector<void *> packArguments(SmallVectorImpl<void *> &descriptors);
-  void describe(Buffer &buffer);
+  /// The arguments of the entry, `<f>_check` and `<f>_work_items` for some
+  /// views, as the C interface's packed wrappers take them: a pointer to
+  /// each view's descriptor pointer (descriptor: allocated, aligned,
+  /// offset, sizes..., strides...) or to a scalar's value, the output last.
+  /// `arguments` points into the other members: never copied or moved.
+  struct PackedArguments {
+    SmallVector<SmallVector<int64_t>> descriptors;
+    SmallVector<void *> pointers;
+    SmallVector<int64_t> scalars;
+    SmallVector<void *> arguments;
+  };
+  /// Packs `inputs` and `output` into `packed`; fails with `error` when the
+  /// views do not fit the ABI (count, ranks, scalars, missing data).
+  LogicalResult pack(llvm::ArrayRef<CpuKernelView> inputs,
+                     const CpuKernelView &output, PackedArguments &packed,
+                     std::string &error) const;
+  /// A view of an owned buffer (row-major).
+  static CpuKernelView viewOf(Buffer &buffer);
   /// A buffer's elements widened to fp64.
   Tensor decode(const Buffer &buffer) const;
   /// Runs `<f>_check` on packed `arguments` (the inputs, then the output's
@@ -129,6 +151,8 @@ private:
   size_t elementBytes = 4;
   SmallVector<Buffer> inputs;
   Buffer output;
+  /// The owned buffers, packed by prepare() for run().
+  std::unique_ptr<PackedArguments> packed;
   int64_t workItems = 0;
   double compileSeconds = 0;
 };
