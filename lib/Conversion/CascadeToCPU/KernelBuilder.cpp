@@ -19,10 +19,12 @@
 // and splits the items over threads; the kernel itself is sequential, like
 // one CUDA block.
 //
-// Inside an item: Einsums before the key iterate (and, for now, those
-// outside the grid) run once, the iterate becomes an scf.for over the key
-// tiles (m1) with carried buffers, and the result buffer is copied (and
-// converted) into `out` for the rows inside P.
+// Inside an item: Einsums outside every grid (a per-head slope) run first;
+// a state phase (a grid over [b, h], linear attention's key-side state)
+// runs once, and the item then loops over its query tiles. Per query tile,
+// Einsums before the key iterate run once, the iterate becomes an scf.for
+// over the key tiles (m1) with carried buffers, and the result buffer is
+// copied (and converted) into `out` for the rows inside P.
 //
 //===----------------------------------------------------------------------===//
 
@@ -128,21 +130,19 @@ LogicalResult KernelBuilder::checkInterface() {
         "the CPU backend compiles the scheduled form: the result must be a "
         "cascade.grid (run cascade-partition-rank; cascade-to-cpu does)");
   }
-  if (grid.getNumResults() != 1)
-    return grid.emitError("the CPU backend compiles a grid with one result");
-  resultRanks = llvm::to_vector(
-      cast<ArrayAttr>(grid.getOutputs()[0]).getAsValueRange<StringAttr>());
-  if (resultRanks.size() < 2)
-    return grid.emitError("the CPU backend needs a result with a work rank "
-                          "and a head dimension");
-
-  // Everything else a work item does is the plan's.
+  // Everything else a work item does is the plan's (which also refuses a
+  // grid with more than one result).
   FailureOr<SchedulePlan> planned = SchedulePlan::compute(
       source, TargetDescription::forCpu(options.vectorWidth));
   if (failed(planned))
     return failure();
   plan = std::move(*planned);
   state.plan = &*plan;
+  resultRanks = llvm::to_vector(
+      cast<ArrayAttr>(grid.getOutputs()[0]).getAsValueRange<StringAttr>());
+  if (resultRanks.size() < 2)
+    return grid.emitError("the CPU backend needs a result with a work rank "
+                          "and a head dimension");
   const llvm::StringMap<int64_t> &headDims = plan->getWork().tileExtents;
 
   // Every argument and the result move whole rows of a head dimension.
@@ -173,13 +173,8 @@ Value KernelBuilder::getExtentOf(const RankBinding &binding) {
   return memref::DimOp::create(builder, state.loc, argument, binding.dim);
 }
 
-/// The extent of every work rank (in the plan's order) and the number of
-/// work items, computed from the output view `out` as the plan's work
-/// decomposition says: each rank's extent is a dimension of the output, in
-/// tiles for the query partition's outer rank. The count is -1 when a size
-/// is negative or the product overflows int64. The kernel's item loop and
-/// `<f>_work_items` (which the host runner and AOT callers call) are both
-/// built from this one function.
+/// The extent of work rank `rank` from the output view `out`: a dimension of
+/// the output, in tiles for the query partition's outer rank.
 static Value buildWorkRankExtent(OpBuilder &b, Location loc,
                                  const WorkRankPlan &rank, Value out) {
   Value size = memref::DimOp::create(b, loc, out, rank.resultDim);
@@ -189,6 +184,11 @@ static Value buildWorkRankExtent(OpBuilder &b, Location loc,
       b, loc, size, arith::ConstantIndexOp::create(b, loc, rank.tile));
 }
 
+/// The extent of every work rank (in the plan's order) and the number of
+/// work items, as the plan's work decomposition says. The count is -1 when
+/// a size is negative or the product overflows int64. The kernel's item
+/// loop and `<f>_work_items` (which the host runner and AOT callers call)
+/// are both built from this one function.
 static std::pair<SmallVector<Value>, Value>
 buildWorkItemCount(OpBuilder &b, Location loc, const WorkPlan &work,
                    Value out) {
