@@ -56,12 +56,16 @@ int64_t TargetDescription::getLanesFor(int64_t extent) const {
 // Small pieces
 //===----------------------------------------------------------------------===//
 
-int64_t BufferPlan::getBytes() const {
+/// Bytes of a staging buffer of `shape`: staging holds f32 (arithmetic is
+/// f32 throughout).
+static int64_t getStagingBytesOf(ArrayRef<int64_t> shape) {
   int64_t elements = 1;
   for (int64_t extent : shape)
     elements *= extent;
-  return elements * 4; // Staging holds f32 (arithmetic is f32 throughout).
+  return elements * 4;
 }
+
+int64_t BufferPlan::getBytes() const { return getStagingBytesOf(shape); }
 
 SmallVector<std::string> EinsumPlan::getLoopOrder() const {
   SmallVector<std::string> order(outerRanks);
@@ -91,26 +95,27 @@ static bool isUnitStrideIn(AffineExpr expr, unsigned position,
   return constant && constant.getValue() == 1;
 }
 
-bool SchedulePlan::isTileLocal(StringRef rank) const {
+/// The query or key partition whose inner rank `rank` is, if any.
+static PartitionOp getPartitionOfInner(const WorkPlan &work, StringRef rank) {
   for (PartitionOp cut : {work.queryPartition, work.keyPartition})
     if (cut && rank == cut.getInner())
-      return true;
-  return work.tileExtents.count(rank);
+      return cut;
+  return nullptr;
+}
+
+bool SchedulePlan::isTileLocal(StringRef rank) const {
+  return getPartitionOfInner(work, rank) || work.tileExtents.count(rank);
 }
 
 int64_t SchedulePlan::getLocalExtent(StringRef rank) const {
-  for (PartitionOp cut : {work.queryPartition, work.keyPartition})
-    if (cut && rank == cut.getInner())
-      return cut.getTile();
+  if (PartitionOp cut = getPartitionOfInner(work, rank))
+    return cut.getTile();
   auto it = work.tileExtents.find(rank);
   return it == work.tileExtents.end() ? 1 : it->second;
 }
 
 bool SchedulePlan::isPartial(StringRef rank) const {
-  for (PartitionOp cut : {work.queryPartition, work.keyPartition})
-    if (cut && rank == cut.getInner())
-      return true;
-  return false;
+  return static_cast<bool>(getPartitionOfInner(work, rank));
 }
 
 const BufferPlan &SchedulePlan::getBuffer(Value value) const {
@@ -129,12 +134,8 @@ int64_t SchedulePlan::getStagingBytes() const {
   int64_t bytes = 0;
   for (Value value : staged)
     bytes += getBuffer(value).getBytes();
-  for (const PackPlan &pack : packs) {
-    int64_t elements = 1;
-    for (int64_t extent : pack.shape)
-      elements *= extent;
-    bytes += elements * 4;
-  }
+  for (const PackPlan &pack : packs)
+    bytes += getStagingBytesOf(pack.shape);
   return bytes;
 }
 
