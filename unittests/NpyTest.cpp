@@ -57,6 +57,23 @@ TEST(Npy, HalfConversionIsExactOnRepresentableValues) {
   EXPECT_EQ(halfToDouble(0x3c00), 1.0);
 }
 
+TEST(Npy, IntegerArraysRoundTrip) {
+  // Document ids: int32 and int64 arrays read back exactly.
+  Tensor ids({2, 3});
+  ids.data = {0, 0, 1, 7, 7, -2};
+  for (NpyDType dtype : {NpyDType::Int32, NpyDType::Int64}) {
+    llvm::SmallString<64> path;
+    ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("ids", "npy", path));
+    ASSERT_FALSE(bool(writeNpy(path, ids, dtype)));
+    llvm::Expected<NpyArray> read = readNpy(path);
+    llvm::sys::fs::remove(path);
+    ASSERT_TRUE(bool(read)) << llvm::toString(read.takeError());
+    EXPECT_EQ(read->dtype, dtype);
+    EXPECT_EQ(read->tensor.shape, ids.shape);
+    EXPECT_EQ(read->tensor.data, ids.data);
+  }
+}
+
 TEST(Npy, RejectsBadFiles) {
   auto errorOf = [](llvm::StringRef bytes) {
     llvm::Expected<NpyArray> read = parseNpy(bytes, "x.npy");
@@ -64,12 +81,18 @@ TEST(Npy, RejectsBadFiles) {
     return read ? std::string() : llvm::toString(read.takeError());
   };
   EXPECT_NE(errorOf("hello").find("not a .npy file"), std::string::npos);
-  std::string header = "{'descr': '<i4', 'fortran_order': False, "
+  std::string header = "{'descr': '<u4', 'fortran_order': False, "
                        "'shape': (1,), }";
   std::string bytes = std::string("\x93NUMPY\x01\x00", 8) +
                       char(header.size()) + char(0) + header + "abcd";
-  EXPECT_NE(errorOf(bytes).find("dtype '<i4' is not supported"),
+  EXPECT_NE(errorOf(bytes).find("dtype '<u4' is not supported"),
             std::string::npos);
+  // An int64 the fp64 reference cannot hold exactly.
+  header = "{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }";
+  int64_t huge = (int64_t(1) << 60) + 1;
+  bytes = std::string("\x93NUMPY\x01\x00", 8) + char(header.size()) +
+          char(0) + header + std::string(reinterpret_cast<char *>(&huge), 8);
+  EXPECT_NE(errorOf(bytes).find("beyond 2^53"), std::string::npos);
   header = "{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }";
   bytes = std::string("\x93NUMPY\x01\x00", 8) + char(header.size()) + char(0) +
           header + "abcd";

@@ -255,7 +255,7 @@ static LogicalResult proveEmptyStepIsIdentity(IterateOp iterate,
     }
     ranksOf[einsum.getResult()] =
         llvm::to_vector(einsum.getOutput().getAsValueRange<StringAttr>());
-    if (einsum.getPredicate()) {
+    if (einsum.hasMask()) {
       double fill = einsum.getFillValue();
       values.insert({einsum.getResult(), StepValue{ieee.constant(fill), fill}});
       continue;
@@ -334,6 +334,71 @@ static LogicalResult proveEmptyStepIsIdentity(IterateOp iterate,
   return failure();
 }
 
+/// The data comparisons every Einsum of `masked` has (a null attribute when
+/// none has any), in the form a backend classifies at run time: each read
+/// varies with the query rows or with the key tile, not both, and reads no
+/// other rank than those and the work item's. Fails, with the reason in
+/// `why`, when the Einsums differ in their comparisons or a read does not
+/// separate.
+static FailureOr<ArrayAttr>
+getSharedDataCompares(ArrayRef<EinsumOp> masked, StringRef queryRank,
+                      PartitionOp keyPartition,
+                      function_ref<bool(StringRef)> isFixed, std::string &why) {
+  std::optional<std::string> shared;
+  ArrayAttr compares;
+  for (EinsumOp einsum : masked) {
+    std::string key;
+    llvm::raw_string_ostream os(key);
+    for (auto [i, compare] : llvm::enumerate(einsum.getDataCompares())) {
+      os << stringifyCompareKind(compare.getKind()) << "(";
+      for (unsigned j = 2 * i; j < 2 * i + 2; ++j) {
+        Value value = einsum.getDataInputs()[j];
+        os << value.getAsOpaquePointer() << "[";
+        bool readsQuery = false, readsKey = false;
+        for (AffineExpr expr : einsum.getDataMap(j).getResults()) {
+          os << printIndexExpr(einsum, expr) << ",";
+          for (auto [r, rank] : llvm::enumerate(
+                   einsum.getRanks().getAsValueRange<StringAttr>())) {
+            if (!expr.isFunctionOfDim(r))
+              continue;
+            if (rank == queryRank) {
+              readsQuery = true;
+            } else if (rank == keyPartition.getInner() ||
+                       rank == keyPartition.getOuter()) {
+              readsKey = true;
+            } else if (!isFixed(rank)) {
+              why = "a data comparison of " +
+                    einsum.getName().value_or("an Einsum").str() +
+                    " reads rank '" + rank.str() +
+                    "', which is neither the query rank, nor the key rank, "
+                    "nor fixed for a work item";
+              return failure();
+            }
+          }
+        }
+        if (readsQuery && readsKey) {
+          why = "a read of a data comparison of " +
+                einsum.getName().value_or("an Einsum").str() +
+                " varies with both the query and the key rank, so its range "
+                "over a pair of tiles is not a per-tile minimum and maximum";
+          return failure();
+        }
+        os << "]";
+      }
+      os << ")";
+    }
+    if (shared && *shared != key) {
+      why = "the masked Einsums of the body do not share their data "
+            "comparisons, so a pair on which one fails is not empty for all";
+      return failure();
+    }
+    shared = key;
+    if (!einsum.getDataCompares().empty())
+      compares = *einsum.getDataPredicate();
+  }
+  return compares;
+}
+
 FailureOr<TileScheduleAttr>
 mlir::cascade::classifyKeyTiles(IterateOp iterate, PartitionOp keyPartition,
                                 const TileClassificationRequest &request,
@@ -350,7 +415,7 @@ mlir::cascade::classifyKeyTiles(IterateOp iterate, PartitionOp keyPartition,
   SmallVector<EinsumOp> masked;
   for (Operation &op : iterate.getBodyBlock())
     if (auto einsum = dyn_cast<EinsumOp>(op))
-      if (einsum.getPredicate())
+      if (einsum.hasMask())
         masked.push_back(einsum);
   if (masked.empty()) {
     why = "no Einsum of the iterate's body has a predicate: every tile is "
@@ -397,9 +462,28 @@ mlir::cascade::classifyKeyTiles(IterateOp iterate, PartitionOp keyPartition,
   // Einsums of a step write the same mask over different rank lists).
   SmallVector<std::string> predicateKeys;
   std::vector<SmallVector<ConjunctionBounds, 2>> boundsOf;
+  FailureOr<ArrayAttr> data = getSharedDataCompares(
+      masked, request.queryRank, keyPartition, isFixed, why);
+  if (failed(data))
+    return failure();
+  // The run-time rule reads the ids at the work item's fixed ranks (the
+  // batch of `D[b, m]`), so they are dims of the schedule.
+  for (EinsumOp einsum : masked)
+    for (unsigned j = 0; j < einsum.getDataInputs().size(); ++j)
+      for (AffineExpr expr : einsum.getDataMap(j).getResults())
+        for (auto [r, rank] :
+             llvm::enumerate(einsum.getRanks().getAsValueRange<StringAttr>()))
+          if (expr.isFunctionOfDim(r) && isFixed(rank))
+            getOrInsert(bounds.dims, rank);
   for (EinsumOp einsum : masked) {
     SmallVector<ConjunctionBounds, 2> conjunctions;
     SmallVector<std::string> conjunctionKeys;
+    // Data comparisons alone: every key tile is visited (and classified at
+    // run time), as by one conjunction without constraints.
+    if (!einsum.getPredicate()) {
+      conjunctions.emplace_back();
+      conjunctionKeys.push_back("");
+    }
     for (IntegerSet set : einsum.getDisjuncts()) {
       ConjunctionBounds &b = conjunctions.emplace_back();
       SmallVector<std::string> sideKeys;
@@ -488,6 +572,6 @@ mlir::cascade::classifyKeyTiles(IterateOp iterate, PartitionOp keyPartition,
   return TileScheduleAttr::get(
       context, builder.getStringAttr(request.queryRank), request.queryTile,
       builder.getStrArrayAttr(dimNames), builder.getStrArrayAttr(symbolNames),
-      builder.getArrayAttr(ranges));
+      builder.getArrayAttr(ranges), *data);
 }
 

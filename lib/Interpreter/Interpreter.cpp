@@ -367,6 +367,121 @@ private:
   }
 
   /// Executes a step of an iterate with a tile schedule as a kernel does:
+  /// The class of key tile `step` for the work item `dims` (the query tile
+  /// index, then the ranks `dimRanks` fixes) by the data comparisons alone,
+  /// decided as a kernel decides it: from the minimum and maximum of each
+  /// read over the query tile's rows and the key tile's keys. 0 = empty,
+  /// 1 = partial, 2 = full (the Class enum of applyTileSchedule).
+  int classifyByData(IterateOp iterate, TileScheduleAttr tiles,
+                     ArrayRef<int64_t> dims, ArrayRef<StringRef> dimRanks,
+                     int64_t step) {
+    EinsumOp einsum;
+    for (auto candidate : iterate.getBodyBlock().getOps<EinsumOp>())
+      if (!candidate.getDataCompares().empty()) {
+        einsum = candidate;
+        break;
+      }
+    if (!einsum)
+      return 1;
+    // The rows of the query tile and the keys of the key tile, as ranges of
+    // the Einsum's own ranks (the query rank itself before scheduling, the
+    // inner rank of its partition in a cascade.grid).
+    int64_t queryTile = tiles.getQueryTile();
+    StringRef query = tiles.getQuery().getValue();
+    PartitionOp queryPartition = env.getPartitionOfOuter(dimRanks[0]);
+    PartitionOp keyPartition = env.getPartitionOfOuter(iterate.getRank());
+    if (!keyPartition)
+      return 1;
+    int64_t queryExtent = extents.lookup(query);
+    int64_t keyExtent = extents.lookup(keyPartition.getRank());
+    int64_t keyTile = keyPartition.getTile();
+    ArrayAttr ranks = einsum.getRanks();
+    SmallVector<int64_t> point(ranks.size(), 0);
+    int queryPosition = -1, keyPosition = -1;
+    int64_t queryBase = 0, queryCount = 0;
+    for (auto [i, attr] : llvm::enumerate(ranks)) {
+      StringRef rank = cast<StringAttr>(attr).getValue();
+      auto fixed = fixedCoordinates.find(rank);
+      if (fixed != fixedCoordinates.end()) {
+        point[i] = fixed->second;
+        continue;
+      }
+      if (rank == query) {
+        queryPosition = i;
+        queryBase = dims[0] * queryTile;
+        queryCount = std::min(queryTile, queryExtent - queryBase);
+      } else if (queryPartition && rank == queryPartition.getInner()) {
+        queryPosition = i;
+        queryCount = std::min(queryTile, queryExtent - dims[0] * queryTile);
+      } else if (rank == keyPartition.getInner()) {
+        keyPosition = i;
+      } else {
+        for (auto [k, name] : llvm::enumerate(dimRanks))
+          if (k > 0 && name == rank)
+            point[i] = dims[k];
+      }
+    }
+    int64_t keyCount = std::min(keyTile, keyExtent - step * keyTile);
+    if (queryCount <= 0 || keyCount <= 0)
+      return 0;
+    SmallVector<int64_t> symbolValues;
+    for (StringRef rank : einsum.getSymbols().getAsValueRange<StringAttr>())
+      symbolValues.push_back(extents.lookup(rank));
+    // [min, max] of each read over the pair.
+    SmallVector<std::pair<double, double>> ranges;
+    for (auto [j, input] : llvm::enumerate(einsum.getDataInputs())) {
+      const Tensor &tensor = *values.lookup(input);
+      SmallVector<int64_t> strides = tensor.getStrides();
+      AffineMap map = einsum.getDataMap(j);
+      std::pair<double, double> range = {INFINITY, -INFINITY};
+      for (int64_t q = 0; q < (queryPosition >= 0 ? queryCount : 1); ++q) {
+        if (queryPosition >= 0)
+          point[queryPosition] = queryBase + q;
+        for (int64_t k = 0; k < (keyPosition >= 0 ? keyCount : 1); ++k) {
+          if (keyPosition >= 0)
+            point[keyPosition] = k;
+          int64_t offset = 0;
+          bool dividedByZero = false;
+          for (auto [dim, expr] : llvm::enumerate(map.getResults())) {
+            int64_t index = evaluateAffine(expr, point.data(),
+                                           symbolValues.data(), dividedByZero);
+            if (dividedByZero || index < 0 || index >= tensor.shape[dim])
+              return 1; // Outside the ids: leave the pair to the masks.
+            offset += index * strides[dim];
+          }
+          double value = tensor.data[offset];
+          range = {std::min(range.first, value),
+                   std::max(range.second, value)};
+        }
+      }
+      ranges.push_back(range);
+    }
+    bool allHold = true;
+    for (auto [i, compare] : llvm::enumerate(einsum.getDataCompares())) {
+      auto [a, b] = ranges[2 * i];
+      auto [c, d] = ranges[2 * i + 1];
+      bool never = false, always = false;
+      switch (compare.getKind()) {
+      case CompareKind::eq:
+        never = b < c || d < a;
+        always = a == b && c == d && a == c;
+        break;
+      case CompareKind::le:
+        never = a > d;
+        always = b <= c;
+        break;
+      case CompareKind::lt:
+        never = a >= d;
+        always = b < c;
+        break;
+      }
+      if (never)
+        return 0;
+      allHold = allHold && always;
+    }
+    return allHold ? 2 : 1;
+  }
+
   /// query rows whose tile skips key tile `step` keep `carried`, rows whose
   /// tile sees it full take the step computed without predicates, the rest
   /// the masked step already in `next`. A wrong classification therefore
@@ -396,6 +511,13 @@ private:
           c = Full;
         else if (step >= b.lower && step < b.upper && c == Empty)
           c = Partial;
+      }
+      // The run-time rule of data comparisons, on the pairs the affine
+      // bounds visit.
+      if (c != Empty && tiles.getData()) {
+        auto d = static_cast<Class>(
+            classifyByData(iterate, tiles, dims, dimRanks, step));
+        c = d == Empty ? Empty : d == Full && c == Full ? Full : Partial;
       }
       return classes[dims] = c;
     };
@@ -472,6 +594,7 @@ public:
       : einsum(einsum), program(program) {}
 
   LogicalResult prepare(ArrayRef<TensorRef> operandTensors,
+                        ArrayRef<TensorRef> dataTensors,
                         const llvm::StringMap<int64_t> &extents,
                         const llvm::StringMap<int64_t> &fixed,
                         const RankEnvironment &env);
@@ -483,7 +606,7 @@ public:
 
 private:
   std::optional<double> reduceFrom(int level);
-  bool predicateHolds() const;
+  bool predicateHolds();
 
 public:
   void setIgnorePredicate(bool ignore) { ignorePredicate = ignore; }
@@ -500,6 +623,16 @@ private:
   SmallVector<Conjunction> disjuncts;
   /// Points past the end of a partitioned rank are outside the domain.
   Conjunction tails;
+  /// The data comparisons: read i of data input i, compared in pairs.
+  SmallVector<TensorRef> dataOperands;
+  SmallVector<SmallVector<IndexFunction>> dataIndexFunctions;
+  SmallVector<CompareKind> dataCompares;
+  bool dataComparesHold();
+  /// Reads element `functions(coordinates)` of `tensor`, or nullopt out of
+  /// bounds (reported once).
+  std::optional<double> read(const Tensor &tensor,
+                             ArrayRef<IndexFunction> functions,
+                             StringRef what, unsigned i);
   EinsumOp einsum;
   const BodyProgram &program;
   SmallVector<TensorRef> operands;
@@ -529,6 +662,7 @@ void EinsumEvaluator::setSample(StringRef rank,
 }
 
 LogicalResult EinsumEvaluator::prepare(ArrayRef<TensorRef> operandTensors,
+                                       ArrayRef<TensorRef> dataTensors,
                                        const llvm::StringMap<int64_t> &extents,
                                        const llvm::StringMap<int64_t> &fixed,
                                        const RankEnvironment &env) {
@@ -592,6 +726,28 @@ LogicalResult EinsumEvaluator::prepare(ArrayRef<TensorRef> operandTensors,
     operandStrides.push_back(operand->getStrides());
   }
 
+  dataOperands.assign(dataTensors.begin(), dataTensors.end());
+  for (auto [i, operand] : llvm::enumerate(dataOperands)) {
+    AffineMap map = einsum.getDataMap(i);
+    if (operand->getRank() != map.getNumResults())
+      return einsum.emitError() << "data input #" << i << " has shape "
+                                << operand->getShapeString() << " but is "
+                                << "indexed by " << map.getNumResults()
+                                << " expressions";
+    SmallVector<IndexFunction> functions;
+    for (AffineExpr expr : map.getResults()) {
+      FailureOr<IndexFunction> function =
+          IndexFunction::get(expr, symbolValues, numRanks);
+      if (failed(function))
+        return einsum.emitError() << "the index of data input #" << i
+                                  << " divides by zero for these extents";
+      functions.push_back(std::move(*function));
+    }
+    dataIndexFunctions.push_back(std::move(functions));
+  }
+  for (DataCompareAttr compare : einsum.getDataCompares())
+    dataCompares.push_back(compare.getKind());
+
   for (IntegerSet set : einsum.getDisjuncts()) {
     Conjunction conjunction;
     for (unsigned i = 0; i < set.getNumConstraints(); ++i) {
@@ -639,16 +795,64 @@ bool EinsumEvaluator::Conjunction::holds(const int64_t *coordinates) const {
   return true;
 }
 
-bool EinsumEvaluator::predicateHolds() const {
+bool EinsumEvaluator::predicateHolds() {
   // The partition tails hold even on a full tile; the predicate holds where
   // one of its conjunctions does.
   if (!tails.holds(coordinates.data()))
     return false;
-  if (ignorePredicate || disjuncts.empty())
+  if (ignorePredicate)
     return true;
-  return llvm::any_of(disjuncts, [&](const Conjunction &conjunction) {
-    return conjunction.holds(coordinates.data());
-  });
+  if (!disjuncts.empty() &&
+      llvm::none_of(disjuncts, [&](const Conjunction &conjunction) {
+        return conjunction.holds(coordinates.data());
+      }))
+    return false;
+  return dataComparesHold();
+}
+
+std::optional<double>
+EinsumEvaluator::read(const Tensor &tensor, ArrayRef<IndexFunction> functions,
+                      StringRef what, unsigned i) {
+  int64_t offset = 0, stride = 1;
+  for (int64_t dim = tensor.getRank() - 1; dim >= 0; --dim) {
+    int64_t index = functions[dim](coordinates.data());
+    if (index < 0 || index >= tensor.shape[dim]) {
+      if (!failedAccess) {
+        InFlightDiagnostic diag = einsum.emitError();
+        diag << what << " #" << i << " (shape " << tensor.getShapeString()
+             << ") is read out of bounds: index " << index << " in dimension "
+             << dim << " at point";
+        for (auto [rank, coordinate] :
+             llvm::zip(einsum.getRanks().getAsValueRange<StringAttr>(),
+                       coordinates))
+          diag << " " << rank << "=" << coordinate;
+      }
+      failedAccess = true;
+      return std::nullopt;
+    }
+    offset += index * stride;
+    stride *= tensor.shape[dim];
+  }
+  return tensor.data[offset];
+}
+
+bool EinsumEvaluator::dataComparesHold() {
+  for (auto [i, kind] : llvm::enumerate(dataCompares)) {
+    std::optional<double> lhs = read(*dataOperands[2 * i],
+                                     dataIndexFunctions[2 * i], "data input",
+                                     2 * i);
+    std::optional<double> rhs =
+        read(*dataOperands[2 * i + 1], dataIndexFunctions[2 * i + 1],
+             "data input", 2 * i + 1);
+    if (!lhs || !rhs)
+      return false;
+    bool holds = kind == CompareKind::eq   ? *lhs == *rhs
+                 : kind == CompareKind::le ? *lhs <= *rhs
+                                           : *lhs < *rhs;
+    if (!holds)
+      return false;
+  }
+  return true;
 }
 
 std::optional<double> EinsumEvaluator::reduceFrom(int level) {
@@ -739,8 +943,17 @@ LogicalResult FunctionInterpreter::runEinsum(EinsumOp einsum) {
                               "does not run?)");
     operands.push_back(it->second);
   }
+  SmallVector<TensorRef> dataOperands;
+  for (Value input : einsum.getDataInputs()) {
+    auto it = values.find(input);
+    if (it == values.end())
+      return einsum.emitError("data input was not computed by the reference "
+                              "interpreter");
+    dataOperands.push_back(it->second);
+  }
   EinsumEvaluator evaluator(einsum, programIt->second);
-  if (failed(evaluator.prepare(operands, extents, fixedCoordinates, env)))
+  if (failed(evaluator.prepare(operands, dataOperands, extents,
+                               fixedCoordinates, env)))
     return failure();
   if (!options.sampledRank.empty())
     evaluator.setSample(options.sampledRank, &sampled);

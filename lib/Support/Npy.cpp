@@ -27,6 +27,10 @@ StringRef mlir::cascade::getNpyDTypeName(NpyDType dtype) {
     return "float32";
   case NpyDType::Float64:
     return "float64";
+  case NpyDType::Int32:
+    return "int32";
+  case NpyDType::Int64:
+    return "int64";
   }
   return "unknown";
 }
@@ -102,11 +106,15 @@ llvm::Expected<NpyArray> mlir::cascade::parseNpy(StringRef bytes,
     dtype = NpyDType::Float32, elementSize = 4;
   } else if (typeCode == "<f8") {
     dtype = NpyDType::Float64, elementSize = 8;
+  } else if (typeCode == "<i4") {
+    dtype = NpyDType::Int32, elementSize = 4;
+  } else if (typeCode == "<i8") {
+    dtype = NpyDType::Int64, elementSize = 8;
   } else {
     return npyError(name, "dtype '" + typeCode +
                               "' is not supported; expected little-endian "
-                              "float16, float32 or float64 ('<f2', '<f4', "
-                              "'<f8')");
+                              "float16, float32, float64, int32 or int64 "
+                              "('<f2', '<f4', '<f8', '<i4', '<i8')");
   }
 
   std::optional<StringRef> fortran = findHeaderValue(header, "fortran_order");
@@ -162,6 +170,19 @@ llvm::Expected<NpyArray> mlir::cascade::parseNpy(StringRef bytes,
       float value;
       std::memcpy(&value, element, 4);
       array.tensor.data[i] = value;
+    } else if (dtype == NpyDType::Int32) {
+      int32_t value;
+      std::memcpy(&value, element, 4);
+      array.tensor.data[i] = value;
+    } else if (dtype == NpyDType::Int64) {
+      int64_t value;
+      std::memcpy(&value, element, 8);
+      if (value > (int64_t(1) << 53) || value < -(int64_t(1) << 53))
+        return npyError(name, "int64 element " + llvm::Twine(i) + " (" +
+                                  llvm::Twine(value) +
+                                  ") is beyond 2^53, which the fp64 "
+                                  "reference cannot hold exactly");
+      array.tensor.data[i] = static_cast<double>(value);
     } else {
       std::memcpy(&array.tensor.data[i], element, 8);
     }
@@ -182,6 +203,8 @@ llvm::Error mlir::cascade::writeNpy(StringRef path, const Tensor &tensor,
   std::string header = "{'descr': '";
   header += dtype == NpyDType::Float16   ? "<f2"
             : dtype == NpyDType::Float32 ? "<f4"
+            : dtype == NpyDType::Int32   ? "<i4"
+            : dtype == NpyDType::Int64   ? "<i8"
                                          : "<f8";
   header += "', 'fortran_order': False, 'shape': (";
   for (auto [i, size] : llvm::enumerate(tensor.shape))
@@ -209,6 +232,12 @@ llvm::Error mlir::cascade::writeNpy(StringRef path, const Tensor &tensor,
     } else if (dtype == NpyDType::Float32) {
       float narrowed = static_cast<float>(value);
       os.write(reinterpret_cast<const char *>(&narrowed), 4);
+    } else if (dtype == NpyDType::Int32) {
+      int32_t narrowed = static_cast<int32_t>(value);
+      os.write(reinterpret_cast<const char *>(&narrowed), 4);
+    } else if (dtype == NpyDType::Int64) {
+      int64_t narrowed = static_cast<int64_t>(value);
+      os.write(reinterpret_cast<const char *>(&narrowed), 8);
     } else {
       os.write(reinterpret_cast<const char *>(&value), 8);
     }

@@ -41,3 +41,27 @@ Tensor mlir::cascade::makeRandomTensor(llvm::ArrayRef<int64_t> shape,
   }
   return tensor;
 }
+
+Tensor mlir::cascade::makeRandomSegmentIds(llvm::ArrayRef<int64_t> shape,
+                                           uint64_t seed, unsigned argument,
+                                           int64_t segments) {
+  Tensor tensor(shape);
+  if (shape.empty() || tensor.data.empty())
+    return tensor;
+  SplitMix64 rng{seed * 0x100000001b3ULL + argument * 0x9e3779b97f4a7c15ULL};
+  int64_t length = shape.back();
+  // A boundary after each position with probability segments / length, so
+  // that a row holds about `segments` segments whatever its length.
+  double boundary =
+      length > 0 ? static_cast<double>(segments) / static_cast<double>(length)
+                 : 0.0;
+  for (size_t row = 0; row * length < tensor.data.size(); ++row) {
+    int64_t id = 0;
+    for (int64_t i = 0; i < length; ++i) {
+      if (i > 0 && rng.uniform() <= boundary)
+        ++id;
+      tensor.data[row * length + i] = static_cast<double>(id);
+    }
+  }
+  return tensor;
+}

@@ -374,8 +374,13 @@ bool rewrite(Site site) {
   if (failed(addProjectedDomain(newNumerator, reduced, result))) {
     consumer.emitWarning()
         << "cascade-defer-division refused: the rows whose masked domain is "
-           "empty cannot be written as an integer set, so the deferred "
-           "division could not keep their 'else' value";
+           "empty cannot be written as an integer set"
+        << (newNumerator.getDataCompares().empty()
+                ? ""
+                : " (a data comparison leaves a row empty unless some key "
+                  "reads the same element as the row, as `D[b, m] == "
+                  "D[b, p]` does at m = p)")
+        << ", so the deferred division could not keep their 'else' value";
     newNumerator.erase();
     return false;
   }

@@ -88,6 +88,33 @@ void EinsumParts::addPredicateOf(EinsumOp from,
   }
   if (!alternatives.empty())
     addDisjunction(alternatives);
+  for (auto [i, compare] : llvm::enumerate(from.getDataCompares())) {
+    auto translated = [&](unsigned j) {
+      SmallVector<AffineExpr> indices;
+      for (AffineExpr expr : from.getDataMap(j).getResults())
+        indices.push_back(translate(expr, from, substitute));
+      return indices;
+    };
+    addDataCompare(compare.getKind(), from.getDataInputs()[2 * i],
+                   translated(2 * i), from.getDataInputs()[2 * i + 1],
+                   translated(2 * i + 1));
+  }
+}
+
+void EinsumParts::addDataCompare(CompareKind kind, Value lhs,
+                                 ArrayRef<AffineExpr> lhsIndices, Value rhs,
+                                 ArrayRef<AffineExpr> rhsIndices) {
+  for (unsigned i = 0; i < dataCompares.size(); ++i)
+    if (dataCompares[i] == kind && dataOperands[2 * i] == lhs &&
+        dataOperands[2 * i + 1] == rhs &&
+        ArrayRef<AffineExpr>(dataIndexExprs[2 * i]) == lhsIndices &&
+        ArrayRef<AffineExpr>(dataIndexExprs[2 * i + 1]) == rhsIndices)
+      return;
+  dataCompares.push_back(kind);
+  dataOperands.push_back(lhs);
+  dataOperands.push_back(rhs);
+  dataIndexExprs.emplace_back(lhsIndices.begin(), lhsIndices.end());
+  dataIndexExprs.emplace_back(rhsIndices.begin(), rhsIndices.end());
 }
 
 EinsumOp EinsumParts::build(
@@ -113,6 +140,21 @@ EinsumOp EinsumParts::build(
 
   OperationState state(loc, EinsumOp::getOperationName());
   state.addOperands(operands);
+  state.addOperands(dataOperands);
+  state.addAttribute("operandSegmentSizes",
+                     builder.getDenseI32ArrayAttr(
+                         {static_cast<int32_t>(operands.size()),
+                          static_cast<int32_t>(dataOperands.size())}));
+  if (!dataCompares.empty()) {
+    SmallVector<Attribute> dataMaps, compares;
+    for (ArrayRef<AffineExpr> indices : dataIndexExprs)
+      dataMaps.push_back(AffineMapAttr::get(
+          AffineMap::get(ranks.size(), symbols.size(), indices, context)));
+    for (CompareKind kind : dataCompares)
+      compares.push_back(DataCompareAttr::get(context, kind));
+    state.addAttribute("data_maps", builder.getArrayAttr(dataMaps));
+    state.addAttribute("data_predicate", builder.getArrayAttr(compares));
+  }
   state.addAttribute("ranks", builder.getStrArrayAttr(toRefs(ranks)));
   state.addAttribute("symbols", builder.getStrArrayAttr(toRefs(symbols)));
   state.addAttribute("output", builder.getStrArrayAttr(toRefs(output)));
@@ -227,6 +269,134 @@ bool mlir::cascade::bodyReadsCoordinates(EinsumOp einsum) {
                       [](Operation &op) { return isa<IndexOp>(op); });
 }
 
+/// Whether every point of a conjunction of `einsum`'s predicate (with 0 <= r < R for every rank and
+/// the facts the data reads imply) has a point with the same coordinates in
+/// the non-eliminated ranks at which every data comparison of `einsum` reads
+/// the same element twice (so `==` and `<=` hold). The witness solves
+/// lhs index == rhs index for eliminated ranks of unit coefficient; the
+/// check is a containment of polyhedra in the Einsum's rank space.
+/// `symbolNames` starts as the Einsum's symbols and gains the extents the
+/// facts name.
+static LogicalResult checkReflexiveWitness(EinsumOp einsum,
+                                           const RankEnvironment &env,
+                                           ArrayRef<AffineExpr> constraints,
+                                           ArrayRef<bool> equalities,
+                                           ArrayRef<bool> isEliminated,
+                                           SmallVectorImpl<std::string> &symbolNames) {
+  MLIRContext *context = einsum.getContext();
+  unsigned numDims = isEliminated.size();
+  auto symbol = [&](StringRef rank) {
+    return getAffineSymbolExpr(findOrAppend(symbolNames, rank), context);
+  };
+  // Hypotheses: the conjunction, rank bounds and the data reads' facts.
+  SmallVector<AffineExpr> hypotheses(constraints);
+  SmallVector<bool> hypothesisEqs(equalities);
+  auto add = [&](AffineExpr expr, bool isEq) {
+    hypotheses.push_back(expr);
+    hypothesisEqs.push_back(isEq);
+  };
+  for (auto [i, rank] :
+       llvm::enumerate(einsum.getRanks().getAsValueRange<StringAttr>())) {
+    AffineExpr d = getAffineDimExpr(i, context);
+    add(d, false);
+    add(symbol(rank) - d - 1, false);
+  }
+  auto block = einsum->getParentOfType<FunctionOpInterface>()
+                   .getFunctionBody()
+                   .getBlocks()
+                   .begin();
+  for (auto [i, value] : llvm::enumerate(einsum.getDataInputs())) {
+    auto arg = dyn_cast<BlockArgument>(value);
+    if (!arg || arg.getOwner() != &*block)
+      return failure();
+    for (auto [dim, expr] : llvm::enumerate(einsum.getDataMap(i).getResults())) {
+      std::optional<StringRef> rank =
+          env.getRankOfArgumentDim(arg.getArgNumber(), dim);
+      if (!rank)
+        return failure();
+      AffineExpr size = symbol(*rank);
+      // In bounds, and a bare rank's extent is the dimension's size (the
+      // shape check enforces both).
+      AffineExpr index = expr.replaceSymbols(
+          llvm::map_to_vector(einsum.getSymbols().getAsValueRange<StringAttr>(),
+                              [&](StringRef r) { return symbol(r); }));
+      add(index, false);
+      add(size - index - 1, false);
+      if (auto bare = dyn_cast<AffineDimExpr>(expr))
+        add(symbol(cast<StringAttr>(einsum.getRanks()[bare.getPosition()])
+                       .getValue()) -
+                size,
+            true);
+    }
+  }
+  // Symbols of the conjunction and maps are the Einsum's own, which open
+  // symbolNames in the same order.
+  // The witness: eliminated ranks solved from lhs index == rhs index.
+  SmallVector<AffineExpr> witness;
+  for (unsigned i = 0; i < numDims; ++i)
+    witness.push_back(getAffineDimExpr(i, context));
+  SmallVector<bool> assigned(numDims, false);
+  auto compares = einsum.getDataCompares();
+  for (auto [c, compare] : llvm::enumerate(compares)) {
+    if (compare.getKind() == CompareKind::lt ||
+        einsum.getDataInputs()[2 * c] != einsum.getDataInputs()[2 * c + 1])
+      return failure();
+    AffineMap lhs = einsum.getDataMap(2 * c), rhs = einsum.getDataMap(2 * c + 1);
+    for (auto [l, r] : llvm::zip(lhs.getResults(), rhs.getResults())) {
+      AffineExpr difference = simplifyAffineExpr(
+          (l - r).replaceDims(witness), numDims, lhs.getNumSymbols());
+      if (auto constant = dyn_cast<AffineConstantExpr>(difference)) {
+        if (constant.getValue() != 0)
+          return failure();
+        continue;
+      }
+      // difference = coefficient * d_j + rest, with d_j eliminated and not
+      // yet assigned, coefficient +-1 and rest free of d_j.
+      bool solved = false;
+      for (unsigned j = 0; j < numDims && !solved; ++j) {
+        if (!isEliminated[j] || assigned[j] ||
+            !difference.isFunctionOfDim(j))
+          continue;
+        SmallVector<AffineExpr> zero(witness), one(witness);
+        zero[j] = getAffineConstantExpr(0, context);
+        one[j] = getAffineConstantExpr(1, context);
+        AffineExpr rest = simplifyAffineExpr(difference.replaceDims(zero),
+                                             numDims, lhs.getNumSymbols());
+        auto coefficient = dyn_cast<AffineConstantExpr>(simplifyAffineExpr(
+            difference.replaceDims(one) - rest, numDims, lhs.getNumSymbols()));
+        if (!coefficient || std::abs(coefficient.getValue()) != 1 ||
+            rest.isFunctionOfDim(j) || !difference.isPureAffine())
+          continue;
+        witness[j] = coefficient.getValue() == 1 ? -rest : rest;
+        assigned[j] = true;
+        solved = true;
+      }
+      if (!solved)
+        return failure();
+    }
+  }
+  // Every constraint of the domain at the witness point must be implied by
+  // the hypotheses: hypotheses and its negation have no integer point.
+  unsigned numSymbols = symbolNames.size();
+  for (auto [expr, isEq] : llvm::zip(hypotheses, hypothesisEqs)) {
+    AffineExpr atWitness = expr.replaceDims(witness);
+    SmallVector<AffineExpr> negations = {-atWitness - 1};
+    if (isEq)
+      negations.push_back(atWitness - 1);
+    for (AffineExpr negation : negations) {
+      SmallVector<AffineExpr> test(hypotheses);
+      SmallVector<bool> testEqs(hypothesisEqs);
+      test.push_back(negation);
+      testEqs.push_back(false);
+      FlatLinearValueConstraints counterexample(
+          IntegerSet::get(numDims, numSymbols, test, testEqs));
+      if (!counterexample.isEmpty())
+        return failure();
+    }
+  }
+  return success();
+}
+
 LogicalResult mlir::cascade::addProjectedDomain(EinsumOp einsum,
                                                 ArrayRef<std::string> eliminated,
                                                 EinsumParts &into) {
@@ -326,8 +496,31 @@ LogicalResult mlir::cascade::addProjectedDomain(EinsumOp einsum,
     return result;
   };
 
-  SmallVector<EinsumParts::Conjunction> alternatives;
+  // Data comparisons cannot be projected; they vanish from the projection
+  // when every point of the domain has, with the same kept coordinates, a
+  // point where each comparison holds by reflexivity (it reads one element
+  // twice), e.g. key m = p for `D[b, m] == D[b, p]`.
   SmallVector<IntegerSet> disjuncts = einsum.getDisjuncts();
+  if (!einsum.getDataCompares().empty()) {
+    auto function = einsum->getParentOfType<FunctionOpInterface>();
+    FailureOr<RankEnvironment> env = RankEnvironment::build(function);
+    if (failed(env))
+      return failure();
+    SmallVector<bool> isEliminated(rankNames.size(), false);
+    for (unsigned position : eliminatedPositions)
+      isEliminated[position] = true;
+    if (disjuncts.empty() &&
+        failed(checkReflexiveWitness(einsum, *env, {}, {}, isEliminated,
+                                     symbolNames)))
+      return failure();
+    for (IntegerSet conjunction : disjuncts)
+      if (failed(checkReflexiveWitness(einsum, *env, conjunction.getConstraints(),
+                                       conjunction.getEqFlags(), isEliminated,
+                                       symbolNames)))
+        return failure();
+  }
+
+  SmallVector<EinsumParts::Conjunction> alternatives;
   if (disjuncts.empty()) {
     FailureOr<EinsumParts::Conjunction> projected = project({}, {});
     if (failed(projected))

@@ -95,12 +95,15 @@ private:
 LogicalResult
 Scheduler::chooseGrid(Value result,
                       const llvm::StringMap<int64_t> &givenExtents) {
-  // The head dimensions: the innermost rank of every tensor argument and of
-  // the result. Their extents are fixed at compile time.
+  // The head dimensions: the innermost rank of every float tensor argument
+  // and of the result. Their extents are fixed at compile time. Integer
+  // tensors (the ids of data comparisons, `D[b, m]`) are read per position
+  // and have no head dimension.
   llvm::SetVector<StringRef> heads;
   for (auto [arg, type] : llvm::enumerate(function.getArgumentTypes())) {
     auto tensor = dyn_cast<RankedTensorType>(type);
-    if (!tensor || tensor.getRank() < 1)
+    if (!tensor || tensor.getRank() < 1 ||
+        !isa<FloatType>(tensor.getElementType()))
       continue;
     if (std::optional<StringRef> rank =
             env.getRankOfArgumentDim(arg, tensor.getRank() - 1))
@@ -277,7 +280,8 @@ LogicalResult Scheduler::rewriteIterate(IterateOp iterate, OpBuilder &builder) {
     dims.front() = builder.getStringAttr(outer);
     rewritten.setTilesAttr(TileScheduleAttr::get(
         builder.getContext(), tiles->getQuery(), tiles->getQueryTile(),
-        builder.getArrayAttr(dims), tiles->getSymbols(), tiles->getRanges()));
+        builder.getArrayAttr(dims), tiles->getSymbols(), tiles->getRanges(),
+        tiles->getData()));
   }
   for (auto [old, now] : llvm::zip(iterate.getBodyBlock().getArguments(),
                                    rewritten.getBodyBlock().getArguments()))

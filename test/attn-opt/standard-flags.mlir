@@ -10,7 +10,7 @@
 // CHECK: %QK = cascade.einsum QK[m, p]
 // CHECK-NOT: cascade.einsum
 // CHECK: return %QK, %QK
-// GENERIC: "cascade.einsum"(%{{.*}}, %{{.*}}) <{indexing_maps = [#map, #map1], name = "QK", output = ["m", "p"], ranks = ["m", "p", "e"], reductions = [#cascade.reduction<"e", add>], symbols = []}>
+// GENERIC: "cascade.einsum"(%{{.*}}, %{{.*}}) <{indexing_maps = [#map, #map1], name = "QK", operandSegmentSizes = array<i32: 2, 0>, output = ["m", "p"], ranks = ["m", "p", "e"], reductions = [#cascade.reduction<"e", add>], symbols = []}>
 // TIMING: Execution time report
 func.func @twice(%Q: tensor<?x?xf32>, %K: tensor<?x?xf32>) -> (tensor<?x?xf32>, tensor<?x?xf32>) {
   %a = cascade.einsum QK[m, p] = %Q[p, e] * %K[m, e] reduce(e: add) : (tensor<?x?xf32>, tensor<?x?xf32>) -> tensor<?x?xf32>

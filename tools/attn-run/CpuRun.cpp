@@ -327,10 +327,14 @@ int mlir::cascade::runOnCpu(func::FuncOp function, ArrayRef<Tensor> inputs,
   if (failed(extents))
     return fail(error);
 
-  // Head dimensions are compile-time: take them from the inputs.
+  // Head dimensions are compile-time: take them from the float inputs (an
+  // integer tensor holds ids per position, not a head dimension).
   CpuTargetOptions target = options.target;
   for (auto [arg, input] : llvm::enumerate(inputs))
-    if (input.getRank() > 0)
+    if (input.getRank() > 0 && !function.getArgumentTypes()[arg].isIntOrIndex() &&
+        !isa<IntegerType>(
+            cast<RankedTensorType>(function.getArgumentTypes()[arg])
+                .getElementType()))
       if (std::optional<StringRef> rank =
               env->getRankOfArgumentDim(arg, input.getRank() - 1))
         target.headDims[*rank] = input.shape.back();

@@ -186,6 +186,10 @@ std::optional<NpyDType> getNpyDType(Type elementType) {
     return NpyDType::Float32;
   if (elementType.isF64())
     return NpyDType::Float64;
+  if (elementType.isSignlessInteger(32))
+    return NpyDType::Int32;
+  if (elementType.isSignlessInteger(64))
+    return NpyDType::Int64;
   return std::nullopt;
 }
 
@@ -278,7 +282,7 @@ FailureOr<SmallVector<Tensor>> loadInputs(func::FuncOp function,
     if (!dtype) {
       fail("argument #" + Twine(arg) + " of @" + function.getSymName() +
            " has type " + typeToString(type) +
-           "; attn-run feeds tensors of f16, f32 or f64");
+           "; attn-run feeds tensors of f16, f32, f64, i32 or i64");
       return failure();
     }
   }
@@ -368,8 +372,13 @@ FailureOr<SmallVector<Tensor>> loadInputs(func::FuncOp function,
         fail("argument #" + Twine(arg) + ": " + *problem);
         return failure();
       }
-      inputs.push_back(makeRandomTensor(
-          shape, seed, arg, *getNpyDType(tensorType.getElementType())));
+      // Integer tensors are the ids of data comparisons (document ids):
+      // random segments, about 4 per row, so that masks hold on some pairs.
+      if (isa<IntegerType>(tensorType.getElementType()))
+        inputs.push_back(makeRandomSegmentIds(shape, seed, arg, 4));
+      else
+        inputs.push_back(makeRandomTensor(
+            shape, seed, arg, *getNpyDType(tensorType.getElementType())));
     }
   }
 

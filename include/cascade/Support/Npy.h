@@ -14,9 +14,11 @@
 
 namespace mlir::cascade {
 
-enum class NpyDType { Float16, Float32, Float64 };
+/// Integer arrays (document ids of a data-dependent mask) are held exactly
+/// in the fp64 tensor up to 2^53.
+enum class NpyDType { Float16, Float32, Float64, Int32, Int64 };
 
-/// "float16", "float32", "float64".
+/// "float16", "float32", "float64", "int32", "int64".
 llvm::StringRef getNpyDTypeName(NpyDType dtype);
 
 struct NpyArray {

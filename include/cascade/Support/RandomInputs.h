@@ -18,6 +18,14 @@ namespace mlir::cascade {
 Tensor makeRandomTensor(llvm::ArrayRef<int64_t> shape, uint64_t seed,
                         unsigned argument, NpyDType dtype);
 
+/// Segment ids for argument `argument` under `seed`: along the last
+/// dimension, non-decreasing integers 0, 1, 2, ... that start a new segment
+/// at random positions, about `segments` of them per row, as the document
+/// ids of packed sequences are. Each row (the other dimensions) draws its
+/// own boundaries.
+Tensor makeRandomSegmentIds(llvm::ArrayRef<int64_t> shape, uint64_t seed,
+                            unsigned argument, int64_t segments);
+
 } // namespace mlir::cascade
 
 #endif // CASCADE_SUPPORT_RANDOMINPUTS_H

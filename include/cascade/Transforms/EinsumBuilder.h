@@ -47,9 +47,15 @@ public:
   void addOperandOf(EinsumOp from, unsigned i,
                     const llvm::StringMap<AffineExpr> &substitute = {});
   /// Conjoins the predicate of `from` (if any), translated: its
-  /// disjunctions distribute over those already added.
+  /// disjunctions distribute over those already added, and its data
+  /// comparisons (reads of integer tensors) join those already added.
   void addPredicateOf(EinsumOp from,
                       const llvm::StringMap<AffineExpr> &substitute = {});
+  /// Conjoins the data comparison `kind(lhs[lhsIndices], rhs[rhsIndices])`
+  /// (a no-op if the same comparison is already there).
+  void addDataCompare(CompareKind kind, Value lhs,
+                      llvm::ArrayRef<AffineExpr> lhsIndices, Value rhs,
+                      llvm::ArrayRef<AffineExpr> rhsIndices);
   /// Conjoins `expr >= 0` (or `== 0`) to every conjunction.
   void addConstraint(AffineExpr expr, bool isEquality) {
     for (Conjunction &conjunction : disjuncts) {
@@ -88,6 +94,10 @@ private:
   llvm::SmallVector<std::string> symbols;
   llvm::SmallVector<Value> operands;
   llvm::SmallVector<llvm::SmallVector<AffineExpr>> indexExprs;
+  /// Data comparison i reads dataOperands[2 i] and [2 i + 1].
+  llvm::SmallVector<Value> dataOperands;
+  llvm::SmallVector<llvm::SmallVector<AffineExpr>> dataIndexExprs;
+  llvm::SmallVector<CompareKind> dataCompares;
   /// Starts as one empty conjunction: no constraint, always true.
   llvm::SmallVector<Conjunction> disjuncts = {Conjunction()};
 };

@@ -145,6 +145,17 @@ LogicalResult KernelBuilder::checkInterface() {
                           "and a head dimension");
   const llvm::StringMap<int64_t> &headDims = plan->getWork().tileExtents;
 
+  // Data comparisons (document ids) are classified and evaluated by the
+  // interpreter; this emitter does not read integer tensors yet.
+  WalkResult dataCompares = source.walk([&](EinsumOp einsum) {
+    if (einsum.getDataCompares().empty())
+      return WalkResult::advance();
+    einsum.emitError("the CPU backend does not lower data comparisons (`")
+        << "%D[...] == %D[...]`) yet; evaluate this spec with --target ref";
+    return WalkResult::interrupt();
+  });
+  if (dataCompares.wasInterrupted())
+    return failure();
   // Every argument and the result move whole rows of a head dimension.
   for (auto [arg, type] : llvm::enumerate(source.getArgumentTypes())) {
     if (env->getRankOfScalarArgument(arg))

@@ -60,7 +60,7 @@ func.func @predicate_over_unknown_rank(%A: tensor<?xf32>) -> tensor<?xf32> {
 
 func.func @predicate_dims_mismatch(%A: tensor<?xf32>) -> tensor<?xf32> {
   // expected-error @+1 {{predicate has 3 dims and 0 symbols; expected one per rank (1) and per extent (0)}}
-  %X = "cascade.einsum"(%A) <{indexing_maps = [affine_map<(d0) -> (d0)>], output = ["p"], ranks = ["p"], reductions = [], symbols = [],
+  %X = "cascade.einsum"(%A) <{operandSegmentSizes = array<i32: 1, 0>, indexing_maps = [affine_map<(d0) -> (d0)>], output = ["p"], ranks = ["p"], reductions = [], symbols = [],
                               predicate = [affine_set<(d0, d1, d2) : (d0 - d1 >= 0)>]}> ({
   ^bb0(%a: f32):
     cascade.yield %a : f32
@@ -147,7 +147,7 @@ func.func @index_of_foreign_rank(%A: tensor<?xf32>) -> tensor<?xf32> {
 // -----
 
 func.func @index_outside_ranks(%A: tensor<?xf32>) -> tensor<?xf32> {
-  %X = "cascade.einsum"(%A) <{indexing_maps = [affine_map<(d0) -> (d0)>], output = ["p"], ranks = ["p"], reductions = [], symbols = []}> ({
+  %X = "cascade.einsum"(%A) <{operandSegmentSizes = array<i32: 1, 0>, indexing_maps = [affine_map<(d0) -> (d0)>], output = ["p"], ranks = ["p"], reductions = [], symbols = []}> ({
   ^bb0(%a: f32):
     // expected-error @+1 {{reads rank 'z', which is not a rank of the enclosing Einsum}}
     %z = cascade.index z : f32
@@ -160,7 +160,7 @@ func.func @index_outside_ranks(%A: tensor<?xf32>) -> tensor<?xf32> {
 
 func.func @fill_type(%A: tensor<?xf32>) -> tensor<?xf32> {
   // expected-error @+1 {{'else' value must be a float of the result's element type 'f32'}}
-  %X = "cascade.einsum"(%A) <{indexing_maps = [affine_map<(d0) -> (d0)>], output = ["p"], ranks = ["p"], reductions = [], symbols = [],
+  %X = "cascade.einsum"(%A) <{operandSegmentSizes = array<i32: 1, 0>, indexing_maps = [affine_map<(d0) -> (d0)>], output = ["p"], ranks = ["p"], reductions = [], symbols = [],
                               fill = 1.0 : f64}> ({
   ^bb0(%a: f32):
     cascade.yield %a : f32
@@ -183,7 +183,7 @@ func.func @integer_result(%A: tensor<?xi32>) -> tensor<?xi32> {
 
 func.func @maps_count(%A: tensor<?xf32>) -> tensor<?xf32> {
   // expected-error @+1 {{has 1 operands but 0 indexing maps}}
-  %X = "cascade.einsum"(%A) <{indexing_maps = [], output = ["p"], ranks = ["p"], reductions = [], symbols = []}> ({
+  %X = "cascade.einsum"(%A) <{operandSegmentSizes = array<i32: 1, 0>, indexing_maps = [], output = ["p"], ranks = ["p"], reductions = [], symbols = []}> ({
   ^bb0(%a: f32):
     cascade.yield %a : f32
   }) : (tensor<?xf32>) -> tensor<?xf32>
@@ -354,7 +354,7 @@ func.func @iterated_rank_in_output(%A: tensor<?x?xf32>) -> tensor<?xf32> {
 
 func.func @bad_name(%A: tensor<?xf32>) -> tensor<?xf32> {
   // expected-error @+1 {{name 'a b' must be an identifier (letters, digits, '_')}}
-  %X = "cascade.einsum"(%A) <{indexing_maps = [affine_map<(d0) -> (d0)>], output = ["p"], ranks = ["p"], reductions = [], symbols = [], name = "a b"}> ({
+  %X = "cascade.einsum"(%A) <{operandSegmentSizes = array<i32: 1, 0>, indexing_maps = [affine_map<(d0) -> (d0)>], output = ["p"], ranks = ["p"], reductions = [], symbols = [], name = "a b"}> ({
   ^bb0(%a: f32):
     cascade.yield %a : f32
   }) : (tensor<?xf32>) -> tensor<?xf32>
@@ -430,7 +430,7 @@ func.func @tiles_bound_by_key(%X: tensor<?x?xf32>) -> tensor<?xf32> {
 
 func.func @predicate_without_conjunction(%A: tensor<?xf32>) -> tensor<?xf32> {
   // expected-error @+1 {{predicate has no conjunction (omit it instead)}}
-  %X = "cascade.einsum"(%A) <{indexing_maps = [affine_map<(d0) -> (d0)>], output = ["p"], ranks = ["p"], reductions = [], symbols = [],
+  %X = "cascade.einsum"(%A) <{operandSegmentSizes = array<i32: 1, 0>, indexing_maps = [affine_map<(d0) -> (d0)>], output = ["p"], ranks = ["p"], reductions = [], symbols = [],
                               predicate = []}> ({
   ^bb0(%a: f32):
     cascade.yield %a : f32
@@ -575,4 +575,24 @@ func.func @tiles_outside_grid(%X: tensor<?x?xf32>) -> tensor<?xf32> {
     cascade.yield %N : tensor<?xf32>
   }
   return %R : tensor<?xf32>
+}
+
+// -----
+
+// Data comparisons come in pairs of reads, each with its map.
+func.func @data_inputs_unpaired(%A: tensor<?xf32>, %D: tensor<?xi32>) -> tensor<?xf32> {
+  // expected-error @+1 {{has 1 data inputs, 1 data maps and 1 data comparisons; expected two inputs and two maps per comparison}}
+  %X = "cascade.einsum"(%A, %D) <{operandSegmentSizes = array<i32: 1, 1>, indexing_maps = [affine_map<(d0) -> (d0)>], data_maps = [affine_map<(d0) -> (d0)>], data_predicate = [#cascade.compare<eq>], output = ["p"], ranks = ["p"], reductions = [], symbols = []}> ({
+  ^bb0(%a: f32):
+    cascade.yield %a : f32
+  }) : (tensor<?xf32>, tensor<?xi32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @data_compare_mixed_types(%A: tensor<?xf32>, %D: tensor<?xi32>, %E: tensor<?xi64>) -> tensor<?xf32> {
+  // expected-error @+1 {{data comparison #0 compares reads of different types 'tensor<?xi32>' and 'tensor<?xi64>'}}
+  %X = cascade.einsum [p] = %A[p] where %D[p] == %E[p] : (tensor<?xf32>, tensor<?xi32>, tensor<?xi64>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
 }

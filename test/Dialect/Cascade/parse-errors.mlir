@@ -148,3 +148,28 @@ func.func @empty_or_group(%A: tensor<?x?xf32>) -> tensor<?xf32> {
   %X = cascade.einsum [p] = %A[p, m] reduce(m: add) where (m <= p) or () : (tensor<?x?xf32>) -> tensor<?xf32>
   return %X : tensor<?xf32>
 }
+
+// -----
+
+// A data comparison reads integer tensors (document ids), not floats.
+func.func @data_compare_of_floats(%A: tensor<?x?xf32>, %D: tensor<?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{a data comparison reads integer tensors (e.g. tensor<?x?xi32> document ids), got 'tensor<?xf32>'}}
+  %X = cascade.einsum [p] = %A[p, m] reduce(m: add) where (m <= p) and %D[m] == %D[p] : (tensor<?x?xf32>, tensor<?xf32>, tensor<?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @data_compare_operator(%A: tensor<?x?xf32>, %D: tensor<?xi32>) -> tensor<?xf32> {
+  // expected-error @+1 {{expected '==', '<=', '<', '>=' or '>' between two integer reads}}
+  %X = cascade.einsum [p] = %A[p, m] reduce(m: add) where %D[m] + %D[p] : (tensor<?x?xf32>, tensor<?xi32>, tensor<?xi32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}
+
+// -----
+
+func.func @data_compare_types(%A: tensor<?x?xf32>, %D: tensor<?xi32>) -> tensor<?xf32> {
+  // expected-error @+1 {{expected 3 operand types, one per distinct operand access and one per read of a data comparison}}
+  %X = cascade.einsum [p] = %A[p, m] reduce(m: add) where %D[m] == %D[p] : (tensor<?x?xf32>) -> tensor<?xf32>
+  return %X : tensor<?xf32>
+}

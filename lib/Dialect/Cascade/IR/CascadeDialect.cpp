@@ -113,7 +113,18 @@ Value mlir::cascade::buildReduceCombine(OpBuilder &b, Location loc,
 LogicalResult
 TileScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                          StringAttr query, int64_t queryTile, ArrayAttr dims,
-                         ArrayAttr symbols, ArrayAttr ranges) {
+                         ArrayAttr symbols, ArrayAttr ranges,
+                         ArrayAttr data) {
+  if (data) {
+    if (data.empty())
+      return emitError() << "#cascade.tiles: 'data' lists no comparison "
+                            "(omit it instead)";
+    for (Attribute attr : data)
+      if (!isa<DataCompareAttr>(attr))
+        return emitError() << "#cascade.tiles: 'data' must list "
+                              "#cascade.compare attributes, not "
+                           << attr;
+  }
   if (!query || !isValidRankName(query.getValue()))
     return emitError() << "#cascade.tiles needs a valid query rank name";
   // The CPU and GPU backends keep a query tile in registers or staging

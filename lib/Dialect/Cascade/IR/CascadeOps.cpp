@@ -153,6 +153,32 @@ SmallVector<IntegerSet> EinsumOp::getDisjuncts() {
   return disjuncts;
 }
 
+SmallVector<DataCompareAttr> EinsumOp::getDataCompares() {
+  SmallVector<DataCompareAttr> compares;
+  if (std::optional<ArrayAttr> predicate = getDataPredicate())
+    for (Attribute attr : *predicate)
+      compares.push_back(cast<DataCompareAttr>(attr));
+  return compares;
+}
+
+AffineMap EinsumOp::getDataMap(unsigned i) {
+  return cast<AffineMapAttr>((*getDataMaps())[i]).getValue();
+}
+
+SmallVector<std::pair<Value, AffineMap>> EinsumOp::getReads() {
+  SmallVector<std::pair<Value, AffineMap>> reads;
+  ArrayAttr maps = getIndexingMaps();
+  size_t dataMaps = getDataMaps() ? getDataMaps()->size() : 0;
+  if (maps.size() != getInputs().size() ||
+      dataMaps != getDataInputs().size())
+    return reads;
+  for (auto [operand, map] : llvm::zip(getInputs(), maps))
+    reads.push_back({operand, cast<AffineMapAttr>(map).getValue()});
+  for (auto [i, operand] : llvm::enumerate(getDataInputs()))
+    reads.push_back({operand, getDataMap(i)});
+  return reads;
+}
+
 /// Checks that `names` are valid, distinct rank names.
 static LogicalResult verifyRankNameList(Operation *op, ArrayAttr names,
                                         StringRef what) {
@@ -292,6 +318,45 @@ LogicalResult EinsumOp::verify() {
         return failure();
   }
 
+  size_t dataMaps = getDataMaps() ? getDataMaps()->size() : 0;
+  size_t compares = getDataCompares().size();
+  if (getDataInputs().size() != dataMaps ||
+      getDataInputs().size() != 2 * compares)
+    return emitOpError() << "has " << getDataInputs().size()
+                         << " data inputs, " << dataMaps << " data maps and "
+                         << compares
+                         << " data comparisons; expected two inputs and two "
+                            "maps per comparison";
+  if (getDataPredicate() && compares == 0)
+    return emitOpError("data predicate has no comparison (omit it instead)");
+  for (auto [i, operand] : llvm::enumerate(getDataInputs())) {
+    AffineMap map = getDataMap(i);
+    auto type = cast<RankedTensorType>(operand.getType());
+    if (map.getNumDims() != ranks.size() ||
+        map.getNumSymbols() != getSymbols().size())
+      return emitOpError() << "data map #" << i << " has " << map.getNumDims()
+                           << " dims and " << map.getNumSymbols()
+                           << " symbols; expected one per rank ("
+                           << ranks.size() << ") and per extent ("
+                           << getSymbols().size() << ")";
+    if (map.getNumResults() != type.getRank())
+      return emitOpError() << "data input #" << i << " is indexed by "
+                           << map.getNumResults()
+                           << " expressions but has tensor rank "
+                           << type.getRank();
+    for (AffineExpr expr : map.getResults())
+      if (failed(verifySemiAffine(
+              *this, expr, "the index of data input #" + std::to_string(i))))
+        return failure();
+  }
+  for (unsigned i = 0; i < compares; ++i)
+    if (getDataInputs()[2 * i].getType() !=
+        getDataInputs()[2 * i + 1].getType())
+      return emitOpError() << "data comparison #" << i
+                           << " compares reads of different types "
+                           << getDataInputs()[2 * i].getType() << " and "
+                           << getDataInputs()[2 * i + 1].getType();
+
   if (std::optional<ArrayAttr> predicate = getPredicate())
     if (predicate->empty())
       return emitOpError("predicate has no conjunction (omit it instead)");
@@ -357,11 +422,13 @@ LogicalResult EinsumOp::verify() {
                          << tensor.getDimSize(dim) << " but rank '" << rank
                          << "' has extent " << *extent;
   };
-  for (auto [i, operand, mapAttr] : llvm::enumerate(getInputs(), maps)) {
-    AffineMap map = cast<AffineMapAttr>(mapAttr).getValue();
-    for (auto [dim, expr] : llvm::enumerate(map.getResults()))
-      if (failed(checkStaticSize(operand.getType(), expr, dim,
-                                 "operand #" + Twine(i))))
+  for (auto [i, read] : llvm::enumerate(getReads())) {
+    std::string what =
+        i < getInputs().size()
+            ? "operand #" + std::to_string(i)
+            : "data input #" + std::to_string(i - getInputs().size());
+    for (auto [dim, expr] : llvm::enumerate(read.second.getResults()))
+      if (failed(checkStaticSize(read.first.getType(), expr, dim, what)))
         return failure();
   }
   for (auto [dim, rank] :
@@ -678,6 +745,25 @@ LogicalResult IterateOp::verifyTileSchedule(TileScheduleAttr tiles,
                            << "': a tile schedule skips key tiles per query "
                               "tile, so every carried tensor must hold one "
                               "value per query row";
+  }
+  // Full tiles run without predicates, so a data comparison the schedule
+  // does not list would be dropped on them.
+  for (auto einsum : getBodyBlock().getOps<EinsumOp>()) {
+    if (!einsum.hasMask())
+      continue;
+    ArrayAttr compares = einsum.getDataPredicate().value_or(ArrayAttr());
+    if (compares != tiles.getData())
+      return emitOpError()
+             << "#cascade.tiles lists data comparisons "
+             << (tiles.getData() ? Attribute(tiles.getData())
+                                 : Attribute(StringAttr::get(getContext(),
+                                                             "none")))
+             << " but the masked Einsum "
+             << einsum.getName().value_or("(unnamed)") << " has "
+             << (compares ? Attribute(compares)
+                          : Attribute(StringAttr::get(getContext(), "none")))
+             << "; every masked Einsum of a classified body must carry the "
+                "comparisons the schedule classifies at run time";
   }
   for (Attribute attr : llvm::concat<const Attribute>(
            tiles.getDims().getValue().drop_front(),

@@ -107,8 +107,62 @@ ParseResult EinsumOp::parse(OpAsmParser &parser, OperationState &result) {
   };
   SmallVector<Conjunction> disjuncts;
   constexpr size_t kMaxDisjuncts = 16;
-  if (succeeded(parser.parseOptionalKeyword("where"))) {
+  // Data comparisons: `and %D[b, m] == %D[b, p]` after the affine groups,
+  // or alone after `where`. Their reads are data inputs, not body operands.
+  SmallVector<OperandAccess> dataAccesses;
+  SmallVector<CompareKind> dataCompares;
+  InfixParser dataParser(parser, names, dataAccesses);
+  auto parseDataCompare = [&]() -> ParseResult {
+    auto parseRead = [&]() -> ParseResult {
+      SMLoc loc = parser.getCurrentLocation();
+      OpAsmParser::UnresolvedOperand value;
+      unsigned index;
+      return failure(parser.parseOperand(value) ||
+                     dataParser.parseOperandAccess(value, loc, index,
+                                                   /*mergeRepeats=*/false));
+    };
+    if (parseRead())
+      return failure();
+    SMLoc loc = parser.getCurrentLocation();
+    CompareKind kind;
+    bool swap = false;
+    if (succeeded(parser.parseOptionalLess())) {
+      kind = succeeded(parser.parseOptionalEqual()) ? CompareKind::le
+                                                    : CompareKind::lt;
+    } else if (succeeded(parser.parseOptionalGreater())) {
+      kind = succeeded(parser.parseOptionalEqual()) ? CompareKind::le
+                                                    : CompareKind::lt;
+      swap = true;
+    } else if (succeeded(parser.parseOptionalEqual()) &&
+               succeeded(parser.parseOptionalEqual())) {
+      kind = CompareKind::eq;
+    } else {
+      return parser.emitError(loc, "expected '==', '<=', '<', '>=' or '>' "
+                                   "between two integer reads");
+    }
+    if (parseRead())
+      return failure();
+    if (swap)
+      std::swap(dataAccesses[dataAccesses.size() - 2], dataAccesses.back());
+    dataCompares.push_back(kind);
+    return success();
+  };
+  auto parseDataCompares = [&]() -> ParseResult {
+    while (succeeded(parser.parseOptionalKeyword("and")))
+      if (parseDataCompare())
+        return failure();
+    return success();
+  };
+  bool hasWhere = succeeded(parser.parseOptionalKeyword("where"));
+  // A `(` after `where` opens the first affine group (consumed here to tell
+  // the forms apart); anything else starts `%D[...] == %D[...] [and ...]`.
+  bool hasGroups = hasWhere && succeeded(parser.parseOptionalLParen());
+  if (hasWhere && !hasGroups)
+    if (parseDataCompare() || parseDataCompares())
+      return failure();
+  if (hasGroups) {
     AffineParser affine(parser, names);
+    bool firstGroup = true;
     do {
       SMLoc groupLoc = parser.getCurrentLocation();
       SmallVector<Conjunction> group(1);
@@ -129,9 +183,20 @@ ParseResult EinsumOp::parse(OpAsmParser &parser, OperationState &result) {
         }
         return success();
       };
-      if (parser.parseCommaSeparatedList(AsmParser::Delimiter::Paren,
-                                         parseConstraint))
+      // The first group's `(` is already consumed (see above).
+      if (firstGroup && succeeded(parser.parseOptionalRParen()))
+        return parser.emitError(groupLoc, "a 'where' group needs at least "
+                                          "one constraint (omit 'where' for "
+                                          "no mask)");
+      if (firstGroup) {
+        if (parser.parseCommaSeparatedList(parseConstraint) ||
+            parser.parseRParen())
+          return failure();
+      } else if (parser.parseCommaSeparatedList(AsmParser::Delimiter::Paren,
+                                                parseConstraint)) {
         return failure();
+      }
+      firstGroup = false;
       if (group.front().constraints.empty())
         return parser.emitError(groupLoc, "a 'where' group needs at least "
                                           "one constraint (omit 'where' for "
@@ -142,6 +207,8 @@ ParseResult EinsumOp::parse(OpAsmParser &parser, OperationState &result) {
                << kMaxDisjuncts
                << " conjunctions once '<>' is expanded; split the Einsum";
     } while (succeeded(parser.parseOptionalKeyword("or")));
+    if (parseDataCompares())
+      return failure();
   }
 
   // else <float>
@@ -191,15 +258,32 @@ ParseResult EinsumOp::parse(OpAsmParser &parser, OperationState &result) {
   FunctionType type;
   if (parser.parseColonType(type))
     return failure();
-  if (type.getNumInputs() != accesses.size())
+  if (type.getNumInputs() != accesses.size() + dataAccesses.size())
     return parser.emitError(typeLoc)
-           << "expected " << accesses.size()
-           << " operand types, one per distinct operand access";
+           << "expected " << accesses.size() + dataAccesses.size()
+           << " operand types, one per distinct operand access and one per "
+              "read of a data comparison";
   if (type.getNumResults() != 1)
     return parser.emitError(typeLoc, "expected one result type");
-  for (auto [access, operandType] : llvm::zip(accesses, type.getInputs()))
+  ArrayRef<Type> bodyTypes = type.getInputs().take_front(accesses.size());
+  ArrayRef<Type> dataTypes = type.getInputs().drop_front(accesses.size());
+  for (auto [access, operandType] : llvm::zip(accesses, bodyTypes))
     if (parser.resolveOperand(access.value, operandType, result.operands))
       return failure();
+  for (auto [access, operandType] : llvm::zip(dataAccesses, dataTypes)) {
+    auto tensor = dyn_cast<RankedTensorType>(operandType);
+    if (!tensor || !tensor.getElementType().isSignlessInteger())
+      return parser.emitError(access.loc)
+             << "a data comparison reads integer tensors (e.g. "
+                "tensor<?x?xi32> document ids), got "
+             << operandType;
+    if (parser.resolveOperand(access.value, operandType, result.operands))
+      return failure();
+  }
+  result.addAttribute("operandSegmentSizes",
+                      builder.getDenseI32ArrayAttr(
+                          {static_cast<int32_t>(accesses.size()),
+                           static_cast<int32_t>(dataAccesses.size())}));
   result.addTypes(type.getResults());
   auto resultType = dyn_cast<RankedTensorType>(type.getResult(0));
   if (!resultType)
@@ -224,14 +308,25 @@ ParseResult EinsumOp::parse(OpAsmParser &parser, OperationState &result) {
   for (unsigned i = 0; i < names.symbols.size(); ++i)
     symbolReplacements.push_back(getAffineSymbolExpr(i, ctx));
 
-  SmallVector<Attribute> maps;
-  for (OperandAccess &access : accesses) {
-    SmallVector<AffineExpr> indices;
-    for (AffineExpr expr : access.indices)
-      indices.push_back(
-          expr.replaceDimsAndSymbols(dimReplacements, symbolReplacements));
-    maps.push_back(AffineMapAttr::get(AffineMap::get(
-        canonical.size(), names.symbols.size(), indices, ctx)));
+  auto makeMaps = [&](ArrayRef<OperandAccess> list) {
+    SmallVector<Attribute> maps;
+    for (const OperandAccess &access : list) {
+      SmallVector<AffineExpr> indices;
+      for (AffineExpr expr : access.indices)
+        indices.push_back(
+            expr.replaceDimsAndSymbols(dimReplacements, symbolReplacements));
+      maps.push_back(AffineMapAttr::get(AffineMap::get(
+          canonical.size(), names.symbols.size(), indices, ctx)));
+    }
+    return maps;
+  };
+  SmallVector<Attribute> maps = makeMaps(accesses);
+  if (!dataCompares.empty()) {
+    result.addAttribute("data_maps", builder.getArrayAttr(makeMaps(dataAccesses)));
+    SmallVector<Attribute> compares;
+    for (CompareKind kind : dataCompares)
+      compares.push_back(DataCompareAttr::get(ctx, kind));
+    result.addAttribute("data_predicate", builder.getArrayAttr(compares));
   }
   SmallVector<StringRef> canonicalRefs(canonical.begin(), canonical.end());
   SmallVector<StringRef> symbolRefs(names.symbols.begin(), names.symbols.end());
@@ -266,7 +361,7 @@ ParseResult EinsumOp::parse(OpAsmParser &parser, OperationState &result) {
   }
 
   if (!regionForm) {
-    for (auto [access, operandType] : llvm::zip(accesses, type.getInputs())) {
+    for (auto [access, operandType] : llvm::zip(accesses, bodyTypes)) {
       auto tensor = dyn_cast<RankedTensorType>(operandType);
       if (!tensor || tensor.getElementType() != elementType)
         return parser.emitError(access.loc)
@@ -277,7 +372,7 @@ ParseResult EinsumOp::parse(OpAsmParser &parser, OperationState &result) {
       return parser.emitError(typeLoc, "an infix body needs a float result");
     Block *block = new Block();
     body->push_back(block);
-    for (Type operandType : type.getInputs())
+    for (Type operandType : bodyTypes)
       block->addArgument(cast<RankedTensorType>(operandType).getElementType(),
                          result.location);
     OpBuilder bodyBuilder(ctx);
@@ -333,19 +428,45 @@ void EinsumOp::print(OpAsmPrinter &p) {
         });
     p << ")";
   }
+  for (auto [i, compare] : llvm::enumerate(getDataCompares())) {
+    p << (i == 0 && !getPredicate() ? " where " : " and ");
+    auto printRead = [&](unsigned j) {
+      p.printOperand(getDataInputs()[j]);
+      p << "[";
+      llvm::interleaveComma(getDataMap(j).getResults(), p, [&](AffineExpr e) {
+        p << affine.print(e);
+      });
+      p << "]";
+    };
+    printRead(2 * i);
+    switch (compare.getKind()) {
+    case CompareKind::eq:
+      p << " == ";
+      break;
+    case CompareKind::le:
+      p << " <= ";
+      break;
+    case CompareKind::lt:
+      p << " < ";
+      break;
+    }
+    printRead(2 * i + 1);
+  }
   if (std::optional<Attribute> fill = getFill())
     if (auto floatAttr = dyn_cast<FloatAttr>(*fill))
       p << " else " << printLiteral(floatAttr);
-  p.printOptionalAttrDictWithKeyword((*this)->getAttrs(),
-                          {"ranks", "symbols", "output", "indexing_maps",
-                           "reductions", "predicate", "fill", "name"});
+  p.printOptionalAttrDictWithKeyword(
+      (*this)->getAttrs(),
+      {"ranks", "symbols", "output", "indexing_maps", "reductions",
+       "predicate", "fill", "name", "data_maps", "data_predicate",
+       "operandSegmentSizes"});
   if (!infixForm) {
     p << ' ';
     p.printRegion(getBody(), /*printEntryBlockArgs=*/true,
                   /*printBlockTerminators=*/true);
   }
   p << " : ";
-  p.printFunctionalType(getInputs().getTypes(), (*this)->getResultTypes());
+  p.printFunctionalType((*this)->getOperandTypes(), (*this)->getResultTypes());
 }
 
 std::string mlir::cascade::printIndexExpr(EinsumOp einsum, AffineExpr expr) {

@@ -198,15 +198,12 @@ struct BindingCollector {
                        ? nullptr
                        : &function.getFunctionBody().front();
     function.walk([&](EinsumOp einsum) {
-      ArrayAttr maps = einsum.getIndexingMaps();
       ArrayAttr ranks = einsum.getRanks();
-      if (maps.size() != einsum.getInputs().size())
-        return; // Malformed; the op's own verifier reports it.
-      for (auto [operand, mapAttr] : llvm::zip(einsum.getInputs(), maps)) {
+      // A malformed Einsum has no reads; its own verifier reports it.
+      for (auto [operand, map] : einsum.getReads()) {
         auto arg = dyn_cast<BlockArgument>(operand);
         if (!arg || arg.getOwner() != entry)
           continue;
-        AffineMap map = cast<AffineMapAttr>(mapAttr).getValue();
         if (map.getNumDims() != ranks.size())
           continue;
         for (auto [dim, expr] : llvm::enumerate(map.getResults())) {

@@ -66,6 +66,27 @@ def Cascade_ReductionAttr : AttrDef<Cascade_Dialect, "Reduction"> {
   let assemblyFormat = "`<` $rank `,` $kind `>`";
 }
 
+def Cascade_CompareKind : I32EnumAttr<"CompareKind",
+    "comparison of two integer reads in a data predicate", [
+      I32EnumAttrCase<"eq", 0>,
+      I32EnumAttrCase<"le", 1>,
+      I32EnumAttrCase<"lt", 2>
+    ]> {
+  let cppNamespace = "::mlir::cascade";
+  let genSpecializedAttr = 0;
+}
+
+def Cascade_DataCompareAttr : AttrDef<Cascade_Dialect, "DataCompare"> {
+  let mnemonic = "compare";
+  let summary = "how the two reads of one data comparison compare";
+  let description = [{
+    `#cascade.compare<eq>` holds where the two integer reads are equal;
+    `le` and `lt` where the first is at most (less than) the second. The
+    reads are a pair of an Einsum's `data_inputs` (see cascade.einsum).
+  }];
+  let parameters = (ins "::mlir::cascade::CompareKind":$kind);
+  let assemblyFormat = "`<` $kind `>`";
+}
 
 def Cascade_KeyRangeAttr : AttrDef<Cascade_Dialect, "KeyRange"> {
   let mnemonic = "key_range";
@@ -113,10 +134,22 @@ def Cascade_TileScheduleAttr : AttrDef<Cascade_Dialect, "TileSchedule"> {
     (its name is the query rank followed by `#tile`), the others are ranks
     fixed for a work item (batch, head). `symbols` names the extents the
     maps' symbols stand for.
+
+    `data` (optional) lists the data comparisons every masked Einsum of the
+    body shares (`%D[b, m] == %D[b, p]`, as `[#cascade.compare<eq>]`); the
+    affine ranges then only bound the key tiles, and each visited pair is
+    classified again at run time from the minimum and maximum of each read
+    over the pair: a pair on which some comparison can hold nowhere
+    (`eq`: the two id ranges are disjoint) is skipped, and a pair in the
+    full bounds runs unmasked only where every comparison holds everywhere
+    (`eq`: both ranges are one and the same id). Each read must vary with
+    the query rows or with the key tile, not both, so that the minima and
+    maxima are per tile.
   }];
   let parameters = (ins "::mlir::StringAttr":$query, "int64_t":$query_tile,
                         "::mlir::ArrayAttr":$dims, "::mlir::ArrayAttr":$symbols,
-                        "::mlir::ArrayAttr":$ranges);
+                        "::mlir::ArrayAttr":$ranges,
+                        OptionalParameter<"::mlir::ArrayAttr">:$data);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
 }

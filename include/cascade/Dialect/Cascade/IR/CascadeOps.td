@@ -27,8 +27,12 @@ def Cascade_PredicateAttr : TypedArrayAttrBase<IntegerSetAttr,
   let constBuilderCall = ?;
 }
 
+def Cascade_DataCompareArrayAttr
+    : TypedArrayAttrBase<Cascade_DataCompareAttr,
+                         "comparisons of integer reads, one per pair of data inputs">;
+
 def Cascade_EinsumOp : Cascade_Op<"einsum", [
-    Pure, IsolatedFromAbove, SingleBlock,
+    Pure, IsolatedFromAbove, SingleBlock, AttrSizedOperandSegments,
     DeclareOpInterfaceMethods<OpAsmOpInterface, ["getAsmResultNames"]>]> {
   let summary = "one extended Einsum: map, per-rank reduce, predicate";
   let description = [{
@@ -68,12 +72,15 @@ def Cascade_EinsumOp : Cascade_Op<"einsum", [
   }];
 
   let arguments = (ins Variadic<AnyRankedTensor>:$inputs,
+                       Variadic<RankedTensorOf<[AnySignlessInteger]>>:$data_inputs,
                        StrArrayAttr:$ranks,
                        StrArrayAttr:$symbols,
                        StrArrayAttr:$output,
                        AffineMapArrayAttr:$indexing_maps,
                        Cascade_ReductionArrayAttr:$reductions,
                        OptionalAttr<Cascade_PredicateAttr>:$predicate,
+                       OptionalAttr<AffineMapArrayAttr>:$data_maps,
+                       OptionalAttr<Cascade_DataCompareArrayAttr>:$data_predicate,
                        OptionalAttr<TypedAttrInterface>:$fill,
                        OptionalAttr<StrAttr>:$name);
   let results = (outs AnyRankedTensor:$result);
@@ -97,6 +104,17 @@ def Cascade_EinsumOp : Cascade_Op<"einsum", [
     /// The conjunctions of the predicate (it holds where one of them holds);
     /// empty without a predicate.
     ::llvm::SmallVector<::mlir::IntegerSet> getDisjuncts();
+    /// Whether some points are masked: an affine predicate or a data
+    /// comparison.
+    bool hasMask() { return getPredicate() || getDataPredicate(); }
+    /// The data comparisons (empty without them).
+    ::llvm::SmallVector<DataCompareAttr> getDataCompares();
+    /// The index map of data input `i`.
+    ::mlir::AffineMap getDataMap(unsigned i);
+    /// Every read of the Einsum with its index map: the inputs, then the
+    /// data inputs (empty if a map is missing; the verifier reports it).
+    ::llvm::SmallVector<::std::pair<::mlir::Value, ::mlir::AffineMap>>
+    getReads();
   }];
 }
 
