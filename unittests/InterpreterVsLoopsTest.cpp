@@ -59,7 +59,8 @@ protected:
   /// spec's scalar arguments after Q, K, V (a window size) take `scalars`,
   /// else their `cascade.default`.
   void check(StringRef name, const Shape &shape, const Loops &loops,
-             ArrayRef<int64_t> scalars = {}) {
+             ArrayRef<int64_t> scalars = {},
+             ArrayRef<Tensor> extraTensors = {}) {
     SCOPED_TRACE(name.str() + " " + describe(shape));
     std::string path =
         (Twine(CASCADE_SOURCE_DIR) + "/variants/" + name + ".mlir").str();
@@ -78,13 +79,17 @@ protected:
       for (double &x : t->data)
         x *= shape.scale;
 
+    // Tensor arguments after Q, K, V (document ids) come from
+    // `extraTensors`, scalar ones from `scalars`.
     SmallVector<Tensor> inputs = {q, k, v};
-    for (unsigned arg = 3; arg < function.getNumArguments(); ++arg) {
+    llvm::append_range(inputs, extraTensors);
+    unsigned firstScalar = 3 + extraTensors.size();
+    for (unsigned arg = firstScalar; arg < function.getNumArguments(); ++arg) {
+      unsigned i = arg - firstScalar;
       auto fallback =
           function.getArgAttrOfType<IntegerAttr>(arg, "cascade.default");
-      ASSERT_TRUE(arg - 3 < scalars.size() || fallback);
-      int64_t value = arg - 3 < scalars.size() ? scalars[arg - 3]
-                                               : fallback.getInt();
+      ASSERT_TRUE(i < scalars.size() || fallback);
+      int64_t value = i < scalars.size() ? scalars[i] : fallback.getInt();
       inputs.push_back(Tensor::ofScalar(value));
     }
     FailureOr<SmallVector<Tensor>> results =
@@ -193,6 +198,44 @@ TEST_F(InterpreterVsLoops, SoftmaxWindow) {
               [](int64_t w, int64_t position, int64_t m) {
                 return m <= position && position - w < m;
               });
+}
+
+TEST_F(InterpreterVsLoops, SoftmaxDocument) {
+  // Packed sequences: key m is visible from query p when both carry the same
+  // document id of their batch and m <= p. The loops run each batch on its
+  // own with that batch's ids. Ids: random segments (few, many, one
+  // document per position) and one document for the whole row (causal).
+  const Shape shapes[] = {{1, 1, 1, 1, 1, 8, 8},
+                          {2, 3, 3, 17, 17, 8, 8},
+                          {3, 2, 2, 130, 130, 8, 4},
+                          {1, 1, 1, 64, 64, 4, 4}};
+  for (int64_t segments : {1, 4, 40, 1000}) {
+    for (const Shape &shape : shapes) {
+      Tensor ids = makeRandomSegmentIds({shape.B, shape.M}, 11, 3, segments);
+      auto loops = [&](const Tensor &q, const Tensor &k, const Tensor &v) {
+        Tensor out({shape.B, shape.H, shape.P, shape.F});
+        for (int64_t b = 0; b < shape.B; ++b) {
+          auto slice = [&](const Tensor &t) {
+            int64_t size = t.getNumElements() / t.shape[0];
+            Tensor one(t.shape);
+            one.shape[0] = 1;
+            one.data.assign(t.data.begin() + b * size,
+                            t.data.begin() + (b + 1) * size);
+            return one;
+          };
+          const double *row = &ids.data[b * shape.M];
+          Tensor batch = maskedSoftmaxAttention(
+              slice(q), slice(k), slice(v), [&](int64_t position, int64_t m) {
+                return m <= position && row[m] == row[position];
+              });
+          std::copy(batch.data.begin(), batch.data.end(),
+                    out.data.begin() + b * batch.getNumElements());
+        }
+        return out;
+      };
+      check("softmax_document", shape, loops, {}, {ids});
+    }
+  }
 }
 
 TEST_F(InterpreterVsLoops, SoftmaxSinksWindow) {
