@@ -636,7 +636,6 @@ private:
   EinsumOp einsum;
   const BodyProgram &program;
   SmallVector<TensorRef> operands;
-  SmallVector<SmallVector<int64_t>> operandStrides;
   SmallVector<SmallVector<IndexFunction>> indexFunctions;
   SmallVector<int64_t> coordinates;
   SmallVector<int64_t> rankExtents;
@@ -723,7 +722,6 @@ LogicalResult EinsumEvaluator::prepare(ArrayRef<TensorRef> operandTensors,
       functions.push_back(std::move(*function));
     }
     indexFunctions.push_back(std::move(functions));
-    operandStrides.push_back(operand->getStrides());
   }
 
   dataOperands.assign(dataTensors.begin(), dataTensors.end());
@@ -860,26 +858,11 @@ std::optional<double> EinsumEvaluator::reduceFrom(int level) {
     if (!predicateHolds())
       return std::nullopt;
     for (auto [i, operand] : llvm::enumerate(operands)) {
-      int64_t offset = 0;
-      for (auto [dim, function] : llvm::enumerate(indexFunctions[i])) {
-        int64_t index = function(coordinates.data());
-        if (index < 0 || index >= operand->shape[dim]) {
-          if (!failedAccess) {
-            InFlightDiagnostic diag = einsum.emitError();
-            diag << "operand #" << i << " (shape " << operand->getShapeString()
-                 << ") is read out of bounds: index " << index
-                 << " in dimension " << dim << " at point";
-            for (auto [rank, coordinate] :
-                 llvm::zip(einsum.getRanks().getAsValueRange<StringAttr>(),
-                           coordinates))
-              diag << " " << rank << "=" << coordinate;
-          }
-          failedAccess = true;
-          return std::nullopt;
-        }
-        offset += index * operandStrides[i][dim];
-      }
-      operandValues[i] = operand->data[offset];
+      std::optional<double> value =
+          read(*operand, indexFunctions[i], "operand", i);
+      if (!value)
+        return std::nullopt;
+      operandValues[i] = *value;
     }
     return program.run(operandValues.data(), coordinates.data(),
                        scratch.data());
