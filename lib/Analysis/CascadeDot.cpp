@@ -51,7 +51,7 @@ static std::string getEinsumLabel(EinsumOp einsum) {
          << stringifyReduceKind(reduction.getKind());
     });
   }
-  if (einsum.getPredicate())
+  if (einsum.hasMask())
     os << "\nmasked";
   return label;
 }

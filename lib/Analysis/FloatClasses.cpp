@@ -180,7 +180,7 @@ void FloatClassAnalysis::visitEinsum(EinsumOp einsum) {
   // reduced rank empties it when its extent is 0, except a partition's
   // inner rank under an iterate over the outer one (every tile has a point).
   FloatClasses fill = classOf(einsum.getFillValue());
-  if (einsum.getPredicate()) {
+  if (einsum.hasMask()) {
     classes.fill = fill;
   } else if (!einsum.getReductions().empty()) {
     auto function = einsum->getParentOfType<func::FuncOp>();

@@ -193,7 +193,7 @@ LogicalResult checkLaws(Site site) {
                   "the consumer's map)",
                   commutes);
 
-  if (site.producer.getPredicate()) {
+  if (site.producer.hasMask()) {
     double identity = getReduceIdentity(kind);
     double fill = site.producer.getFillValue();
     if (!std::isfinite(identity) || !std::isfinite(fill)) {
@@ -294,7 +294,7 @@ LogicalResult checkSpecialValues(Site site) {
   if (commutes.status != ProofStatus::Proved)
     return refuse("c(d(x, y), w) = d(c(x, w), y)", commutes);
 
-  if (site.producer.getPredicate()) {
+  if (site.producer.hasMask()) {
     FailureOr<ExtendedValue> masked =
         c(ieee.constant(site.producer.getFillValue()));
     if (failed(masked))

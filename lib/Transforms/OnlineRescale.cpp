@@ -253,7 +253,7 @@ LogicalResult checkLaws(Site site) {
           linear);
       return failure();
     }
-    if (site.normalised.getPredicate()) {
+    if (site.normalised.hasMask()) {
       double fill = site.normalised.getFillValue();
       if (!std::isfinite(fill))
         return refuse("c(else, w) = 0", {ProofStatus::Unknown, "infinite 'else' value"});
@@ -366,7 +366,7 @@ LogicalResult checkSpecialValues(Site site) {
                       "makes the whole row NaN, as in the spec)",
                       propagates);
     }
-    if (site.normalised.getPredicate()) {
+    if (site.normalised.hasMask()) {
       FailureOr<ExtendedValue> masked =
           c(ieee.constant(site.normalised.getFillValue()));
       if (failed(masked))

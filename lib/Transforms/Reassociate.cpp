@@ -59,7 +59,7 @@ bool allPlain(EinsumOp e) {
 }
 
 std::optional<Site> matchSite(EinsumOp consumer) {
-  if (consumer.getReductions().size() != 1 || consumer.getPredicate() ||
+  if (consumer.getReductions().size() != 1 || consumer.hasMask() ||
       !consumer.getOuterRanks().empty() || consumer.getInputs().size() > 2 ||
       !allPlain(consumer) || bodyReadsCoordinates(consumer))
     return std::nullopt;
@@ -69,7 +69,7 @@ std::optional<Site> matchSite(EinsumOp consumer) {
   for (unsigned i = 0; i < consumer.getInputs().size(); ++i) {
     auto producer = consumer.getInputs()[i].getDefiningOp<EinsumOp>();
     if (!producer || producer->getBlock() != consumer->getBlock() ||
-        producer.getReductions().size() != 1 || producer.getPredicate() ||
+        producer.getReductions().size() != 1 || producer.hasMask() ||
         producer.getInputs().size() != 2 || !producer.getOuterRanks().empty() ||
         !allPlain(producer) || bodyReadsCoordinates(producer) ||
         llvm::count(consumer.getInputs(), producer.getResult()) != 1)
