@@ -692,22 +692,23 @@ LogicalResult EinsumEvaluator::prepare(ArrayRef<TensorRef> operandTensors,
     reduceKinds.push_back(reduction.getKind());
   }
 
-  for (auto [i, operand, mapAttr] :
-       llvm::enumerate(operands, einsum.getIndexingMaps())) {
-    AffineMap map = cast<AffineMapAttr>(mapAttr).getValue();
-    if (operand->getRank() != map.getNumResults())
-      return einsum.emitError() << "operand #" << i << " has shape "
-                                << operand->getShapeString() << " but is "
+  // The index functions of one read (an operand or a data input), with the
+  // shape it must have for these extents.
+  auto compileRead = [&](const Tensor &operand, AffineMap map, StringRef what,
+                         size_t i) -> FailureOr<SmallVector<IndexFunction>> {
+    if (operand.getRank() != map.getNumResults())
+      return einsum.emitError() << what << " #" << i << " has shape "
+                                << operand.getShapeString() << " but is "
                                 << "indexed by " << map.getNumResults()
                                 << " expressions";
     SmallVector<IndexFunction> functions;
     for (auto [dim, expr] : llvm::enumerate(map.getResults())) {
       if (auto dimExpr = dyn_cast<AffineDimExpr>(expr)) {
         int64_t extent = rankExtents[dimExpr.getPosition()];
-        if (operand->shape[dim] != extent)
+        if (operand.shape[dim] != extent)
           return einsum.emitError()
-                 << "operand #" << i << " has shape "
-                 << operand->getShapeString() << ": dimension " << dim
+                 << what << " #" << i << " has shape "
+                 << operand.getShapeString() << ": dimension " << dim
                  << " should be the extent of rank '"
                  << cast<StringAttr>(ranks[dimExpr.getPosition()]).getValue()
                  << "', " << extent;
@@ -716,32 +717,29 @@ LogicalResult EinsumEvaluator::prepare(ArrayRef<TensorRef> operandTensors,
           IndexFunction::get(expr, symbolValues, numRanks);
       if (failed(function))
         return einsum.emitError()
-               << "the index of operand #" << i << " in dimension " << dim
+               << "the index of " << what << " #" << i << " in dimension "
+               << dim
                << " divides by zero for these extents (is an extent "
                   "quotient such as H floordiv HKV zero?)";
       functions.push_back(std::move(*function));
     }
-    indexFunctions.push_back(std::move(functions));
+    return functions;
+  };
+  for (auto [i, operand, mapAttr] :
+       llvm::enumerate(operands, einsum.getIndexingMaps())) {
+    FailureOr<SmallVector<IndexFunction>> functions = compileRead(
+        *operand, cast<AffineMapAttr>(mapAttr).getValue(), "operand", i);
+    if (failed(functions))
+      return failure();
+    indexFunctions.push_back(std::move(*functions));
   }
-
   dataOperands.assign(dataTensors.begin(), dataTensors.end());
   for (auto [i, operand] : llvm::enumerate(dataOperands)) {
-    AffineMap map = einsum.getDataMap(i);
-    if (operand->getRank() != map.getNumResults())
-      return einsum.emitError() << "data input #" << i << " has shape "
-                                << operand->getShapeString() << " but is "
-                                << "indexed by " << map.getNumResults()
-                                << " expressions";
-    SmallVector<IndexFunction> functions;
-    for (AffineExpr expr : map.getResults()) {
-      FailureOr<IndexFunction> function =
-          IndexFunction::get(expr, symbolValues, numRanks);
-      if (failed(function))
-        return einsum.emitError() << "the index of data input #" << i
-                                  << " divides by zero for these extents";
-      functions.push_back(std::move(*function));
-    }
-    dataIndexFunctions.push_back(std::move(functions));
+    FailureOr<SmallVector<IndexFunction>> functions =
+        compileRead(*operand, einsum.getDataMap(i), "data input", i);
+    if (failed(functions))
+      return failure();
+    dataIndexFunctions.push_back(std::move(*functions));
   }
   for (DataCompareAttr compare : einsum.getDataCompares())
     dataCompares.push_back(compare.getKind());

@@ -301,13 +301,11 @@ static LogicalResult checkReflexiveWitness(EinsumOp einsum,
     add(d, false);
     add(symbol(rank) - d - 1, false);
   }
-  auto block = einsum->getParentOfType<FunctionOpInterface>()
-                   .getFunctionBody()
-                   .getBlocks()
-                   .begin();
+  Block *entry =
+      &einsum->getParentOfType<FunctionOpInterface>().getFunctionBody().front();
   for (auto [i, value] : llvm::enumerate(einsum.getDataInputs())) {
     auto arg = dyn_cast<BlockArgument>(value);
-    if (!arg || arg.getOwner() != &*block)
+    if (!arg || arg.getOwner() != entry)
       return failure();
     for (auto [dim, expr] : llvm::enumerate(einsum.getDataMap(i).getResults())) {
       std::optional<StringRef> rank =

@@ -331,10 +331,10 @@ int mlir::cascade::runOnCpu(func::FuncOp function, ArrayRef<Tensor> inputs,
   // integer tensor holds ids per position, not a head dimension).
   CpuTargetOptions target = options.target;
   for (auto [arg, input] : llvm::enumerate(inputs))
-    if (input.getRank() > 0 && !function.getArgumentTypes()[arg].isIntOrIndex() &&
-        !isa<IntegerType>(
-            cast<RankedTensorType>(function.getArgumentTypes()[arg])
-                .getElementType()))
+    if (auto tensor =
+            dyn_cast<RankedTensorType>(function.getArgumentTypes()[arg]);
+        tensor && tensor.getRank() > 0 &&
+        isa<FloatType>(tensor.getElementType()))
       if (std::optional<StringRef> rank =
               env->getRankOfArgumentDim(arg, input.getRank() - 1))
         target.headDims[*rank] = input.shape.back();

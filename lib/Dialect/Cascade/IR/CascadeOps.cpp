@@ -230,6 +230,34 @@ static LogicalResult verifySemiAffine(Operation *op, AffineExpr expr,
   }
 }
 
+/// Read #i of `einsum` (`operandName` #i, indexed by `mapName` #i): the map
+/// has one dim per rank and one symbol per extent, one result per tensor
+/// dimension, and (semi-)affine results.
+static LogicalResult verifyRead(EinsumOp einsum, Value operand, AffineMap map,
+                                StringRef mapName, StringRef operandName,
+                                size_t i) {
+  auto type = cast<RankedTensorType>(operand.getType());
+  size_t numRanks = einsum.getRanks().size();
+  size_t numSymbols = einsum.getSymbols().size();
+  if (map.getNumDims() != numRanks || map.getNumSymbols() != numSymbols)
+    return einsum.emitOpError()
+           << mapName << " #" << i << " has " << map.getNumDims()
+           << " dims and " << map.getNumSymbols()
+           << " symbols; expected one per rank (" << numRanks
+           << ") and per extent (" << numSymbols << ")";
+  if (map.getNumResults() != type.getRank())
+    return einsum.emitOpError()
+           << operandName << " #" << i << " is indexed by "
+           << map.getNumResults() << " expressions but has tensor rank "
+           << type.getRank();
+  for (AffineExpr expr : map.getResults())
+    if (failed(verifySemiAffine(einsum, expr,
+                                "the index of " + operandName.str() + " #" +
+                                    std::to_string(i))))
+      return failure();
+  return success();
+}
+
 LogicalResult EinsumOp::verify() {
   if (std::optional<StringRef> name = getName()) {
     bool valid = !name->empty() &&
@@ -296,27 +324,11 @@ LogicalResult EinsumOp::verify() {
   if (maps.size() != getInputs().size())
     return emitOpError() << "has " << getInputs().size() << " operands but "
                          << maps.size() << " indexing maps";
-  for (auto [i, operand, mapAttr] : llvm::enumerate(getInputs(), maps)) {
-    AffineMap map = cast<AffineMapAttr>(mapAttr).getValue();
-    auto type = cast<RankedTensorType>(operand.getType());
-    if (map.getNumDims() != ranks.size() ||
-        map.getNumSymbols() != getSymbols().size())
-      return emitOpError() << "indexing map #" << i << " has "
-                           << map.getNumDims() << " dims and "
-                           << map.getNumSymbols()
-                           << " symbols; expected one per rank ("
-                           << ranks.size() << ") and per extent ("
-                           << getSymbols().size() << ")";
-    if (map.getNumResults() != type.getRank())
-      return emitOpError() << "operand #" << i << " is indexed by "
-                           << map.getNumResults()
-                           << " expressions but has tensor rank "
-                           << type.getRank();
-    for (AffineExpr expr : map.getResults())
-      if (failed(verifySemiAffine(*this, expr,
-                                  "the index of operand #" + std::to_string(i))))
-        return failure();
-  }
+  for (auto [i, operand, mapAttr] : llvm::enumerate(getInputs(), maps))
+    if (failed(verifyRead(*this, operand,
+                          cast<AffineMapAttr>(mapAttr).getValue(),
+                          "indexing map", "operand", i)))
+      return failure();
 
   size_t dataMaps = getDataMaps() ? getDataMaps()->size() : 0;
   size_t compares = getDataCompares().size();
@@ -329,26 +341,10 @@ LogicalResult EinsumOp::verify() {
                             "maps per comparison";
   if (getDataPredicate() && compares == 0)
     return emitOpError("data predicate has no comparison (omit it instead)");
-  for (auto [i, operand] : llvm::enumerate(getDataInputs())) {
-    AffineMap map = getDataMap(i);
-    auto type = cast<RankedTensorType>(operand.getType());
-    if (map.getNumDims() != ranks.size() ||
-        map.getNumSymbols() != getSymbols().size())
-      return emitOpError() << "data map #" << i << " has " << map.getNumDims()
-                           << " dims and " << map.getNumSymbols()
-                           << " symbols; expected one per rank ("
-                           << ranks.size() << ") and per extent ("
-                           << getSymbols().size() << ")";
-    if (map.getNumResults() != type.getRank())
-      return emitOpError() << "data input #" << i << " is indexed by "
-                           << map.getNumResults()
-                           << " expressions but has tensor rank "
-                           << type.getRank();
-    for (AffineExpr expr : map.getResults())
-      if (failed(verifySemiAffine(
-              *this, expr, "the index of data input #" + std::to_string(i))))
-        return failure();
-  }
+  for (auto [i, operand] : llvm::enumerate(getDataInputs()))
+    if (failed(verifyRead(*this, operand, getDataMap(i), "data map",
+                          "data input", i)))
+      return failure();
   for (unsigned i = 0; i < compares; ++i)
     if (getDataInputs()[2 * i].getType() !=
         getDataInputs()[2 * i + 1].getType())

@@ -59,16 +59,9 @@ ParseResult EinsumOp::parse(OpAsmParser &parser, OperationState &result) {
   std::unique_ptr<ExprNode> expression;
   bool regionForm = succeeded(parser.parseOptionalKeyword("map"));
   if (regionForm) {
-    auto parseAccess = [&]() -> ParseResult {
-      SMLoc loc = parser.getCurrentLocation();
-      OpAsmParser::UnresolvedOperand value;
-      unsigned index;
-      return failure(parser.parseOperand(value) ||
-                     infix.parseOperandAccess(value, loc, index,
-                                              /*mergeRepeats=*/false));
-    };
-    if (parser.parseCommaSeparatedList(AsmParser::Delimiter::Paren,
-                                       parseAccess))
+    if (parser.parseCommaSeparatedList(AsmParser::Delimiter::Paren, [&] {
+          return infix.parseNewAccess();
+        }))
       return failure();
   } else if (infix.parseExpr(expression)) {
     return failure();
@@ -113,15 +106,7 @@ ParseResult EinsumOp::parse(OpAsmParser &parser, OperationState &result) {
   SmallVector<CompareKind> dataCompares;
   InfixParser dataParser(parser, names, dataAccesses);
   auto parseDataCompare = [&]() -> ParseResult {
-    auto parseRead = [&]() -> ParseResult {
-      SMLoc loc = parser.getCurrentLocation();
-      OpAsmParser::UnresolvedOperand value;
-      unsigned index;
-      return failure(parser.parseOperand(value) ||
-                     dataParser.parseOperandAccess(value, loc, index,
-                                                   /*mergeRepeats=*/false));
-    };
-    if (parseRead())
+    if (dataParser.parseNewAccess())
       return failure();
     SMLoc loc = parser.getCurrentLocation();
     CompareKind kind;
@@ -140,7 +125,7 @@ ParseResult EinsumOp::parse(OpAsmParser &parser, OperationState &result) {
       return parser.emitError(loc, "expected '==', '<=', '<', '>=' or '>' "
                                    "between two integer reads");
     }
-    if (parseRead())
+    if (dataParser.parseNewAccess())
       return failure();
     if (swap)
       std::swap(dataAccesses[dataAccesses.size() - 2], dataAccesses.back());

@@ -129,6 +129,17 @@ public:
 
   /// Parses one access `%X[...]`, merging repeats of the same access into
   /// one operand. Used by the map(...) form too.
+  /// Parses `%X[i, ...]` as a new access, never merged with an earlier one
+  /// (the operands of the map(...) form, the reads of a data comparison).
+  ParseResult parseNewAccess() {
+    SMLoc loc = parser.getCurrentLocation();
+    OpAsmParser::UnresolvedOperand value;
+    unsigned index;
+    return failure(parser.parseOperand(value) ||
+                   parseOperandAccess(value, loc, index,
+                                      /*mergeRepeats=*/false));
+  }
+
   ParseResult parseOperandAccess(OpAsmParser::UnresolvedOperand value,
                                  SMLoc loc, unsigned &index,
                                  bool mergeRepeats) {
