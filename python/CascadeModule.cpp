@@ -174,13 +174,20 @@ public:
         throw CascadeError("input #" + std::to_string(i) +
                            " must be a NumPy array");
       arrays[i] = args[i].cast<py::array>();
-      std::string dtype = storageOf(arrays[i]);
-      if (!storage.empty() && dtype != storage)
-        throw CascadeError("input #" + std::to_string(i) + " is " + dtype +
-                           " but input #0 is " + storage +
-                           ": all inputs share one dtype");
-      storage = dtype;
-      auto rank = cast<RankedTensorType>(function.getArgumentTypes()[i]).getRank();
+      auto type = cast<RankedTensorType>(function.getArgumentTypes()[i]);
+      if (auto ids = dyn_cast<IntegerType>(type.getElementType())) {
+        // Ids (the reads of data comparisons) in the spec's own type.
+        checkIdArray(arrays[i], ids, i);
+      } else {
+        std::string dtype = storageOf(arrays[i]);
+        if (!storage.empty() && dtype != storage)
+          throw CascadeError("input #" + std::to_string(i) + " is " + dtype +
+                             " but input #" + std::to_string(firstArray()) +
+                             " is " + storage +
+                             ": all float inputs share one dtype");
+        storage = dtype;
+      }
+      auto rank = type.getRank();
       if (arrays[i].ndim() != rank)
         throw CascadeError("input #" + std::to_string(i) + " must have " +
                            std::to_string(rank) + " dimensions, not " +
@@ -192,11 +199,12 @@ public:
         view.strides.push_back(arrays[i].strides(d) / arrays[i].itemsize());
         shapes[i].push_back(arrays[i].shape(d));
       }
-      if (std::optional<StringRef> head = env->getRankOfArgumentDim(i, rank - 1))
+      if (std::optional<StringRef> head = env->getRankOfArgumentDim(i, rank - 1);
+          head && !type.getElementType().isInteger())
         headDims[head->str()] = arrays[i].shape(rank - 1);
     }
     if (storage.empty())
-      throw CascadeError("the spec needs at least one array input");
+      throw CascadeError("the spec needs at least one float array input");
     std::string error;
     FailureOr<llvm::StringMap<int64_t>> extents =
         env->resolveExtents(shapes, error, scalars);
@@ -234,11 +242,28 @@ public:
   }
 
 private:
+  /// The first float array argument: its dtype is the output's.
   unsigned firstArray() const {
-    for (unsigned i = 0; i < spec->function.getNumArguments(); ++i)
-      if (!env->getRankOfScalarArgument(i))
+    func::FuncOp function = spec->function;
+    for (unsigned i = 0; i < function.getNumArguments(); ++i)
+      if (!env->getRankOfScalarArgument(i) &&
+          !getElementTypeOrSelf(function.getArgumentTypes()[i]).isInteger())
         return i;
     return 0;
+  }
+
+  /// An array of ids must have the spec's integer type exactly: ids are
+  /// compared, never converted.
+  static void checkIdArray(const py::array &array, IntegerType ids,
+                           unsigned index) {
+    py::dtype dtype = array.dtype();
+    bool matches = dtype.kind() == 'i' &&
+                   dtype.itemsize() == static_cast<py::ssize_t>(ids.getWidth() / 8);
+    if (!matches)
+      throw CascadeError("input #" + std::to_string(index) + " holds ids: " +
+                         "it must be int" + std::to_string(ids.getWidth()) +
+                         ", as the spec declares, not " +
+                         py::str(dtype).cast<std::string>());
   }
 
   CpuKernel &getKernel(const std::map<std::string, int64_t> &headDims,

@@ -4,7 +4,8 @@
 |* the CPU, run it on the caller's strided buffers, compare with a plain C    *|
 |* softmax attention in double; then the errors a binding must surface: an    *|
 |* unknown function, a spec the backend refuses (located), the wrong number   *|
-|* of inputs, a head dimension other than the compiled one.                   *|
+|* of inputs, a head dimension other than the compiled one. Last, a spec with *|
+|* document ids (an int32 view beside the float ones).                        *|
 |* Exit status 0 when all of it behaves.                                      *|
 \*===----------------------------------------------------------------------===*/
 
@@ -27,6 +28,31 @@ static const char *kSpec =
     " (tensor<?x?x?x?xf32>) -> tensor<?x?x?xf32>\n"
     "  %SN = cascade.einsum SN[b, h, m, p] = exp(%QK[b, h, m, p] - %GM[b, h,"
     " p]) : (tensor<?x?x?x?xf32>, tensor<?x?x?xf32>) -> tensor<?x?x?x?xf32>\n"
+    "  %SD = cascade.einsum SD[b, h, p] = %SN[b, h, m, p] reduce(m: add) :"
+    " (tensor<?x?x?x?xf32>) -> tensor<?x?x?xf32>\n"
+    "  %A = cascade.einsum A[b, h, m, p] = %SN[b, h, m, p] / %SD[b, h, p] :"
+    " (tensor<?x?x?x?xf32>, tensor<?x?x?xf32>) -> tensor<?x?x?x?xf32>\n"
+    "  %AV = cascade.einsum AV[b, h, p, f] = %A[b, h, m, p] * %V[b, h, m, f]"
+    " reduce(m: add) : (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>) ->"
+    " tensor<?x?x?x?xf32>\n"
+    "  return %AV : tensor<?x?x?x?xf32>\n"
+    "}\n";
+
+/* Softmax within documents: query p sees key m when D[b, m] == D[b, p]
+ * (variants/softmax_document.mlir without the causal part). */
+static const char *kDocumentSpec =
+    "func.func @document(%Q: tensor<?x?x?x?xf32>, %K: tensor<?x?x?x?xf32>,\n"
+    "    %V: tensor<?x?x?x?xf32>, %D: tensor<?x?xi32>) -> tensor<?x?x?x?xf32> {\n"
+    "  %QK = cascade.einsum QK[b, h, m, p] = %Q[b, h, p, e] * %K[b, h, m, e]"
+    " / sqrt(E) reduce(e: add) : (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>)"
+    " -> tensor<?x?x?x?xf32>\n"
+    "  %GM = cascade.einsum GM[b, h, p] = %QK[b, h, m, p] reduce(m: max)"
+    " where %D[b, m] == %D[b, p] : (tensor<?x?x?x?xf32>, tensor<?x?xi32>,"
+    " tensor<?x?xi32>) -> tensor<?x?x?xf32>\n"
+    "  %SN = cascade.einsum SN[b, h, m, p] = exp(%QK[b, h, m, p] - %GM[b, h,"
+    " p]) where %D[b, m] == %D[b, p] else 0.0 : (tensor<?x?x?x?xf32>,"
+    " tensor<?x?x?xf32>, tensor<?x?xi32>, tensor<?x?xi32>) ->"
+    " tensor<?x?x?x?xf32>\n"
     "  %SD = cascade.einsum SD[b, h, p] = %SN[b, h, m, p] reduce(m: add) :"
     " (tensor<?x?x?x?xf32>) -> tensor<?x?x?xf32>\n"
     "  %A = cascade.einsum A[b, h, m, p] = %SN[b, h, m, p] / %SD[b, h, p] :"
@@ -179,6 +205,54 @@ int main(void) {
   printf("capi-attention: no size for f -> %s: %s",
          cascadeKernelIsNull(kernel) ? "null" : "a kernel", messages.text);
   mlirModuleDestroy(module);
+
+  /* Document ids: every position its own document (D[b, m] = m), so row p
+   * sees key p alone and the output is V's row p. */
+  options.numHeadDims = 2;
+  module = mlirModuleCreateParse(context,
+                                 mlirStringRefCreateFromCString(kDocumentSpec));
+  messages.text[0] = '\0';
+  kernel = cascadeKernelCompile(module, mlirStringRefCreateFromCString("document"),
+                                &options, collect, &messages);
+  mlirModuleDestroy(module);
+  if (cascadeKernelIsNull(kernel)) {
+    fprintf(stderr, "capi-attention: document: compile failed:\n%s",
+            messages.text);
+    return 1;
+  }
+  MlirStringRef idType = cascadeKernelGetInputElementType(kernel, 3);
+  MlirStringRef valueType = cascadeKernelGetInputElementType(kernel, 0);
+  printf("capi-attention: document inputs #0 %.*s, #3 %.*s\n",
+         (int)valueType.length, valueType.data, (int)idType.length,
+         idType.data);
+  int32_t ids[M];
+  for (int m = 0; m < M; ++m)
+    ids[m] = m;
+  int64_t idSizes[2] = {B, M}, idStrides[2] = {M, 1};
+  int64_t rowSizes[4] = {B, H, M, D};
+  CascadeBufferView documentInputs[4] = {{k, 4, kvSizes, kvStrides},
+                                         {k, 4, kvSizes, kvStrides},
+                                         {v, 4, kvSizes, kvStrides},
+                                         {ids, 2, idSizes, idStrides}};
+  CascadeBufferView rows = {out, 4, rowSizes, kvStrides};
+  status = cascadeKernelRun(kernel, 4, documentInputs, rows, 2, collect,
+                            &messages);
+  double documentWorst = status == CASCADE_STATUS_OK ? 0 : INFINITY;
+  for (int i = 0; i < B * H * M * D && status == CASCADE_STATUS_OK; ++i) {
+    double error = fabs((double)out[i] - v[i]);
+    if (!(error <= documentWorst))
+      documentWorst = error;
+  }
+  printf("capi-attention: document, one id per row -> status %d, max |out - "
+         "V| %.1e: %s\n",
+         status, documentWorst, documentWorst <= 1e-6 ? "OK" : "FAIL");
+  messages.text[0] = '\0';
+  idSizes[1] = M - 1;
+  status = cascadeKernelRun(kernel, 4, documentInputs, rows, 1, collect,
+                            &messages);
+  printf("capi-attention: document, short ids -> status %d: %s", status,
+         messages.text);
+  cascadeKernelDestroy(kernel);
   mlirContextDestroy(context);
   free(q);
   free(k);

@@ -97,8 +97,16 @@ MLIR_CAPI_EXPORTED intptr_t cascadeKernelGetInputRank(CascadeKernel kernel,
                                                       intptr_t input);
 MLIR_CAPI_EXPORTED intptr_t cascadeKernelGetResultRank(CascadeKernel kernel);
 
+/** The element type of input `input`'s view: the storage type ("f32",
+ * "f16", "bf16") for float tensors, "i32" or "i64" for tensors of ids (the
+ * reads of data comparisons, passed as they are), "" for a runtime extent
+ * or an index out of range. The string lives as long as the kernel. */
+MLIR_CAPI_EXPORTED MlirStringRef
+cascadeKernelGetInputElementType(CascadeKernel kernel, intptr_t input);
+
 /** A caller's buffer, read or written in place: `data` is the address of
- * element [0, ..., 0] (elements of the storage type), `sizes` and
+ * element [0, ..., 0] (elements of the input's element type, see
+ * cascadeKernelGetInputElementType; the output's is the storage type), `sizes` and
  * `strides` (in elements; the innermost stride must be 1) have `rank`
  * entries. A runtime extent is rank 0 with `data` pointing to an
  * int64_t. */

@@ -56,16 +56,21 @@ int64_t TargetDescription::getLanesFor(int64_t extent) const {
 // Small pieces
 //===----------------------------------------------------------------------===//
 
-/// Bytes of a staging buffer of `shape`: staging holds f32 (arithmetic is
-/// f32 throughout).
-static int64_t getStagingBytesOf(ArrayRef<int64_t> shape) {
+/// Bytes of a staging buffer of `shape` with elements of `bytesPerElement`
+/// (f32 for every buffer: arithmetic is f32 throughout).
+static int64_t getStagingBytesOf(ArrayRef<int64_t> shape,
+                                 int64_t bytesPerElement = 4) {
   int64_t elements = 1;
   for (int64_t extent : shape)
     elements *= extent;
-  return elements * 4;
+  return elements * bytesPerElement;
 }
 
 int64_t BufferPlan::getBytes() const { return getStagingBytesOf(shape); }
+
+int64_t PackPlan::getBytes() const {
+  return getStagingBytesOf(shape, elementType.getIntOrFloatBitWidth() / 8);
+}
 
 SmallVector<std::string> EinsumPlan::getLoopOrder() const {
   SmallVector<std::string> order(outerRanks);
@@ -135,7 +140,7 @@ int64_t SchedulePlan::getStagingBytes() const {
   for (Value value : staged)
     bytes += getBuffer(value).getBytes();
   for (const PackPlan &pack : packs)
-    bytes += getStagingBytesOf(pack.shape);
+    bytes += pack.getBytes();
   return bytes;
 }
 
@@ -336,7 +341,7 @@ LogicalResult SchedulePlan::planBuffers(func::FuncOp function) {
           }
         }
         keyLoop = iterate;
-        if (failed(planBlock(body)))
+        if (failed(planBlock(body)) || failed(planDataBounds(iterate)))
           return failure();
         keyLoop = nullptr;
         for (auto [result, argument] :
@@ -454,8 +459,27 @@ LogicalResult SchedulePlan::planEinsum(EinsumOp einsum) {
   for (unsigned i = 0; i < einsum.getInputs().size(); ++i)
     if (failed(planOperand(einsum, plan, i)))
       return failure();
+  for (unsigned i = 0; i < einsum.getDataInputs().size(); ++i)
+    if (failed(planDataRead(einsum, plan, i)))
+      return failure();
   einsums[einsum.getOperation()] = std::move(plan);
   return success();
+}
+
+/// Whether an index expression over `rankNames` changes from one key step
+/// to the next (it mentions a rank of the key partition).
+static bool dependsOnKeyStep(ArrayRef<AffineExpr> indices,
+                             ArrayRef<std::string> rankNames,
+                             PartitionOp keyPartition) {
+  if (!keyPartition)
+    return false;
+  for (AffineExpr expr : indices)
+    for (auto [position, rank] : llvm::enumerate(rankNames))
+      if (expr.isFunctionOfDim(position) &&
+          (rank == keyPartition.getInner() || rank == keyPartition.getOuter() ||
+           rank == keyPartition.getRank()))
+        return true;
+  return false;
 }
 
 LogicalResult SchedulePlan::planOperand(EinsumOp einsum, EinsumPlan &plan,
@@ -533,35 +557,130 @@ LogicalResult SchedulePlan::planOperand(EinsumOp einsum, EinsumPlan &plan,
     // Made once before the key loop unless the source or the index changes
     // per key step.
     bool dependsOnStep =
-        keyLoop && operand.getParentBlock() == &keyLoop.getBodyBlock();
-    if (PartitionOp cut = work.keyPartition)
-      for (AffineExpr expr : indices)
-        for (auto [position, rank] : llvm::enumerate(rankNames))
-          if (expr.isFunctionOfDim(position) &&
-              (rank == cut.getInner() || rank == cut.getOuter() ||
-               rank == cut.getRank()))
-            dependsOnStep = true;
+        (keyLoop && operand.getParentBlock() == &keyLoop.getBodyBlock()) ||
+        dependsOnKeyStep(indices, rankNames, work.keyPartition);
     pack.hoisted = keyLoop && !dependsOnStep;
 
-    // Shared with an earlier identical pack: the same source, the same
-    // indices over the same rank names, the same pack ranks.
-    auto sameAs = [&](const PackPlan &other) {
-      if (other.source != pack.source || other.ranks != pack.ranks ||
-          other.hoisted != pack.hoisted ||
-          other.indices.size() != pack.indices.size())
-        return false;
-      auto otherNames = toStrings(EinsumOp(other.reader).getRanks());
-      if (otherNames != rankNames)
-        return false;
-      return llvm::equal(other.indices, pack.indices);
-    };
-    auto *existing = llvm::find_if(packs, sameAs);
+    pack.elementType = Float32Type::get(einsum.getContext());
     access.kind = OperandPlan::Kind::Packed;
-    access.pack = existing - packs.begin();
-    if (existing == packs.end())
-      packs.push_back(std::move(pack));
+    access.pack = addPack(std::move(pack));
   }
   plan.operands.push_back(access);
+  return success();
+}
+
+unsigned SchedulePlan::addPack(PackPlan pack) {
+  // Shared with an earlier identical pack: the same source, the same
+  // indices over the same rank names, the same pack ranks.
+  auto sameAs = [&](const PackPlan &other) {
+    if (other.source != pack.source || other.ranks != pack.ranks ||
+        other.hoisted != pack.hoisted ||
+        other.elementType != pack.elementType ||
+        other.indices.size() != pack.indices.size())
+      return false;
+    if (toStrings(EinsumOp(other.reader).getRanks()) !=
+        toStrings(EinsumOp(pack.reader).getRanks()))
+      return false;
+    return llvm::equal(other.indices, pack.indices);
+  };
+  auto *existing = llvm::find_if(packs, sameAs);
+  unsigned index = existing - packs.begin();
+  if (existing == packs.end())
+    packs.push_back(std::move(pack));
+  return index;
+}
+
+LogicalResult SchedulePlan::planDataRead(EinsumOp einsum, EinsumPlan &plan,
+                                         unsigned index) {
+  Value ids = einsum.getDataInputs()[index];
+  auto it = buffers.find(ids);
+  if (it == buffers.end() || it->second.kind != BufferPlan::Kind::Argument)
+    return einsum.emitError("data input #")
+           << index << " must be an argument of the function (a tensor of "
+              "ids), not a tensor the work item computes";
+  SmallVector<std::string> rankNames = toStrings(einsum.getRanks());
+  AffineMap map = einsum.getDataMap(index);
+  PackPlan pack;
+  pack.source = ids;
+  pack.reader = einsum;
+  pack.indices.assign(map.getResults().begin(), map.getResults().end());
+  pack.elementType = cast<ShapedType>(ids.getType()).getElementType();
+  bool alongVector = false;
+  for (auto [position, rank] : llvm::enumerate(rankNames)) {
+    if (!llvm::any_of(pack.indices, [&](AffineExpr expr) {
+          return expr.isFunctionOfDim(position);
+        }))
+      continue;
+    if (grid.fixesRank(rank) || (keyLoop && rank == keyLoop.getRank()))
+      continue;
+    if (!isTileLocal(rank))
+      return einsum.emitError("data input #")
+             << index << " is read at rank '" << rank
+             << "', which is neither fixed for a work item nor a rank of "
+                "its tiles";
+    if (rank == plan.vectorRank)
+      alongVector = true;
+    else
+      pack.ranks.push_back(rank);
+  }
+  OperandPlan access;
+  if (pack.ranks.empty() && !alongVector) {
+    // One id for the item or the key step: read where it is used.
+    plan.dataReads.push_back(access);
+    return success();
+  }
+  if (alongVector)
+    pack.ranks.push_back(plan.vectorRank);
+  for (const std::string &rank : pack.ranks)
+    pack.shape.push_back(getLocalExtent(rank));
+  pack.hoisted = plan.inKeyLoop &&
+                 !dependsOnKeyStep(pack.indices, rankNames, work.keyPartition);
+  access.kind = OperandPlan::Kind::Packed;
+  access.alongVector = alongVector;
+  access.pack = addPack(std::move(pack));
+  plan.dataReads.push_back(access);
+  return success();
+}
+
+LogicalResult SchedulePlan::planDataBounds(IterateOp iterate) {
+  std::optional<TileScheduleAttr> tiles = iterate.getTiles();
+  if (!tiles || !tiles->getData() || tiles->getData().empty())
+    return success();
+  DataBoundsPlan bounds;
+  for (auto einsum : iterate.getBodyBlock().getOps<EinsumOp>())
+    if (!einsum.getDataCompares().empty()) {
+      bounds.reader = einsum;
+      break;
+    }
+  if (!bounds.reader)
+    return iterate.emitError("the tile schedule lists data comparisons but "
+                             "no Einsum of the key loop has them");
+  EinsumOp reader = bounds.reader;
+  SmallVector<std::string> rankNames = toStrings(reader.getRanks());
+  std::string query = work.queryPartition ? work.queryPartition.getInner().str()
+                                          : std::string();
+  std::string key = work.keyPartition.getInner().str();
+  for (unsigned i = 0; i < reader.getDataInputs().size(); ++i) {
+    AffineMap map = reader.getDataMap(i);
+    std::string varies;
+    for (auto [position, rank] : llvm::enumerate(rankNames)) {
+      if (!llvm::any_of(map.getResults(), [&](AffineExpr expr) {
+            return expr.isFunctionOfDim(position);
+          }))
+        continue;
+      if (grid.fixesRank(rank) || rank == iterate.getRank())
+        continue;
+      if ((rank != query && rank != key) || !varies.empty())
+        return reader.emitError("data input #")
+               << i << " varies with rank '" << rank
+               << "'; a tile's id bounds are taken over the query tile's "
+                  "rows or the key tile's keys, so a read may vary with '"
+               << query << "' or '" << key << "', not both or others";
+      varies = rank;
+    }
+    bounds.varies.push_back(varies);
+  }
+  dataBounds = std::move(bounds);
   return success();
 }
 
@@ -630,28 +749,43 @@ void SchedulePlan::annotate() const {
     gridPlan.push_back(
         b.getNamedAttr("loops_in_item", getStringArray(b, inner)));
   GridOp(grid)->setAttr("cascade.plan", b.getDictionaryAttr(gridPlan));
+  if (dataBounds) {
+    // Which tile each read's id range is taken over ("" : fixed).
+    Operation *loop = dataBounds->reader->getParentOp();
+    loop->setAttr("cascade.plan",
+                  b.getDictionaryAttr({b.getNamedAttr(
+                      "data_bounds", getStringArray(b, dataBounds->varies))}));
+  }
 
   for (auto &[op, plan] : einsums) {
     auto einsum = cast<EinsumOp>(op);
     const BufferPlan &result = getBuffer(einsum.getResult());
-    SmallVector<std::string> access;
-    for (const OperandPlan &operand : plan.operands) {
+    auto describe = [&](const OperandPlan &operand) -> std::string {
       switch (operand.kind) {
       case OperandPlan::Kind::Broadcast:
-        access.push_back("broadcast");
-        break;
+        return "broadcast";
       case OperandPlan::Kind::Contiguous:
-        access.push_back("contiguous");
-        break;
+        return "contiguous";
       case OperandPlan::Kind::Packed: {
         const PackPlan &pack = packs[operand.pack];
-        access.push_back("packed#" + std::to_string(operand.pack) + "[" +
-                         llvm::join(pack.ranks, ",") + "]" +
-                         (pack.hoisted ? " hoisted" : ""));
-        break;
+        std::string text = "packed#" + std::to_string(operand.pack) + "[" +
+                           llvm::join(pack.ranks, ",") + "]";
+        if (!pack.elementType.isF32()) {
+          llvm::raw_string_ostream os(text);
+          os << " " << pack.elementType;
+        }
+        if (!operand.alongVector)
+          text += " broadcast";
+        return text + (pack.hoisted ? " hoisted" : "");
       }
       }
-    }
+      llvm_unreachable("unknown access kind");
+    };
+    SmallVector<std::string> access, dataAccess;
+    for (const OperandPlan &operand : plan.operands)
+      access.push_back(describe(operand));
+    for (const OperandPlan &read : plan.dataReads)
+      dataAccess.push_back(describe(read));
     SmallVector<std::string> reductions;
     for (auto &[rank, kind] : plan.reductions)
       reductions.push_back(rank + ":" + stringifyReduceKind(kind).str());
@@ -669,6 +803,9 @@ void SchedulePlan::annotate() const {
                                                plan.tileVectors})),
         b.getNamedAttr("access", getStringArray(b, access)),
     };
+    if (!dataAccess.empty())
+      entries.push_back(
+          b.getNamedAttr("data_access", getStringArray(b, dataAccess)));
     if (plan.perItem)
       entries.push_back(b.getNamedAttr("per_item", b.getUnitAttr()));
     if (plan.inStatePhase)

@@ -163,6 +163,16 @@ intptr_t cascadeKernelGetInputRank(CascadeKernel kernel, intptr_t input) {
                                               : 0;
 }
 
+MlirStringRef cascadeKernelGetInputElementType(CascadeKernel kernel,
+                                               intptr_t input) {
+  KernelHandle *handle = unwrapKernel(kernel);
+  if (!handle || input < 0 ||
+      input >= intptr_t(handle->kernel->getInterface().elementTypes.size()))
+    return mlirStringRefCreate("", 0);
+  const std::string &type = handle->kernel->getInterface().elementTypes[input];
+  return mlirStringRefCreate(type.data(), type.size());
+}
+
 intptr_t cascadeKernelGetResultRank(CascadeKernel kernel) {
   KernelHandle *handle = unwrapKernel(kernel);
   return handle ? handle->kernel->getInterface().resultRanks.size() : -1;

@@ -50,6 +50,8 @@ struct Site {
   SmallVector<EinsumOp> consumers; // C_i
   Value scores;         // X
   SmallVector<EinsumOp> moved;     // X's producers, in block order
+  /// Set when the site matches but cannot become one loop: why.
+  std::string blocked;
 };
 
 bool isIdentityBody(EinsumOp einsum) {
@@ -153,6 +155,38 @@ std::optional<Site> matchSite(EinsumOp max, const RankEnvironment &env) {
   llvm::sort(site.consumers, [](EinsumOp a, EinsumOp b) {
     return a->isBeforeInBlock(b);
   });
+  // A C_i's other operands are read inside the loop, at every key: none
+  // may depend on the sums the loop computes (O = sum_m SN * V / SD, with
+  // SD = sum_m SN, needs SD before its first key).
+  llvm::SmallPtrSet<Operation *, 8> sums;
+  for (EinsumOp consumer : site.consumers)
+    sums.insert(consumer.getOperation());
+  auto dependsOnSums = [&](Value value) {
+    SmallVector<Value> pending = {value};
+    llvm::SmallPtrSet<Operation *, 8> seen;
+    while (!pending.empty()) {
+      Operation *def = pending.pop_back_val().getDefiningOp();
+      if (!def || !seen.insert(def).second)
+        continue;
+      if (sums.contains(def))
+        return true;
+      llvm::append_range(pending, def->getOperands());
+    }
+    return false;
+  };
+  for (EinsumOp consumer : site.consumers)
+    for (auto [i, operand] : llvm::enumerate(consumer.getInputs()))
+      if (operand != normalised.getResult() && dependsOnSums(operand)) {
+        site.blocked =
+            "operand #" + std::to_string(i) + " of " +
+            (consumer.getName() ? consumer.getName()->str() : "a consumer") +
+            " depends on a sum over '" + rank.str() +
+            "' that the same loop computes, so it is not known at the first "
+            "key; divide after the sum instead (a separate Einsum, as "
+            "variants/softmax.mlir writes A = SN / SD)";
+        return site;
+      }
+
   // Every reader of a C_i comes after the last C_i (where the loop goes).
   EinsumOp last = site.consumers.back();
   for (EinsumOp consumer : site.consumers)
@@ -625,6 +659,12 @@ bool mlir::cascade::onlineRescaleOnce(func::FuncOp function, int64_t tileSize,
     std::optional<Site> site = matchSite(max, *env);
     if (!site)
       continue;
+    if (!site->blocked.empty()) {
+      max.emitWarning() << "cascade-online-rescale refused: "
+                        << site->blocked;
+      refused.insert(max);
+      continue;
+    }
     if (failed(checkLaws(*site)) || failed(checkSpecialValues(*site))) {
       refused.insert(max);
       continue;

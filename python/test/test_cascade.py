@@ -138,6 +138,40 @@ def test_gil_is_released_while_a_kernel_runs():
     np.testing.assert_array_equal(results[0], results[1])
 
 
+def numpy_document_attention(q, k, v, ids):
+    """Causal attention within each document: ids[b, m] == ids[b, p]."""
+    q, k, v = (x.astype(np.float64) for x in (q, k, v))
+    s = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    n = s.shape[-1]
+    same = ids[:, None, :, None] == ids[:, None, None, :]
+    visible = same & (np.arange(n)[None, :] <= np.arange(n)[:, None])
+    s = np.where(visible, s, -np.inf)
+    s = np.exp(s - s.max(-1, keepdims=True))
+    return s / s.sum(-1, keepdims=True) @ v
+
+
+def test_document_ids_int32_and_int64():
+    # Ids in any order (not sorted, documents interleaved), lengths that are
+    # not multiples of the tiles; every row sees at least itself.
+    rng = np.random.default_rng(3)
+    for n in [1, 70, 200]:
+        q, k, v = qkv(b=2, p=n, m=n)
+        ids = np.sort(rng.integers(0, 4, (2, n)), axis=1)
+        ids[1] = rng.integers(0, 3, n)
+        out = cascade.compile(spec("softmax_document"))(q, k, v,
+                                                        ids.astype(np.int32))
+        assert np.isfinite(out).all()
+        np.testing.assert_allclose(out, numpy_document_attention(q, k, v, ids),
+                                   atol=2e-5)
+    with open(spec("softmax_document")) as f:
+        text = f.read().replace("xi32>", "xi64>")
+    q, k, v = qkv(b=2, p=90, m=90)
+    ids = rng.integers(-2**40, 2**40, (2, 90)) // 2**38
+    out = cascade.compile(text)(q, k, v, ids.astype(np.int64))
+    np.testing.assert_allclose(out, numpy_document_attention(q, k, v, ids),
+                               atol=2e-5)
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: cascade.compile("/no/such/spec.mlir"), "no such spec file"),
     (lambda: cascade.compile(42), "spec must be a path or MLIR text"),
@@ -156,6 +190,14 @@ def test_gil_is_released_while_a_kernel_runs():
      "rank 'e' has extent 32 at argument #1"),
     (lambda: cascade.compile(spec("softmax_window"))(*qkv(), "wide"), "pass an integer"),
     (lambda: cascade.compile(spec("softmax"))([1.0], *qkv()[1:]), "NumPy array"),
+    (lambda: cascade.compile(spec("softmax_document"))(
+        *qkv(p=8, m=8), np.zeros((1, 8), np.int64)),
+     "holds ids: it must be int32, as the spec declares, not int64"),
+    (lambda: cascade.compile(spec("softmax_document"))(
+        *qkv(p=8, m=8), np.zeros((1, 8), np.float32)), "must be int32"),
+    (lambda: cascade.compile(spec("softmax_document"))(
+        *qkv(p=8, m=8), np.zeros((1, 7), np.int32)),
+     "rank 'm' has extent 7 at argument #3"),
 ])
 def test_errors_raise_cascade_error(call, message):
     with pytest.raises(cascade.Error, match=message):

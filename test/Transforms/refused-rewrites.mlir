@@ -87,3 +87,20 @@ func.func @kernelised_scores(%PQ: tensor<?x?x?x?xf32>, %PK: tensor<?x?x?x?xf32>,
   %AV = cascade.einsum AV[b, h, p, f] = %S[b, h, m, p] * %V[b, h, m, f] reduce(m: add) : (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32>
   return %AV : tensor<?x?x?x?xf32>
 }
+
+// -----
+
+// The division fused into the last sum: O = sum_m SN * V / SD reads SD, a
+// sum over m the loop itself would compute, so no step could read it. The
+// rewrite says so instead of building a loop that reads SD before it exists.
+// CHECK-LABEL: func.func @divisor_from_the_same_loop
+// CHECK-NOT: cascade.iterate
+func.func @divisor_from_the_same_loop(%Q: tensor<?x?x?x?xf32>, %K: tensor<?x?x?x?xf32>, %V: tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32> {
+  %QK = cascade.einsum QK[b, h, m, p] = %Q[b, h, p, e] * %K[b, h, m, e] reduce(e: add) : (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32>
+  // expected-warning @+1 {{cascade-online-rescale refused: operand #2 of O depends on a sum over 'm' that the same loop computes, so it is not known at the first key; divide after the sum instead}}
+  %GM = cascade.einsum GM[b, h, p] = %QK[b, h, m, p] reduce(m: max) : (tensor<?x?x?x?xf32>) -> tensor<?x?x?xf32>
+  %SN = cascade.einsum SN[b, h, m, p] = exp(%QK[b, h, m, p] - %GM[b, h, p]) : (tensor<?x?x?x?xf32>, tensor<?x?x?xf32>) -> tensor<?x?x?x?xf32>
+  %SD = cascade.einsum SD[b, h, p] = %SN[b, h, m, p] reduce(m: add) : (tensor<?x?x?x?xf32>) -> tensor<?x?x?xf32>
+  %O = cascade.einsum O[b, h, p, f] = %SN[b, h, m, p] * %V[b, h, m, f] / %SD[b, h, p] reduce(m: add) : (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>, tensor<?x?x?xf32>) -> tensor<?x?x?x?xf32>
+  return %O : tensor<?x?x?x?xf32>
+}

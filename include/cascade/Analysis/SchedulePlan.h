@@ -143,6 +143,10 @@ struct OperandPlan {
   Kind kind = Kind::Broadcast;
   /// For Packed: the index into SchedulePlan::packs.
   unsigned pack = 0;
+  /// For Packed: the pack's innermost rank is the vector rank (vector
+  /// loads). Always so for operands; an id pack that does not vary along
+  /// the vector rank is read one element at a time, broadcast.
+  bool alongVector = true;
 };
 
 /// A packed copy of (part of) an operand, shared by every access that packs
@@ -158,9 +162,13 @@ struct PackPlan {
   /// vector rank last.
   SmallVector<std::string> ranks;
   SmallVector<int64_t> shape;
+  /// What it holds: f32 for operands (arithmetic is f32 throughout), the
+  /// ids' own integer type for the reads of data comparisons.
+  Type elementType;
   /// Made once before the key loop (it does not change per key step), or
   /// at the point of use in every step.
   bool hoisted = false;
+  int64_t getBytes() const;
 };
 
 /// The loop nest of one Einsum inside a work item.
@@ -177,6 +185,11 @@ struct EinsumPlan {
   /// Reduced ranks in loop order (outermost first) with their operators.
   SmallVector<std::pair<std::string, ReduceKind>> reductions;
   SmallVector<OperandPlan> operands;
+  /// How each read of the data comparisons (`%D[b, m] == %D[b, p]`) is
+  /// made: Packed (the ids of the tile, staged over the tile-local ranks the
+  /// read mentions) or Broadcast (one id per work item or key step, read
+  /// from the argument).
+  SmallVector<OperandPlan> dataReads;
   /// Outside every grid: run by every work item (a per-head slope).
   bool perItem = false;
   /// In the state phase's grid: once per item, before its query tiles.
@@ -185,6 +198,20 @@ struct EinsumPlan {
   bool inKeyLoop = false;
   /// Every loop, outermost first.
   SmallVector<std::string> getLoopOrder() const;
+};
+
+/// How the key loop classifies its tiles by data comparisons at run time
+/// (a tile schedule with `data`): from the minimum and maximum of every
+/// read of `reader`'s comparisons, each over the rows of the query tile
+/// (once per query tile) or the keys of the key tile (once per key step).
+/// The iterate's verifier makes every masked Einsum of the loop share the
+/// comparisons, so one reader's reads bound them all.
+struct DataBoundsPlan {
+  EinsumOp reader;
+  /// Per data input of `reader`: the tile-local rank it varies with (the
+  /// inner rank of the query or of the key partition), or empty when it is
+  /// fixed for the work item.
+  SmallVector<std::string> varies;
 };
 
 class SchedulePlan {
@@ -206,6 +233,10 @@ public:
   bool hasBuffer(Value value) const { return buffers.count(value); }
   const EinsumPlan &getEinsum(EinsumOp einsum) const;
   ArrayRef<PackPlan> getPacks() const { return packs; }
+  /// The run-time tile classification by ids, when the key loop has one.
+  const std::optional<DataBoundsPlan> &getDataBounds() const {
+    return dataBounds;
+  }
   /// Values with their own staging buffer, in program order.
   ArrayRef<Value> getStagedValues() const { return staged; }
   /// Staging bytes of one work item (staged buffers and packs).
@@ -231,6 +262,10 @@ private:
   LogicalResult planBuffers(func::FuncOp function);
   LogicalResult planEinsum(EinsumOp einsum);
   LogicalResult planOperand(EinsumOp einsum, EinsumPlan &plan, unsigned index);
+  LogicalResult planDataRead(EinsumOp einsum, EinsumPlan &plan, unsigned index);
+  LogicalResult planDataBounds(IterateOp iterate);
+  /// `pack`'s index, shared with an earlier identical pack.
+  unsigned addPack(PackPlan pack);
   void stage(Value value, SmallVector<std::string> tensorRanks);
 
   TargetDescription target;
@@ -242,6 +277,7 @@ private:
   SmallVector<Value> staged;
   llvm::DenseMap<Operation *, EinsumPlan> einsums;
   SmallVector<PackPlan> packs;
+  std::optional<DataBoundsPlan> dataBounds;
 };
 
 } // namespace mlir::cascade

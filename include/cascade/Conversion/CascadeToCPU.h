@@ -28,6 +28,11 @@ struct CpuKernelOptions {
   Type storageType;
 };
 
+/// The element type a kernel argument of element type `spec` has in the
+/// kernel ABI: integer tensors (the ids data comparisons read) keep their
+/// own type (i32, i64); float tensors are in `storage`.
+Type getKernelElementType(Type spec, Type storage);
+
 /// Replaces `function` (a cascade in the scheduled form: its result is a
 /// cascade.grid, its key rank streamed) by its kernel.
 LogicalResult buildCpuKernel(func::FuncOp function,

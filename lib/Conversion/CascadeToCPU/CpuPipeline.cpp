@@ -145,6 +145,10 @@ getSubtarget(StringRef cpu, std::string &error) {
   return subtarget;
 }
 
+Type mlir::cascade::getKernelElementType(Type spec, Type storage) {
+  return isa<IntegerType>(spec) ? spec : storage;
+}
+
 int64_t mlir::cascade::getVectorWidthForCpu(StringRef cpu) {
   std::string error;
   std::unique_ptr<llvm::MCSubtargetInfo> subtarget = getSubtarget(cpu, error);

@@ -78,11 +78,11 @@ Value KernelState::getCoordinate(StringRef rank,
   return nullptr;
 }
 
-Value KernelState::allocateBuffer(ArrayRef<int64_t> shape) {
+Value KernelState::allocateBuffer(ArrayRef<int64_t> shape, Type element) {
   OpBuilder::InsertionGuard guard(b);
   // At the start of the entry block: dominates every use.
   b.setInsertionPointToStart(allocaBlock);
-  auto type = MemRefType::get(shape, b.getF32Type());
+  auto type = MemRefType::get(shape, element ? element : b.getF32Type());
   return memref::AllocaOp::create(
       b, loc, type,
       b.getI64IntegerAttr(plan->getTarget().stagingAlignment));
@@ -127,6 +127,7 @@ private:
   /// Takes the loop nest and operand accesses from the plan.
   LogicalResult readPlan();
   LogicalResult prepareOperand(unsigned index, const OperandPlan &planned);
+  LogicalResult prepareDataRead(unsigned index, const OperandPlan &planned);
   FailureOr<Storage> fillPack(unsigned index);
   /// What the body's shape lets the emitter do: the FMA stream and the
   /// factors applied once after the reduction.
@@ -144,13 +145,19 @@ private:
 
   // Evaluation at one point (u and v fixed to one row and one vector).
   Value loadOperand(unsigned index, const Point &point);
+  /// The indices of `access`'s buffer at `point`.
+  SmallVector<Value> getIndices(const OperandAccess &access,
+                                const Point &point);
   SmallVector<Value> evaluateBody(ArrayRef<Value> wanted, const Point &point);
   Value evaluatePredicate(const Point &point);
-  /// Whether the predicate is evaluated: it has one, and the key tile is
-  /// not one the schedule calls full.
-  bool hasActivePredicate() {
-    return !s.predicatesHold && einsum.getPredicate().has_value();
-  }
+  /// Per lane: every data comparison holds (null without comparisons).
+  Value evaluateDataCompares(const Point &point);
+  /// The ids data read `index` reads at `point`, one per lane.
+  Value loadDataRead(unsigned index, const Point &point);
+  /// Whether the mask is evaluated: there is one (an affine predicate or
+  /// data comparisons), and the key tile is not one the schedule calls
+  /// full.
+  bool hasActivePredicate() { return !s.predicatesHold && einsum.hasMask(); }
   /// `point` at row `row` of the register tile starting at `rowStart` and
   /// vector `chunk` of the group starting at `chunkStart`.
   Point tilePoint(const Point &point, Value rowStart, Value chunkStart,
@@ -175,6 +182,8 @@ private:
   /// Reduced ranks, outermost first, with their operators.
   SmallVector<std::pair<std::string, ReduceKind>> reductions;
   SmallVector<OperandAccess> accesses;
+  /// The reads of the data comparisons, in data-input order.
+  SmallVector<OperandAccess> dataAccesses;
 
   /// Root ops applied after the reduction (outermost last), and the value
   /// reduced in their place.
@@ -211,6 +220,11 @@ LogicalResult EinsumLoopNest::readPlan() {
   for (auto [index, operand] : llvm::enumerate(planned.operands))
     if (failed(prepareOperand(index, operand)))
       return failure();
+  // The ids are read only where the mask is evaluated.
+  if (hasActivePredicate())
+    for (auto [index, read] : llvm::enumerate(planned.dataReads))
+      if (failed(prepareDataRead(index, read)))
+        return failure();
   return planBody();
 }
 
@@ -249,6 +263,30 @@ LogicalResult EinsumLoopNest::prepareOperand(unsigned index,
   return success();
 }
 
+LogicalResult EinsumLoopNest::prepareDataRead(unsigned index,
+                                              const OperandPlan &planned) {
+  OperandAccess access;
+  if (planned.kind == OperandPlan::Kind::Packed) {
+    FailureOr<Storage> packed = fillPack(planned.pack);
+    if (failed(packed))
+      return failure();
+    access.source = *packed;
+    for (const std::string &rank : packed->bufferRanks)
+      access.indices.push_back(
+          getAffineDimExpr(einsum.getRankPosition(rank), b.getContext()));
+    access.kind = planned.alongVector ? OperandAccess::Kind::Contiguous
+                                      : OperandAccess::Kind::Broadcast;
+  } else {
+    // One id for the item or the key step, read from the argument.
+    access.source = s.storage.lookup(einsum.getDataInputs()[index]);
+    AffineMap map = einsum.getDataMap(index);
+    access.indices.assign(map.getResults().begin(), map.getResults().end());
+    access.kind = OperandAccess::Kind::Broadcast;
+  }
+  dataAccesses.push_back(std::move(access));
+  return success();
+}
+
 /// Fills the plan's pack `index` (unless it holds its values already): the
 /// part of its source an access touches, over the pack's ranks with the
 /// vector rank innermost, zeros where a coordinate lies past the end of its
@@ -284,7 +322,8 @@ FailureOr<Storage> EinsumLoopNest::fillPack(unsigned index) {
                                        point[rank], s.getValidCount(rank));
       inside = arith::AndIOp::create(b, loc, inside, ok);
     }
-  auto branch = scf::IfOp::create(b, loc, TypeRange{b.getF32Type()}, inside,
+  Type element = pack.elementType;
+  auto branch = scf::IfOp::create(b, loc, TypeRange{element}, inside,
                                   /*withElseRegion=*/true);
   {
     OpBuilder::InsertionGuard inner(b);
@@ -304,12 +343,13 @@ FailureOr<Storage> EinsumLoopNest::fillPack(unsigned index) {
             point.lookup(rankNames[cast<AffineDimExpr>(expr).getPosition()]));
     }
     Value value = memref::LoadOp::create(b, loc, source.buffer, sourceIndices);
-    if (!value.getType().isF32())
-      value = arith::ExtFOp::create(b, loc, b.getF32Type(), value);
+    if (value.getType() != element) // f16 and bf16 operands widen to f32
+      value = arith::ExtFOp::create(b, loc, element, value);
     scf::YieldOp::create(b, loc, value);
     b.setInsertionPointToStart(branch.elseBlock());
     scf::YieldOp::create(
-        b, loc, ValueRange{arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0))});
+        b, loc, ValueRange{arith::ConstantOp::create(
+                    b, loc, b.getZeroAttr(element))});
   }
   memref::StoreOp::create(b, loc, branch.getResult(0), packed.buffer, ivs);
   s.filledPacks.insert(index);
@@ -448,8 +488,8 @@ Value EinsumLoopNest::laneCoordinates(StringRef rank, const Point &point,
   return arith::SIToFPOp::create(b, loc, vectorOf(type), asInteger);
 }
 
-Value EinsumLoopNest::loadOperand(unsigned index, const Point &point) {
-  const OperandAccess &access = accesses[index];
+SmallVector<Value> EinsumLoopNest::getIndices(const OperandAccess &access,
+                                              const Point &point) {
   SmallVector<Value> indices;
   if (access.source.isGlobal) {
     SmallVector<Value> dims = globalDimValues(point);
@@ -461,6 +501,46 @@ Value EinsumLoopNest::loadOperand(unsigned index, const Point &point) {
       indices.push_back(
           point.lookup(rankNames[cast<AffineDimExpr>(expr).getPosition()]));
   }
+  return indices;
+}
+
+Value EinsumLoopNest::loadDataRead(unsigned index, const Point &point) {
+  const OperandAccess &access = dataAccesses[index];
+  SmallVector<Value> indices = getIndices(access, point);
+  Type id = cast<MemRefType>(access.source.buffer.getType()).getElementType();
+  if (access.kind == OperandAccess::Kind::Contiguous)
+    return vector::LoadOp::create(b, loc, vectorOf(id), access.source.buffer,
+                                  indices);
+  Value value = memref::LoadOp::create(b, loc, access.source.buffer, indices);
+  return vector::BroadcastOp::create(b, loc, vectorOf(id), value);
+}
+
+Value EinsumLoopNest::evaluateDataCompares(const Point &point) {
+  Value all;
+  for (auto [i, compare] : llvm::enumerate(einsum.getDataCompares())) {
+    arith::CmpIPredicate predicate;
+    switch (compare.getKind()) {
+    case CompareKind::eq:
+      predicate = arith::CmpIPredicate::eq;
+      break;
+    case CompareKind::le:
+      predicate = arith::CmpIPredicate::sle;
+      break;
+    case CompareKind::lt:
+      predicate = arith::CmpIPredicate::slt;
+      break;
+    }
+    Value holds = arith::CmpIOp::create(b, loc, predicate,
+                                        loadDataRead(2 * i, point),
+                                        loadDataRead(2 * i + 1, point));
+    all = all ? arith::AndIOp::create(b, loc, all, holds).getResult() : holds;
+  }
+  return all;
+}
+
+Value EinsumLoopNest::loadOperand(unsigned index, const Point &point) {
+  const OperandAccess &access = accesses[index];
+  SmallVector<Value> indices = getIndices(access, point);
   Type stored =
       cast<MemRefType>(access.source.buffer.getType()).getElementType();
   Value value;
@@ -577,6 +657,10 @@ Value EinsumLoopNest::evaluatePredicate(const Point &point) {
           b, loc, DenseElementsAttr::get(maskType, b.getBoolAttr(true)));
     mask = mask ? arith::OrIOp::create(b, loc, mask, all) : all;
   }
+  // The data comparisons are conjoined to the affine predicate (which is
+  // absent, i.e. true, in a data-only mask).
+  if (Value data = evaluateDataCompares(point))
+    mask = mask ? arith::AndIOp::create(b, loc, mask, data).getResult() : data;
   return mask;
 }
 

@@ -59,7 +59,9 @@ public:
 
 private:
   LogicalResult checkInterface();
-  MemRefType getArgumentType(int64_t rank, int64_t innermost);
+  /// A view with unit innermost stride; `innermost` is the static size of
+  /// the innermost dimension (a head dimension) or dynamic.
+  MemRefType getArgumentType(int64_t rank, int64_t innermost, Type element);
   LogicalResult emitBlock(Block &block);
   LogicalResult emitGrid(GridOp nested);
   LogicalResult emitIterate(IterateOp iterate);
@@ -95,14 +97,15 @@ private:
 
 } // namespace
 
-MemRefType KernelBuilder::getArgumentType(int64_t rank, int64_t innermost) {
+MemRefType KernelBuilder::getArgumentType(int64_t rank, int64_t innermost,
+                                          Type element) {
   SmallVector<int64_t> shape(rank, ShapedType::kDynamic);
   SmallVector<int64_t> strides(rank, ShapedType::kDynamic);
   shape.back() = innermost;
   strides.back() = 1;
   auto layout = StridedLayoutAttr::get(builder.getContext(),
                                        ShapedType::kDynamic, strides);
-  return MemRefType::get(shape, storageType, layout);
+  return MemRefType::get(shape, element, layout);
 }
 
 LogicalResult KernelBuilder::checkInterface() {
@@ -145,18 +148,8 @@ LogicalResult KernelBuilder::checkInterface() {
                           "and a head dimension");
   const llvm::StringMap<int64_t> &headDims = plan->getWork().tileExtents;
 
-  // Data comparisons (document ids) are classified and evaluated by the
-  // interpreter; this emitter does not read integer tensors yet.
-  WalkResult dataCompares = source.walk([&](EinsumOp einsum) {
-    if (einsum.getDataCompares().empty())
-      return WalkResult::advance();
-    einsum.emitError("the CPU backend does not lower data comparisons (`")
-        << "%D[...] == %D[...]`) yet; evaluate this spec with --target ref";
-    return WalkResult::interrupt();
-  });
-  if (dataCompares.wasInterrupted())
-    return failure();
-  // Every argument and the result move whole rows of a head dimension.
+  // Every float argument and the result move whole rows of a head
+  // dimension; integer tensors hold ids that only data comparisons read.
   for (auto [arg, type] : llvm::enumerate(source.getArgumentTypes())) {
     if (env->getRankOfScalarArgument(arg))
       continue; // A runtime extent: an index argument of the kernel.
@@ -165,6 +158,23 @@ LogicalResult KernelBuilder::checkInterface() {
       return source.emitError("argument #")
              << arg << " must be a ranked tensor of rank >= 1 for the CPU "
                        "backend";
+    if (auto integer = dyn_cast<IntegerType>(tensor.getElementType())) {
+      if (integer.getWidth() != 32 && integer.getWidth() != 64)
+        return source.emitError("argument #")
+               << arg << " has elements of " << integer
+               << "; the CPU backend reads ids of i32 or i64";
+      for (OpOperand &use : source.getArgument(arg).getUses()) {
+        auto einsum = dyn_cast<EinsumOp>(use.getOwner());
+        // The data inputs follow the operands.
+        if (einsum && use.getOperandNumber() >= einsum.getInputs().size())
+          continue;
+        return use.getOwner()->emitError("argument #")
+               << arg << " (" << tensor
+               << ") is read as a value; the CPU backend reads integer "
+                  "tensors only in data comparisons (`%D[...] == %D[...]`)";
+      }
+      continue;
+    }
     std::optional<StringRef> rank =
         env->getRankOfArgumentDim(arg, tensor.getRank() - 1);
     if (!rank || !headDims.count(*rank))
@@ -288,7 +298,7 @@ void KernelBuilder::allocatePlannedBuffers() {
     getPlannedStorage(entry.first);
   for (const PackPlan &pack : plan->getPacks()) {
     Storage storage;
-    storage.buffer = state.allocateBuffer(pack.shape);
+    storage.buffer = state.allocateBuffer(pack.shape, pack.elementType);
     storage.bufferRanks = pack.ranks;
     storage.tensorRanks = pack.ranks;
     state.packs.push_back(storage);
@@ -311,13 +321,18 @@ LogicalResult KernelBuilder::build() {
       continue;
     }
     auto tensor = cast<RankedTensorType>(type);
+    if (tensor.getElementType().isInteger()) {
+      argumentTypes.push_back(getArgumentType(
+          tensor.getRank(), ShapedType::kDynamic, tensor.getElementType()));
+      continue;
+    }
     StringRef head = *env->getRankOfArgumentDim(arg, tensor.getRank() - 1);
-    argumentTypes.push_back(
-        getArgumentType(tensor.getRank(), work.tileExtents.lookup(head)));
+    argumentTypes.push_back(getArgumentType(
+        tensor.getRank(), work.tileExtents.lookup(head), storageType));
   }
   int64_t resultRank = resultRanks.size();
   MemRefType outType = getArgumentType(
-      resultRank, work.tileExtents.lookup(headRankOfResult));
+      resultRank, work.tileExtents.lookup(headRankOfResult), storageType);
   argumentTypes.push_back(outType);
   argumentTypes.push_back(builder.getIndexType());
   argumentTypes.push_back(builder.getIndexType());
@@ -584,6 +599,17 @@ LogicalResult KernelBuilder::emitScheduledSteps(
     last = last ? arith::MaxSIOp::create(builder, loc, last, upper).getResult()
                 : upper;
   }
+  // Data comparisons (ids): the plan says which read varies with which
+  // tile; the query tile's id ranges are taken once, here.
+  std::optional<DataTileClassifier> byIds;
+  if (const std::optional<DataBoundsPlan> &ids = plan->getDataBounds();
+      ids && ids->reader->getParentOp() == iterate) {
+    byIds.emplace(state, *ids);
+    byIds->emitQueryRanges();
+  } else if (tiles.getData() && !tiles.getData().empty()) {
+    return iterate.emitError("the tile schedule lists data comparisons the "
+                             "plan has no id bounds for");
+  }
   auto loop =
       scf::ForOp::create(builder, loc, first, last, state.constantIndex(1));
   OpBuilder::InsertionGuard guard(builder);
@@ -605,12 +631,33 @@ LogicalResult KernelBuilder::emitScheduledSteps(
     }
     return any;
   };
-  if (visited.size() > 1) {
-    auto inSomeRange = scf::IfOp::create(builder, loc, inAny(visited),
+  Value visit = visited.size() > 1 ? inAny(visited) : Value();
+  Value isFullTile = inAny(full);
+  if (byIds) {
+    // Skip the pair when some comparison never holds on it; it is full only
+    // when the affine part and every comparison say so.
+    state.fixed[state.getKeyPartition().getOuter()] = step;
+    PartitionOp key = state.getKeyPartition();
+    Value tile = state.constantIndex(key.getTile());
+    Value keyValid = arith::MinSIOp::create(
+        builder, loc, tile,
+        arith::SubIOp::create(builder, loc,
+                              state.extents.lookup(key.getRank()),
+                              arith::MulIOp::create(builder, loc, step, tile)));
+    DataTileClassifier::Class byData = byIds->emitStepClass(keyValid);
+    Value some = arith::XOrIOp::create(
+        builder, loc, byData.never,
+        arith::ConstantIntOp::create(builder, loc, 1, 1));
+    visit = visit ? arith::AndIOp::create(builder, loc, visit, some).getResult()
+                  : some;
+    isFullTile = arith::AndIOp::create(builder, loc, isFullTile, byData.always);
+  }
+  if (visit) {
+    auto inSomeRange = scf::IfOp::create(builder, loc, visit,
                                          /*withElseRegion=*/false);
     builder.setInsertionPointToStart(inSomeRange.thenBlock());
   }
-  auto isFull = scf::IfOp::create(builder, loc, inAny(full),
+  auto isFull = scf::IfOp::create(builder, loc, isFullTile,
                                   /*withElseRegion=*/true);
   builder.setInsertionPointToStart(isFull.thenBlock());
   state.predicatesHold = true;

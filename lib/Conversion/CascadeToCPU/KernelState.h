@@ -108,9 +108,37 @@ struct KernelState {
                       const llvm::StringMap<Value> &local);
 
   Value constantIndex(int64_t value);
-  /// A stack buffer of f32 with `shape` (not initialised), aligned as the
-  /// target asks.
-  Value allocateBuffer(ArrayRef<int64_t> shape);
+  /// A stack buffer with `shape` (not initialised), aligned as the target
+  /// asks: f32 unless `element` says otherwise (the ids of an id pack).
+  Value allocateBuffer(ArrayRef<int64_t> shape, Type element = nullptr);
+};
+
+/// The run-time class of key tiles by data comparisons (DataTileClass.cpp),
+/// as the plan's DataBoundsPlan says: id ranges of the reads that vary with
+/// the query tile (or with nothing) once before the key loop, of those that
+/// vary with the key tile in every step.
+class DataTileClassifier {
+public:
+  DataTileClassifier(KernelState &state, const DataBoundsPlan &plan);
+  /// i1 values: some comparison can hold for no pair of the tiles (skip
+  /// it); every comparison holds for every pair (no mask needed).
+  struct Class {
+    Value never, always;
+  };
+  /// Before the key loop: the ranges over the query tile's rows.
+  void emitQueryRanges();
+  /// In a key step (the key tile fixed in the state, `keyValid` of its
+  /// keys inside the key rank): the key tile's ranges and the class.
+  Class emitStepClass(Value keyValid);
+
+private:
+  /// [min, max] as i64 of data read `read` over `count` coordinates of the
+  /// rank it varies with.
+  std::pair<Value, Value> emitRange(unsigned read, Value count);
+
+  KernelState &s;
+  const DataBoundsPlan &plan;
+  SmallVector<std::pair<Value, Value>> ranges;
 };
 
 /// Emits `einsum` into `result` (a local buffer of its output ranks) at the

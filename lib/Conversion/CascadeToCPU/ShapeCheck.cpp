@@ -63,12 +63,18 @@ private:
   Value both(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
 
   /// Records that `failed` must be false; `message` says what it checks.
+  /// A message already listed (the same read in several Einsums) keeps
+  /// its number.
   void require(Value failed, std::string message) {
     Value ok = cmp(arith::CmpIPredicate::eq, status, constant(0));
-    status = select(both(ok, failed), constant(messages.size() + 1), status);
-    messages.push_back(std::move(message));
+    size_t number = llvm::find(messages, message) - messages.begin();
+    if (number == messages.size())
+      messages.push_back(std::move(message));
+    status = select(both(ok, failed), constant(number + 1), status);
   }
-  MemRefType getDescriptorType(int64_t rank);
+  /// Any sizes and strides, elements of `element` (the storage type for
+  /// float tensors, the spec's own for integer id tensors).
+  MemRefType getDescriptorType(int64_t rank, Type element);
   std::optional<Range> evaluate(AffineExpr expr, ArrayRef<Range> dims,
                                 ArrayRef<Value> symbols, EinsumOp einsum);
   std::optional<Range> evaluatePartitioned(AffineExpr expr,
@@ -79,7 +85,7 @@ private:
   Value getDimSize(Value tensor, unsigned dim);
   /// A bare rank indexing the dimension that this rank names (its extent
   /// is that dimension's size, checked once with the arguments).
-  bool isTriviallyInBounds(EinsumOp einsum, unsigned operand, unsigned dim,
+  bool isTriviallyInBounds(EinsumOp einsum, Value read, unsigned dim,
                            AffineExpr expr);
   void checkEinsum(EinsumOp einsum);
 
@@ -95,11 +101,11 @@ private:
   SmallVector<std::string> messages;
 };
 
-MemRefType ShapeCheckBuilder::getDescriptorType(int64_t rank) {
+MemRefType ShapeCheckBuilder::getDescriptorType(int64_t rank, Type element) {
   SmallVector<int64_t> dynamic(rank, ShapedType::kDynamic);
   auto layout = StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
                                        dynamic);
-  return MemRefType::get(dynamic, storage, layout);
+  return MemRefType::get(dynamic, element, layout);
 }
 
 std::optional<Range> ShapeCheckBuilder::evaluate(AffineExpr expr,
@@ -222,11 +228,10 @@ Value ShapeCheckBuilder::getDimSize(Value tensor, unsigned dim) {
   return extents.lookup(source->rank);
 }
 
-bool ShapeCheckBuilder::isTriviallyInBounds(EinsumOp einsum, unsigned operand,
+bool ShapeCheckBuilder::isTriviallyInBounds(EinsumOp einsum, Value read,
                                             unsigned dim, AffineExpr expr) {
   auto bare = dyn_cast<AffineDimExpr>(expr);
-  std::optional<DimSizeSource> source =
-      getDimSizeSource(einsum.getInputs()[operand], dim);
+  std::optional<DimSizeSource> source = getDimSizeSource(read, dim);
   if (!bare || !source)
     return false;
   StringRef rank =
@@ -274,12 +279,39 @@ void ShapeCheckBuilder::checkEinsum(EinsumOp einsum) {
                              : arith::FloorDivSIOp::create(b, loc, negRest, constant(k)).getResult());
     nonEmpty = both(nonEmpty, cmp(arith::CmpIPredicate::sle, range.lo, range.hi));
   }
-  for (auto [i, attr] : llvm::enumerate(einsum.getIndexingMaps())) {
-    AffineMap map = cast<AffineMapAttr>(attr).getValue();
+  // Every read: the operands, and the reads of data comparisons (document
+  // ids), which index their tensor just as an operand does.
+  size_t numOperands = einsum.getInputs().size();
+  for (auto [i, read] : llvm::enumerate(einsum.getReads())) {
+    auto [tensor, map] = read;
+    auto argument = dyn_cast<BlockArgument>(tensor);
+    if (argument && !isa<func::FuncOp>(argument.getOwner()->getParentOp()))
+      argument = nullptr;
     for (auto [d, expr] : llvm::enumerate(map.getResults())) {
-      if (isTriviallyInBounds(einsum, i, d, expr))
+      if (isTriviallyInBounds(einsum, tensor, d, expr))
         continue;
-      Value size = getDimSize(einsum.getInputs()[i], d);
+      // A bare rank indexing an argument's dimension binds that rank's
+      // extent to it, as the host's extent resolution says (the ids of
+      // softmax_document read at both p and m make P = M).
+      if (auto bare = dyn_cast<AffineDimExpr>(expr); bare && argument) {
+        StringRef rank =
+            cast<StringAttr>(einsum.getRanks()[bare.getPosition()]).getValue();
+        const RankBinding *binding = env.lookup(rank);
+        if (binding && binding->kind == RankBinding::Kind::Argument &&
+            extents.count(rank)) {
+          require(cmp(arith::CmpIPredicate::ne,
+                      memref::DimOp::create(
+                          b, loc, check.getArgument(argument.getArgNumber()), d),
+                      extents.lookup(rank)),
+                  "argument #" + std::to_string(argument.getArgNumber()) +
+                      " dimension " + std::to_string(d) + " (" +
+                      getExtentName(rank) + ") must equal argument #" +
+                      std::to_string(binding->argNumber) + " dimension " +
+                      std::to_string(binding->dim));
+          continue;
+        }
+      }
+      Value size = getDimSize(tensor, d);
       if (!size)
         continue;
       std::optional<Range> range =
@@ -291,9 +323,10 @@ void ShapeCheckBuilder::checkEinsum(EinsumOp einsum) {
       Value outside =
           arith::OrIOp::create(b, loc, cmp(arith::CmpIPredicate::slt, range->lo, constant(0)),
                                cmp(arith::CmpIPredicate::sge, range->hi, size));
-      std::string what = "operand #" + std::to_string(i);
-      if (auto argument = dyn_cast<BlockArgument>(einsum.getInputs()[i]);
-          argument && isa<func::FuncOp>(argument.getOwner()->getParentOp()))
+      std::string what = i < numOperands
+                             ? "operand #" + std::to_string(i)
+                             : "data read #" + std::to_string(i - numOperands);
+      if (argument)
         what += " (argument #" + std::to_string(argument.getArgNumber()) + ")";
       require(both(nonEmpty, outside),
               what + " of " +
@@ -327,11 +360,16 @@ LogicalResult ShapeCheckBuilder::build() {
 
   // A scalar argument (a runtime extent) is an index, as in the kernel.
   SmallVector<Type> types;
-  for (auto [arg, type] : llvm::enumerate(spec.getArgumentTypes()))
-    types.push_back(isScalar(arg) ? Type(b.getIndexType())
-                                  : getDescriptorType(
-                                        cast<RankedTensorType>(type).getRank()));
-  types.push_back(getDescriptorType(outputRanks.size()));
+  for (auto [arg, type] : llvm::enumerate(spec.getArgumentTypes())) {
+    if (isScalar(arg)) {
+      types.push_back(b.getIndexType());
+      continue;
+    }
+    auto tensor = cast<RankedTensorType>(type);
+    types.push_back(getDescriptorType(
+        tensor.getRank(), getKernelElementType(tensor.getElementType(), storage)));
+  }
+  types.push_back(getDescriptorType(outputRanks.size(), storage));
   b.setInsertionPointAfter(spec);
   std::string name = spec.getSymName().str();
   check = func::FuncOp::create(b, loc, name + "_check",

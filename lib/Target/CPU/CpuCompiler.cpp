@@ -24,6 +24,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
+#include <set>
 #include <cstring>
 
 using namespace mlir;
@@ -47,6 +49,7 @@ mlir::cascade::getCpuKernelInterface(func::FuncOp function,
     if (std::optional<StringRef> rank = env->getRankOfScalarArgument(arg)) {
       interface.inputRanks.push_back(0);
       interface.scalarRanks.push_back(rank->str());
+      interface.elementTypes.push_back("");
       continue;
     }
     auto tensor = dyn_cast<RankedTensorType>(type);
@@ -55,6 +58,15 @@ mlir::cascade::getCpuKernelInterface(func::FuncOp function,
                                 "scalars marked cascade.extent_of");
     interface.inputRanks.push_back(tensor.getRank());
     interface.scalarRanks.push_back("");
+    Type element = tensor.getElementType();
+    if (element.isInteger(32) || element.isInteger(64))
+      interface.elementTypes.push_back(element.isInteger(32) ? "i32" : "i64");
+    else if (isa<FloatType>(element))
+      interface.elementTypes.push_back(options.storageType);
+    else
+      return function.emitError("argument #")
+             << arg << " has elements of " << element
+             << "; the CPU backend takes float tensors and i32 or i64 ids";
   }
   auto returnOp = cast<func::ReturnOp>(function.getBody().front().getTerminator());
   if (returnOp.getNumOperands() != 1)
@@ -123,8 +135,14 @@ static void registerTranslations(MLIRContext *context) {
 // AOT
 //===----------------------------------------------------------------------===//
 
-static std::string cTypeOf(StringRef storageType) {
-  return storageType == "f32" ? "float" : "uint16_t";
+/// The C type of one element of a view of `type`: f16 and bf16 travel as
+/// their IEEE bits.
+static std::string cTypeOf(StringRef type) {
+  if (type == "i32")
+    return "int32_t";
+  if (type == "i64")
+    return "int64_t";
+  return type == "f32" ? "float" : "uint16_t";
 }
 
 static std::string writeHeader(const CpuKernelInterface &interface,
@@ -140,32 +158,40 @@ static std::string writeHeader(const CpuKernelInterface &interface,
      << name << ".\n"
      << " * Element type: " << interface.storageType
      << (interface.storageType == "f32" ? "" : " (IEEE bits in uint16_t)")
+     << (llvm::is_contained(interface.elementTypes, "i32") ||
+                 llvm::is_contained(interface.elementTypes, "i64")
+             ? "; ids (the reads of data comparisons) as they are"
+             : "")
      << "; arithmetic in f32. Head dimensions:";
   for (auto &entry : options.headDims)
     os << " " << entry.getKey() << "=" << entry.getValue();
   os << ".\n * docs/CPU.md describes the ABI. Do not edit. */\n"
      << "#ifndef " << guard << "\n#define " << guard << "\n\n"
      << "#include <stdint.h>\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n";
-  SmallVector<int64_t> ranks;
-  for (auto [rank, scalar] :
-       llvm::zip(interface.inputRanks, interface.scalarRanks))
+  // One descriptor type per (rank, element type) the views use.
+  SmallVector<std::pair<int64_t, std::string>> descriptors;
+  for (auto [rank, scalar, type] :
+       llvm::zip(interface.inputRanks, interface.scalarRanks,
+                 interface.elementTypes))
     if (scalar.empty())
-      ranks.push_back(rank);
-  ranks.push_back(interface.resultRanks.size());
-  llvm::SmallSet<int64_t, 4> emitted;
-  for (int64_t rank : ranks) {
-    if (!emitted.insert(rank).second)
+      descriptors.push_back({rank, type});
+  descriptors.push_back({static_cast<int64_t>(interface.resultRanks.size()),
+                         interface.storageType});
+  std::set<std::pair<int64_t, std::string>> emitted;
+  for (auto &[rank, type] : descriptors) {
+    if (!emitted.insert({rank, type}).second)
       continue;
-    os << "#ifndef CASCADE_MEMREF" << rank << "_" << interface.storageType
-       << "_DEFINED\n#define CASCADE_MEMREF" << rank << "_"
-       << interface.storageType << "_DEFINED\n"
+    std::string suffix = std::to_string(rank) + "_" + type;
+    std::string c = cTypeOf(type);
+    os << "#ifndef CASCADE_MEMREF" << suffix << "_DEFINED\n#define CASCADE_MEMREF"
+       << suffix << "_DEFINED\n"
        << "/* A strided view: element (i0, i1, ...) is at\n"
        << " * aligned[offset + i0 * strides[0] + i1 * strides[1] + ...];\n"
        << " * the innermost stride must be 1. */\n"
-       << "typedef struct {\n  " << element << " *allocated;\n  " << element
+       << "typedef struct {\n  " << c << " *allocated;\n  " << c
        << " *aligned;\n  int64_t offset;\n  int64_t sizes[" << rank
-       << "];\n  int64_t strides[" << rank << "];\n} cascade_memref" << rank
-       << "_" << interface.storageType << ";\n#endif\n\n";
+       << "];\n  int64_t strides[" << rank << "];\n} cascade_memref" << suffix
+       << ";\n#endif\n\n";
   }
   os << "/* Computes work items [begin, end) of @" << name << ". Arguments:\n";
   for (unsigned arg = 0; arg < interface.inputRanks.size(); ++arg) {
@@ -199,7 +225,8 @@ static std::string writeHeader(const CpuKernelInterface &interface,
     if (!interface.scalarRanks[arg].empty())
       return "int64_t " + getExtentName(interface.scalarRanks[arg]) + ", ";
     return "const cascade_memref" + std::to_string(interface.inputRanks[arg]) +
-           "_" + interface.storageType + " *in" + std::to_string(arg) + ", ";
+           "_" + interface.elementTypes[arg] + " *in" + std::to_string(arg) +
+           ", ";
   };
   for (unsigned arg = 0; arg < interface.inputRanks.size(); ++arg)
     os << argumentText(arg);
@@ -461,21 +488,15 @@ LogicalResult CpuKernel::prepare(ArrayRef<Tensor> values, std::string &error) {
       inputs.push_back(std::move(buffer));
       continue;
     }
-    buffer.bytes.resize(value.data.size() * elementBytes);
-    for (size_t i = 0; i < value.data.size(); ++i) {
-      if (interface.storageType == "f32") {
-        float f = static_cast<float>(value.data[i]);
-        std::memcpy(&buffer.bytes[i * 4], &f, 4);
-      } else {
-        uint16_t bits = interface.storageType == "f16"
-                            ? toHalf(value.data[i])
-                            : toBFloat(value.data[i]);
-        std::memcpy(&buffer.bytes[i * 2], &bits, 2);
-      }
+    buffer.elementType = interface.elementTypes[inputs.size()];
+    if (failed(encode(value, buffer, error))) {
+      error = "input #" + std::to_string(inputs.size()) + ": " + error;
+      return failure();
     }
     inputs.push_back(std::move(buffer));
   }
   output = Buffer();
+  output.elementType = interface.storageType;
   for (const std::string &rank : interface.resultRanks) {
     auto it = extents->find(rank);
     if (it == extents->end()) {
@@ -627,18 +648,67 @@ CpuRunStatus CpuKernel::runOnViews(ArrayRef<CpuKernelView> views,
   return CpuRunStatus::Ok;
 }
 
+/// Bytes of one element of `type` (f32, f16, bf16, i32, i64).
+static size_t getElementBytes(StringRef type) {
+  return type == "i64" ? 8 : type == "f32" || type == "i32" ? 4 : 2;
+}
+
+LogicalResult CpuKernel::encode(const Tensor &value, Buffer &buffer,
+                                std::string &error) {
+  StringRef type = buffer.elementType;
+  size_t bytes = getElementBytes(type);
+  buffer.bytes.resize(value.data.size() * bytes);
+  for (size_t i = 0; i < value.data.size(); ++i) {
+    double x = value.data[i];
+    uint8_t *to = &buffer.bytes[i * bytes];
+    if (type == "i32" || type == "i64") {
+      // Ids are whole numbers; fp64 holds them exactly up to 2^53.
+      double limit = type == "i32" ? 2147483648.0 : 9007199254740992.0;
+      if (!(x == std::floor(x) && x >= -limit && x < limit)) {
+        error = "element " + std::to_string(i) + " (" + std::to_string(x) +
+                ") is not an " + type.str() + " id";
+        return failure();
+      }
+      if (type == "i32") {
+        int32_t id = static_cast<int32_t>(x);
+        std::memcpy(to, &id, 4);
+      } else {
+        int64_t id = static_cast<int64_t>(x);
+        std::memcpy(to, &id, 8);
+      }
+    } else if (type == "f32") {
+      float f = static_cast<float>(x);
+      std::memcpy(to, &f, 4);
+    } else {
+      uint16_t bits = type == "f16" ? toHalf(x) : toBFloat(x);
+      std::memcpy(to, &bits, 2);
+    }
+  }
+  return success();
+}
+
 Tensor CpuKernel::decode(const Buffer &buffer) const {
   Tensor tensor(buffer.shape);
+  StringRef type = buffer.elementType;
+  size_t bytes = getElementBytes(type);
   for (size_t i = 0; i < tensor.data.size(); ++i) {
-    if (interface.storageType == "f32") {
+    const uint8_t *from = &buffer.bytes[i * bytes];
+    if (type == "i32") {
+      int32_t id;
+      std::memcpy(&id, from, 4);
+      tensor.data[i] = id;
+    } else if (type == "i64") {
+      int64_t id;
+      std::memcpy(&id, from, 8);
+      tensor.data[i] = static_cast<double>(id);
+    } else if (type == "f32") {
       float f;
-      std::memcpy(&f, &buffer.bytes[i * 4], 4);
+      std::memcpy(&f, from, 4);
       tensor.data[i] = f;
     } else {
       uint16_t bits;
-      std::memcpy(&bits, &buffer.bytes[i * 2], 2);
-      tensor.data[i] = interface.storageType == "f16" ? fromHalf(bits)
-                                                      : fromBFloat(bits);
+      std::memcpy(&bits, from, 2);
+      tensor.data[i] = type == "f16" ? fromHalf(bits) : fromBFloat(bits);
     }
   }
   return tensor;

@@ -3,17 +3,22 @@
 # the fp64 reference (attn-run --check): B=2, H=4 (HKV=2 for GQA),
 # P = M in {1, 17, 129, 1000}, P=33/M=100, head dims 64, 80, 128, f16 and
 # bf16 storage, and no keys (M = 0) or no queries (P = 0); then the runtime
-# sizes of the windowed variants at 1, 17 and 100. Prints one line per
-# case; stops at the first failure.
+# sizes of the windowed variants at 1, 17 and 100. softmax_document reads
+# its ids at both p and m, so it runs at P = M only (random segment ids,
+# about 4 documents per row). Prints one line per case; stops at the first
+# failure.
 set -e
 variants="$1"
 attn_run="$2"
 cases=0
-for v in softmax softmax_onepass sigmoid linear linear_associated softmax_causal softmax_gqa softmax_softcap softmax_sink_window softmax_window softmax_sinks_window softmax_prefix_lm softmax_alibi; do
+for v in softmax softmax_onepass sigmoid linear linear_associated softmax_causal softmax_gqa softmax_softcap softmax_sink_window softmax_window softmax_sinks_window softmax_prefix_lm softmax_alibi softmax_document; do
   extra=""
   [ "$v" = softmax_gqa ] && extra=",hkv=2"
+  empty="p=3,m=0 p=0,m=5"
+  [ "$v" = softmax_document ] && empty="p=0,m=0"
   for d in 64 80 128; do
     for pm in "p=1,m=1" "p=17,m=17" "p=129,m=129" "p=33,m=100" "p=1000,m=1000"; do
+      [ "$v" = softmax_document ] && [ "$pm" = "p=33,m=100" ] && continue
       rows=""
       [ "$pm" = "p=1000,m=1000" ] && rows="--check-rows 12"
       out=$("$attn_run" "$variants/$v.mlir" --target cpu --num-threads 2 \
@@ -23,7 +28,7 @@ for v in softmax softmax_onepass sigmoid linear linear_associated softmax_causal
       cases=$((cases + 1))
     done
   done
-  for pm in "p=3,m=0" "p=0,m=5"; do
+  for pm in $empty; do
     out=$("$attn_run" "$variants/$v.mlir" --target cpu --num-threads 2 \
           --dims "b=2,h=4$extra,$pm,e=64,f=64" --check) || {
       echo "FAILED: $v $pm"; echo "$out"; exit 1; }

@@ -31,6 +31,10 @@ struct CpuKernelInterface {
   /// Per input: the rank whose extent it gives when it is a scalar (an
   /// `int64_t` in the ABI, inputRanks 0), else empty.
   SmallVector<std::string> scalarRanks;
+  /// Per input: the element type of its view: the storage type for float
+  /// tensors, "i32" or "i64" for integer tensors (the ids data comparisons
+  /// read, passed as they are), empty for scalars.
+  SmallVector<std::string> elementTypes;
   SmallVector<std::string> resultRanks;
   int64_t queryTile = 64;
   std::string storageType;
@@ -80,7 +84,8 @@ public:
   static FailureOr<std::unique_ptr<CpuKernel>>
   compile(func::FuncOp function, const CpuTargetOptions &options);
 
-  /// Copies `inputs` into buffers of the storage type and sizes the output;
+  /// Copies `inputs` into buffers of the storage type (integer inputs:
+  /// int32 or int64, whole numbers in range) and sizes the output;
   /// fails (with a message) when the shapes disagree, differ from the
   /// compiled head dimensions, or break the spec's shape contract
   /// (checkShapeContract): the kernel never runs on sizes it would read
@@ -88,7 +93,8 @@ public:
   LogicalResult prepare(llvm::ArrayRef<Tensor> inputs, std::string &error);
   /// Runs every work item on `threads` threads.
   void run(int threads);
-  /// Runs on the caller's buffers (elements of the storage type, any
+  /// Runs on the caller's buffers (elements of CpuKernelInterface's
+  /// elementTypes, any
   /// strides): checks the views against the ABI (count, ranks, scalars),
   /// runs the kernel's own `<f>_check` on them (sizes, head dimensions,
   /// agreeing extents, every read in bounds, innermost strides 1), then
@@ -110,6 +116,8 @@ private:
   CpuKernel() = default;
   struct Buffer {
     SmallVector<int64_t> shape;
+    /// f32, f16, bf16, i32 or i64 (CpuKernelInterface::elementTypes).
+    std::string elementType;
     std::vector<uint8_t> bytes;
     /// Set for a scalar input: passed by value, not as a view.
     std::optional<int64_t> scalar;
@@ -132,6 +140,10 @@ private:
                      std::string &error) const;
   /// A view of an owned buffer (row-major).
   static CpuKernelView viewOf(Buffer &buffer);
+  /// `value` in `buffer`'s element type; fails when an id is not a whole
+  /// number in range.
+  static LogicalResult encode(const Tensor &value, Buffer &buffer,
+                              std::string &error);
   /// A buffer's elements widened to fp64.
   Tensor decode(const Buffer &buffer) const;
   /// Runs `<f>_check` on packed `arguments` (the inputs, then the output's
