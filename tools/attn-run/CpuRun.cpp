@@ -126,13 +126,15 @@ double countContractionFlops(func::FuncOp function, StringRef query,
 
 /// The fraction of (query, key) pairs the spec's mask keeps, measured on
 /// a grid of up to 256 x 256 evenly spaced pairs (other ranks at 0), from
-/// the first Einsum whose predicate relates `query` and `key`; 1 when no
-/// predicate does. It scales the FLOP count of a masked spec.
+/// the first masked Einsum that relates `query` and `key`; 1 when none
+/// does. Data comparisons are evaluated on `inputs` (the ids the kernel
+/// gets). It scales the FLOP count of a masked spec.
 double getVisibleFraction(func::FuncOp function, StringRef query,
-                          StringRef key, const llvm::StringMap<int64_t> &extents) {
+                          StringRef key, const llvm::StringMap<int64_t> &extents,
+                          ArrayRef<Tensor> inputs) {
   EinsumOp masked;
   function.walk([&](EinsumOp einsum) {
-    if (!masked && einsum.getPredicate() &&
+    if (!masked && einsum.hasMask() &&
         einsum.getRankPosition(query) >= 0 && einsum.getRankPosition(key) >= 0)
       masked = einsum;
   });
@@ -145,17 +147,40 @@ double getVisibleFraction(func::FuncOp function, StringRef query,
   SmallVector<AffineExpr> symbols;
   for (StringRef rank : masked.getSymbols().getAsValueRange<StringAttr>())
     symbols.push_back(getAffineConstantExpr(extents.lookup(rank), context));
+  // The id read `j` at `point`, or nullopt outside its tensor.
+  auto readId = [&](unsigned j, ArrayRef<int64_t> point)
+      -> std::optional<double> {
+    auto argument = dyn_cast<BlockArgument>(masked.getDataInputs()[j]);
+    if (!argument || argument.getArgNumber() >= inputs.size())
+      return std::nullopt;
+    const Tensor &ids = inputs[argument.getArgNumber()];
+    SmallVector<int64_t> strides = ids.getStrides();
+    int64_t offset = 0;
+    for (auto [d, expr] : llvm::enumerate(masked.getDataMap(j).getResults())) {
+      auto value = dyn_cast<AffineConstantExpr>(expr.replaceDimsAndSymbols(
+          llvm::map_to_vector(point, [&](int64_t v) -> AffineExpr {
+            return getAffineConstantExpr(v, context);
+          }),
+          symbols));
+      if (!value || value.getValue() < 0 ||
+          d >= ids.shape.size() || value.getValue() >= ids.shape[d])
+        return std::nullopt;
+      offset += value.getValue() * strides[d];
+    }
+    return ids.data[offset];
+  };
   int64_t qSteps = std::min<int64_t>(queries, 256);
   int64_t kSteps = std::min<int64_t>(keys, 256);
   int64_t kept = 0;
   for (int64_t i = 0; i < qSteps; ++i)
     for (int64_t j = 0; j < kSteps; ++j) {
-      SmallVector<AffineExpr> dims(numDims, getAffineConstantExpr(0, context));
-      dims[masked.getRankPosition(query)] =
-          getAffineConstantExpr(i * queries / qSteps, context);
-      dims[masked.getRankPosition(key)] =
-          getAffineConstantExpr(j * keys / kSteps, context);
-      bool holds = llvm::any_of(disjuncts, [&](IntegerSet set) {
+      SmallVector<int64_t> point(numDims, 0);
+      point[masked.getRankPosition(query)] = i * queries / qSteps;
+      point[masked.getRankPosition(key)] = j * keys / kSteps;
+      SmallVector<AffineExpr> dims = llvm::map_to_vector(
+          point, [&](int64_t v) { return getAffineConstantExpr(v, context); });
+      bool holds = disjuncts.empty() ||
+                   llvm::any_of(disjuncts, [&](IntegerSet set) {
         for (unsigned c = 0; c < set.getNumConstraints(); ++c) {
           auto value = dyn_cast<AffineConstantExpr>(
               set.getConstraint(c).replaceDimsAndSymbols(dims, symbols));
@@ -165,6 +190,15 @@ double getVisibleFraction(func::FuncOp function, StringRef query,
         }
         return true;
       });
+      for (auto [c, compare] : llvm::enumerate(masked.getDataCompares())) {
+        std::optional<double> lhs = readId(2 * c, point);
+        std::optional<double> rhs = readId(2 * c + 1, point);
+        if (!holds || !lhs || !rhs)
+          break;
+        holds = compare.getKind() == CompareKind::eq   ? *lhs == *rhs
+                : compare.getKind() == CompareKind::le ? *lhs <= *rhs
+                                                       : *lhs < *rhs;
+      }
       kept += holds;
     }
   return static_cast<double>(kept) / (qSteps * kSteps);
@@ -412,7 +446,7 @@ int mlir::cascade::runOnCpu(func::FuncOp function, ArrayRef<Tensor> inputs,
             ? 1.0
             : getVisibleFraction(function,
                                  in.resultRanks[in.resultRanks.size() - 2],
-                                 keyRank, *extents);
+                                 keyRank, *extents, inputs);
     flops *= visible;
     bool causal = visible < 1.0;
     // The contractions the kernel actually computes (the same count for
