@@ -180,8 +180,13 @@ EinsumOp EinsumParts::build(
     state.addAttribute("fill", builder.getFloatAttr(elementType, *fill));
   if (!name.empty())
     state.addAttribute("name", builder.getStringAttr(name));
-  state.addTypes(RankedTensorType::get(
-      SmallVector<int64_t>(output.size(), ShapedType::kDynamic), elementType));
+  SmallVector<int64_t> shape;
+  for (const std::string &rank : output) {
+    auto known = staticExtents.find(rank);
+    shape.push_back(known != staticExtents.end() ? known->second
+                                                 : ShapedType::kDynamic);
+  }
+  state.addTypes(RankedTensorType::get(shape, elementType));
   state.addRegion();
   auto einsum = cast<EinsumOp>(builder.create(state));
 

@@ -170,6 +170,13 @@ LogicalResult Scheduler::rewriteEinsum(EinsumOp einsum, OpBuilder &builder) {
   }
   EinsumParts parts(context);
   parts.name = einsum.getName().value_or("").str();
+  // Tile-local ranks have static extents: the result type says so.
+  parts.staticExtents[inner] = tile;
+  for (auto &[rank, extent] : tileExtents)
+    parts.staticExtents[rank] = extent;
+  for (StringRef rank : einsum.getOutput().getAsValueRange<StringAttr>())
+    if (PartitionOp cut = env.getPartitionOfInner(rank))
+      parts.staticExtents[rank] = cut.getTile();
   for (StringRef rank : einsum.getOutput().getAsValueRange<StringAttr>()) {
     if (isGridRank(rank))
       continue;

@@ -78,6 +78,10 @@ public:
   llvm::SmallVector<std::pair<std::string, ReduceKind>> reductions;
   std::optional<double> fill;
   Type elementType;
+  /// Output ranks whose extent is known at compile time (a tile of the
+  /// scheduled form: a partition's inner rank, a head dimension): their
+  /// dimensions of the result type are static; the others dynamic.
+  llvm::StringMap<int64_t> staticExtents;
 
   /// Creates the op. `body` receives the block arguments (one per operand)
   /// and returns the value to yield.

@@ -536,6 +536,33 @@ func.func @grid_extent_conflict(%X: tensor<?x?x4xf32>) -> tensor<?x?x4xf32> {
 
 // -----
 
+// Tile-local types may be static (cascade-partition-rank writes them): the
+// query tile's size is the partition's tile, a head dimension's the grid's
+// tile extent.
+func.func @grid_static_query_tile(%X: tensor<?x?x?xf32>) -> tensor<?x?x?xf32> {
+  cascade.partition p = p1 * 8 + p0
+  %O = cascade.grid [b, p1] tile_extents(f = 4) -> ([b, p, f]) : tensor<?x?x?xf32> {
+    // expected-error @+1 {{result dimension 0 has size 16 but rank 'p0' has extent 8}}
+    %T = cascade.einsum T[p0, f] = %X[b, p1 * 8 + p0, f] : (tensor<?x?x?xf32>) -> tensor<16x4xf32>
+    cascade.yield %T : tensor<16x4xf32>
+  }
+  return %O : tensor<?x?x?xf32>
+}
+
+// -----
+
+func.func @grid_static_head_dim(%X: tensor<?x?x?xf32>) -> tensor<?x?x?xf32> {
+  cascade.partition p = p1 * 8 + p0
+  %O = cascade.grid [b, p1] tile_extents(f = 4) -> ([b, p, f]) : tensor<?x?x?xf32> {
+    // expected-error @+1 {{result dimension 1 (rank 'f') has size 8 but the enclosing cascade.grid gives 'f' the tile extent 4}}
+    %T = cascade.einsum T[p0, f] = %X[b, p1 * 8 + p0, f] : (tensor<?x?x?xf32>) -> tensor<8x8xf32>
+    cascade.yield %T : tensor<8x8xf32>
+  }
+  return %O : tensor<?x?x?xf32>
+}
+
+// -----
+
 func.func @grid_not_top_level(%X: tensor<?x?xf32>) -> tensor<?xf32> {
   cascade.partition m = m1 * 4 + m0
   cascade.partition p = p1 * 8 + p0

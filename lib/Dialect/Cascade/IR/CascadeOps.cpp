@@ -1012,6 +1012,28 @@ LogicalResult GridOp::verifyRegions() {
                            << "' the extent " << extent
                            << " but the function's types give " << *known;
   }
+  // A tile-local tensor's static dimension along a tile-extent rank is
+  // that extent (cascade-partition-rank writes them; a hand-written grid
+  // may leave them dynamic).
+  WalkResult sizes = getBody().walk([&](EinsumOp einsum) {
+    auto type = cast<RankedTensorType>(einsum.getResult().getType());
+    for (auto [dim, rank] :
+         llvm::enumerate(einsum.getOutput().getAsValueRange<StringAttr>())) {
+      auto extent = dyn_cast_or_null<IntegerAttr>(getTileExtents().get(rank));
+      if (!extent || type.isDynamicDim(dim) ||
+          type.getDimSize(dim) == extent.getInt())
+        continue;
+      einsum.emitOpError()
+          << "result dimension " << dim << " (rank '" << rank
+          << "') has size " << type.getDimSize(dim)
+          << " but the enclosing cascade.grid gives '" << rank
+          << "' the tile extent " << extent.getInt();
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  if (sizes.wasInterrupted())
+    return failure();
   for (auto [i, outputsAttr, result, tile] :
        llvm::enumerate(getOutputs(), getResults(), yield.getValues())) {
     auto outputs = cast<ArrayAttr>(outputsAttr);
