@@ -600,13 +600,44 @@ LogicalResult SchedulePlan::planDataRead(EinsumOp einsum, EinsumPlan &plan,
               "ids), not a tensor the work item computes";
   SmallVector<std::string> rankNames = toStrings(einsum.getRanks());
   AffineMap map = einsum.getDataMap(index);
+  // Ids are read over whole tiles (their ranges, their packs) regardless of
+  // the predicate, so every index must stay inside at every coordinate of
+  // its ranks: a bare rank, or a partitioned one (m1 * T + m0), whose
+  // extent the shape check binds to the dimension it indexes.
+  auto isWholeRank = [&](AffineExpr expr) {
+    if (isa<AffineDimExpr>(expr))
+      return true;
+    for (PartitionOp cut : {work.queryPartition, work.keyPartition}) {
+      if (!cut)
+        continue;
+      auto position = [&](StringRef rank) {
+        return static_cast<unsigned>(llvm::find(rankNames, rank) -
+                                     rankNames.begin());
+      };
+      unsigned outer = position(cut.getOuter()), inner = position(cut.getInner());
+      if (outer < rankNames.size() && inner < rankNames.size() &&
+          expr == getAffineDimExpr(outer, einsum.getContext()) *
+                          static_cast<int64_t>(cut.getTile()) +
+                      getAffineDimExpr(inner, einsum.getContext()))
+        return true;
+    }
+    return false;
+  };
+  for (auto [dim, expr] : llvm::enumerate(map.getResults()))
+    if (!isWholeRank(expr))
+      return einsum.emitError("data input #")
+             << index << " is read at an index other than a rank in "
+             << "dimension " << dim
+             << "; the CPU backend reads ids over whole tiles, so it takes "
+                "`%D[b, m]`-style reads (bare ranks) only";
   PackPlan pack;
   pack.source = ids;
   pack.reader = einsum;
   pack.indices.assign(map.getResults().begin(), map.getResults().end());
   pack.elementType = cast<ShapedType>(ids.getType()).getElementType();
   bool alongVector = false;
-  for (auto [position, rank] : llvm::enumerate(rankNames)) {
+  for (auto [i, rank] : llvm::enumerate(rankNames)) {
+    unsigned position = i;
     if (!llvm::any_of(pack.indices, [&](AffineExpr expr) {
           return expr.isFunctionOfDim(position);
         }))
@@ -663,7 +694,8 @@ LogicalResult SchedulePlan::planDataBounds(IterateOp iterate) {
   for (unsigned i = 0; i < reader.getDataInputs().size(); ++i) {
     AffineMap map = reader.getDataMap(i);
     std::string varies;
-    for (auto [position, rank] : llvm::enumerate(rankNames)) {
+    for (auto [i, rank] : llvm::enumerate(rankNames)) {
+      unsigned position = i;
       if (!llvm::any_of(map.getResults(), [&](AffineExpr expr) {
             return expr.isFunctionOfDim(position);
           }))

@@ -128,6 +128,9 @@ private:
   LogicalResult readPlan();
   LogicalResult prepareOperand(unsigned index, const OperandPlan &planned);
   LogicalResult prepareDataRead(unsigned index, const OperandPlan &planned);
+  /// A packed operand or id read: the plan's pack, filled unless it holds
+  /// its values already, read at the pack's own ranks.
+  FailureOr<OperandAccess> readThroughPack(const OperandPlan &planned);
   FailureOr<Storage> fillPack(unsigned index);
   /// What the body's shape lets the emitter do: the FMA stream and the
   /// factors applied once after the reduction.
@@ -228,20 +231,30 @@ LogicalResult EinsumLoopNest::readPlan() {
   return planBody();
 }
 
+FailureOr<OperandAccess>
+EinsumLoopNest::readThroughPack(const OperandPlan &planned) {
+  FailureOr<Storage> packed = fillPack(planned.pack);
+  if (failed(packed))
+    return failure();
+  OperandAccess access;
+  access.source = *packed;
+  for (const std::string &rank : packed->bufferRanks)
+    access.indices.push_back(
+        getAffineDimExpr(einsum.getRankPosition(rank), b.getContext()));
+  access.kind = planned.alongVector ? OperandAccess::Kind::Contiguous
+                                    : OperandAccess::Kind::Broadcast;
+  return access;
+}
+
 LogicalResult EinsumLoopNest::prepareOperand(unsigned index,
                                              const OperandPlan &planned) {
   Value operand = einsum.getInputs()[index];
   OperandAccess access;
   if (planned.kind == OperandPlan::Kind::Packed) {
-    FailureOr<Storage> packed = fillPack(planned.pack);
+    FailureOr<OperandAccess> packed = readThroughPack(planned);
     if (failed(packed))
       return failure();
-    access.source = *packed;
-    for (const std::string &rank : packed->bufferRanks)
-      access.indices.push_back(
-          getAffineDimExpr(einsum.getRankPosition(rank), b.getContext()));
-    access.kind = OperandAccess::Kind::Contiguous;
-    accesses.push_back(std::move(access));
+    accesses.push_back(std::move(*packed));
     return success();
   }
   access.source = s.storage.lookup(operand);
@@ -267,15 +280,10 @@ LogicalResult EinsumLoopNest::prepareDataRead(unsigned index,
                                               const OperandPlan &planned) {
   OperandAccess access;
   if (planned.kind == OperandPlan::Kind::Packed) {
-    FailureOr<Storage> packed = fillPack(planned.pack);
+    FailureOr<OperandAccess> packed = readThroughPack(planned);
     if (failed(packed))
       return failure();
-    access.source = *packed;
-    for (const std::string &rank : packed->bufferRanks)
-      access.indices.push_back(
-          getAffineDimExpr(einsum.getRankPosition(rank), b.getContext()));
-    access.kind = planned.alongVector ? OperandAccess::Kind::Contiguous
-                                      : OperandAccess::Kind::Broadcast;
+    access = std::move(*packed);
   } else {
     // One id for the item or the key step, read from the argument.
     access.source = s.storage.lookup(einsum.getDataInputs()[index]);
