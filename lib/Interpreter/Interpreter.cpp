@@ -915,23 +915,28 @@ LogicalResult FunctionInterpreter::runEinsum(EinsumOp einsum) {
       return failure();
     programIt = programs.try_emplace(einsum, std::move(*program)).first;
   }
-  SmallVector<TensorRef> operands;
-  for (Value input : einsum.getInputs()) {
-    auto it = values.find(input);
-    if (it == values.end())
-      return einsum.emitError("operand was not computed by the reference "
-                              "interpreter (is it produced by an op it "
-                              "does not run?)");
-    operands.push_back(it->second);
-  }
-  SmallVector<TensorRef> dataOperands;
-  for (Value input : einsum.getDataInputs()) {
-    auto it = values.find(input);
-    if (it == values.end())
-      return einsum.emitError("data input was not computed by the reference "
-                              "interpreter");
-    dataOperands.push_back(it->second);
-  }
+  // The computed values of `inputs`; `what` names them when one is missing.
+  auto lookupAll = [&](ValueRange inputs, StringRef what,
+                       SmallVectorImpl<TensorRef> &found) -> LogicalResult {
+    for (Value input : inputs) {
+      auto it = values.find(input);
+      if (it == values.end())
+        return einsum.emitError(what);
+      found.push_back(it->second);
+    }
+    return success();
+  };
+  SmallVector<TensorRef> operands, dataOperands;
+  if (failed(lookupAll(einsum.getInputs(),
+                       "operand was not computed by the reference "
+                       "interpreter (is it produced by an op it does not "
+                       "run?)",
+                       operands)) ||
+      failed(lookupAll(einsum.getDataInputs(),
+                       "data input was not computed by the reference "
+                       "interpreter",
+                       dataOperands)))
+    return failure();
   EinsumEvaluator evaluator(einsum, programIt->second);
   if (failed(evaluator.prepare(operands, dataOperands, extents,
                                fixedCoordinates, env)))
