@@ -236,8 +236,11 @@ bool ShapeCheckBuilder::isTriviallyInBounds(EinsumOp einsum, Value read,
     return false;
   StringRef rank =
       cast<StringAttr>(einsum.getRanks()[bare.getPosition()]).getValue();
+  // Every rank that indexes an argument's dimension bare is checked to
+  // agree with it (the argument loop of build()).
   if (source->argument)
-    return env.getRankOfArgumentDim(*source->argument, dim) == rank;
+    return llvm::is_contained(env.getArgumentDimUses(),
+                              std::make_tuple(*source->argument, dim, rank));
   return source->rank == rank;
 }
 
@@ -290,27 +293,6 @@ void ShapeCheckBuilder::checkEinsum(EinsumOp einsum) {
     for (auto [d, expr] : llvm::enumerate(map.getResults())) {
       if (isTriviallyInBounds(einsum, tensor, d, expr))
         continue;
-      // A bare rank indexing an argument's dimension binds that rank's
-      // extent to it, as the host's extent resolution says (the ids of
-      // softmax_document read at both p and m make P = M).
-      if (auto bare = dyn_cast<AffineDimExpr>(expr); bare && argument) {
-        StringRef rank =
-            cast<StringAttr>(einsum.getRanks()[bare.getPosition()]).getValue();
-        const RankBinding *binding = env.lookup(rank);
-        if (binding && binding->kind == RankBinding::Kind::Argument &&
-            extents.count(rank)) {
-          require(cmp(arith::CmpIPredicate::ne,
-                      memref::DimOp::create(
-                          b, loc, check.getArgument(argument.getArgNumber()), d),
-                      extents.lookup(rank)),
-                  "argument #" + std::to_string(argument.getArgNumber()) +
-                      " dimension " + std::to_string(d) + " (" +
-                      getExtentName(rank) + ") must equal argument #" +
-                      std::to_string(binding->argNumber) + " dimension " +
-                      std::to_string(binding->dim));
-          continue;
-        }
-      }
       Value size = getDimSize(tensor, d);
       if (!size)
         continue;
@@ -436,25 +418,29 @@ LogicalResult ShapeCheckBuilder::build() {
         arith::CeilDivSIOp::create(b, loc, extents.lookup(partition.getRank()), tile);
     extents[partition.getInner()] = tile;
   }
+  // Argument by argument, dimension by dimension: every rank that indexes
+  // the dimension bare (one read at two ranks, softmax_document's ids at m
+  // and p, binds both).
   for (unsigned arg = 0; arg < numArgs; ++arg) {
     if (isScalar(arg))
       continue;
     auto type = cast<RankedTensorType>(spec.getArgumentTypes()[arg]);
-    for (int64_t d = 0; d < type.getRank(); ++d) {
-      std::optional<StringRef> rank = env.getRankOfArgumentDim(arg, d);
-      if (!rank || !extents.count(*rank))
-        continue;
-      const RankBinding *binding = env.lookup(*rank);
-      if (binding->argNumber == arg && binding->dim == d)
-        continue;
-      require(cmp(arith::CmpIPredicate::ne, memref::DimOp::create(b, loc, check.getArgument(arg), d),
-                  extents.lookup(*rank)),
-              "argument #" + std::to_string(arg) + " dimension " +
-                  std::to_string(d) + " (" + getExtentName(*rank) +
-                  ") must equal argument #" +
-                  std::to_string(binding->argNumber) + " dimension " +
-                  std::to_string(binding->dim));
-    }
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      for (auto [useArg, useDim, rank] : env.getArgumentDimUses()) {
+        if (useArg != arg || useDim != d || !extents.count(rank))
+          continue;
+        const RankBinding *binding = env.lookup(rank);
+        if (binding->argNumber == arg && binding->dim == d)
+          continue;
+        require(cmp(arith::CmpIPredicate::ne,
+                    memref::DimOp::create(b, loc, check.getArgument(arg), d),
+                    extents.lookup(rank)),
+                "argument #" + std::to_string(arg) + " dimension " +
+                    std::to_string(d) + " (" + getExtentName(rank) +
+                    ") must equal argument #" +
+                    std::to_string(binding->argNumber) + " dimension " +
+                    std::to_string(binding->dim));
+      }
   }
   for (auto [d, rank] : llvm::enumerate(outputRanks)) {
     Value extent = extents.lookup(rank);

@@ -77,6 +77,14 @@ public:
   std::optional<llvm::StringRef> getRankOfArgumentDim(unsigned argNumber,
                                                       unsigned dim) const;
 
+  /// Every (argument, dim, rank) where a bare rank indexes an argument's
+  /// dimension, in the order found: a dimension indexed by two ranks
+  /// (`D[b, m]` and `D[b, p]`) is listed for both, and binds both extents.
+  llvm::ArrayRef<std::tuple<unsigned, unsigned, llvm::StringRef>>
+  getArgumentDimUses() const {
+    return uses;
+  }
+
   /// All ranks, in the order their bindings were found.
   llvm::SmallVector<llvm::StringRef> getRankNames() const;
 
