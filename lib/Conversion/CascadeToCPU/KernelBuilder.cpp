@@ -69,6 +69,8 @@ private:
                                    Value steps,
                                    function_ref<LogicalResult(Value)> emitStep);
   void emitResultCopy(Value out);
+  /// How many keys of key tile `step` lie inside the key rank.
+  Value buildKeysInTile(Value step);
   /// The storage of every value the buffer plan names, allocated at the
   /// kernel's entry (aliases share their target's buffer).
   void allocatePlannedBuffers();
@@ -491,12 +493,7 @@ LogicalResult KernelBuilder::emitIterate(IterateOp iterate) {
   // take the yielded values.
   auto emitStep = [&](Value step) -> LogicalResult {
     state.fixed[key.getOuter()] = step;
-    Value tile = state.constantIndex(key.getTile());
-    Value first = arith::MulIOp::create(builder, loc, step, tile);
-    state.innerValid = arith::MinUIOp::create(
-        builder, loc, tile,
-        arith::SubIOp::create(builder, loc,
-                              state.extents.lookup(key.getRank()), first));
+    state.innerValid = buildKeysInTile(step);
     state.forgetStepPacks();
     if (failed(emitBlock(body)))
       return failure();
@@ -637,14 +634,8 @@ LogicalResult KernelBuilder::emitScheduledSteps(
     // Skip the pair when some comparison never holds on it; it is full only
     // when the affine part and every comparison say so.
     state.fixed[state.getKeyPartition().getOuter()] = step;
-    PartitionOp key = state.getKeyPartition();
-    Value tile = state.constantIndex(key.getTile());
-    Value keyValid = arith::MinSIOp::create(
-        builder, loc, tile,
-        arith::SubIOp::create(builder, loc,
-                              state.extents.lookup(key.getRank()),
-                              arith::MulIOp::create(builder, loc, step, tile)));
-    DataTileClassifier::Class byData = byIds->emitStepClass(keyValid);
+    DataTileClassifier::Class byData =
+        byIds->emitStepClass(buildKeysInTile(step));
     Value some = arith::XOrIOp::create(
         builder, loc, byData.never,
         arith::ConstantIntOp::create(builder, loc, 1, 1));
@@ -667,6 +658,16 @@ LogicalResult KernelBuilder::emitScheduledSteps(
     return failure();
   builder.setInsertionPointToStart(isFull.elseBlock());
   return emitStep(step);
+}
+
+Value KernelBuilder::buildKeysInTile(Value step) {
+  PartitionOp key = state.getKeyPartition();
+  Value tile = state.constantIndex(key.getTile());
+  Value first = arith::MulIOp::create(builder, state.loc, step, tile);
+  return arith::MinUIOp::create(
+      builder, state.loc, tile,
+      arith::SubIOp::create(builder, state.loc,
+                            state.extents.lookup(key.getRank()), first));
 }
 
 void KernelBuilder::emitResultCopy(Value out) {
