@@ -21,6 +21,7 @@
 
 #include "gtest/gtest.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 
@@ -295,6 +296,126 @@ TEST_F(InterpreterVsLoops, Linear) {
     check("linear", shape, linearAttention);
   for (const Shape &shape : kShapes)
     check("linear_associated", shape, linearAttention);
+}
+
+// The zoo of issue 11: each variant against its textbook definition as a
+// weighted sum of values (weightedAttention), on kShapes (P > M rows of the
+// causal ones see no key) and on scores large enough to saturate.
+double dotOf(const double *x, const double *y, int64_t n) {
+  double dot = 0;
+  for (int64_t i = 0; i < n; ++i)
+    dot += x[i] * y[i];
+  return dot;
+}
+
+TEST_F(InterpreterVsLoops, Softplus) {
+  auto loops = [](const Tensor &q, const Tensor &k, const Tensor &v) {
+    return weightedAttention(
+        q, k, v, /*causal=*/false, /*normalise=*/true,
+        [](int64_t, int64_t, int64_t, const double *x, const double *y,
+           int64_t e) {
+          double s = dotOf(x, y, e) / std::sqrt(static_cast<double>(e));
+          return s > 30 ? s + std::log1p(std::exp(-s))
+                        : std::log1p(std::exp(s));
+        });
+  };
+  for (const Shape &shape : kShapes)
+    check("softplus", shape, loops);
+  // Scores of +-hundreds: exp(s) would overflow fp32 in the naive form.
+  check("softplus", Shape{1, 2, 2, 9, 70, 8, 8, 30.0}, loops);
+}
+
+TEST_F(InterpreterVsLoops, Relu) {
+  for (const Shape &shape : kShapes) {
+    double keys = static_cast<double>(shape.M);
+    auto loops = [keys](const Tensor &q, const Tensor &k, const Tensor &v) {
+      return weightedAttention(
+          q, k, v, /*causal=*/false, /*normalise=*/false,
+          [keys](int64_t, int64_t, int64_t, const double *x, const double *y,
+                 int64_t e) {
+            return std::max(dotOf(x, y, e) / std::sqrt(static_cast<double>(e)),
+                            0.0) /
+                   keys;
+          });
+    };
+    check("relu", shape, loops);
+  }
+}
+
+TEST_F(InterpreterVsLoops, GatedOutput) {
+  for (const Shape &shape : kShapes) {
+    Tensor gate = makeRandomTensor({shape.B, shape.H, shape.P, shape.F}, 7, 3,
+                                   NpyDType::Float32);
+    for (double &g : gate.data)
+      g *= 3.0; // gates from nearly closed to nearly open
+    auto loops = [&gate](const Tensor &q, const Tensor &k, const Tensor &v) {
+      Tensor out = softmaxAttention(q, k, v, /*causal=*/false);
+      for (size_t i = 0; i < out.data.size(); ++i)
+        out.data[i] *= 1.0 / (1.0 + std::exp(-gate.data[i]));
+      return out;
+    };
+    check("gated_output", shape, loops, {}, {gate});
+  }
+}
+
+TEST_F(InterpreterVsLoops, LinearCausal) {
+  auto phi = [](double x) { return x > 0 ? x + 1.0 : std::exp(x); };
+  auto loops = [&](const Tensor &q, const Tensor &k, const Tensor &v) {
+    return weightedAttention(
+        q, k, v, /*causal=*/true, /*normalise=*/true,
+        [&](int64_t, int64_t, int64_t, const double *x, const double *y,
+            int64_t e) {
+          double similarity = 0;
+          for (int64_t i = 0; i < e; ++i)
+            similarity += phi(x[i]) * phi(y[i]);
+          return similarity;
+        });
+  };
+  for (const Shape &shape : kShapes)
+    check("linear_causal", shape, loops);
+  // P > M: the first P - M queries see no key and are 0.
+  Shape shape{1, 2, 2, 9, 4, 8, 8};
+  check("linear_causal", shape, loops);
+  for (int64_t h = 0; h < 2; ++h)
+    for (int64_t p = 0; p < 5; ++p)
+      for (int64_t f = 0; f < 8; ++f)
+        EXPECT_EQ(lastResult.data[(h * 9 + p) * 8 + f], 0.0);
+}
+
+TEST_F(InterpreterVsLoops, Retention) {
+  // gamma_h = 1 - 2^(-5-h), decay gamma_h^(q - m) by pow, not as written.
+  auto loops = [](const Tensor &q, const Tensor &k, const Tensor &v) {
+    return weightedAttention(
+        q, k, v, /*causal=*/true, /*normalise=*/false,
+        [](int64_t h, int64_t position, int64_t m, const double *x,
+           const double *y, int64_t e) {
+          double gamma = 1.0 - std::pow(2.0, -5.0 - h);
+          return dotOf(x, y, e) / std::sqrt(static_cast<double>(e)) *
+                 std::pow(gamma, static_cast<double>(position - m));
+        });
+  };
+  for (const Shape &shape : kShapes)
+    check("retention", shape, loops);
+  check("retention", Shape{1, 8, 8, 40, 300, 4, 4}, loops);
+}
+
+TEST_F(InterpreterVsLoops, Lightning) {
+  // exp(-slope_h (q - m)), slope_h = 2^(-8 (h + 1) / H): no scale, no
+  // normaliser.
+  for (const Shape &shape : kShapes) {
+    double heads = static_cast<double>(shape.H);
+    auto loops = [heads](const Tensor &q, const Tensor &k, const Tensor &v) {
+      return weightedAttention(
+          q, k, v, /*causal=*/true, /*normalise=*/false,
+          [heads](int64_t h, int64_t position, int64_t m, const double *x,
+                  const double *y, int64_t e) {
+            double slope = std::pow(2.0, -8.0 * (h + 1) / heads);
+            return dotOf(x, y, e) *
+                   std::exp(-slope * static_cast<double>(position - m));
+          });
+    };
+    check("lightning", shape, loops);
+  }
 }
 
 } // namespace

@@ -154,3 +154,34 @@ Tensor cascade_test::linearAttention(const Tensor &qt, const Tensor &kt,
       }
   return out;
 }
+
+Tensor cascade_test::weightedAttention(const Tensor &qt, const Tensor &kt,
+                                       const Tensor &vt, bool causal,
+                                       bool normalise,
+                                       const KeyWeight &weight) {
+  Dims d(qt, kt, vt);
+  View4 v{vt};
+  Tensor out({d.B, d.H, d.P, d.F});
+  for (int64_t b = 0; b < d.B; ++b)
+    for (int64_t h = 0; h < d.H; ++h)
+      for (int64_t p = 0; p < d.P; ++p) {
+        int64_t position = p + d.M - d.P;
+        int64_t visible =
+            causal ? std::clamp<int64_t>(position + 1, 0, d.M) : d.M;
+        const double *query = &qt.data[((b * d.H + h) * d.P + p) * d.E];
+        double *row = &out.data[((b * d.H + h) * d.P + p) * d.F];
+        double total = 0;
+        for (int64_t m = 0; m < visible; ++m) {
+          const double *key =
+              &kt.data[((b * d.Hkv + d.kvHead(h)) * d.M + m) * d.E];
+          double w = weight(h, position, m, query, key, d.E);
+          total += w;
+          for (int64_t f = 0; f < d.F; ++f)
+            row[f] += w * v(b, d.kvHead(h), m, f);
+        }
+        if (normalise && visible > 0)
+          for (int64_t f = 0; f < d.F; ++f)
+            row[f] /= total;
+      }
+  return out;
+}

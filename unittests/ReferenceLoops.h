@@ -40,6 +40,19 @@ Tensor sigmoidAttention(const Tensor &q, const Tensor &k, const Tensor &v);
 /// phi(Q) (phi(K)^T V) / (phi(Q) . sum_m phi(K)), phi(x) = elu(x) + 1.
 Tensor linearAttention(const Tensor &q, const Tensor &k, const Tensor &v);
 
+/// The weight of key `key` for the query at `position` of head `head`:
+/// `query` and `key` point at the E values of Q[b,h,p,:] and K[b,hkv,m,:].
+using KeyWeight = std::function<double(int64_t head, int64_t position,
+                                       int64_t keyIndex, const double *query,
+                                       const double *key, int64_t E)>;
+
+/// sum_m w(m) V_m over the keys visible from each query (every key, or with
+/// `causal` the keys m <= p + M - P), divided by sum_m w(m) when `normalise`
+/// (a query that sees no key yields 0). Kernel, linear and decayed
+/// attention written as what they are: a weighted sum of values.
+Tensor weightedAttention(const Tensor &q, const Tensor &k, const Tensor &v,
+                         bool causal, bool normalise, const KeyWeight &weight);
+
 } // namespace cascade_test
 
 #endif // CASCADE_UNITTESTS_REFERENCELOOPS_H

@@ -200,8 +200,13 @@ LogicalResult Scheduler::rewriteEinsum(EinsumOp einsum, OpBuilder &builder) {
              << "if it is a head dimension, give tile-extents=" << rank
              << "=N";
   llvm::StringMap<AffineExpr> global;
-  // (State ops have no query rank: no p1, p0 ranks for them.)
-  if (!buildingStateGrid)
+  // Only an Einsum over the query rank gets p1, p0 (state ops have none; a
+  // key-side feature map inside the key loop, phi(K) of causal linear
+  // attention, has none either: p0 would be a rank it never walks).
+  bool overQuery = llvm::any_of(einsum.getRanks(), [&](Attribute rank) {
+    return cast<StringAttr>(rank).getValue() == query;
+  });
+  if (!buildingStateGrid && overQuery)
     global[query] = parts.dim(outer) * tile + parts.dim(inner);
 
   for (auto [j, operand, mapAttr] :
