@@ -71,7 +71,9 @@ const char *kVariants[] = {
     "softmax_softcap", "softmax_alibi",       "softmax_window",
     "softmax_sinks_window", "softmax_prefix_lm", "softmax_sink_window",
     "softmax_onepass", "sigmoid",             "linear",
-    "linear_associated"};
+    "linear_associated", "softplus",          "relu",
+    "gated_output",    "linear_causal",       "retention",
+    "lightning"};
 
 TEST_F(SchedulePlanTest, DecisionsRespectTheTargetAndTheKernelFollowsThem) {
   struct Case {
@@ -112,7 +114,8 @@ TEST_F(SchedulePlanTest, DecisionsRespectTheTargetAndTheKernelFollowsThem) {
       EXPECT_EQ(tiled, 1);
       // Linear attention's key-side state is a state phase, run once per
       // item: the items are (b, h), the query tiles a loop inside.
-      bool linear = StringRef(variant).starts_with("linear");
+      bool linear = StringRef(variant) == "linear" ||
+                    StringRef(variant) == "linear_associated";
       EXPECT_EQ(bool(work.stateGrid), linear);
       EXPECT_EQ(work.innerRanks.size(), linear ? 1u : 0u);
 
