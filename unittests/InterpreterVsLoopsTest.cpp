@@ -418,4 +418,37 @@ TEST_F(InterpreterVsLoops, Lightning) {
   }
 }
 
+TEST_F(InterpreterVsLoops, Differential) {
+  // (softmax(Q1 K1^T / sqrt(E)) - 0.5 softmax(Q2 K2^T / sqrt(E))) V, from
+  // arguments (Q1, K1, Q2, K2, V): two plain softmax attentions subtracted.
+  std::string path = std::string(CASCADE_SOURCE_DIR) + "/variants/differential.mlir";
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(path, &context);
+  ASSERT_TRUE(module);
+  auto function = *module->getOps<func::FuncOp>().begin();
+  for (const Shape &shape : kShapes) {
+    SCOPED_TRACE(describe(shape));
+    auto random = [](ArrayRef<int64_t> dims, uint64_t stream) {
+      return makeRandomTensor(dims, 9, stream, NpyDType::Float32);
+    };
+    Tensor q1 = random({shape.B, shape.H, shape.P, shape.E}, 0);
+    Tensor k1 = random({shape.B, shape.H, shape.M, shape.E}, 1);
+    Tensor q2 = random({shape.B, shape.H, shape.P, shape.E}, 2);
+    Tensor k2 = random({shape.B, shape.H, shape.M, shape.E}, 3);
+    Tensor v = random({shape.B, shape.H, shape.M, shape.F}, 4);
+    FailureOr<SmallVector<Tensor>> results =
+        interpretFunction(function, {q1, k1, q2, k2, v});
+    ASSERT_TRUE(succeeded(results));
+    Tensor expected = softmaxAttention(q1, k1, v, /*causal=*/false);
+    Tensor second = softmaxAttention(q2, k2, v, /*causal=*/false);
+    for (size_t i = 0; i < expected.data.size(); ++i)
+      expected.data[i] -= 0.5 * second.data[i];
+    EXPECT_EQ(countNonFinite((*results)[0]), 0);
+    Comparison comparison =
+        compareTensors((*results)[0], expected, 1e-10, 1e-12);
+    EXPECT_TRUE(comparison.agree())
+        << comparison.mismatches << " mismatches, max abs error "
+        << comparison.maxAbsError;
+  }
+}
+
 } // namespace

@@ -80,8 +80,10 @@ protected:
     return function;
   }
 
-  /// Q, K, V, then `function`'s scalar arguments (a window size): the
-  /// values in `scalars`, else the spec's `cascade.default`.
+  /// Q, K, V, then `function`'s other arguments: tensors (a gate, a second
+  /// query) get random values in the shape their ranks name; scalars (a
+  /// window size) the values in `scalars`, else the spec's
+  /// `cascade.default`.
   std::vector<Tensor> makeInputs(StringRef variant, const Sizes &s,
                                  uint64_t seed, func::FuncOp function = {}) {
     bool grouped = variant == "softmax_gqa";
@@ -90,30 +92,36 @@ protected:
         makeRandomTensor({s.B, s.H, s.P, s.E}, seed, 0, NpyDType::Float64),
         makeRandomTensor({s.B, kvHeads, s.M, s.E}, seed, 1, NpyDType::Float64),
         makeRandomTensor({s.B, kvHeads, s.M, s.F}, seed, 2, NpyDType::Float64)};
-    for (Tensor &t : inputs)
-      for (double &v : t.data)
-        v *= s.scale;
+    std::map<std::string, int64_t> extents = {
+        {"b", s.B}, {"h", s.H}, {"p", s.P}, {"m", s.M}, {"e", s.E}, {"f", s.F}};
+    FailureOr<RankEnvironment> env =
+        function ? RankEnvironment::build(function)
+                 : FailureOr<RankEnvironment>(failure());
+    // A tensor whose every dimension is a bare rank takes the ranks' sizes
+    // (differential's second query is [b, h, p, e] at argument 2).
+    auto shapeOf = [&](unsigned arg) -> std::optional<SmallVector<int64_t>> {
+      auto type = dyn_cast<RankedTensorType>(function.getArgument(arg).getType());
+      if (!type || failed(env))
+        return std::nullopt;
+      SmallVector<int64_t> shape;
+      for (unsigned dim = 0; dim < type.getRank(); ++dim) {
+        std::optional<StringRef> rank = env->getRankOfArgumentDim(arg, dim);
+        if (!rank || !extents.count(rank->str()))
+          return std::nullopt;
+        shape.push_back(extents[rank->str()]);
+      }
+      return shape;
+    };
+    for (unsigned arg = 0; function && arg < 3; ++arg)
+      if (std::optional<SmallVector<int64_t>> shape = shapeOf(arg))
+        inputs[arg] = makeRandomTensor(*shape, seed, arg, NpyDType::Float64);
     for (unsigned arg = 3; function && arg < function.getNumArguments();
          ++arg) {
-      // A tensor argument after V (gated_output's gate G[b, h, p, f]) gets
-      // random values in the shape its ranks name.
-      if (auto type = dyn_cast<RankedTensorType>(
-              function.getArgument(arg).getType())) {
-        FailureOr<RankEnvironment> env = RankEnvironment::build(function);
-        std::map<std::string, int64_t> extents = {
-            {"b", s.B}, {"h", s.H}, {"p", s.P}, {"m", s.M},
-            {"e", s.E}, {"f", s.F}, {"hkv", kvHeads}};
-        SmallVector<int64_t> shape;
-        for (unsigned dim = 0; dim < type.getRank(); ++dim) {
-          std::optional<StringRef> rank =
-              succeeded(env) ? env->getRankOfArgumentDim(arg, dim)
-                             : std::nullopt;
-          shape.push_back(rank && extents.count(rank->str())
-                              ? extents[rank->str()]
-                              : 1);
-        }
-        inputs.push_back(
-            makeRandomTensor(shape, seed, arg, NpyDType::Float64));
+      if (isa<RankedTensorType>(function.getArgument(arg).getType())) {
+        std::optional<SmallVector<int64_t>> shape = shapeOf(arg);
+        inputs.push_back(makeRandomTensor(shape ? *shape
+                                                : SmallVector<int64_t>{1},
+                                          seed, arg, NpyDType::Float64));
         continue;
       }
       auto fallback =
@@ -123,6 +131,10 @@ protected:
                                               : 1;
       inputs.push_back(Tensor::ofScalar(value));
     }
+    for (Tensor &t : inputs)
+      if (!t.shape.empty())
+        for (double &v : t.data)
+          v *= s.scale;
     return inputs;
   }
   /// Values of the scalar arguments for the next checks.
@@ -297,7 +309,7 @@ TEST_F(RewriteNumerics, PartitionRankOfEveryVariant) {
       "softmax_onepass", "sigmoid",            "linear",
       "linear_associated", "softplus",         "relu",
       "gated_output",    "linear_causal",      "retention",
-      "lightning"};
+      "lightning",       "differential"};
   for (const char *v : variants) {
     scalars = {std::string(v) == "softmax_prefix_lm" ? 9 : 17};
     OwningOpRef<ModuleOp> original = load(v);
@@ -353,6 +365,22 @@ TEST_F(RewriteNumerics, MinimizePasses) {
   for (const char *v : {"softplus", "relu", "gated_output", "linear_causal",
                         "retention", "lightning"})
     check(v, "func.func(cascade-minimize-passes)", 1);
+  // Two softmaxes over the same keys: split, each streamed, one key loop.
+  check("differential", "func.func(cascade-minimize-passes)", 1);
+}
+
+TEST_F(RewriteNumerics, SplitSumAndFuseIterates) {
+  // Each step on its own keeps the numbers: the split alone (both softmaxes
+  // still 3-pass), then the streams in two loops, then fused into one.
+  check("differential", "func.func(cascade-split-sum)", std::nullopt);
+  check("differential",
+        "func.func(cascade-split-sum,cascade-defer-division,"
+        "cascade-online-rescale)",
+        1);
+  check("differential",
+        "func.func(cascade-split-sum,cascade-defer-division,"
+        "cascade-online-rescale,cascade-fuse-iterates)",
+        1);
 }
 
 TEST_F(RewriteNumerics, SelectMaskedWindows) {

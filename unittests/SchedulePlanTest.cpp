@@ -73,7 +73,7 @@ const char *kVariants[] = {
     "softmax_onepass", "sigmoid",             "linear",
     "linear_associated", "softplus",          "relu",
     "gated_output",    "linear_causal",       "retention",
-    "lightning"};
+    "lightning",       "differential"};
 
 TEST_F(SchedulePlanTest, DecisionsRespectTheTargetAndTheKernelFollowsThem) {
   struct Case {

@@ -2,12 +2,17 @@
 //
 // Division is deferred first (it turns the 3-pass form into the 2-pass form
 // that online rescaling expects), then online rescaling, then
-// reassociation; the round repeats until no rewrite applies.
+// reassociation, then independent key loops are fused; the round repeats
+// until no rewrite applies. Then, while some rank still needs several
+// passes, contractions over a sum of terms are split (differential
+// attention) where that, followed by the other rewrites, lowers the count.
 //
 //===----------------------------------------------------------------------===//
 
 #include "cascade/Analysis/PassCount.h"
 #include "cascade/Transforms/Passes.h"
+
+#include "mlir/IR/Diagnostics.h"
 
 namespace mlir::cascade {
 #define GEN_PASS_DEF_CASCADEMINIMIZEPASSES
@@ -19,9 +24,73 @@ using namespace mlir::cascade;
 
 namespace {
 
+/// The most passes over any rank (0 when nothing is reduced).
+unsigned maxPasses(func::FuncOp function) {
+  FailureOr<CascadePassCount> analysis = CascadePassCount::compute(function);
+  if (failed(analysis) || !analysis->getDominantRank())
+    return 0;
+  return analysis->getDominantRank()->passes;
+}
+
 struct MinimizePassesPass
     : public mlir::cascade::impl::CascadeMinimizePassesBase<MinimizePassesPass> {
   using CascadeMinimizePassesBase::CascadeMinimizePassesBase;
+
+  void runToFixpoint(func::FuncOp function,
+                     const llvm::StringMap<int64_t> &assumed,
+                     RefusedSites &refused) {
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      while (deferDivisionOnce(function, refused))
+        changed = true;
+      while (onlineRescaleOnce(function, tileSize, refused))
+        changed = true;
+      while (reassociateOnce(function, assumed, refused))
+        changed = true;
+      while (fuseIteratesOnce(function))
+        changed = true;
+    }
+  }
+
+  /// Splitting a contraction over a sum (SplitSum.cpp) adds a contraction:
+  /// each site is tried on a copy, silenced, with the other rewrites run
+  /// after it, and kept only when the most passes over a rank go down.
+  void splitSumsThatSavePasses(func::FuncOp function,
+                               const llvm::StringMap<int64_t> &assumed,
+                               RefusedSites &refused) {
+    MLIRContext *context = function.getContext();
+    for (unsigned index = 0;;) {
+      unsigned before = maxPasses(function);
+      if (before <= 1)
+        return;
+      bool exhausted = false, applied = false;
+      unsigned after = before;
+      {
+        ScopedDiagnosticHandler silence(context,
+                                        [](Diagnostic &) { return success(); });
+        func::FuncOp trial = function.clone();
+        RefusedSites trialRefused;
+        applied = splitSumAt(trial, index, exhausted);
+        if (applied) {
+          runToFixpoint(trial, assumed, trialRefused);
+          after = maxPasses(trial);
+        }
+        trial.erase();
+      }
+      if (exhausted)
+        return;
+      if (!applied || after >= before) {
+        ++index;
+        continue;
+      }
+      bool unused;
+      if (!splitSumAt(function, index, unused))
+        return;
+      runToFixpoint(function, assumed, refused);
+      index = 0;
+    }
+  }
 
   void runOnOperation() override {
     func::FuncOp function = getOperation();
@@ -40,16 +109,8 @@ struct MinimizePassesPass
       return signalPassFailure();
 
     RefusedSites refused;
-    bool changed = true;
-    while (changed) {
-      changed = false;
-      while (deferDivisionOnce(function, refused))
-        changed = true;
-      while (onlineRescaleOnce(function, tileSize, refused))
-        changed = true;
-      while (reassociateOnce(function, *assumed, refused))
-        changed = true;
-    }
+    runToFixpoint(function, *assumed, refused);
+    splitSumsThatSavePasses(function, *assumed, refused);
 
     FailureOr<CascadePassCount> after = CascadePassCount::compute(function);
     if (failed(after))

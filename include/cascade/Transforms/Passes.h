@@ -47,6 +47,15 @@ bool reassociateOnce(func::FuncOp function,
                      const llvm::StringMap<int64_t> &assumedExtents,
                      RefusedSites &refused);
 
+/// Distributes the `index`-th contraction (in walk order) whose operand is
+/// a sum of terms over those terms (SplitSum.cpp); false with `exhausted`
+/// set when there are fewer sites, false alone when the laws fail (with a
+/// warning at the consumer).
+bool splitSumAt(func::FuncOp function, unsigned index, bool &exhausted);
+/// Merges two independent iterates over the same partitioned rank into one
+/// (FuseIterates.cpp); returns whether it did.
+bool fuseIteratesOnce(func::FuncOp function);
+
 /// Parses `rank=N` entries; reports malformed ones at `loc`.
 FailureOr<llvm::StringMap<int64_t>>
 parseAssumedExtents(Location loc, llvm::ArrayRef<std::string> entries);

@@ -94,13 +94,41 @@ def CascadeReassociate : Pass<"cascade-reassociate", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
 
+def CascadeSplitSum : Pass<"cascade-split-sum", "::mlir::func::FuncOp"> {
+  let summary = "distribute a contraction over a sum of terms in its operand";
+  let description = [{
+    Rewrites `A = x +- c * y; C = sum_m A * W` (A read only by C) into
+    `C1 = sum_m x W; C2 = sum_m y W; C = C1 +- c * C2`, with `c` any
+    operand-free factor. Differential attention's
+    `(softmax1 - 0.5 softmax2) V` becomes two softmaxes that the other
+    rewrites stream. Legal when the consumer's map is the product of its
+    operands (proved with Z3) and every operand involved is finite. This
+    pass splits every site; `cascade-minimize-passes` splits only where it
+    lowers the pass count, since a split adds a contraction.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
+def CascadeFuseIterates : Pass<"cascade-fuse-iterates", "::mlir::func::FuncOp"> {
+  let summary = "walk independent key streams in one cascade.iterate";
+  let description = [{
+    Merges two `cascade.iterate`s over partitions of the same rank with the
+    same tile, the second not depending on the first's results, into one
+    iterate carrying both states (the second's ranks renamed to the first's).
+    Exact: each stream keeps its ops and their order. Loops with a tile
+    schedule or a masked Einsum are left apart.
+  }];
+}
+
 def CascadeMinimizePasses : Pass<"cascade-minimize-passes", "::mlir::func::FuncOp"> {
   let summary = "apply the pass-reducing rewrites until nothing changes";
   let description = [{
-    Runs `cascade-defer-division`, `cascade-online-rescale` and
-    `cascade-reassociate` until none of them changes the function, then
-    reports the pass count of every rank before and after as a remark
-    (`passes(m): 3 -> 1`).
+    Runs `cascade-defer-division`, `cascade-online-rescale`,
+    `cascade-reassociate` and `cascade-fuse-iterates` until none of them
+    changes the function; while a rank still needs several passes, tries
+    `cascade-split-sum` at each site on a copy (followed by the others) and
+    keeps the split when the count goes down. Reports the pass count of every
+    rank before and after as a remark (`passes(m): 3 -> 1`).
   }];
   let options = [
     Option<"tileSize", "tile-size", "int64_t", /*default=*/"64",

@@ -11,7 +11,7 @@ set -e
 variants="$1"
 attn_run="$2"
 cases=0
-for v in softmax softmax_onepass sigmoid linear linear_associated softmax_causal softmax_gqa softmax_softcap softmax_sink_window softmax_window softmax_sinks_window softmax_prefix_lm softmax_alibi softmax_document softplus relu gated_output linear_causal retention lightning; do
+for v in softmax softmax_onepass sigmoid linear linear_associated softmax_causal softmax_gqa softmax_softcap softmax_sink_window softmax_window softmax_sinks_window softmax_prefix_lm softmax_alibi softmax_document softplus relu gated_output linear_causal retention lightning differential; do
   extra=""
   [ "$v" = softmax_gqa ] && extra=",hkv=2"
   empty="p=3,m=0 p=0,m=5"
