@@ -203,3 +203,23 @@ void FloatClassAnalysis::visitEinsum(EinsumOp einsum) {
   einsums[einsum.getOperation()] = classes;
   values[einsum.getResult()] = classes.body | classes.fill;
 }
+
+LogicalResult mlir::cascade::requireFiniteOperands(
+    const FloatClassAnalysis &classes, EinsumOp reader,
+    std::optional<unsigned> skip, Operation *reportAt, StringRef rewrite,
+    StringRef what) {
+  for (unsigned i = 0; i < reader.getInputs().size(); ++i) {
+    if (skip && i == *skip)
+      continue;
+    FloatClasses read = classes.getClassesAsRead(reader, i);
+    if (read == kFinite)
+      continue;
+    reportAt->emitWarning()
+        << rewrite << " refused: " << what
+        << " is exact only for finite values, and operand #" << i << " of '"
+        << reader.getName().value_or("?") << "' may be "
+        << describeClasses(read);
+    return failure();
+  }
+  return success();
+}

@@ -133,23 +133,13 @@ LogicalResult checkLaws(Site site) {
   // other), so every operand involved must be finite.
   FloatClassAnalysis classes(
       site.consumer->getParentOfType<func::FuncOp>());
-  auto requireFinite = [&](EinsumOp reader, unsigned i) {
-    FloatClasses read = classes.getClassesAsRead(reader, i);
-    if (read == kFinite)
-      return success();
-    site.consumer.emitWarning()
-        << "cascade-reassociate refused: reordering the sums is exact only "
-           "for finite values, and operand #"
-        << i << " of '" << reader.getName().value_or("?")
-        << "' may be " << describeClasses(read);
+  if (failed(requireFiniteOperands(classes, site.producer, std::nullopt,
+                                   site.consumer, "cascade-reassociate",
+                                   "reordering the sums")) ||
+      failed(requireFiniteOperands(classes, site.consumer, site.sOperand,
+                                   site.consumer, "cascade-reassociate",
+                                   "reordering the sums")))
     return failure();
-  };
-  for (unsigned i = 0; i < site.producer.getInputs().size(); ++i)
-    if (failed(requireFinite(site.producer, i)))
-      return failure();
-  for (unsigned i = 0; i < site.consumer.getInputs().size(); ++i)
-    if (i != site.sOperand && failed(requireFinite(site.consumer, i)))
-      return failure();
   z3::expr expected = site.consumer.getInputs().size() == 2 ? s * w : s;
   ProofResult isLinear = prover.prove(*consumed, expected);
   if (isLinear.status != ProofStatus::Proved) {

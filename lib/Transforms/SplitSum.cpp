@@ -135,23 +135,13 @@ LogicalResult checkLaws(Site site) {
     return failure();
   }
   FloatClassAnalysis classes(site.consumer->getParentOfType<func::FuncOp>());
-  auto requireFinite = [&](EinsumOp reader, unsigned i) {
-    FloatClasses read = classes.getClassesAsRead(reader, i);
-    if (read == kFinite)
-      return success();
-    site.consumer.emitWarning()
-        << "cascade-split-sum refused: splitting the sum is exact only for "
-           "finite values, and operand #"
-        << i << " of '" << reader.getName().value_or("?") << "' may be "
-        << describeClasses(read);
+  if (failed(requireFiniteOperands(classes, site.producer, std::nullopt,
+                                   site.consumer, "cascade-split-sum",
+                                   "splitting the sum")) ||
+      failed(requireFiniteOperands(classes, site.consumer, site.operand,
+                                   site.consumer, "cascade-split-sum",
+                                   "splitting the sum")))
     return failure();
-  };
-  for (unsigned i = 0; i < site.producer.getInputs().size(); ++i)
-    if (failed(requireFinite(site.producer, i)))
-      return failure();
-  for (unsigned i = 0; i < site.consumer.getInputs().size(); ++i)
-    if (i != site.operand && failed(requireFinite(site.consumer, i)))
-      return failure();
   return success();
 }
 

@@ -52,6 +52,17 @@ private:
   llvm::DenseMap<Operation *, EinsumClasses> einsums;
 };
 
+/// Succeeds when every operand of `reader` but `skip` is finite as read;
+/// otherwise warns at `reportAt` "<rewrite> refused: <what> is exact only
+/// for finite values, and operand #i of '<reader>' may be ...". Rewrites
+/// that reorder sums (reassociation, splitting a sum) need finite values.
+LogicalResult requireFiniteOperands(const FloatClassAnalysis &classes,
+                                    EinsumOp reader,
+                                    std::optional<unsigned> skip,
+                                    Operation *reportAt,
+                                    llvm::StringRef rewrite,
+                                    llvm::StringRef what);
+
 } // namespace mlir::cascade
 
 #endif // CASCADE_ANALYSIS_FLOATCLASSES_H
