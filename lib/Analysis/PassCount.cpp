@@ -353,3 +353,10 @@ const RankPasses *CascadePassCount::getDominantRank() const {
       best = &info;
   return best;
 }
+
+unsigned CascadePassCount::computeMaxPasses(FunctionOpInterface function) {
+  FailureOr<CascadePassCount> analysis = compute(function);
+  if (failed(analysis) || !analysis->getDominantRank())
+    return 0;
+  return analysis->getDominantRank()->passes;
+}

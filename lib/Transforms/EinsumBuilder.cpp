@@ -274,6 +274,22 @@ bool mlir::cascade::bodyReadsCoordinates(EinsumOp einsum) {
                       [](Operation &op) { return isa<IndexOp>(op); });
 }
 
+bool mlir::cascade::isOperandFree(Value value) {
+  SmallVector<Value> worklist{value};
+  llvm::SmallPtrSet<Operation *, 8> seen;
+  while (!worklist.empty()) {
+    Value v = worklist.pop_back_val();
+    if (isa<BlockArgument>(v))
+      return false;
+    Operation *op = v.getDefiningOp();
+    if (isa<IndexOp>(op))
+      return false;
+    if (seen.insert(op).second)
+      llvm::append_range(worklist, op->getOperands());
+  }
+  return true;
+}
+
 /// Whether every point of a conjunction of `einsum`'s predicate (with 0 <= r < R for every rank and
 /// the facts the data reads imply) has a point with the same coordinates in
 /// the non-eliminated ranks at which every data comparison of `einsum` reads

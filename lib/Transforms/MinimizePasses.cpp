@@ -24,14 +24,6 @@ using namespace mlir::cascade;
 
 namespace {
 
-/// The most passes over any rank (0 when nothing is reduced).
-unsigned maxPasses(func::FuncOp function) {
-  FailureOr<CascadePassCount> analysis = CascadePassCount::compute(function);
-  if (failed(analysis) || !analysis->getDominantRank())
-    return 0;
-  return analysis->getDominantRank()->passes;
-}
-
 struct MinimizePassesPass
     : public mlir::cascade::impl::CascadeMinimizePassesBase<MinimizePassesPass> {
   using CascadeMinimizePassesBase::CascadeMinimizePassesBase;
@@ -61,7 +53,7 @@ struct MinimizePassesPass
                                RefusedSites &refused) {
     MLIRContext *context = function.getContext();
     for (unsigned index = 0;;) {
-      unsigned before = maxPasses(function);
+      unsigned before = CascadePassCount::computeMaxPasses(function);
       if (before <= 1)
         return;
       bool exhausted = false, applied = false;
@@ -74,7 +66,7 @@ struct MinimizePassesPass
         applied = splitSumAt(trial, index, exhausted);
         if (applied) {
           runToFixpoint(trial, assumed, trialRefused);
-          after = maxPasses(trial);
+          after = CascadePassCount::computeMaxPasses(trial);
         }
         trial.erase();
       }

@@ -295,14 +295,6 @@ Cost costAfter(Site site) {
   return Cost{{spaceOf(bRanks, wRanks), spaceOf(cOut, {site.contracted})}};
 }
 
-/// The most passes over any rank.
-unsigned maxPasses(func::FuncOp function) {
-  FailureOr<CascadePassCount> analysis = CascadePassCount::compute(function);
-  if (failed(analysis) || !analysis->getDominantRank())
-    return 0;
-  return analysis->getDominantRank()->passes;
-}
-
 } // namespace
 
 bool mlir::cascade::reassociateOnce(func::FuncOp function,
@@ -327,13 +319,13 @@ bool mlir::cascade::reassociateOnce(func::FuncOp function,
       continue;
     }
     // Never trade FLOPs for passes: try it on a copy first.
-    unsigned before = maxPasses(function);
+    unsigned before = CascadePassCount::computeMaxPasses(function);
     func::FuncOp trial = function.clone();
     SmallVector<EinsumOp> trialConsumers;
     trial.walk([&](EinsumOp e) { trialConsumers.push_back(e); });
     std::optional<Site> trialSite = matchSite(trialConsumers[position]);
     rewrite(*trialSite);
-    unsigned after = maxPasses(trial);
+    unsigned after = CascadePassCount::computeMaxPasses(trial);
     trial.erase();
     if (after > before)
       continue;

@@ -44,20 +44,6 @@ using namespace mlir::cascade;
 
 namespace {
 
-/// Whether `value` in an Einsum body depends on no operand and no
-/// coordinate: a constant of the extents.
-bool isOperandFree(Value value) {
-  SmallVector<Value> worklist = {value};
-  while (!worklist.empty()) {
-    Value v = worklist.pop_back_val();
-    Operation *def = v.getDefiningOp();
-    if (!def || isa<IndexOp>(def))
-      return false;
-    llvm::append_range(worklist, def->getOperands());
-  }
-  return true;
-}
-
 /// One term of the producer's root sum: `factor * term`, the factor
 /// operand-free (null when there is none).
 struct Term {

@@ -71,6 +71,10 @@ public:
   /// The entry with the most passes (on a tie, the one more Einsums
   /// iterate), or null.
   const RankPasses *getDominantRank() const;
+  /// The most passes over any rank of `function` (0 when it reduces
+  /// nothing or cannot be analysed): what the rewrites that try a change on
+  /// a copy compare.
+  static unsigned computeMaxPasses(FunctionOpInterface function);
 
   /// The name reports use for `value` (the Einsum's name, `arg<N>`, or the
   /// carried-state name of an iterate result).

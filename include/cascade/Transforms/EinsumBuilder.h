@@ -155,6 +155,10 @@ LogicalResult addProjectedDomain(EinsumOp einsum,
 /// Whether the body of `einsum` reads a rank coordinate (cascade.index).
 bool bodyReadsCoordinates(EinsumOp einsum);
 
+/// Whether `value`, inside an Einsum body, depends on no operand and no
+/// coordinate: a constant of the extents (a 1/sqrt(E) scale, a factor 0.5).
+bool isOperandFree(Value value);
+
 } // namespace mlir::cascade
 
 #endif // CASCADE_TRANSFORMS_EINSUMBUILDER_H

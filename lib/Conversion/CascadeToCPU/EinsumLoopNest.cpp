@@ -25,6 +25,8 @@
 
 #include "KernelState.h"
 
+#include "cascade/Transforms/EinsumBuilder.h"
+
 #include "mlir/Dialect/Affine/Utils.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -362,24 +364,6 @@ FailureOr<Storage> EinsumLoopNest::fillPack(unsigned index) {
   memref::StoreOp::create(b, loc, branch.getResult(0), packed.buffer, ivs);
   s.filledPacks.insert(index);
   return packed;
-}
-
-/// Whether `value`, inside an Einsum body, depends on no operand and no
-/// coordinate: a constant of the extents, safe to apply after a reduction.
-static bool isOperandFree(Value value) {
-  SmallVector<Value> worklist{value};
-  llvm::SmallPtrSet<Operation *, 8> seen;
-  while (!worklist.empty()) {
-    Value v = worklist.pop_back_val();
-    if (isa<BlockArgument>(v))
-      return false;
-    Operation *op = v.getDefiningOp();
-    if (isa<IndexOp>(op))
-      return false;
-    if (seen.insert(op).second)
-      llvm::append_range(worklist, op->getOperands());
-  }
-  return true;
 }
 
 LogicalResult EinsumLoopNest::planBody() {
