@@ -55,3 +55,4 @@ func.func @nothing_to_save(%X: tensor<?x?x?x?xf32>, %Y: tensor<?x?x?x?xf32>, %V:
   %AV = cascade.einsum AV[b, h, p, f] = %A[b, h, m, p] * %V[b, h, m, f] reduce(m: add) : (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32>
   return %AV : tensor<?x?x?x?xf32>
 }
+
