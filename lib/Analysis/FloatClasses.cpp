@@ -85,6 +85,14 @@ void FloatClassAnalysis::visitBlock(Block &block) {
       visitEinsum(einsum);
       continue;
     }
+    if (auto grid = dyn_cast<GridOp>(op)) {
+      // A result holds its items' tiles.
+      visitBlock(grid.getBodyBlock());
+      auto yield = cast<YieldOp>(grid.getBodyBlock().getTerminator());
+      for (auto [result, tile] : llvm::zip(grid.getResults(), yield.getValues()))
+        values[result] = getClasses(tile);
+      continue;
+    }
     auto iterate = dyn_cast<IterateOp>(op);
     if (!iterate)
       continue;
@@ -107,8 +115,14 @@ void FloatClassAnalysis::visitBlock(Block &block) {
         break;
     }
     for (auto [result, argument] :
-         llvm::zip(iterate.getResults(), body.getArguments()))
+         llvm::zip(iterate.getCarriedResults(), body.getArguments()))
       values[result] = values[argument];
+    // A stacked result holds what its value held at some step.
+    auto yield = cast<YieldOp>(body.getTerminator());
+    for (auto [result, yielded] :
+         llvm::zip(iterate.getStackedResults(),
+                   yield.getValues().drop_front(iterate.getInits().size())))
+      values[result] = getClasses(yielded);
   }
 }
 

@@ -345,12 +345,32 @@ LogicalResult SchedulePlan::planBuffers(func::FuncOp function) {
           return failure();
         keyLoop = nullptr;
         for (auto [result, argument] :
-             llvm::zip(iterate.getResults(), body.getArguments())) {
+             llvm::zip(iterate.getCarriedResults(), body.getArguments())) {
           BufferPlan alias;
           alias.kind = BufferPlan::Kind::Alias;
           alias.aliasOf = argument;
           alias.tensorRanks = buffers[argument].tensorRanks;
           buffers[result] = alias;
+        }
+        if (iterate.getNumStacked() != 0 &&
+            iterate->getParentOp() != work.stateGrid)
+          return iterate.emitError("a work item stacks the steps of the "
+                                   "state phase's iterate only");
+        auto yield = cast<YieldOp>(body.getTerminator());
+        for (auto [result, yielded] : llvm::zip(
+                 iterate.getStackedResults(),
+                 yield.getValues().drop_front(iterate.getInits().size()))) {
+          const BufferPlan &step = buffers[yielded];
+          BufferPlan stacked;
+          stacked.kind = BufferPlan::Kind::Stacked;
+          stacked.stackedValue = yielded;
+          stacked.tensorRanks = {iterate.getRank().str()};
+          llvm::append_range(stacked.tensorRanks, step.tensorRanks);
+          stacked.ranks = {iterate.getRank().str()};
+          llvm::append_range(stacked.ranks, step.ranks);
+          stacked.shape = {ShapedType::kDynamic};
+          llvm::append_range(stacked.shape, step.shape);
+          buffers[result] = stacked;
         }
         continue;
       }
@@ -482,6 +502,19 @@ static bool dependsOnKeyStep(ArrayRef<AffineExpr> indices,
   return false;
 }
 
+const BufferPlan &SchedulePlan::resolveAlias(const BufferPlan &buffer) const {
+  const BufferPlan *at = &buffer;
+  while (at->kind == BufferPlan::Kind::Alias) {
+    auto it = buffers.find(at->aliasOf);
+    if (it == buffers.end())
+      break;
+    at = &it->second;
+  }
+  // Only stacked steps change how a reader indexes; every other alias reads
+  // at its own coordinates as before.
+  return at->kind == BufferPlan::Kind::Stacked ? *at : buffer;
+}
+
 LogicalResult SchedulePlan::planOperand(EinsumOp einsum, EinsumPlan &plan,
                                         unsigned index) {
   Value operand = einsum.getInputs()[index];
@@ -489,8 +522,10 @@ LogicalResult SchedulePlan::planOperand(EinsumOp einsum, EinsumPlan &plan,
   if (it == buffers.end())
     return einsum.emitError("operand #")
            << index << " is not computed inside the work item";
-  const BufferPlan &source = it->second;
-  bool isArgument = source.kind == BufferPlan::Kind::Argument;
+  const BufferPlan &source = resolveAlias(it->second);
+  // Stacked steps are read like an argument: at the operand's own indices.
+  bool isArgument = source.kind == BufferPlan::Kind::Argument ||
+                    source.kind == BufferPlan::Kind::Stacked;
   SmallVector<std::string> rankNames = toStrings(einsum.getRanks());
   AffineMap map =
       cast<AffineMapAttr>(einsum.getIndexingMaps()[index]).getValue();

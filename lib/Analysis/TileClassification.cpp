@@ -18,6 +18,7 @@
 #include "cascade/Analysis/TileClassification.h"
 #include "cascade/Analysis/AlgebraicLaws.h"
 #include "cascade/Analysis/FloatClasses.h"
+#include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AffineExpr.h"
@@ -113,11 +114,21 @@ namespace {
 /// Builds the bound maps of one schedule.
 class BoundBuilder {
 public:
+  /// `queryCut`, when given, is the partition of the query rank that a
+  /// cascade.grid already cuts (the scheduled form): the predicates then
+  /// use its outer rank (the query tile index) and inner rank (the row).
   BoundBuilder(MLIRContext *context, StringRef query, int64_t queryTile,
-               StringRef keyOuter, StringRef keyInner, int64_t keyTile)
+               StringRef keyOuter, StringRef keyInner, int64_t keyTile,
+               PartitionOp queryCut)
       : context(context), query(query), queryTile(queryTile),
         keyOuter(keyOuter), keyInner(keyInner), keyTile(keyTile) {
-    dims.push_back((query + "#tile").str());
+    if (queryCut) {
+      queryOuter = queryCut.getOuter().str();
+      queryInner = queryCut.getInner().str();
+      dims.push_back(queryOuter);
+    } else {
+      dims.push_back((query + "#tile").str());
+    }
   }
 
   /// Adds the bounds one constraint puts on m1 for some point / every point
@@ -134,7 +145,7 @@ public:
     AffineExpr first = tile * queryTile;
     AffineExpr last = first + (queryTile - 1);
     AffineExpr base = constraint.rest;
-    int64_t a1 = 0, a0 = 0, c = 0;
+    int64_t a1 = 0, a0 = 0, c = 0, cInner = 0;
     for (auto &entry : constraint.coefficients) {
       StringRef rank = entry.getKey();
       int64_t k = entry.getValue();
@@ -144,6 +155,10 @@ public:
         a0 = k;
       else if (rank == query)
         c = k;
+      else if (!queryOuter.empty() && rank == queryOuter)
+        base = base + tile * k;
+      else if (!queryInner.empty() && rank == queryInner)
+        cInner = k;
       else if (isFixed(rank))
         base = base + getAffineDimExpr(getOrInsert(dims, rank), context) * k;
       else {
@@ -154,10 +169,13 @@ public:
         return failure();
       }
     }
+    // A row's offset in its tile is in [0, queryTile - 1].
     AffineExpr most = base + (a0 > 0 ? a0 * (keyTile - 1) : 0) +
-                      (c > 0 ? last * c : first * c);
+                      (c > 0 ? last * c : first * c) +
+                      (cInner > 0 ? cInner * (queryTile - 1) : 0);
     AffineExpr least = base + (a0 < 0 ? a0 * (keyTile - 1) : 0) +
-                       (c > 0 ? first * c : last * c);
+                       (c > 0 ? first * c : last * c) +
+                       (cInner < 0 ? cInner * (queryTile - 1) : 0);
     if (a1 > 0) {
       lower.push_back((-most).ceilDiv(a1));
       fullLower.push_back((-least).ceilDiv(a1));
@@ -185,7 +203,7 @@ public:
   }
 
   MLIRContext *context;
-  std::string query;
+  std::string query, queryOuter, queryInner;
   int64_t queryTile;
   std::string keyOuter, keyInner;
   int64_t keyTile;
@@ -412,6 +430,31 @@ mlir::cascade::classifyKeyTiles(IterateOp iterate, PartitionOp keyPartition,
     why = "the query tile must be in [1, " + std::to_string(kMaxTileExtent) + "]";
     return failure();
   }
+  // In the scheduled form a grid cuts the query rank: carried tensors
+  // then hold the rows of one tile (the partition's inner rank).
+  PartitionOp queryCut;
+  if (auto grid = iterate->getParentOfType<GridOp>()) {
+    auto function = iterate->getParentOfType<FunctionOpInterface>();
+    FailureOr<RankEnvironment> env = RankEnvironment::build(function);
+    if (succeeded(env))
+      for (StringRef rank : grid.getRanks().getAsValueRange<StringAttr>())
+        if (PartitionOp cut = env->getPartitionOfOuter(rank);
+            cut && cut.getRank() == request.queryRank)
+          queryCut = cut;
+    if (!queryCut) {
+      why = "the enclosing cascade.grid does not cut the query rank '" +
+            request.queryRank + "'";
+      return failure();
+    }
+    if (queryCut.getTile() != request.queryTile) {
+      why = "the grid cuts the query rank into tiles of " +
+            std::to_string(queryCut.getTile()) + " rows, not " +
+            std::to_string(request.queryTile);
+      return failure();
+    }
+  }
+  std::string rowRank =
+      queryCut ? queryCut.getInner().str() : request.queryRank;
   SmallVector<EinsumOp> masked;
   for (Operation &op : iterate.getBodyBlock())
     if (auto einsum = dyn_cast<EinsumOp>(op))
@@ -426,8 +469,8 @@ mlir::cascade::classifyKeyTiles(IterateOp iterate, PartitionOp keyPartition,
     auto producer = init.getDefiningOp<EinsumOp>();
     if (!producer ||
         !llvm::is_contained(producer.getOutput().getAsValueRange<StringAttr>(),
-                            request.queryRank)) {
-      why = "a carried tensor has no rank '" + request.queryRank +
+                            rowRank)) {
+      why = "a carried tensor has no rank '" + rowRank +
             "', so key tiles cannot be skipped per query tile";
       return failure();
     }
@@ -445,12 +488,27 @@ mlir::cascade::classifyKeyTiles(IterateOp iterate, PartitionOp keyPartition,
         ranks.insert(rank);
     fixed = std::move(ranks);
   }
-  fixed.erase(request.queryRank);
+  fixed.erase(rowRank);
+  if (queryCut) {
+    // The grid's ranks are fixed for a work item too (the query tile index
+    // is the schedule's first dim already).
+    for (StringRef rank : iterate->getParentOfType<GridOp>()
+                              .getRanks()
+                              .getAsValueRange<StringAttr>())
+      if (rank != queryCut.getOuter())
+        fixed.insert(rank);
+    for (EinsumOp einsum : masked)
+      if (!einsum.getDataCompares().empty()) {
+        why = "data comparisons are classified before scheduling, not in a "
+              "cascade.grid";
+        return failure();
+      }
+  }
   auto isFixed = [&](StringRef rank) { return fixed.contains(rank); };
 
   BoundBuilder bounds(context, request.queryRank, request.queryTile,
                       keyPartition.getOuter(), keyPartition.getInner(),
-                      keyPartition.getTile());
+                      keyPartition.getTile(), queryCut);
   SmallVector<std::string> symbols;
   unsigned keyExtent = getOrInsert(symbols, keyPartition.getRank());
   // Bounds per conjunction of each distinct predicate: the key tiles where

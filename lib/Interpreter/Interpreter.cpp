@@ -214,6 +214,21 @@ private:
     SmallVector<TensorRef> carried;
     for (Value init : iterate.getInits())
       carried.push_back(values.lookup(init));
+    // Stacked results: step k's value at coordinate k of the leading rank.
+    unsigned numCarried = iterate.getInits().size();
+    SmallVector<Tensor> stacked;
+    for (Value result : iterate.getStackedResults()) {
+      SmallVector<int64_t> shape;
+      std::optional<SmallVector<std::string>> ranks = getTensorRanks(result);
+      for (const std::string &name : *ranks)
+        shape.push_back(extents.lookup(name));
+      if (std::optional<std::string> problem =
+              Tensor::checkAllocation(shape, sizeof(double)))
+        return iterate.emitError("the reference interpreter cannot hold "
+                                 "this stacked result: ")
+               << *problem;
+      stacked.emplace_back(shape);
+    }
     for (int64_t step = 0; step < steps; ++step) {
       fixedCoordinates[rank] = step;
       for (auto [arg, value] :
@@ -226,11 +241,27 @@ private:
         if (failed(applyTileSchedule(iterate, *tiles, step, carried, next)))
           return failure();
       }
+      for (auto [j, tensor] : llvm::enumerate(stacked)) {
+        const Tensor &value = *next[numCarried + j];
+        int64_t size = value.getNumElements();
+        if (size * steps != tensor.getNumElements())
+          return iterate.emitError()
+                 << "stacked value #" << j << " has "
+                 << value.getShapeString() << " at step " << step
+                 << ", which does not fill one step of its result";
+        std::copy(value.data.begin(), value.data.end(),
+                  tensor.data.begin() + step * size);
+      }
+      next.truncate(numCarried);
       carried = std::move(next);
     }
     fixedCoordinates.erase(rank);
-    for (auto [result, value] : llvm::zip(iterate.getResults(), carried))
+    for (auto [result, value] :
+         llvm::zip(iterate.getCarriedResults(), carried))
       values[result] = value;
+    for (auto [result, tensor] :
+         llvm::zip(iterate.getStackedResults(), stacked))
+      values[result] = std::make_shared<const Tensor>(std::move(tensor));
     return success();
   }
 

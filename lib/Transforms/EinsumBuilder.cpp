@@ -574,12 +574,14 @@ PartitionOp mlir::cascade::createPartition(OpBuilder &builder, Location loc,
 }
 
 IterateOp mlir::cascade::createIterate(OpBuilder &builder, Location loc,
-                                       StringRef outer, ValueRange inits) {
+                                       StringRef outer, ValueRange inits,
+                                       TypeRange stacked) {
   OperationState state(loc, IterateOp::getOperationName());
   state.addAttribute("rank", builder.getStringAttr(outer));
   state.addOperands(inits);
   for (Value init : inits)
     state.addTypes(init.getType());
+  state.addTypes(stacked);
   Region *region = state.addRegion();
   Block *body = new Block();
   region->push_back(body);

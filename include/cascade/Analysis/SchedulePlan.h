@@ -115,6 +115,13 @@ struct BufferPlan {
     /// The buffer of `aliasOf` (an iterate's carried tensor written in
     /// place, an iterate's result, the grid's result).
     Alias,
+    /// A stacked result of the state phase's iterate: one tile per step
+    /// over `ranks` (the iterated rank, then the step's tile-local ranks),
+    /// its leading extent known at run time only, so the work item holds
+    /// it on the heap, not in staging memory. Its readers index it as they
+    /// index an argument (global coordinates; the ranks the item fixes
+    /// contribute nothing), so they may read it at any step.
+    Stacked,
   };
   Kind kind = Kind::Staged;
   /// The ranks of the tensor (its producer's output ranks).
@@ -123,6 +130,8 @@ struct BufferPlan {
   SmallVector<std::string> ranks;
   SmallVector<int64_t> shape;
   Value aliasOf;
+  /// For Stacked: the tensor of the body that is stacked each step.
+  Value stackedValue;
   /// For a carried tensor with its own buffer: copied from its init.
   bool copiedFromInit = false;
   int64_t getBytes() const;
@@ -262,6 +271,8 @@ private:
   LogicalResult planBuffers(func::FuncOp function);
   LogicalResult planEinsum(EinsumOp einsum);
   LogicalResult planOperand(EinsumOp einsum, EinsumPlan &plan, unsigned index);
+  /// The stacked buffer an alias chain ends in, or `buffer` itself.
+  const BufferPlan &resolveAlias(const BufferPlan &buffer) const;
   LogicalResult planDataRead(EinsumOp einsum, EinsumPlan &plan, unsigned index);
   LogicalResult planDataBounds(IterateOp iterate);
   /// `pack`'s index, shared with an earlier identical pack.

@@ -120,9 +120,10 @@ PartitionOp createPartition(OpBuilder &builder, Location loc,
                             int64_t tile, llvm::StringRef inner);
 
 /// Creates `cascade.iterate outer init(inits)` with an empty body block (one
-/// argument per init); the caller fills it and adds the yield.
+/// argument per init); the caller fills it and adds the yield. `stacked`
+/// are the types of the stacked results (yielded after the carried values).
 IterateOp createIterate(OpBuilder &builder, Location loc, llvm::StringRef outer,
-                        ValueRange inits);
+                        ValueRange inits, TypeRange stacked = {});
 
 /// For inlineBody's `rewriteIndex` after partitioning `rank`: a cloned
 /// `cascade.index rank` becomes `outer * tile + inner` in the index's type;

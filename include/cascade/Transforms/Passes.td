@@ -120,6 +120,27 @@ def CascadeFuseIterates : Pass<"cascade-fuse-iterates", "::mlir::func::FuncOp"> 
   }];
 }
 
+def CascadeChunk : Pass<"cascade-chunk", "::mlir::func::FuncOp"> {
+  let summary = "causal linear attention at linear cost: past key tiles through a state stacked per key tile";
+  let description = [{
+    On the scheduled form (after `cascade-partition-rank`), rewrites a
+    causal key iterate whose carried sums are `R += sum_m0 (A B^T) X` (a
+    query-side factor A, key-side factors B and X, all finite) into
+    Lightning Attention-2's split: a state phase `cascade.grid [b, h]`
+    walks the key tiles once and stacks the prefix sums `H = sum B^T X`
+    per key tile; each query tile starts its sums from `A H` at the number
+    of key tiles wholly in its past, and its key loop keeps only the tiles
+    on the diagonal (masked). Quadratic work becomes O(N C) per head.
+    Applies to `m <= p + M - P + c` (c <= 0) masks; other iterates are left
+    as they are (with a remark saying why when `remarks` is set).
+  }];
+  let options = [
+    Option<"emitRemarks", "remarks", "bool", /*default=*/"false",
+           "say which key loops were chunked and why others were not">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 def CascadeMinimizePasses : Pass<"cascade-minimize-passes", "::mlir::func::FuncOp"> {
   let summary = "apply the pass-reducing rewrites until nothing changes";
   let description = [{

@@ -71,9 +71,14 @@ private:
   void emitResultCopy(Value out);
   /// How many keys of key tile `step` lie inside the key rank.
   Value buildKeysInTile(Value step);
+  void copyIntoStep(Value from, Value stacked, Value step);
   /// The storage of every value the buffer plan names, allocated at the
   /// kernel's entry (aliases share their target's buffer).
   void allocatePlannedBuffers();
+  Storage viewStackedAsGlobal(const Storage &stacked,
+                              ArrayRef<std::string> tensorRanks);
+  /// Heap buffers of the call (stacked steps), freed before it returns.
+  SmallVector<Value> heapBuffers;
   Storage getPlannedStorage(Value value);
   /// `<f>_work_items(out)`, from the plan's work decomposition.
   void buildWorkItemsFunction(MemRefType outType);
@@ -289,10 +294,61 @@ Storage KernelBuilder::getPlannedStorage(Value value) {
   case BufferPlan::Kind::Alias:
     storage = getPlannedStorage(planned.aliasOf);
     storage.tensorRanks = planned.tensorRanks;
+    if (plan->getBuffer(planned.aliasOf).kind == BufferPlan::Kind::Stacked)
+      storage = viewStackedAsGlobal(storage, planned.tensorRanks);
     break;
+  case BufferPlan::Kind::Stacked: {
+    // On the heap: its leading extent (the key tiles) is a run-time value.
+    // One buffer per kernel call, reused by the call's work items.
+    OpBuilder::InsertionGuard guard(builder);
+    builder.setInsertionPointToEnd(state.allocaBlock);
+    auto type = MemRefType::get(planned.shape, builder.getF32Type());
+    storage.buffer = memref::AllocOp::create(
+        builder, state.loc, type,
+        ValueRange{state.extents.lookup(planned.ranks.front())},
+        builder.getI64IntegerAttr(plan->getTarget().stagingAlignment));
+    storage.bufferRanks = planned.ranks;
+    storage.tensorRanks = planned.tensorRanks;
+    heapBuffers.push_back(storage.buffer);
+    break;
+  }
   }
   state.storage[value] = storage;
   return storage;
+}
+
+/// A view of the stacked buffer `stacked` over `tensorRanks` (the grid
+/// result's: the item's fixed ranks, the iterated rank, the tile), so that
+/// readers index it as an argument. The fixed ranks get stride 0: the item
+/// holds only its own steps.
+Storage KernelBuilder::viewStackedAsGlobal(const Storage &stacked,
+                                           ArrayRef<std::string> tensorRanks) {
+  auto type = cast<MemRefType>(stacked.buffer.getType());
+  SmallVector<int64_t> rowMajor(type.getRank(), 1);
+  for (int64_t d = type.getRank() - 2; d >= 0; --d)
+    rowMajor[d] = rowMajor[d + 1] * type.getDimSize(d + 1);
+  SmallVector<int64_t> shape, strides;
+  SmallVector<OpFoldResult> sizes, strideValues;
+  for (const std::string &rank : tensorRanks) {
+    auto *at = llvm::find(stacked.bufferRanks, rank);
+    int64_t stride =
+        at == stacked.bufferRanks.end() ? 0 : rowMajor[at - stacked.bufferRanks.begin()];
+    shape.push_back(ShapedType::kDynamic);
+    strides.push_back(stride);
+    sizes.push_back(state.extents.lookup(rank));
+    strideValues.push_back(builder.getIndexAttr(stride));
+  }
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPointAfterValue(stacked.buffer);
+  auto viewType = MemRefType::get(
+      shape, type.getElementType(),
+      StridedLayoutAttr::get(builder.getContext(), 0, strides));
+  Storage view;
+  view.buffer = memref::ReinterpretCastOp::create(
+      builder, state.loc, viewType, stacked.buffer, builder.getIndexAttr(0),
+      sizes, strideValues);
+  view.isGlobal = true;
+  return view;
 }
 
 void KernelBuilder::allocatePlannedBuffers() {
@@ -410,6 +466,8 @@ LogicalResult KernelBuilder::build() {
     return failure();
 
   builder.setInsertionPointToEnd(entry);
+  for (Value buffer : heapBuffers)
+    memref::DeallocOp::create(builder, loc, buffer);
   func::ReturnOp::create(builder, loc);
   buildWorkItemsFunction(outType);
   source.erase();
@@ -498,6 +556,13 @@ LogicalResult KernelBuilder::emitIterate(IterateOp iterate) {
     if (failed(emitBlock(body)))
       return failure();
     auto yield = cast<YieldOp>(body.getTerminator());
+    // Stacked values first: a stacked value may be a carried one updated
+    // in place, which the copies below do not change.
+    for (auto [yielded, result] :
+         llvm::zip(yield.getValues().drop_front(iterate.getInits().size()),
+                   iterate.getStackedResults()))
+      copyIntoStep(state.storage.lookup(yielded).buffer,
+                   state.storage.lookup(result).buffer, step);
     for (auto [yielded, argument] :
          llvm::zip(yield.getValues(), body.getArguments())) {
       Value from = state.storage.lookup(yielded).buffer;
@@ -658,6 +723,24 @@ LogicalResult KernelBuilder::emitScheduledSteps(
     return failure();
   builder.setInsertionPointToStart(isFull.elseBlock());
   return emitStep(step);
+}
+
+/// Copies a step's tile `from` into coordinate `step` of the stacked
+/// buffer `stacked`.
+void KernelBuilder::copyIntoStep(Value from, Value stacked, Value step) {
+  auto type = cast<MemRefType>(stacked.getType());
+  SmallVector<OpFoldResult> offsets(type.getRank(), builder.getIndexAttr(0));
+  offsets.front() = step;
+  SmallVector<OpFoldResult> sizes = {builder.getIndexAttr(1)};
+  for (int64_t size : type.getShape().drop_front())
+    sizes.push_back(builder.getIndexAttr(size));
+  SmallVector<OpFoldResult> strides(type.getRank(), builder.getIndexAttr(1));
+  auto stepType = memref::SubViewOp::inferRankReducedResultType(
+      type.getShape().drop_front(), type, offsets, sizes, strides);
+  Value slice = memref::SubViewOp::create(
+      builder, state.loc, cast<MemRefType>(stepType), stacked, offsets, sizes,
+      strides);
+  copyBuffer(state, from, slice);
 }
 
 Value KernelBuilder::buildKeysInTile(Value step) {

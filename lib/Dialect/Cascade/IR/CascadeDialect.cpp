@@ -214,7 +214,27 @@ bool mlir::cascade::isCascadeFunction(FunctionOpInterface function) {
 }
 
 EinsumOp mlir::cascade::getRankSource(Value tensor) {
-  if (auto iterate = tensor.getDefiningOp<IterateOp>())
+  if (auto iterate = tensor.getDefiningOp<IterateOp>()) {
+    if (iterate.isStacked(tensor))
+      return nullptr;
     tensor = iterate.getInits()[cast<OpResult>(tensor).getResultNumber()];
+  }
   return tensor.getDefiningOp<EinsumOp>();
+}
+
+std::optional<SmallVector<std::string>>
+mlir::cascade::getTensorRanks(Value tensor) {
+  SmallVector<std::string> ranks;
+  if (auto iterate = tensor.getDefiningOp<IterateOp>();
+      iterate && iterate.isStacked(tensor)) {
+    ranks.push_back(iterate.getRank().str());
+    auto yield = cast<YieldOp>(iterate.getBodyBlock().getTerminator());
+    tensor = yield.getValues()[cast<OpResult>(tensor).getResultNumber()];
+  }
+  EinsumOp source = getRankSource(tensor);
+  if (!source)
+    return std::nullopt;
+  for (StringRef rank : source.getOutput().getAsValueRange<StringAttr>())
+    ranks.push_back(rank.str());
+  return ranks;
 }

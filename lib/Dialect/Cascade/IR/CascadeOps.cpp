@@ -589,6 +589,13 @@ ParseResult IterateOp::parse(OpAsmParser &parser, OperationState &result) {
       return failure();
   }
   result.addTypes(types);
+  // Stacked results: one tensor per stacked value, over the iterated rank.
+  if (succeeded(parser.parseOptionalKeyword("stack"))) {
+    SmallVector<Type> stacked;
+    if (parser.parseTypeList(stacked))
+      return failure();
+    result.addTypes(stacked);
+  }
   if (parser.parseOptionalAttrDictWithKeyword(result.attributes))
     return failure();
   Region *body = result.addRegion();
@@ -611,10 +618,14 @@ void IterateOp::print(OpAsmPrinter &p) {
     p << ") : ";
     llvm::interleaveComma(getInits().getTypes(), p);
   }
+  if (getNumStacked() != 0) {
+    p << " stack ";
+    llvm::interleaveComma(getStackedResults().getTypes(), p);
+  }
   p.printOptionalAttrDictWithKeyword((*this)->getAttrs(), {"rank"});
   p << ' ';
   p.printRegion(getBody(), /*printEntryBlockArgs=*/false,
-                /*printBlockTerminators=*/!getInits().empty());
+                /*printBlockTerminators=*/!getResults().empty());
 }
 
 /// The name of a carried value, from its initial value's tensor name with a
@@ -631,9 +642,20 @@ static std::optional<std::string> getCarriedName(Value init) {
 
 void IterateOp::getAsmResultNames(OpAsmSetValueNameFn setNameFn) {
   // Results are the final carried values: %RM for init RM0.
-  for (auto [result, init] : llvm::zip(getResults(), getInits()))
+  for (auto [result, init] : llvm::zip(getCarriedResults(), getInits()))
     if (std::optional<std::string> name = getCarriedName(init))
       setNameFn(result, *name);
+  // Stacked results after the value stacked: %RKV_steps.
+  auto yield = dyn_cast<YieldOp>(getBodyBlock().getTerminator());
+  if (!yield || yield.getValues().size() != getResults().size())
+    return;
+  for (auto [result, value] : llvm::zip(
+           getStackedResults(),
+           yield.getValues().drop_front(getInits().size()))) {
+    auto einsum = value.getDefiningOp<EinsumOp>();
+    if (einsum && einsum.getName())
+      setNameFn(result, (*einsum.getName() + "_steps").str());
+  }
 }
 
 void IterateOp::getAsmBlockArgumentNames(Region &region,
@@ -653,28 +675,54 @@ LogicalResult IterateOp::verifyRegions() {
                          << " values but has " << getInits().size()
                          << " initial values; every carried value needs one "
                             "in init(...)";
-  if (getResults().size() != getInits().size())
+  if (getResults().size() < getInits().size())
     return emitOpError() << "has " << getResults().size()
                          << " results but carries " << getInits().size()
                          << " values";
   for (auto [i, arg, init, result] : llvm::enumerate(
-           block.getArguments(), getInits(), getResults()))
+           block.getArguments(), getInits(), getCarriedResults()))
     if (arg.getType() != init.getType() || result.getType() != init.getType())
       return emitOpError() << "carried value #" << i
                            << " changes type: initial " << init.getType()
                            << ", carried " << arg.getType() << ", result "
                            << result.getType();
   auto yield = cast<YieldOp>(block.getTerminator());
-  if (yield.getValues().size() != getInits().size())
+  if (yield.getValues().size() != getResults().size())
     return yield.emitOpError()
            << "yields " << yield.getValues().size() << " values but the "
-           << "iterate carries " << getInits().size()
-           << "; every carried value needs an initial value in init(...)";
-  for (auto [i, value, init] : llvm::enumerate(yield.getValues(), getInits()))
+           << "iterate carries " << getInits().size() << " and stacks "
+           << getNumStacked()
+           << "; every carried value needs an initial value in init(...) "
+              "and every stacked one a type after 'stack'";
+  for (auto [i, value, init] :
+       llvm::enumerate(yield.getValues().take_front(getInits().size()),
+                       getInits()))
     if (value.getType() != init.getType())
       return yield.emitOpError() << "yields " << value.getType()
                                  << " for carried value #" << i
                                  << ", which has type " << init.getType();
+  for (auto [i, value, result] :
+       llvm::enumerate(yield.getValues().drop_front(getInits().size()),
+                       getStackedResults())) {
+    auto step = cast<RankedTensorType>(value.getType());
+    auto stacked = cast<RankedTensorType>(result.getType());
+    if (stacked.getRank() != step.getRank() + 1 ||
+        stacked.getShape().drop_front() != step.getShape() ||
+        stacked.getElementType() != step.getElementType())
+      return emitOpError() << "stacked result #" << i << " has type "
+                           << stacked << " but stacks the yielded " << step
+                           << ": it needs the iterated rank as a new "
+                              "leading dimension and the step's shape after";
+    if (!value.getDefiningOp<EinsumOp>() ||
+        !getBody().isAncestor(value.getParentRegion()))
+      return yield.emitOpError()
+             << "stacks value #" << i
+             << ", which is not an Einsum of the body: a stacked value "
+                "names its ranks through the Einsum that computes it";
+  }
+  if (getNumStacked() != 0 && getTiles())
+    return emitOpError("stacks values but has a tile schedule: a schedule "
+                       "skips steps, and a stacked result needs every one");
   if (isFixedByEnclosingIterate(*this, getRank()))
     return emitOpError() << "iterates rank '" << getRank()
                          << "', which an enclosing cascade.iterate already "
@@ -845,6 +893,13 @@ ParseResult GridOp::parse(OpAsmParser &parser, OperationState &result) {
            << "expected " << outputs.size() << " result types, one per "
            << "output, got " << types.size();
   result.addTypes(types);
+  // Stacked results: one tensor per stacked value, over the iterated rank.
+  if (succeeded(parser.parseOptionalKeyword("stack"))) {
+    SmallVector<Type> stacked;
+    if (parser.parseTypeList(stacked))
+      return failure();
+    result.addTypes(stacked);
+  }
   if (parser.parseOptionalAttrDictWithKeyword(result.attributes))
     return failure();
   Region *body = result.addRegion();
@@ -890,12 +945,16 @@ void GridOp::getAsmResultNames(OpAsmSetValueNameFn setNameFn) {
     // An iterate's result is named after its last update (the state RKV),
     // not after its initial value (RKV0).
     Value named = tile;
-    if (auto iterate = tile.getDefiningOp<IterateOp>())
+    StringRef suffix;
+    if (auto iterate = tile.getDefiningOp<IterateOp>()) {
       named = cast<YieldOp>(iterate.getBodyBlock().getTerminator())
                   .getValues()[cast<OpResult>(tile).getResultNumber()];
+      if (iterate.isStacked(tile))
+        suffix = "_steps";
+    }
     if (EinsumOp einsum = getRankSource(named))
       if (std::optional<StringRef> name = einsum.getName())
-        setNameFn(result, *name);
+        setNameFn(result, (*name + suffix).str());
   }
 }
 
@@ -1058,15 +1117,15 @@ LogicalResult GridOp::verifyRegions() {
                              << "rank '" << rank
                              << "': every work item would write all of it";
     }
-    EinsumOp producer = getRankSource(tile);
-    if (!producer || !getBody().isAncestor(producer->getParentRegion()))
+    std::optional<SmallVector<std::string>> ranks = getTensorRanks(tile);
+    Operation *producer = tile.getDefiningOp();
+    if (!ranks || !producer ||
+        !getBody().isAncestor(producer->getParentRegion()))
       return yield.emitOpError()
              << "tile #" << i << " must be an Einsum (or cascade.iterate "
              << "result) of the grid's body";
     SmallVector<std::string> expected = getTileRanks(i, *env);
-    SmallVector<std::string> actual;
-    for (StringRef rank : producer.getOutput().getAsValueRange<StringAttr>())
-      actual.push_back(rank.str());
+    SmallVector<std::string> actual = *ranks;
     if (expected != actual)
       return yield.emitOpError()
              << "tile #" << i << " has ranks [" << llvm::join(actual, ", ")

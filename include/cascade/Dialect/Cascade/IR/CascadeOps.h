@@ -74,7 +74,13 @@ bool isCascadeFunction(FunctionOpInterface function);
 /// The Einsum whose output ranks `tensor` has: its producer, or for a
 /// result of a cascade.iterate the producer of its initial value; null when
 /// neither is an Einsum.
+/// For a stacked result of an iterate it is null (see getTensorRanks).
 EinsumOp getRankSource(Value tensor);
+
+/// The ranks of `tensor`'s dimensions: its rank source's output ranks, or
+/// for a stacked iterate result the iterated rank followed by the stacked
+/// value's ranks; none when no Einsum names them.
+std::optional<SmallVector<std::string>> getTensorRanks(Value tensor);
 
 /// The deepest an Einsum body may be: operations on its longest def-use
 /// chain. Parsers, printers, the interpreter and the backends walk bodies

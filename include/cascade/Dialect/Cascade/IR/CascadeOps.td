@@ -195,7 +195,23 @@ def Cascade_IterateOp : Cascade_Op<"iterate", [
     but do not iterate it. The block arguments hold the carried tensors: the
     `init` operands at the first step, the previous step's `cascade.yield`
     afterwards; the results are the values yielded by the last step (the
-    `init` values if the rank is empty). This is FuseMax's iterative rank:
+    `init` values if the rank is empty).
+
+    Values yielded after the carried ones are **stacked**: their results
+    (typed after `stack`) have the iterated rank as a new leading
+    dimension, and hold at coordinate k what step k yielded. A scan (the
+    running state of a chunked linear attention, one per chunk) is a
+    carried value yielded twice:
+
+    ```mlir
+    %RKV, %RKV_steps = cascade.iterate m1 init(%rkv = %RKV0)
+        : tensor<64x64xf32> stack tensor<?x64x64xf32> {
+      ...
+      cascade.yield %next, %next : tensor<64x64xf32>, tensor<64x64xf32>
+    }
+    ```
+
+    This is FuseMax's iterative rank:
 
     ```mlir
     cascade.partition m = m1 * 64 + m0
@@ -215,6 +231,22 @@ def Cascade_IterateOp : Cascade_Op<"iterate", [
   let hasRegionVerifier = 1;
   let extraClassDeclaration = [{
     ::mlir::Block &getBodyBlock() { return getBody().front(); }
+    /// The results after the carried ones: one per stacked value, with the
+    /// iterated rank as a new leading dimension.
+    unsigned getNumStacked() {
+      return getResults().size() - getInits().size();
+    }
+    ::mlir::ResultRange getCarriedResults() {
+      return getResults().take_front(getInits().size());
+    }
+    ::mlir::ResultRange getStackedResults() {
+      return getResults().drop_front(getInits().size());
+    }
+    /// Whether `result` (one of this op's) is stacked.
+    bool isStacked(::mlir::Value result) {
+      return ::llvm::cast<::mlir::OpResult>(result).getResultNumber() >=
+             getInits().size();
+    }
     ::mlir::LogicalResult verifyTileSchedule(TileScheduleAttr tiles,
                                              const RankEnvironment *env);
   }];

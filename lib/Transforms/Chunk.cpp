@@ -1,0 +1,765 @@
+//===- Chunk.cpp - Causal linear attention at linear cost ----------------===//
+//
+// Causal linear attention scheduled by cascade-partition-rank is quadratic:
+// query tile t walks every key tile at or before its diagonal,
+//
+//   R[p0, f] += sum_m0 (sum_e A[p0, e] B[m0, e]) X[m0, f]  where m <= q
+//
+// (A = phi(Q), B = phi(K), X = V or nothing for the normaliser). The key
+// tiles that lie wholly in the past of the tile's first row are unmasked
+// for every row, and there the sums reorder (distributivity):
+//
+//   sum_{past m} (A B^T) X = A (sum_{past m} B^T X) = A H[t]
+//
+// where H[t] is a prefix sum over key tiles, the same for every query tile
+// that has t past tiles. This pass writes that schedule (Lightning
+// Attention-2's inter/intra split, with fla's materialised chunk states):
+//
+//   - a state phase `cascade.grid [b, h]` whose iterate walks the key tiles
+//     once, carries H and stacks it per step (`stack`): H_steps[b, h, m1] =
+//     sum over key tiles <= m1 of B^T X;
+//   - in the query grid, the carried value starts from the inter-chunk
+//     product A H_steps[F(t) - 1] instead of 0, F(t) = (t Tq + M - P + 1)
+//     floordiv Tk being the number of past tiles (none when F(t) = 0);
+//   - the key iterate keeps only the other tiles (intra-chunk, masked): its
+//     contributions get the predicate m1 Tk + Tk - 1 > t Tq + M - P, and
+//     the tile schedule is derived again from the predicates, so a query
+//     tile visits one or two key tiles instead of t + 1.
+//
+// Legal where the score is a product of a query-side and a key-side factor
+// contracted by a sum, each contribution is the score times a key-side
+// factor summed over the key tile, the carried values start from 0 and are
+// updated by +, the mask is the causal `m <= p + M - P + c` (c <= 0: a query
+// tile never needs more than the last state), and every operand is finite
+// (the sums are reordered). The products are proved with Z3, finiteness by
+// the float-class analysis. The key-side Einsums (phi(K)) are computed again
+// in the state phase: O(M E) extra work against the O(M^2 E) saved.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cascade/Analysis/AlgebraicLaws.h"
+#include "cascade/Analysis/FloatClasses.h"
+#include "cascade/Analysis/TileClassification.h"
+#include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
+#include "cascade/Transforms/EinsumBuilder.h"
+#include "cascade/Transforms/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/StringSet.h"
+
+#include <map>
+
+namespace mlir::cascade {
+#define GEN_PASS_DEF_CASCADECHUNK
+#include "cascade/Transforms/Passes.h.inc"
+} // namespace mlir::cascade
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+namespace {
+
+/// One carried sum of the key iterate: R = R0 + sum of contributions.
+struct Stream {
+  unsigned carried = 0;
+  EinsumOp init, contribution;
+  /// The contribution's key-side factor (V), if it has one.
+  std::optional<unsigned> valueOperand;
+};
+
+/// `sum_s c[s] * S + constant`, S the extent of rank s.
+struct SymbolicOffset {
+  std::map<std::string, int64_t> coefficients;
+  int64_t constant = 0;
+  bool operator==(const SymbolicOffset &other) const {
+    return coefficients == other.coefficients && constant == other.constant;
+  }
+};
+
+struct Site {
+  GridOp grid;
+  IterateOp iterate;
+  PartitionOp queryCut, keyCut;
+  EinsumOp score;
+  unsigned queryOperand = 0, keyOperand = 1;
+  SmallVector<Stream> streams;
+  /// The causal offset: key m is visible from row p when m <= p + offset.
+  SymbolicOffset offset;
+};
+
+bool isZeroFill(EinsumOp einsum) {
+  if (!einsum || !einsum.getInputs().empty() || !einsum.getReductions().empty() ||
+      einsum.hasMask())
+    return false;
+  Value root = einsum.getBodyBlock().getTerminator()->getOperand(0);
+  auto constant = root.getDefiningOp<arith::ConstantOp>();
+  auto value = constant ? dyn_cast<FloatAttr>(constant.getValue()) : nullptr;
+  return value && value.getValueAsDouble() == 0.0;
+}
+
+/// Whether operand `index` of `einsum` is read at the coordinates of its
+/// own ranks `ranks` (each index a bare rank of the same name).
+bool readsAtOwnPoint(EinsumOp einsum, unsigned index,
+                     ArrayRef<std::string> ranks) {
+  AffineMap map =
+      cast<AffineMapAttr>(einsum.getIndexingMaps()[index]).getValue();
+  if (map.getNumResults() != ranks.size())
+    return false;
+  for (auto [expr, rank] : llvm::zip(map.getResults(), ranks)) {
+    auto dim = dyn_cast<AffineDimExpr>(expr);
+    if (!dim || cast<StringAttr>(einsum.getRanks()[dim.getPosition()]).getValue() != rank)
+      return false;
+  }
+  return true;
+}
+
+SmallVector<std::string> outputRanks(EinsumOp einsum) {
+  SmallVector<std::string> ranks;
+  for (StringRef rank : einsum.getOutput().getAsValueRange<StringAttr>())
+    ranks.push_back(rank.str());
+  return ranks;
+}
+
+/// The ranks operand `index` of `einsum` is indexed by.
+llvm::StringSet<> getIndexRanks(EinsumOp einsum, unsigned index) {
+  llvm::StringSet<> ranks;
+  AffineMap map =
+      cast<AffineMapAttr>(einsum.getIndexingMaps()[index]).getValue();
+  for (auto [position, rank] :
+       llvm::enumerate(einsum.getRanks().getAsValueRange<StringAttr>()))
+    for (AffineExpr expr : map.getResults())
+      if (expr.isFunctionOfDim(position))
+        ranks.insert(rank);
+  return ranks;
+}
+
+/// Whether `body(args)` is `args[0] * args[1]` (or `args[0]` with one
+/// operand) over the reals, by Z3.
+bool isProductOfOperands(EinsumOp einsum) {
+  LawProver prover;
+  SmallVector<z3::expr> args;
+  for (unsigned i = 0; i < einsum.getInputs().size(); ++i)
+    args.push_back(prover.variable("x" + std::to_string(i)));
+  std::string why;
+  FailureOr<z3::expr> body = prover.apply(einsum, args, why);
+  if (failed(body))
+    return false;
+  z3::expr expected = args.size() == 2 ? args[0] * args[1] : args[0];
+  return args.size() <= 2 &&
+         prover.prove(*body, expected).status == ProofStatus::Proved;
+}
+
+/// `expr` (over `einsum`'s ranks and symbols) as coefficients of rank
+/// names and symbol names; fails if it is not linear.
+LogicalResult getLinearForm(EinsumOp einsum, AffineExpr expr,
+                            std::map<std::string, int64_t> &ranks,
+                            SymbolicOffset &rest) {
+  unsigned numDims = einsum.getRanks().size();
+  unsigned numSymbols = einsum.getSymbols().size();
+  MLIRContext *context = expr.getContext();
+  auto stepOf = [&](AffineExpr var) -> std::optional<int64_t> {
+    AffineExpr step = simplifyAffineExpr(expr.replace(var, var + 1) - expr,
+                                         numDims, numSymbols);
+    if (auto constant = dyn_cast<AffineConstantExpr>(step))
+      return constant.getValue();
+    return std::nullopt;
+  };
+  AffineExpr linear = getAffineConstantExpr(0, context);
+  for (unsigned d = 0; d < numDims; ++d) {
+    AffineExpr dim = getAffineDimExpr(d, context);
+    std::optional<int64_t> k = stepOf(dim);
+    if (!k)
+      return failure();
+    if (*k != 0)
+      ranks[cast<StringAttr>(einsum.getRanks()[d]).getValue().str()] = *k;
+    linear = linear + dim * *k;
+  }
+  for (unsigned s = 0; s < numSymbols; ++s) {
+    AffineExpr symbol = getAffineSymbolExpr(s, context);
+    std::optional<int64_t> k = stepOf(symbol);
+    if (!k)
+      return failure();
+    if (*k != 0)
+      rest.coefficients[cast<StringAttr>(einsum.getSymbols()[s])
+                            .getValue()
+                            .str()] = *k;
+    linear = linear + symbol * *k;
+  }
+  AffineExpr constant =
+      simplifyAffineExpr(expr - linear, numDims, numSymbols);
+  auto value = dyn_cast<AffineConstantExpr>(constant);
+  if (!value)
+    return failure();
+  rest.constant = value.getValue();
+  return success();
+}
+
+class Chunker {
+public:
+  Chunker(func::FuncOp function, const RankEnvironment &env)
+      : function(function), env(env) {}
+
+  /// The site `iterate` is, or the reason it is not one.
+  FailureOr<Site> match(IterateOp iterate, std::string &why);
+  LogicalResult rewrite(Site &site);
+
+private:
+  LogicalResult matchStream(Site &site, unsigned i, Value yielded,
+                            std::string &why);
+  LogicalResult matchScore(Site &site, EinsumOp score, std::string &why);
+  /// The causal offset of a contribution's predicate.
+  FailureOr<SymbolicOffset> getCausalOffset(Site &site, EinsumOp einsum,
+                                            std::string &why);
+  /// Whether `value`, read inside the key iterate, is key-side: an argument
+  /// or a tensor computed outside the query grid, or an Einsum of the
+  /// iterate's body that depends only on such values and key ranks.
+  bool isKeySide(Site &site, Value value);
+  AffineExpr buildOffset(EinsumParts &parts, const SymbolicOffset &offset);
+
+  func::FuncOp function;
+  const RankEnvironment &env;
+};
+
+bool Chunker::isKeySide(Site &site, Value value) {
+  Operation *def = value.getDefiningOp();
+  if (!def)
+    return !site.grid->isAncestor(value.getParentBlock()->getParentOp());
+  if (!site.grid->isAncestor(def))
+    return true;
+  auto einsum = dyn_cast<EinsumOp>(def);
+  if (!einsum || einsum->getParentOp() != site.iterate)
+    return false;
+  StringRef queryOuter = site.queryCut.getOuter(),
+            queryInner = site.queryCut.getInner();
+  for (StringRef rank : einsum.getRanks().getAsValueRange<StringAttr>())
+    if (rank == queryOuter || rank == queryInner)
+      return false;
+  if (einsum.hasMask() || bodyReadsCoordinates(einsum))
+    return false;
+  for (Value input : einsum.getInputs())
+    if (!isKeySide(site, input))
+      return false;
+  return true;
+}
+
+FailureOr<SymbolicOffset> Chunker::getCausalOffset(Site &site,
+                                                   EinsumOp einsum,
+                                                   std::string &why) {
+  SmallVector<IntegerSet> disjuncts = einsum.getDisjuncts();
+  if (disjuncts.size() != 1 || disjuncts.front().getNumConstraints() != 1 ||
+      disjuncts.front().isEq(0) || !einsum.getDataCompares().empty()) {
+    why = "the mask of " + einsum.getName().value_or("a contribution").str() +
+          " is not one causal constraint";
+    return failure();
+  }
+  std::map<std::string, int64_t> ranks;
+  SymbolicOffset offset;
+  if (failed(getLinearForm(einsum, disjuncts.front().getConstraint(0), ranks,
+                           offset))) {
+    why = "the mask is not linear";
+    return failure();
+  }
+  int64_t tq = site.queryCut.getTile(), tk = site.keyCut.getTile();
+  std::map<std::string, int64_t> causal = {
+      {site.queryCut.getOuter().str(), tq},
+      {site.queryCut.getInner().str(), 1},
+      {site.keyCut.getOuter().str(), -tk},
+      {site.keyCut.getInner().str(), -1}};
+  if (ranks != causal) {
+    why = "the mask is not causal (m <= p + offset)";
+    return failure();
+  }
+  // The last state a query tile reads must exist: F(t) <= ceil(M / Tk)
+  // holds for m <= p + M - P + c with c <= 0 and rows p < P.
+  std::string m = site.keyCut.getRank().str(), p = site.queryCut.getRank().str();
+  std::map<std::string, int64_t> bottomRight = {{m, 1}, {p, -1}};
+  if (offset.coefficients != bottomRight || offset.constant > 0) {
+    why = "the causal mask is not aligned bottom-right (m <= p + M - P + c "
+          "with c <= 0), so the states a query tile reads are not bounded "
+          "by the key tiles";
+    return failure();
+  }
+  return offset;
+}
+
+LogicalResult Chunker::matchScore(Site &site, EinsumOp score,
+                                  std::string &why) {
+  if (site.score) {
+    if (site.score != score) {
+      why = "the contributions read different scores";
+      return failure();
+    }
+    return success();
+  }
+  if (!score || score->getParentOp() != site.iterate || score.hasMask() ||
+      score.getInputs().size() != 2 || score.getReductions().size() != 1 ||
+      cast<ReductionAttr>(score.getReductions()[0]).getKind() !=
+          ReduceKind::add ||
+      bodyReadsCoordinates(score)) {
+    why = "the score is not an unmasked sum of products of two operands";
+    return failure();
+  }
+  StringRef contracted =
+      cast<ReductionAttr>(score.getReductions()[0]).getRank().getValue();
+  if (!site.grid.getTileExtent(contracted)) {
+    why = "the score contracts a rank without a tile extent";
+    return failure();
+  }
+  StringRef keyOuter = site.keyCut.getOuter(), keyInner = site.keyCut.getInner();
+  StringRef queryOuter = site.queryCut.getOuter(),
+            queryInner = site.queryCut.getInner();
+  auto side = [&](unsigned i, bool &query, bool &key) {
+    llvm::StringSet<> ranks = getIndexRanks(score, i);
+    query = ranks.contains(queryOuter) || ranks.contains(queryInner);
+    key = ranks.contains(keyOuter) || ranks.contains(keyInner);
+  };
+  bool q0, k0, q1, k1;
+  side(0, q0, k0);
+  side(1, q1, k1);
+  if (q0 && !k0 && k1 && !q1) {
+    site.queryOperand = 0;
+    site.keyOperand = 1;
+  } else if (q1 && !k1 && k0 && !q0) {
+    site.queryOperand = 1;
+    site.keyOperand = 0;
+  } else {
+    why = "the score's operands are not one query-side and one key-side "
+          "factor";
+    return failure();
+  }
+  Value query = score.getInputs()[site.queryOperand];
+  if (Operation *def = query.getDefiningOp();
+      def && site.iterate->isAncestor(def)) {
+    why = "the score's query-side factor is computed per key step";
+    return failure();
+  }
+  if (!isKeySide(site, score.getInputs()[site.keyOperand])) {
+    why = "the score's key-side factor depends on the query tile";
+    return failure();
+  }
+  if (!isProductOfOperands(score)) {
+    why = "the score's body is not the product of its operands (Z3)";
+    return failure();
+  }
+  site.score = score;
+  return success();
+}
+
+LogicalResult Chunker::matchStream(Site &site, unsigned i, Value yielded,
+                                   std::string &why) {
+  Stream stream;
+  stream.carried = i;
+  stream.init = site.iterate.getInits()[i].getDefiningOp<EinsumOp>();
+  if (!isZeroFill(stream.init) || !stream.init->hasOneUse()) {
+    why = "carried value #" + std::to_string(i) + " does not start from 0";
+    return failure();
+  }
+  SmallVector<std::string> ranks = outputRanks(stream.init);
+  auto update = yielded.getDefiningOp<EinsumOp>();
+  BlockArgument argument = site.iterate.getBodyBlock().getArgument(i);
+  if (!update || update->getParentOp() != site.iterate ||
+      update.getInputs().size() != 2 || !update.getReductions().empty() ||
+      update.hasMask() || outputRanks(update) != ranks) {
+    why = "carried value #" + std::to_string(i) + " is not updated by a sum";
+    return failure();
+  }
+  unsigned own = update.getInputs()[0] == argument ? 0 : 1;
+  auto contribution = update.getInputs()[1 - own].getDefiningOp<EinsumOp>();
+  LawProver prover;
+  z3::expr r = prover.variable("r"), l = prover.variable("l");
+  SmallVector<z3::expr> args = own == 0 ? SmallVector<z3::expr>{r, l}
+                                        : SmallVector<z3::expr>{l, r};
+  FailureOr<z3::expr> body = prover.apply(update, args, why);
+  if (update.getInputs()[own] != argument || !contribution ||
+      contribution->getParentOp() != site.iterate ||
+      !readsAtOwnPoint(update, 0, ranks) ||
+      !readsAtOwnPoint(update, 1, ranks) || failed(body) ||
+      prover.prove(*body, r + l).status != ProofStatus::Proved) {
+    why = "carried value #" + std::to_string(i) + " is not R + L";
+    return failure();
+  }
+  // L[p0, ...] = S[m0, p0] (* X[m0, ...]) reduce(m0: add), causal.
+  stream.contribution = contribution;
+  if (contribution.getReductions().size() != 1 ||
+      cast<ReductionAttr>(contribution.getReductions()[0]).getRank() !=
+          site.keyCut.getInner() ||
+      cast<ReductionAttr>(contribution.getReductions()[0]).getKind() !=
+          ReduceKind::add ||
+      outputRanks(contribution) != ranks ||
+      contribution.getInputs().size() > 2 ||
+      bodyReadsCoordinates(contribution)) {
+    why = "contribution " +
+          contribution.getName().value_or("L").str() +
+          " is not a sum over the key tile";
+    return failure();
+  }
+  std::optional<unsigned> scoreOperand;
+  for (auto [j, input] : llvm::enumerate(contribution.getInputs())) {
+    auto producer = input.getDefiningOp<EinsumOp>();
+    if (!scoreOperand && producer && producer->getParentOp() == site.iterate &&
+        !producer.getReductions().empty() &&
+        readsAtOwnPoint(contribution, j, outputRanks(producer))) {
+      scoreOperand = j;
+      if (failed(matchScore(site, producer, why)))
+        return failure();
+    } else {
+      stream.valueOperand = j;
+    }
+  }
+  if (!scoreOperand) {
+    why = "contribution does not read the score at its own point";
+    return failure();
+  }
+  if (stream.valueOperand) {
+    llvm::StringSet<> valueRanks =
+        getIndexRanks(contribution, *stream.valueOperand);
+    if (valueRanks.contains(site.queryCut.getOuter()) ||
+        valueRanks.contains(site.queryCut.getInner()) ||
+        !isKeySide(site, contribution.getInputs()[*stream.valueOperand])) {
+      why = "the contribution's other factor is not key-side";
+      return failure();
+    }
+  }
+  // Every output rank but the query row comes from the key-side factor.
+  for (const std::string &rank : ranks)
+    if (rank != site.queryCut.getInner() &&
+        (!stream.valueOperand ||
+         !getIndexRanks(contribution, *stream.valueOperand).contains(rank) ||
+         !site.grid.getTileExtent(rank))) {
+      why = "output rank '" + rank + "' is not a tile rank of the value";
+      return failure();
+    }
+  if (!isProductOfOperands(contribution)) {
+    why = "the contribution's body is not the product of its operands (Z3)";
+    return failure();
+  }
+  FailureOr<SymbolicOffset> offset =
+      getCausalOffset(site, contribution, why);
+  if (failed(offset))
+    return failure();
+  if (!site.streams.empty() && !(*offset == site.offset)) {
+    why = "the contributions have different masks";
+    return failure();
+  }
+  site.offset = *offset;
+  site.streams.push_back(stream);
+  return success();
+}
+
+FailureOr<Site> Chunker::match(IterateOp iterate, std::string &why) {
+  Site site;
+  site.iterate = iterate;
+  site.grid = dyn_cast<GridOp>(iterate->getParentOp());
+  if (!site.grid) {
+    why = "the iterate is not in a work grid (run cascade-partition-rank)";
+    return failure();
+  }
+  site.keyCut = env.getPartitionOfOuter(iterate.getRank());
+  for (StringRef rank : site.grid.getRanks().getAsValueRange<StringAttr>())
+    if (PartitionOp cut = env.getPartitionOfOuter(rank))
+      site.queryCut = cut;
+  if (!site.keyCut || !site.queryCut || iterate.getNumStacked() != 0 ||
+      iterate.getInits().empty()) {
+    why = "the iterate does not walk key tiles inside a query grid";
+    return failure();
+  }
+  auto yield = cast<YieldOp>(iterate.getBodyBlock().getTerminator());
+  for (auto [i, yielded] : llvm::enumerate(yield.getValues()))
+    if (failed(matchStream(site, i, yielded, why)))
+      return failure();
+  FloatClassAnalysis classes(function);
+  unsigned scoreOperand = 0;
+  for (Stream &stream : site.streams) {
+    for (auto [j, input] : llvm::enumerate(stream.contribution.getInputs()))
+      if (input == site.score.getResult())
+        scoreOperand = j;
+    if (failed(requireFiniteOperands(classes, site.score, std::nullopt,
+                                     site.score, "cascade-chunk",
+                                     "summing past key tiles into a state")) ||
+        failed(requireFiniteOperands(classes, stream.contribution,
+                                     scoreOperand, stream.contribution,
+                                     "cascade-chunk",
+                                     "summing past key tiles into a state"))) {
+      why = "an operand may not be finite";
+      return failure();
+    }
+  }
+  return site;
+}
+
+AffineExpr Chunker::buildOffset(EinsumParts &parts,
+                                const SymbolicOffset &offset) {
+  AffineExpr expr = getAffineConstantExpr(offset.constant, function.getContext());
+  for (auto &[rank, k] : offset.coefficients)
+    expr = expr + parts.extent(rank) * k;
+  return expr;
+}
+
+LogicalResult Chunker::rewrite(Site &site) {
+  MLIRContext *context = function.getContext();
+  OpBuilder builder(site.grid);
+  Location loc = site.iterate.getLoc();
+  IterateOp iterate = site.iterate;
+  int64_t tq = site.queryCut.getTile(), tk = site.keyCut.getTile();
+  StringRef keyOuter = site.keyCut.getOuter(), keyInner = site.keyCut.getInner();
+  StringRef queryOuter = site.queryCut.getOuter();
+  SmallVector<std::string> stateRanks;
+  for (StringRef rank : site.grid.getRanks().getAsValueRange<StringAttr>())
+    if (rank != queryOuter)
+      stateRanks.push_back(rank.str());
+  if (stateRanks.empty())
+    return iterate.emitError("cascade-chunk: the query grid has no rank "
+                             "besides the query tile to run a state phase "
+                             "over");
+  llvm::StringMap<int64_t> tileExtents;
+  for (NamedAttribute entry : site.grid.getTileExtents())
+    tileExtents[entry.getName().getValue()] =
+        cast<IntegerAttr>(entry.getValue()).getInt();
+  StringRef contracted =
+      cast<ReductionAttr>(site.score.getReductions()[0]).getRank().getValue();
+  Type f32 = builder.getF32Type();
+
+  // The ranks of each stream's state tile: the contracted rank, then the
+  // contribution's output ranks but the query row.
+  SmallVector<SmallVector<std::string>> stateTiles;
+  for (const Stream &stream : site.streams) {
+    SmallVector<std::string> tile = {contracted.str()};
+    for (const std::string &rank : outputRanks(stream.contribution))
+      if (rank != site.queryCut.getInner())
+        tile.push_back(rank);
+    stateTiles.push_back(tile);
+  }
+  auto tileType = [&](ArrayRef<std::string> ranks, bool stacked) {
+    SmallVector<int64_t> shape;
+    if (stacked)
+      shape.push_back(ShapedType::kDynamic);
+    for (const std::string &rank : ranks)
+      shape.push_back(tileExtents.lookup(rank));
+    return RankedTensorType::get(shape, f32);
+  };
+  auto setExtents = [&](EinsumParts &parts) {
+    for (auto &entry : tileExtents)
+      parts.staticExtents[entry.getKey()] = entry.getValue();
+    parts.staticExtents[keyInner] = tk;
+    parts.staticExtents[site.queryCut.getInner()] = tq;
+  };
+  auto multiply = [](OpBuilder &b, Location l, ValueRange args) -> Value {
+    return args.size() == 1 ? args[0]
+                            : arith::MulFOp::create(b, l, args[0], args[1])
+                                  .getResult();
+  };
+  auto add = [](OpBuilder &b, Location l, ValueRange args) -> Value {
+    return arith::AddFOp::create(b, l, args[0], args[1]);
+  };
+
+  // The state phase.
+  SmallVector<Attribute> outputs;
+  SmallVector<Type> resultTypes;
+  for (const SmallVector<std::string> &tile : stateTiles) {
+    SmallVector<StringRef> ranks(stateRanks.begin(), stateRanks.end());
+    ranks.push_back(keyOuter);
+    ranks.append(tile.begin(), tile.end());
+    outputs.push_back(builder.getStrArrayAttr(ranks));
+    resultTypes.push_back(RankedTensorType::get(
+        SmallVector<int64_t>(ranks.size(), ShapedType::kDynamic), f32));
+  }
+  OperationState gridState(loc, GridOp::getOperationName());
+  gridState.addAttribute(
+      "ranks", builder.getStrArrayAttr(SmallVector<StringRef>(
+                   stateRanks.begin(), stateRanks.end())));
+  gridState.addAttribute("outputs", builder.getArrayAttr(outputs));
+  gridState.addAttribute("tile_extents", site.grid.getTileExtents());
+  gridState.addTypes(resultTypes);
+  gridState.addRegion()->push_back(new Block());
+  auto stateGrid = cast<GridOp>(builder.create(gridState));
+  {
+    OpBuilder::InsertionGuard guard(builder);
+    builder.setInsertionPointToStart(&stateGrid.getBodyBlock());
+    SmallVector<Value> zeros;
+    SmallVector<Type> stackedTypes;
+    for (auto [stream, tile] : llvm::zip(site.streams, stateTiles)) {
+      EinsumParts zero(context);
+      zero.name = getUniqueEinsumName(
+          function, ("H" + *stream.init.getName()).str());
+      zero.output.assign(tile.begin(), tile.end());
+      zero.elementType = f32;
+      setExtents(zero);
+      zeros.push_back(zero.build(builder, loc, [&](OpBuilder &b, Location l,
+                                                   ValueRange) -> Value {
+        return arith::ConstantOp::create(b, l, b.getF32FloatAttr(0.0));
+      }));
+      stackedTypes.push_back(tileType(tile, /*stacked=*/true));
+    }
+    IterateOp scan =
+        createIterate(builder, loc, keyOuter, zeros, stackedTypes);
+    builder.setInsertionPointToStart(&scan.getBodyBlock());
+    // The key-side Einsums the state needs, cloned from the key loop.
+    IRMapping mapping;
+    llvm::SetVector<Operation *> needed;
+    SmallVector<Value> worklist = {site.score.getInputs()[site.keyOperand]};
+    for (Stream &stream : site.streams)
+      if (stream.valueOperand)
+        worklist.push_back(
+            stream.contribution.getInputs()[*stream.valueOperand]);
+    while (!worklist.empty()) {
+      Operation *def = worklist.pop_back_val().getDefiningOp();
+      if (!def || def->getParentOp() != iterate || !needed.insert(def))
+        continue;
+      llvm::append_range(worklist, def->getOperands());
+    }
+    for (Operation &op : iterate.getBodyBlock())
+      if (needed.contains(&op))
+        builder.clone(op, mapping);
+    SmallVector<Value> next;
+    for (auto [i, stream] : llvm::enumerate(site.streams)) {
+      EinsumParts chunk(context);
+      chunk.name = getUniqueEinsumName(
+          function, ("C" + StringRef(*stream.init.getName()).rtrim("0")).str());
+      chunk.output.assign(stateTiles[i].begin(), stateTiles[i].end());
+      chunk.reductions.push_back({keyInner.str(), ReduceKind::add});
+      chunk.elementType = f32;
+      setExtents(chunk);
+      chunk.addOperandOf(site.score, site.keyOperand);
+      chunk.getOperandsMutable().back() = mapping.lookupOrDefault(
+          site.score.getInputs()[site.keyOperand]);
+      if (stream.valueOperand) {
+        chunk.addOperandOf(stream.contribution, *stream.valueOperand);
+        chunk.getOperandsMutable().back() = mapping.lookupOrDefault(
+            stream.contribution.getInputs()[*stream.valueOperand]);
+      }
+      Value contribution = chunk.build(builder, loc, multiply);
+      EinsumParts sum(context);
+      StringRef carried = *stream.init.getName();
+      if (carried.size() > 1 && carried.back() == '0')
+        carried = carried.drop_back();
+      sum.name = getUniqueEinsumName(function, ("H" + carried).str());
+      sum.output.assign(stateTiles[i].begin(), stateTiles[i].end());
+      sum.elementType = f32;
+      setExtents(sum);
+      SmallVector<AffineExpr> own;
+      for (const std::string &rank : stateTiles[i])
+        own.push_back(sum.dim(rank));
+      sum.addOperand(scan.getBodyBlock().getArgument(i), own);
+      sum.addOperand(contribution, own);
+      next.push_back(sum.build(builder, loc, add));
+    }
+    SmallVector<Value> yielded(next);
+    yielded.append(next.begin(), next.end());
+    YieldOp::create(builder, loc, yielded);
+    builder.setInsertionPointAfter(scan);
+    YieldOp::create(builder, loc, scan.getStackedResults());
+  }
+
+  // The inter-chunk products start the carried sums.
+  builder.setInsertionPoint(iterate);
+  for (auto [i, stream] : llvm::enumerate(site.streams)) {
+    EinsumParts inter(context);
+    inter.name = stream.init.getName()->str();
+    inter.output = outputRanks(stream.init);
+    inter.reductions.push_back({contracted.str(), ReduceKind::add});
+    inter.elementType =
+        cast<RankedTensorType>(stream.init.getType()).getElementType();
+    setExtents(inter);
+    inter.addOperandOf(site.score, site.queryOperand);
+    // H_steps[b, h, F(t) - 1, e, f...], F(t) past key tiles.
+    AffineExpr firstRow = inter.dim(queryOuter) * tq;
+    AffineExpr past = firstRow + buildOffset(inter, site.offset) + 1;
+    SmallVector<AffineExpr> indices;
+    for (const std::string &rank : stateRanks)
+      indices.push_back(inter.dim(rank));
+    indices.push_back(past.floorDiv(tk) - 1);
+    for (const std::string &rank : stateTiles[i])
+      indices.push_back(inter.dim(rank));
+    inter.addOperand(stateGrid.getResult(i), indices);
+    inter.addConstraint(past - tk, /*isEquality=*/false);
+    Value start = inter.build(builder, loc, multiply);
+    iterate->setOperand(stream.carried, start);
+    stream.init.erase();
+  }
+
+  // The key loop keeps the tiles that are not wholly past:
+  // m1 Tk + Tk - 1 > t Tq + offset.
+  for (Stream &stream : site.streams) {
+    EinsumOp old = stream.contribution;
+    builder.setInsertionPoint(old);
+    EinsumParts intra(context);
+    intra.name = old.getName() ? old.getName()->str() : "";
+    intra.output = outputRanks(old);
+    for (Attribute attr : old.getReductions()) {
+      auto reduction = cast<ReductionAttr>(attr);
+      intra.reductions.push_back(
+          {reduction.getRank().getValue().str(), reduction.getKind()});
+    }
+    if (old.getFill())
+      intra.fill = old.getFillValue();
+    intra.elementType =
+        cast<RankedTensorType>(old.getType()).getElementType();
+    setExtents(intra);
+    for (unsigned j = 0; j < old.getInputs().size(); ++j)
+      intra.addOperandOf(old, j);
+    intra.addPredicateOf(old);
+    intra.addConstraint(intra.dim(keyOuter) * tk + (tk - 2) -
+                            intra.dim(queryOuter) * tq -
+                            buildOffset(intra, site.offset),
+                        /*isEquality=*/false);
+    EinsumOp now = intra.build(
+        builder, loc, [&](OpBuilder &b, Location, ValueRange args) {
+          return inlineBody(b, old, args);
+        });
+    old.getResult().replaceAllUsesWith(now.getResult());
+    old.erase();
+    stream.contribution = now;
+  }
+  TileClassificationRequest request;
+  request.queryRank = site.queryCut.getRank().str();
+  request.queryTile = tq;
+  std::string why;
+  FailureOr<TileScheduleAttr> tiles =
+      classifyKeyTiles(iterate, site.keyCut, request, why);
+  if (failed(tiles))
+    return iterate.emitError("cascade-chunk: the intra-chunk key loop "
+                             "cannot be classified: ")
+           << why;
+  iterate.setTilesAttr(*tiles);
+  return success();
+}
+
+struct CascadeChunkPass
+    : public mlir::cascade::impl::CascadeChunkBase<CascadeChunkPass> {
+  using CascadeChunkBase::CascadeChunkBase;
+
+  void runOnOperation() override {
+    func::FuncOp function = getOperation();
+    if (!isCascadeFunction(function))
+      return;
+    FailureOr<RankEnvironment> env = RankEnvironment::build(function);
+    if (failed(env))
+      return;
+    // A function with a state phase already has one; the plan covers one.
+    if (llvm::count_if(function.getBody().front().getOps<GridOp>(),
+                       [](GridOp) { return true; }) != 1)
+      return;
+    SmallVector<IterateOp> iterates;
+    function.walk([&](IterateOp iterate) { iterates.push_back(iterate); });
+    Chunker chunker(function, *env);
+    for (IterateOp iterate : iterates) {
+      std::string why;
+      FailureOr<Site> site = chunker.match(iterate, why);
+      if (failed(site)) {
+        if (emitRemarks)
+          iterate.emitRemark("cascade-chunk: left quadratic: ") << why;
+        continue;
+      }
+      if (failed(chunker.rewrite(*site)))
+        return signalPassFailure();
+      if (emitRemarks)
+        iterate.emitRemark("cascade-chunk: past key tiles read from a state "
+                           "stacked per key tile");
+    }
+  }
+};
+
+} // namespace
