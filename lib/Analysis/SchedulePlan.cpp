@@ -360,16 +360,20 @@ LogicalResult SchedulePlan::planBuffers(func::FuncOp function) {
         for (auto [result, yielded] : llvm::zip(
                  iterate.getStackedResults(),
                  yield.getValues().drop_front(iterate.getInits().size()))) {
-          const BufferPlan &step = buffers[yielded];
+          // The step's own buffer (a carried tensor updated in place is an
+          // alias of its init's).
+          const BufferPlan *step = &buffers[yielded];
+          while (step->kind == BufferPlan::Kind::Alias)
+            step = &buffers[step->aliasOf];
           BufferPlan stacked;
           stacked.kind = BufferPlan::Kind::Stacked;
           stacked.stackedValue = yielded;
           stacked.tensorRanks = {iterate.getRank().str()};
-          llvm::append_range(stacked.tensorRanks, step.tensorRanks);
+          llvm::append_range(stacked.tensorRanks, step->tensorRanks);
           stacked.ranks = {iterate.getRank().str()};
-          llvm::append_range(stacked.ranks, step.ranks);
+          llvm::append_range(stacked.ranks, step->ranks);
           stacked.shape = {ShapedType::kDynamic};
-          llvm::append_range(stacked.shape, step.shape);
+          llvm::append_range(stacked.shape, step->shape);
           buffers[result] = stacked;
         }
         continue;

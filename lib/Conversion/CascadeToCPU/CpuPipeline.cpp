@@ -253,6 +253,8 @@ mlir::cascade::buildCascadeToCpuPipeline(OpPassManager &pm,
     schedule.tileExtents.push_back(entry.getKey().str() + "=" +
                                    std::to_string(entry.getValue()));
   functions.addPass(createCascadePartitionRank(schedule));
+  // Causal linear attention: past key tiles through a stacked state.
+  functions.addPass(createCascadeChunk());
   pm.addPass(createLowerToCpuKernelPass(options));
   // Upstream cleanups, then the standard conversions to the LLVM dialect.
   pm.addPass(createCanonicalizerPass());

@@ -163,6 +163,11 @@ private:
   /// data comparisons), and the key tile is not one the schedule calls
   /// full.
   bool hasActivePredicate() { return !s.predicatesHold && einsum.hasMask(); }
+  /// The predicate as one i1 when it mentions only ranks fixed at this
+  /// point (not the loop nest's); null otherwise.
+  Value evaluateFixedPredicate();
+  /// Writes `value` into every element of the result buffer.
+  void fillResult(double value);
   /// `point` at row `row` of the register tile starting at `rowStart` and
   /// vector `chunk` of the group starting at `chunkStart`.
   Point tilePoint(const Point &point, Value rowStart, Value chunkStart,
@@ -676,11 +681,81 @@ Point EinsumLoopNest::tilePoint(const Point &point, Value rowStart,
 //===----------------------------------------------------------------------===//
 
 LogicalResult EinsumLoopNest::emit() {
+  // A predicate over ranks the work item (or key step) fixes holds for the
+  // whole result or for none of it: test it once, run the loop nest
+  // unmasked where it holds and write the else value where it does not.
+  // Its operands may then be read at indices that exist only where it
+  // holds (cascade-chunk's state of the past key tiles).
+  if (Value holds = evaluateFixedPredicate()) {
+    auto branch = scf::IfOp::create(b, loc, holds, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(branch.elseBlock());
+    fillResult(einsum.getFillValue());
+    b.setInsertionPointToStart(branch.thenBlock());
+    bool held = s.predicatesHold;
+    s.predicatesHold = true;
+    LogicalResult emitted = emit();
+    s.predicatesHold = held;
+    return emitted;
+  }
   if (failed(readPlan()))
     return failure();
   Point point;
   emitOuterLoops(0, point);
   return success();
+}
+
+Value EinsumLoopNest::evaluateFixedPredicate() {
+  if (!hasActivePredicate() || !einsum.getDataCompares().empty())
+    return nullptr;
+  SmallVector<std::string> rankNames = llvm::to_vector(
+      llvm::map_range(einsum.getRanks().getAsValueRange<StringAttr>(),
+                      [](StringRef r) { return r.str(); }));
+  SmallVector<IntegerSet> disjuncts = einsum.getDisjuncts();
+  for (IntegerSet conjunction : disjuncts)
+    for (AffineExpr expr : conjunction.getConstraints())
+      for (auto [position, rank] : llvm::enumerate(rankNames))
+        if (expr.isFunctionOfDim(position) &&
+            (s.isBufferRank(rank) || !s.fixed.count(rank) ||
+             einsum.isReduced(rank)))
+          return nullptr;
+  SmallVector<Value> dims;
+  for (const std::string &rank : rankNames) {
+    Value fixed = s.fixed.lookup(rank);
+    dims.push_back(fixed ? fixed : s.constantIndex(0));
+  }
+  SmallVector<Value> symbols = symbolValues();
+  Value zero = s.constantIndex(0);
+  Value any;
+  for (IntegerSet conjunction : disjuncts) {
+    Value all = arith::ConstantIntOp::create(b, loc, 1, 1);
+    for (auto [i, expr] : llvm::enumerate(conjunction.getConstraints())) {
+      Value value = affine::expandAffineExpr(b, loc, expr, dims, symbols);
+      Value holds = arith::CmpIOp::create(
+          b, loc,
+          conjunction.isEq(i) ? arith::CmpIPredicate::eq
+                              : arith::CmpIPredicate::sge,
+          value, zero);
+      all = arith::AndIOp::create(b, loc, all, holds);
+    }
+    any = any ? arith::OrIOp::create(b, loc, any, all).getResult() : all;
+  }
+  return any;
+}
+
+void EinsumLoopNest::fillResult(double value) {
+  OpBuilder::InsertionGuard guard(b);
+  auto type = cast<MemRefType>(result.buffer.getType());
+  SmallVector<Value> indices;
+  for (int64_t size : type.getShape()) {
+    auto loop = scf::ForOp::create(b, loc, s.constantIndex(0),
+                                   s.constantIndex(size), s.constantIndex(1));
+    b.setInsertionPointToStart(loop.getBody());
+    indices.push_back(loop.getInductionVar());
+  }
+  Value constant = arith::ConstantOp::create(
+      b, loc, b.getFloatAttr(type.getElementType(), value));
+  memref::StoreOp::create(b, loc, constant, result.buffer, indices);
 }
 
 void EinsumLoopNest::emitOuterLoops(unsigned level, Point &point) {
