@@ -347,6 +347,43 @@ TEST_F(RewriteNumerics, PartitionRankOfEveryVariant) {
   }
 }
 
+TEST_F(RewriteNumerics, ChunkCausalLinear) {
+  // cascade-chunk on the scheduled form against the spec: query tiles that
+  // are not the key tile (5 and 7 rows: the number of wholly past key tiles
+  // changes inside no pattern), one-row tiles, tiles larger than the rank;
+  // P > M (rows that see nothing, states never read), M = 0, P = 0. The
+  // other causal variants are left as they are and still agree.
+  for (const char *v : {"linear_causal", "softmax_causal", "retention"}) {
+    OwningOpRef<ModuleOp> original = load(v);
+    ASSERT_TRUE(original);
+    for (int queryTile : {5, 64, 1}) {
+      OwningOpRef<ModuleOp> scheduled = original->clone();
+      std::vector<Sizes> sizes;
+      for (const Sizes &s : kSizes)
+        if (s.E == 8 && s.F == 8 && (queryTile != 1 || s.P <= 5))
+          sizes.push_back(s);
+      std::string pipeline =
+          "func.func(cascade-minimize-passes{remarks=0 tile-size=7},"
+          "cascade-stream-rank{tile-size=7},"
+          "cascade-classify-tiles{query-tile=" +
+          std::to_string(queryTile) +
+          "},cascade-partition-rank{query-tile=" + std::to_string(queryTile) +
+          " tile-extents=e=8,f=8},cascade-chunk)";
+      SCOPED_TRACE(std::string(v) + " | " + pipeline);
+      runPipeline(*scheduled, pipeline);
+      bool stacked = scheduled
+                         ->walk([](IterateOp iterate) {
+                           return iterate.getNumStacked()
+                                      ? WalkResult::interrupt()
+                                      : WalkResult::advance();
+                         })
+                         .wasInterrupted();
+      EXPECT_EQ(stacked, std::string(v) == "linear_causal");
+      compareOn(*original, *scheduled, v, sizes);
+    }
+  }
+}
+
 TEST_F(RewriteNumerics, Reassociate) {
   check("linear", "func.func(cascade-defer-division,cascade-reassociate)", 1);
   // The associated form is already the cheaper order: nothing changes.

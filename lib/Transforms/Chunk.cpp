@@ -410,7 +410,9 @@ LogicalResult Chunker::matchStream(Site &site, unsigned i, Value yielded,
     }
   }
   if (!scoreOperand) {
-    why = "contribution does not read the score at its own point";
+    why = "the contribution does not multiply the score itself by a key-side "
+          "factor (a decay or a map of the score sits between; decays "
+          "carried in the state are not derived yet)";
     return failure();
   }
   if (stream.valueOperand) {

@@ -280,7 +280,7 @@ func.func @partition_nested(%A: tensor<?xf32>) -> tensor<?xf32> {
 func.func @yield_without_initial_value(%A: tensor<?xf32>) -> tensor<?xf32> {
   %init = cascade.einsum [p] = 0.0 : () -> tensor<?xf32>
   %r = cascade.iterate p init(%acc = %init) : tensor<?xf32> {
-    // expected-error @+1 {{yields 2 values but the iterate carries 1; every carried value needs an initial value in init(...)}}
+    // expected-error @+1 {{yields 2 values but the iterate carries 1 and stacks 0; every carried value needs an initial value in init(...) and every stacked one a type after 'stack'}}
     cascade.yield %acc, %acc : tensor<?xf32>, tensor<?xf32>
   }
   return %A : tensor<?xf32>
@@ -622,4 +622,46 @@ func.func @data_compare_mixed_types(%A: tensor<?xf32>, %D: tensor<?xi32>, %E: te
   // expected-error @+1 {{data comparison #0 compares reads of different types 'tensor<?xi32>' and 'tensor<?xi64>'}}
   %X = cascade.einsum [p] = %A[p] where %D[p] == %E[p] : (tensor<?xf32>, tensor<?xi32>, tensor<?xi64>) -> tensor<?xf32>
   return %X : tensor<?xf32>
+}
+
+// -----
+
+// A stacked result has the iterated rank in front of the step's shape.
+func.func @stacked_wrong_shape(%A: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  cascade.partition p = p1 * 4 + p0
+  %init = cascade.einsum I[p0] = 0.0 : () -> tensor<4xf32>
+  // expected-error @+1 {{stacked result #0 has type 'tensor<?x8xf32>' but stacks the yielded 'tensor<4xf32>': it needs the iterated rank as a new leading dimension and the step's shape after}}
+  %r, %s = cascade.iterate p1 init(%acc = %init) : tensor<4xf32> stack tensor<?x8xf32> {
+    %n = cascade.einsum N[p0] = %acc[p0] + %A[p1 * 4 + p0, 0] : (tensor<4xf32>, tensor<?x4xf32>) -> tensor<4xf32>
+    cascade.yield %n, %n : tensor<4xf32>, tensor<4xf32>
+  }
+  return %A : tensor<?x4xf32>
+}
+
+// -----
+
+// A stacked value names its ranks through the Einsum that computes it.
+func.func @stacked_block_argument(%A: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  cascade.partition p = p1 * 4 + p0
+  %init = cascade.einsum I[p0] = 0.0 : () -> tensor<4xf32>
+  %r, %s = cascade.iterate p1 init(%acc = %init) : tensor<4xf32> stack tensor<?x4xf32> {
+    %n = cascade.einsum N[p0] = %acc[p0] + %A[p1 * 4 + p0, 0] : (tensor<4xf32>, tensor<?x4xf32>) -> tensor<4xf32>
+    // expected-error @+1 {{stacks value #0, which is not an Einsum of the body}}
+    cascade.yield %n, %acc : tensor<4xf32>, tensor<4xf32>
+  }
+  return %A : tensor<?x4xf32>
+}
+
+// -----
+
+// A tile schedule skips steps; a stacked result needs all of them.
+func.func @stacked_with_tile_schedule(%X: tensor<?x?xf32>) -> tensor<?xf32> {
+  cascade.partition m = m1 * 4 + m0
+  %R0 = cascade.einsum R0[p] = 0.0 : () -> tensor<?xf32>
+  // expected-error @+1 {{stacks values but has a tile schedule}}
+  %R, %Rs = cascade.iterate m1 init(%r = %R0) : tensor<?xf32> stack tensor<?x?xf32> attributes {tiles = #cascade.tiles<query = "p", query_tile = 8, dims = ["p#tile"], symbols = ["m"], ranges = [#cascade.key_range<lower = (d0)[s0] -> (0), upper = (d0)[s0] -> (s0), full_lower = (d0)[s0] -> (0), full_upper = (d0)[s0] -> (0)>]>} {
+    %N = cascade.einsum N[p] = %r[p] + %X[m1 * 4 + m0, p] reduce(m0: add) : (tensor<?xf32>, tensor<?x?xf32>) -> tensor<?xf32>
+    cascade.yield %N, %N : tensor<?xf32>, tensor<?xf32>
+  }
+  return %R : tensor<?xf32>
 }

@@ -161,3 +161,22 @@ func.func @work_grid(%X: tensor<?x?x?xf32>) -> tensor<?x?x?xf32> {
   }
   return %O : tensor<?x?x?xf32>
 }
+
+// A scan: the carried state stacked per step, and a grid assembling it.
+// CHECK-LABEL: func.func @stacked_steps
+// CHECK: %H_steps = cascade.grid [b] tile_extents(f = 4) -> ([b, m1, f]) : tensor<?x?x?xf32> {
+// CHECK: %H, %H_steps_0 = cascade.iterate m1 init(%h = %H0) : tensor<4xf32> stack tensor<?x4xf32> {
+// CHECK: cascade.yield %[[N:.*]], %[[N]] : tensor<4xf32>, tensor<4xf32>
+// CHECK: cascade.yield %H_steps_0 : tensor<?x4xf32>
+func.func @stacked_steps(%X: tensor<?x?x?xf32>) -> tensor<?x?x?xf32> {
+  cascade.partition m = m1 * 8 + m0
+  %S = cascade.grid [b] tile_extents(f = 4) -> ([b, m1, f]) : tensor<?x?x?xf32> {
+    %H0 = cascade.einsum H0[f] = 0.0 : () -> tensor<4xf32>
+    %H, %Hs = cascade.iterate m1 init(%h = %H0) : tensor<4xf32> stack tensor<?x4xf32> {
+      %N = cascade.einsum H[f] = %h[f] + %X[b, m1 * 8 + m0, f] reduce(m0: add) : (tensor<4xf32>, tensor<?x?x?xf32>) -> tensor<4xf32>
+      cascade.yield %N, %N : tensor<4xf32>, tensor<4xf32>
+    }
+    cascade.yield %Hs : tensor<?x4xf32>
+  }
+  return %S : tensor<?x?x?xf32>
+}
