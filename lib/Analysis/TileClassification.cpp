@@ -222,22 +222,6 @@ struct StepValue {
 /// Whether `einsum` reads operand `index` at the point its producer's value
 /// stands for: each index is the rank of the same name as the producer's
 /// output rank in that position.
-static bool readsAtOwnPoint(EinsumOp einsum, unsigned index,
-                            ArrayRef<StringRef> producerRanks) {
-  AffineMap map =
-      cast<AffineMapAttr>(einsum.getIndexingMaps()[index]).getValue();
-  if (map.getNumResults() != producerRanks.size())
-    return false;
-  for (auto [expr, rank] : llvm::zip(map.getResults(), producerRanks)) {
-    auto dim = dyn_cast<AffineDimExpr>(expr);
-    if (!dim ||
-        cast<StringAttr>(einsum.getRanks()[dim.getPosition()]).getValue() !=
-            rank)
-      return false;
-  }
-  return true;
-}
-
 /// Proves that a step of `iterate` at which every Einsum with a predicate
 /// has an empty domain yields every carried tensor unchanged.
 static LogicalResult proveEmptyStepIsIdentity(IterateOp iterate,
@@ -289,7 +273,7 @@ static LogicalResult proveEmptyStepIsIdentity(IterateOp iterate,
       allConstant = false;
       auto ranks = ranksOf.find(input);
       if (known != values.end() && ranks != ranksOf.end() &&
-          readsAtOwnPoint(einsum, j, ranks->second)) {
+          einsum.readsAtOwnPoint(j, ranks->second)) {
         operands.push_back(known->second.value);
         continue;
       }

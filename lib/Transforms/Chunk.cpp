@@ -100,27 +100,18 @@ bool isZeroFill(EinsumOp einsum) {
   return value && value.getValueAsDouble() == 0.0;
 }
 
-/// Whether operand `index` of `einsum` is read at the coordinates of its
-/// own ranks `ranks` (each index a bare rank of the same name).
-bool readsAtOwnPoint(EinsumOp einsum, unsigned index,
-                     ArrayRef<std::string> ranks) {
-  AffineMap map =
-      cast<AffineMapAttr>(einsum.getIndexingMaps()[index]).getValue();
-  if (map.getNumResults() != ranks.size())
-    return false;
-  for (auto [expr, rank] : llvm::zip(map.getResults(), ranks)) {
-    auto dim = dyn_cast<AffineDimExpr>(expr);
-    if (!dim || cast<StringAttr>(einsum.getRanks()[dim.getPosition()]).getValue() != rank)
-      return false;
-  }
-  return true;
-}
-
 SmallVector<std::string> outputRanks(EinsumOp einsum) {
   SmallVector<std::string> ranks;
   for (StringRef rank : einsum.getOutput().getAsValueRange<StringAttr>())
     ranks.push_back(rank.str());
   return ranks;
+}
+
+/// Whether operand `index` of `einsum` is read at the point of `ranks`.
+bool readsAtOwnPoint(EinsumOp einsum, unsigned index,
+                     ArrayRef<std::string> ranks) {
+  SmallVector<StringRef> names(ranks.begin(), ranks.end());
+  return einsum.readsAtOwnPoint(index, names);
 }
 
 /// The ranks operand `index` of `einsum` is indexed by.

@@ -135,6 +135,19 @@ SmallVector<StringRef> EinsumOp::getOuterRanks() {
   return outer;
 }
 
+bool EinsumOp::readsAtOwnPoint(unsigned index, ArrayRef<StringRef> ranks) {
+  AffineMap map = cast<AffineMapAttr>(getIndexingMaps()[index]).getValue();
+  if (map.getNumResults() != ranks.size())
+    return false;
+  for (auto [expr, rank] : llvm::zip(map.getResults(), ranks)) {
+    auto dim = dyn_cast<AffineDimExpr>(expr);
+    if (!dim ||
+        cast<StringAttr>(getRanks()[dim.getPosition()]).getValue() != rank)
+      return false;
+  }
+  return true;
+}
+
 double EinsumOp::getFillValue() {
   if (std::optional<Attribute> fill = getFill())
     if (auto floatAttr = dyn_cast<FloatAttr>(*fill))

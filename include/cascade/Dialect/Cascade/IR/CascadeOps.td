@@ -101,6 +101,9 @@ def Cascade_EinsumOp : Cascade_Op<"einsum", [
     ::mlir::Block &getBodyBlock() { return getBody().front(); }
     /// The value written where nothing is left to reduce (see description).
     double getFillValue();
+    /// Whether operand `index` is read at the point of its own ranks
+    /// `ranks` (each index a bare rank of that name, in that order).
+    bool readsAtOwnPoint(unsigned index, ::llvm::ArrayRef<::llvm::StringRef> ranks);
     /// The conjunctions of the predicate (it holds where one of them holds);
     /// empty without a predicate.
     ::llvm::SmallVector<::mlir::IntegerSet> getDisjuncts();
