@@ -132,24 +132,7 @@ bool isChunkedByCpuPipeline(func::FuncOp function,
   OwningOpRef<ModuleOp> module = ModuleOp::create(function.getLoc());
   module->push_back(function.clone());
   PassManager pm(function.getContext());
-  OpPassManager &functions = pm.nest<func::FuncOp>();
-  CascadeMinimizePassesOptions minimize;
-  minimize.emitRemarks = false;
-  minimize.tileSize = target.keyTile;
-  functions.addPass(createCascadeMinimizePasses(minimize));
-  CascadeStreamRankOptions stream;
-  stream.tileSize = target.keyTile;
-  functions.addPass(createCascadeStreamRank(stream));
-  CascadeClassifyTilesOptions classify;
-  classify.queryTile = target.queryTile;
-  functions.addPass(createCascadeClassifyTiles(classify));
-  CascadePartitionRankOptions schedule;
-  schedule.queryTile = target.queryTile;
-  for (auto &entry : target.headDims)
-    schedule.tileExtents.push_back(entry.getKey().str() + "=" +
-                                   std::to_string(entry.getValue()));
-  functions.addPass(createCascadePartitionRank(schedule));
-  functions.addPass(createCascadeChunk());
+  addCpuSchedulingPasses(pm.nest<func::FuncOp>(), target);
   ScopedDiagnosticHandler silence(function.getContext(),
                                   [](Diagnostic &) { return success(); });
   if (failed(pm.run(*module)))

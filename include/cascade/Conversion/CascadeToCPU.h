@@ -78,6 +78,12 @@ createBuildCpuShapeCheckPass(const CpuTargetOptions &options);
 LogicalResult buildCascadeToCpuPipeline(OpPassManager &pm,
                                         const CpuTargetOptions &options);
 
+/// The function passes of that pipeline that produce the scheduled form the
+/// kernel is built from (minimisation, streaming, tile classification, the
+/// work grid, chunking), for a tool that wants to look at that form.
+void addCpuSchedulingPasses(OpPassManager &functions,
+                            const CpuTargetOptions &options);
+
 /// Textual options of the registered `cascade-to-cpu` pipeline
 /// (`attn-opt --pass-pipeline='builtin.module(cascade-to-cpu{...})'`).
 struct CpuPipelineOptions : public PassPipelineOptions<CpuPipelineOptions> {

@@ -224,18 +224,8 @@ mlir::cascade::createLowerToCpuKernelPass(const CpuTargetOptions &options) {
   return std::make_unique<LowerToCpuKernel>(options);
 }
 
-LogicalResult
-mlir::cascade::buildCascadeToCpuPipeline(OpPassManager &pm,
-                                         const CpuTargetOptions &options) {
-  std::string error;
-  if (failed(verifyCpuTargetOptions(options, error))) {
-    // The pipeline has no location to report at; tools call
-    // verifyCpuTargetOptions first and report at the function.
-    llvm::errs() << "cascade-to-cpu: error: " << error << "\n";
-    return failure();
-  }
-  pm.addPass(createBuildCpuShapeCheckPass(options));
-  OpPassManager &functions = pm.nest<func::FuncOp>();
+void mlir::cascade::addCpuSchedulingPasses(OpPassManager &functions,
+                                           const CpuTargetOptions &options) {
   CascadeMinimizePassesOptions minimize;
   minimize.tileSize = options.keyTile;
   minimize.emitRemarks = false;
@@ -255,6 +245,20 @@ mlir::cascade::buildCascadeToCpuPipeline(OpPassManager &pm,
   functions.addPass(createCascadePartitionRank(schedule));
   // Causal linear attention: past key tiles through a stacked state.
   functions.addPass(createCascadeChunk());
+}
+
+LogicalResult
+mlir::cascade::buildCascadeToCpuPipeline(OpPassManager &pm,
+                                         const CpuTargetOptions &options) {
+  std::string error;
+  if (failed(verifyCpuTargetOptions(options, error))) {
+    // The pipeline has no location to report at; tools call
+    // verifyCpuTargetOptions first and report at the function.
+    llvm::errs() << "cascade-to-cpu: error: " << error << "\n";
+    return failure();
+  }
+  pm.addPass(createBuildCpuShapeCheckPass(options));
+  addCpuSchedulingPasses(pm.nest<func::FuncOp>(), options);
   pm.addPass(createLowerToCpuKernelPass(options));
   // Upstream cleanups, then the standard conversions to the LLVM dialect.
   pm.addPass(createCanonicalizerPass());
