@@ -362,18 +362,15 @@ LogicalResult SchedulePlan::planBuffers(func::FuncOp function) {
                  yield.getValues().drop_front(iterate.getInits().size()))) {
           // The step's own buffer (a carried tensor updated in place is an
           // alias of its init's).
-          const BufferPlan *step = &buffers[yielded];
-          while (step->kind == BufferPlan::Kind::Alias)
-            step = &buffers[step->aliasOf];
+          const BufferPlan &step = getOwnBuffer(yielded);
           BufferPlan stacked;
           stacked.kind = BufferPlan::Kind::Stacked;
-          stacked.stackedValue = yielded;
           stacked.tensorRanks = {iterate.getRank().str()};
-          llvm::append_range(stacked.tensorRanks, step->tensorRanks);
+          llvm::append_range(stacked.tensorRanks, step.tensorRanks);
           stacked.ranks = {iterate.getRank().str()};
-          llvm::append_range(stacked.ranks, step->ranks);
+          llvm::append_range(stacked.ranks, step.ranks);
           stacked.shape = {ShapedType::kDynamic};
-          llvm::append_range(stacked.shape, step->shape);
+          llvm::append_range(stacked.shape, step.shape);
           buffers[result] = stacked;
         }
         continue;
@@ -424,6 +421,16 @@ LogicalResult SchedulePlan::planEinsum(EinsumOp einsum) {
     return grid.fixesRank(rank) ||
            (keyLoop && rank == keyLoop.getRank());
   };
+  if (einsum.getPredicate() && einsum.getDataCompares().empty()) {
+    plan.maskPerItem = true;
+    for (IntegerSet conjunction : einsum.getDisjuncts())
+      for (AffineExpr expr : conjunction.getConstraints())
+        for (auto [position, rank] : llvm::enumerate(
+                 einsum.getRanks().getAsValueRange<StringAttr>()))
+          if (expr.isFunctionOfDim(position) &&
+              (isTileLocal(rank) || !isFixed(rank) || einsum.isReduced(rank)))
+            plan.maskPerItem = false;
+  }
   for (StringRef rank : einsum.getOutput().getAsValueRange<StringAttr>())
     if (!isTileLocal(rank) && !isFixed(rank))
       return einsum.emitError("rank '")
@@ -506,17 +513,11 @@ static bool dependsOnKeyStep(ArrayRef<AffineExpr> indices,
   return false;
 }
 
-const BufferPlan &SchedulePlan::resolveAlias(const BufferPlan &buffer) const {
-  const BufferPlan *at = &buffer;
-  while (at->kind == BufferPlan::Kind::Alias) {
-    auto it = buffers.find(at->aliasOf);
-    if (it == buffers.end())
-      break;
-    at = &it->second;
-  }
-  // Only stacked steps change how a reader indexes; every other alias reads
-  // at its own coordinates as before.
-  return at->kind == BufferPlan::Kind::Stacked ? *at : buffer;
+const BufferPlan &SchedulePlan::getOwnBuffer(Value value) const {
+  const BufferPlan *at = &getBuffer(value);
+  while (at->kind == BufferPlan::Kind::Alias)
+    at = &getBuffer(at->aliasOf);
+  return *at;
 }
 
 LogicalResult SchedulePlan::planOperand(EinsumOp einsum, EinsumPlan &plan,
@@ -526,10 +527,11 @@ LogicalResult SchedulePlan::planOperand(EinsumOp einsum, EinsumPlan &plan,
   if (it == buffers.end())
     return einsum.emitError("operand #")
            << index << " is not computed inside the work item";
-  const BufferPlan &source = resolveAlias(it->second);
+  const BufferPlan &source = it->second;
   // Stacked steps are read like an argument: at the operand's own indices.
+  BufferPlan::Kind own = getOwnBuffer(operand).kind;
   bool isArgument = source.kind == BufferPlan::Kind::Argument ||
-                    source.kind == BufferPlan::Kind::Stacked;
+                    own == BufferPlan::Kind::Stacked;
   SmallVector<std::string> rankNames = toStrings(einsum.getRanks());
   AffineMap map =
       cast<AffineMapAttr>(einsum.getIndexingMaps()[index]).getValue();
@@ -820,6 +822,17 @@ void SchedulePlan::annotate() const {
     gridPlan.push_back(
         b.getNamedAttr("loops_in_item", getStringArray(b, inner)));
   GridOp(grid)->setAttr("cascade.plan", b.getDictionaryAttr(gridPlan));
+  // The heap buffers of stacked steps, over their ranks.
+  if (GridOp state = work.stateGrid)
+    state.walk([&](IterateOp iterate) {
+      SmallVector<Attribute> stacked;
+      for (Value result : iterate.getStackedResults())
+        stacked.push_back(getStringArray(b, getBuffer(result).ranks));
+      if (!stacked.empty())
+        iterate->setAttr("cascade.plan",
+                         b.getDictionaryAttr({b.getNamedAttr(
+                             "stacked_on_heap", b.getArrayAttr(stacked))}));
+    });
   if (dataBounds) {
     // Which tile each read's id range is taken over ("" : fixed).
     Operation *loop = dataBounds->reader->getParentOp();
@@ -881,6 +894,8 @@ void SchedulePlan::annotate() const {
       entries.push_back(b.getNamedAttr("per_item", b.getUnitAttr()));
     if (plan.inStatePhase)
       entries.push_back(b.getNamedAttr("state_phase", b.getUnitAttr()));
+    if (plan.maskPerItem)
+      entries.push_back(b.getNamedAttr("mask_per_item", b.getUnitAttr()));
     einsum->setAttr("cascade.plan", b.getDictionaryAttr(entries));
   }
 }

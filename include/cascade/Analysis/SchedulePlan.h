@@ -130,8 +130,6 @@ struct BufferPlan {
   SmallVector<std::string> ranks;
   SmallVector<int64_t> shape;
   Value aliasOf;
-  /// For Stacked: the tensor of the body that is stacked each step.
-  Value stackedValue;
   /// For a carried tensor with its own buffer: copied from its init.
   bool copiedFromInit = false;
   int64_t getBytes() const;
@@ -205,6 +203,11 @@ struct EinsumPlan {
   bool inStatePhase = false;
   /// Inside the key iterate's body.
   bool inKeyLoop = false;
+  /// The predicate mentions only ranks the item or the key step fixes (no
+  /// rank of the loop nest): it is tested once, the loop nest runs unmasked
+  /// where it holds and the else value is written where it does not, so an
+  /// operand may be read at indices that exist only where it holds.
+  bool maskPerItem = false;
   /// Every loop, outermost first.
   SmallVector<std::string> getLoopOrder() const;
 };
@@ -271,8 +274,8 @@ private:
   LogicalResult planBuffers(func::FuncOp function);
   LogicalResult planEinsum(EinsumOp einsum);
   LogicalResult planOperand(EinsumOp einsum, EinsumPlan &plan, unsigned index);
-  /// The stacked buffer an alias chain ends in, or `buffer` itself.
-  const BufferPlan &resolveAlias(const BufferPlan &buffer) const;
+  /// The buffer `value`'s alias chain ends in (its own if not an alias).
+  const BufferPlan &getOwnBuffer(Value value) const;
   LogicalResult planDataRead(EinsumOp einsum, EinsumPlan &plan, unsigned index);
   LogicalResult planDataBounds(IterateOp iterate);
   /// `pack`'s index, shared with an earlier identical pack.

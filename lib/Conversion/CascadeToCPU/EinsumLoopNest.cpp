@@ -163,8 +163,8 @@ private:
   /// data comparisons), and the key tile is not one the schedule calls
   /// full.
   bool hasActivePredicate() { return !s.predicatesHold && einsum.hasMask(); }
-  /// The predicate as one i1 when it mentions only ranks fixed at this
-  /// point (not the loop nest's); null otherwise.
+  /// The predicate as one i1 when the plan tests it once per item
+  /// (EinsumPlan::maskPerItem) and it is evaluated here; null otherwise.
   Value evaluateFixedPredicate();
   /// Writes `value` into every element of the result buffer.
   void fillResult(double value);
@@ -706,28 +706,18 @@ LogicalResult EinsumLoopNest::emit() {
 }
 
 Value EinsumLoopNest::evaluateFixedPredicate() {
-  if (!hasActivePredicate() || !einsum.getDataCompares().empty())
+  if (!hasActivePredicate() || !s.plan->getEinsum(einsum).maskPerItem)
     return nullptr;
-  SmallVector<std::string> rankNames = llvm::to_vector(
-      llvm::map_range(einsum.getRanks().getAsValueRange<StringAttr>(),
-                      [](StringRef r) { return r.str(); }));
-  SmallVector<IntegerSet> disjuncts = einsum.getDisjuncts();
-  for (IntegerSet conjunction : disjuncts)
-    for (AffineExpr expr : conjunction.getConstraints())
-      for (auto [position, rank] : llvm::enumerate(rankNames))
-        if (expr.isFunctionOfDim(position) &&
-            (s.isBufferRank(rank) || !s.fixed.count(rank) ||
-             einsum.isReduced(rank)))
-          return nullptr;
+  // The plan checked that every rank the predicate mentions is fixed.
   SmallVector<Value> dims;
-  for (const std::string &rank : rankNames) {
+  for (StringRef rank : einsum.getRanks().getAsValueRange<StringAttr>()) {
     Value fixed = s.fixed.lookup(rank);
     dims.push_back(fixed ? fixed : s.constantIndex(0));
   }
   SmallVector<Value> symbols = symbolValues();
   Value zero = s.constantIndex(0);
   Value any;
-  for (IntegerSet conjunction : disjuncts) {
+  for (IntegerSet conjunction : einsum.getDisjuncts()) {
     Value all = arith::ConstantIntOp::create(b, loc, 1, 1);
     for (auto [i, expr] : llvm::enumerate(conjunction.getConstraints())) {
       Value value = affine::expandAffineExpr(b, loc, expr, dims, symbols);
