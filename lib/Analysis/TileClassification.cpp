@@ -282,8 +282,9 @@ static LogicalResult proveEmptyStepIsIdentity(IterateOp iterate,
           classes.getClassesAsRead(einsum, j)));
     }
     if (!einsum.getReductions().empty()) {
-      // A reduction of the identity is the identity; anything else is an
-      // unknown value of the step.
+      // A reduction whose every term is the identity is the identity (an
+      // empty decayed score times V: 0 * V with V finite is 0); anything
+      // else is an unknown value of the step.
       std::optional<double> identity;
       for (Attribute attr : einsum.getReductions()) {
         double id = getReduceIdentity(cast<ReductionAttr>(attr).getKind());
@@ -295,7 +296,10 @@ static LogicalResult proveEmptyStepIsIdentity(IterateOp iterate,
       StepValue result{prover.extendedVariable(
                            "step" + std::to_string(fresh++), kAnyFloat),
                        std::nullopt};
-      if (allConstant && identity) {
+      if (identity && (allConstant || llvm::any_of(einsum.getInputs(), [&](Value v) {
+                         auto known = values.find(v);
+                         return known != values.end() && known->second.constant;
+                       }))) {
         FailureOr<ExtendedValue> term =
             prover.applyExtended(einsum, operands, why, /*isSpec=*/true);
         if (succeeded(term) &&
