@@ -68,8 +68,14 @@ void addExponentialFacts(Z3BodyEncoder &encoder, z3::context &context,
     assumptions.push_back(f(zero) == 1);
     for (const z3::expr &u : arguments) {
       assumptions.push_back(f(u) > 0);
-      for (const z3::expr &v : arguments)
+      // Strictly increasing: a decay rate log2(1 - exp2(-5 - h)) is finite
+      // because -5 - h < 0 gives exp2(-5 - h) < 1.
+      assumptions.push_back(z3::implies(u < 0, f(u) < 1));
+      assumptions.push_back(z3::implies(u > 0, f(u) > 1));
+      for (const z3::expr &v : arguments) {
         assumptions.push_back(f(u) * f(v) == f(u + v));
+        assumptions.push_back(z3::implies(u < v, f(u) < f(v)));
+      }
     }
   }
 }

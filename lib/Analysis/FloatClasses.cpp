@@ -144,6 +144,7 @@ static bool preservesFiniteness(EinsumOp einsum) {
             arith::MinimumFOp, arith::MaxNumFOp, arith::MinNumFOp,
             arith::SelectOp, arith::CmpFOp, arith::CmpIOp, arith::AndIOp,
             arith::OrIOp, arith::AddIOp, arith::SubIOp, arith::MulIOp,
+            arith::FloorDivSIOp,
             arith::ExtFOp, arith::TruncFOp, arith::SIToFPOp, arith::UIToFPOp,
             arith::IndexCastOp, arith::ExtSIOp, arith::ExtUIOp, math::AbsFOp,
             math::FmaOp, math::ExpOp, math::Exp2Op, math::ExpM1Op,
@@ -218,22 +219,31 @@ void FloatClassAnalysis::visitEinsum(EinsumOp einsum) {
   values[einsum.getResult()] = classes.body | classes.fill;
 }
 
-LogicalResult mlir::cascade::requireFiniteOperands(
+LogicalResult mlir::cascade::checkFiniteOperands(
     const FloatClassAnalysis &classes, EinsumOp reader,
-    std::optional<unsigned> skip, Operation *reportAt, StringRef rewrite,
-    StringRef what) {
+    std::optional<unsigned> skip, std::string &why) {
   for (unsigned i = 0; i < reader.getInputs().size(); ++i) {
     if (skip && i == *skip)
       continue;
     FloatClasses read = classes.getClassesAsRead(reader, i);
     if (read == kFinite)
       continue;
-    reportAt->emitWarning()
-        << rewrite << " refused: " << what
-        << " is exact only for finite values, and operand #" << i << " of '"
-        << reader.getName().value_or("?") << "' may be "
-        << describeClasses(read);
+    why = "operand #" + std::to_string(i) + " of '" +
+          reader.getName().value_or("?").str() + "' may be " +
+          describeClasses(read);
     return failure();
   }
   return success();
+}
+
+LogicalResult mlir::cascade::requireFiniteOperands(
+    const FloatClassAnalysis &classes, EinsumOp reader,
+    std::optional<unsigned> skip, Operation *reportAt, StringRef rewrite,
+    StringRef what) {
+  std::string why;
+  if (succeeded(checkFiniteOperands(classes, reader, skip, why)))
+    return success();
+  reportAt->emitWarning() << rewrite << " refused: " << what
+                          << " is exact only for finite values, and " << why;
+  return failure();
 }

@@ -425,6 +425,11 @@ IeeeBodyEncoder::encode(EinsumOp einsum, ArrayRef<ExtendedValue> operands,
           result.plain = isa<arith::AddIOp>(op)   ? *a + *b
                          : isa<arith::SubIOp>(op) ? *a - *b
                                                   : *a * *b;
+      } else if (isa<arith::FloorDivSIOp>(op)) {
+        std::optional<z3::expr> a = plain(op.getOperand(0)),
+                                b = plain(op.getOperand(1));
+        if (a && b)
+          result.plain = Z3BodyEncoder::floorDivide(*a, *b);
       } else if (isa<arith::ExtFOp, arith::TruncFOp>(op)) {
         result.ext = ext(op.getOperand(0)); // Exact: no rounding modelled.
       } else if (isa<arith::SIToFPOp, arith::UIToFPOp>(op)) {

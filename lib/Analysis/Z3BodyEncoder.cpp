@@ -40,6 +40,15 @@ z3::expr Z3BodyEncoder::getCoordinate(StringRef rank) {
   return coordinate;
 }
 
+z3::expr Z3BodyEncoder::floorDivide(const z3::expr &a, const z3::expr &b) {
+  auto real = [](const z3::expr &e) { return e.is_int() ? z3::to_real(e) : e; };
+  z3::expr quotient = real(a) / real(b);
+  // real2int is the floor.
+  Z3_ast floor = Z3_mk_real2int(quotient.ctx(), quotient);
+  quotient.check_error();
+  return z3::to_real(z3::expr(quotient.ctx(), floor));
+}
+
 z3::expr Z3BodyEncoder::getExtent(StringRef rank) {
   auto it = extents.find(rank.str());
   if (it != extents.end())
@@ -154,6 +163,8 @@ FailureOr<z3::expr> Z3BodyEncoder::encode(EinsumOp einsum,
         result = a() * b();
       } else if (isa<arith::DivFOp>(op)) {
         result = a() / b();
+      } else if (isa<arith::FloorDivSIOp>(op)) {
+        result = floorDivide(a(), b());
       } else if (isa<arith::NegFOp>(op)) {
         result = -a();
       } else if (isa<arith::MaximumFOp, arith::MaxNumFOp>(op)) {

@@ -174,9 +174,12 @@ BodyProgram::compile(EinsumOp einsum, const llvm::StringMap<int64_t> &extents) {
       if (auto floatAttr = dyn_cast<FloatAttr>(constant.getValue()))
         instruction.immediate = floatAttr.getValueAsDouble();
       else if (auto intAttr = dyn_cast<IntegerAttr>(constant.getValue()))
-        instruction.immediate = static_cast<double>(
-            intAttr.getType().isInteger(1) ? intAttr.getValue().getZExtValue()
-                                           : intAttr.getValue().getSExtValue());
+        // Each branch converts on its own: in one conditional expression
+        // the int64_t would convert to uint64_t first (-1 -> 2^64 - 1).
+        instruction.immediate =
+            intAttr.getType().isInteger(1)
+                ? static_cast<double>(intAttr.getValue().getZExtValue())
+                : static_cast<double>(intAttr.getValue().getSExtValue());
       else
         return op.emitError("the reference interpreter supports scalar "
                             "constants only");

@@ -27,13 +27,27 @@
 //     tile visits one or two key tiles instead of t + 1.
 //
 // Legal where the score is a product of a query-side and a key-side factor
-// contracted by a sum, each contribution is the score times a key-side
-// factor summed over the key tile, the carried values start from 0 and are
-// updated by +, the mask is the causal `m <= p + M - P + c` (c <= 0: a query
-// tile never needs more than the last state), and every operand is finite
-// (the sums are reordered). The products are proved with Z3, finiteness by
-// the float-class analysis. The key-side Einsums (phi(K)) are computed again
-// in the state phase: O(M E) extra work against the O(M^2 E) saved.
+// (times a constant such as 1/sqrt(E)) contracted by a sum, each
+// contribution is the score times a key-side factor summed over the key
+// tile, the carried values start from 0 and are updated by +, the mask is
+// the causal `m <= p + M - P + c` (c <= 0: a query tile never needs more
+// than the last state), and every operand is finite (the sums are
+// reordered). The products are proved with Z3, finiteness by the
+// float-class analysis. The key-side Einsums (phi(K)) are computed again in
+// the state phase: O(M E) extra work against the O(M^2 E) saved.
+//
+// Decays (RetNet's gamma^(q-m), Lightning's exp(-s (q-m))): the score may
+// reach the contributions through a masked map D = S * E(r (q - m)), E exp
+// or exp2, r read per (b, h), proved of that form by Z3. It factors at a
+// boundary B: E(r (q - B)) E(r (B - m)). The state then holds, for B the
+// end of key tile j, sum_{m < B} E(r (B - m)) B_m^T X_m, computed as
+// H_j = E(r Tk) H_{j-1} + sum_m0 E(r (Tk - m0)) B^T X; each row scales the
+// inter-chunk product by E(r (q - B)), B = F(t) Tk. B is taken at or
+// before the last key the tile's first row sees, so q - B >= 0: for a
+// decay every factor is at most 1 (the state's terms underflow to 0 where
+// the true terms are that small, never inf times 0). A decay costs no pow
+// and no exp per score of the past tiles: Tk exps per state step and Tq per
+// query tile.
 //
 //===----------------------------------------------------------------------===//
 
@@ -45,6 +59,7 @@
 #include "cascade/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/SetVector.h"
@@ -68,6 +83,8 @@ struct Stream {
   EinsumOp init, contribution;
   /// The contribution's key-side factor (V), if it has one.
   std::optional<unsigned> valueOperand;
+  /// Whether the contribution reads the decayed score (Site::decay).
+  bool decayed = false;
 };
 
 /// `sum_s c[s] * S + constant`, S the extent of rank s.
@@ -79,12 +96,30 @@ struct SymbolicOffset {
   }
 };
 
+/// A decay between the score and the contributions (RetNet, Lightning):
+///
+///   D[m0, p0] = S[m0, p0] * E(sign * rate * (p + position - m))
+///               where (causal) else 0
+///
+/// E is exp or exp2 and `rate` an operand read at the work item's ranks
+/// (b, h). It factors at any boundary B into a query-side and a key-side
+/// part, E(s r (p + position - B)) * E(s r (B - m)), so the state of the key
+/// tiles before B holds the key-side part.
+struct Decay {
+  EinsumOp einsum;
+  unsigned scoreOperand = 0, rateOperand = 1;
+  bool base2 = false;
+  int sign = 1;
+  SymbolicOffset position;
+};
+
 struct Site {
   GridOp grid;
   IterateOp iterate;
   PartitionOp queryCut, keyCut;
   EinsumOp score;
   unsigned queryOperand = 0, keyOperand = 1;
+  std::optional<Decay> decay;
   SmallVector<Stream> streams;
   /// The causal offset: key m is visible from row p when m <= p + offset.
   SymbolicOffset offset;
@@ -129,6 +164,22 @@ llvm::StringSet<> getIndexRanks(EinsumOp einsum, unsigned index) {
 
 /// Whether `body(args)` is `args[0] * args[1]` (or `args[0]` with one
 /// operand) over the reals, by Z3.
+/// Whether the body of a two-operand `einsum` is `c * x0 * x1` for a
+/// constant c of the extents (a 1/sqrt(E) scale), by Z3: body(x0, x1) ==
+/// x0 * x1 * body(1, 1).
+bool isScaledProduct(EinsumOp einsum) {
+  if (einsum.getInputs().size() != 2)
+    return false;
+  LawProver prover;
+  z3::expr x0 = prover.variable("x0"), x1 = prover.variable("x1");
+  std::string why;
+  FailureOr<z3::expr> body = prover.apply(einsum, {x0, x1}, why);
+  FailureOr<z3::expr> scale =
+      prover.apply(einsum, {prover.constant(1.0), prover.constant(1.0)}, why);
+  return succeeded(body) && succeeded(scale) &&
+         prover.prove(*body, x0 * x1 * *scale).status == ProofStatus::Proved;
+}
+
 bool isProductOfOperands(EinsumOp einsum) {
   LawProver prover;
   SmallVector<z3::expr> args;
@@ -201,6 +252,7 @@ private:
   LogicalResult matchStream(Site &site, unsigned i, Value yielded,
                             std::string &why);
   LogicalResult matchScore(Site &site, EinsumOp score, std::string &why);
+  LogicalResult matchDecay(Site &site, EinsumOp decay, std::string &why);
   /// The causal offset of a contribution's predicate.
   FailureOr<SymbolicOffset> getCausalOffset(Site &site, EinsumOp einsum,
                                             std::string &why);
@@ -331,12 +383,132 @@ LogicalResult Chunker::matchScore(Site &site, EinsumOp score,
     why = "the score's key-side factor depends on the query tile";
     return failure();
   }
-  if (!isProductOfOperands(score)) {
-    why = "the score's body is not the product of its operands (Z3)";
+  if (!isScaledProduct(score)) {
+    why = "the score's body is not the product of its operands times a "
+          "constant (Z3)";
     return failure();
+  }
+  // The state phase reads the key-side factor at (m0, e): its other ranks
+  // must be the work item's.
+  for (auto &entry : getIndexRanks(score, site.keyOperand)) {
+    StringRef rank = entry.getKey();
+    if (rank != keyOuter && rank != keyInner && rank != contracted &&
+        !llvm::is_contained(site.grid.getRanks().getAsValueRange<StringAttr>(),
+                            rank)) {
+      why = "the score's key-side factor varies with rank '" + rank.str() +
+            "', which the state phase does not walk";
+      return failure();
+    }
   }
   site.score = score;
   return success();
+}
+
+LogicalResult Chunker::matchDecay(Site &site, EinsumOp decay,
+                                  std::string &why) {
+  if (site.decay) {
+    if (site.decay->einsum != decay) {
+      why = "the contributions read different decayed scores";
+      return failure();
+    }
+    return success();
+  }
+  std::string shape = "the contribution reads a map of the score that is not "
+                      "a masked decay `s * exp(rate * (q - m)) else 0` (or "
+                      "exp2, rate read per work item)";
+  if (!decay.hasMask() || !decay.getFill() || decay.getFillValue() != 0.0 ||
+      decay.getInputs().size() != 2 || !decay.getReductions().empty()) {
+    why = shape;
+    return failure();
+  }
+  Decay found;
+  found.einsum = decay;
+  EinsumOp score;
+  for (auto [j, input] : llvm::enumerate(decay.getInputs())) {
+    auto producer = input.getDefiningOp<EinsumOp>();
+    if (!score && producer && producer->getParentOp() == site.iterate &&
+        !producer.getReductions().empty() &&
+        readsAtOwnPoint(decay, j, outputRanks(producer))) {
+      score = producer;
+      found.scoreOperand = j;
+      found.rateOperand = 1 - j;
+    }
+  }
+  if (!score) {
+    why = shape;
+    return failure();
+  }
+  if (failed(matchScore(site, score, why)))
+    return failure();
+  // The rate is read once per work item, before the query grid.
+  Value rate = decay.getInputs()[found.rateOperand];
+  Operation *def = rate.getDefiningOp();
+  Operation *owner = def ? def : rate.getParentBlock()->getParentOp();
+  if (site.grid->isAncestor(owner)) {
+    why = "the decay rate is computed inside the query grid";
+    return failure();
+  }
+  for (auto &entry : getIndexRanks(decay, found.rateOperand))
+    if (entry.getKey() == site.queryCut.getOuter() ||
+        !llvm::is_contained(site.grid.getRanks().getAsValueRange<StringAttr>(),
+                            entry.getKey())) {
+      why = "the decay rate varies with rank '" + entry.getKey().str() +
+            "', not only with the work item";
+      return failure();
+    }
+  FailureOr<SymbolicOffset> offset = getCausalOffset(site, decay, why);
+  if (failed(offset))
+    return failure();
+
+  // body(s, rate) == s * E(sign * rate * (p + position - m)), by Z3, for
+  // the position of the causal mask (q = p + M - P + c) or without its
+  // constant (q = p + M - P).
+  LawProver prover;
+  Z3BodyEncoder &reals = prover.reals();
+  z3::expr sVar = prover.variable("s"), rateVar = prover.variable("rate");
+  SmallVector<z3::expr> args = {sVar, sVar};
+  args[found.rateOperand] = rateVar;
+  std::string unmodelled;
+  FailureOr<z3::expr> body = prover.apply(decay, args, unmodelled);
+  if (failed(body)) {
+    why = "the decay's body has no model: " + unmodelled;
+    return failure();
+  }
+  auto coordinate = [&](StringRef rank) {
+    return z3::to_real(reals.getCoordinate(rank));
+  };
+  z3::expr row = coordinate(site.queryCut.getOuter()) *
+                     static_cast<int>(site.queryCut.getTile()) +
+                 coordinate(site.queryCut.getInner());
+  z3::expr key = coordinate(site.keyCut.getOuter()) *
+                     static_cast<int>(site.keyCut.getTile()) +
+                 coordinate(site.keyCut.getInner());
+  SymbolicOffset aligned = *offset;
+  aligned.constant = 0;
+  for (const SymbolicOffset &position : {*offset, aligned}) {
+    z3::expr shift = prover.constant(static_cast<double>(position.constant));
+    for (auto &[symbol, k] : position.coefficients)
+      shift = shift + z3::to_real(reals.getExtent(symbol)) *
+                          static_cast<int>(k);
+    for (bool base2 : {false, true})
+      for (int sign : {1, -1}) {
+        z3::func_decl function =
+            reals.getFunction(base2 ? "math.exp2" : "math.exp", 1);
+        z3::expr expected =
+            sVar * function(rateVar * sign * (row + shift - key));
+        if (prover.prove(*body, expected).status != ProofStatus::Proved)
+          continue;
+        found.base2 = base2;
+        found.sign = sign;
+        found.position = position;
+        site.decay = found;
+        site.offset = *offset;
+        return success();
+      }
+  }
+  why = "the decay's body is not `s * exp(rate * (q - m))` (or exp2, either "
+        "sign) for q = p + M - P (Z3)";
+  return failure();
 }
 
 LogicalResult Chunker::matchStream(Site &site, unsigned i, Value yielded,
@@ -387,23 +559,35 @@ LogicalResult Chunker::matchStream(Site &site, unsigned i, Value yielded,
           " is not a sum over the key tile";
     return failure();
   }
+  // The contribution reads the score itself, or a decayed score (a masked
+  // map of the score, whose mask then is the causal one).
   std::optional<unsigned> scoreOperand;
   for (auto [j, input] : llvm::enumerate(contribution.getInputs())) {
     auto producer = input.getDefiningOp<EinsumOp>();
     if (!scoreOperand && producer && producer->getParentOp() == site.iterate &&
-        !producer.getReductions().empty() &&
-        readsAtOwnPoint(contribution, j, outputRanks(producer))) {
+        readsAtOwnPoint(contribution, j, outputRanks(producer)) &&
+        (!producer.getReductions().empty() || producer.hasMask())) {
       scoreOperand = j;
-      if (failed(matchScore(site, producer, why)))
+      if (failed(producer.getReductions().empty()
+                     ? matchDecay(site, producer, why)
+                     : matchScore(site, producer, why)))
         return failure();
     } else {
       stream.valueOperand = j;
     }
   }
   if (!scoreOperand) {
-    why = "the contribution does not multiply the score itself by a key-side "
-          "factor (a decay or a map of the score sits between; decays "
-          "carried in the state are not derived yet)";
+    why = "the contribution does not multiply the score, or a masked decay "
+          "of it, by a key-side factor (an unmasked map of the score sits "
+          "between)";
+    return failure();
+  }
+  stream.decayed = contribution.getInputs()[*scoreOperand]
+                       .getDefiningOp<EinsumOp>()
+                       .getReductions()
+                       .empty();
+  if (!site.streams.empty() && stream.decayed != site.streams[0].decayed) {
+    why = "some contributions read the decayed score and others not";
     return failure();
   }
   if (stream.valueOperand) {
@@ -429,8 +613,14 @@ LogicalResult Chunker::matchStream(Site &site, unsigned i, Value yielded,
     why = "the contribution's body is not the product of its operands (Z3)";
     return failure();
   }
+  // With a decay the causal mask is the decay's; the sum is unmasked.
+  if (site.decay && contribution.hasMask()) {
+    why = "both the decayed score and the contribution are masked";
+    return failure();
+  }
   FailureOr<SymbolicOffset> offset =
-      getCausalOffset(site, contribution, why);
+      site.decay ? FailureOr<SymbolicOffset>(site.offset)
+                 : getCausalOffset(site, contribution, why);
   if (failed(offset))
     return failure();
   if (!site.streams.empty() && !(*offset == site.offset)) {
@@ -464,19 +654,27 @@ FailureOr<Site> Chunker::match(IterateOp iterate, std::string &why) {
     if (failed(matchStream(site, i, yielded, why)))
       return failure();
   FloatClassAnalysis classes(function);
+  // Reordering the sums is exact for finite values (a remark, not a
+  // warning, when it is refused: the kernel stays quadratic and correct).
+  std::string operand;
+  if (site.decay && failed(checkFiniteOperands(classes, site.decay->einsum,
+                                               site.decay->scoreOperand,
+                                               operand))) {
+    why = "the decay rate may not be finite: " + operand;
+    return failure();
+  }
   unsigned scoreOperand = 0;
   for (Stream &stream : site.streams) {
     for (auto [j, input] : llvm::enumerate(stream.contribution.getInputs()))
-      if (input == site.score.getResult())
+      if (input == site.score.getResult() ||
+          (site.decay && input == site.decay->einsum.getResult()))
         scoreOperand = j;
-    if (failed(requireFiniteOperands(classes, site.score, std::nullopt,
-                                     site.score, "cascade-chunk",
-                                     "summing past key tiles into a state")) ||
-        failed(requireFiniteOperands(classes, stream.contribution,
-                                     scoreOperand, stream.contribution,
-                                     "cascade-chunk",
-                                     "summing past key tiles into a state"))) {
-      why = "an operand may not be finite";
+    if (failed(checkFiniteOperands(classes, site.score, std::nullopt,
+                                   operand)) ||
+        failed(checkFiniteOperands(classes, stream.contribution, scoreOperand,
+                                   operand))) {
+      why = "summing past key tiles into a state is exact only for finite "
+            "values, and " + operand;
       return failure();
     }
   }
@@ -547,6 +745,31 @@ LogicalResult Chunker::rewrite(Site &site) {
   auto add = [](OpBuilder &b, Location l, ValueRange args) -> Value {
     return arith::AddFOp::create(b, l, args[0], args[1]);
   };
+  // Decays: E(sign * rate * distance), distance an index or f32 value.
+  auto decayFactor = [&](OpBuilder &b, Location l, Value rate,
+                         Value distance) -> Value {
+    if (distance.getType().isIndex())
+      distance = arith::SIToFPOp::create(
+          b, l, f32,
+          arith::IndexCastOp::create(b, l, b.getI64Type(), distance));
+    if (rate.getType() != f32)
+      rate = arith::ExtFOp::create(b, l, f32, rate);
+    Value exponent = arith::MulFOp::create(b, l, rate, distance);
+    if (site.decay->sign < 0)
+      exponent = arith::NegFOp::create(b, l, exponent);
+    if (site.decay->base2)
+      return math::Exp2Op::create(b, l, exponent);
+    return math::ExpOp::create(b, l, exponent);
+  };
+  auto indexConstant = [](OpBuilder &b, Location l, int64_t value) -> Value {
+    return arith::ConstantIndexOp::create(b, l, value);
+  };
+  // A decayed state is split at the key tile boundary at or before the
+  // last key every row of the query tile sees, so that every query-side
+  // factor E(sign rate (q - B)) has q - B >= 0: for a decay no factor
+  // exceeds 1, and none of the split products is inf * 0. Without a decay
+  // the boundary is one further when that key is a tile's last.
+  int64_t shift = site.decay ? 0 : 1;
 
   // The state phase.
   SmallVector<Attribute> outputs;
@@ -606,6 +829,35 @@ LogicalResult Chunker::rewrite(Site &site) {
     for (Operation &op : iterate.getBodyBlock())
       if (needed.contains(&op))
         builder.clone(op, mapping);
+    // With a decay the key-side factor is weighted by the key-side part of
+    // the decay at the tile's end: KD[m0, e] = B[m0, e] E(s r (Tk - m0)).
+    Value keyWeighted;
+    if (site.decay) {
+      EinsumOp decay = site.decay->einsum;
+      EinsumParts weight(context);
+      weight.name = getUniqueEinsumName(function, "KDECAY");
+      weight.output = {keyInner.str()};
+      weight.elementType = f32;
+      setExtents(weight);
+      weight.addOperandOf(decay, site.decay->rateOperand);
+      Value weights = weight.build(
+          builder, loc, [&](OpBuilder &b, Location l, ValueRange args) {
+            Value m0 = IndexOp::create(b, l, b.getIndexType(), keyInner);
+            Value distance =
+                arith::SubIOp::create(b, l, indexConstant(b, l, tk), m0);
+            return decayFactor(b, l, args[0], distance);
+          });
+      EinsumParts weighted(context);
+      weighted.name = getUniqueEinsumName(function, "KD");
+      weighted.output = {keyInner.str(), contracted.str()};
+      weighted.elementType = f32;
+      setExtents(weighted);
+      weighted.addOperandOf(site.score, site.keyOperand);
+      weighted.getOperandsMutable().back() = mapping.lookupOrDefault(
+          site.score.getInputs()[site.keyOperand]);
+      weighted.addOperand(weights, {weighted.dim(keyInner)});
+      keyWeighted = weighted.build(builder, loc, multiply);
+    }
     SmallVector<Value> next;
     for (auto [i, stream] : llvm::enumerate(site.streams)) {
       EinsumParts chunk(context);
@@ -615,9 +867,14 @@ LogicalResult Chunker::rewrite(Site &site) {
       chunk.reductions.push_back({keyInner.str(), ReduceKind::add});
       chunk.elementType = f32;
       setExtents(chunk);
-      chunk.addOperandOf(site.score, site.keyOperand);
-      chunk.getOperandsMutable().back() = mapping.lookupOrDefault(
-          site.score.getInputs()[site.keyOperand]);
+      if (keyWeighted) {
+        chunk.addOperand(keyWeighted,
+                         {chunk.dim(keyInner), chunk.dim(contracted)});
+      } else {
+        chunk.addOperandOf(site.score, site.keyOperand);
+        chunk.getOperandsMutable().back() = mapping.lookupOrDefault(
+            site.score.getInputs()[site.keyOperand]);
+      }
       if (stream.valueOperand) {
         chunk.addOperandOf(stream.contribution, *stream.valueOperand);
         chunk.getOperandsMutable().back() = mapping.lookupOrDefault(
@@ -637,7 +894,20 @@ LogicalResult Chunker::rewrite(Site &site) {
         own.push_back(sum.dim(rank));
       sum.addOperand(scan.getBodyBlock().getArgument(i), own);
       sum.addOperand(contribution, own);
-      next.push_back(sum.build(builder, loc, add));
+      if (!site.decay) {
+        next.push_back(sum.build(builder, loc, add));
+        continue;
+      }
+      // H' = H E(s r Tk) + C: the state moves its boundary one tile on.
+      sum.addOperandOf(site.decay->einsum, site.decay->rateOperand);
+      next.push_back(sum.build(
+          builder, loc, [&](OpBuilder &b, Location l, ValueRange args) {
+            Value tile = arith::ConstantOp::create(
+                b, l, b.getF32FloatAttr(static_cast<float>(tk)));
+            Value decayed = arith::MulFOp::create(
+                b, l, args[0], decayFactor(b, l, args[2], tile));
+            return arith::AddFOp::create(b, l, decayed, args[1]);
+          }));
     }
     SmallVector<Value> yielded(next);
     yielded.append(next.begin(), next.end());
@@ -648,9 +918,64 @@ LogicalResult Chunker::rewrite(Site &site) {
 
   // The inter-chunk products start the carried sums.
   builder.setInsertionPoint(iterate);
+  // With a decay, each row scales them by the query-side part of the decay,
+  // QDECAY[p0] = E(s r (p + position - B)), B = F(t) Tk (none when F(t) = 0).
+  Value queryDecay;
+  if (site.decay) {
+    EinsumOp decay = site.decay->einsum;
+    EinsumParts weight(context);
+    weight.name = getUniqueEinsumName(function, "QDECAY");
+    weight.output = {site.queryCut.getInner().str()};
+    weight.elementType = f32;
+    setExtents(weight);
+    weight.addOperandOf(decay, site.decay->rateOperand);
+    AffineExpr past =
+        weight.dim(queryOuter) * tq + buildOffset(weight, site.offset) + shift;
+    weight.addConstraint(past - tk, /*isEquality=*/false);
+    for (auto &[symbol, k] : site.decay->position.coefficients)
+      (void)weight.extent(symbol);
+    for (auto &[symbol, k] : site.offset.coefficients)
+      (void)weight.extent(symbol);
+    queryDecay = weight.build(
+        builder, loc, [&](OpBuilder &b, Location l, ValueRange args) {
+          Type index = b.getIndexType();
+          auto symbolic = [&](const SymbolicOffset &offset) -> Value {
+            Value sum = indexConstant(b, l, offset.constant);
+            for (auto &[symbol, k] : offset.coefficients)
+              sum = arith::AddIOp::create(
+                  b, l, sum,
+                  arith::MulIOp::create(b, l,
+                                        ExtentOp::create(b, l, index, symbol),
+                                        indexConstant(b, l, k)));
+            return sum;
+          };
+          Value tileStart = arith::MulIOp::create(
+              b, l, IndexOp::create(b, l, index, queryOuter),
+              indexConstant(b, l, tq));
+          Value row = arith::AddIOp::create(
+              b, l, tileStart,
+              IndexOp::create(b, l, index, site.queryCut.getInner()));
+          Value position = arith::AddIOp::create(
+              b, l, row, symbolic(site.decay->position));
+          Value pastKeys = arith::AddIOp::create(
+              b, l, tileStart,
+              arith::AddIOp::create(b, l, symbolic(site.offset),
+                                    indexConstant(b, l, shift)));
+          Value boundary = arith::MulIOp::create(
+              b, l,
+              arith::FloorDivSIOp::create(b, l, pastKeys,
+                                          indexConstant(b, l, tk)),
+              indexConstant(b, l, tk));
+          return decayFactor(
+              b, l, args[0],
+              arith::SubIOp::create(b, l, position, boundary));
+        });
+  }
   for (auto [i, stream] : llvm::enumerate(site.streams)) {
     EinsumParts inter(context);
-    inter.name = stream.init.getName()->str();
+    inter.name = site.decay ? getUniqueEinsumName(
+                                  function, ("I" + *stream.init.getName()).str())
+                            : stream.init.getName()->str();
     inter.output = outputRanks(stream.init);
     inter.reductions.push_back({contracted.str(), ReduceKind::add});
     inter.elementType =
@@ -659,7 +984,7 @@ LogicalResult Chunker::rewrite(Site &site) {
     inter.addOperandOf(site.score, site.queryOperand);
     // H_steps[b, h, F(t) - 1, e, f...], F(t) past key tiles.
     AffineExpr firstRow = inter.dim(queryOuter) * tq;
-    AffineExpr past = firstRow + buildOffset(inter, site.offset) + 1;
+    AffineExpr past = firstRow + buildOffset(inter, site.offset) + shift;
     SmallVector<AffineExpr> indices;
     for (const std::string &rank : stateRanks)
       indices.push_back(inter.dim(rank));
@@ -668,15 +993,40 @@ LogicalResult Chunker::rewrite(Site &site) {
       indices.push_back(inter.dim(rank));
     inter.addOperand(stateGrid.getResult(i), indices);
     inter.addConstraint(past - tk, /*isEquality=*/false);
-    Value start = inter.build(builder, loc, multiply);
+    // The score's own body contracts A with the state (its scale included).
+    Value start = inter.build(
+        builder, loc, [&](OpBuilder &b, Location, ValueRange args) {
+          return site.queryOperand == 0
+                     ? inlineBody(b, site.score, {args[0], args[1]})
+                     : inlineBody(b, site.score, {args[1], args[0]});
+        });
+    if (queryDecay) {
+      EinsumParts scaled(context);
+      scaled.name = stream.init.getName()->str();
+      scaled.output = outputRanks(stream.init);
+      scaled.elementType = inter.elementType;
+      setExtents(scaled);
+      SmallVector<AffineExpr> own;
+      for (const std::string &rank : scaled.output)
+        own.push_back(scaled.dim(rank));
+      scaled.addOperand(start, own);
+      scaled.addOperand(queryDecay, {scaled.dim(site.queryCut.getInner())});
+      start = scaled.build(builder, loc, multiply);
+    }
     iterate->setOperand(stream.carried, start);
     stream.init.erase();
   }
 
-  // The key loop keeps the tiles that are not wholly past:
-  // m1 Tk + Tk - 1 > t Tq + offset.
-  for (Stream &stream : site.streams) {
-    EinsumOp old = stream.contribution;
+  // The key loop keeps the tiles that are not wholly past: m1 Tk + Tk - 1
+  // >= t Tq + offset + shift. The predicate goes on the Einsum that holds
+  // the causal mask: the contributions, or the decayed score they read.
+  SmallVector<EinsumOp> masked;
+  if (site.decay)
+    masked.push_back(site.decay->einsum);
+  else
+    for (Stream &stream : site.streams)
+      masked.push_back(stream.contribution);
+  for (EinsumOp old : masked) {
     builder.setInsertionPoint(old);
     EinsumParts intra(context);
     intra.name = old.getName() ? old.getName()->str() : "";
@@ -694,7 +1044,7 @@ LogicalResult Chunker::rewrite(Site &site) {
     for (unsigned j = 0; j < old.getInputs().size(); ++j)
       intra.addOperandOf(old, j);
     intra.addPredicateOf(old);
-    intra.addConstraint(intra.dim(keyOuter) * tk + (tk - 2) -
+    intra.addConstraint(intra.dim(keyOuter) * tk + (tk - 1 - shift) -
                             intra.dim(queryOuter) * tq -
                             buildOffset(intra, site.offset),
                         /*isEquality=*/false);
@@ -704,7 +1054,6 @@ LogicalResult Chunker::rewrite(Site &site) {
         });
     old.getResult().replaceAllUsesWith(now.getResult());
     old.erase();
-    stream.contribution = now;
   }
   TileClassificationRequest request;
   request.queryRank = site.queryCut.getRank().str();

@@ -13,6 +13,7 @@
 // RUN: attn-run %s --entry region_body --print | FileCheck %s --check-prefix=REGION
 // RUN: attn-run %s --entry math_ops --print | FileCheck %s --check-prefix=MATH
 // RUN: attn-run %s --entry unsigned_ops --print | FileCheck %s --check-prefix=UNSIGNED
+// RUN: attn-run %s --entry signed_index_ops --print | FileCheck %s --check-prefix=SIGNED
 
 // RED: -> [3],[3],[3],[3]
 // RED-NEXT: {{^}}6 46 86{{$}}
@@ -236,6 +237,30 @@ func.func @unsigned_ops(%S: tensor<5xf32>) -> tensor<5xf32> {
     %sum = arith.addi %tens, %r : index
     %n = arith.index_castui %sum : index to i64
     %f = arith.uitofp %n : i64 to f32
+    cascade.yield %f : f32
+  } : (tensor<5xf32>) -> tensor<5xf32>
+  return %R : tensor<5xf32>
+}
+
+// Negative index constants are signed (a decayed state's boundary in
+// cascade-chunk computes i * -1 and floordivsi): for i = 0..4,
+// floordivsi(i * -1 - 1, 3) * 10 + i = -10, -9, -8, -17, -16.
+// SIGNED: -> [5]
+// SIGNED-NEXT: {{^}}-10 -9 -8 -17 -16{{$}}
+func.func @signed_index_ops(%S: tensor<5xf32>) -> tensor<5xf32> {
+  %R = cascade.einsum [i] = map(%S[i]) {
+  ^bb0(%s: f32):
+    %i = cascade.index i : index
+    %cm1 = arith.constant -1 : index
+    %c3 = arith.constant 3 : index
+    %c10 = arith.constant 10 : index
+    %n = arith.muli %i, %cm1 : index
+    %b = arith.addi %n, %cm1 : index
+    %q = arith.floordivsi %b, %c3 : index
+    %t = arith.muli %q, %c10 : index
+    %r = arith.addi %t, %i : index
+    %w = arith.index_cast %r : index to i64
+    %f = arith.sitofp %w : i64 to f32
     cascade.yield %f : f32
   } : (tensor<5xf32>) -> tensor<5xf32>
   return %R : tensor<5xf32>

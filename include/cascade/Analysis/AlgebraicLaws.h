@@ -31,6 +31,10 @@ public:
   z3::expr variable(llvm::StringRef name);
   z3::expr constant(double value) { return encoder.getRealConstant(value); }
 
+  /// The real-arithmetic encoder `apply` uses: its coordinates, extents and
+  /// function symbols, for stating the expected form of a body.
+  Z3BodyEncoder &reals() { return encoder; }
+
   /// The body of `einsum` applied to `operands`; fails with `why` when the
   /// body has no model (see Z3BodyEncoder).
   FailureOr<z3::expr> apply(EinsumOp einsum, llvm::ArrayRef<z3::expr> operands,

@@ -56,6 +56,12 @@ private:
 /// otherwise warns at `reportAt` "<rewrite> refused: <what> is exact only
 /// for finite values, and operand #i of '<reader>' may be ...". Rewrites
 /// that reorder sums (reassociation, splitting a sum) need finite values.
+/// The same check without a diagnostic: on failure `why` names the operand
+/// and its classes ("operand #1 of 'A' may be {finite, -inf}").
+LogicalResult checkFiniteOperands(const FloatClassAnalysis &classes,
+                                  EinsumOp reader, std::optional<unsigned> skip,
+                                  std::string &why);
+
 LogicalResult requireFiniteOperands(const FloatClassAnalysis &classes,
                                     EinsumOp reader,
                                     std::optional<unsigned> skip,

@@ -35,7 +35,7 @@ public:
 
   /// The term the body of `einsum` computes, with its block arguments bound
   /// to `operands` (one real term each). Fails with `why` set on an op the
-  /// model does not cover (integer division, bit operations, infinite or
+  /// model does not cover (integer division but floordivsi, bit operations, infinite or
   /// NaN constants, ...).
   FailureOr<z3::expr> encode(EinsumOp einsum, ArrayRef<z3::expr> operands,
                              std::string &why);
@@ -52,6 +52,9 @@ public:
 
   /// Facts every encoding relies on: extents >= 1, 0 <= coordinate < extent.
   z3::expr_vector getSideConditions();
+
+  /// floor(a / b) of two integer-valued terms (arith.floordivsi), real.
+  static z3::expr floorDivide(const z3::expr &a, const z3::expr &b);
 
   /// An exact rational for a finite double.
   z3::expr getRealConstant(double value);
