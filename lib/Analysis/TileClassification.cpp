@@ -57,39 +57,21 @@ static unsigned getOrInsert(SmallVectorImpl<std::string> &names,
   return names.size() - 1;
 }
 
-/// `expr` (over `einsum`'s ranks and symbols) as a linear form, or failure
-/// when some rank's coefficient is not a constant (a division or modulo of
-/// a rank, a product with an extent).
+/// `expr` (over `einsum`'s ranks and symbols) as a linear form with its
+/// rest over the schedule's symbols, or failure when some rank's
+/// coefficient is not a constant (a division or modulo of a rank, a
+/// product with an extent).
 static FailureOr<LinearConstraint>
-getLinearForm(EinsumOp einsum, AffineExpr expr, unsigned numDims,
-              unsigned numSymbols, SmallVectorImpl<std::string> &symbols) {
-  MLIRContext *context = expr.getContext();
+getLinearForm(EinsumOp einsum, AffineExpr expr,
+              SmallVectorImpl<std::string> &symbols) {
   LinearConstraint form;
-  AffineExpr linear = getAffineConstantExpr(0, context);
-  for (unsigned d = 0; d < numDims; ++d) {
-    AffineExpr dim = getAffineDimExpr(d, context);
-    AffineExpr step = simplifyAffineExpr(expr.replace(dim, dim + 1) - expr,
-                                         numDims, numSymbols);
-    auto constant = dyn_cast<AffineConstantExpr>(step);
-    if (!constant)
-      return failure();
-    if (constant.getValue() != 0) {
-      form.coefficients[cast<StringAttr>(einsum.getRanks()[d]).getValue()] +=
-          constant.getValue();
-      linear = linear + dim * constant.getValue();
-    }
-  }
-  SmallVector<AffineExpr> zeros(numDims, getAffineConstantExpr(0, context));
-  AffineExpr rest = simplifyAffineExpr(expr.replaceDims(zeros), numDims,
-                                       numSymbols);
-  if (simplifyAffineExpr(expr - linear - rest, numDims, numSymbols) !=
-      getAffineConstantExpr(0, context))
+  AffineExpr rest;
+  if (failed(einsum.getRankCoefficients(expr, form.coefficients, rest)))
     return failure();
-  // The rest over the schedule's symbols.
   SmallVector<AffineExpr> remapped;
   for (StringRef symbol : einsum.getSymbols().getAsValueRange<StringAttr>())
-    remapped.push_back(
-        getAffineSymbolExpr(getOrInsert(symbols, symbol), context));
+    remapped.push_back(getAffineSymbolExpr(getOrInsert(symbols, symbol),
+                                           expr.getContext()));
   form.rest = rest.replaceSymbols(remapped);
   return form;
 }
@@ -539,8 +521,7 @@ mlir::cascade::classifyKeyTiles(IterateOp iterate, PartitionOp keyPartition,
           sides.push_back(-set.getConstraint(i));
         for (AffineExpr side : sides) {
           FailureOr<LinearConstraint> form =
-              getLinearForm(einsum, side, set.getNumDims(),
-                            set.getNumSymbols(), symbols);
+              getLinearForm(einsum, side, symbols);
           if (failed(form)) {
             why = "the predicate of " +
                   (einsum.getName() ? einsum.getName()->str()

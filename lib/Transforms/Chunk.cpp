@@ -195,47 +195,37 @@ bool isProductOfOperands(EinsumOp einsum) {
 }
 
 /// `expr` (over `einsum`'s ranks and symbols) as coefficients of rank
-/// names and symbol names; fails if it is not linear.
+/// names and a rest linear in the symbols; fails if it is not linear.
 LogicalResult getLinearForm(EinsumOp einsum, AffineExpr expr,
                             std::map<std::string, int64_t> &ranks,
                             SymbolicOffset &rest) {
+  llvm::StringMap<int64_t> coefficients;
+  AffineExpr symbolic;
+  if (failed(einsum.getRankCoefficients(expr, coefficients, symbolic)))
+    return failure();
+  for (auto &entry : coefficients)
+    ranks[entry.getKey().str()] = entry.getValue();
+  // The rest: a constant coefficient per symbol, and a constant.
   unsigned numDims = einsum.getRanks().size();
   unsigned numSymbols = einsum.getSymbols().size();
-  MLIRContext *context = expr.getContext();
-  auto stepOf = [&](AffineExpr var) -> std::optional<int64_t> {
-    AffineExpr step = simplifyAffineExpr(expr.replace(var, var + 1) - expr,
-                                         numDims, numSymbols);
-    if (auto constant = dyn_cast<AffineConstantExpr>(step))
-      return constant.getValue();
-    return std::nullopt;
-  };
-  AffineExpr linear = getAffineConstantExpr(0, context);
-  for (unsigned d = 0; d < numDims; ++d) {
-    AffineExpr dim = getAffineDimExpr(d, context);
-    std::optional<int64_t> k = stepOf(dim);
-    if (!k)
-      return failure();
-    if (*k != 0)
-      ranks[cast<StringAttr>(einsum.getRanks()[d]).getValue().str()] = *k;
-    linear = linear + dim * *k;
-  }
+  AffineExpr linear = getAffineConstantExpr(0, expr.getContext());
   for (unsigned s = 0; s < numSymbols; ++s) {
-    AffineExpr symbol = getAffineSymbolExpr(s, context);
-    std::optional<int64_t> k = stepOf(symbol);
-    if (!k)
+    AffineExpr symbol = getAffineSymbolExpr(s, expr.getContext());
+    auto step = dyn_cast<AffineConstantExpr>(simplifyAffineExpr(
+        symbolic.replace(symbol, symbol + 1) - symbolic, numDims, numSymbols));
+    if (!step)
       return failure();
-    if (*k != 0)
+    if (step.getValue() != 0)
       rest.coefficients[cast<StringAttr>(einsum.getSymbols()[s])
                             .getValue()
-                            .str()] = *k;
-    linear = linear + symbol * *k;
+                            .str()] = step.getValue();
+    linear = linear + symbol * step.getValue();
   }
-  AffineExpr constant =
-      simplifyAffineExpr(expr - linear, numDims, numSymbols);
-  auto value = dyn_cast<AffineConstantExpr>(constant);
-  if (!value)
+  auto constant = dyn_cast<AffineConstantExpr>(
+      simplifyAffineExpr(symbolic - linear, numDims, numSymbols));
+  if (!constant)
     return failure();
-  rest.constant = value.getValue();
+  rest.constant = constant.getValue();
   return success();
 }
 

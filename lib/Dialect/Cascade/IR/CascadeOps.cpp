@@ -148,6 +148,35 @@ bool EinsumOp::readsAtOwnPoint(unsigned index, ArrayRef<StringRef> ranks) {
   return true;
 }
 
+LogicalResult EinsumOp::getRankCoefficients(AffineExpr expr,
+                                            llvm::StringMap<int64_t> &coefficients,
+                                            AffineExpr &rest) {
+  MLIRContext *context = expr.getContext();
+  unsigned numDims = getRanks().size(), numSymbols = getSymbols().size();
+  AffineExpr linear = getAffineConstantExpr(0, context);
+  for (unsigned d = 0; d < numDims; ++d) {
+    AffineExpr dim = getAffineDimExpr(d, context);
+    auto step = dyn_cast<AffineConstantExpr>(simplifyAffineExpr(
+        expr.replace(dim, dim + 1) - expr, numDims, numSymbols));
+    if (!step)
+      return failure();
+    if (step.getValue() == 0)
+      continue;
+    coefficients[cast<StringAttr>(getRanks()[d]).getValue()] +=
+        step.getValue();
+    linear = linear + dim * step.getValue();
+  }
+  SmallVector<AffineExpr> zeros(numDims, getAffineConstantExpr(0, context));
+  rest = simplifyAffineExpr(expr.replaceDims(zeros), numDims, numSymbols);
+  // The steps are constant, but `expr` may still not be linear in the ranks
+  // (d0 floordiv 2 steps by 0 or 1: not constant, already refused; a
+  // product of ranks is not affine). The check keeps the claim exact.
+  if (simplifyAffineExpr(expr - linear - rest, numDims, numSymbols) !=
+      getAffineConstantExpr(0, context))
+    return failure();
+  return success();
+}
+
 double EinsumOp::getFillValue() {
   if (std::optional<Attribute> fill = getFill())
     if (auto floatAttr = dyn_cast<FloatAttr>(*fill))

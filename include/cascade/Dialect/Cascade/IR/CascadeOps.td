@@ -104,6 +104,14 @@ def Cascade_EinsumOp : Cascade_Op<"einsum", [
     /// Whether operand `index` is read at the point of its own ranks
     /// `ranks` (each index a bare rank of that name, in that order).
     bool readsAtOwnPoint(unsigned index, ::llvm::ArrayRef<::llvm::StringRef> ranks);
+    /// `expr` (over this Einsum's ranks and symbols) as
+    /// `sum_r coefficients[r] * r + rest`: a constant coefficient per rank,
+    /// by name (zero ones left out), and `rest` over the symbols alone.
+    /// Fails when a rank's coefficient is not a constant (a floordiv or mod
+    /// of a rank, a product with an extent).
+    ::mlir::LogicalResult getRankCoefficients(
+        ::mlir::AffineExpr expr, ::llvm::StringMap<int64_t> &coefficients,
+        ::mlir::AffineExpr &rest);
     /// The conjunctions of the predicate (it holds where one of them holds);
     /// empty without a predicate.
     ::llvm::SmallVector<::mlir::IntegerSet> getDisjuncts();
