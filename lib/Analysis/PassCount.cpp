@@ -354,6 +354,56 @@ const RankPasses *CascadePassCount::getDominantRank() const {
   return best;
 }
 
+std::vector<BarrierDependency>
+CascadePassCount::getBarrierDependencies(const RankPasses &info) {
+  std::vector<BarrierDependency> dependencies;
+  auto passOf = [&](Operation *op) -> unsigned {
+    auto it = info.passOf.find(op);
+    return it == info.passOf.end() ? 0 : it->second;
+  };
+  // The full reduction `value` waits for: back through the Einsums that
+  // complete the same pass until one that iterates the rank.
+  auto findReduction = [&](Value value, unsigned pass) -> Operation * {
+    Operation *op = value.getDefiningOp();
+    while (op && isa<EinsumOp>(op) && info.completesPass.contains(op) &&
+           passOf(op) == pass) {
+      if (info.iterates.contains(op))
+        return op;
+      Operation *next = nullptr;
+      for (Value operand : op->getOperands())
+        if (Operation *def = operand.getDefiningOp();
+            def && info.completesPass.contains(def) && passOf(def) == pass)
+          next = def;
+      op = next;
+    }
+    return nullptr;
+  };
+  if (info.iterates.empty())
+    return dependencies;
+  // In program order (the sets are not).
+  SmallVector<Operation *> consumers;
+  (*info.iterates.begin())
+      ->getParentOfType<FunctionOpInterface>()
+      ->walk([&](Operation *op) {
+        if (info.iterates.contains(op))
+          consumers.push_back(op);
+      });
+  for (Operation *consumer : consumers) {
+    unsigned pass = passOf(consumer);
+    if (pass < 2)
+      continue;
+    for (Value operand : consumer->getOperands()) {
+      Operation *def = operand.getDefiningOp();
+      if (!def || !info.completesPass.contains(def) ||
+          passOf(def) != pass - 1)
+        continue;
+      dependencies.push_back(
+          {pass - 1, consumer, operand, findReduction(operand, pass - 1)});
+    }
+  }
+  return dependencies;
+}
+
 unsigned CascadePassCount::computeMaxPasses(FunctionOpInterface function) {
   FailureOr<CascadePassCount> analysis = compute(function);
   if (failed(analysis) || !analysis->getDominantRank())

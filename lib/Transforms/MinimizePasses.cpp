@@ -115,6 +115,52 @@ struct MinimizePassesPass
           << "passes(" << info.rank << "): " << info.passes << " -> "
           << (now ? now : 1);
     }
+    // Where a rank keeps several passes, say which dependency holds each
+    // barrier, at the Einsum that waits.
+    for (const RankPasses &info : after->getRanks())
+      if (info.passes > 1)
+        for (const BarrierDependency &dependency :
+             CascadePassCount::getBarrierDependencies(info))
+          explainBarrier(info, dependency, refused);
+  }
+
+  static void explainBarrier(const RankPasses &info,
+                             const BarrierDependency &dependency,
+                             const RefusedSites &refused) {
+    InFlightDiagnostic remark = dependency.consumer->emitRemark();
+    remark << "cascade-minimize-passes: rank '" << info.rank << "' keeps "
+           << info.passes << " passes: '"
+           << CascadePassCount::getTensorName(
+                  dependency.consumer->getResult(0))
+           << "' (pass " << dependency.afterPass + 1 << ") reads '"
+           << CascadePassCount::getTensorName(dependency.held)
+           << "', complete only after pass " << dependency.afterPass;
+    if (dependency.reduction &&
+        dependency.reduction != dependency.held.getDefiningOp())
+      remark << " (it depends on '"
+             << CascadePassCount::getTensorName(
+                    dependency.reduction->getResult(0))
+             << "', a full reduction over '" << info.rank << "')";
+    else if (dependency.reduction)
+      remark << " (a full reduction over '" << info.rank << "')";
+    // The rewrites record the Einsum whose law failed: the reader of the
+    // held tensor, the held tensor's producer, or (deferred division) the
+    // sum that reads the reader.
+    Operation *held = dependency.held.getDefiningOp();
+    bool wasRefused = refused.contains(dependency.consumer) ||
+                      (held && refused.contains(held)) ||
+                      llvm::any_of(dependency.consumer->getUsers(),
+                                   [&](Operation *user) {
+                                     return refused.contains(user);
+                                   });
+    if (wasRefused)
+      remark << "; a rewrite that would remove it was refused here (see its "
+                "warning)";
+    else
+      remark << "; no rewrite removes it: deferred division needs the "
+                "reader to divide by it, online rescaling needs exp(x - m) "
+                "with m a max over the rank, reassociation needs it to be a "
+                "factor of a contraction";
   }
 };
 

@@ -58,6 +58,17 @@ struct RankPasses {
   std::vector<TensorFootprint> carried;
 };
 
+/// One dependency behind a barrier: `consumer` runs in pass
+/// `afterPass + 1` over the rank and reads `held`, which is complete only at
+/// the end of pass `afterPass` because it depends on `reduction`, a full
+/// reduction of the rank (null when `held` is not an Einsum's result).
+struct BarrierDependency {
+  unsigned afterPass = 0;
+  Operation *consumer = nullptr;
+  Value held;
+  Operation *reduction = nullptr;
+};
+
 class CascadePassCount {
 public:
   /// Analyses `function`. Fails (with a diagnostic) only if its ranks are
@@ -76,6 +87,11 @@ public:
   /// a copy compare.
   static unsigned computeMaxPasses(FunctionOpInterface function);
 
+  /// What holds each barrier of `info`: one entry per consumer and tensor
+  /// it reads across the barrier, in program order. What remarks name when
+  /// a rank keeps several passes.
+  static std::vector<BarrierDependency>
+  getBarrierDependencies(const RankPasses &info);
   /// The name reports use for `value` (the Einsum's name, `arg<N>`, or the
   /// carried-state name of an iterate result).
   static std::string getTensorName(Value value);
