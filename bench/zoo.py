@@ -43,7 +43,7 @@ PAPERS = {
     "linear_associated": "linear attention, phi(Q)(phi(K)^T V) by hand",
     "linear_causal": "causal linear attention (Katharopoulos et al. 2020)",
     "retention": "RetNet retention, parallel form (Sun et al. 2023)",
-    "lightning": "Lightning Attention (Qin et al. 2024), quadratic form",
+    "lightning": "Lightning Attention (Qin et al. 2024), parallel form",
     "differential": "Differential Transformer (Ye et al. 2024), lambda 0.5",
 }
 # The linear family, whose cost should grow linearly in N (issue 11).
