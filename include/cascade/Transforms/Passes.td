@@ -131,14 +131,21 @@ def CascadeChunk : Pass<"cascade-chunk", "::mlir::func::FuncOp"> {
     per key tile; each query tile starts its sums from `A H` at the number
     of key tiles wholly in its past, and its key loop keeps only the tiles
     on the diagonal (masked). Quadratic work becomes O(N C) per head.
-    Applies to `m <= p + M - P + c` (c <= 0) masks; other iterates are left
-    as they are (with a remark saying why when `remarks` is set).
+    Applies to `m <= p + M - P + c` (c <= 0) masks. A decay between the
+    score and X, a masked map `s * E(r (q - m))` with E exp or exp2 and the
+    rate r read per (b, h) (RetNet, Lightning), is factored at the key tile
+    boundary and carried in the state: the keys weighted by their decay to
+    the tile's end, the state decayed by a tile per step, each row's
+    inter-chunk product scaled by its decay from the boundary. Other
+    iterates are left as they are (with a remark saying why when `remarks`
+    is set).
   }];
   let options = [
     Option<"emitRemarks", "remarks", "bool", /*default=*/"false",
            "say which key loops were chunked and why others were not">
   ];
-  let dependentDialects = ["::mlir::arith::ArithDialect"];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect"];
 }
 
 def CascadeMinimizePasses : Pass<"cascade-minimize-passes", "::mlir::func::FuncOp"> {
@@ -149,7 +156,10 @@ def CascadeMinimizePasses : Pass<"cascade-minimize-passes", "::mlir::func::FuncO
     changes the function; while a rank still needs several passes, tries
     `cascade-split-sum` at each site on a copy (followed by the others) and
     keeps the split when the count goes down. Reports the pass count of every
-    rank before and after as a remark (`passes(m): 3 -> 1`).
+    rank before and after as a remark (`passes(m): 3 -> 1`), and where a
+    rank keeps several passes, a remark at each Einsum that waits for a
+    full reduction, naming the dependency and whether a rewrite was refused
+    there.
   }];
   let options = [
     Option<"tileSize", "tile-size", "int64_t", /*default=*/"64",
