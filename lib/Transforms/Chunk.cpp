@@ -83,6 +83,8 @@ struct Stream {
   EinsumOp init, contribution;
   /// The contribution's key-side factor (V), if it has one.
   std::optional<unsigned> valueOperand;
+  /// The contribution's operand that is the score (or the decayed score).
+  unsigned scoreOperand = 0;
   /// Whether the contribution reads the decayed score (Site::decay).
   bool decayed = false;
 };
@@ -558,9 +560,9 @@ LogicalResult Chunker::matchStream(Site &site, unsigned i, Value yielded,
         readsAtOwnPoint(contribution, j, outputRanks(producer)) &&
         (!producer.getReductions().empty() || producer.hasMask())) {
       scoreOperand = j;
-      if (failed(producer.getReductions().empty()
-                     ? matchDecay(site, producer, why)
-                     : matchScore(site, producer, why)))
+      stream.decayed = producer.getReductions().empty();
+      if (failed(stream.decayed ? matchDecay(site, producer, why)
+                                : matchScore(site, producer, why)))
         return failure();
     } else {
       stream.valueOperand = j;
@@ -572,10 +574,7 @@ LogicalResult Chunker::matchStream(Site &site, unsigned i, Value yielded,
           "between)";
     return failure();
   }
-  stream.decayed = contribution.getInputs()[*scoreOperand]
-                       .getDefiningOp<EinsumOp>()
-                       .getReductions()
-                       .empty();
+  stream.scoreOperand = *scoreOperand;
   if (!site.streams.empty() && stream.decayed != site.streams[0].decayed) {
     why = "some contributions read the decayed score and others not";
     return failure();
@@ -653,16 +652,11 @@ FailureOr<Site> Chunker::match(IterateOp iterate, std::string &why) {
     why = "the decay rate may not be finite: " + operand;
     return failure();
   }
-  unsigned scoreOperand = 0;
   for (Stream &stream : site.streams) {
-    for (auto [j, input] : llvm::enumerate(stream.contribution.getInputs()))
-      if (input == site.score.getResult() ||
-          (site.decay && input == site.decay->einsum.getResult()))
-        scoreOperand = j;
     if (failed(checkFiniteOperands(classes, site.score, std::nullopt,
                                    operand)) ||
-        failed(checkFiniteOperands(classes, stream.contribution, scoreOperand,
-                                   operand))) {
+        failed(checkFiniteOperands(classes, stream.contribution,
+                                   stream.scoreOperand, operand))) {
       why = "summing past key tiles into a state is exact only for finite "
             "values, and " + operand;
       return failure();
