@@ -175,6 +175,11 @@ LogicalResult SchedulePlan::planWork(func::FuncOp function) {
       return other.emitError("the plan covers one state phase (a grid "
                              "before the query grid), not two");
     work.stateGrid = other;
+    // The state phase's tile-local ranks (a scan's second position rank).
+    for (NamedAttribute entry : other.getTileExtents())
+      work.tileExtents.try_emplace(
+          entry.getName().getValue(),
+          cast<IntegerAttr>(entry.getValue()).getInt());
   }
   SmallVector<std::string> resultRanks = toStrings(
       cast<ArrayAttr>(grid.getOutputs()[0]));
@@ -520,6 +525,62 @@ const BufferPlan &SchedulePlan::getOwnBuffer(Value value) const {
   return *at;
 }
 
+LogicalResult SchedulePlan::checkRenamedRead(EinsumOp einsum,
+                                             StringRef sourceRank,
+                                             StringRef readAt) const {
+  if (!isTileLocal(sourceRank) || !isTileLocal(readAt) || isPartial(readAt) ||
+      getLocalExtent(sourceRank) != getLocalExtent(readAt))
+    return failure();
+  if (!isPartial(sourceRank))
+    return success();
+  // The source's rows past the valid count of a partial tile are never
+  // written: every conjunction of the predicate must keep `readAt` among
+  // the valid rows, by `readAt <= sourceRank` (sourceRank an output rank,
+  // whose loop stops at the valid count) or `outer * T + readAt < N` for
+  // the source's partition.
+  PartitionOp cut = getPartitionOfInner(work, sourceRank);
+  SmallVector<IntegerSet> disjuncts = einsum.getDisjuncts();
+  if (disjuncts.empty() || !einsum.getDataCompares().empty())
+    return failure();
+  for (IntegerSet conjunction : disjuncts) {
+    bool bounded = false;
+    for (unsigned c = 0; c < conjunction.getNumConstraints() && !bounded;
+         ++c) {
+      if (conjunction.isEq(c))
+        continue;
+      llvm::StringMap<int64_t> coefficients;
+      AffineExpr symbolic;
+      if (failed(einsum.getRankCoefficients(conjunction.getConstraint(c),
+                                            coefficients, symbolic)))
+        continue;
+      auto constant = dyn_cast<AffineConstantExpr>(symbolic);
+      if (coefficients.size() == 2 && coefficients.lookup(readAt) == -1 &&
+          coefficients.lookup(sourceRank) == 1 && constant &&
+          constant.getValue() == 0 &&
+          llvm::is_contained(einsum.getOutput().getAsValueRange<StringAttr>(),
+                             sourceRank))
+        bounded = true;
+      // -(outer * T + readAt) + N - 1 >= 0.
+      if (coefficients.size() == 2 && coefficients.lookup(readAt) == -1 &&
+          coefficients.lookup(cut.getOuter()) == -cut.getTile()) {
+        unsigned numDims = einsum.getRanks().size(),
+                 numSymbols = einsum.getSymbols().size();
+        for (auto [i, name] : llvm::enumerate(
+                 einsum.getSymbols().getAsValueRange<StringAttr>()))
+          if (name == cut.getRank() &&
+              simplifyAffineExpr(
+                  symbolic - getAffineSymbolExpr(i, einsum.getContext()) + 1,
+                  numDims, numSymbols) ==
+                  getAffineConstantExpr(0, einsum.getContext()))
+            bounded = true;
+      }
+    }
+    if (!bounded)
+      return failure();
+  }
+  return success();
+}
+
 LogicalResult SchedulePlan::planOperand(EinsumOp einsum, EinsumPlan &plan,
                                         unsigned index) {
   Value operand = einsum.getInputs()[index];
@@ -545,13 +606,19 @@ LogicalResult SchedulePlan::planOperand(EinsumOp einsum, EinsumPlan &plan,
     // rank names mean one index space throughout a function.
     for (auto [dim, rank] : llvm::enumerate(source.tensorRanks)) {
       auto dimExpr = dyn_cast<AffineDimExpr>(map.getResult(dim));
-      if (!dimExpr || rankNames[dimExpr.getPosition()] != rank)
+      StringRef readAt =
+          dimExpr ? StringRef(rankNames[dimExpr.getPosition()]) : "";
+      if (dimExpr && readAt != rank &&
+          succeeded(checkRenamedRead(einsum, rank, readAt)))
+        ; // Another tile-local rank walking the same tile (a scan).
+      else if (!dimExpr || readAt != rank)
         return einsum.emitError("operand #")
                << index << " is read at an index other than a bare rank "
                << "in dimension " << dim
                << "; a work item reads the tensors it computes at their own "
                   "rank '"
-               << rank << "'";
+               << rank << "' (or at another tile-local rank of the same "
+                  "extent that the predicate keeps inside the tile)";
       if (isTileLocal(rank))
         indices.push_back(dimExpr);
     }

@@ -557,6 +557,10 @@ struct PartitionRankPass
     // nothing to schedule.
     if (!isCascadeFunction(function))
       return;
+    // A function with a work grid is scheduled already (cascade-chunk-gates
+    // schedules the cascades it rewrites).
+    if (!function.getBody().front().getOps<GridOp>().empty())
+      return;
     if (queryTile < 1 || queryTile > kMaxTileExtent) {
       function.emitError("cascade-partition-rank: query-tile must be in [1, ")
           << kMaxTileExtent << "], not " << static_cast<int64_t>(queryTile);

@@ -262,6 +262,12 @@ public:
   /// Whether a tile-local rank may run past the end of its parent rank
   /// (the inner rank of a partition: the last tile is partial).
   bool isPartial(llvm::StringRef rank) const;
+  /// Whether `einsum` may read a tensor of the work item whose rank is
+  /// `sourceRank` at another tile-local rank `readAt` (the second position
+  /// rank of a scan within a tile): same extent, and where the source's
+  /// tile is partial, a predicate that keeps `readAt` among its valid rows.
+  LogicalResult checkRenamedRead(EinsumOp einsum, llvm::StringRef sourceRank,
+                                 llvm::StringRef readAt) const;
 
   /// Attaches the plan as `cascade.plan` dictionaries: on the grid (work
   /// decomposition, staging bytes, target) and on every Einsum (buffer,

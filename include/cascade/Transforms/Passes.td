@@ -148,6 +148,40 @@ def CascadeChunk : Pass<"cascade-chunk", "::mlir::func::FuncOp"> {
                            "::mlir::math::MathDialect"];
 }
 
+def CascadeChunkGates : Pass<"cascade-chunk-gates", "::mlir::func::FuncOp"> {
+  let summary = "gated linear attention (GLA) at linear cost: gates carried in a state stacked per key tile, prefix sums local to each tile";
+  let description = [{
+    On a cascade as a user writes it (before scheduling), rewrites gated
+    linear attention, `C = g(G) reduce(u: add) where (u <= m)` (log forget
+    gates, provably at most 0), a score `x y exp(C[q] - C[m]) k` summed over
+    a contracted rank `e` with the causal mask `m <= p + M - P`, and the
+    output `S * V reduce(m: add)`, into the scheduled, chunked form: a state
+    phase `cascade.grid` over the work ranks walks the key tiles once,
+    computing each tile's own prefix sums of the gates (GLA's chunk-local
+    normalisation), the keys decayed to the tile's end, and the state
+    `H = diag(exp(GT)) H + KD^T V`, stacked per tile with the prefix sums;
+    the query grid reads, per row, the state before the row's key tile
+    scaled by the row's decay from it, and walks only the row's own key
+    tile (classified) with tile-local decay differences. Quadratic work
+    in M becomes O(M (Tk + E) E) per head. The body's factorisation and
+    the sign of the gates are proved with Z3, finiteness by the float-class
+    analysis; anything else is left as it is (with a remark saying why
+    when `remarks` is set). Functions already scheduled are left alone.
+  }];
+  let options = [
+    Option<"queryTile", "query-tile", "int64_t", /*default=*/"64",
+           "rows of the query rank per work item (at most key-tile)">,
+    Option<"keyTile", "key-tile", "int64_t", /*default=*/"64",
+           "keys per chunk">,
+    ListOption<"tileExtents", "tile-extents", "std::string",
+               "compile-time extents of the head dimensions, as rank=N">,
+    Option<"emitRemarks", "remarks", "bool", /*default=*/"false",
+           "say which cascades were chunked and why others were not">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect"];
+}
+
 def CascadeMinimizePasses : Pass<"cascade-minimize-passes", "::mlir::func::FuncOp"> {
   let summary = "apply the pass-reducing rewrites until nothing changes";
   let description = [{

@@ -227,6 +227,15 @@ mlir::cascade::createLowerToCpuKernelPass(const CpuTargetOptions &options) {
 
 void mlir::cascade::addCpuSchedulingPasses(OpPassManager &functions,
                                            const CpuTargetOptions &options) {
+  // Gated linear attention: scheduled and chunked in one step, from the
+  // spec (its prefix sums would otherwise be a second quadratic key loop).
+  CascadeChunkGatesOptions gates;
+  gates.queryTile = options.queryTile;
+  gates.keyTile = options.keyTile;
+  for (auto &entry : options.headDims)
+    gates.tileExtents.push_back(entry.getKey().str() + "=" +
+                                std::to_string(entry.getValue()));
+  functions.addPass(createCascadeChunkGates(gates));
   CascadeMinimizePassesOptions minimize;
   minimize.tileSize = options.keyTile;
   minimize.emitRemarks = false;

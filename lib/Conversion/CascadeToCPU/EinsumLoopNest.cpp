@@ -270,11 +270,18 @@ LogicalResult EinsumLoopNest::prepareOperand(unsigned index,
         cast<AffineMapAttr>(einsum.getIndexingMaps()[index]).getValue();
     access.indices.assign(map.getResults().begin(), map.getResults().end());
   } else {
-    // Read at its own coordinates (the plan checked the index is the bare
-    // rank in every dimension).
-    for (const std::string &rank : access.source.bufferRanks)
+    // Read at bare ranks (the plan checked): its own, or another tile-local
+    // rank of the same extent in the dimension of a buffer rank.
+    AffineMap map =
+        cast<AffineMapAttr>(einsum.getIndexingMaps()[index]).getValue();
+    ArrayRef<std::string> tensorRanks = access.source.tensorRanks;
+    for (const std::string &rank : access.source.bufferRanks) {
+      auto *dim = llvm::find(tensorRanks, rank);
       access.indices.push_back(
-          getAffineDimExpr(einsum.getRankPosition(rank), b.getContext()));
+          dim == tensorRanks.end()
+              ? getAffineDimExpr(einsum.getRankPosition(rank), b.getContext())
+              : map.getResult(dim - tensorRanks.begin()));
+    }
   }
   access.kind = planned.kind == OperandPlan::Kind::Broadcast
                     ? OperandAccess::Kind::Broadcast

@@ -238,6 +238,35 @@ struct BindingCollector {
     });
   }
 
+  /// A rank that only a grid's `tile_extents` names is local to the work
+  /// item's tile, with that extent (every grid that names it must agree).
+  void collectTileLocalRanks() {
+    function.walk([&](GridOp grid) {
+      for (NamedAttribute entry : grid.getTileExtents()) {
+        StringRef rank = entry.getName().getValue();
+        auto extent = dyn_cast<IntegerAttr>(entry.getValue());
+        if (!extent)
+          continue;
+        auto it = bindings.find(rank);
+        if (it == bindings.end()) {
+          RankBinding local;
+          local.kind = RankBinding::Kind::TileLocal;
+          local.origin = grid;
+          local.staticExtent = extent.getInt();
+          bindings[rank] = local;
+          continue;
+        }
+        if (it->second.kind == RankBinding::Kind::TileLocal &&
+            it->second.staticExtent != extent.getInt())
+          report(grid, "tile-local rank '" + rank.str() + "' has extent " +
+                           std::to_string(extent.getInt()) +
+                           " here but " +
+                           std::to_string(*it->second.staticExtent) +
+                           " in another grid");
+      }
+    });
+  }
+
   /// Outer extents need the parent's, known once every use is collected.
   void resolvePartitionExtents() {
     for (auto &entry : bindings) {
@@ -271,6 +300,7 @@ RankEnvironment::build(FunctionOpInterface function,
   builder.collectArgumentAttributes();
   builder.collectPartitions();
   builder.collectEinsumUses();
+  builder.collectTileLocalRanks();
   builder.resolvePartitionExtents();
   if (reportedAny)
     *reportedAny = builder.reported;
@@ -397,6 +427,10 @@ FailureOr<llvm::StringMap<int64_t>> RankEnvironment::resolveExtents(
     if (binding.kind == RankBinding::Kind::Argument ||
         binding.kind == RankBinding::Kind::Scalar)
       continue;
+    if (binding.kind == RankBinding::Kind::TileLocal) {
+      extents[entry.first] = *binding.staticExtent;
+      continue;
+    }
     PartitionOp partition = binding.partition;
     if (binding.kind == RankBinding::Kind::PartitionInner) {
       extents[entry.first] = partition.getTile();

@@ -27,7 +27,16 @@ struct RankBinding {
   /// integer argument marked `{cascade.extent_of = "w"}` (a runtime size
   /// such as a window, used as `W` in predicates and bodies; the rank
   /// indexes nothing). Partition*: declared by a cascade.partition.
-  enum class Kind { Argument, Scalar, PartitionOuter, PartitionInner };
+  /// TileLocal: named only by a grid's `tile_extents`, a position inside a
+  /// work item's tile with a compile-time extent (the second position rank
+  /// of a scan within a key tile, cascade-chunk-gates).
+  enum class Kind {
+    Argument,
+    Scalar,
+    PartitionOuter,
+    PartitionInner,
+    TileLocal
+  };
   Kind kind = Kind::Argument;
   /// For Kind::Argument: the argument and its dimension; for Kind::Scalar:
   /// the argument.
