@@ -418,6 +418,73 @@ TEST_F(InterpreterVsLoops, Lightning) {
   }
 }
 
+TEST_F(InterpreterVsLoops, GatedLinearAttention) {
+  // GLA's recurrent definition, step by step, against the spec's parallel
+  // form: S_t = diag(exp(g_t)) S_{t-1} + K_t V_t^T, O_t = (Q_t / sqrt(E))^T
+  // S_t with g = min(G, 0), P = M (and P < M: the last P positions are the
+  // queries). Gates from slow (-0.02) to fast (-2) forgetting.
+  std::string path = std::string(CASCADE_SOURCE_DIR) + "/variants/gla.mlir";
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(path, &context);
+  ASSERT_TRUE(module);
+  auto function = *module->getOps<func::FuncOp>().begin();
+  for (Shape shape : {Shape{1, 2, 2, 9, 9, 4, 3}, Shape{2, 1, 1, 1, 1, 8, 8},
+                      Shape{1, 2, 2, 5, 23, 8, 5}, Shape{1, 1, 1, 0, 4, 4, 4},
+                      Shape{1, 1, 1, 70, 70, 6, 2}})
+    for (double gateScale : {0.02, 2.0}) {
+      SCOPED_TRACE(describe(shape) + " gates*" + std::to_string(gateScale));
+      auto random = [](ArrayRef<int64_t> dims, uint64_t stream) {
+        return makeRandomTensor(dims, 11, stream, NpyDType::Float32);
+      };
+      Tensor q = random({shape.B, shape.H, shape.P, shape.E}, 0);
+      Tensor k = random({shape.B, shape.H, shape.M, shape.E}, 1);
+      Tensor v = random({shape.B, shape.H, shape.M, shape.F}, 2);
+      Tensor g = random({shape.B, shape.H, shape.M, shape.E}, 3);
+      for (double &x : g.data)
+        x = -std::abs(x) * gateScale;
+      // A positive gate, clamped to 0 by the spec (at t = 1: the first
+      // step's gate scales an empty state).
+      if (shape.M > 1)
+        g.data[shape.E] = 0.5;
+      FailureOr<SmallVector<Tensor>> results =
+          interpretFunction(function, {q, k, v, g});
+      ASSERT_TRUE(succeeded(results));
+      Tensor expected({shape.B, shape.H, shape.P, shape.F});
+      for (int64_t b = 0; b < shape.B; ++b)
+        for (int64_t h = 0; h < shape.H; ++h) {
+          std::vector<double> state(shape.E * shape.F, 0.0);
+          for (int64_t t = 0; t < shape.M; ++t) {
+            auto at = [&](const Tensor &x, int64_t pos, int64_t i, int64_t n) {
+              return x.data[((b * shape.H + h) * x.shape[2] + pos) * n + i];
+            };
+            for (int64_t e = 0; e < shape.E; ++e) {
+              double decay = std::exp(std::min(at(g, t, e, shape.E), 0.0));
+              for (int64_t f = 0; f < shape.F; ++f)
+                state[e * shape.F + f] = decay * state[e * shape.F + f] +
+                                         at(k, t, e, shape.E) *
+                                             at(v, t, f, shape.F);
+            }
+            int64_t p = t - (shape.M - shape.P);
+            if (p < 0)
+              continue;
+            for (int64_t f = 0; f < shape.F; ++f) {
+              double sum = 0;
+              for (int64_t e = 0; e < shape.E; ++e)
+                sum += at(q, p, e, shape.E) / std::sqrt(double(shape.E)) *
+                       state[e * shape.F + f];
+              expected.data[((b * shape.H + h) * shape.P + p) * shape.F + f] =
+                  sum;
+            }
+          }
+        }
+      EXPECT_EQ(countNonFinite((*results)[0]), 0);
+      Comparison comparison =
+          compareTensors((*results)[0], expected, 1e-10, 1e-12);
+      EXPECT_TRUE(comparison.agree())
+          << comparison.mismatches << " mismatches, max abs error "
+          << comparison.maxAbsError;
+    }
+}
+
 TEST_F(InterpreterVsLoops, Differential) {
   // (softmax(Q1 K1^T / sqrt(E)) - 0.5 softmax(Q2 K2^T / sqrt(E))) V, from
   // arguments (Q1, K1, Q2, K2, V): two plain softmax attentions subtracted.

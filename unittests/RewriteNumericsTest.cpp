@@ -387,6 +387,40 @@ TEST_F(RewriteNumerics, ChunkCausalLinear) {
   }
 }
 
+TEST_F(RewriteNumerics, ChunkGates) {
+  // cascade-chunk-gates on GLA's spec against the spec itself: key tiles of
+  // 7 with query tiles of 7, 5 (a query tile then straddles two key tiles,
+  // whose rows read two different states) and 1; key tiles of 64 (one
+  // tile); P < M (rows aligned bottom-right), M = 0, P = 0. GLA needs
+  // P <= M (its spec reads the gates' prefix sums at p + M - P).
+  OwningOpRef<ModuleOp> original = load("gla");
+  ASSERT_TRUE(original);
+  for (auto [queryTile, keyTile] :
+       {std::pair(7, 7), std::pair(5, 7), std::pair(1, 4), std::pair(64, 64)}) {
+    std::vector<Sizes> sizes;
+    for (const Sizes &s : kSizes)
+      if (s.E == 8 && s.F == 8 && s.P <= s.M && (queryTile != 1 || s.P <= 5))
+        sizes.push_back(s);
+    std::string pipeline = "func.func(cascade-chunk-gates{query-tile=" +
+                           std::to_string(queryTile) + " key-tile=" +
+                           std::to_string(keyTile) +
+                           " tile-extents=e=8,f=8})";
+    SCOPED_TRACE(pipeline);
+    OwningOpRef<ModuleOp> chunked = original->clone();
+    runPipeline(*chunked, pipeline);
+    unsigned grids = 0, stacked = 0;
+    chunked->walk([&](Operation *op) {
+      if (isa<GridOp>(op))
+        ++grids;
+      if (auto iterate = dyn_cast<IterateOp>(op))
+        stacked += iterate.getNumStacked();
+    });
+    EXPECT_EQ(grids, 2u);   // the state phase and the query grid
+    EXPECT_EQ(stacked, 2u); // the state and the tile-local prefix sums
+    compareOn(*original, *chunked, "gla", sizes);
+  }
+}
+
 TEST_F(RewriteNumerics, Reassociate) {
   check("linear", "func.func(cascade-defer-division,cascade-reassociate)", 1);
   // The associated form is already the cheaper order: nothing changes.

@@ -1042,8 +1042,20 @@ mlir::cascade::interpretFunction(FunctionOpInterface function,
         int64_t position = einsum.getRankPosition(options.sampledRank);
         if (position < 0)
           continue;
-        for (AffineExpr expr : map.getResults())
-          if (expr.isFunctionOfDim(position) && !isa<AffineDimExpr>(expr))
+        // A read at another coordinate than the point's own is exact when
+        // the dimension read is not itself sampled: an argument, or a
+        // tensor whose rank there is another (GLA reads its prefix sums
+        // over keys at p + M - P).
+        auto producer = input.getDefiningOp<EinsumOp>();
+        auto argument = dyn_cast<BlockArgument>(input);
+        bool whole = argument && argument.getOwner()->isEntryBlock() &&
+                     isa<FunctionOpInterface>(argument.getOwner()->getParentOp());
+        for (auto [dim, expr] : llvm::enumerate(map.getResults()))
+          if (expr.isFunctionOfDim(position) && !isa<AffineDimExpr>(expr) &&
+              !whole &&
+              (!producer ||
+               cast<StringAttr>(producer.getOutput()[dim]).getValue() ==
+                   options.sampledRank))
             return WalkResult::interrupt();
       }
       return WalkResult::advance();

@@ -5,17 +5,19 @@
 # bf16 storage, and no keys (M = 0) or no queries (P = 0); then the runtime
 # sizes of the windowed variants at 1, 17 and 100. softmax_document reads
 # its ids at both p and m, so it runs at P = M only (random segment ids,
-# about 4 documents per row). Prints one line per case; stops at the first
+# about 4 documents per row). gla reads its gates' prefix sums at
+# p + M - P, so it takes P <= M. Prints one line per case; stops at the first
 # failure.
 set -e
 variants="$1"
 attn_run="$2"
 cases=0
-for v in softmax softmax_onepass sigmoid linear linear_associated softmax_causal softmax_gqa softmax_softcap softmax_sink_window softmax_window softmax_sinks_window softmax_prefix_lm softmax_alibi softmax_document softplus relu gated_output linear_causal retention lightning differential; do
+for v in softmax softmax_onepass sigmoid linear linear_associated softmax_causal softmax_gqa softmax_softcap softmax_sink_window softmax_window softmax_sinks_window softmax_prefix_lm softmax_alibi softmax_document softplus relu gated_output linear_causal retention lightning differential gla; do
   extra=""
   [ "$v" = softmax_gqa ] && extra=",hkv=2"
   empty="p=3,m=0 p=0,m=5"
   [ "$v" = softmax_document ] && empty="p=0,m=0"
+  [ "$v" = gla ] && empty="p=0,m=5 p=0,m=0"
   for d in 64 80 128; do
     for pm in "p=1,m=1" "p=17,m=17" "p=129,m=129" "p=33,m=100" "p=1000,m=1000"; do
       [ "$v" = softmax_document ] && [ "$pm" = "p=33,m=100" ] && continue
