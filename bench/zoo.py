@@ -45,9 +45,10 @@ PAPERS = {
     "retention": "RetNet retention, parallel form (Sun et al. 2023)",
     "lightning": "Lightning Attention (Qin et al. 2024), parallel form",
     "differential": "Differential Transformer (Ye et al. 2024), lambda 0.5",
+    "gla": "Gated Linear Attention (Yang et al. 2024), parallel form",
 }
 # The linear family, whose cost should grow linearly in N (issue 11).
-LINEAR_FAMILY = ["linear", "linear_causal", "retention", "lightning"]
+LINEAR_FAMILY = ["linear", "linear_causal", "retention", "lightning", "gla"]
 
 
 def passes(variant):
