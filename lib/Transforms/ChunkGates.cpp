@@ -111,23 +111,11 @@ bool isBottomRightPosition(EinsumOp einsum, AffineExpr expr,
              getAffineConstantExpr(0, expr.getContext());
 }
 
-/// Whether operand `index` of `einsum` is read at `ranks` (one rank per
-/// dimension), except that dimension `except` may be anything.
-bool readsAt(EinsumOp einsum, unsigned index, ArrayRef<std::string> ranks,
-             std::optional<unsigned> except = std::nullopt) {
-  AffineMap map =
-      cast<AffineMapAttr>(einsum.getIndexingMaps()[index]).getValue();
-  if (map.getNumResults() != ranks.size())
-    return false;
-  SmallVector<std::string> all = namesOf(einsum.getRanks());
-  for (auto [d, expr] : llvm::enumerate(map.getResults())) {
-    if (except && d == *except)
-      continue;
-    auto dim = dyn_cast<AffineDimExpr>(expr);
-    if (!dim || all[dim.getPosition()] != ranks[d])
-      return false;
-  }
-  return true;
+/// Whether operand `index` of `einsum` is read at `ranks`, one bare rank per
+/// dimension (EinsumOp::readsAtOwnPoint over std::string names).
+bool readsAt(EinsumOp einsum, unsigned index, ArrayRef<std::string> ranks) {
+  SmallVector<StringRef> names(ranks.begin(), ranks.end());
+  return einsum.readsAtOwnPoint(index, names);
 }
 
 class GatesChunker {
@@ -296,12 +284,19 @@ LogicalResult GatesChunker::matchScore(GatedSite &site, std::string &why) {
   bool found = false;
   for (auto [first, second] : {std::pair(gates[0], gates[1]),
                                std::pair(gates[1], gates[0])}) {
-    AffineMap map =
+    // The key's read is the prefix sums' own point; the query's is the
+    // same but in the position dimension.
+    AffineMap atQuery =
         cast<AffineMapAttr>(score.getIndexingMaps()[first]).getValue();
-    if (readsAt(score, second, prefixRanks) &&
-        readsAt(score, first, prefixRanks, positionDim) &&
-        isBottomRightPosition(score, map.getResult(positionDim), site.query,
-                              site.key)) {
+    AffineMap atKey =
+        cast<AffineMapAttr>(score.getIndexingMaps()[second]).getValue();
+    bool elsewhereSame = true;
+    for (unsigned d = 0; d < atKey.getNumResults(); ++d)
+      if (d != positionDim && atQuery.getResult(d) != atKey.getResult(d))
+        elsewhereSame = false;
+    if (readsAt(score, second, prefixRanks) && elsewhereSame &&
+        isBottomRightPosition(score, atQuery.getResult(positionDim),
+                              site.query, site.key)) {
       site.queryGates = first;
       site.keyGates = second;
       found = true;
@@ -319,11 +314,10 @@ LogicalResult GatesChunker::matchScore(GatedSite &site, std::string &why) {
   for (unsigned i = 0; i < 4; ++i) {
     if (i == site.queryGates || i == site.keyGates)
       continue;
-    auto ranks = namesOf(score.getRanks());
     AffineMap map = cast<AffineMapAttr>(score.getIndexingMaps()[i]).getValue();
     bool query = false, key = false;
     for (AffineExpr expr : map.getResults())
-      for (auto [d, rank] : llvm::enumerate(ranks))
+      for (auto [d, rank] : llvm::enumerate(scoreRanks))
         if (expr.isFunctionOfDim(d)) {
           query |= rank == site.query;
           key |= rank == site.key;
@@ -801,11 +795,13 @@ struct CascadeChunkGatesPass
     SmallVector<EinsumOp> outputs;
     for (EinsumOp einsum : function.getBody().front().getOps<EinsumOp>())
       outputs.push_back(einsum);
+    // The function changes only by the one rewrite, after which the pass
+    // returns: one environment and one chunker serve every candidate.
+    FailureOr<RankEnvironment> env = RankEnvironment::build(function);
+    if (failed(env))
+      return signalPassFailure();
+    GatesChunker chunker(function, *env, queryTile, keyTile, *extents);
     for (EinsumOp output : outputs) {
-      FailureOr<RankEnvironment> env = RankEnvironment::build(function);
-      if (failed(env))
-        return signalPassFailure();
-      GatesChunker chunker(function, *env, queryTile, keyTile, *extents);
       std::string why;
       FailureOr<GatedSite> site = chunker.match(output, why);
       if (failed(site)) {
