@@ -46,6 +46,8 @@ PAPERS = {
     "lightning": "Lightning Attention (Qin et al. 2024), parallel form",
     "differential": "Differential Transformer (Ye et al. 2024), lambda 0.5",
     "gla": "Gated Linear Attention (Yang et al. 2024), parallel form",
+    "based": "BASED (Arora et al. 2024), Taylor feature map, quadratic form",
+    "hedgehog": "Hedgehog (Zhang et al. 2024), learned feature map W, R=64",
 }
 # The linear family, whose cost should grow linearly in N (issue 11).
 LINEAR_FAMILY = ["linear", "linear_causal", "retention", "lightning", "gla"]
@@ -64,6 +66,8 @@ def bench(variant, n, repeat):
     dims = f"b=1,h=8,p={n},m={n},e=64,f=64"
     if variant == "softmax_gqa":
         dims += ",hkv=2"
+    if variant == "hedgehog":
+        dims += ",r=64"
     cmd = [os.path.join(BIN, "attn-run"),
            os.path.join(ROOT, "variants", variant + ".mlir"),
            "--target", "cpu", "--dims", dims, "--num-threads", "2",

@@ -418,6 +418,78 @@ TEST_F(InterpreterVsLoops, Lightning) {
   }
 }
 
+TEST_F(InterpreterVsLoops, Based) {
+  // BASED's Taylor feature map built explicitly, phi(x) = [1, x / E^(1/4),
+  // (x (x) x) / (sqrt(2) sqrt(E))] (1 + E + E^2 features), and the causal
+  // normalised linear attention over it: not the spec's 1 + s + s^2 / 2.
+  auto features = [](const double *x, int64_t e) {
+    std::vector<double> phi = {1.0};
+    double root = std::sqrt(static_cast<double>(e));
+    for (int64_t i = 0; i < e; ++i)
+      phi.push_back(x[i] / std::sqrt(root));
+    for (int64_t i = 0; i < e; ++i)
+      for (int64_t j = 0; j < e; ++j)
+        phi.push_back(x[i] * x[j] / (std::sqrt(2.0) * root));
+    return phi;
+  };
+  auto loops = [&](const Tensor &q, const Tensor &k, const Tensor &v) {
+    return weightedAttention(
+        q, k, v, /*causal=*/true, /*normalise=*/true,
+        [&](int64_t, int64_t, int64_t, const double *x, const double *y,
+            int64_t e) {
+          std::vector<double> fx = features(x, e), fy = features(y, e);
+          return dotOf(fx.data(), fy.data(), static_cast<int64_t>(fx.size()));
+        });
+  };
+  for (const Shape &shape : kShapes)
+    check("based", shape, loops);
+  // Large scores (s far below -1 and above 1) and P > M (rows with no key
+  // are 0).
+  check("based", Shape{1, 2, 2, 30, 20, 8, 8, 3.0}, loops);
+  for (int64_t h = 0; h < 2; ++h)
+    for (int64_t p = 0; p < 10; ++p)
+      for (int64_t f = 0; f < 8; ++f)
+        EXPECT_EQ(lastResult.data[(h * 30 + p) * 8 + f], 0.0);
+}
+
+TEST_F(InterpreterVsLoops, Hedgehog) {
+  // Hedgehog's feature map as lolcats computes it: x W_h, then the
+  // concatenation [softmax(x W), softmax(-x W)] of 2R features (each softmax
+  // with its own max subtracted), dotted; causal, normalised.
+  for (const Shape &shape : kShapes)
+    for (int64_t r : {1, 5, 16}) {
+      Tensor w = makeRandomTensor({shape.H, shape.E, r}, 7, 4,
+                                  NpyDType::Float32);
+      auto features = [&](int64_t h, const double *x, int64_t e) {
+        std::vector<double> projected(r, 0.0), phi;
+        for (int64_t j = 0; j < r; ++j)
+          for (int64_t i = 0; i < e; ++i)
+            projected[j] += x[i] * w.data[(h * e + i) * r + j];
+        for (double sign : {1.0, -1.0}) {
+          double top = -INFINITY, total = 0;
+          for (double y : projected)
+            top = std::max(top, sign * y);
+          for (double y : projected)
+            total += std::exp(sign * y - top);
+          for (double y : projected)
+            phi.push_back(std::exp(sign * y - top) / total);
+        }
+        return phi;
+      };
+      auto loops = [&](const Tensor &q, const Tensor &k, const Tensor &v) {
+        return weightedAttention(
+            q, k, v, /*causal=*/true, /*normalise=*/true,
+            [&](int64_t h, int64_t, int64_t, const double *x,
+                const double *y, int64_t e) {
+              std::vector<double> fx = features(h, x, e),
+                                  fy = features(h, y, e);
+              return dotOf(fx.data(), fy.data(), 2 * r);
+            });
+      };
+      check("hedgehog", shape, loops, {}, {w});
+    }
+}
+
 TEST_F(InterpreterVsLoops, GatedLinearAttention) {
   // GLA's recurrent definition, step by step, against the spec's parallel
   // form: S_t = diag(exp(g_t)) S_{t-1} + K_t V_t^T, O_t = (Q_t / sqrt(E))^T

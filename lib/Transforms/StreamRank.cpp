@@ -16,6 +16,7 @@
 #include "cascade/Transforms/Passes.h"
 
 #include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/StringSet.h"
 
 namespace mlir::cascade {
 #define GEN_PASS_DEF_CASCADESTREAMRANK
@@ -33,11 +34,29 @@ bool involvesRank(EinsumOp einsum, StringRef rank) {
          einsum.isReduced(rank);
 }
 
+/// The ranks that index the innermost dimension of some argument: head
+/// dimensions, which the backends take as compile-time sizes (a learned
+/// feature map W[h, e, r] names `e` in its middle and Q[b, h, p, e] in its
+/// innermost dimension; `e` is still a head dimension).
+llvm::StringSet<> findInnermostRanks(func::FuncOp function,
+                                     const RankEnvironment &env) {
+  llvm::StringSet<> ranks;
+  for (auto [arg, type] : llvm::enumerate(function.getArgumentTypes()))
+    if (auto shaped = dyn_cast<ShapedType>(type);
+        shaped && shaped.hasRank() && shaped.getRank() > 0)
+      if (std::optional<StringRef> rank =
+              env.getRankOfArgumentDim(arg, shaped.getRank() - 1))
+        ranks.insert(*rank);
+  return ranks;
+}
+
 /// The reduced ranks bound to a dimension of an argument that is not its
-/// innermost one: the dynamically sized ranks a kernel must walk.
+/// innermost one (nor any other argument's innermost one): the dynamically
+/// sized ranks a kernel must walk.
 SmallVector<std::string> findStreamCandidates(func::FuncOp function,
                                               const RankEnvironment &env) {
   SmallVector<std::string> candidates;
+  llvm::StringSet<> innermost = findInnermostRanks(function, env);
   function.walk([&](EinsumOp einsum) {
     for (Attribute attr : einsum.getReductions()) {
       StringRef rank = cast<ReductionAttr>(attr).getRank().getValue();
@@ -46,7 +65,8 @@ SmallVector<std::string> findStreamCandidates(func::FuncOp function,
         continue;
       auto type = cast<ShapedType>(
           function.getArgumentTypes()[binding->argNumber]);
-      if (binding->dim + 1 == type.getRank() || binding->staticExtent)
+      if (binding->dim + 1 == type.getRank() || binding->staticExtent ||
+          innermost.contains(rank))
         continue;
       if (!llvm::is_contained(candidates, rank.str()))
         candidates.push_back(rank.str());

@@ -6,15 +6,16 @@
 # sizes of the windowed variants at 1, 17 and 100. softmax_document reads
 # its ids at both p and m, so it runs at P = M only (random segment ids,
 # about 4 documents per row). gla reads its gates' prefix sums at
-# p + M - P, so it takes P <= M. Prints one line per case; stops at the first
-# failure.
+# p + M - P, so it takes P <= M. hedgehog's feature map W [H, E, R] has
+# R = 16. Prints one line per case; stops at the first failure.
 set -e
 variants="$1"
 attn_run="$2"
 cases=0
-for v in softmax softmax_onepass sigmoid linear linear_associated softmax_causal softmax_gqa softmax_softcap softmax_sink_window softmax_window softmax_sinks_window softmax_prefix_lm softmax_alibi softmax_document softplus relu gated_output linear_causal retention lightning differential gla; do
+for v in softmax softmax_onepass sigmoid linear linear_associated softmax_causal softmax_gqa softmax_softcap softmax_sink_window softmax_window softmax_sinks_window softmax_prefix_lm softmax_alibi softmax_document softplus relu gated_output linear_causal retention lightning differential gla based hedgehog; do
   extra=""
   [ "$v" = softmax_gqa ] && extra=",hkv=2"
+  [ "$v" = hedgehog ] && extra=",r=16"
   empty="p=3,m=0 p=0,m=5"
   [ "$v" = softmax_document ] && empty="p=0,m=0"
   [ "$v" = gla ] && empty="p=0,m=5 p=0,m=0"
