@@ -93,7 +93,8 @@ protected:
         makeRandomTensor({s.B, kvHeads, s.M, s.E}, seed, 1, NpyDType::Float64),
         makeRandomTensor({s.B, kvHeads, s.M, s.F}, seed, 2, NpyDType::Float64)};
     std::map<std::string, int64_t> extents = {
-        {"b", s.B}, {"h", s.H}, {"p", s.P}, {"m", s.M}, {"e", s.E}, {"f", s.F}};
+        {"b", s.B}, {"h", s.H}, {"p", s.P}, {"m", s.M}, {"e", s.E}, {"f", s.F},
+        {"r", 3}}; // hedgehog's feature rank: W[h, e, r]
     FailureOr<RankEnvironment> env =
         function ? RankEnvironment::build(function)
                  : FailureOr<RankEnvironment>(failure());
@@ -353,10 +354,10 @@ TEST_F(RewriteNumerics, ChunkCausalLinear) {
   // changes inside no pattern), one-row tiles, tiles larger than the rank;
   // P > M (rows that see nothing, states never read), M = 0, P = 0.
   // Retention and lightning carry their decays in the state (exp2 and exp,
-  // either sign of the distance); softmax_causal is left as it is and still
-  // agrees.
-  for (const char *v :
-       {"linear_causal", "softmax_causal", "retention", "lightning"}) {
+  // either sign of the distance); hedgehog's score is a sum of two products
+  // (one state each); softmax_causal is left as it is and still agrees.
+  for (const char *v : {"linear_causal", "softmax_causal", "retention",
+                        "lightning", "hedgehog"}) {
     OwningOpRef<ModuleOp> original = load(v);
     ASSERT_TRUE(original);
     for (int queryTile : {5, 64, 1}) {
@@ -371,7 +372,8 @@ TEST_F(RewriteNumerics, ChunkCausalLinear) {
           "cascade-classify-tiles{query-tile=" +
           std::to_string(queryTile) +
           "},cascade-partition-rank{query-tile=" + std::to_string(queryTile) +
-          " tile-extents=e=8,f=8},cascade-chunk)";
+          " tile-extents=e=8,f=8" +
+          (std::string(v) == "hedgehog" ? ",r=3" : "") + "},cascade-chunk)";
       SCOPED_TRACE(std::string(v) + " | " + pipeline);
       runPipeline(*scheduled, pipeline);
       bool stacked = scheduled

@@ -27,7 +27,9 @@
 //     tile visits one or two key tiles instead of t + 1.
 //
 // Legal where the score is a product of a query-side and a key-side factor
-// (times a constant such as 1/sqrt(E)) contracted by a sum, each
+// (times a constant such as 1/sqrt(E)) contracted by a sum, or a sum of such
+// products over the same contracted rank (Hedgehog's feature map, two
+// softmax halves: one state per product, sum_j A_j H_j[t]), each
 // contribution is the score times a key-side factor summed over the key
 // tile, the carried values start from 0 and are updated by +, the mask is
 // the causal `m <= p + M - P + c` (c <= 0: a query tile never needs more
@@ -120,7 +122,10 @@ struct Site {
   IterateOp iterate;
   PartitionOp queryCut, keyCut;
   EinsumOp score;
-  unsigned queryOperand = 0, keyOperand = 1;
+  /// The score's products, (query-side operand, key-side operand): its
+  /// body is c * sum_j Q_j K_j (one product for phi(Q) phi(K)^T; two for a
+  /// feature map that concatenates two halves, as Hedgehog's).
+  SmallVector<std::pair<unsigned, unsigned>> products;
   std::optional<Decay> decay;
   SmallVector<Stream> streams;
   /// The causal offset: key m is visible from row p when m <= p + offset.
@@ -164,22 +169,39 @@ llvm::StringSet<> getIndexRanks(EinsumOp einsum, unsigned index) {
   return ranks;
 }
 
-/// Whether `body(args)` is `args[0] * args[1]` (or `args[0]` with one
-/// operand) over the reals, by Z3.
-/// Whether the body of a two-operand `einsum` is `c * x0 * x1` for a
-/// constant c of the extents (a 1/sqrt(E) scale), by Z3: body(x0, x1) ==
-/// x0 * x1 * body(1, 1).
-bool isScaledProduct(EinsumOp einsum) {
-  if (einsum.getInputs().size() != 2)
-    return false;
+/// The pairing of `queries` with `keys` under which the score's body is
+/// `c * sum_j x[queries[j]] * x[keys[j]]` for a constant c of the extents
+/// (a 1/sqrt(E) scale), by Z3: body(x) == sum_j q_j k_j * body(1, ..., 1) / n.
+/// Fails if no pairing is.
+FailureOr<SmallVector<std::pair<unsigned, unsigned>>>
+findProducts(EinsumOp einsum, ArrayRef<unsigned> queries,
+             SmallVector<unsigned> keys) {
   LawProver prover;
-  z3::expr x0 = prover.variable("x0"), x1 = prover.variable("x1");
+  SmallVector<z3::expr> args, ones;
+  for (unsigned i = 0; i < einsum.getInputs().size(); ++i) {
+    args.push_back(prover.variable("x" + std::to_string(i)));
+    ones.push_back(prover.constant(1.0));
+  }
   std::string why;
-  FailureOr<z3::expr> body = prover.apply(einsum, {x0, x1}, why);
-  FailureOr<z3::expr> scale =
-      prover.apply(einsum, {prover.constant(1.0), prover.constant(1.0)}, why);
-  return succeeded(body) && succeeded(scale) &&
-         prover.prove(*body, x0 * x1 * *scale).status == ProofStatus::Proved;
+  FailureOr<z3::expr> body = prover.apply(einsum, args, why);
+  FailureOr<z3::expr> scale = prover.apply(einsum, ones, why);
+  if (failed(body) || failed(scale))
+    return failure();
+  llvm::sort(keys);
+  do {
+    z3::expr sum = prover.constant(0.0);
+    for (auto [query, key] : llvm::zip(queries, keys))
+      sum = sum + args[query] * args[key];
+    z3::expr expected =
+        sum * *scale / prover.constant(static_cast<double>(keys.size()));
+    if (prover.prove(*body, expected).status == ProofStatus::Proved) {
+      SmallVector<std::pair<unsigned, unsigned>> products;
+      for (auto [query, key] : llvm::zip(queries, keys))
+        products.push_back({query, key});
+      return products;
+    }
+  } while (std::next_permutation(keys.begin(), keys.end()));
+  return failure();
 }
 
 bool isProductOfOperands(EinsumOp einsum) {
@@ -329,8 +351,10 @@ LogicalResult Chunker::matchScore(Site &site, EinsumOp score,
     }
     return success();
   }
+  // At most four products: the pairing is searched over permutations.
   if (!score || score->getParentOp() != site.iterate || score.hasMask() ||
-      score.getInputs().size() != 2 || score.getReductions().size() != 1 ||
+      score.getInputs().empty() || score.getInputs().size() % 2 != 0 ||
+      score.getInputs().size() > 8 || score.getReductions().size() != 1 ||
       cast<ReductionAttr>(score.getReductions()[0]).getKind() !=
           ReduceKind::add ||
       bodyReadsCoordinates(score)) {
@@ -351,48 +375,55 @@ LogicalResult Chunker::matchScore(Site &site, EinsumOp score,
     query = ranks.contains(queryOuter) || ranks.contains(queryInner);
     key = ranks.contains(keyOuter) || ranks.contains(keyInner);
   };
-  bool q0, k0, q1, k1;
-  side(0, q0, k0);
-  side(1, q1, k1);
-  if (q0 && !k0 && k1 && !q1) {
-    site.queryOperand = 0;
-    site.keyOperand = 1;
-  } else if (q1 && !k1 && k0 && !q0) {
-    site.queryOperand = 1;
-    site.keyOperand = 0;
-  } else {
-    why = "the score's operands are not one query-side and one key-side "
-          "factor";
-    return failure();
-  }
-  Value query = score.getInputs()[site.queryOperand];
-  if (Operation *def = query.getDefiningOp();
-      def && site.iterate->isAncestor(def)) {
-    why = "the score's query-side factor is computed per key step";
-    return failure();
-  }
-  if (!isKeySide(site, score.getInputs()[site.keyOperand])) {
-    why = "the score's key-side factor depends on the query tile";
-    return failure();
-  }
-  if (!isScaledProduct(score)) {
-    why = "the score's body is not the product of its operands times a "
-          "constant (Z3)";
-    return failure();
-  }
-  // The state phase reads the key-side factor at (m0, e): its other ranks
-  // must be the work item's.
-  for (auto &entry : getIndexRanks(score, site.keyOperand)) {
-    StringRef rank = entry.getKey();
-    if (rank != keyOuter && rank != keyInner && rank != contracted &&
-        !llvm::is_contained(site.grid.getRanks().getAsValueRange<StringAttr>(),
-                            rank)) {
-      why = "the score's key-side factor varies with rank '" + rank.str() +
-            "', which the state phase does not walk";
+  SmallVector<unsigned> queries, keys;
+  for (unsigned i = 0; i < score.getInputs().size(); ++i) {
+    bool query, key;
+    side(i, query, key);
+    if (query == key) {
+      why = "the score's operand #" + std::to_string(i) +
+            " is not a query-side or a key-side factor";
       return failure();
     }
+    (query ? queries : keys).push_back(i);
   }
+  if (queries.size() != keys.size()) {
+    why = "the score's operands are not pairs of a query-side and a "
+          "key-side factor";
+    return failure();
+  }
+  for (unsigned i : queries)
+    if (Operation *def = score.getInputs()[i].getDefiningOp();
+        def && site.iterate->isAncestor(def)) {
+      why = "the score's query-side factor is computed per key step";
+      return failure();
+    }
+  for (unsigned i : keys)
+    if (!isKeySide(site, score.getInputs()[i])) {
+      why = "the score's key-side factor depends on the query tile";
+      return failure();
+    }
+  FailureOr<SmallVector<std::pair<unsigned, unsigned>>> products =
+      findProducts(score, queries, keys);
+  if (failed(products)) {
+    why = "the score's body is not a sum of products of a query-side and a "
+          "key-side operand times a constant (Z3)";
+    return failure();
+  }
+  // The state phase reads the key-side factors at (m0, e): their other
+  // ranks must be the work item's.
+  for (unsigned i : keys)
+    for (auto &entry : getIndexRanks(score, i)) {
+      StringRef rank = entry.getKey();
+      if (rank != keyOuter && rank != keyInner && rank != contracted &&
+          !llvm::is_contained(
+              site.grid.getRanks().getAsValueRange<StringAttr>(), rank)) {
+        why = "the score's key-side factor varies with rank '" + rank.str() +
+              "', which the state phase does not walk";
+        return failure();
+      }
+    }
   site.score = score;
+  site.products = std::move(*products);
   return success();
 }
 
@@ -432,6 +463,10 @@ LogicalResult Chunker::matchDecay(Site &site, EinsumOp decay,
   }
   if (failed(matchScore(site, score, why)))
     return failure();
+  if (site.products.size() != 1) {
+    why = "a decayed score with more than one product";
+    return failure();
+  }
   // The rate is read once per work item, before the query grid.
   Value rate = decay.getInputs()[found.rateOperand];
   Operation *def = rate.getDefiningOp();
@@ -755,10 +790,16 @@ LogicalResult Chunker::rewrite(Site &site) {
   // the boundary is one further when that key is a tile's last.
   int64_t shift = site.decay ? 0 : 1;
 
-  // The state phase.
+  // The state phase: one state per stream and product of the score,
+  // state (i, j) at index i * numProducts + j.
+  size_t numProducts = site.products.size();
+  auto stateIndex = [&](size_t stream, size_t product) {
+    return stream * numProducts + product;
+  };
   SmallVector<Attribute> outputs;
   SmallVector<Type> resultTypes;
-  for (const SmallVector<std::string> &tile : stateTiles) {
+  for (size_t k = 0; k < site.streams.size() * numProducts; ++k) {
+    const SmallVector<std::string> &tile = stateTiles[k / numProducts];
     SmallVector<StringRef> ranks(stateRanks.begin(), stateRanks.end());
     ranks.push_back(keyOuter);
     ranks.append(tile.begin(), tile.end());
@@ -780,26 +821,29 @@ LogicalResult Chunker::rewrite(Site &site) {
     builder.setInsertionPointToStart(&stateGrid.getBodyBlock());
     SmallVector<Value> zeros;
     SmallVector<Type> stackedTypes;
-    for (auto [stream, tile] : llvm::zip(site.streams, stateTiles)) {
-      EinsumParts zero(context);
-      zero.name = getUniqueEinsumName(
-          function, ("H" + *stream.init.getName()).str());
-      zero.output.assign(tile.begin(), tile.end());
-      zero.elementType = f32;
-      setExtents(zero);
-      zeros.push_back(zero.build(builder, loc, [&](OpBuilder &b, Location l,
-                                                   ValueRange) -> Value {
-        return arith::ConstantOp::create(b, l, b.getF32FloatAttr(0.0));
-      }));
-      stackedTypes.push_back(tileType(tile, /*stacked=*/true));
-    }
+    for (auto [stream, tile] : llvm::zip(site.streams, stateTiles))
+      for (size_t j = 0; j < numProducts; ++j) {
+        EinsumParts zero(context);
+        zero.name =
+            getUniqueEinsumName(function, ("H" + *stream.init.getName()).str());
+        zero.output.assign(tile.begin(), tile.end());
+        zero.elementType = f32;
+        setExtents(zero);
+        zeros.push_back(zero.build(
+            builder, loc, [&](OpBuilder &b, Location l, ValueRange) -> Value {
+              return arith::ConstantOp::create(b, l, b.getF32FloatAttr(0.0));
+            }));
+        stackedTypes.push_back(tileType(tile, /*stacked=*/true));
+      }
     IterateOp scan =
         createIterate(builder, loc, keyOuter, zeros, stackedTypes);
     builder.setInsertionPointToStart(&scan.getBodyBlock());
     // The key-side Einsums the state needs, cloned from the key loop.
     IRMapping mapping;
     llvm::SetVector<Operation *> needed;
-    SmallVector<Value> worklist = {site.score.getInputs()[site.keyOperand]};
+    SmallVector<Value> worklist;
+    for (auto [query, key] : site.products)
+      worklist.push_back(site.score.getInputs()[key]);
     for (Stream &stream : site.streams)
       if (stream.valueOperand)
         worklist.push_back(
@@ -836,63 +880,67 @@ LogicalResult Chunker::rewrite(Site &site) {
       weighted.output = {keyInner.str(), contracted.str()};
       weighted.elementType = f32;
       setExtents(weighted);
-      weighted.addOperandOf(site.score, site.keyOperand);
-      weighted.getOperandsMutable().back() = mapping.lookupOrDefault(
-          site.score.getInputs()[site.keyOperand]);
+      unsigned keyOperand = site.products.front().second;
+      weighted.addOperandOf(site.score, keyOperand);
+      weighted.getOperandsMutable().back() =
+          mapping.lookupOrDefault(site.score.getInputs()[keyOperand]);
       weighted.addOperand(weights, {weighted.dim(keyInner)});
       keyWeighted = weighted.build(builder, loc, multiply);
     }
     SmallVector<Value> next;
-    for (auto [i, stream] : llvm::enumerate(site.streams)) {
-      EinsumParts chunk(context);
-      chunk.name = getUniqueEinsumName(
-          function, ("C" + StringRef(*stream.init.getName()).rtrim("0")).str());
-      chunk.output.assign(stateTiles[i].begin(), stateTiles[i].end());
-      chunk.reductions.push_back({keyInner.str(), ReduceKind::add});
-      chunk.elementType = f32;
-      setExtents(chunk);
-      if (keyWeighted) {
-        chunk.addOperand(keyWeighted,
-                         {chunk.dim(keyInner), chunk.dim(contracted)});
-      } else {
-        chunk.addOperandOf(site.score, site.keyOperand);
-        chunk.getOperandsMutable().back() = mapping.lookupOrDefault(
-            site.score.getInputs()[site.keyOperand]);
+    for (auto [i, stream] : llvm::enumerate(site.streams))
+      for (auto [j, product] : llvm::enumerate(site.products)) {
+        unsigned keyOperand = product.second;
+        EinsumParts chunk(context);
+        chunk.name = getUniqueEinsumName(
+            function,
+            ("C" + StringRef(*stream.init.getName()).rtrim("0")).str());
+        chunk.output.assign(stateTiles[i].begin(), stateTiles[i].end());
+        chunk.reductions.push_back({keyInner.str(), ReduceKind::add});
+        chunk.elementType = f32;
+        setExtents(chunk);
+        if (keyWeighted) {
+          chunk.addOperand(keyWeighted,
+                           {chunk.dim(keyInner), chunk.dim(contracted)});
+        } else {
+          chunk.addOperandOf(site.score, keyOperand);
+          chunk.getOperandsMutable().back() =
+              mapping.lookupOrDefault(site.score.getInputs()[keyOperand]);
+        }
+        if (stream.valueOperand) {
+          chunk.addOperandOf(stream.contribution, *stream.valueOperand);
+          chunk.getOperandsMutable().back() = mapping.lookupOrDefault(
+              stream.contribution.getInputs()[*stream.valueOperand]);
+        }
+        Value contribution = chunk.build(builder, loc, multiply);
+        EinsumParts sum(context);
+        StringRef carried = *stream.init.getName();
+        if (carried.size() > 1 && carried.back() == '0')
+          carried = carried.drop_back();
+        sum.name = getUniqueEinsumName(function, ("H" + carried).str());
+        sum.output.assign(stateTiles[i].begin(), stateTiles[i].end());
+        sum.elementType = f32;
+        setExtents(sum);
+        SmallVector<AffineExpr> own;
+        for (const std::string &rank : stateTiles[i])
+          own.push_back(sum.dim(rank));
+        sum.addOperand(scan.getBodyBlock().getArgument(stateIndex(i, j)), own);
+        sum.addOperand(contribution, own);
+        if (!site.decay) {
+          next.push_back(sum.build(builder, loc, add));
+          continue;
+        }
+        // H' = H E(s r Tk) + C: the state moves its boundary one tile on.
+        sum.addOperandOf(site.decay->einsum, site.decay->rateOperand);
+        next.push_back(sum.build(
+            builder, loc, [&](OpBuilder &b, Location l, ValueRange args) {
+              Value tile = arith::ConstantOp::create(
+                  b, l, b.getF32FloatAttr(static_cast<float>(tk)));
+              Value decayed = arith::MulFOp::create(
+                  b, l, args[0], decayFactor(b, l, args[2], tile));
+              return arith::AddFOp::create(b, l, decayed, args[1]);
+            }));
       }
-      if (stream.valueOperand) {
-        chunk.addOperandOf(stream.contribution, *stream.valueOperand);
-        chunk.getOperandsMutable().back() = mapping.lookupOrDefault(
-            stream.contribution.getInputs()[*stream.valueOperand]);
-      }
-      Value contribution = chunk.build(builder, loc, multiply);
-      EinsumParts sum(context);
-      StringRef carried = *stream.init.getName();
-      if (carried.size() > 1 && carried.back() == '0')
-        carried = carried.drop_back();
-      sum.name = getUniqueEinsumName(function, ("H" + carried).str());
-      sum.output.assign(stateTiles[i].begin(), stateTiles[i].end());
-      sum.elementType = f32;
-      setExtents(sum);
-      SmallVector<AffineExpr> own;
-      for (const std::string &rank : stateTiles[i])
-        own.push_back(sum.dim(rank));
-      sum.addOperand(scan.getBodyBlock().getArgument(i), own);
-      sum.addOperand(contribution, own);
-      if (!site.decay) {
-        next.push_back(sum.build(builder, loc, add));
-        continue;
-      }
-      // H' = H E(s r Tk) + C: the state moves its boundary one tile on.
-      sum.addOperandOf(site.decay->einsum, site.decay->rateOperand);
-      next.push_back(sum.build(
-          builder, loc, [&](OpBuilder &b, Location l, ValueRange args) {
-            Value tile = arith::ConstantOp::create(
-                b, l, b.getF32FloatAttr(static_cast<float>(tk)));
-            Value decayed = arith::MulFOp::create(
-                b, l, args[0], decayFactor(b, l, args[2], tile));
-            return arith::AddFOp::create(b, l, decayed, args[1]);
-          }));
-    }
     SmallVector<Value> yielded(next);
     yielded.append(next.begin(), next.end());
     YieldOp::create(builder, loc, yielded);
@@ -965,24 +1013,30 @@ LogicalResult Chunker::rewrite(Site &site) {
     inter.elementType =
         cast<RankedTensorType>(stream.init.getType()).getElementType();
     setExtents(inter);
-    inter.addOperandOf(site.score, site.queryOperand);
-    // H_steps[b, h, F(t) - 1, e, f...], F(t) past key tiles.
+    // sum_j Q_j H_j[b, h, F(t) - 1, e, f...], F(t) past key tiles.
     AffineExpr firstRow = inter.dim(queryOuter) * tq;
     AffineExpr past = firstRow + buildOffset(inter, site.offset) + shift;
-    SmallVector<AffineExpr> indices;
-    for (const std::string &rank : stateRanks)
-      indices.push_back(inter.dim(rank));
-    indices.push_back(past.floorDiv(tk) - 1);
-    for (const std::string &rank : stateTiles[i])
-      indices.push_back(inter.dim(rank));
-    inter.addOperand(stateGrid.getResult(i), indices);
+    for (auto [j, product] : llvm::enumerate(site.products)) {
+      inter.addOperandOf(site.score, product.first);
+      SmallVector<AffineExpr> indices;
+      for (const std::string &rank : stateRanks)
+        indices.push_back(inter.dim(rank));
+      indices.push_back(past.floorDiv(tk) - 1);
+      for (const std::string &rank : stateTiles[i])
+        indices.push_back(inter.dim(rank));
+      inter.addOperand(stateGrid.getResult(stateIndex(i, j)), indices);
+    }
     inter.addConstraint(past - tk, /*isEquality=*/false);
-    // The score's own body contracts A with the state (its scale included).
-    Value start = inter.build(
-        builder, loc, [&](OpBuilder &b, Location, ValueRange args) {
-          return site.queryOperand == 0
-                     ? inlineBody(b, site.score, {args[0], args[1]})
-                     : inlineBody(b, site.score, {args[1], args[0]});
+    // The score's own body contracts the Q_j with the states (its scale
+    // included): operand 2j is Q_j, 2j + 1 the state in K_j's place.
+    Value start =
+        inter.build(builder, loc, [&](OpBuilder &b, Location, ValueRange args) {
+          SmallVector<Value> operands(site.score.getInputs().size());
+          for (auto [j, product] : llvm::enumerate(site.products)) {
+            operands[product.first] = args[2 * j];
+            operands[product.second] = args[2 * j + 1];
+          }
+          return inlineBody(b, site.score, operands);
         });
     if (queryDecay) {
       EinsumParts scaled(context);
