@@ -47,10 +47,11 @@ PAPERS = {
     "differential": "Differential Transformer (Ye et al. 2024), lambda 0.5",
     "gla": "Gated Linear Attention (Yang et al. 2024), parallel form",
     "based": "BASED (Arora et al. 2024), Taylor feature map, quadratic form",
-    "hedgehog": "Hedgehog (Zhang et al. 2024), learned feature map W, R=64",
+    "hedgehog": "Hedgehog (Zhang et al. 2024), learned feature map W, R=64, chunked",
 }
 # The linear family, whose cost should grow linearly in N (issue 11).
-LINEAR_FAMILY = ["linear", "linear_causal", "retention", "lightning", "gla"]
+LINEAR_FAMILY = ["linear", "linear_causal", "retention", "lightning", "gla",
+                 "hedgehog"]
 
 
 def passes(variant):

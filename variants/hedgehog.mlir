@@ -12,8 +12,9 @@
 // softmax_r(-x)_r = exp(min x - x_r) / sum. phi(q).phi(k) > 0, so a row
 // that sees a key has a positive normaliser; a row that sees none gets 0.
 //
-// Written in its quadratic form (one pass over m, causal tiles skipped);
-// docs/LinearFamily.md says where its linear-cost form stands.
+// Written in its quadratic form (one pass over m). The CPU pipeline's
+// cascade-chunk gives it linear cost: one state per half of the feature
+// map (docs/LinearFamily.md).
 func.func @hedgehog(%Q: tensor<?x?x?x?xf32>, %K: tensor<?x?x?x?xf32>, %V: tensor<?x?x?x?xf32>,
                     %W: tensor<?x?x?xf32> {cascade.ranks = ["h", "e", "r"]}) -> tensor<?x?x?x?xf32> {
   %XQ = cascade.einsum XQ[b, h, p, r] = %Q[b, h, p, e] * %W[h, e, r] reduce(e: add) : (tensor<?x?x?x?xf32>, tensor<?x?x?xf32>) -> tensor<?x?x?x?xf32>
