@@ -170,8 +170,8 @@ TEST(WarpSemantics, MmaRejectsMisshapenFragments) {
 
 /// A row-major matrix in shared memory starting at `base`, `stride`
 /// elements per row.
-std::vector<float> toShared(const Matrix &m, int64_t base, int64_t stride) {
-  std::vector<float> shared(base + m.size() * stride, -99.0f);
+std::vector<double> toShared(const Matrix &m, int64_t base, int64_t stride) {
+  std::vector<double> shared(base + m.size() * stride, -99.0);
   for (size_t i = 0; i < m.size(); ++i)
     for (size_t j = 0; j < m[i].size(); ++j)
       shared[base + i * stride + j] = m[i][j];
@@ -183,7 +183,7 @@ TEST(WarpSemantics, LdmatrixGivesTheLaneElementsOfThePtxTable) {
   Matrix m = makeMatrix(8, 8, [](unsigned r, unsigned c) {
     return float(10 * r + c);
   });
-  std::vector<float> shared = toShared(m, 16, 24);
+  std::vector<double> shared = toShared(m, 16, 24);
   std::vector<int64_t> rows(kWarpSize, 0);
   for (unsigned lane = 0; lane < 8; ++lane)
     rows[lane] = 16 + 24 * lane;
@@ -205,7 +205,7 @@ TEST(WarpSemantics, LdmatrixX4LoadsTheMmaAFragment) {
   // column 0, lanes 16-31 the same rows at column 8 (matrices: rows 0-7 /
   // 8-15 of columns 0-7, then of columns 8-15: a0a1, a2a3, a4a5, a6a7).
   Matrix a = makeMatrix(16, 16, smallA);
-  std::vector<float> shared = toShared(a, 0, 24);
+  std::vector<double> shared = toShared(a, 0, 24);
   std::vector<int64_t> rows(kWarpSize);
   for (unsigned lane = 0; lane < kWarpSize; ++lane)
     rows[lane] = 24 * (lane % 16) + 8 * (lane / 16);
@@ -222,7 +222,7 @@ TEST(WarpSemantics, LdmatrixX2LoadsTheMmaBFragment) {
   Matrix bt = makeMatrix(8, 16, [](unsigned n, unsigned k) {
     return smallB(k, n);
   });
-  std::vector<float> kMajor = toShared(b, 0, 8), nMajor = toShared(bt, 0, 16);
+  std::vector<double> kMajor = toShared(b, 0, 8), nMajor = toShared(bt, 0, 16);
   std::vector<int64_t> kRows(kWarpSize, 0), nRows(kWarpSize, 0);
   for (unsigned lane = 0; lane < 16; ++lane) {
     kRows[lane] = 8 * lane;                      // rows k = 0..15
@@ -239,7 +239,7 @@ TEST(WarpSemantics, LdmatrixX2LoadsTheMmaBFragment) {
 }
 
 TEST(WarpSemantics, LdmatrixRejectsBadAddresses) {
-  std::vector<float> shared(64, 0.0f);
+  std::vector<double> shared(64, 0.0);
   std::vector<int64_t> rows(kWarpSize, 0);
   rows[3] = 4;
   llvm::Expected<WarpRegisters> misaligned =

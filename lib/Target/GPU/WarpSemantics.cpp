@@ -104,7 +104,7 @@ mlir::cascade::gpu::mmaSyncM16N8K16(const WarpRegisters &a,
 }
 
 llvm::Expected<WarpRegisters>
-mlir::cascade::gpu::ldmatrix(llvm::ArrayRef<float> shared,
+mlir::cascade::gpu::ldmatrix(llvm::ArrayRef<double> shared,
                              llvm::ArrayRef<int64_t> rowStarts,
                              unsigned numMatrices, bool transpose,
                              HalfType type) {
@@ -136,7 +136,8 @@ mlir::cascade::gpu::ldmatrix(llvm::ArrayRef<float> shared,
         if (transpose)
           std::swap(row, col);
         int64_t start = rowStarts[8 * matrix + row];
-        result[lane].push_back(roundToHalf(shared[start + col], type));
+        result[lane].push_back(
+            roundToHalf(static_cast<float>(shared[start + col]), type));
       }
   return result;
 }

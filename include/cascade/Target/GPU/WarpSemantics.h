@@ -94,7 +94,7 @@ llvm::Expected<WarpRegisters> mmaSyncM16N8K16(const WarpRegisters &a,
 /// `transpose` the elements (2 (l % 4) + {0, 1}, l / 4): `numMatrices` x 2
 /// elements per lane. Fails, naming the lane, on a misaligned row or one
 /// that leaves `shared`, and when `numMatrices` is not 1, 2 or 4.
-llvm::Expected<WarpRegisters> ldmatrix(llvm::ArrayRef<float> shared,
+llvm::Expected<WarpRegisters> ldmatrix(llvm::ArrayRef<double> shared,
                                        llvm::ArrayRef<int64_t> rowStarts,
                                        unsigned numMatrices, bool transpose,
                                        HalfType type);

@@ -1,0 +1,64 @@
+//===- Emulator.h - Run a GPU kernel's IR on the CPU ------------*- C++ -*-===//
+//
+// A SIMT emulator of the kernel IR that is translated to PTX (gpu.func
+// bodies of gpu, nvgpu, vector, memref, arith, math and scf ops): the blocks
+// of a launch one after another, the threads of a block in lock-step, with
+// per-block shared memory (workgroup attributions), barriers, warp shuffles
+// and the warp-collective tensor-core ops of WarpSemantics.h. It is how the
+// GPU backend is checked on machines without a GPU (docs/GPU.md).
+//
+// Lock-step execution makes every op a barrier, which would hide a missing
+// gpu.barrier. So the emulator tracks, per element of shared memory, who
+// wrote and read it since the last barrier, and reports a race when a
+// thread touches an element another thread wrote (or, for a write, read)
+// in the same barrier interval. Everything a kernel can get wrong --
+// an out-of-bounds access, a race, a barrier or shuffle under divergent
+// control flow, a loop whose bounds differ between threads, an op it does
+// not model -- is a located error at the op, naming the block and thread.
+//
+// Not modelled (docs/GPU.md): timing, the memory consistency model beyond
+// barrier intervals, global-memory races between blocks, and the
+// accumulation order inside a tensor-core op (WarpSemantics.h).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CASCADE_TARGET_GPU_EMULATOR_H
+#define CASCADE_TARGET_GPU_EMULATOR_H
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Support/LLVM.h"
+
+#include <array>
+#include <vector>
+
+namespace mlir::cascade::gpu {
+
+/// Global memory a kernel's memref argument points at: row-major `data` of
+/// `shape`. Stores round to the element type (f16, bf16, f32; integers
+/// wrap to their width), so the buffer holds what the GPU's would.
+struct EmulatorBuffer {
+  Type elementType;
+  SmallVector<int64_t> shape;
+  std::vector<double> data;
+};
+
+/// One kernel argument: a buffer for a memref parameter, else a scalar.
+struct EmulatorArgument {
+  EmulatorBuffer *buffer = nullptr;
+  double scalar = 0;
+};
+
+struct LaunchGeometry {
+  std::array<int64_t, 3> grid = {1, 1, 1}, block = {1, 1, 1};
+};
+
+/// Runs `kernel` over `geometry`. A block's threads are numbered x fastest
+/// and grouped into warps of 32 consecutive threads. Fails with a located
+/// error (see the file comment).
+LogicalResult emulateKernel(mlir::gpu::GPUFuncOp kernel,
+                            const LaunchGeometry &geometry,
+                            MutableArrayRef<EmulatorArgument> arguments);
+
+} // namespace mlir::cascade::gpu
+
+#endif // CASCADE_TARGET_GPU_EMULATOR_H

@@ -1,0 +1,1030 @@
+//===- Emulator.cpp - Run a GPU kernel's IR on the CPU -------------------===//
+//
+// One block at a time; inside a block every op runs for all its active
+// threads before the next op (lock-step), each SSA value holding one
+// element list per thread (a scalar: one element; a vector: its elements
+// flattened row-major, as nvgpu's fragment types hold them). Integers are
+// held as doubles (exact below 2^53, far above any index a kernel forms)
+// and wrapped to their width on every result. Divergence is a mask of
+// active threads: scf.if runs each branch under its part of the mask.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cascade/Target/GPU/Emulator.h"
+#include "cascade/Target/GPU/WarpSemantics.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::cascade::gpu;
+
+namespace {
+
+/// Lanes of a warp (NVGPUDialect.h has a kWarpSize of its own).
+constexpr unsigned kLanes = mlir::cascade::gpu::kWarpSize;
+
+using ThreadValue = SmallVector<double, 8>;
+using Mask = std::vector<char>;
+
+/// Elements of `type` (1 for a scalar).
+int64_t getNumElements(Type type) {
+  if (auto vector = dyn_cast<VectorType>(type))
+    return vector.getNumElements();
+  return 1;
+}
+
+/// `x` as a value of element type `type` holds it.
+double normalize(double x, Type type) {
+  if (type.isF16())
+    return roundToHalf(static_cast<float>(x), HalfType::F16);
+  if (type.isBF16())
+    return roundToHalf(static_cast<float>(x), HalfType::BF16);
+  if (type.isF32())
+    return static_cast<float>(x);
+  if (isa<FloatType>(type))
+    return x;
+  unsigned width = type.isIndex() ? 64 : type.getIntOrFloatBitWidth();
+  if (width == 1)
+    return x != 0 ? 1 : 0;
+  if (std::isnan(x))
+    return 0;
+  int64_t value = static_cast<int64_t>(x);
+  if (width < 64) {
+    uint64_t mask = (uint64_t(1) << width) - 1;
+    uint64_t low = static_cast<uint64_t>(value) & mask;
+    // Signless integers are held as their two's-complement value.
+    if (low >> (width - 1))
+      value = static_cast<int64_t>(low | ~mask);
+    else
+      value = static_cast<int64_t>(low);
+  }
+  return static_cast<double>(value);
+}
+
+/// The unsigned reading of an integer of `type` held as `x`.
+uint64_t asUnsigned(double x, Type type) {
+  unsigned width = type.isIndex() ? 64 : type.getIntOrFloatBitWidth();
+  uint64_t bits = static_cast<uint64_t>(static_cast<int64_t>(x));
+  return width < 64 ? bits & ((uint64_t(1) << width) - 1) : bits;
+}
+
+/// A memref as the kernel sees it: row-major over `shape`.
+struct MemrefView {
+  double *data = nullptr;
+  Type elementType;
+  SmallVector<int64_t> shape;
+  /// Index of the block's shared buffer (races are tracked), or -1.
+  int shared = -1;
+  std::string name;
+};
+
+/// Shared memory of one block, with who touched each element since the
+/// last barrier (-1: nobody; -2 for readers: several threads).
+struct SharedBuffer {
+  std::vector<double> data;
+  std::vector<int64_t> writer, writeEpoch, reader, readEpoch;
+  explicit SharedBuffer(int64_t size)
+      : data(size, 0.0), writer(size, -1), writeEpoch(size, -1),
+        reader(size, -1), readEpoch(size, -1) {}
+};
+
+class BlockRun {
+public:
+  BlockRun(mlir::gpu::GPUFuncOp kernel, const LaunchGeometry &geometry,
+           std::array<int64_t, 3> blockId,
+           MutableArrayRef<EmulatorArgument> arguments)
+      : kernel(kernel), geometry(geometry), blockId(blockId),
+        arguments(arguments),
+        numThreads(geometry.block[0] * geometry.block[1] *
+                   geometry.block[2]) {}
+
+  LogicalResult run();
+
+private:
+  LogicalResult runBlock(Block &block, const Mask &active,
+                         SmallVectorImpl<std::vector<ThreadValue>> *yielded);
+  LogicalResult runOp(Operation *op, const Mask &active);
+  LogicalResult runFor(scf::ForOp op, const Mask &active);
+  LogicalResult runIf(scf::IfOp op, const Mask &active);
+  LogicalResult runShuffle(mlir::gpu::ShuffleOp op, const Mask &active);
+  LogicalResult runLdmatrix(nvgpu::LdMatrixOp op, const Mask &active);
+  LogicalResult runMma(nvgpu::MmaSyncOp op, const Mask &active);
+  LogicalResult runAsyncCopy(nvgpu::DeviceAsyncCopyOp op, const Mask &active);
+
+  /// Applies `fn` element by element (operands of one element broadcast).
+  LogicalResult elementwise(Operation *op, const Mask &active,
+                            function_ref<double(ArrayRef<double>)> fn);
+  LogicalResult setUniform(Value result, const Mask &active, double value);
+
+  /// The element of `view` at thread `thread`'s `indices` (operands of
+  /// `op`), checked against the shape; reads and writes are checked for
+  /// races in shared memory.
+  FailureOr<int64_t> locate(Operation *op, const MemrefView &view,
+                            ValueRange indices, unsigned thread);
+  LogicalResult noteRead(Operation *op, const MemrefView &view, int64_t at,
+                         unsigned thread);
+  LogicalResult noteWrite(Operation *op, const MemrefView &view, int64_t at,
+                          unsigned thread);
+  FailureOr<MemrefView *> getView(Operation *op, Value memref);
+
+  /// "block (x, y, z) thread t" for messages.
+  std::string where(unsigned thread) const;
+  /// Fails unless every thread of every warp `op` touches is active.
+  LogicalResult requireWholeWarps(Operation *op, const Mask &active,
+                                  StringRef what);
+
+  std::vector<ThreadValue> &slot(Value value) {
+    auto &values = this->values[value];
+    values.resize(numThreads);
+    return values;
+  }
+  const ThreadValue &get(Value value, unsigned thread) {
+    return slot(value)[thread];
+  }
+
+  mlir::gpu::GPUFuncOp kernel;
+  const LaunchGeometry &geometry;
+  std::array<int64_t, 3> blockId;
+  MutableArrayRef<EmulatorArgument> arguments;
+  unsigned numThreads;
+  DenseMap<Value, std::vector<ThreadValue>> values;
+  DenseMap<Value, MemrefView> views;
+  std::vector<SharedBuffer> shared;
+  int64_t epoch = 0;
+};
+
+std::string BlockRun::where(unsigned thread) const {
+  return "block (" + std::to_string(blockId[0]) + ", " +
+         std::to_string(blockId[1]) + ", " + std::to_string(blockId[2]) +
+         ") thread " + std::to_string(thread);
+}
+
+LogicalResult BlockRun::requireWholeWarps(Operation *op, const Mask &active,
+                                          StringRef what) {
+  for (unsigned warp = 0; warp * kLanes < numThreads; ++warp) {
+    bool any = false, all = true;
+    for (unsigned lane = 0; lane < kLanes; ++lane) {
+      unsigned thread = warp * kLanes + lane;
+      bool on = thread < numThreads && active[thread];
+      any |= on;
+      all &= on;
+    }
+    if (any && !all)
+      return op->emitError() << what << " under divergent control flow: "
+                             << "warp " << warp << " of block ("
+                             << blockId[0] << ", " << blockId[1] << ", "
+                             << blockId[2] << ") is not whole";
+  }
+  return success();
+}
+
+FailureOr<MemrefView *> BlockRun::getView(Operation *op, Value memref) {
+  auto it = views.find(memref);
+  if (it == views.end())
+    return op->emitError("the emulator does not model where this memref "
+                         "comes from (kernel arguments and workgroup "
+                         "attributions only)");
+  return &it->second;
+}
+
+FailureOr<int64_t> BlockRun::locate(Operation *op, const MemrefView &view,
+                                    ValueRange indices, unsigned thread) {
+  int64_t at = 0;
+  for (auto [dim, index] : llvm::enumerate(indices)) {
+    int64_t i = static_cast<int64_t>(get(index, thread)[0]);
+    if (i < 0 || i >= view.shape[dim])
+      return op->emitError() << where(thread) << ": index " << i
+                             << " of dimension " << dim << " is outside "
+                             << view.name << " (size " << view.shape[dim]
+                             << ")";
+    at = at * view.shape[dim] + i;
+  }
+  return at;
+}
+
+LogicalResult BlockRun::noteRead(Operation *op, const MemrefView &view,
+                                 int64_t at, unsigned thread) {
+  if (view.shared < 0)
+    return success();
+  SharedBuffer &buffer = shared[view.shared];
+  if (buffer.writeEpoch[at] == epoch && buffer.writer[at] != thread)
+    return op->emitError() << where(thread) << " reads element " << at
+                           << " of " << view.name << " that thread "
+                           << buffer.writer[at]
+                           << " wrote since the last gpu.barrier (a race)";
+  if (buffer.readEpoch[at] != epoch) {
+    buffer.readEpoch[at] = epoch;
+    buffer.reader[at] = thread;
+  } else if (buffer.reader[at] != thread) {
+    buffer.reader[at] = -2;
+  }
+  return success();
+}
+
+LogicalResult BlockRun::noteWrite(Operation *op, const MemrefView &view,
+                                  int64_t at, unsigned thread) {
+  if (view.shared < 0)
+    return success();
+  SharedBuffer &buffer = shared[view.shared];
+  if (buffer.writeEpoch[at] == epoch && buffer.writer[at] != thread)
+    return op->emitError() << where(thread) << " writes element " << at
+                           << " of " << view.name << " that thread "
+                           << buffer.writer[at]
+                           << " wrote since the last gpu.barrier (a race)";
+  if (buffer.readEpoch[at] == epoch && buffer.reader[at] != thread)
+    return op->emitError() << where(thread) << " writes element " << at
+                           << " of " << view.name << " that "
+                           << (buffer.reader[at] == -2
+                                   ? std::string("other threads")
+                                   : "thread " +
+                                         std::to_string(buffer.reader[at]))
+                           << " read since the last gpu.barrier (a race)";
+  buffer.writeEpoch[at] = epoch;
+  buffer.writer[at] = thread;
+  return success();
+}
+
+LogicalResult BlockRun::setUniform(Value result, const Mask &active,
+                                   double value) {
+  auto &out = slot(result);
+  for (unsigned t = 0; t < numThreads; ++t)
+    if (active[t])
+      out[t] = {normalize(value, result.getType())};
+  return success();
+}
+
+LogicalResult
+BlockRun::elementwise(Operation *op, const Mask &active,
+                      function_ref<double(ArrayRef<double>)> fn) {
+  Value result = op->getResult(0);
+  Type elementType = getElementTypeOrSelf(result.getType());
+  int64_t count = getNumElements(result.getType());
+  auto &out = slot(result);
+  SmallVector<double, 4> args(op->getNumOperands());
+  for (unsigned t = 0; t < numThreads; ++t) {
+    if (!active[t])
+      continue;
+    ThreadValue value(count);
+    for (int64_t i = 0; i < count; ++i) {
+      for (auto [k, operand] : llvm::enumerate(op->getOperands())) {
+        const ThreadValue &in = get(operand, t);
+        args[k] = in.size() == 1 ? in[0] : in[i];
+      }
+      value[i] = normalize(fn(args), elementType);
+    }
+    out[t] = std::move(value);
+  }
+  return success();
+}
+
+bool compareFloats(arith::CmpFPredicate predicate, double a, double b) {
+  bool unordered = std::isnan(a) || std::isnan(b);
+  switch (predicate) {
+  case arith::CmpFPredicate::AlwaysFalse: return false;
+  case arith::CmpFPredicate::AlwaysTrue: return true;
+  case arith::CmpFPredicate::OEQ: return !unordered && a == b;
+  case arith::CmpFPredicate::OGT: return !unordered && a > b;
+  case arith::CmpFPredicate::OGE: return !unordered && a >= b;
+  case arith::CmpFPredicate::OLT: return !unordered && a < b;
+  case arith::CmpFPredicate::OLE: return !unordered && a <= b;
+  case arith::CmpFPredicate::ONE: return !unordered && a != b;
+  case arith::CmpFPredicate::ORD: return !unordered;
+  case arith::CmpFPredicate::UEQ: return unordered || a == b;
+  case arith::CmpFPredicate::UGT: return unordered || a > b;
+  case arith::CmpFPredicate::UGE: return unordered || a >= b;
+  case arith::CmpFPredicate::ULT: return unordered || a < b;
+  case arith::CmpFPredicate::ULE: return unordered || a <= b;
+  case arith::CmpFPredicate::UNE: return unordered || a != b;
+  case arith::CmpFPredicate::UNO: return unordered;
+  }
+  return false;
+}
+
+bool compareIntegers(arith::CmpIPredicate predicate, double a, double b,
+                     Type type) {
+  uint64_t ua = asUnsigned(a, type), ub = asUnsigned(b, type);
+  switch (predicate) {
+  case arith::CmpIPredicate::eq: return a == b;
+  case arith::CmpIPredicate::ne: return a != b;
+  case arith::CmpIPredicate::slt: return a < b;
+  case arith::CmpIPredicate::sle: return a <= b;
+  case arith::CmpIPredicate::sgt: return a > b;
+  case arith::CmpIPredicate::sge: return a >= b;
+  case arith::CmpIPredicate::ult: return ua < ub;
+  case arith::CmpIPredicate::ule: return ua <= ub;
+  case arith::CmpIPredicate::ugt: return ua > ub;
+  case arith::CmpIPredicate::uge: return ua >= ub;
+  }
+  return false;
+}
+
+int64_t asInt(double x) { return static_cast<int64_t>(x); }
+
+/// IEEE maximum / minimum (NaN propagates) and maxnum / minnum (NaN loses).
+double maximum(double a, double b) {
+  return std::isnan(a) || std::isnan(b) ? NAN : std::max(a, b);
+}
+double minimum(double a, double b) {
+  return std::isnan(a) || std::isnan(b) ? NAN : std::min(a, b);
+}
+
+LogicalResult BlockRun::run() {
+  if (!kernel.getBody().hasOneBlock())
+    return kernel.emitError("the emulator runs kernels of one block (use "
+                            "scf, not cf)");
+  if (!kernel.getPrivateAttributions().empty())
+    return kernel.emitError("the emulator does not model private "
+                            "attributions");
+  Block &body = kernel.getBody().front();
+  Mask all(numThreads, 1);
+  for (auto [i, type] : llvm::enumerate(kernel.getArgumentTypes())) {
+    BlockArgument arg = body.getArgument(i);
+    EmulatorArgument &given = arguments[i];
+    if (auto memref = dyn_cast<MemRefType>(type)) {
+      if (!given.buffer)
+        return kernel.emitError() << "argument #" << i
+                                  << " is a memref but no buffer is given";
+      if (!memref.getLayout().isIdentity())
+        return kernel.emitError() << "argument #" << i
+                                  << " has a non-identity layout, which the "
+                                     "emulator does not model";
+      EmulatorBuffer &buffer = *given.buffer;
+      if (buffer.shape.size() != static_cast<size_t>(memref.getRank()))
+        return kernel.emitError() << "argument #" << i << " has rank "
+                                  << memref.getRank() << " but its buffer "
+                                  << buffer.shape.size();
+      int64_t size = 1;
+      for (auto [dim, extent] : llvm::enumerate(memref.getShape())) {
+        if (!ShapedType::isDynamic(extent) && extent != buffer.shape[dim])
+          return kernel.emitError()
+                 << "argument #" << i << " has size " << extent
+                 << " in dimension " << dim << " but its buffer "
+                 << buffer.shape[dim];
+        size *= buffer.shape[dim];
+      }
+      if (static_cast<int64_t>(buffer.data.size()) != size)
+        return kernel.emitError() << "the buffer of argument #" << i
+                                  << " holds " << buffer.data.size()
+                                  << " elements, not " << size;
+      views[arg] = {buffer.data.data(), memref.getElementType(),
+                    buffer.shape, -1, "argument #" + std::to_string(i)};
+      continue;
+    }
+    if (!type.isIntOrIndexOrFloat())
+      return kernel.emitError() << "argument #" << i
+                                << " has a type the emulator does not model";
+    (void)setUniform(arg, all, given.scalar);
+  }
+  for (auto [i, attribution] :
+       llvm::enumerate(kernel.getWorkgroupAttributions())) {
+    auto memref = cast<MemRefType>(attribution.getType());
+    if (!memref.hasStaticShape() || !memref.getLayout().isIdentity())
+      return kernel.emitError("a workgroup attribution must have a static "
+                              "shape and the identity layout");
+    shared.emplace_back(memref.getNumElements());
+    views[attribution] = {shared.back().data.data(), memref.getElementType(),
+                          SmallVector<int64_t>(memref.getShape()),
+                          static_cast<int>(i),
+                          "workgroup attribution #" + std::to_string(i)};
+  }
+  return runBlock(body, all, nullptr);
+}
+
+LogicalResult
+BlockRun::runBlock(Block &block, const Mask &active,
+                   SmallVectorImpl<std::vector<ThreadValue>> *yielded) {
+  for (Operation &op : block) {
+    if (isa<mlir::gpu::ReturnOp>(op))
+      return success();
+    if (auto yield = dyn_cast<scf::YieldOp>(op)) {
+      if (yielded)
+        for (Value value : yield.getOperands())
+          yielded->push_back(slot(value));
+      return success();
+    }
+    if (failed(runOp(&op, active)))
+      return failure();
+  }
+  return success();
+}
+
+LogicalResult BlockRun::runFor(scf::ForOp op, const Mask &active) {
+  std::optional<unsigned> first;
+  for (unsigned t = 0; t < numThreads; ++t) {
+    if (!active[t])
+      continue;
+    if (!first) {
+      first = t;
+      continue;
+    }
+    for (Value bound : {op.getLowerBound(), op.getUpperBound(), op.getStep()})
+      if (get(bound, t) != get(bound, *first))
+        return op.emitError() << "the loop's bounds differ between threads "
+                              << *first << " and " << t << " of "
+                              << where(t) << " (the emulator runs uniform "
+                                             "loops only)";
+  }
+  Block &body = *op.getBody();
+  SmallVector<std::vector<ThreadValue>> carried;
+  for (Value init : op.getInitArgs())
+    carried.push_back(slot(init));
+  if (first) {
+    int64_t lower = asInt(get(op.getLowerBound(), *first)[0]);
+    int64_t upper = asInt(get(op.getUpperBound(), *first)[0]);
+    int64_t step = asInt(get(op.getStep(), *first)[0]);
+    if (step <= 0)
+      return op.emitError() << "the loop's step is " << step;
+    for (int64_t i = lower; i < upper; i += step) {
+      (void)setUniform(op.getInductionVar(), active, static_cast<double>(i));
+      for (auto [arg, value] : llvm::zip(op.getRegionIterArgs(), carried))
+        slot(arg) = value;
+      SmallVector<std::vector<ThreadValue>> next;
+      if (failed(runBlock(body, active, &next)))
+        return failure();
+      carried = std::move(next);
+    }
+  }
+  for (auto [result, value] : llvm::zip(op.getResults(), carried))
+    slot(result) = value;
+  return success();
+}
+
+LogicalResult BlockRun::runIf(scf::IfOp op, const Mask &active) {
+  Mask thenMask(numThreads, 0), elseMask(numThreads, 0);
+  bool anyThen = false, anyElse = false;
+  for (unsigned t = 0; t < numThreads; ++t) {
+    if (!active[t])
+      continue;
+    bool taken = get(op.getCondition(), t)[0] != 0;
+    (taken ? thenMask : elseMask)[t] = 1;
+    (taken ? anyThen : anyElse) = true;
+  }
+  SmallVector<std::vector<ThreadValue>> thenValues, elseValues;
+  if (anyThen && failed(runBlock(op.getThenRegion().front(), thenMask,
+                                 &thenValues)))
+    return failure();
+  if (anyElse && !op.getElseRegion().empty() &&
+      failed(runBlock(op.getElseRegion().front(), elseMask, &elseValues)))
+    return failure();
+  for (auto [i, result] : llvm::enumerate(op.getResults())) {
+    auto &out = slot(result);
+    for (unsigned t = 0; t < numThreads; ++t) {
+      if (thenMask[t])
+        out[t] = thenValues[i][t];
+      else if (elseMask[t])
+        out[t] = elseValues[i][t];
+    }
+  }
+  return success();
+}
+
+LogicalResult BlockRun::runShuffle(mlir::gpu::ShuffleOp op,
+                                   const Mask &active) {
+  if (failed(requireWholeWarps(op, active, "gpu.shuffle")))
+    return failure();
+  if (isa<VectorType>(op.getValue().getType()))
+    return op.emitError("the emulator shuffles scalars only");
+  ShuffleMode mode;
+  switch (op.getMode()) {
+  case mlir::gpu::ShuffleMode::XOR: mode = ShuffleMode::Xor; break;
+  case mlir::gpu::ShuffleMode::UP: mode = ShuffleMode::Up; break;
+  case mlir::gpu::ShuffleMode::DOWN: mode = ShuffleMode::Down; break;
+  case mlir::gpu::ShuffleMode::IDX: mode = ShuffleMode::Idx; break;
+  }
+  auto &result = slot(op.getShuffleResult());
+  auto &valid = slot(op.getValid());
+  for (unsigned warp = 0; warp * kLanes < numThreads; ++warp) {
+    unsigned base = warp * kLanes;
+    if (base >= numThreads || !active[base])
+      continue;
+    std::vector<float> lanes(kLanes);
+    for (unsigned lane = 0; lane < kLanes; ++lane)
+      lanes[lane] = static_cast<float>(get(op.getValue(), base + lane)[0]);
+    // Offset and width are uniform in a correct kernel; lane 0's are used.
+    unsigned offset = static_cast<unsigned>(get(op.getOffset(), base)[0]);
+    unsigned width = static_cast<unsigned>(get(op.getWidth(), base)[0]);
+    llvm::Expected<ShuffleResult> shuffled =
+        shuffle(lanes, offset, width, mode);
+    if (!shuffled)
+      return op.emitError() << where(base) << ": "
+                            << llvm::toString(shuffled.takeError());
+    for (unsigned lane = 0; lane < kLanes; ++lane) {
+      // Integers pass through a float here; exact below 2^24.
+      result[base + lane] = {normalize(shuffled->value[lane],
+                                       op.getValue().getType())};
+      valid[base + lane] = {shuffled->valid[lane] ? 1.0 : 0.0};
+    }
+  }
+  return success();
+}
+
+LogicalResult BlockRun::runLdmatrix(nvgpu::LdMatrixOp op, const Mask &active) {
+  if (failed(requireWholeWarps(op, active, "nvgpu.ldmatrix")))
+    return failure();
+  FailureOr<MemrefView *> view = getView(op, op.getSrcMemref());
+  if (failed(view))
+    return failure();
+  Type element = (*view)->elementType;
+  if (!element.isF16() && !element.isBF16())
+    return op.emitError("the emulator models ldmatrix of f16 and bf16");
+  HalfType type = element.isF16() ? HalfType::F16 : HalfType::BF16;
+  int64_t size = 1;
+  for (int64_t extent : (*view)->shape)
+    size *= extent;
+  ArrayRef<double> memory((*view)->data, size);
+  auto &out = slot(op.getRes());
+  unsigned rows = 8 * op.getNumTiles();
+  for (unsigned warp = 0; warp * kLanes < numThreads; ++warp) {
+    unsigned base = warp * kLanes;
+    if (base >= numThreads || !active[base])
+      continue;
+    std::vector<int64_t> starts(kLanes, 0);
+    for (unsigned lane = 0; lane < rows; ++lane) {
+      FailureOr<int64_t> at =
+          locate(op, **view, op.getIndices(), base + lane);
+      if (failed(at))
+        return failure();
+      starts[lane] = *at;
+      for (int64_t e = *at; e < std::min(*at + 8, size); ++e)
+        if (failed(noteRead(op, **view, e, base + lane)))
+          return failure();
+    }
+    llvm::Expected<WarpRegisters> loaded =
+        ldmatrix(memory, starts, op.getNumTiles(), op.getTranspose(), type);
+    if (!loaded)
+      return op.emitError() << where(base) << ": "
+                            << llvm::toString(loaded.takeError());
+    for (unsigned lane = 0; lane < kLanes; ++lane)
+      out[base + lane] = ThreadValue((*loaded)[lane].begin(),
+                                     (*loaded)[lane].end());
+  }
+  return success();
+}
+
+LogicalResult BlockRun::runMma(nvgpu::MmaSyncOp op, const Mask &active) {
+  if (failed(requireWholeWarps(op, active, "nvgpu.mma.sync")))
+    return failure();
+  SmallVector<int64_t> mmaShape;
+  for (Attribute attr : op.getMmaShape())
+    mmaShape.push_back(cast<IntegerAttr>(attr).getInt());
+  Type element = getElementTypeOrSelf(op.getMatrixA().getType());
+  Type accumulator = getElementTypeOrSelf(op.getMatrixC().getType());
+  if (mmaShape != SmallVector<int64_t>{16, 8, 16} ||
+      (!element.isF16() && !element.isBF16()) || !accumulator.isF32())
+    return op.emitError("the emulator models mma.sync m16n8k16 with f16 or "
+                        "bf16 operands and f32 accumulators");
+  HalfType type = element.isF16() ? HalfType::F16 : HalfType::BF16;
+  auto &out = slot(op.getRes());
+  for (unsigned warp = 0; warp * kLanes < numThreads; ++warp) {
+    unsigned base = warp * kLanes;
+    if (base >= numThreads || !active[base])
+      continue;
+    WarpRegisters a, b, c;
+    for (unsigned lane = 0; lane < kLanes; ++lane) {
+      const ThreadValue &va = get(op.getMatrixA(), base + lane),
+                        &vb = get(op.getMatrixB(), base + lane),
+                        &vc = get(op.getMatrixC(), base + lane);
+      for (double x : va)
+        a[lane].push_back(static_cast<float>(x));
+      for (double x : vb)
+        b[lane].push_back(static_cast<float>(x));
+      for (double x : vc)
+        c[lane].push_back(static_cast<float>(x));
+    }
+    llvm::Expected<WarpRegisters> d = mmaSyncM16N8K16(a, b, c, type);
+    if (!d)
+      return op.emitError() << where(base) << ": "
+                            << llvm::toString(d.takeError());
+    for (unsigned lane = 0; lane < kLanes; ++lane)
+      out[base + lane] = ThreadValue((*d)[lane].begin(), (*d)[lane].end());
+  }
+  return success();
+}
+
+LogicalResult BlockRun::runAsyncCopy(nvgpu::DeviceAsyncCopyOp op,
+                                     const Mask &active) {
+  // The copy lands at once: a kernel that reads the destination before its
+  // wait is not caught (docs/GPU.md); races against barriers are.
+  FailureOr<MemrefView *> dst = getView(op, op.getDst());
+  FailureOr<MemrefView *> src = getView(op, op.getSrc());
+  if (failed(dst) || failed(src))
+    return failure();
+  int64_t count = op.getDstElements().getSExtValue();
+  for (unsigned t = 0; t < numThreads; ++t) {
+    if (!active[t])
+      continue;
+    int64_t valid = op.getSrcElements()
+                        ? asInt(get(op.getSrcElements(), t)[0])
+                        : count;
+    FailureOr<int64_t> to = locate(op, **dst, op.getDstIndices(), t);
+    if (failed(to))
+      return failure();
+    FailureOr<int64_t> from =
+        valid > 0 ? locate(op, **src, op.getSrcIndices(), t)
+                  : FailureOr<int64_t>(0);
+    if (failed(from))
+      return failure();
+    int64_t innerDst = (*dst)->shape.back(), innerSrc = (*src)->shape.back();
+    if (*to % innerDst + count > innerDst ||
+        (valid > 0 && *from % innerSrc + valid > innerSrc))
+      return op.emitError() << where(t) << ": the copy of " << count
+                            << " elements runs past the end of a row";
+    for (int64_t e = 0; e < count; ++e) {
+      if (failed(noteWrite(op, **dst, *to + e, t)))
+        return failure();
+      double value = 0;
+      if (e < valid) {
+        if (failed(noteRead(op, **src, *from + e, t)))
+          return failure();
+        value = normalize((*src)->data[*from + e], (*src)->elementType);
+      }
+      (*dst)->data[*to + e] = normalize(value, (*dst)->elementType);
+    }
+  }
+  return setUniform(op.getAsyncToken(), active, 0);
+}
+
+LogicalResult BlockRun::runOp(Operation *op, const Mask &active) {
+  using F = ArrayRef<double>;
+  auto unary = [&](double (*fn)(double)) {
+    return elementwise(op, active, [fn](F x) { return fn(x[0]); });
+  };
+  Type operandType = op->getNumOperands()
+                         ? getElementTypeOrSelf(op->getOperand(0).getType())
+                         : Type();
+  return llvm::TypeSwitch<Operation *, LogicalResult>(op)
+      .Case([&](arith::ConstantOp c) -> LogicalResult {
+        SmallVector<double> elements;
+        Attribute value = c.getValue();
+        auto number = [](Attribute a) -> double {
+          if (auto f = dyn_cast<FloatAttr>(a))
+            return f.getValueAsDouble();
+          return static_cast<double>(cast<IntegerAttr>(a).getInt());
+        };
+        if (auto dense = dyn_cast<DenseElementsAttr>(value)) {
+          for (Attribute a : dense.getValues<Attribute>())
+            elements.push_back(number(a));
+        } else if (isa<FloatAttr, IntegerAttr>(value)) {
+          elements.push_back(number(value));
+        } else {
+          return c.emitError("the emulator does not model this constant");
+        }
+        Type element = getElementTypeOrSelf(c.getType());
+        for (double &x : elements)
+          x = normalize(x, element);
+        auto &out = slot(c.getResult());
+        for (unsigned t = 0; t < numThreads; ++t)
+          if (active[t])
+            out[t] = ThreadValue(elements.begin(), elements.end());
+        return success();
+      })
+      .Case([&](arith::AddFOp) {
+        return elementwise(op, active, [](F x) { return x[0] + x[1]; });
+      })
+      .Case([&](arith::SubFOp) {
+        return elementwise(op, active, [](F x) { return x[0] - x[1]; });
+      })
+      .Case([&](arith::MulFOp) {
+        return elementwise(op, active, [](F x) { return x[0] * x[1]; });
+      })
+      .Case([&](arith::DivFOp) {
+        return elementwise(op, active, [](F x) { return x[0] / x[1]; });
+      })
+      .Case([&](arith::NegFOp) {
+        return elementwise(op, active, [](F x) { return -x[0]; });
+      })
+      .Case([&](arith::MaximumFOp) {
+        return elementwise(op, active,
+                           [](F x) { return maximum(x[0], x[1]); });
+      })
+      .Case([&](arith::MinimumFOp) {
+        return elementwise(op, active,
+                           [](F x) { return minimum(x[0], x[1]); });
+      })
+      .Case([&](arith::MaxNumFOp) {
+        return elementwise(op, active,
+                           [](F x) { return std::fmax(x[0], x[1]); });
+      })
+      .Case([&](arith::MinNumFOp) {
+        return elementwise(op, active,
+                           [](F x) { return std::fmin(x[0], x[1]); });
+      })
+      .Case([&](arith::AddIOp) {
+        return elementwise(op, active, [](F x) { return x[0] + x[1]; });
+      })
+      .Case([&](arith::SubIOp) {
+        return elementwise(op, active, [](F x) { return x[0] - x[1]; });
+      })
+      .Case([&](arith::MulIOp) {
+        return elementwise(op, active, [](F x) { return x[0] * x[1]; });
+      })
+      .Case([&](arith::DivSIOp d) -> LogicalResult {
+        for (unsigned t = 0; t < numThreads; ++t)
+          if (active[t] && get(d.getRhs(), t)[0] == 0)
+            return d.emitError() << where(t) << ": division by zero";
+        return elementwise(op, active, [](F x) {
+          return static_cast<double>(asInt(x[0]) / asInt(x[1]));
+        });
+      })
+      .Case([&](arith::RemSIOp d) -> LogicalResult {
+        for (unsigned t = 0; t < numThreads; ++t)
+          if (active[t] && get(d.getRhs(), t)[0] == 0)
+            return d.emitError() << where(t) << ": remainder by zero";
+        return elementwise(op, active, [](F x) {
+          return static_cast<double>(asInt(x[0]) % asInt(x[1]));
+        });
+      })
+      .Case([&](arith::FloorDivSIOp d) -> LogicalResult {
+        for (unsigned t = 0; t < numThreads; ++t)
+          if (active[t] && get(d.getRhs(), t)[0] == 0)
+            return d.emitError() << where(t) << ": division by zero";
+        return elementwise(op, active, [](F x) {
+          return std::floor(x[0] / x[1]);
+        });
+      })
+      .Case([&](arith::AndIOp) {
+        return elementwise(op, active, [](F x) {
+          return static_cast<double>(asInt(x[0]) & asInt(x[1]));
+        });
+      })
+      .Case([&](arith::OrIOp) {
+        return elementwise(op, active, [](F x) {
+          return static_cast<double>(asInt(x[0]) | asInt(x[1]));
+        });
+      })
+      .Case([&](arith::XOrIOp) {
+        return elementwise(op, active, [](F x) {
+          return static_cast<double>(asInt(x[0]) ^ asInt(x[1]));
+        });
+      })
+      .Case([&](arith::ShLIOp) {
+        return elementwise(op, active, [](F x) {
+          return static_cast<double>(asInt(x[0]) << asInt(x[1]));
+        });
+      })
+      .Case([&](arith::ShRUIOp s) {
+        Type type = operandType;
+        return elementwise(op, active, [type](F x) {
+          return static_cast<double>(asUnsigned(x[0], type) >> asInt(x[1]));
+        });
+      })
+      .Case([&](arith::MaxSIOp) {
+        return elementwise(op, active,
+                           [](F x) { return std::max(x[0], x[1]); });
+      })
+      .Case([&](arith::MinSIOp) {
+        return elementwise(op, active,
+                           [](F x) { return std::min(x[0], x[1]); });
+      })
+      .Case([&](arith::CmpFOp c) {
+        arith::CmpFPredicate predicate = c.getPredicate();
+        return elementwise(op, active, [predicate](F x) {
+          return compareFloats(predicate, x[0], x[1]) ? 1.0 : 0.0;
+        });
+      })
+      .Case([&](arith::CmpIOp c) {
+        arith::CmpIPredicate predicate = c.getPredicate();
+        Type type = operandType;
+        return elementwise(op, active, [predicate, type](F x) {
+          return compareIntegers(predicate, x[0], x[1], type) ? 1.0 : 0.0;
+        });
+      })
+      .Case([&](arith::SelectOp) {
+        return elementwise(op, active,
+                           [](F x) { return x[0] != 0 ? x[1] : x[2]; });
+      })
+      .Case<arith::IndexCastOp, arith::ExtSIOp, arith::TruncIOp,
+            arith::SIToFPOp, arith::ExtFOp, arith::TruncFOp>([&](Operation *) {
+        return elementwise(op, active, [](F x) { return x[0]; });
+      })
+      .Case<arith::IndexCastUIOp, arith::ExtUIOp, arith::UIToFPOp>(
+          [&](Operation *) {
+            Type type = operandType;
+            return elementwise(op, active, [type](F x) {
+              return static_cast<double>(asUnsigned(x[0], type));
+            });
+          })
+      .Case([&](arith::FPToSIOp) {
+        return elementwise(op, active, [](F x) { return std::trunc(x[0]); });
+      })
+      .Case([&](math::ExpOp) { return unary(std::exp); })
+      .Case([&](math::Exp2Op) { return unary(std::exp2); })
+      .Case([&](math::LogOp) { return unary(std::log); })
+      .Case([&](math::Log2Op) { return unary(std::log2); })
+      .Case([&](math::SqrtOp) { return unary(std::sqrt); })
+      .Case([&](math::TanhOp) { return unary(std::tanh); })
+      .Case([&](math::AbsFOp) { return unary(std::fabs); })
+      .Case([&](math::FloorOp) { return unary(std::floor); })
+      .Case([&](math::CeilOp) { return unary(std::ceil); })
+      .Case([&](math::RsqrtOp) {
+        return elementwise(op, active,
+                           [](F x) { return 1.0 / std::sqrt(x[0]); });
+      })
+      .Case([&](math::FmaOp) {
+        return elementwise(op, active,
+                           [](F x) { return x[0] * x[1] + x[2]; });
+      })
+      .Case([&](vector::BroadcastOp b) {
+        int64_t count = getNumElements(b.getType());
+        auto &out = slot(b.getResult());
+        for (unsigned t = 0; t < numThreads; ++t) {
+          if (!active[t])
+            continue;
+          const ThreadValue &in = get(b.getSource(), t);
+          ThreadValue value(count);
+          // Leading dimensions are added: element i repeats i % size.
+          for (int64_t i = 0; i < count; ++i)
+            value[i] = in[i % in.size()];
+          out[t] = std::move(value);
+        }
+        return success();
+      })
+      .Case([&](vector::ExtractOp e) -> LogicalResult {
+        if (!e.getDynamicPosition().empty())
+          return e.emitError("the emulator extracts at constant positions");
+        auto source = cast<VectorType>(e.getSource().getType());
+        int64_t count = getNumElements(e.getType()), offset = 0;
+        ArrayRef<int64_t> position = e.getStaticPosition();
+        for (int64_t d = 0; d < source.getRank(); ++d)
+          offset = offset * source.getDimSize(d) +
+                   (d < static_cast<int64_t>(position.size()) ? position[d]
+                                                              : 0);
+        auto &out = slot(e.getResult());
+        for (unsigned t = 0; t < numThreads; ++t)
+          if (active[t]) {
+            const ThreadValue &in = get(e.getSource(), t);
+            out[t] = ThreadValue(in.begin() + offset,
+                                 in.begin() + offset + count);
+          }
+        return success();
+      })
+      .Case([&](vector::InsertOp e) -> LogicalResult {
+        if (!e.getDynamicPosition().empty())
+          return e.emitError("the emulator inserts at constant positions");
+        auto dest = cast<VectorType>(e.getDest().getType());
+        int64_t count = getNumElements(e.getValueToStore().getType()),
+                offset = 0;
+        ArrayRef<int64_t> position = e.getStaticPosition();
+        for (int64_t d = 0; d < dest.getRank(); ++d)
+          offset = offset * dest.getDimSize(d) +
+                   (d < static_cast<int64_t>(position.size()) ? position[d]
+                                                              : 0);
+        auto &out = slot(e.getResult());
+        for (unsigned t = 0; t < numThreads; ++t)
+          if (active[t]) {
+            ThreadValue value = get(e.getDest(), t);
+            const ThreadValue &in = get(e.getValueToStore(), t);
+            for (int64_t i = 0; i < count; ++i)
+              value[offset + i] = in[i];
+            out[t] = std::move(value);
+          }
+        return success();
+      })
+      .Case([&](vector::FromElementsOp f) {
+        auto &out = slot(f.getResult());
+        for (unsigned t = 0; t < numThreads; ++t)
+          if (active[t]) {
+            ThreadValue value;
+            for (Value element : f.getElements())
+              value.push_back(get(element, t)[0]);
+            out[t] = std::move(value);
+          }
+        return success();
+      })
+      .Case([&](vector::ShapeCastOp s) {
+        auto &out = slot(s.getResult());
+        for (unsigned t = 0; t < numThreads; ++t)
+          if (active[t])
+            out[t] = get(s.getSource(), t);
+        return success();
+      })
+      .Case([&](memref::LoadOp l) -> LogicalResult {
+        FailureOr<MemrefView *> view = getView(l, l.getMemRef());
+        if (failed(view))
+          return failure();
+        auto &out = slot(l.getResult());
+        for (unsigned t = 0; t < numThreads; ++t) {
+          if (!active[t])
+            continue;
+          FailureOr<int64_t> at = locate(l, **view, l.getIndices(), t);
+          if (failed(at) || failed(noteRead(l, **view, *at, t)))
+            return failure();
+          out[t] = {normalize((*view)->data[*at], (*view)->elementType)};
+        }
+        return success();
+      })
+      .Case([&](memref::StoreOp s) -> LogicalResult {
+        FailureOr<MemrefView *> view = getView(s, s.getMemRef());
+        if (failed(view))
+          return failure();
+        for (unsigned t = 0; t < numThreads; ++t) {
+          if (!active[t])
+            continue;
+          FailureOr<int64_t> at = locate(s, **view, s.getIndices(), t);
+          if (failed(at) || failed(noteWrite(s, **view, *at, t)))
+            return failure();
+          (*view)->data[*at] =
+              normalize(get(s.getValueToStore(), t)[0], (*view)->elementType);
+        }
+        return success();
+      })
+      .Case([&](scf::ForOp f) { return runFor(f, active); })
+      .Case([&](scf::IfOp i) { return runIf(i, active); })
+      .Case<mlir::gpu::ThreadIdOp, mlir::gpu::BlockIdOp,
+            mlir::gpu::BlockDimOp, mlir::gpu::GridDimOp>([&](Operation *) {
+        unsigned dim = 0;
+        if (auto id = dyn_cast<mlir::gpu::ThreadIdOp>(op))
+          dim = static_cast<unsigned>(id.getDimension());
+        else if (auto id = dyn_cast<mlir::gpu::BlockIdOp>(op))
+          dim = static_cast<unsigned>(id.getDimension());
+        else if (auto id = dyn_cast<mlir::gpu::BlockDimOp>(op))
+          dim = static_cast<unsigned>(id.getDimension());
+        else
+          dim = static_cast<unsigned>(
+              cast<mlir::gpu::GridDimOp>(op).getDimension());
+        auto &out = slot(op->getResult(0));
+        for (unsigned t = 0; t < numThreads; ++t) {
+          if (!active[t])
+            continue;
+          int64_t x = t % geometry.block[0],
+                  y = t / geometry.block[0] % geometry.block[1],
+                  z = t / (geometry.block[0] * geometry.block[1]);
+          int64_t value = 0;
+          if (isa<mlir::gpu::ThreadIdOp>(op))
+            value = std::array<int64_t, 3>{x, y, z}[dim];
+          else if (isa<mlir::gpu::BlockIdOp>(op))
+            value = blockId[dim];
+          else if (isa<mlir::gpu::BlockDimOp>(op))
+            value = geometry.block[dim];
+          else
+            value = geometry.grid[dim];
+          out[t] = {static_cast<double>(value)};
+        }
+        return success();
+      })
+      .Case([&](mlir::gpu::LaneIdOp l) {
+        auto &out = slot(l.getResult());
+        for (unsigned t = 0; t < numThreads; ++t)
+          if (active[t])
+            out[t] = {static_cast<double>(t % kLanes)};
+        return success();
+      })
+      .Case([&](mlir::gpu::BarrierOp b) -> LogicalResult {
+        for (unsigned t = 0; t < numThreads; ++t)
+          if (!active[t])
+            return b.emitError() << "gpu.barrier under divergent control "
+                                    "flow: "
+                                 << where(t) << " does not reach it";
+        ++epoch;
+        return success();
+      })
+      .Case([&](mlir::gpu::ShuffleOp s) { return runShuffle(s, active); })
+      .Case([&](nvgpu::LdMatrixOp l) { return runLdmatrix(l, active); })
+      .Case([&](nvgpu::MmaSyncOp m) { return runMma(m, active); })
+      .Case([&](nvgpu::DeviceAsyncCopyOp c) { return runAsyncCopy(c, active); })
+      .Case([&](nvgpu::DeviceAsyncCreateGroupOp g) {
+        return setUniform(g.getAsyncToken(), active, 0);
+      })
+      .Case([&](nvgpu::DeviceAsyncWaitOp) { return success(); })
+      .Default([&](Operation *other) {
+        return other->emitError()
+               << "the GPU emulator does not model '" << other->getName()
+               << "'";
+      });
+}
+
+} // namespace
+
+LogicalResult
+mlir::cascade::gpu::emulateKernel(mlir::gpu::GPUFuncOp kernel,
+                                  const LaunchGeometry &geometry,
+                                  MutableArrayRef<EmulatorArgument> arguments) {
+  if (arguments.size() != kernel.getNumArguments())
+    return kernel.emitError() << "the kernel takes "
+                              << kernel.getNumArguments()
+                              << " arguments, not " << arguments.size();
+  for (unsigned d = 0; d < 3; ++d)
+    if (geometry.grid[d] < 1 || geometry.block[d] < 1)
+      return kernel.emitError("every grid and block dimension must be at "
+                              "least 1");
+  int64_t threads = geometry.block[0] * geometry.block[1] * geometry.block[2];
+  if (threads > 1024)
+    return kernel.emitError() << "a block of " << threads
+                              << " threads exceeds CUDA's 1024";
+  for (int64_t z = 0; z < geometry.grid[2]; ++z)
+    for (int64_t y = 0; y < geometry.grid[1]; ++y)
+      for (int64_t x = 0; x < geometry.grid[0]; ++x) {
+        BlockRun block(kernel, geometry, {x, y, z}, arguments);
+        if (failed(block.run()))
+          return failure();
+      }
+  return success();
+}
