@@ -109,7 +109,9 @@ def main():
                "|---|---|---|---|"]
     for v in LINEAR_FAMILY:
         t0, _ = bench(v, small, 5)
-        t1, _ = bench(v, large, 1 if large >= 16384 else 3)
+        # Three runs at the large size too: one run on this shared 2-core
+        # machine can land in a slow spell and misstate the ratio.
+        t1, _ = bench(v, large, 3)
         scaling.append(f"| {v} | {t0:.1f} | {t1:.1f} | {t1 / t0:.1f}x |")
     cpu = "unknown CPU"
     with open("/proc/cpuinfo") as f:
@@ -126,7 +128,10 @@ def main():
         "computes (visible pairs only where a mask skips tiles), so a "
         "reassociated linear spec counts its own, smaller work; * marks an "
         "effective rate: the kernel is chunked (cascade-chunk) and computes "
-        "far fewer FLOPs than the quadratic form counted.", ""]
+        "far fewer FLOPs than the quadratic form counted. The machine is "
+        "shared: a run that lands in a slow spell reads 10-30% slow, so "
+        "check a surprising ratio with attn-run directly "
+        "(docs/LinearFamily.md has such reruns).", ""]
         + lines + ["", "## Scaling of the linear family", ""] + scaling
         + [""])
     if args.out:
