@@ -56,6 +56,13 @@ protected:
     context.loadAllAvailableDialects();
   }
 
+  /// Parses variants/<name>.mlir (null if it does not parse).
+  OwningOpRef<ModuleOp> loadVariant(StringRef name) {
+    std::string path =
+        (Twine(CASCADE_SOURCE_DIR) + "/variants/" + name + ".mlir").str();
+    return parseSourceFile<ModuleOp>(path, &context);
+  }
+
   /// Interprets variants/<name>.mlir and the loops on the same inputs. The
   /// spec's scalar arguments after Q, K, V (a window size) take `scalars`,
   /// else their `cascade.default`.
@@ -63,11 +70,8 @@ protected:
              ArrayRef<int64_t> scalars = {},
              ArrayRef<Tensor> extraTensors = {}) {
     SCOPED_TRACE(name.str() + " " + describe(shape));
-    std::string path =
-        (Twine(CASCADE_SOURCE_DIR) + "/variants/" + name + ".mlir").str();
-    OwningOpRef<ModuleOp> module =
-        parseSourceFile<ModuleOp>(path, &context);
-    ASSERT_TRUE(module) << "cannot parse " << path;
+    OwningOpRef<ModuleOp> module = loadVariant(name);
+    ASSERT_TRUE(module) << "cannot parse variants/" << name.str() << ".mlir";
     auto function = *module->getOps<func::FuncOp>().begin();
 
     Tensor q = makeRandomTensor({shape.B, shape.H, shape.P, shape.E}, 7, 0,
@@ -495,8 +499,7 @@ TEST_F(InterpreterVsLoops, GatedLinearAttention) {
   // form: S_t = diag(exp(g_t)) S_{t-1} + K_t V_t^T, O_t = (Q_t / sqrt(E))^T
   // S_t with g = min(G, 0), P = M (and P < M: the last P positions are the
   // queries). Gates from slow (-0.02) to fast (-2) forgetting.
-  std::string path = std::string(CASCADE_SOURCE_DIR) + "/variants/gla.mlir";
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(path, &context);
+  OwningOpRef<ModuleOp> module = loadVariant("gla");
   ASSERT_TRUE(module);
   auto function = *module->getOps<func::FuncOp>().begin();
   for (Shape shape : {Shape{1, 2, 2, 9, 9, 4, 3}, Shape{2, 1, 1, 1, 1, 8, 8},
@@ -560,8 +563,7 @@ TEST_F(InterpreterVsLoops, GatedLinearAttention) {
 TEST_F(InterpreterVsLoops, Differential) {
   // (softmax(Q1 K1^T / sqrt(E)) - 0.5 softmax(Q2 K2^T / sqrt(E))) V, from
   // arguments (Q1, K1, Q2, K2, V): two plain softmax attentions subtracted.
-  std::string path = std::string(CASCADE_SOURCE_DIR) + "/variants/differential.mlir";
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(path, &context);
+  OwningOpRef<ModuleOp> module = loadVariant("differential");
   ASSERT_TRUE(module);
   auto function = *module->getOps<func::FuncOp>().begin();
   for (const Shape &shape : kShapes) {

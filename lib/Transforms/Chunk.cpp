@@ -91,15 +91,6 @@ struct Stream {
   bool decayed = false;
 };
 
-/// `sum_s c[s] * S + constant`, S the extent of rank s.
-struct SymbolicOffset {
-  std::map<std::string, int64_t> coefficients;
-  int64_t constant = 0;
-  bool operator==(const SymbolicOffset &other) const {
-    return coefficients == other.coefficients && constant == other.constant;
-  }
-};
-
 /// A decay between the score and the contributions (RetNet, Lightning):
 ///
 ///   D[m0, p0] = S[m0, p0] * E(sign * rate * (p + position - m))
@@ -216,41 +207,6 @@ bool isProductOfOperands(EinsumOp einsum) {
   z3::expr expected = args.size() == 2 ? args[0] * args[1] : args[0];
   return args.size() <= 2 &&
          prover.prove(*body, expected).status == ProofStatus::Proved;
-}
-
-/// `expr` (over `einsum`'s ranks and symbols) as coefficients of rank
-/// names and a rest linear in the symbols; fails if it is not linear.
-LogicalResult getLinearForm(EinsumOp einsum, AffineExpr expr,
-                            std::map<std::string, int64_t> &ranks,
-                            SymbolicOffset &rest) {
-  llvm::StringMap<int64_t> coefficients;
-  AffineExpr symbolic;
-  if (failed(einsum.getRankCoefficients(expr, coefficients, symbolic)))
-    return failure();
-  for (auto &entry : coefficients)
-    ranks[entry.getKey().str()] = entry.getValue();
-  // The rest: a constant coefficient per symbol, and a constant.
-  unsigned numDims = einsum.getRanks().size();
-  unsigned numSymbols = einsum.getSymbols().size();
-  AffineExpr linear = getAffineConstantExpr(0, expr.getContext());
-  for (unsigned s = 0; s < numSymbols; ++s) {
-    AffineExpr symbol = getAffineSymbolExpr(s, expr.getContext());
-    auto step = dyn_cast<AffineConstantExpr>(simplifyAffineExpr(
-        symbolic.replace(symbol, symbol + 1) - symbolic, numDims, numSymbols));
-    if (!step)
-      return failure();
-    if (step.getValue() != 0)
-      rest.coefficients[cast<StringAttr>(einsum.getSymbols()[s])
-                            .getValue()
-                            .str()] = step.getValue();
-    linear = linear + symbol * step.getValue();
-  }
-  auto constant = dyn_cast<AffineConstantExpr>(
-      simplifyAffineExpr(symbolic - linear, numDims, numSymbols));
-  if (!constant)
-    return failure();
-  rest.constant = constant.getValue();
-  return success();
 }
 
 class Chunker {

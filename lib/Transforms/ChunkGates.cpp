@@ -86,29 +86,11 @@ struct GatedSite {
 /// extents of `key` and `query`.
 bool isBottomRightPosition(EinsumOp einsum, AffineExpr expr,
                            StringRef query, StringRef key) {
-  llvm::StringMap<int64_t> coefficients;
-  AffineExpr symbolic;
-  if (failed(einsum.getRankCoefficients(expr, coefficients, symbolic)))
-    return false;
-  if (coefficients.size() != 1 || coefficients.lookup(query) != 1)
-    return false;
-  // The rest must be M - P: compare with that expression over the symbols.
-  auto symbols = einsum.getSymbols().getAsValueRange<StringAttr>();
-  AffineExpr expected = getAffineConstantExpr(0, expr.getContext());
-  bool seenM = false, seenP = false;
-  for (auto [i, name] : llvm::enumerate(symbols)) {
-    if (name == key) {
-      expected = expected + getAffineSymbolExpr(i, expr.getContext());
-      seenM = true;
-    } else if (name == query) {
-      expected = expected - getAffineSymbolExpr(i, expr.getContext());
-      seenP = true;
-    }
-  }
-  unsigned numDims = einsum.getRanks().size(), numSymbols = einsum.getSymbols().size();
-  return seenM && seenP &&
-         simplifyAffineExpr(symbolic - expected, numDims, numSymbols) ==
-             getAffineConstantExpr(0, expr.getContext());
+  std::map<std::string, int64_t> ranks;
+  SymbolicOffset rest;
+  return succeeded(getLinearForm(einsum, expr, ranks, rest)) &&
+         ranks == std::map<std::string, int64_t>{{query.str(), 1}} &&
+         rest == SymbolicOffset{{{key.str(), 1}, {query.str(), -1}}, 0};
 }
 
 /// Whether operand `index` of `einsum` is read at `ranks`, one bare rank per

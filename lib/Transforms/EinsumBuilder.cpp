@@ -609,3 +609,36 @@ Value mlir::cascade::rewritePartitionedIndex(OpBuilder &b, IndexOp index,
   Value asInt = arith::IndexCastOp::create(b, l, b.getI64Type(), coordinate);
   return arith::SIToFPOp::create(b, l, type, asInt);
 }
+
+LogicalResult mlir::cascade::getLinearForm(
+    EinsumOp einsum, AffineExpr expr, std::map<std::string, int64_t> &ranks,
+    SymbolicOffset &rest) {
+  llvm::StringMap<int64_t> coefficients;
+  AffineExpr symbolic;
+  if (failed(einsum.getRankCoefficients(expr, coefficients, symbolic)))
+    return failure();
+  for (auto &entry : coefficients)
+    ranks[entry.getKey().str()] = entry.getValue();
+  // The rest: a constant coefficient per symbol, and a constant.
+  unsigned numDims = einsum.getRanks().size();
+  unsigned numSymbols = einsum.getSymbols().size();
+  AffineExpr linear = getAffineConstantExpr(0, expr.getContext());
+  for (unsigned s = 0; s < numSymbols; ++s) {
+    AffineExpr symbol = getAffineSymbolExpr(s, expr.getContext());
+    auto step = dyn_cast<AffineConstantExpr>(simplifyAffineExpr(
+        symbolic.replace(symbol, symbol + 1) - symbolic, numDims, numSymbols));
+    if (!step)
+      return failure();
+    if (step.getValue() != 0)
+      rest.coefficients[cast<StringAttr>(einsum.getSymbols()[s])
+                            .getValue()
+                            .str()] = step.getValue();
+    linear = linear + symbol * step.getValue();
+  }
+  auto constant = dyn_cast<AffineConstantExpr>(
+      simplifyAffineExpr(symbolic - linear, numDims, numSymbols));
+  if (!constant)
+    return failure();
+  rest.constant = constant.getValue();
+  return success();
+}

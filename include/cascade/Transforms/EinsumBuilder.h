@@ -18,6 +18,7 @@
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/StringMap.h"
 
+#include <map>
 #include <optional>
 #include <string>
 
@@ -152,6 +153,22 @@ std::string getUniqueRankName(Operation *scope, llvm::StringRef base);
 LogicalResult addProjectedDomain(EinsumOp einsum,
                                  llvm::ArrayRef<std::string> eliminated,
                                  EinsumParts &into);
+
+/// `sum_s c[s] * S + constant`, S the extent of rank s (a causal offset
+/// such as `M - P`).
+struct SymbolicOffset {
+  std::map<std::string, int64_t> coefficients;
+  int64_t constant = 0;
+  bool operator==(const SymbolicOffset &other) const {
+    return coefficients == other.coefficients && constant == other.constant;
+  }
+};
+
+/// `expr` (over `einsum`'s ranks and symbols) as coefficients of rank
+/// names and a rest linear in the symbols; fails if it is not linear.
+LogicalResult getLinearForm(EinsumOp einsum, AffineExpr expr,
+                            std::map<std::string, int64_t> &ranks,
+                            SymbolicOffset &rest);
 
 /// Whether the body of `einsum` reads a rank coordinate (cascade.index).
 bool bodyReadsCoordinates(EinsumOp einsum);
