@@ -387,8 +387,11 @@ LogicalResult SchedulePlan::planBuffers(func::FuncOp function) {
       SmallVector<std::string> ranks = toStrings(einsum.getOutput());
       std::optional<BlockArgument> carried;
       if (auto iterate = dyn_cast<IterateOp>(einsum->getParentOp())) {
+        // Only the carried values have a block argument to write into; the
+        // stacked ones that follow them are per-step outputs.
         auto yield = cast<YieldOp>(iterate.getBodyBlock().getTerminator());
-        for (auto [i, yielded] : llvm::enumerate(yield.getValues()))
+        for (auto [i, yielded] : llvm::enumerate(
+                 yield.getValues().take_front(iterate.getInits().size())))
           if (yielded == einsum.getResult() &&
               canWriteInPlace(einsum, iterate.getBodyBlock().getArgument(i))) {
             carried = iterate.getBodyBlock().getArgument(i);
