@@ -6,7 +6,8 @@ include(CMakePackageConfigHelpers)
 
 set(CASCADE_LIBRARIES
   CascadeDialect CascadeSupport CascadeAnalysis CascadeInterpreter
-  CascadeTransforms CascadeToCPU CascadeCpuTarget CascadeRegistration)
+  CascadeTransforms CascadeToCPU CascadeToGPU CascadeCpuTarget
+  CascadeRegistration)
 # In the build tree the include paths are the directory's; installed, every
 # library's users get <prefix>/include.
 foreach(library ${CASCADE_LIBRARIES})

@@ -3,6 +3,7 @@
 #include "cascade/InitAllDialects.h"
 #include "cascade/Dialect/Cascade/IR/CascadeDialect.h"
 #include "cascade/Conversion/CascadeToCPU.h"
+#include "cascade/Conversion/CascadeToGPU.h"
 #include "cascade/Conversion/Passes.h"
 #include "cascade/Transforms/Passes.h"
 
@@ -23,6 +24,7 @@ void mlir::cascade::registerAllPasses() {
     registerCascadePasses();
     registerCascadeConversionPasses();
     registerCascadeToCpuPipeline();
+    registerCascadeToGpuPipeline();
     return true;
   }();
   (void)registered;

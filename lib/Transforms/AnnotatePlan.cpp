@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "cascade/Analysis/GpuPlan.h"
 #include "cascade/Analysis/SchedulePlan.h"
 #include "cascade/Transforms/Passes.h"
 
@@ -28,11 +29,18 @@ struct AnnotatePlan
     func::FuncOp function = getOperation();
     if (!isCascadeFunction(function))
       return;
+    if (std::optional<GpuTarget> gpu = GpuTarget::byChip(target)) {
+      FailureOr<GpuPlan> plan = GpuPlan::compute(function, *gpu);
+      if (failed(plan))
+        return signalPassFailure();
+      plan->annotate();
+      return;
+    }
     std::optional<TargetDescription> description =
         TargetDescription::byName(target);
     if (!description) {
       function.emitError("cascade-annotate-plan: unknown target '")
-          << target << "' (avx512 or avx2)";
+          << target << "' (avx512, avx2, sm_80, sm_86, sm_89 or sm_90a)";
       return signalPassFailure();
     }
     FailureOr<SchedulePlan> plan = SchedulePlan::compute(function, *description);

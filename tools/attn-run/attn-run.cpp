@@ -19,6 +19,7 @@
 #include "cascade/Support/RandomInputs.h"
 
 #include "CpuRun.h"
+#include "GpuEmulatorRun.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -60,7 +61,9 @@ static cl::opt<std::string>
     outputDType(cl::cat(attnRunOptions), "output-dtype", cl::desc("float64 (default), float32, float16"),
                 cl::init("float64"));
 static cl::opt<std::string> targetName(cl::cat(attnRunOptions), 
-    "target", cl::desc("Where to evaluate: ref (the fp64 interpreter) or cpu (a compiled kernel)"),
+    "target", cl::desc("Where to evaluate: ref (the fp64 interpreter), cpu (a "
+                       "compiled kernel) or cuda-emulator (the GPU kernel's "
+                       "IR in the SIMT emulator)"),
     cl::init("ref"));
 static cl::opt<std::string>
     comparePath(cl::cat(attnRunOptions), "compare", cl::desc("Evaluate this spec on the same inputs "
@@ -96,9 +99,13 @@ static cl::opt<int64_t> keyTile(cl::cat(attnRunOptions), "key-tile",
                                 cl::init(64));
 static cl::opt<std::string> storageType(cl::cat(attnRunOptions), 
     "storage-type",
-    cl::desc("--target cpu: element type of inputs and output (f32, f16, "
-             "bf16); arithmetic is f32"),
+    cl::desc("element type of inputs and output: f32, f16, bf16 for --target "
+             "cpu (arithmetic is f32); f16 (default) or bf16 for GPU targets"),
     cl::init("f32"));
+// The GPU targets (docs/GPU.md).
+static cl::opt<std::string> chipName(cl::cat(attnRunOptions), "chip",
+    cl::desc("--target cuda-emulator: sm_80, sm_86, sm_89 or sm_90a"),
+    cl::init("sm_80"));
 static cl::opt<bool> checkOutput(cl::cat(attnRunOptions), 
     "check", cl::desc("Compare the target's output with the fp64 reference "
                       "within an error bound; exit 1 on failure"));
@@ -439,11 +446,16 @@ int main(int argc, char **argv) {
       "attn-run: evaluate a cascade spec on .npy or random inputs\n");
 
   std::optional<Target> target = lookupTarget(targetName);
-  if (!target && targetName != "cpu")
+  bool compiled = targetName == "cpu" || targetName == "cuda-emulator";
+  if (!target && !compiled)
     return fail("unknown --target '" + targetName +
-                "'; available targets: ref, cpu");
-  if (targetName != "cpu" && (checkOutput || benchmark))
-    return fail("--check and --bench need a compiled target (--target cpu)");
+                "'; available targets: ref, cpu, cuda-emulator");
+  if (!compiled && (checkOutput || benchmark))
+    return fail("--check and --bench need a compiled target (--target cpu "
+                "or cuda-emulator)");
+  if (targetName == "cuda-emulator" && benchmark)
+    return fail("--bench times real hardware; the emulator says nothing "
+                "about speed");
   // Numbers whose 0 or negative would silently mean something else.
   if (threadCount.getNumOccurrences() && threadCount < 1)
     return fail("--num-threads must be at least 1 (leave it out for all "
@@ -500,6 +512,20 @@ int main(int argc, char **argv) {
     }
   }
 
+  if (targetName == "cuda-emulator") {
+    if (!comparePath.empty())
+      return fail("--compare runs on the reference target; use --check "
+                  "with --target cuda-emulator");
+    GpuEmulatorRunOptions options;
+    options.target.chip = chipName;
+    options.target.queryTile = queryTile;
+    options.target.keyTile = keyTile;
+    options.target.storageType =
+        storageType.getNumOccurrences() ? storageType.getValue() : "f16";
+    options.check = checkOutput;
+    options.printValues = printValues;
+    return runOnGpuEmulator(*entry, *inputs, options);
+  }
   if (targetName == "cpu") {
     if (!comparePath.empty())
       return fail("--compare runs on the reference target; use --check "

@@ -46,6 +46,38 @@ def CascadeLowerToCpuKernel : Pass<"cascade-lower-to-cpu-kernel", "::mlir::Modul
                            "::mlir::vector::VectorDialect"];
 }
 
+def CascadeLowerToGpuKernel : Pass<"cascade-lower-to-gpu-kernel", "::mlir::ModuleOp"> {
+  let summary = "build an NVIDIA GPU kernel (gpu.module) for each scheduled cascade function";
+  let description = [{
+    For every function of cascade ops in the scheduled form, computes the
+    GPU plan (GpuPlan: one thread block per work item, 16 query rows per
+    warp, tensors as mma.sync accumulator fragments, staged operands in
+    shared memory; `cascade-annotate-plan{target=sm_80}` shows it) and
+    builds from it a `gpu.module @<f>_gpu` with one `gpu.func @<f>` kernel
+    of gpu / nvgpu / vector / memref / arith / math / scf ops: operand tiles
+    copied to swizzled shared memory by cp.async, `nvgpu.ldmatrix` and
+    `nvgpu.mma.sync` (m16n8k16, f32 accumulate) for the contractions, row
+    reductions by quad shuffles, elementwise bodies on the fragments, the
+    key iterate as an scf.for over the key tiles its tile schedule visits.
+    The spec function stays (the host side reads it); the module gets
+    `gpu.container_module`. A schedule without a GPU form gets a located
+    error that says what is missing. docs/GPU.md describes the kernel.
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_80\"",
+           "sm_80, sm_86, sm_89 or sm_90a">,
+    Option<"storageType", "storage-type", "std::string", /*default=*/"\"f16\"",
+           "element type of the kernel's inputs and output: f16 or bf16">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::gpu::GPUDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::nvgpu::NVGPUDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
 def CascadeBuildCpuShapeCheck : Pass<"cascade-build-cpu-shape-check", "::mlir::ModuleOp"> {
   let summary = "add <f>_check beside each cascade function";
   let description = [{

@@ -312,8 +312,9 @@ def CascadeAnnotatePlan : Pass<"cascade-annotate-plan", "::mlir::func::FuncOp"> 
   }];
   let options = [
     Option<"target", "target", "std::string", /*default=*/"\"avx512\"",
-           "target description: avx512 (16 lanes, 24 accumulators) or avx2 "
-           "(8 lanes, 12 accumulators)">
+           "target description: avx512 (16 lanes, 24 accumulators), avx2 "
+           "(8 lanes, 12 accumulators), or an NVIDIA chip (sm_80, sm_86, "
+           "sm_89, sm_90a: the GPU plan, `cascade.gpu_plan`)">
   ];
 }
 

@@ -43,6 +43,9 @@ int64_t getNumElements(Type type) {
 
 /// `x` as a value of element type `type` holds it.
 double normalize(double x, Type type) {
+  // Tokens (cp.async groups) and other non-numbers carry no value.
+  if (!type.isIntOrIndexOrFloat())
+    return 0;
   if (type.isF16())
     return roundToHalf(static_cast<float>(x), HalfType::F16);
   if (type.isBF16())
@@ -776,6 +779,29 @@ LogicalResult BlockRun::runOp(Operation *op, const Mask &active) {
           return static_cast<double>(asUnsigned(x[0], type) >> asInt(x[1]));
         });
       })
+      .Case<arith::DivUIOp, arith::RemUIOp, arith::CeilDivUIOp>(
+          [&](Operation *) -> LogicalResult {
+            Value rhs = op->getOperand(1);
+            for (unsigned t = 0; t < numThreads; ++t)
+              if (active[t] && get(rhs, t)[0] == 0)
+                return op->emitError() << where(t) << ": division by zero";
+            Type type = operandType;
+            bool isRem = isa<arith::RemUIOp>(op);
+            bool isCeil = isa<arith::CeilDivUIOp>(op);
+            return elementwise(op, active, [=](F x) {
+              uint64_t a = asUnsigned(x[0], type), b = asUnsigned(x[1], type);
+              uint64_t r = isRem ? a % b : isCeil ? (a + b - 1) / b : a / b;
+              return static_cast<double>(r);
+            });
+          })
+      .Case<arith::MinUIOp, arith::MaxUIOp>([&](Operation *) {
+        Type type = operandType;
+        bool isMin = isa<arith::MinUIOp>(op);
+        return elementwise(op, active, [=](F x) {
+          uint64_t a = asUnsigned(x[0], type), b = asUnsigned(x[1], type);
+          return isMin ? (a < b ? x[0] : x[1]) : (a < b ? x[1] : x[0]);
+        });
+      })
       .Case([&](arith::MaxSIOp) {
         return elementwise(op, active,
                            [](F x) { return std::max(x[0], x[1]); });
@@ -819,6 +845,13 @@ LogicalResult BlockRun::runOp(Operation *op, const Mask &active) {
       .Case([&](math::Exp2Op) { return unary(std::exp2); })
       .Case([&](math::LogOp) { return unary(std::log); })
       .Case([&](math::Log2Op) { return unary(std::log2); })
+      .Case([&](math::Log1pOp) { return unary(std::log1p); })
+      .Case([&](math::ExpM1Op) { return unary(std::expm1); })
+      .Case([&](math::ErfOp) { return unary(std::erf); })
+      .Case([&](math::PowFOp) {
+        return elementwise(op, active,
+                           [](F x) { return std::pow(x[0], x[1]); });
+      })
       .Case([&](math::SqrtOp) { return unary(std::sqrt); })
       .Case([&](math::TanhOp) { return unary(std::tanh); })
       .Case([&](math::AbsFOp) { return unary(std::fabs); })
@@ -905,6 +938,18 @@ LogicalResult BlockRun::runOp(Operation *op, const Mask &active) {
           if (active[t])
             out[t] = get(s.getSource(), t);
         return success();
+      })
+      .Case([&](memref::DimOp d) -> LogicalResult {
+        FailureOr<MemrefView *> view = getView(d, d.getSource());
+        if (failed(view))
+          return failure();
+        std::optional<int64_t> dim = d.getConstantIndex();
+        if (!dim || *dim < 0 ||
+            *dim >= static_cast<int64_t>((*view)->shape.size()))
+          return d.emitError("the emulator models memref.dim of a constant, "
+                             "existing dimension only");
+        return setUniform(d.getResult(), active,
+                          static_cast<double>((*view)->shape[*dim]));
       })
       .Case([&](memref::LoadOp l) -> LogicalResult {
         FailureOr<MemrefView *> view = getView(l, l.getMemRef());

@@ -1,0 +1,189 @@
+//===- GpuPlan.h - How a scheduled cascade maps onto an NVIDIA GPU -*- C++ -*-===//
+//
+// The GPU half of the schedule plan. A work item of the scheduled form (one
+// query tile of one head) becomes one thread block; the plan says, without
+// creating any op, how every tensor of the item and every Einsum maps onto
+// the block's warps and the tensor cores, for one chip:
+//
+//   - the block: query-tile rows / 16 warps (mma.sync m16n8k16: each warp
+//     owns 16 rows of the tile), the grid of blocks from SchedulePlan's work
+//     decomposition;
+//   - per tensor, its register layout (FragmentLayout): a tile over the
+//     query rows and one column rank held as mma accumulator fragments
+//     (each lane: rows g and g + 8 of its warp's 16, columns 2t, 2t + 1 of
+//     every 8-column block, g = lane / 4, t = lane % 4), a per-row vector
+//     (the two rows a lane holds), or nothing else;
+//   - per Einsum, its GPU form (GpuEinsumPlan): a contraction of two global
+//     operands over a head rank (S = Q K^T: both staged in shared memory,
+//     ldmatrix + mma.sync, the query side's fragments loaded once per
+//     item), a contraction of a register tile with a global operand over
+//     the key rank (O = P V: P converted from accumulator to operand layout
+//     in registers, V staged and read with ldmatrix.trans), a row reduction
+//     (per-lane partials, then shuffles within the quad), or an elementwise
+//     map on fragments;
+//   - the shared-memory staging buffers (which operand, which rows, when they
+//     are loaded: once per item or per key step, with cp.async), their
+//     XOR swizzle and the block's shared-memory bytes, checked against the
+//     chip's limit.
+//
+// A cascade whose schedule has no GPU form yet gets a located error that
+// says what is missing. The GPU emitter (lib/Conversion/CascadeToGPU) reads
+// this plan and decides nothing; `cascade-annotate-plan{target=sm_80}`
+// prints it for lit tests.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CASCADE_ANALYSIS_GPUPLAN_H
+#define CASCADE_ANALYSIS_GPUPLAN_H
+
+#include "cascade/Analysis/SchedulePlan.h"
+
+#include <optional>
+#include <string>
+
+namespace mlir::cascade {
+
+/// What the plan needs to know about an NVIDIA chip.
+struct GpuTarget {
+  /// sm_80, sm_86, sm_89 or sm_90a.
+  std::string chip;
+  /// 80, 86, 89, 90.
+  int64_t computeCapability = 80;
+  /// Static shared memory one block may declare (workgroup attributions;
+  /// more needs dynamic shared memory and an opt-in at launch).
+  int64_t staticSharedMemoryLimit = 48 * 1024;
+  /// Shared memory per SM with the opt-in (163 KiB on sm_80, 99 KiB on
+  /// sm_86/89, 227 KiB on sm_90a): what a multi-stage pipeline may use.
+  int64_t sharedMemoryPerBlockOptIn = 163 * 1024;
+  /// The chip by name; std::nullopt if unknown.
+  static std::optional<GpuTarget> byChip(llvm::StringRef chip);
+};
+
+/// Where one tensor of a work item lives in a block's registers.
+struct FragmentLayout {
+  enum class Kind {
+    /// 16 rows per warp (the warp's part of the query tile) x `columns` of
+    /// `columnRank`, in mma accumulator layout: per lane, for each 8-column
+    /// block j, (row g, cols 8j + 2t + {0,1}) and (row g + 8, same cols):
+    /// 4 * columns / 8 f32 values.
+    Tile,
+    /// One value per query row: the lane's rows g and g + 8 (2 values;
+    /// the 4 lanes of a quad hold the same).
+    Rows,
+  };
+  Kind kind = Kind::Rows;
+  std::string columnRank;
+  int64_t columns = 0;
+  /// f32 registers per lane.
+  int64_t getRegisters() const { return kind == Kind::Tile ? columns / 2 : 2; }
+};
+
+/// A tile of a global operand staged in shared memory as f16/bf16:
+/// `rows` rows (the tile-local rank `rowRank`) of `width` contiguous
+/// elements (the head rank `headRank`, innermost in the operand).
+struct StagePlan {
+  /// The Einsum and operand it feeds.
+  EinsumOp reader;
+  unsigned operand = 0;
+  std::string rowRank, headRank;
+  int64_t rows = 0, width = 0;
+  /// Loaded once per work item (before the key loop), or at every key step.
+  bool perKeyStep = false;
+  /// 16-byte chunks of a row are stored at chunk ^ (row % 8) (bank-conflict
+  /// free ldmatrix); needs width / 8 to be a multiple of 8. Otherwise rows
+  /// are padded by 8 elements.
+  bool swizzled = false;
+  /// Elements per stored row (width, or width + 8 when padded).
+  int64_t rowPitch = 0;
+  int64_t getBytes() const { return rows * rowPitch * 2; }
+};
+
+/// The GPU form of one Einsum of a work item.
+struct GpuEinsumPlan {
+  enum class Kind {
+    /// Elementwise over the output's layout (no reduction).
+    Map,
+    /// Reduces the key rank of a tile into a per-row vector: per-lane
+    /// partials, then xor shuffles by 1 and 2 within each quad.
+    RowReduce,
+    /// Contracts a head rank of two global operands (S = Q K^T): A (the
+    /// query side, rows x head) and B (the key side, keys x head) from
+    /// shared memory by ldmatrix, mma.sync per 16x8x16 block.
+    MmaShared,
+    /// Contracts the key rank of a register tile with a global operand
+    /// (O = P V): A from the tile's accumulators, converted in registers;
+    /// B (keys x head) from shared memory by ldmatrix.trans.
+    MmaRegisters,
+  };
+  Kind kind = Kind::Map;
+  FragmentLayout output;
+  /// For the two mma forms: which operand is A and which is B, the staged
+  /// tiles (indices into GpuPlan::getStages(); -1 for a register A), the
+  /// contracted rank. The body is a * b * s (isScaledProduct), s applied
+  /// to the f32 accumulators.
+  unsigned operandA = 0, operandB = 1;
+  int64_t stageA = -1, stageB = -1;
+  std::string contracted;
+  /// Whether a row reduction needs to know if any point was reduced (its
+  /// `else` value differs from the operator's identity).
+  bool tracksAny = false;
+};
+
+class GpuPlan {
+public:
+  /// The GPU plan of `function` (in the scheduled form) for `target`; a
+  /// located error when the schedule has no GPU form (yet).
+  static FailureOr<GpuPlan> compute(func::FuncOp function,
+                                    const GpuTarget &target);
+
+  const GpuTarget &getTarget() const { return target; }
+  /// The work decomposition and buffers, from the target-independent plan.
+  const SchedulePlan &getSchedule() const { return *schedule; }
+  int64_t getWarps() const { return warps; }
+  int64_t getThreadsPerBlock() const { return warps * 32; }
+  /// The query tile's rank (rows of every fragment) and the key tile's.
+  llvm::StringRef getRowRank() const { return rowRank; }
+  llvm::StringRef getKeyRank() const { return keyRank; }
+  const FragmentLayout &getLayout(Value value) const;
+  const GpuEinsumPlan &getEinsum(EinsumOp einsum) const;
+  ArrayRef<StagePlan> getStages() const { return stages; }
+  /// Byte offset of each stage in the block's shared memory.
+  int64_t getSharedMemoryBytes() const;
+
+  /// Attaches the plan as `cascade.gpu_plan` dictionaries: on the grid
+  /// (chip, warps, threads, shared memory, stages) and on every Einsum
+  /// (form, layout, operands A and B, stages).
+  void annotate() const;
+
+private:
+  GpuPlan(const GpuTarget &target, SchedulePlan schedule)
+      : target(target), schedule(std::move(schedule)) {}
+  LogicalResult planBlock(Block &block);
+  LogicalResult planEinsum(EinsumOp einsum);
+  LogicalResult planMmaShared(EinsumOp einsum, GpuEinsumPlan &plan);
+  LogicalResult planMmaRegisters(EinsumOp einsum, GpuEinsumPlan &plan);
+  /// Checks that operand `index` of `einsum` is either a tensor of the item
+  /// read at its own point with a layout the output's covers, or a global
+  /// argument read element by element.
+  LogicalResult checkElementOperand(EinsumOp einsum, unsigned index,
+                                    const FragmentLayout &context);
+  FailureOr<int64_t> stage(EinsumOp einsum, unsigned operand,
+                           llvm::StringRef rowRank, bool perKeyStep);
+
+  GpuTarget target;
+  std::optional<SchedulePlan> schedule;
+  int64_t warps = 4;
+  std::string rowRank, keyRank;
+  llvm::DenseMap<Value, FragmentLayout> layouts;
+  llvm::DenseMap<Operation *, GpuEinsumPlan> einsums;
+  SmallVector<StagePlan> stages;
+};
+
+/// Whether the body of a two-operand Einsum is `a * b * s` with `s` not
+/// reading either operand (multiplied or divided in: Q.K / sqrt(E)); its
+/// value is then the body at a = b = 1.
+bool isScaledProduct(EinsumOp einsum);
+
+} // namespace mlir::cascade
+
+#endif // CASCADE_ANALYSIS_GPUPLAN_H

@@ -1,0 +1,97 @@
+//===- CascadeToGPU.h - Lowering cascades to NVIDIA GPU kernels ---*- C++ -*-===//
+//
+// The GPU backend (docs/GPU.md): a cascade in the scheduled form becomes a
+// `gpu.module` holding one `gpu.func` kernel of gpu / nvgpu / vector /
+// memref / arith / math / scf ops, one thread block per work item, mapped
+// as the GpuPlan says (lib/Analysis/GpuPlan.cpp). That kernel IR is what the
+// SIMT emulator runs and what upstream's NVVM pipeline turns into PTX and
+// cubin.
+//
+// The kernel's ABI: `@<f>(%arg0, ..., %out)` with every tensor argument of
+// the spec as a memref of the storage type (f16 or bf16; integer tensors
+// keep their type), runtime scalars as they are, and the output memref;
+// launch geometry: one block per work item (grid.x = the plan's items),
+// 32 x warps threads (block.x), the shared memory is static.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CASCADE_CONVERSION_CASCADETOGPU_H
+#define CASCADE_CONVERSION_CASCADETOGPU_H
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <string>
+
+namespace mlir::cascade {
+
+class GpuPlan;
+
+/// The GPU target's options, typed (what attn-run and attn-compile fill).
+struct GpuTargetOptions {
+  /// Compile-time head dimension sizes (e=64, f=64).
+  llvm::StringMap<int64_t> headDims;
+  /// Query rows per block (16 per warp) and keys per step.
+  int64_t queryTile = 64;
+  int64_t keyTile = 64;
+  /// sm_80, sm_86, sm_89 or sm_90a.
+  std::string chip = "sm_80";
+  /// f16 or bf16: the element type of inputs and output (tensor-core
+  /// operands); accumulation is f32.
+  std::string storageType = "f16";
+};
+
+/// Checks `options` (a known chip, f16 or bf16, tiles in range).
+LogicalResult verifyGpuTargetOptions(const GpuTargetOptions &options,
+                                     std::string &error);
+
+/// The kernel's name for a spec function.
+std::string getGpuKernelName(func::FuncOp function);
+
+/// Builds the kernel of `function` (in the scheduled form, planned as
+/// `plan`) into a `gpu.module @<f>_gpu` placed after it; the function is
+/// left in place (the host side reads it).
+LogicalResult buildGpuKernel(func::FuncOp function, const GpuPlan &plan,
+                             Type storageType);
+
+/// The scheduling passes (shared with the CPU), then the kernel pass:
+/// every cascade function gets its gpu.module.
+LogicalResult buildCascadeToGpuPipeline(OpPassManager &pm,
+                                        const GpuTargetOptions &options);
+
+/// Upstream's NVVM pipeline after `cascade-to-gpu`: the gpu.modules to
+/// NVVM, then `gpu-module-to-binary` in `format` (isa: PTX text; bin:
+/// cubin; fatbin), ptxas at -O3.
+void addGpuToBinaryPasses(OpPassManager &pm, const GpuTargetOptions &options,
+                          llvm::StringRef format);
+
+std::unique_ptr<Pass> createLowerToGpuKernelPass(const GpuTargetOptions &options);
+
+/// Textual options of the registered `cascade-to-gpu` pipeline.
+struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
+  ListOption<std::string> headDims{
+      *this, "head-dims",
+      llvm::cl::desc("compile-time head dimension sizes, rank=N")};
+  Option<int64_t> queryTile{*this, "query-tile",
+                            llvm::cl::desc("query rows per block"),
+                            llvm::cl::init(64)};
+  Option<int64_t> keyTile{*this, "key-tile",
+                          llvm::cl::desc("keys per step of the key loop"),
+                          llvm::cl::init(64)};
+  Option<std::string> chip{*this, "chip",
+                           llvm::cl::desc("sm_80, sm_86, sm_89 or sm_90a"),
+                           llvm::cl::init("sm_80")};
+  Option<std::string> storageType{
+      *this, "storage-type",
+      llvm::cl::desc("element type of inputs and output: f16 or bf16"),
+      llvm::cl::init("f16")};
+};
+
+void registerCascadeToGpuPipeline();
+
+} // namespace mlir::cascade
+
+#endif // CASCADE_CONVERSION_CASCADETOGPU_H

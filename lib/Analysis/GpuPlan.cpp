@@ -1,0 +1,527 @@
+//===- GpuPlan.cpp - How a scheduled cascade maps onto an NVIDIA GPU ------===//
+
+#include "cascade/Analysis/GpuPlan.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringExtras.h"
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+std::optional<GpuTarget> GpuTarget::byChip(StringRef chip) {
+  GpuTarget target;
+  target.chip = chip.str();
+  if (chip == "sm_80") {
+    target.computeCapability = 80;
+    target.sharedMemoryPerBlockOptIn = 163 * 1024;
+  } else if (chip == "sm_86" || chip == "sm_89") {
+    target.computeCapability = chip == "sm_86" ? 86 : 89;
+    target.sharedMemoryPerBlockOptIn = 99 * 1024;
+  } else if (chip == "sm_90a") {
+    target.computeCapability = 90;
+    target.sharedMemoryPerBlockOptIn = 227 * 1024;
+  } else {
+    return std::nullopt;
+  }
+  return target;
+}
+
+//===----------------------------------------------------------------------===//
+// Body shapes
+//===----------------------------------------------------------------------===//
+
+static bool readsArgument(Value value) {
+  if (isa<BlockArgument>(value))
+    return true;
+  Operation *op = value.getDefiningOp();
+  return llvm::any_of(op->getOperands(), readsArgument);
+}
+
+bool mlir::cascade::isScaledProduct(EinsumOp einsum) {
+  Block &body = einsum.getBodyBlock();
+  if (body.getNumArguments() != 2)
+    return false;
+  // Walk down the multiplicative chain from the yielded value: exactly one
+  // factor is a * b, every other factor (or divisor) reads no operand.
+  Value value = body.getTerminator()->getOperand(0);
+  while (true) {
+    Operation *op = value.getDefiningOp();
+    if (!op)
+      return false;
+    if (auto mul = dyn_cast<arith::MulFOp>(op)) {
+      Value lhs = mul.getLhs(), rhs = mul.getRhs();
+      auto a = dyn_cast<BlockArgument>(lhs), b = dyn_cast<BlockArgument>(rhs);
+      if (a && b && a.getArgNumber() != b.getArgNumber())
+        return true;
+      bool lhsReads = readsArgument(lhs), rhsReads = readsArgument(rhs);
+      if (lhsReads == rhsReads)
+        return false;
+      value = lhsReads ? lhs : rhs;
+      continue;
+    }
+    if (auto div = dyn_cast<arith::DivFOp>(op)) {
+      if (readsArgument(div.getRhs()))
+        return false;
+      value = div.getLhs();
+      continue;
+    }
+    return false;
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// The plan
+//===----------------------------------------------------------------------===//
+
+static SmallVector<std::string> toStrings(ArrayAttr attr) {
+  SmallVector<std::string> strings;
+  for (StringRef s : attr.getAsValueRange<StringAttr>())
+    strings.push_back(s.str());
+  return strings;
+}
+
+/// The ranks index map `map` of `einsum` mentions.
+static llvm::SmallSetVector<StringRef, 4> mentionedRanks(EinsumOp einsum,
+                                                         AffineMap map) {
+  llvm::SmallSetVector<StringRef, 4> ranks;
+  auto names = einsum.getRanks().getAsValueRange<StringAttr>();
+  SmallVector<StringRef> all(names.begin(), names.end());
+  for (AffineExpr expr : map.getResults())
+    expr.walk([&](AffineExpr e) {
+      if (auto dim = dyn_cast<AffineDimExpr>(e))
+        ranks.insert(all[dim.getPosition()]);
+    });
+  return ranks;
+}
+
+static bool isFunctionArgument(Value value) {
+  auto argument = dyn_cast<BlockArgument>(value);
+  return argument &&
+         isa<func::FuncOp>(argument.getOwner()->getParentOp());
+}
+
+const FragmentLayout &GpuPlan::getLayout(Value value) const {
+  auto it = layouts.find(value);
+  assert(it != layouts.end() && "no layout planned for this value");
+  return it->second;
+}
+
+const GpuEinsumPlan &GpuPlan::getEinsum(EinsumOp einsum) const {
+  auto it = einsums.find(einsum.getOperation());
+  assert(it != einsums.end() && "no GPU plan for this Einsum");
+  return it->second;
+}
+
+int64_t GpuPlan::getSharedMemoryBytes() const {
+  int64_t bytes = 0;
+  for (const StagePlan &stage : stages)
+    bytes += stage.getBytes();
+  return bytes;
+}
+
+FailureOr<GpuPlan> GpuPlan::compute(func::FuncOp function,
+                                    const GpuTarget &target) {
+  TargetDescription description;
+  description.name = target.chip;
+  description.staging = TargetDescription::Staging::SharedMemory;
+  // The CPU staging buffers do not exist on the GPU: shared memory is
+  // checked below, against the tiles this plan stages.
+  description.stagingLimitBytes = int64_t(1) << 40;
+  FailureOr<SchedulePlan> schedule = SchedulePlan::compute(function, description);
+  if (failed(schedule))
+    return failure();
+  GpuPlan plan(target, std::move(*schedule));
+  WorkPlan work = plan.schedule->getWork();
+  GridOp grid = plan.schedule->getGrid();
+  if (work.stateGrid)
+    return work.stateGrid.emitError(
+        "no GPU form yet for a state phase (the key-side state of linear "
+        "attention computed once per head); the CPU backend runs it");
+  if (!work.queryPartition || !work.keyPartition)
+    return grid.emitError("the GPU backend needs the query and the key rank "
+                          "partitioned (cascade-partition-rank, "
+                          "cascade-stream-rank)");
+  plan.rowRank = work.queryPartition.getInner().str();
+  plan.keyRank = work.keyPartition.getInner().str();
+  int64_t queryTile = work.queryPartition.getTile();
+  if (queryTile % 16 != 0 || queryTile < 16 || queryTile > 256)
+    return grid.emitError("the GPU backend gives each warp 16 query rows "
+                          "(mma.sync m16n8k16): the query tile must be a "
+                          "multiple of 16 up to 256, not ")
+           << queryTile;
+  if (work.keyPartition.getTile() % 16 != 0)
+    return grid.emitError("the GPU backend contracts keys 16 at a time "
+                          "(mma.sync k = 16): the key tile must be a "
+                          "multiple of 16, not ")
+           << work.keyPartition.getTile();
+  plan.warps = queryTile / 16;
+  for (Operation &op : function.getBody().front())
+    if (isa<EinsumOp>(op))
+      return op.emitError("no GPU form yet for an Einsum outside the work "
+                          "grid (a per-head tensor every block would "
+                          "recompute)");
+  if (failed(plan.planBlock(grid.getBodyBlock())))
+    return failure();
+  auto yield = cast<YieldOp>(grid.getBodyBlock().getTerminator());
+  for (Value result : yield.getValues()) {
+    const FragmentLayout &layout = plan.getLayout(result);
+    if (layout.kind != FragmentLayout::Kind::Tile ||
+        layout.columnRank == plan.keyRank)
+      return grid.emitError("the GPU backend writes a result over the query "
+                            "rows and a head dimension");
+  }
+  int64_t bytes = plan.getSharedMemoryBytes();
+  if (bytes > target.staticSharedMemoryLimit)
+    return grid.emitError("the staged tiles need ")
+           << bytes << " bytes of shared memory, more than the "
+           << target.staticSharedMemoryLimit
+           << " a block declares statically on " << target.chip
+           << "; use smaller query or key tiles";
+  return plan;
+}
+
+LogicalResult GpuPlan::planBlock(Block &block) {
+  for (Operation &op : block) {
+    if (isa<YieldOp, PartitionOp>(op))
+      continue;
+    if (auto iterate = dyn_cast<IterateOp>(op)) {
+      if (iterate.getNumStacked() != 0)
+        return iterate.emitError("no GPU form yet for an iterate that stacks "
+                                 "its steps (chunked linear attention)");
+      Block &body = iterate.getBodyBlock();
+      for (auto [init, argument] :
+           llvm::zip(iterate.getInits(), body.getArguments()))
+        layouts[argument] = getLayout(init);
+      if (failed(planBlock(body)))
+        return failure();
+      for (auto [result, argument] :
+           llvm::zip(iterate.getCarriedResults(), body.getArguments()))
+        layouts[result] = getLayout(argument);
+      continue;
+    }
+    auto einsum = dyn_cast<EinsumOp>(op);
+    if (!einsum)
+      return op.emitError("no GPU form for '") << op.getName() << "'";
+    if (failed(planEinsum(einsum)))
+      return failure();
+  }
+  return success();
+}
+
+LogicalResult GpuPlan::planEinsum(EinsumOp einsum) {
+  const SchedulePlan &base = *schedule;
+  GpuEinsumPlan plan;
+  SmallVector<std::string> output = toStrings(einsum.getOutput());
+  if (!llvm::is_contained(output, rowRank))
+    return einsum.emitError("no GPU form yet for a tensor of a work item "
+                            "that is not over the query rows '")
+           << rowRank << "' (the GPU backend keeps every tensor in the "
+           << "registers of the warp that owns its rows)";
+  if (output.size() > 2)
+    return einsum.emitError("no GPU form for a tensor over more than the "
+                            "query rows and one other rank");
+  plan.output.kind = FragmentLayout::Kind::Rows;
+  for (const std::string &rank : output) {
+    if (rank == rowRank)
+      continue;
+    if (!base.isTileLocal(rank))
+      return einsum.emitError("rank '") << rank << "' is not tile-local";
+    plan.output.kind = FragmentLayout::Kind::Tile;
+    plan.output.columnRank = rank;
+    plan.output.columns = base.getLocalExtent(rank);
+    if (plan.output.columns % 8 != 0)
+      return einsum.emitError("the GPU backend holds tiles in 8-column "
+                              "blocks (mma accumulators): rank '")
+             << rank << "' has extent " << plan.output.columns
+             << ", not a multiple of 8";
+  }
+  if (einsum.getDataPredicate())
+    return einsum.emitError("no GPU form yet for data comparisons (document "
+                            "masks); the CPU backend runs them");
+
+  auto reductions = einsum.getReductions().getValue();
+  FragmentLayout keyTile;
+  keyTile.kind = FragmentLayout::Kind::Tile;
+  keyTile.columnRank = keyRank;
+  keyTile.columns = base.getLocalExtent(keyRank);
+  if (reductions.empty()) {
+    plan.kind = GpuEinsumPlan::Kind::Map;
+    for (unsigned i = 0; i < einsum.getInputs().size(); ++i)
+      if (failed(checkElementOperand(einsum, i, plan.output)))
+        return failure();
+  } else if (reductions.size() == 1) {
+    auto reduction = cast<ReductionAttr>(reductions.front());
+    StringRef reduced = reduction.getRank().getValue();
+    plan.contracted = reduced.str();
+    bool isRows = plan.output.kind == FragmentLayout::Kind::Rows;
+    if (reduced == keyRank && isRows) {
+      plan.kind = GpuEinsumPlan::Kind::RowReduce;
+      plan.tracksAny =
+          einsum.getFillValue() != getReduceIdentity(reduction.getKind());
+      for (unsigned i = 0; i < einsum.getInputs().size(); ++i)
+        if (failed(checkElementOperand(einsum, i, keyTile)))
+          return failure();
+    } else if (reduced == keyRank && !isRows) {
+      plan.kind = GpuEinsumPlan::Kind::MmaRegisters;
+      if (failed(planMmaRegisters(einsum, plan)))
+        return failure();
+    } else if (!isRows && plan.output.columnRank == keyRank &&
+               base.isTileLocal(reduced)) {
+      plan.kind = GpuEinsumPlan::Kind::MmaShared;
+      if (failed(planMmaShared(einsum, plan)))
+        return failure();
+    } else {
+      return einsum.emitError("no GPU form yet for a reduction of rank '")
+             << reduced << "' into [" << llvm::join(output, ", ") << "]";
+    }
+    if (plan.kind != GpuEinsumPlan::Kind::RowReduce &&
+        reduction.getKind() != ReduceKind::add)
+      return einsum.emitError("the tensor cores contract with add only");
+  } else {
+    return einsum.emitError("no GPU form yet for an Einsum reducing several "
+                            "ranks");
+  }
+  layouts[einsum.getResult()] = plan.output;
+  einsums[einsum.getOperation()] = plan;
+  return success();
+}
+
+LogicalResult GpuPlan::checkElementOperand(EinsumOp einsum, unsigned index,
+                                           const FragmentLayout &context) {
+  Value operand = einsum.getInputs()[index];
+  AffineMap map = cast<AffineMapAttr>(einsum.getIndexingMaps()[index]).getValue();
+  llvm::SmallSetVector<StringRef, 4> ranks = mentionedRanks(einsum, map);
+  auto inContext = [&](StringRef rank) {
+    return rank == rowRank ||
+           (context.kind == FragmentLayout::Kind::Tile &&
+            rank == context.columnRank);
+  };
+  if (isFunctionArgument(operand)) {
+    // Read element by element at the coordinates of the point: each rank
+    // it mentions is the point's row or column, or fixed for the block.
+    for (StringRef rank : ranks)
+      if (schedule->isTileLocal(rank) && !inContext(rank))
+        return einsum.emitError("operand #")
+               << index << " is read along rank '" << rank
+               << "', which no lane holds at this point (no GPU form yet)";
+    return success();
+  }
+  auto it = layouts.find(operand);
+  if (it == layouts.end())
+    return einsum.emitError("operand #")
+           << index << " has no register layout (no GPU form yet)";
+  const FragmentLayout &layout = it->second;
+  SmallVector<StringRef> own;
+  for (const std::string &rank : schedule->getBuffer(operand).tensorRanks)
+    own.push_back(rank);
+  if (!einsum.readsAtOwnPoint(index, own))
+    return einsum.emitError("operand #")
+           << index << " is read at another point than its own (a shifted "
+           << "read of a register tile has no GPU form)";
+  if (layout.kind == FragmentLayout::Kind::Tile &&
+      (context.kind != FragmentLayout::Kind::Tile ||
+       layout.columnRank != context.columnRank))
+    return einsum.emitError("operand #")
+           << index << " is a tile over '" << layout.columnRank
+           << "' read where the lanes hold other columns";
+  return success();
+}
+
+FailureOr<int64_t> GpuPlan::stage(EinsumOp einsum, unsigned operand,
+                                  StringRef stageRows, bool perKeyStep) {
+  AffineMap map =
+      cast<AffineMapAttr>(einsum.getIndexingMaps()[operand]).getValue();
+  auto names = toStrings(einsum.getRanks());
+  auto inner = dyn_cast<AffineDimExpr>(map.getResults().back());
+  if (!inner)
+    return einsum.emitError("operand #")
+           << operand << " is staged for the tensor cores, so its innermost "
+           << "index must be a head rank (contiguous rows)";
+  StringRef head = names[inner.getPosition()];
+  llvm::SmallSetVector<StringRef, 4> ranks = mentionedRanks(einsum, map);
+  for (StringRef rank : ranks)
+    if (schedule->isTileLocal(rank) && rank != head && rank != stageRows)
+      return einsum.emitError("operand #")
+             << operand << " varies with rank '" << rank
+             << "' besides its rows and head rank (no GPU form yet)";
+  for (AffineExpr expr : map.getResults().drop_back())
+    if (expr.isFunctionOfDim(inner.getPosition()))
+      return einsum.emitError("operand #")
+             << operand << " reads its head rank '" << head
+             << "' in more than its innermost index";
+  StagePlan plan;
+  plan.reader = einsum;
+  plan.operand = operand;
+  plan.rowRank = stageRows.str();
+  plan.headRank = head.str();
+  plan.rows = schedule->getLocalExtent(stageRows);
+  plan.width = schedule->getLocalExtent(head);
+  if (plan.width % 16 != 0)
+    return einsum.emitError("head rank '")
+           << head << "' has extent " << plan.width
+           << "; the tensor cores need a multiple of 16";
+  plan.perKeyStep = perKeyStep;
+  plan.swizzled = (plan.width / 8) % 8 == 0;
+  plan.rowPitch = plan.swizzled ? plan.width : plan.width + 8;
+  stages.push_back(plan);
+  return static_cast<int64_t>(stages.size() - 1);
+}
+
+LogicalResult GpuPlan::planMmaShared(EinsumOp einsum, GpuEinsumPlan &plan) {
+  if (einsum.getInputs().size() != 2 || !isScaledProduct(einsum))
+    return einsum.emitError("no GPU form yet for a contraction of '")
+           << plan.contracted << "' whose body is not a * b times a "
+           << "constant (apply feature maps in their own Einsum)";
+  int64_t queryOperand = -1, keyOperand = -1;
+  for (unsigned i = 0; i < 2; ++i) {
+    if (!isFunctionArgument(einsum.getInputs()[i]))
+      return einsum.emitError("no GPU form yet for a contraction of '")
+             << plan.contracted << "' with an operand the work item computes";
+    AffineMap map =
+        cast<AffineMapAttr>(einsum.getIndexingMaps()[i]).getValue();
+    llvm::SmallSetVector<StringRef, 4> ranks = mentionedRanks(einsum, map);
+    if (ranks.contains(rowRank) && !ranks.contains(keyRank))
+      queryOperand = i;
+    else if (ranks.contains(keyRank) && !ranks.contains(rowRank))
+      keyOperand = i;
+  }
+  if (queryOperand < 0 || keyOperand < 0)
+    return einsum.emitError("the tensor cores need one operand over the "
+                            "query rows and one over the keys");
+  for (IntegerSet set : einsum.getDisjuncts())
+    for (AffineExpr constraint : set.getConstraints())
+      if (constraint.isFunctionOfDim(
+              einsum.getRankPosition(plan.contracted)))
+        return einsum.emitError("the predicate reads the contracted rank '")
+               << plan.contracted << "' (no GPU form)";
+  plan.operandA = queryOperand;
+  plan.operandB = keyOperand;
+  bool queryPerStep = false;
+  {
+    AffineMap map = cast<AffineMapAttr>(einsum.getIndexingMaps()[queryOperand])
+                        .getValue();
+    PartitionOp keys = schedule->getWork().keyPartition;
+    queryPerStep = mentionedRanks(einsum, map).contains(keys.getOuter());
+  }
+  FailureOr<int64_t> a = stage(einsum, queryOperand, rowRank, queryPerStep);
+  if (failed(a))
+    return failure();
+  FailureOr<int64_t> b = stage(einsum, keyOperand, keyRank, true);
+  if (failed(b))
+    return failure();
+  if (stages[*a].headRank != plan.contracted ||
+      stages[*b].headRank != plan.contracted)
+    return einsum.emitError("both operands must read the contracted rank '")
+           << plan.contracted << "' innermost";
+  plan.stageA = *a;
+  plan.stageB = *b;
+  return success();
+}
+
+LogicalResult GpuPlan::planMmaRegisters(EinsumOp einsum, GpuEinsumPlan &plan) {
+  if (einsum.getInputs().size() != 2 || !isScaledProduct(einsum))
+    return einsum.emitError("no GPU form yet for a contraction of the keys "
+                            "whose body is not a * b times a constant");
+  int64_t tile = -1, global = -1;
+  for (unsigned i = 0; i < 2; ++i)
+    (isFunctionArgument(einsum.getInputs()[i]) ? global : tile) = i;
+  if (tile < 0 || global < 0)
+    return einsum.emitError("no GPU form yet for a contraction of the keys "
+                            "that is not a register tile times a global "
+                            "operand");
+  FragmentLayout keyTile;
+  keyTile.kind = FragmentLayout::Kind::Tile;
+  keyTile.columnRank = keyRank;
+  keyTile.columns = schedule->getLocalExtent(keyRank);
+  if (failed(checkElementOperand(einsum, tile, keyTile)))
+    return failure();
+  if (getLayout(einsum.getInputs()[tile]).kind != FragmentLayout::Kind::Tile)
+    return einsum.emitError("no GPU form yet for a contraction of the keys "
+                            "with a per-row vector");
+  for (IntegerSet set : einsum.getDisjuncts())
+    for (AffineExpr constraint : set.getConstraints())
+      if (constraint.isFunctionOfDim(
+              einsum.getRankPosition(plan.output.columnRank)))
+        return einsum.emitError("the predicate reads rank '")
+               << plan.output.columnRank << "' (no GPU form)";
+  FailureOr<int64_t> b = stage(einsum, global, keyRank, true);
+  if (failed(b))
+    return failure();
+  if (stages[*b].headRank != plan.output.columnRank)
+    return einsum.emitError("operand #")
+           << global << " must read rank '" << plan.output.columnRank
+           << "' innermost";
+  plan.operandA = tile;
+  plan.operandB = global;
+  plan.stageB = *b;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Annotation for lit tests
+//===----------------------------------------------------------------------===//
+
+static StringRef kindName(GpuEinsumPlan::Kind kind) {
+  switch (kind) {
+  case GpuEinsumPlan::Kind::Map: return "map";
+  case GpuEinsumPlan::Kind::RowReduce: return "row_reduce";
+  case GpuEinsumPlan::Kind::MmaShared: return "mma_shared";
+  case GpuEinsumPlan::Kind::MmaRegisters: return "mma_registers";
+  }
+  llvm_unreachable("unknown kind");
+}
+
+static std::string describe(const FragmentLayout &layout) {
+  if (layout.kind == FragmentLayout::Kind::Rows)
+    return "rows";
+  return "tile[" + layout.columnRank + "=" + std::to_string(layout.columns) +
+         "]";
+}
+
+static std::string describe(const StagePlan &stage) {
+  return stage.rowRank + "x" + stage.headRank + " " +
+         std::to_string(stage.rows) + "x" + std::to_string(stage.width) +
+         (stage.perKeyStep ? " per-key-step" : " per-item") +
+         (stage.swizzled ? " swizzled" : " padded");
+}
+
+void GpuPlan::annotate() const {
+  GridOp grid = schedule->getGrid();
+  Builder b(grid.getContext());
+  SmallVector<Attribute> stageNames;
+  for (const StagePlan &stage : stages)
+    stageNames.push_back(b.getStringAttr(describe(stage)));
+  grid->setAttr("cascade.gpu_plan",
+                b.getDictionaryAttr({
+                    b.getNamedAttr("chip", b.getStringAttr(target.chip)),
+                    b.getNamedAttr("warps", b.getI64IntegerAttr(warps)),
+                    b.getNamedAttr("threads",
+                                   b.getI64IntegerAttr(getThreadsPerBlock())),
+                    b.getNamedAttr("shared_bytes",
+                                   b.getI64IntegerAttr(getSharedMemoryBytes())),
+                    b.getNamedAttr("stages", b.getArrayAttr(stageNames)),
+                }));
+  for (auto &[op, plan] : einsums) {
+    SmallVector<NamedAttribute> entries = {
+        b.getNamedAttr("form", b.getStringAttr(kindName(plan.kind))),
+        b.getNamedAttr("layout", b.getStringAttr(describe(plan.output)))};
+    if (plan.kind == GpuEinsumPlan::Kind::MmaShared ||
+        plan.kind == GpuEinsumPlan::Kind::MmaRegisters) {
+      entries.push_back(b.getNamedAttr(
+          "a", b.getStringAttr(plan.stageA >= 0
+                                   ? "operand#" + std::to_string(plan.operandA) +
+                                         " ldmatrix"
+                                   : "operand#" + std::to_string(plan.operandA) +
+                                         " registers")));
+      entries.push_back(b.getNamedAttr(
+          "b", b.getStringAttr("operand#" + std::to_string(plan.operandB) +
+                               (plan.kind == GpuEinsumPlan::Kind::MmaRegisters
+                                    ? " ldmatrix.trans"
+                                    : " ldmatrix"))));
+    }
+    if (plan.tracksAny)
+      entries.push_back(b.getNamedAttr("tracks_any", b.getUnitAttr()));
+    op->setAttr("cascade.gpu_plan", b.getDictionaryAttr(entries));
+  }
+}

@@ -1,0 +1,173 @@
+//===- GpuPipeline.cpp - cascade-to-gpu and its kernel pass ---------------===//
+
+#include "cascade/Analysis/GpuPlan.h"
+#include "cascade/Conversion/CascadeToCPU.h"
+#include "cascade/Conversion/CascadeToGPU.h"
+#include "cascade/Conversion/Passes.h"
+#include "cascade/Dialect/Cascade/IR/CascadeOps.h"
+
+#include "mlir/Dialect/GPU/Pipelines/Passes.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+namespace mlir::cascade {
+#define GEN_PASS_DEF_CASCADELOWERTOGPUKERNEL
+#include "cascade/Conversion/Passes.h.inc"
+} // namespace mlir::cascade
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+LogicalResult
+mlir::cascade::verifyGpuTargetOptions(const GpuTargetOptions &options,
+                                      std::string &error) {
+  if (!GpuTarget::byChip(options.chip)) {
+    error = "unknown chip '" + options.chip +
+            "' (sm_80, sm_86, sm_89 or sm_90a)";
+    return failure();
+  }
+  if (options.storageType != "f16" && options.storageType != "bf16") {
+    error = "the GPU backend's storage type is f16 or bf16 (tensor-core "
+            "operands), not '" +
+            options.storageType + "'";
+    return failure();
+  }
+  if (options.queryTile < 16 || options.queryTile > 256 ||
+      options.queryTile % 16 != 0) {
+    error = "query-tile must be a multiple of 16 in [16, 256] (16 rows per "
+            "warp), not " +
+            std::to_string(options.queryTile);
+    return failure();
+  }
+  if (options.keyTile < 16 || options.keyTile > 256 ||
+      options.keyTile % 16 != 0) {
+    error = "key-tile must be a multiple of 16 in [16, 256], not " +
+            std::to_string(options.keyTile);
+    return failure();
+  }
+  for (auto &entry : options.headDims)
+    if (entry.getValue() < 16 || entry.getValue() > 256 ||
+        entry.getValue() % 16 != 0) {
+      error = "head dimension " + entry.getKey().str() + "=" +
+              std::to_string(entry.getValue()) +
+              ": the tensor cores need a multiple of 16 up to 256";
+      return failure();
+    }
+  return success();
+}
+
+namespace {
+
+struct LowerToGpuKernel
+    : public mlir::cascade::impl::CascadeLowerToGpuKernelBase<
+          LowerToGpuKernel> {
+  using Base::Base;
+  explicit LowerToGpuKernel(const GpuTargetOptions &options) {
+    chip = options.chip;
+    storageType = options.storageType;
+  }
+
+  void runOnOperation() override {
+    std::optional<GpuTarget> target = GpuTarget::byChip(chip);
+    if (!target) {
+      getOperation().emitError("cascade-lower-to-gpu-kernel: unknown chip '")
+          << chip << "' (sm_80, sm_86, sm_89 or sm_90a)";
+      return signalPassFailure();
+    }
+    Builder builder(&getContext());
+    Type storage;
+    if (storageType == "f16")
+      storage = builder.getF16Type();
+    else if (storageType == "bf16")
+      storage = builder.getBF16Type();
+    else {
+      getOperation().emitError("storage-type must be f16 or bf16, not '")
+          << storageType << "'";
+      return signalPassFailure();
+    }
+    SmallVector<func::FuncOp> functions;
+    for (auto function : getOperation().getOps<func::FuncOp>())
+      if (isCascadeFunction(function))
+        functions.push_back(function);
+    for (func::FuncOp function : functions) {
+      FailureOr<GpuPlan> plan = GpuPlan::compute(function, *target);
+      if (failed(plan) || failed(buildGpuKernel(function, *plan, storage)))
+        return signalPassFailure();
+    }
+  }
+};
+
+} // namespace
+
+std::unique_ptr<Pass>
+mlir::cascade::createLowerToGpuKernelPass(const GpuTargetOptions &options) {
+  return std::make_unique<LowerToGpuKernel>(options);
+}
+
+LogicalResult
+mlir::cascade::buildCascadeToGpuPipeline(OpPassManager &pm,
+                                         const GpuTargetOptions &options) {
+  std::string error;
+  if (failed(verifyGpuTargetOptions(options, error))) {
+    llvm::errs() << "cascade-to-gpu: error: " << error << "\n";
+    return failure();
+  }
+  // The same scheduled form as the CPU's: minimisation, streaming, tile
+  // classification, the work grid.
+  CpuTargetOptions schedule;
+  for (auto &entry : options.headDims)
+    schedule.headDims[entry.getKey()] = entry.getValue();
+  schedule.queryTile = options.queryTile;
+  schedule.keyTile = options.keyTile;
+  addCpuSchedulingPasses(pm.nest<func::FuncOp>(), schedule);
+  pm.addPass(createLowerToGpuKernelPass(options));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  return success();
+}
+
+void mlir::cascade::addGpuToBinaryPasses(OpPassManager &pm,
+                                         const GpuTargetOptions &options,
+                                         StringRef format) {
+  gpu::GPUToNVVMPipelineOptions nvvm;
+  nvvm.cubinChip = options.chip;
+  // PTX 8.0 is what sm_90a's wgmma needs; CUDA 13's ptxas reads it.
+  nvvm.cubinFeatures = "+ptx80";
+  nvvm.cubinFormat = format.str();
+  nvvm.optLevel = 3;
+  gpu::buildLowerToNVVMPassPipeline(pm, nvvm);
+}
+
+void mlir::cascade::registerCascadeToGpuPipeline() {
+  registerPassPipeline(
+      "cascade-to-gpu",
+      "compile cascades to NVIDIA GPU kernels in gpu/nvgpu IR (docs/GPU.md)",
+      [](OpPassManager &pm, StringRef text,
+         function_ref<LogicalResult(const Twine &)> errorHandler) {
+        GpuPipelineOptions textual;
+        if (failed(textual.parseFromString(text)))
+          return failure();
+        GpuTargetOptions options;
+        for (const std::string &entry : textual.headDims) {
+          auto [rank, value] = StringRef(entry).split('=');
+          int64_t size;
+          if (rank.trim().empty() || value.trim().getAsInteger(10, size))
+            return errorHandler("cascade-to-gpu: head-dims entry '" + entry +
+                                "' is not rank=N");
+          if (!options.headDims.try_emplace(rank.trim(), size).second)
+            return errorHandler("cascade-to-gpu: head-dims names '" +
+                                rank.trim() + "' twice");
+        }
+        options.queryTile = textual.queryTile;
+        options.keyTile = textual.keyTile;
+        options.chip = textual.chip;
+        options.storageType = textual.storageType;
+        std::string error;
+        if (failed(verifyGpuTargetOptions(options, error)))
+          return errorHandler("cascade-to-gpu: " + error);
+        return buildCascadeToGpuPipeline(pm, options);
+      },
+      [](function_ref<void(const mlir::detail::PassOptions &)> handler) {
+        handler(GpuPipelineOptions());
+      });
+}

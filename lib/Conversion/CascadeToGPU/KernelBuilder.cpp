@@ -1,0 +1,1011 @@
+//===- KernelBuilder.cpp - A scheduled cascade as an NVIDIA GPU kernel ----===//
+//
+// One thread block per work item (one query tile of one head), as the
+// GpuPlan says; this builder reads the plan and decides nothing. Per block:
+//
+//   1. the work item's coordinates from the block id (the plan's work
+//      decomposition, row-major), every rank's extent from the arguments;
+//   2. the tiles staged once per item (the query side of S = Q K^T) copied
+//      to shared memory by cp.async, and their A fragments loaded into
+//      registers by ldmatrix;
+//   3. the grid's body in program order: every tensor is a list of f32
+//      registers in its FragmentLayout (a warp owns 16 rows of the tile);
+//      the key iterate is an scf.for over the key tiles its tile schedule
+//      visits, the carried tensors its iter_args, each step staging its
+//      key-side tiles (cp.async, one group, then a barrier) and emitting
+//      its Einsums twice when the schedule has full tiles (without and with
+//      predicates);
+//   4. the result tile converted to the storage type and stored for the
+//      rows inside the query rank.
+//
+// Every element knows its coordinates: row 16 w + g + 8 r and column
+// 8 j + 2 t + c of an accumulator fragment (w the warp, g = lane / 4,
+// t = lane % 4), so bodies, predicates and element reads of global operands
+// are evaluated per element, as scalar arith / math ops.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cascade/Analysis/GpuPlan.h"
+#include "cascade/Conversion/CascadeToGPU.h"
+#include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
+
+#include "mlir/Dialect/Affine/Utils.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/IRMapping.h"
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+namespace {
+
+/// A tensor of the work item: its f32 registers in the lane, in the order
+/// of FragmentLayout (Tile: index (j * 2 + r) * 2 + c; Rows: r).
+using Fragment = SmallVector<Value>;
+
+/// Where an element of a fragment sits: its register index and its
+/// tile-local row and column coordinates.
+struct Element {
+  unsigned index = 0;
+  unsigned r = 0;
+  Value row, column;
+};
+
+class GpuKernelBuilder {
+public:
+  GpuKernelBuilder(func::FuncOp source, const GpuPlan &plan, Type storage)
+      : source(source), plan(plan), storage(storage),
+        b(source.getContext()), loc(source.getLoc()) {}
+
+  LogicalResult build();
+
+private:
+  // Setup.
+  LogicalResult createKernel();
+  LogicalResult computeExtents();
+  void computeItemCoordinates();
+  Value index(int64_t value) {
+    return arith::ConstantIndexOp::create(b, loc, value);
+  }
+  Value f32(double value) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
+  }
+
+  // Shared memory.
+  void emitStageCopy(const StagePlan &stage, Value buffer);
+  /// Column (in elements) of 16-byte chunk `chunk` of `row` in a stage.
+  Value stageColumn(const StagePlan &stage, Value row, Value chunk);
+  void emitBarrier() { gpu::BarrierOp::create(b, loc); }
+
+  // Fragments.
+  SmallVector<Element> elementsOf(const FragmentLayout &layout);
+  Value columnOf(const FragmentLayout &layout, unsigned j, unsigned c);
+  /// The coordinate of every rank `einsum` names at `element` of context
+  /// `layout` (unclamped; ranks no lane holds here are 0).
+  SmallVector<Value> coordinates(EinsumOp einsum, const FragmentLayout &layout,
+                                 const Element &element, bool clamp);
+  SmallVector<Value> symbols(EinsumOp einsum);
+  Value evaluatePredicate(EinsumOp einsum, const FragmentLayout &layout,
+                          const Element &element);
+  /// The key coordinate of `element` lies inside the key rank.
+  Value insideKeys(const FragmentLayout &layout, const Element &element);
+  Value operandElement(EinsumOp einsum, unsigned operand,
+                       const FragmentLayout &layout, const Element &element);
+  /// The body at `element`, with `given` operand values where set.
+  Value evaluateBody(EinsumOp einsum, const FragmentLayout &layout,
+                     const Element &element, ArrayRef<Value> given = {});
+
+  // Einsums.
+  LogicalResult emitBlock(Block &block);
+  LogicalResult emitEinsum(EinsumOp einsum);
+  Fragment emitMap(EinsumOp einsum, const GpuEinsumPlan &einsumPlan);
+  Fragment emitRowReduce(EinsumOp einsum, const GpuEinsumPlan &einsumPlan);
+  Fragment emitMmaShared(EinsumOp einsum, const GpuEinsumPlan &einsumPlan);
+  Fragment emitMmaRegisters(EinsumOp einsum, const GpuEinsumPlan &einsumPlan);
+  Value combine(ReduceKind kind, Value accumulator, Value value);
+  LogicalResult emitIterate(IterateOp iterate);
+  LogicalResult emitStep(IterateOp iterate);
+  void emitResultStore(Value result, Value out);
+
+  func::FuncOp source;
+  const GpuPlan &plan;
+  Type storage;
+  OpBuilder b;
+  Location loc;
+  gpu::GPUFuncOp kernel;
+  FailureOr<RankEnvironment> env = failure();
+
+  llvm::StringMap<Value> extents;
+  /// Ranks fixed for the block or the key step.
+  llvm::StringMap<Value> fixed;
+  Value lane, warp, laneRow, laneColumn;
+  /// Valid rows of the query tile and keys of the current key tile.
+  Value queryValid, keyValid;
+  bool predicatesHold = false;
+  llvm::DenseMap<Value, Fragment> fragments;
+  SmallVector<Value> stageBuffers;
+  /// A fragments of per-item stages: per stage, one vector per k-step.
+  llvm::DenseMap<int64_t, SmallVector<Value>> hoistedA;
+};
+
+} // namespace
+
+std::string mlir::cascade::getGpuKernelName(func::FuncOp function) {
+  return function.getSymName().str();
+}
+
+//===----------------------------------------------------------------------===//
+// Setup
+//===----------------------------------------------------------------------===//
+
+static Type kernelElementType(Type spec, Type storage) {
+  return isa<FloatType>(spec) ? storage : spec;
+}
+
+LogicalResult GpuKernelBuilder::createKernel() {
+  MLIRContext *context = source.getContext();
+  // Callers outside a pass (attn-run, the library) need not have loaded them.
+  context->loadDialect<arith::ArithDialect, gpu::GPUDialect, math::MathDialect,
+                       memref::MemRefDialect, nvgpu::NVGPUDialect,
+                       scf::SCFDialect, vector::VectorDialect>();
+  auto module = source->getParentOfType<ModuleOp>();
+  module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                  UnitAttr::get(context));
+  b.setInsertionPointAfter(source);
+  auto gpuModule =
+      gpu::GPUModuleOp::create(b, loc, source.getSymName().str() + "_gpu");
+  SmallVector<Type> inputs;
+  for (Type type : source.getArgumentTypes()) {
+    if (auto tensor = dyn_cast<RankedTensorType>(type))
+      inputs.push_back(MemRefType::get(
+          tensor.getShape(),
+          kernelElementType(tensor.getElementType(), storage)));
+    else
+      inputs.push_back(type);
+  }
+  auto result = cast<RankedTensorType>(source.getResultTypes().front());
+  inputs.push_back(MemRefType::get(result.getShape(), storage));
+  SmallVector<Type> workgroup;
+  auto shared = gpu::AddressSpaceAttr::get(context,
+                                           gpu::AddressSpace::Workgroup);
+  for (const StagePlan &stage : plan.getStages())
+    workgroup.push_back(MemRefType::get({stage.rows, stage.rowPitch}, storage,
+                                        MemRefLayoutAttrInterface(), shared));
+  b.setInsertionPointToStart(gpuModule.getBody());
+  kernel = gpu::GPUFuncOp::create(b, loc, getGpuKernelName(source),
+                                  b.getFunctionType(inputs, {}), workgroup);
+  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  // cp.async and ldmatrix move 16-byte rows.
+  for (unsigned i = 0; i < workgroup.size(); ++i)
+    kernel.setWorkgroupAttributionAttr(i, "llvm.align",
+                                       b.getI64IntegerAttr(128));
+  // The launch geometry the plan fixes, for the host and for ptxas.
+  kernel.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(
+      {static_cast<int32_t>(plan.getThreadsPerBlock()), 1, 1}));
+  for (unsigned i = 0; i < workgroup.size(); ++i)
+    stageBuffers.push_back(kernel.getWorkgroupAttributions()[i]);
+  b.setInsertionPointToStart(&kernel.getBody().front());
+  return success();
+}
+
+LogicalResult GpuKernelBuilder::computeExtents() {
+  env = RankEnvironment::build(source);
+  if (failed(env))
+    return failure();
+  const WorkPlan &work = plan.getSchedule().getWork();
+  for (StringRef rank : env->getRankNames()) {
+    const RankBinding *binding = env->lookup(rank);
+    if (binding->kind == RankBinding::Kind::Scalar) {
+      Value scalar = kernel.getArgument(binding->argNumber);
+      if (!scalar.getType().isIndex())
+        scalar = arith::IndexCastOp::create(b, loc, b.getIndexType(), scalar);
+      extents[rank] = scalar;
+    }
+    if (binding->kind == RankBinding::Kind::Argument) {
+      auto head = work.tileExtents.find(rank);
+      extents[rank] =
+          head != work.tileExtents.end()
+              ? index(head->second)
+              : memref::DimOp::create(b, loc,
+                                      kernel.getArgument(binding->argNumber),
+                                      binding->dim)
+                    .getResult();
+    }
+  }
+  for (auto &[rank, extent] : work.tileExtents)
+    if (!extents.count(rank))
+      extents[rank] = index(extent);
+  for (PartitionOp partition : {work.queryPartition, work.keyPartition}) {
+    Value parent = extents.lookup(partition.getRank());
+    if (!parent)
+      return partition.emitError("no extent known for rank '")
+             << partition.getRank() << "'";
+    Value tile = index(partition.getTile());
+    extents[partition.getInner()] = tile;
+    extents[partition.getOuter()] =
+        arith::CeilDivUIOp::create(b, loc, parent, tile);
+  }
+  return success();
+}
+
+void GpuKernelBuilder::computeItemCoordinates() {
+  const WorkPlan &work = plan.getSchedule().getWork();
+  Value out = kernel.getArgument(kernel.getFunctionType().getNumInputs() - 1);
+  Value item = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  // Row-major over the work ranks, the last fastest.
+  for (const WorkRankPlan &rank : llvm::reverse(work.ranks)) {
+    Value extent = memref::DimOp::create(b, loc, out, rank.resultDim);
+    if (rank.tile > 1)
+      extent = arith::CeilDivUIOp::create(b, loc, extent, index(rank.tile));
+    fixed[rank.rank] = arith::RemUIOp::create(b, loc, item, extent);
+    item = arith::DivUIOp::create(b, loc, item, extent);
+  }
+  Value thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  warp = arith::DivUIOp::create(b, loc, thread, index(32));
+  lane = arith::RemUIOp::create(b, loc, thread, index(32));
+  laneRow = arith::AddIOp::create(
+      b, loc, arith::MulIOp::create(b, loc, warp, index(16)),
+      arith::DivUIOp::create(b, loc, lane, index(4)));
+  laneColumn = arith::MulIOp::create(
+      b, loc, arith::RemUIOp::create(b, loc, lane, index(4)), index(2));
+  PartitionOp query = work.queryPartition;
+  Value first = arith::MulIOp::create(b, loc, fixed.lookup(query.getOuter()),
+                                      index(query.getTile()));
+  queryValid = arith::MinUIOp::create(
+      b, loc, index(query.getTile()),
+      arith::SubIOp::create(b, loc, extents.lookup(query.getRank()), first));
+}
+
+//===----------------------------------------------------------------------===//
+// Shared memory
+//===----------------------------------------------------------------------===//
+
+Value GpuKernelBuilder::stageColumn(const StagePlan &stage, Value row,
+                                    Value chunk) {
+  if (stage.swizzled)
+    chunk = arith::XOrIOp::create(
+        b, loc, chunk, arith::RemUIOp::create(b, loc, row, index(8)));
+  return arith::MulIOp::create(b, loc, chunk, index(8));
+}
+
+void GpuKernelBuilder::emitStageCopy(const StagePlan &stage, Value buffer) {
+  EinsumOp einsum = stage.reader;
+  AffineMap map =
+      cast<AffineMapAttr>(einsum.getIndexingMaps()[stage.operand]).getValue();
+  Value source = einsum.getInputs()[stage.operand];
+  Value global = kernel.getArgument(cast<BlockArgument>(source).getArgNumber());
+  Value valid = stage.rowRank == plan.getRowRank() ? queryValid : keyValid;
+  int64_t chunksPerRow = stage.width / 8;
+  int64_t chunks = stage.rows * chunksPerRow;
+  int64_t threads = plan.getThreadsPerBlock();
+  Value thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  SmallVector<Value> syms = symbols(einsum);
+  for (int64_t first = 0; first < chunks; first += threads) {
+    Value chunkId = arith::AddIOp::create(b, loc, thread, index(first));
+    Value inRange = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                          chunkId, index(chunks));
+    std::optional<OpBuilder::InsertionGuard> guard;
+    if (first + threads > chunks) {
+      guard.emplace(b);
+      auto branch = scf::IfOp::create(b, loc, inRange, false);
+      b.setInsertionPointToStart(branch.thenBlock());
+    }
+    Value row = arith::DivUIOp::create(b, loc, chunkId, index(chunksPerRow));
+    Value chunk = arith::RemUIOp::create(b, loc, chunkId, index(chunksPerRow));
+    // Rows past the end of their rank read nothing (zero fill) from a row
+    // that exists.
+    Value rowInside =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, row, valid);
+    Value clamped = arith::MinUIOp::create(
+        b, loc, row, arith::SubIOp::create(b, loc, valid, index(1)));
+    SmallVector<Value> dims;
+    for (StringRef rank : einsum.getRanks().getAsValueRange<StringAttr>()) {
+      if (rank == stage.rowRank)
+        dims.push_back(clamped);
+      else if (rank == stage.headRank)
+        dims.push_back(arith::MulIOp::create(b, loc, chunk, index(8)));
+      else if (Value value = fixed.lookup(rank))
+        dims.push_back(value);
+      else
+        dims.push_back(index(0));
+    }
+    SmallVector<Value> indices;
+    for (AffineExpr expr : map.getResults())
+      indices.push_back(affine::expandAffineExpr(b, loc, expr, dims, syms));
+    Value elements = arith::SelectOp::create(b, loc, rowInside, index(8),
+                                             index(0));
+    nvgpu::DeviceAsyncCopyOp::create(
+        b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), buffer,
+        ValueRange{row, stageColumn(stage, row, chunk)}, global, indices,
+        b.getIndexAttr(8), elements, UnitAttr());
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Fragments
+//===----------------------------------------------------------------------===//
+
+Value GpuKernelBuilder::columnOf(const FragmentLayout &layout, unsigned j,
+                                 unsigned c) {
+  (void)layout;
+  return arith::AddIOp::create(b, loc, laneColumn, index(8 * j + c));
+}
+
+SmallVector<Element>
+GpuKernelBuilder::elementsOf(const FragmentLayout &layout) {
+  SmallVector<Element> elements;
+  Value rows[2] = {laneRow, arith::AddIOp::create(b, loc, laneRow, index(8))};
+  if (layout.kind == FragmentLayout::Kind::Rows) {
+    for (unsigned r = 0; r < 2; ++r)
+      elements.push_back({r, r, rows[r], Value()});
+    return elements;
+  }
+  for (unsigned j = 0; j < layout.columns / 8; ++j)
+    for (unsigned r = 0; r < 2; ++r)
+      for (unsigned c = 0; c < 2; ++c)
+        elements.push_back({static_cast<unsigned>((j * 2 + r) * 2 + c), r,
+                            rows[r], columnOf(layout, j, c)});
+  return elements;
+}
+
+SmallVector<Value> GpuKernelBuilder::coordinates(EinsumOp einsum,
+                                                 const FragmentLayout &layout,
+                                                 const Element &element,
+                                                 bool clamp) {
+  SmallVector<Value> dims;
+  auto clampTo = [&](Value coordinate, Value valid) {
+    if (!clamp)
+      return coordinate;
+    return arith::MinUIOp::create(
+               b, loc, coordinate,
+               arith::SubIOp::create(b, loc, valid, index(1)))
+        .getResult();
+  };
+  for (StringRef rank : einsum.getRanks().getAsValueRange<StringAttr>()) {
+    if (rank == plan.getRowRank()) {
+      dims.push_back(clampTo(element.row, queryValid));
+    } else if (layout.kind == FragmentLayout::Kind::Tile &&
+               rank == layout.columnRank) {
+      dims.push_back(rank == plan.getKeyRank()
+                         ? clampTo(element.column, keyValid)
+                         : element.column);
+    } else if (Value value = fixed.lookup(rank)) {
+      dims.push_back(value);
+    } else {
+      dims.push_back(index(0));
+    }
+  }
+  return dims;
+}
+
+SmallVector<Value> GpuKernelBuilder::symbols(EinsumOp einsum) {
+  SmallVector<Value> values;
+  for (StringRef symbol : einsum.getSymbols().getAsValueRange<StringAttr>())
+    values.push_back(extents.lookup(symbol));
+  return values;
+}
+
+Value GpuKernelBuilder::evaluatePredicate(EinsumOp einsum,
+                                          const FragmentLayout &layout,
+                                          const Element &element) {
+  if (predicatesHold || einsum.getDisjuncts().empty())
+    return Value();
+  SmallVector<Value> dims = coordinates(einsum, layout, element, false);
+  SmallVector<Value> syms = symbols(einsum);
+  Value any;
+  for (IntegerSet conjunction : einsum.getDisjuncts()) {
+    Value all;
+    for (unsigned i = 0; i < conjunction.getNumConstraints(); ++i) {
+      Value value = affine::expandAffineExpr(
+          b, loc, conjunction.getConstraint(i), dims, syms);
+      Value holds = arith::CmpIOp::create(
+          b, loc,
+          conjunction.isEq(i) ? arith::CmpIPredicate::eq
+                              : arith::CmpIPredicate::sge,
+          value, index(0));
+      all = all ? arith::AndIOp::create(b, loc, all, holds).getResult() : holds;
+    }
+    if (!all)
+      all = arith::ConstantIntOp::create(b, loc, 1, 1);
+    any = any ? arith::OrIOp::create(b, loc, any, all).getResult() : all;
+  }
+  return any;
+}
+
+Value GpuKernelBuilder::insideKeys(const FragmentLayout &layout,
+                                   const Element &element) {
+  if (layout.kind != FragmentLayout::Kind::Tile ||
+      layout.columnRank != plan.getKeyRank())
+    return Value();
+  return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                               element.column, keyValid);
+}
+
+static Value convertScalar(OpBuilder &b, Location loc, Value value,
+                           Type type) {
+  Type from = value.getType();
+  if (from == type)
+    return value;
+  if (from.isIndex()) {
+    if (isa<FloatType>(type))
+      return arith::SIToFPOp::create(
+          b, loc, type,
+          arith::IndexCastOp::create(b, loc, b.getI64Type(), value));
+    return arith::IndexCastOp::create(b, loc, type, value);
+  }
+  if (isa<FloatType>(from) && isa<FloatType>(type)) {
+    if (from.getIntOrFloatBitWidth() < type.getIntOrFloatBitWidth())
+      return arith::ExtFOp::create(b, loc, type, value);
+    return arith::TruncFOp::create(b, loc, type, value);
+  }
+  if (isa<IntegerType>(from) && isa<FloatType>(type))
+    return arith::SIToFPOp::create(b, loc, type, value);
+  return value;
+}
+
+Value GpuKernelBuilder::operandElement(EinsumOp einsum, unsigned operand,
+                                       const FragmentLayout &layout,
+                                       const Element &element) {
+  Value input = einsum.getInputs()[operand];
+  Type bodyType = einsum.getBodyBlock().getArgument(operand).getType();
+  auto found = fragments.find(input);
+  if (found != fragments.end()) {
+    const FragmentLayout &own = plan.getLayout(input);
+    Value value = own.kind == FragmentLayout::Kind::Rows
+                      ? found->second[element.r]
+                      : found->second[element.index];
+    return convertScalar(b, loc, value, bodyType);
+  }
+  // A global operand, read at the element's coordinates (rows and keys past
+  // the end of their rank read the last one that exists).
+  AffineMap map =
+      cast<AffineMapAttr>(einsum.getIndexingMaps()[operand]).getValue();
+  SmallVector<Value> dims = coordinates(einsum, layout, element, true);
+  SmallVector<Value> syms = symbols(einsum);
+  SmallVector<Value> indices;
+  for (AffineExpr expr : map.getResults())
+    indices.push_back(affine::expandAffineExpr(b, loc, expr, dims, syms));
+  Value global = kernel.getArgument(cast<BlockArgument>(input).getArgNumber());
+  Value loaded = memref::LoadOp::create(b, loc, global, indices);
+  return convertScalar(b, loc, loaded, bodyType);
+}
+
+Value GpuKernelBuilder::evaluateBody(EinsumOp einsum,
+                                     const FragmentLayout &layout,
+                                     const Element &element,
+                                     ArrayRef<Value> given) {
+  Block &body = einsum.getBodyBlock();
+  IRMapping mapping;
+  for (BlockArgument argument : body.getArguments()) {
+    unsigned i = argument.getArgNumber();
+    if (i < given.size() && given[i])
+      mapping.map(argument, given[i]);
+    else if (!argument.use_empty())
+      mapping.map(argument, operandElement(einsum, i, layout, element));
+  }
+  SmallVector<Value> dims;
+  for (Operation &op : body.without_terminator()) {
+    if (auto rank = dyn_cast<IndexOp>(op)) {
+      if (dims.empty())
+        dims = coordinates(einsum, layout, element, false);
+      Value coordinate = dims[einsum.getRankPosition(rank.getRank())];
+      mapping.map(rank.getResult(),
+                  convertScalar(b, loc, coordinate, rank.getType()));
+      continue;
+    }
+    if (auto extent = dyn_cast<ExtentOp>(op)) {
+      mapping.map(extent.getResult(),
+                  convertScalar(b, loc, extents.lookup(extent.getRank()),
+                                extent.getType()));
+      continue;
+    }
+    b.clone(op, mapping);
+  }
+  Value result = mapping.lookup(body.getTerminator()->getOperand(0));
+  return convertScalar(b, loc, result, b.getF32Type());
+}
+
+//===----------------------------------------------------------------------===//
+// Einsums
+//===----------------------------------------------------------------------===//
+
+Value GpuKernelBuilder::combine(ReduceKind kind, Value accumulator,
+                                Value value) {
+  switch (kind) {
+  case ReduceKind::add:
+    return arith::AddFOp::create(b, loc, accumulator, value);
+  case ReduceKind::mul:
+    return arith::MulFOp::create(b, loc, accumulator, value);
+  case ReduceKind::max:
+    return arith::MaximumFOp::create(b, loc, accumulator, value);
+  case ReduceKind::min:
+    return arith::MinimumFOp::create(b, loc, accumulator, value);
+  }
+  llvm_unreachable("unknown reduction");
+}
+
+Fragment GpuKernelBuilder::emitMap(EinsumOp einsum,
+                                   const GpuEinsumPlan &einsumPlan) {
+  Fragment result(einsumPlan.output.getRegisters());
+  Value fill = f32(einsum.getFillValue());
+  for (const Element &element : elementsOf(einsumPlan.output)) {
+    Value value = evaluateBody(einsum, einsumPlan.output, element);
+    if (Value holds = evaluatePredicate(einsum, einsumPlan.output, element))
+      value = arith::SelectOp::create(b, loc, holds, value, fill);
+    result[element.index] = value;
+  }
+  return result;
+}
+
+Fragment GpuKernelBuilder::emitRowReduce(EinsumOp einsum,
+                                         const GpuEinsumPlan &einsumPlan) {
+  auto reduction =
+      cast<ReductionAttr>(einsum.getReductions().getValue().front());
+  ReduceKind kind = reduction.getKind();
+  FragmentLayout keys;
+  keys.kind = FragmentLayout::Kind::Tile;
+  keys.columnRank = plan.getKeyRank().str();
+  keys.columns = plan.getSchedule().getLocalExtent(plan.getKeyRank());
+  Value identity = f32(getReduceIdentity(kind));
+  Value zero = f32(0), one = f32(1);
+  Value partial[2] = {identity, identity};
+  Value any[2] = {zero, zero};
+  for (const Element &element : elementsOf(keys)) {
+    Value value = evaluateBody(einsum, keys, element);
+    Value inside = insideKeys(keys, element);
+    if (Value holds = evaluatePredicate(einsum, keys, element))
+      inside = arith::AndIOp::create(b, loc, inside, holds);
+    Value combined = combine(kind, partial[element.r], value);
+    partial[element.r] =
+        arith::SelectOp::create(b, loc, inside, combined, partial[element.r]);
+    if (einsumPlan.tracksAny)
+      any[element.r] = arith::SelectOp::create(b, loc, inside, one,
+                                               any[element.r]);
+  }
+  // The quad's four lanes hold the row's columns 2t, 2t + 1 of every block.
+  Value width = arith::ConstantIntOp::create(b, loc, 32, 32);
+  Fragment result(2);
+  for (unsigned r = 0; r < 2; ++r) {
+    for (int32_t offset : {1, 2}) {
+      Value by = arith::ConstantIntOp::create(b, loc, offset, 32);
+      Value other = gpu::ShuffleOp::create(b, loc, partial[r], by, width,
+                                           gpu::ShuffleMode::XOR)
+                        .getShuffleResult();
+      partial[r] = combine(kind, partial[r], other);
+      if (einsumPlan.tracksAny) {
+        Value otherAny = gpu::ShuffleOp::create(b, loc, any[r], by, width,
+                                                gpu::ShuffleMode::XOR)
+                             .getShuffleResult();
+        any[r] = arith::MaximumFOp::create(b, loc, any[r], otherAny);
+      }
+    }
+    result[r] = partial[r];
+    if (einsumPlan.tracksAny) {
+      Value some = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                         any[r], zero);
+      result[r] = arith::SelectOp::create(b, loc, some, partial[r],
+                                          f32(einsum.getFillValue()));
+    }
+  }
+  return result;
+}
+
+/// The accumulators of one 8-column block as four f32 registers.
+static void unpackAccumulator(OpBuilder &b, Location loc, Value accumulator,
+                              unsigned j, Fragment &into) {
+  for (unsigned r = 0; r < 2; ++r)
+    for (unsigned c = 0; c < 2; ++c)
+      into[(j * 2 + r) * 2 + c] = vector::ExtractOp::create(
+          b, loc, accumulator, ArrayRef<int64_t>{r, c});
+}
+
+Fragment GpuKernelBuilder::emitMmaShared(EinsumOp einsum,
+                                         const GpuEinsumPlan &einsumPlan) {
+  const StagePlan &stageA = plan.getStages()[einsumPlan.stageA];
+  const StagePlan &stageB = plan.getStages()[einsumPlan.stageB];
+  Value bufferA = stageBuffers[einsumPlan.stageA];
+  Value bufferB = stageBuffers[einsumPlan.stageB];
+  int64_t kSteps = stageA.width / 16;
+  Type half = storage;
+  auto aType = VectorType::get({4, 2}, half);
+  auto bType = VectorType::get({2, 2}, half);
+  auto cType = VectorType::get({2, 2}, b.getF32Type());
+  // A: ldmatrix.x4, lane l gives row 16 w + l % 16, chunk 2 kk + l / 16.
+  SmallVector<Value> fragmentsA;
+  auto found = hoistedA.find(einsumPlan.stageA);
+  if (found != hoistedA.end()) {
+    fragmentsA = found->second;
+  } else {
+    Value row = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, warp, index(16)),
+        arith::RemUIOp::create(b, loc, lane, index(16)));
+    Value half16 = arith::DivUIOp::create(b, loc, lane, index(16));
+    for (int64_t kk = 0; kk < kSteps; ++kk) {
+      Value chunk = arith::AddIOp::create(b, loc, half16, index(2 * kk));
+      fragmentsA.push_back(nvgpu::LdMatrixOp::create(
+          b, loc, aType, bufferA,
+          ValueRange{row, stageColumn(stageA, row, chunk)}, false, 4));
+    }
+  }
+  // B: ldmatrix.x2 per 8 keys, lane l gives key row 8 j + l % 8, chunk
+  // 2 kk + (l / 8) % 2 (lanes 16-31 repeat 0-15; x2 ignores them).
+  Value keyInBlock = arith::RemUIOp::create(b, loc, lane, index(8));
+  Value upper = arith::RemUIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, lane, index(8)), index(2));
+  Value zero = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(cType, b.getF32FloatAttr(0)));
+  int64_t blocks = einsumPlan.output.columns / 8;
+  Fragment result(einsumPlan.output.getRegisters());
+  for (int64_t j = 0; j < blocks; ++j) {
+    Value accumulator = zero;
+    Value row = arith::AddIOp::create(b, loc, keyInBlock, index(8 * j));
+    for (int64_t kk = 0; kk < kSteps; ++kk) {
+      Value chunk = arith::AddIOp::create(b, loc, upper, index(2 * kk));
+      Value fragmentB = nvgpu::LdMatrixOp::create(
+          b, loc, bType, bufferB,
+          ValueRange{row, stageColumn(stageB, row, chunk)}, false, 2);
+      accumulator = nvgpu::MmaSyncOp::create(b, loc, fragmentsA[kk], fragmentB,
+                                             accumulator,
+                                             ArrayRef<int64_t>{16, 8, 16});
+    }
+    unpackAccumulator(b, loc, accumulator, j, result);
+  }
+  // The body is a * b * s: s is the body at a = b = 1, per element (it may
+  // read coordinates); masked points hold the fill value.
+  Value one = f32(1);
+  Value fill = f32(einsum.getFillValue());
+  for (const Element &element : elementsOf(einsumPlan.output)) {
+    Value scale = evaluateBody(einsum, einsumPlan.output, element, {one, one});
+    Value value = arith::MulFOp::create(b, loc, result[element.index], scale);
+    if (Value holds = evaluatePredicate(einsum, einsumPlan.output, element))
+      value = arith::SelectOp::create(b, loc, holds, value, fill);
+    result[element.index] = value;
+  }
+  (void)stageB;
+  return result;
+}
+
+Fragment GpuKernelBuilder::emitMmaRegisters(EinsumOp einsum,
+                                            const GpuEinsumPlan &einsumPlan) {
+  const StagePlan &stageB = plan.getStages()[einsumPlan.stageB];
+  Value bufferB = stageBuffers[einsumPlan.stageB];
+  Type half = storage;
+  auto aType = VectorType::get({4, 2}, half);
+  auto bType = VectorType::get({2, 2}, half);
+  auto cType = VectorType::get({2, 2}, b.getF32Type());
+  FragmentLayout keys;
+  keys.kind = FragmentLayout::Kind::Tile;
+  keys.columnRank = plan.getKeyRank().str();
+  keys.columns = plan.getSchedule().getLocalExtent(plan.getKeyRank());
+  // A: the tile's elements where the predicate holds and the key exists
+  // (else 0: nothing to add), rounded to the operand type. Accumulator
+  // blocks 2 kk and 2 kk + 1 are A's columns 0-7 and 8-15 of k-step kk.
+  Value tile = einsum.getInputs()[einsumPlan.operandA];
+  const Fragment &values = fragments.lookup(tile);
+  Value zeroF = f32(0);
+  SmallVector<Value> operandA(values.size());
+  for (const Element &element : elementsOf(keys)) {
+    Value value = values[element.index];
+    Value inside = insideKeys(keys, element);
+    if (Value holds = evaluatePredicate(einsum, keys, element))
+      inside = arith::AndIOp::create(b, loc, inside, holds);
+    value = arith::SelectOp::create(b, loc, inside, value, zeroF);
+    operandA[element.index] = arith::TruncFOp::create(b, loc, half, value);
+  }
+  int64_t kSteps = keys.columns / 16;
+  SmallVector<Value> fragmentsA;
+  for (int64_t kk = 0; kk < kSteps; ++kk) {
+    SmallVector<Value> halves;
+    for (int64_t j : {2 * kk, 2 * kk + 1})
+      for (unsigned r = 0; r < 2; ++r)
+        for (unsigned c = 0; c < 2; ++c)
+          halves.push_back(operandA[(j * 2 + r) * 2 + c]);
+    fragmentsA.push_back(vector::FromElementsOp::create(b, loc, aType, halves));
+  }
+  // B: ldmatrix.x2.trans per 8 output columns, lane l gives key row
+  // 16 kk + l % 16 at chunk j.
+  Value keyRow = arith::RemUIOp::create(b, loc, lane, index(16));
+  Value zero = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(cType, b.getF32FloatAttr(0)));
+  int64_t blocks = einsumPlan.output.columns / 8;
+  Fragment result(einsumPlan.output.getRegisters());
+  for (int64_t j = 0; j < blocks; ++j) {
+    Value accumulator = zero;
+    for (int64_t kk = 0; kk < kSteps; ++kk) {
+      Value row = arith::AddIOp::create(b, loc, keyRow, index(16 * kk));
+      Value fragmentB = nvgpu::LdMatrixOp::create(
+          b, loc, bType, bufferB,
+          ValueRange{row, stageColumn(stageB, row, index(j))}, true, 2);
+      accumulator = nvgpu::MmaSyncOp::create(b, loc, fragmentsA[kk], fragmentB,
+                                             accumulator,
+                                             ArrayRef<int64_t>{16, 8, 16});
+    }
+    unpackAccumulator(b, loc, accumulator, j, result);
+  }
+  Value one = f32(1);
+  for (const Element &element : elementsOf(einsumPlan.output)) {
+    Value scale = evaluateBody(einsum, einsumPlan.output, element, {one, one});
+    result[element.index] =
+        arith::MulFOp::create(b, loc, result[element.index], scale);
+  }
+  return result;
+}
+
+LogicalResult GpuKernelBuilder::emitEinsum(EinsumOp einsum) {
+  const GpuEinsumPlan &einsumPlan = plan.getEinsum(einsum);
+  Fragment result;
+  switch (einsumPlan.kind) {
+  case GpuEinsumPlan::Kind::Map:
+    result = emitMap(einsum, einsumPlan);
+    break;
+  case GpuEinsumPlan::Kind::RowReduce:
+    result = emitRowReduce(einsum, einsumPlan);
+    break;
+  case GpuEinsumPlan::Kind::MmaShared:
+    result = emitMmaShared(einsum, einsumPlan);
+    break;
+  case GpuEinsumPlan::Kind::MmaRegisters:
+    result = emitMmaRegisters(einsum, einsumPlan);
+    break;
+  }
+  fragments[einsum.getResult()] = result;
+  return success();
+}
+
+LogicalResult GpuKernelBuilder::emitBlock(Block &block) {
+  for (Operation &op : block) {
+    if (isa<YieldOp, PartitionOp>(op))
+      continue;
+    if (auto iterate = dyn_cast<IterateOp>(op)) {
+      if (failed(emitIterate(iterate)))
+        return failure();
+      continue;
+    }
+    if (failed(emitEinsum(cast<EinsumOp>(op))))
+      return failure();
+  }
+  return success();
+}
+
+/// The carried fragments flattened, in the iterate's order.
+static SmallVector<Value> flatten(ArrayRef<Fragment> carried) {
+  SmallVector<Value> flat;
+  for (const Fragment &fragment : carried)
+    llvm::append_range(flat, fragment);
+  return flat;
+}
+
+LogicalResult GpuKernelBuilder::emitStep(IterateOp iterate) {
+  return emitBlock(iterate.getBodyBlock());
+}
+
+LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
+  PartitionOp keys = plan.getSchedule().getWork().keyPartition;
+  Value steps = extents.lookup(keys.getOuter());
+  Value first = index(0), last = steps;
+  SmallVector<std::pair<Value, Value>> visited, full;
+  std::optional<TileScheduleAttr> tiles = iterate.getTiles();
+  if (tiles) {
+    PartitionOp query = plan.getSchedule().getWork().queryPartition;
+    SmallVector<Value> dims = {fixed.lookup(query.getOuter())};
+    for (StringRef rank :
+         llvm::drop_begin(tiles->getDims().getAsValueRange<StringAttr>())) {
+      Value value = fixed.lookup(rank);
+      if (!value)
+        return iterate.emitError("the tile schedule's bounds depend on rank '")
+               << rank << "', which is not fixed for a block";
+      dims.push_back(value);
+    }
+    SmallVector<Value> syms;
+    for (StringRef rank : tiles->getSymbols().getAsValueRange<StringAttr>())
+      syms.push_back(extents.lookup(rank));
+    auto bound = [&](AffineMap map, bool isLower) {
+      Value result;
+      for (AffineExpr expr : map.getResults()) {
+        Value v = affine::expandAffineExpr(b, loc, expr, dims, syms);
+        result = !result ? v
+                 : isLower
+                     ? arith::MaxSIOp::create(b, loc, result, v).getResult()
+                     : arith::MinSIOp::create(b, loc, result, v).getResult();
+      }
+      result = arith::MaxSIOp::create(b, loc, result, index(0));
+      return arith::MinSIOp::create(b, loc, result, steps).getResult();
+    };
+    first = last = Value();
+    for (Attribute attr : tiles->getRanges()) {
+      auto range = cast<KeyRangeAttr>(attr);
+      Value lower = bound(range.getLower(), true);
+      Value upper = bound(range.getUpper(), false);
+      visited.push_back({lower, upper});
+      full.push_back({bound(range.getFullLower(), true),
+                      bound(range.getFullUpper(), false)});
+      first = first ? arith::MinSIOp::create(b, loc, first, lower).getResult()
+                    : lower;
+      last = last ? arith::MaxSIOp::create(b, loc, last, upper).getResult()
+                  : upper;
+    }
+  }
+  SmallVector<Fragment> inits;
+  for (Value init : iterate.getInits())
+    inits.push_back(fragments.lookup(init));
+  SmallVector<Value> flatInits = flatten(inits);
+  auto loop = scf::ForOp::create(b, loc, first, last, index(1), flatInits);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(loop.getBody());
+  Value step = loop.getInductionVar();
+  fixed[keys.getOuter()] = step;
+  Value keyFirst = arith::MulIOp::create(b, loc, step, index(keys.getTile()));
+  keyValid = arith::MinUIOp::create(
+      b, loc, index(keys.getTile()),
+      arith::SubIOp::create(b, loc, extents.lookup(keys.getRank()), keyFirst));
+  // The previous step's readers are done with the key-side tiles.
+  emitBarrier();
+  for (auto [i, stage] : llvm::enumerate(plan.getStages()))
+    if (stage.perKeyStep)
+      emitStageCopy(stage, stageBuffers[i]);
+  Value group = nvgpu::DeviceAsyncCreateGroupOp::create(
+      b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), ValueRange{});
+  nvgpu::DeviceAsyncWaitOp::create(b, loc, group, b.getI32IntegerAttr(0));
+  emitBarrier();
+
+  // The carried fragments inside the step.
+  Block &body = iterate.getBodyBlock();
+  unsigned position = 0;
+  for (auto [argument, init] : llvm::zip(body.getArguments(), inits)) {
+    Fragment fragment;
+    for (unsigned i = 0; i < init.size(); ++i)
+      fragment.push_back(loop.getRegionIterArgs()[position++]);
+    fragments[argument] = fragment;
+  }
+  auto yielded = [&]() {
+    auto yield = cast<YieldOp>(body.getTerminator());
+    SmallVector<Fragment> values;
+    for (Value value : yield.getValues())
+      values.push_back(fragments.lookup(value));
+    return flatten(values);
+  };
+  // Steps outside every range of a union are skipped; inside some range's
+  // full bounds no predicate is evaluated.
+  auto inAny = [&](ArrayRef<std::pair<Value, Value>> intervals) {
+    Value any;
+    for (auto [from, to] : intervals) {
+      Value in = arith::AndIOp::create(
+          b, loc,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, step, from),
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, step, to));
+      any = any ? arith::OrIOp::create(b, loc, any, in).getResult() : in;
+    }
+    return any;
+  };
+  SmallVector<Type> types(flatInits.size(), b.getF32Type());
+  SmallVector<Value> results;
+  if (full.empty()) {
+    if (failed(emitStep(iterate)))
+      return failure();
+    results = yielded();
+  } else {
+    auto withFull = scf::IfOp::create(b, loc, types, inAny(full), true);
+    b.setInsertionPointToStart(withFull.thenBlock());
+    predicatesHold = true;
+    LogicalResult emitted = emitStep(iterate);
+    predicatesHold = false;
+    if (failed(emitted))
+      return failure();
+    scf::YieldOp::create(b, loc, yielded());
+    b.setInsertionPointToStart(withFull.elseBlock());
+    if (failed(emitStep(iterate)))
+      return failure();
+    scf::YieldOp::create(b, loc, yielded());
+    b.setInsertionPointAfter(withFull);
+    results = withFull.getResults();
+    if (visited.size() > 1) {
+      // Tiles between the ranges of a union keep the carried values; the
+      // barrier and copies above run in every step so that they stay
+      // uniform.
+      Value visit = inAny(visited);
+      SmallVector<Value> kept;
+      for (auto [result, carried] :
+           llvm::zip(results, loop.getRegionIterArgs()))
+        kept.push_back(
+            arith::SelectOp::create(b, loc, visit, result, carried));
+      results = kept;
+    }
+  }
+  scf::YieldOp::create(b, loc, results);
+  // The iterate's results after the loop.
+  position = 0;
+  for (auto [result, init] : llvm::zip(iterate.getCarriedResults(), inits)) {
+    Fragment fragment;
+    for (unsigned i = 0; i < init.size(); ++i)
+      fragment.push_back(loop.getResult(position++));
+    fragments[result] = fragment;
+  }
+  fixed.erase(keys.getOuter());
+  b.setInsertionPointAfter(loop);
+  return success();
+}
+
+void GpuKernelBuilder::emitResultStore(Value result, Value out) {
+  const FragmentLayout &layout = plan.getLayout(result);
+  GridOp grid = plan.getSchedule().getGrid();
+  PartitionOp query = plan.getSchedule().getWork().queryPartition;
+  auto outputRanks = cast<ArrayAttr>(grid.getOutputs()[0]);
+  const Fragment &values = fragments.lookup(result);
+  Value rowStart = arith::MulIOp::create(b, loc, fixed.lookup(query.getOuter()),
+                                         index(query.getTile()));
+  for (const Element &element : elementsOf(layout)) {
+    SmallVector<Value> indices;
+    for (StringRef rank : outputRanks.getAsValueRange<StringAttr>()) {
+      if (rank == query.getRank())
+        indices.push_back(arith::AddIOp::create(b, loc, rowStart, element.row));
+      else if (rank == layout.columnRank)
+        indices.push_back(element.column);
+      else
+        indices.push_back(fixed.lookup(rank));
+    }
+    Value inside = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                         element.row, queryValid);
+    auto branch = scf::IfOp::create(b, loc, inside, false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(branch.thenBlock());
+    Value value = convertScalar(b, loc, values[element.index], storage);
+    memref::StoreOp::create(b, loc, value, out, indices);
+  }
+}
+
+LogicalResult GpuKernelBuilder::build() {
+  if (failed(createKernel()) || failed(computeExtents()))
+    return failure();
+  computeItemCoordinates();
+  Value out = kernel.getArgument(kernel.getFunctionType().getNumInputs() - 1);
+  // Tiles staged once per item, and the A fragments read from them.
+  bool anyPerItem = false;
+  for (auto [i, stage] : llvm::enumerate(plan.getStages()))
+    if (!stage.perKeyStep) {
+      emitStageCopy(stage, stageBuffers[i]);
+      anyPerItem = true;
+    }
+  if (anyPerItem) {
+    Value group = nvgpu::DeviceAsyncCreateGroupOp::create(
+        b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()),
+        ValueRange{});
+    nvgpu::DeviceAsyncWaitOp::create(b, loc, group, b.getI32IntegerAttr(0));
+    emitBarrier();
+    auto aType = VectorType::get({4, 2}, storage);
+    Value row = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, warp, index(16)),
+        arith::RemUIOp::create(b, loc, lane, index(16)));
+    Value half16 = arith::DivUIOp::create(b, loc, lane, index(16));
+    for (auto [i, stage] : llvm::enumerate(plan.getStages())) {
+      if (stage.perKeyStep || stage.rowRank != plan.getRowRank())
+        continue;
+      SmallVector<Value> loaded;
+      for (int64_t kk = 0; kk < stage.width / 16; ++kk) {
+        Value chunk = arith::AddIOp::create(b, loc, half16, index(2 * kk));
+        loaded.push_back(nvgpu::LdMatrixOp::create(
+            b, loc, aType, stageBuffers[i],
+            ValueRange{row, stageColumn(stage, row, chunk)}, false, 4));
+      }
+      hoistedA[i] = loaded;
+    }
+  }
+  GridOp grid = plan.getSchedule().getGrid();
+  if (failed(emitBlock(grid.getBodyBlock())))
+    return failure();
+  auto yield = cast<YieldOp>(grid.getBodyBlock().getTerminator());
+  emitResultStore(yield.getValues().front(), out);
+  gpu::ReturnOp::create(b, loc);
+  return success();
+}
+
+LogicalResult mlir::cascade::buildGpuKernel(func::FuncOp function,
+                                            const GpuPlan &plan,
+                                            Type storageType) {
+  GpuKernelBuilder builder(function, plan, storageType);
+  return builder.build();
+}
