@@ -11,11 +11,15 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 
 void mlir::cascade::registerAllDialects(DialectRegistry &registry) {
   registry.insert<CascadeDialect>();
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
+  // The GPU backend's modules go through gpu-module-to-binary, which
+  // translates them to LLVM IR (NVVM, GPU, LLVM) before ptxas.
+  mlir::registerAllToLLVMIRTranslations(registry);
 }
 
 void mlir::cascade::registerAllPasses() {

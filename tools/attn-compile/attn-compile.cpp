@@ -3,15 +3,22 @@
 // attn-compile SPEC.mlir --head-dims e=64,f=64 -o kernel.o --header kernel.h
 //              [--entry NAME] [--cpu native|x86-64-v3|x86-64-v4]
 //              [--storage-type f32|f16|bf16] [--query-tile N] [--key-tile N]
+// attn-compile SPEC.mlir --target cuda --chip sm_80 --head-dims e=64,f=64
+//              [--storage-type f16|bf16] [-o K.cubin] [--ptx K.ptx]
+//              [--header K.h]
 //
-// Writes an object file with `_mlir_ciface_<name>` and a C header that
-// declares it with its ABI (docs/CPU.md). Link the object into any C or C++
-// program; it needs nothing but libc (and libm for nothing: exp is inlined).
+// CPU (the default): writes an object file with `_mlir_ciface_<name>` and a
+// C header that declares it with its ABI (docs/CPU.md). Link the object
+// into any C or C++ program; it needs nothing but libc.
+// CUDA: writes the kernel as a cubin and/or PTX, through upstream's NVVM
+// pipeline and CUDA's ptxas, and a header with its launch geometry and
+// argument layout (docs/GPU.md).
 //
 //===----------------------------------------------------------------------===//
 
 #include "cascade/InitAllDialects.h"
 #include "cascade/Target/CPU/CpuCompiler.h"
+#include "cascade/Target/GPU/CudaCompiler.h"
 #include "cascade/Transforms/Passes.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -36,10 +43,17 @@ static cl::opt<std::string> entryName(cl::cat(attnCompileOptions), "entry",
 static cl::opt<std::string> headDims(cl::cat(attnCompileOptions), 
     "head-dims", cl::Required,
     cl::desc("Compile-time head dimension sizes: e=64,f=64"));
-static cl::opt<std::string> objectPath(cl::cat(attnCompileOptions), "o", cl::Required,
-                                       cl::desc("Object file to write"));
-static cl::opt<std::string> headerPath(cl::cat(attnCompileOptions), "header", cl::Required,
+static cl::opt<std::string> objectPath(cl::cat(attnCompileOptions), "o",
+                                       cl::desc("Object file (cpu) or cubin (cuda) to write"));
+static cl::opt<std::string> headerPath(cl::cat(attnCompileOptions), "header",
                                        cl::desc("C header to write"));
+static cl::opt<std::string> targetName(cl::cat(attnCompileOptions), "target",
+                                       cl::init("cpu"), cl::desc("cpu or cuda"));
+static cl::opt<std::string> chipName(cl::cat(attnCompileOptions), "chip",
+                                     cl::init("sm_80"),
+                                     cl::desc("--target cuda: sm_80, sm_86, sm_89, sm_90a"));
+static cl::opt<std::string> ptxPath(cl::cat(attnCompileOptions), "ptx",
+                                    cl::desc("--target cuda: PTX to write"));
 static cl::opt<std::string> cpuName(cl::cat(attnCompileOptions), "cpu", cl::init("native"),
                                     cl::desc("native, x86-64-v3, x86-64-v4"));
 static cl::opt<std::string> storageType(cl::cat(attnCompileOptions), "storage-type", cl::init("f32"),
@@ -93,7 +107,6 @@ int main(int argc, char **argv) {
     llvm::errs() << "attn-compile: error: no function to compile\n";
     return 1;
   }
-  CpuTargetOptions options;
   SmallVector<std::string> entries;
   for (StringRef item : llvm::split(headDims, ','))
     entries.push_back(item.trim().str());
@@ -101,6 +114,38 @@ int main(int argc, char **argv) {
       parseAssumedExtents(entry.getLoc(), entries);
   if (failed(dims))
     return 1;
+  if (targetName == "cuda") {
+    if (objectPath.empty() && ptxPath.empty() && headerPath.empty()) {
+      llvm::errs() << "attn-compile: error: --target cuda writes nothing "
+                      "without -o K.cubin, --ptx K.ptx or --header K.h\n";
+      return 1;
+    }
+    GpuTargetOptions gpu;
+    gpu.headDims = std::move(*dims);
+    gpu.chip = chipName;
+    gpu.storageType =
+        storageType.getNumOccurrences() ? storageType.getValue() : "f16";
+    gpu.queryTile = queryTile;
+    gpu.keyTile = keyTile;
+    std::string error;
+    if (failed(verifyGpuTargetOptions(gpu, error))) {
+      llvm::errs() << "attn-compile: error: " << error << "\n";
+      return 1;
+    }
+    if (failed(compileCudaKernel(entry, gpu, ptxPath, objectPath, headerPath)))
+      return 1;
+    return 0;
+  }
+  if (targetName != "cpu") {
+    llvm::errs() << "attn-compile: error: unknown --target '" << targetName
+                 << "' (cpu or cuda)\n";
+    return 1;
+  }
+  if (objectPath.empty() || headerPath.empty()) {
+    llvm::errs() << "attn-compile: error: --target cpu needs -o and --header\n";
+    return 1;
+  }
+  CpuTargetOptions options;
   options.headDims = std::move(*dims);
   options.cpu = cpuName;
   options.storageType = storageType;

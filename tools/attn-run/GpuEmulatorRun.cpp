@@ -72,55 +72,28 @@ int mlir::cascade::runOnGpuEmulator(func::FuncOp function,
         target.headDims[*rank] = input.shape.back();
   if (failed(verifyGpuTargetOptions(target, error)))
     return fail(error);
-  std::optional<GpuTarget> chip = GpuTarget::byChip(target.chip);
   cascade::gpu::HalfType half = target.storageType == "bf16" ? cascade::gpu::HalfType::BF16
                                                     : cascade::gpu::HalfType::F16;
 
-  // Schedule a copy of the spec, plan it for the chip, build the kernel.
-  MLIRContext *context = function.getContext();
-  OwningOpRef<ModuleOp> module = ModuleOp::create(function.getLoc());
-  auto copy = cast<func::FuncOp>(function->clone());
-  module->push_back(copy);
   auto start = std::chrono::steady_clock::now();
-  PassManager schedule(context);
-  CpuTargetOptions scheduleOptions;
-  for (auto &entry : target.headDims)
-    scheduleOptions.headDims[entry.getKey()] = entry.getValue();
-  scheduleOptions.queryTile = target.queryTile;
-  scheduleOptions.keyTile = target.keyTile;
-  addCpuSchedulingPasses(schedule.nest<func::FuncOp>(), scheduleOptions);
-  if (failed(schedule.run(*module)))
-    return fail("scheduling @" + function.getSymName() + " failed");
-  FailureOr<GpuPlan> plan = GpuPlan::compute(copy, *chip);
-  if (failed(plan))
-    return fail("@" + function.getSymName() + " has no GPU form on " +
-                target.chip);
-  Builder builder(context);
-  Type storage = half == cascade::gpu::HalfType::BF16 ? Type(builder.getBF16Type())
-                                             : Type(builder.getF16Type());
-  if (failed(buildGpuKernel(copy, *plan, storage)))
-    return fail("building the kernel of @" + function.getSymName() +
-                " failed");
-  // The geometry, read before the cleanups erase nothing the plan holds.
-  const WorkPlan &work = plan->getSchedule().getWork();
-  GridOp grid = plan->getSchedule().getGrid();
+  FailureOr<GpuKernelModule> built = buildGpuKernelModule(function, target);
+  if (failed(built))
+    return fail("no GPU kernel for @" + function.getSymName() + " on " +
+                target.chip + " (the error above)");
+  Builder builder(function.getContext());
+  Type storage = half == cascade::gpu::HalfType::BF16
+                     ? Type(builder.getBF16Type())
+                     : Type(builder.getF16Type());
   SmallVector<int64_t> outShape;
-  for (StringRef rank :
-       cast<ArrayAttr>(grid.getOutputs()[0]).getAsValueRange<StringAttr>())
+  for (const std::string &rank : built->outputRanks)
     outShape.push_back(extents->lookup(rank));
-  int64_t blocks = 1;
-  for (const WorkRankPlan &rank : work.ranks)
-    blocks *= (outShape[rank.resultDim] + rank.tile - 1) / rank.tile;
-  int64_t threads = plan->getThreadsPerBlock();
-  int64_t sharedBytes = plan->getSharedMemoryBytes();
-  PassManager cleanup(context);
-  cleanup.addPass(createCanonicalizerPass());
-  cleanup.addPass(createCSEPass());
-  if (failed(cleanup.run(*module)))
-    return fail("cleaning up the kernel failed");
+  int64_t blocks = built->getNumBlocks(outShape);
+  int64_t threads = built->threadsPerBlock;
+  int64_t sharedBytes = built->sharedMemoryBytes;
   double compileSeconds = std::chrono::duration<double>(
                               std::chrono::steady_clock::now() - start)
                               .count();
+  OwningOpRef<ModuleOp> &module = built->module;
   mlir::gpu::GPUFuncOp kernel;
   module->walk([&](mlir::gpu::GPUFuncOp op) { kernel = op; });
   if (!kernel)

@@ -19,6 +19,8 @@
 #define CASCADE_CONVERSION_CASCADETOGPU_H
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -56,6 +58,28 @@ std::string getGpuKernelName(func::FuncOp function);
 /// left in place (the host side reads it).
 LogicalResult buildGpuKernel(func::FuncOp function, const GpuPlan &plan,
                              Type storageType);
+
+/// A spec function's kernel, alone in its module, with what launching it
+/// needs (from the plan, which does not outlive the build).
+struct GpuKernelModule {
+  OwningOpRef<ModuleOp> module;
+  std::string kernelName;
+  int64_t threadsPerBlock = 0;
+  int64_t sharedMemoryBytes = 0;
+  /// The grid ranks in item order (the last fastest): the output dimension
+  /// that gives each extent and the tile it is divided by (rounding up).
+  SmallVector<std::pair<unsigned, int64_t>> workDims;
+  /// The ranks of the output, in order.
+  SmallVector<std::string> outputRanks;
+  /// The blocks of a launch whose output has `shape`.
+  int64_t getNumBlocks(ArrayRef<int64_t> outputShape) const;
+};
+
+/// Schedules a copy of `function`, plans it for `options.chip` and builds
+/// its kernel (cleaned up by canonicalize and CSE): the IR the emulator
+/// runs and upstream's NVVM pipeline compiles. Located errors on failure.
+FailureOr<GpuKernelModule> buildGpuKernelModule(func::FuncOp function,
+                                                const GpuTargetOptions &options);
 
 /// The scheduling passes (shared with the CPU), then the kernel pass:
 /// every cascade function gets its gpu.module.

@@ -59,7 +59,7 @@ def CascadeLowerToGpuKernel : Pass<"cascade-lower-to-gpu-kernel", "::mlir::Modul
     `nvgpu.mma.sync` (m16n8k16, f32 accumulate) for the contractions, row
     reductions by quad shuffles, elementwise bodies on the fragments, the
     key iterate as an scf.for over the key tiles its tile schedule visits.
-    The spec function stays (the host side reads it); the module gets
+    The kernel replaces the spec function; the module gets
     `gpu.container_module`. A schedule without a GPU form gets a located
     error that says what is missing. docs/GPU.md describes the kernel.
   }];

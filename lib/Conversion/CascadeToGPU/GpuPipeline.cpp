@@ -7,6 +7,7 @@
 #include "cascade/Dialect/Cascade/IR/CascadeOps.h"
 
 #include "mlir/Dialect/GPU/Pipelines/Passes.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
@@ -93,6 +94,9 @@ struct LowerToGpuKernel
       FailureOr<GpuPlan> plan = GpuPlan::compute(function, *target);
       if (failed(plan) || failed(buildGpuKernel(function, *plan, storage)))
         return signalPassFailure();
+      // The kernel replaces the spec, as on the CPU: what follows is
+      // upstream's lowering of the gpu.module.
+      function.erase();
     }
   }
 };
@@ -124,6 +128,61 @@ mlir::cascade::buildCascadeToGpuPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   return success();
+}
+
+int64_t GpuKernelModule::getNumBlocks(ArrayRef<int64_t> outputShape) const {
+  int64_t blocks = 1;
+  for (auto [dim, tile] : workDims)
+    blocks *= (outputShape[dim] + tile - 1) / tile;
+  return blocks;
+}
+
+FailureOr<GpuKernelModule>
+mlir::cascade::buildGpuKernelModule(func::FuncOp function,
+                                    const GpuTargetOptions &options) {
+  std::string error;
+  if (failed(verifyGpuTargetOptions(options, error)))
+    return function.emitError("cascade-to-gpu: ") << error;
+  MLIRContext *context = function.getContext();
+  GpuKernelModule result;
+  result.module = ModuleOp::create(function.getLoc());
+  auto copy = cast<func::FuncOp>(function->clone());
+  result.module->push_back(copy);
+  PassManager schedule(context);
+  CpuTargetOptions scheduleOptions;
+  for (auto &entry : options.headDims)
+    scheduleOptions.headDims[entry.getKey()] = entry.getValue();
+  scheduleOptions.queryTile = options.queryTile;
+  scheduleOptions.keyTile = options.keyTile;
+  addCpuSchedulingPasses(schedule.nest<func::FuncOp>(), scheduleOptions);
+  if (failed(schedule.run(*result.module)))
+    return failure();
+  FailureOr<GpuPlan> plan =
+      GpuPlan::compute(copy, *GpuTarget::byChip(options.chip));
+  if (failed(plan))
+    return failure();
+  Builder builder(context);
+  Type storage = options.storageType == "bf16"
+                     ? Type(builder.getBF16Type())
+                     : Type(builder.getF16Type());
+  if (failed(buildGpuKernel(copy, *plan, storage)))
+    return failure();
+  result.kernelName = getGpuKernelName(copy);
+  result.threadsPerBlock = plan->getThreadsPerBlock();
+  result.sharedMemoryBytes = plan->getSharedMemoryBytes();
+  for (const WorkRankPlan &rank : plan->getSchedule().getWork().ranks)
+    result.workDims.push_back({rank.resultDim, rank.tile});
+  GridOp grid = plan->getSchedule().getGrid();
+  for (StringRef rank :
+       cast<ArrayAttr>(grid.getOutputs()[0]).getAsValueRange<StringAttr>())
+    result.outputRanks.push_back(rank.str());
+  copy.erase();
+  PassManager cleanup(context);
+  cleanup.addPass(createCanonicalizerPass());
+  cleanup.addPass(createCSEPass());
+  if (failed(cleanup.run(*result.module)))
+    return failure();
+  return result;
 }
 
 void mlir::cascade::addGpuToBinaryPasses(OpPassManager &pm,

@@ -1,0 +1,47 @@
+//===- CudaCompiler.h - Ahead-of-time CUDA kernels from a spec ----*- C++ -*-===//
+//
+// `attn-compile --target cuda`: a spec through the GPU backend
+// (cascade-to-gpu) and upstream's NVVM pipeline to PTX and a cubin
+// (gpu-module-to-binary, which runs CUDA's ptxas), plus a C header with
+// what a host needs to launch it: the kernel's name, the block size, the
+// static shared memory, the grid (work items) as a function of the output's
+// sizes, and the argument layout (docs/GPU.md, "ABI").
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CASCADE_TARGET_GPU_CUDACOMPILER_H
+#define CASCADE_TARGET_GPU_CUDACOMPILER_H
+
+#include "cascade/Conversion/CascadeToGPU.h"
+
+#include <string>
+
+namespace mlir::cascade {
+
+/// What the launch of a compiled kernel needs.
+struct CudaKernelInfo {
+  std::string kernelName;
+  int64_t threadsPerBlock = 0;
+  int64_t sharedMemoryBytes = 0;
+  /// The grid ranks in item order (the last fastest): which output
+  /// dimension gives each extent, and the tile it is divided by (rounding
+  /// up).
+  SmallVector<std::pair<unsigned, int64_t>> workDims;
+  /// Ranks of the output, its element type, the inputs' element types.
+  SmallVector<std::string> outputRanks;
+  std::string storageType;
+  SmallVector<std::string> argumentKinds;
+};
+
+/// Compiles `function` for `options`; writes whichever of `ptxPath`,
+/// `cubinPath` and `headerPath` is not empty. A located error when the
+/// spec has no GPU form or upstream's pipeline fails.
+FailureOr<CudaKernelInfo> compileCudaKernel(func::FuncOp function,
+                                            const GpuTargetOptions &options,
+                                            llvm::StringRef ptxPath,
+                                            llvm::StringRef cubinPath,
+                                            llvm::StringRef headerPath);
+
+} // namespace mlir::cascade
+
+#endif
