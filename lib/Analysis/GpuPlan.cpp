@@ -171,6 +171,20 @@ FailureOr<GpuPlan> GpuPlan::compute(func::FuncOp function,
       return grid.emitError("the GPU backend writes a result over the query "
                             "rows and a head dimension");
   }
+  // A fragments of per-item tiles (the queries) stay in registers when
+  // they fit beside what the key loop keeps live (softmax, D = 64: 16 + 68;
+  // differential attention keeps the first query's), and are
+  // read from shared memory at every step otherwise (D = 128: 32 + 100).
+  int64_t hoisted = plan.keyLoopRegisters;
+  for (StagePlan &stage : plan.stages) {
+    if (stage.perKeyStep || stage.rowRank != plan.rowRank)
+      continue;
+    int64_t registers = stage.width / 16 * 4;
+    if (hoisted + registers <= kFragmentRegisterBudget) {
+      stage.hoistFragments = true;
+      hoisted += registers;
+    }
+  }
   int64_t bytes = plan.getSharedMemoryBytes();
   if (bytes > target.staticSharedMemoryLimit)
     return grid.emitError("the staged tiles need ")
@@ -198,6 +212,14 @@ LogicalResult GpuPlan::planBlock(Block &block) {
       for (auto [result, argument] :
            llvm::zip(iterate.getCarriedResults(), body.getArguments()))
         layouts[result] = getLayout(argument);
+      int64_t carried = 0, largest = 0;
+      for (BlockArgument argument : body.getArguments())
+        carried += getLayout(argument).getRegisters();
+      for (Operation &inner : body)
+        if (auto einsum = dyn_cast<EinsumOp>(inner))
+          largest = std::max(largest,
+                             getLayout(einsum.getResult()).getRegisters());
+      keyLoopRegisters = std::max(keyLoopRegisters, carried + largest);
       continue;
     }
     auto einsum = dyn_cast<EinsumOp>(op);
@@ -350,6 +372,18 @@ FailureOr<int64_t> GpuPlan::stage(EinsumOp einsum, unsigned operand,
       return einsum.emitError("operand #")
              << operand << " reads its head rank '" << head
              << "' in more than its innermost index";
+  // The same tile read the same way by another contraction (differential
+  // attention's two P V products) is staged once.
+  for (auto [i, other] : llvm::enumerate(stages)) {
+    EinsumOp reader = other.reader;
+    if (reader.getInputs()[other.operand] == einsum.getInputs()[operand] &&
+        reader.getIndexingMaps()[other.operand] ==
+            einsum.getIndexingMaps()[operand] &&
+        reader.getRanks() == einsum.getRanks() &&
+        reader.getSymbols() == einsum.getSymbols() &&
+        other.rowRank == stageRows && other.perKeyStep == perKeyStep)
+      return static_cast<int64_t>(i);
+  }
   StagePlan plan;
   plan.reader = einsum;
   plan.operand = operand;
@@ -483,7 +517,8 @@ static std::string describe(const StagePlan &stage) {
   return stage.rowRank + "x" + stage.headRank + " " +
          std::to_string(stage.rows) + "x" + std::to_string(stage.width) +
          (stage.perKeyStep ? " per-key-step" : " per-item") +
-         (stage.swizzled ? " swizzled" : " padded");
+         (stage.swizzled ? " swizzled" : " padded") +
+         (stage.hoistFragments ? " fragments-hoisted" : "");
 }
 
 void GpuPlan::annotate() const {

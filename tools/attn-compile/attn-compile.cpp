@@ -126,7 +126,8 @@ int main(int argc, char **argv) {
     gpu.storageType =
         storageType.getNumOccurrences() ? storageType.getValue() : "f16";
     gpu.queryTile = queryTile;
-    gpu.keyTile = keyTile;
+    // Left out, the GPU's key tile follows the head dimensions.
+    gpu.keyTile = keyTile.getNumOccurrences() ? keyTile.getValue() : 0;
     std::string error;
     if (failed(verifyGpuTargetOptions(gpu, error))) {
       llvm::errs() << "attn-compile: error: " << error << "\n";

@@ -519,7 +519,8 @@ int main(int argc, char **argv) {
     GpuEmulatorRunOptions options;
     options.target.chip = chipName;
     options.target.queryTile = queryTile;
-    options.target.keyTile = keyTile;
+    // Left out, the GPU's key tile follows the head dimensions.
+    options.target.keyTile = keyTile.getNumOccurrences() ? keyTile.getValue() : 0;
     options.target.storageType =
         storageType.getNumOccurrences() ? storageType.getValue() : "f16";
     options.check = checkOutput;

@@ -93,6 +93,11 @@ struct StagePlan {
   /// free ldmatrix); needs width / 8 to be a multiple of 8. Otherwise rows
   /// are padded by 8 elements.
   bool swizzled = false;
+  /// For a per-item tile read as mma A operands: its fragments are loaded
+  /// into registers once, before the key loop (when the registers the key
+  /// loop keeps live leave room for them), rather than by ldmatrix at
+  /// every step.
+  bool hoistFragments = false;
   /// Elements per stored row (width, or width + 8 when padded).
   int64_t rowPitch = 0;
   int64_t getBytes() const { return rows * rowPitch * 2; }
@@ -147,8 +152,15 @@ public:
   const FragmentLayout &getLayout(Value value) const;
   const GpuEinsumPlan &getEinsum(EinsumOp einsum) const;
   ArrayRef<StagePlan> getStages() const { return stages; }
-  /// Byte offset of each stage in the block's shared memory.
+  /// The block's static shared memory: every stage.
   int64_t getSharedMemoryBytes() const;
+  /// f32 registers per lane the key loop keeps live across steps (the
+  /// carried fragments) plus its largest tile: what hoisting A fragments
+  /// competes with.
+  int64_t getKeyLoopRegisters() const { return keyLoopRegisters; }
+  /// Registers per lane a kernel may keep in fragments before ptxas spills
+  /// (255 per thread, less addresses, predicates and temporaries).
+  static constexpr int64_t kFragmentRegisterBudget = 96;
 
   /// Attaches the plan as `cascade.gpu_plan` dictionaries: on the grid
   /// (chip, warps, threads, shared memory, stages) and on every Einsum
@@ -177,6 +189,7 @@ private:
   llvm::DenseMap<Value, FragmentLayout> layouts;
   llvm::DenseMap<Operation *, GpuEinsumPlan> einsums;
   SmallVector<StagePlan> stages;
+  int64_t keyLoopRegisters = 0;
 };
 
 /// Whether the body of a two-operand Einsum is `a * b * s` with `s` not

@@ -36,9 +36,10 @@ class GpuPlan;
 struct GpuTargetOptions {
   /// Compile-time head dimension sizes (e=64, f=64).
   llvm::StringMap<int64_t> headDims;
-  /// Query rows per block (16 per warp) and keys per step.
+  /// Query rows per block (16 per warp) and keys per step; a key tile of 0
+  /// is chosen from the head dimensions (getGpuKeyTile).
   int64_t queryTile = 64;
-  int64_t keyTile = 64;
+  int64_t keyTile = 0;
   /// sm_80, sm_86, sm_89 or sm_90a.
   std::string chip = "sm_80";
   /// f16 or bf16: the element type of inputs and output (tensor-core
@@ -49,6 +50,13 @@ struct GpuTargetOptions {
 /// Checks `options` (a known chip, f16 or bf16, tiles in range).
 LogicalResult verifyGpuTargetOptions(const GpuTargetOptions &options,
                                      std::string &error);
+
+/// The key tile `options` asks for, or when it says 0, the one that keeps
+/// the fragments of a step within the registers: 64 keys for head
+/// dimensions up to 64, 32 above (D = 128: the output accumulators take 64
+/// registers per lane, a 64-key score tile 32 more, and masked variants
+/// spill at 255).
+int64_t getGpuKeyTile(const GpuTargetOptions &options);
 
 /// The kernel's name for a spec function.
 std::string getGpuKernelName(func::FuncOp function);
@@ -102,9 +110,10 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
   Option<int64_t> queryTile{*this, "query-tile",
                             llvm::cl::desc("query rows per block"),
                             llvm::cl::init(64)};
-  Option<int64_t> keyTile{*this, "key-tile",
-                          llvm::cl::desc("keys per step of the key loop"),
-                          llvm::cl::init(64)};
+  Option<int64_t> keyTile{
+      *this, "key-tile",
+      llvm::cl::desc("keys per step of the key loop (0: from the head dims)"),
+      llvm::cl::init(0)};
   Option<std::string> chip{*this, "chip",
                            llvm::cl::desc("sm_80, sm_86, sm_89 or sm_90a"),
                            llvm::cl::init("sm_80")};

@@ -40,9 +40,11 @@ mlir::cascade::verifyGpuTargetOptions(const GpuTargetOptions &options,
             std::to_string(options.queryTile);
     return failure();
   }
-  if (options.keyTile < 16 || options.keyTile > 256 ||
-      options.keyTile % 16 != 0) {
-    error = "key-tile must be a multiple of 16 in [16, 256], not " +
+  if (options.keyTile != 0 &&
+      (options.keyTile < 16 || options.keyTile > 256 ||
+       options.keyTile % 16 != 0)) {
+    error = "key-tile must be a multiple of 16 in [16, 256] (or 0: chosen "
+            "from the head dimensions), not " +
             std::to_string(options.keyTile);
     return failure();
   }
@@ -122,12 +124,21 @@ mlir::cascade::buildCascadeToGpuPipeline(OpPassManager &pm,
   for (auto &entry : options.headDims)
     schedule.headDims[entry.getKey()] = entry.getValue();
   schedule.queryTile = options.queryTile;
-  schedule.keyTile = options.keyTile;
+  schedule.keyTile = getGpuKeyTile(options);
   addCpuSchedulingPasses(pm.nest<func::FuncOp>(), schedule);
   pm.addPass(createLowerToGpuKernelPass(options));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   return success();
+}
+
+int64_t mlir::cascade::getGpuKeyTile(const GpuTargetOptions &options) {
+  if (options.keyTile)
+    return options.keyTile;
+  int64_t widest = 0;
+  for (auto &entry : options.headDims)
+    widest = std::max(widest, entry.getValue());
+  return widest > 64 ? 32 : 64;
 }
 
 int64_t GpuKernelModule::getNumBlocks(ArrayRef<int64_t> outputShape) const {
@@ -153,7 +164,7 @@ mlir::cascade::buildGpuKernelModule(func::FuncOp function,
   for (auto &entry : options.headDims)
     scheduleOptions.headDims[entry.getKey()] = entry.getValue();
   scheduleOptions.queryTile = options.queryTile;
-  scheduleOptions.keyTile = options.keyTile;
+  scheduleOptions.keyTile = getGpuKeyTile(options);
   addCpuSchedulingPasses(schedule.nest<func::FuncOp>(), scheduleOptions);
   if (failed(schedule.run(*result.module)))
     return failure();

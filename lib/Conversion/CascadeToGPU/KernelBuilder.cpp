@@ -982,7 +982,7 @@ LogicalResult GpuKernelBuilder::build() {
         arith::RemUIOp::create(b, loc, lane, index(16)));
     Value half16 = arith::DivUIOp::create(b, loc, lane, index(16));
     for (auto [i, stage] : llvm::enumerate(plan.getStages())) {
-      if (stage.perKeyStep || stage.rowRank != plan.getRowRank())
+      if (!stage.hoistFragments)
         continue;
       SmallVector<Value> loaded;
       for (int64_t kk = 0; kk < stage.width / 16; ++kk) {

@@ -1,0 +1,48 @@
+#!/bin/sh
+# Every variant through the GPU backend's kernel IR in the SIMT emulator
+# (attn-run --target cuda-emulator --check), against the fp64 reference on
+# the same f16/bf16-rounded inputs: B=1, H=2 (HKV=1 for GQA), P = M in
+# {1, 17}, P=70/M=133 (partial query and key tiles, several of each),
+# head dims 64 (swizzled shared memory) and 80 (padded rows, with 32-row
+# query and key tiles: 2 warps), bf16, no keys
+# (M = 0) and no queries (P = 0). Variants whose schedule has no GPU form
+# yet must say so with a located error. One line per case; stops at the
+# first failure.
+set -e
+variants="$1"
+attn_run="$2"
+cases=0
+run() {
+  out=$("$attn_run" "$variants/$1.mlir" --target cuda-emulator --dims "$2" --check $3) || {
+    echo "FAILED: $1 $2 $3"; echo "$out"; exit 1; }
+  echo "$out" | grep -q "0 NaN/Inf.*: PASS" || { echo "NO PASS: $1 $2 $3"; echo "$out"; exit 1; }
+  cases=$((cases + 1))
+}
+for v in softmax softmax_onepass sigmoid softmax_causal softmax_gqa softmax_softcap softmax_sink_window softmax_window softmax_sinks_window softmax_prefix_lm softplus relu gated_output differential based; do
+  extra=""
+  [ "$v" = softmax_gqa ] && extra=",hkv=1"
+  for pm in "p=1,m=1" "p=17,m=17" "p=70,m=133" "p=3,m=0" "p=0,m=5"; do
+    run $v "b=1,h=2$extra,$pm,e=64,f=64"
+  done
+  run $v "b=1,h=2$extra,p=70,m=70,e=80,f=80" "--query-tile 32 --key-tile 32"
+  run $v "b=1,h=2$extra,p=70,m=133,e=64,f=64" "--storage-type bf16"
+done
+# Runtime window sizes: a window inside one key tile, and of one key.
+for vs in softmax_window:w softmax_sinks_window:w softmax_prefix_lm:l; do
+  v=${vs%%:*}; r=${vs##*:}
+  for size in 1 17; do
+    run $v "b=1,h=1,p=70,m=200,e=64,f=64,$r=$size"
+  done
+done
+echo "all $cases cases passed"
+for v in linear linear_associated linear_causal retention lightning gla hedgehog softmax_alibi softmax_document; do
+  extra=""
+  [ "$v" = hedgehog ] && extra=",r=16"
+  if out=$("$attn_run" "$variants/$v.mlir" --target cuda-emulator \
+           --dims "b=1,h=2$extra,p=17,m=17,e=64,f=64" --check 2>&1); then
+    echo "UNEXPECTED PASS: $v (add it to the list above)"; exit 1
+  fi
+  echo "$out" | grep -q "$v.mlir:[0-9]*:[0-9]*: error: no GPU form yet" || {
+    echo "NO LOCATED ERROR: $v"; echo "$out"; exit 1; }
+  echo "$v: no GPU form yet (located error)"
+done
