@@ -25,7 +25,8 @@ config.substitutions.append(
      (" -DCMAKE_CXX_COMPILER_LAUNCHER=" + config.cmake_cxx_launcher
       if config.cmake_cxx_launcher else "")))
 
-llvm_config.with_system_environment(["HOME", "TMP", "TEMP"])
+llvm_config.with_system_environment(
+    ["HOME", "TMP", "TEMP", "CUDA_HOME", "CUDA_ROOT", "CUDA_PATH"])
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
@@ -35,3 +36,11 @@ tools = [
     ToolSubst("attn-compile", unresolved="fatal"),
 ]
 llvm_config.add_tool_substitutions(tools, [config.cascade_tools_dir])
+
+# CUDA's ptxas (the GPU backend's tier-2 checks, test/Target/GPU). The
+# machines this project builds on have CUDA 13 at /usr/local/cuda; where it
+# is missing, those tests report UNSUPPORTED rather than pass.
+ptxas = os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin", "ptxas")
+if os.path.exists(ptxas):
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))

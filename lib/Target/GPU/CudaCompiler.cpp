@@ -6,16 +6,33 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/ToolOutputFile.h"
+
+#include <cstdlib>
 
 using namespace mlir;
 using namespace mlir::cascade;
+
+/// Upstream's gpu-module-to-binary finds ptxas and libdevice (which the
+/// math functions lower to: __nv_expf, ...) through CUDA_ROOT, CUDA_HOME or
+/// CUDA_PATH, else a path fixed when MLIR was built. A caller whose
+/// environment names none (a test runner that clears it) gets CUDA's usual
+/// place, /usr/local/cuda, when it is there.
+static void defaultCudaToolkitPath() {
+  for (const char *name : {"CUDA_ROOT", "CUDA_HOME", "CUDA_PATH"})
+    if (const char *value = std::getenv(name); value && *value)
+      return;
+  if (llvm::sys::fs::exists("/usr/local/cuda/nvvm/libdevice"))
+    ::setenv("CUDA_HOME", "/usr/local/cuda", /*overwrite=*/0);
+}
 
 /// The object upstream's pipeline put in the module's gpu.binary, in
 /// `format` (isa: PTX; bin: cubin).
 static FailureOr<std::string> compileTo(ModuleOp kernel,
                                         const GpuTargetOptions &options,
                                         StringRef format, Location loc) {
+  defaultCudaToolkitPath();
   OwningOpRef<ModuleOp> copy = kernel.clone();
   PassManager pm(kernel.getContext());
   addGpuToBinaryPasses(pm, options, format);

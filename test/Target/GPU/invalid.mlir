@@ -1,0 +1,26 @@
+// Specs and options the GPU backend has no form for get located errors.
+// RUN: attn-opt %s --split-input-file --verify-diagnostics --pass-pipeline="builtin.module(cascade-to-gpu{head-dims=e=64,f=64})"
+
+// Linear attention's key-side state is computed once per head on the CPU;
+// the GPU backend says so at the state phase.
+// expected-error @+1 {{no GPU form yet for a state phase}}
+func.func @linear(%Q: tensor<?x?x?x?xf32>, %K: tensor<?x?x?x?xf32>, %V: tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32> {
+  %KV = cascade.einsum KV[b, h, e, f] = %K[b, h, m, e] * %V[b, h, m, f] reduce(m: add) : (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32>
+  %O = cascade.einsum O[b, h, p, f] = %Q[b, h, p, e] * %KV[b, h, e, f] reduce(e: add) : (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32>
+  return %O : tensor<?x?x?x?xf32>
+}
+
+// -----
+
+// Document masks compare ids read from a tensor: the CPU backend classifies
+// their tiles at run time; the GPU backend has no form for them yet.
+func.func @document(%Q: tensor<?x?x?x?xf32>, %K: tensor<?x?x?x?xf32>, %V: tensor<?x?x?x?xf32>, %D: tensor<?x?xi32> {cascade.ranks = ["b", "m"]}) -> tensor<?x?x?x?xf32> {
+  %QK = cascade.einsum QK[b, h, m, p] = %Q[b, h, p, e] * %K[b, h, m, e] reduce(e: add) : (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32>
+  // expected-error @+1 {{no GPU form yet for data comparisons}}
+  %GM = cascade.einsum GM[b, h, p] = %QK[b, h, m, p] reduce(m: max) where %D[b, m] == %D[b, p] : (tensor<?x?x?x?xf32>, tensor<?x?xi32>, tensor<?x?xi32>) -> tensor<?x?x?xf32>
+  %SN = cascade.einsum SN[b, h, m, p] = exp(%QK[b, h, m, p] - %GM[b, h, p]) where %D[b, m] == %D[b, p] else 0.0 : (tensor<?x?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?xi32>, tensor<?x?xi32>) -> tensor<?x?x?x?xf32>
+  %SD = cascade.einsum SD[b, h, p] = %SN[b, h, m, p] reduce(m: add) : (tensor<?x?x?x?xf32>) -> tensor<?x?x?xf32>
+  %A = cascade.einsum A[b, h, m, p] = %SN[b, h, m, p] / %SD[b, h, p] where %D[b, m] == %D[b, p] else 0.0 : (tensor<?x?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?xi32>, tensor<?x?xi32>) -> tensor<?x?x?x?xf32>
+  %AV = cascade.einsum AV[b, h, p, f] = %A[b, h, m, p] * %V[b, h, m, f] reduce(m: add) : (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32>
+  return %AV : tensor<?x?x?x?xf32>
+}
