@@ -1,6 +1,6 @@
 // RUN: attn-opt %s --cascade-annotate-plan -split-input-file -verify-diagnostics
-// RUN: not attn-opt %s --cascade-annotate-plan=target=sm_80 -split-input-file 2>&1 | FileCheck %s --check-prefix=TARGET
-// TARGET: error: cascade-annotate-plan: unknown target 'sm_80' (avx512 or avx2)
+// RUN: not attn-opt %s --cascade-annotate-plan=target=sm_70 -split-input-file 2>&1 | FileCheck %s --check-prefix=TARGET
+// TARGET: error: cascade-annotate-plan: unknown target 'sm_70' (avx512, avx2, sm_80, sm_86, sm_89 or sm_90a)
 //
 // The schedule plan covers the scheduled form a backend compiles; what it
 // cannot plan gets a located error.
