@@ -156,11 +156,12 @@ FailureOr<GpuPlan> GpuPlan::compute(func::FuncOp function,
                           "multiple of 16, not ")
            << work.keyPartition.getTile();
   plan.warps = queryTile / 16;
+  // Einsums outside the grid run in every block, over ranks the block
+  // fixes: one value each (ALiBi's slope of the block's head).
   for (Operation &op : function.getBody().front())
-    if (isa<EinsumOp>(op))
-      return op.emitError("no GPU form yet for an Einsum outside the work "
-                          "grid (a per-head tensor every block would "
-                          "recompute)");
+    if (auto einsum = dyn_cast<EinsumOp>(op))
+      if (failed(plan.planBlockScalar(einsum)))
+        return failure();
   if (failed(plan.planBlock(grid.getBodyBlock())))
     return failure();
   auto yield = cast<YieldOp>(grid.getBodyBlock().getTerminator());
@@ -231,6 +232,26 @@ LogicalResult GpuPlan::planBlock(Block &block) {
   return success();
 }
 
+LogicalResult GpuPlan::planBlockScalar(EinsumOp einsum) {
+  GpuEinsumPlan plan;
+  plan.kind = GpuEinsumPlan::Kind::Map;
+  plan.output.kind = FragmentLayout::Kind::Scalar;
+  if (!einsum.getReductions().empty() || einsum.hasMask())
+    return einsum.emitError("no GPU form yet for an Einsum outside the work "
+                            "grid that reduces or masks");
+  for (StringRef rank : einsum.getRanks().getAsValueRange<StringAttr>())
+    if (schedule->isTileLocal(rank))
+      return einsum.emitError("no GPU form yet for an Einsum outside the "
+                              "work grid over rank '")
+             << rank << "'";
+  for (unsigned i = 0; i < einsum.getInputs().size(); ++i)
+    if (failed(checkElementOperand(einsum, i, plan.output)))
+      return failure();
+  layouts[einsum.getResult()] = plan.output;
+  einsums[einsum.getOperation()] = plan;
+  return success();
+}
+
 LogicalResult GpuPlan::planEinsum(EinsumOp einsum) {
   const SchedulePlan &base = *schedule;
   GpuEinsumPlan plan;
@@ -258,9 +279,17 @@ LogicalResult GpuPlan::planEinsum(EinsumOp einsum) {
              << rank << "' has extent " << plan.output.columns
              << ", not a multiple of 8";
   }
-  if (einsum.getDataPredicate())
-    return einsum.emitError("no GPU form yet for data comparisons (document "
-                            "masks); the CPU backend runs them");
+  // Data comparisons (document ids) are read element by element, like a
+  // global operand, at the point's row and key.
+  for (auto [i, data] : llvm::enumerate(einsum.getDataInputs())) {
+    if (!isFunctionArgument(data))
+      return einsum.emitError("data input #")
+             << i << " is computed by the work item (no GPU form yet)";
+    for (StringRef rank : mentionedRanks(einsum, einsum.getDataMap(i)))
+      if (schedule->isTileLocal(rank) && rank != rowRank && rank != keyRank)
+        return einsum.emitError("data input #")
+               << i << " varies with rank '" << rank << "' (no GPU form yet)";
+  }
 
   auto reductions = einsum.getReductions().getValue();
   FragmentLayout keyTile;
@@ -341,6 +370,10 @@ LogicalResult GpuPlan::checkElementOperand(EinsumOp einsum, unsigned index,
     return einsum.emitError("operand #")
            << index << " is read at another point than its own (a shifted "
            << "read of a register tile has no GPU form)";
+  if (layout.kind == FragmentLayout::Kind::Rows &&
+      context.kind == FragmentLayout::Kind::Scalar)
+    return einsum.emitError("operand #")
+           << index << " is over the query rows, read outside them";
   if (layout.kind == FragmentLayout::Kind::Tile &&
       (context.kind != FragmentLayout::Kind::Tile ||
        layout.columnRank != context.columnRank))
@@ -509,6 +542,8 @@ static StringRef kindName(GpuEinsumPlan::Kind kind) {
 static std::string describe(const FragmentLayout &layout) {
   if (layout.kind == FragmentLayout::Kind::Rows)
     return "rows";
+  if (layout.kind == FragmentLayout::Kind::Scalar)
+    return "scalar";
   return "tile[" + layout.columnRank + "=" + std::to_string(layout.columns) +
          "]";
 }

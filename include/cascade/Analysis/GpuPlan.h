@@ -70,12 +70,17 @@ struct FragmentLayout {
     /// One value per query row: the lane's rows g and g + 8 (2 values;
     /// the 4 lanes of a quad hold the same).
     Rows,
+    /// One value per block: an Einsum over ranks the block fixes (ALiBi's
+    /// per-head slope), computed by every thread.
+    Scalar,
   };
   Kind kind = Kind::Rows;
   std::string columnRank;
   int64_t columns = 0;
   /// f32 registers per lane.
-  int64_t getRegisters() const { return kind == Kind::Tile ? columns / 2 : 2; }
+  int64_t getRegisters() const {
+    return kind == Kind::Tile ? columns / 2 : kind == Kind::Rows ? 2 : 1;
+  }
 };
 
 /// A tile of a global operand staged in shared memory as f16/bf16:
@@ -172,6 +177,7 @@ private:
       : target(target), schedule(std::move(schedule)) {}
   LogicalResult planBlock(Block &block);
   LogicalResult planEinsum(EinsumOp einsum);
+  LogicalResult planBlockScalar(EinsumOp einsum);
   LogicalResult planMmaShared(EinsumOp einsum, GpuEinsumPlan &plan);
   LogicalResult planMmaRegisters(EinsumOp einsum, GpuEinsumPlan &plan);
   /// Checks that operand `index` of `einsum` is either a tensor of the item

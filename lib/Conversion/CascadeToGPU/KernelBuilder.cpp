@@ -92,6 +92,9 @@ private:
   SmallVector<Value> symbols(EinsumOp einsum);
   Value evaluatePredicate(EinsumOp einsum, const FragmentLayout &layout,
                           const Element &element);
+  /// The data comparisons at `element` (null without them).
+  Value evaluateDataCompares(EinsumOp einsum, const FragmentLayout &layout,
+                             const Element &element);
   /// The key coordinate of `element` lies inside the key rank.
   Value insideKeys(const FragmentLayout &layout, const Element &element);
   Value operandElement(EinsumOp einsum, unsigned operand,
@@ -340,6 +343,10 @@ SmallVector<Element>
 GpuKernelBuilder::elementsOf(const FragmentLayout &layout) {
   SmallVector<Element> elements;
   Value rows[2] = {laneRow, arith::AddIOp::create(b, loc, laneRow, index(8))};
+  if (layout.kind == FragmentLayout::Kind::Scalar) {
+    elements.push_back({0, 0, rows[0], Value()});
+    return elements;
+  }
   if (layout.kind == FragmentLayout::Kind::Rows) {
     for (unsigned r = 0; r < 2; ++r)
       elements.push_back({r, r, rows[r], Value()});
@@ -390,11 +397,48 @@ SmallVector<Value> GpuKernelBuilder::symbols(EinsumOp einsum) {
   return values;
 }
 
+Value GpuKernelBuilder::evaluateDataCompares(EinsumOp einsum,
+                                             const FragmentLayout &layout,
+                                             const Element &element) {
+  SmallVector<DataCompareAttr> compares = einsum.getDataCompares();
+  if (compares.empty())
+    return Value();
+  // The ids at the element's row and key (the last ones that exist past
+  // the end of their rank; those points are excluded elsewhere).
+  SmallVector<Value> dims = coordinates(einsum, layout, element, true);
+  SmallVector<Value> syms = symbols(einsum);
+  auto load = [&](unsigned index) {
+    AffineMap map = einsum.getDataMap(index);
+    SmallVector<Value> indices;
+    for (AffineExpr expr : map.getResults())
+      indices.push_back(affine::expandAffineExpr(b, loc, expr, dims, syms));
+    Value data = einsum.getDataInputs()[index];
+    Value global =
+        kernel.getArgument(cast<BlockArgument>(data).getArgNumber());
+    return memref::LoadOp::create(b, loc, global, indices).getResult();
+  };
+  Value all;
+  for (auto [i, compare] : llvm::enumerate(compares)) {
+    arith::CmpIPredicate predicate = arith::CmpIPredicate::eq;
+    if (compare.getKind() == CompareKind::le)
+      predicate = arith::CmpIPredicate::sle;
+    else if (compare.getKind() == CompareKind::lt)
+      predicate = arith::CmpIPredicate::slt;
+    Value holds =
+        arith::CmpIOp::create(b, loc, predicate, load(2 * i), load(2 * i + 1));
+    all = all ? arith::AndIOp::create(b, loc, all, holds).getResult() : holds;
+  }
+  return all;
+}
+
 Value GpuKernelBuilder::evaluatePredicate(EinsumOp einsum,
                                           const FragmentLayout &layout,
                                           const Element &element) {
-  if (predicatesHold || einsum.getDisjuncts().empty())
+  if (predicatesHold)
     return Value();
+  Value data = evaluateDataCompares(einsum, layout, element);
+  if (einsum.getDisjuncts().empty())
+    return data;
   SmallVector<Value> dims = coordinates(einsum, layout, element, false);
   SmallVector<Value> syms = symbols(einsum);
   Value any;
@@ -414,6 +458,8 @@ Value GpuKernelBuilder::evaluatePredicate(EinsumOp einsum,
       all = arith::ConstantIntOp::create(b, loc, 1, 1);
     any = any ? arith::OrIOp::create(b, loc, any, all).getResult() : all;
   }
+  if (data)
+    any = arith::AndIOp::create(b, loc, any, data);
   return any;
 }
 
@@ -456,7 +502,9 @@ Value GpuKernelBuilder::operandElement(EinsumOp einsum, unsigned operand,
   auto found = fragments.find(input);
   if (found != fragments.end()) {
     const FragmentLayout &own = plan.getLayout(input);
-    Value value = own.kind == FragmentLayout::Kind::Rows
+    Value value = own.kind == FragmentLayout::Kind::Scalar
+                      ? found->second[0]
+                  : own.kind == FragmentLayout::Kind::Rows
                       ? found->second[element.r]
                       : found->second[element.index];
     return convertScalar(b, loc, value, bodyType);
@@ -884,6 +932,11 @@ LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
   };
   SmallVector<Type> types(flatInits.size(), b.getF32Type());
   SmallVector<Value> results;
+  // With data comparisons a tile in the affine full bounds may still be
+  // masked by ids; the CPU classifies tiles by per-tile id ranges, the GPU
+  // kernel (for now) evaluates every predicate on every tile it visits.
+  if (tiles && tiles->getData() && !tiles->getData().empty())
+    full.clear();
   if (full.empty()) {
     if (failed(emitStep(iterate)))
       return failure();
@@ -995,6 +1048,11 @@ LogicalResult GpuKernelBuilder::build() {
     }
   }
   GridOp grid = plan.getSchedule().getGrid();
+  // Einsums outside the grid: one value per block.
+  for (Operation &op : source.getBody().front())
+    if (auto einsum = dyn_cast<EinsumOp>(op))
+      if (failed(emitEinsum(einsum)))
+        return failure();
   if (failed(emitBlock(grid.getBodyBlock())))
     return failure();
   auto yield = cast<YieldOp>(grid.getBodyBlock().getTerminator());

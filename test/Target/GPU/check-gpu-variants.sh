@@ -18,14 +18,18 @@ run() {
   echo "$out" | grep -q "0 NaN/Inf.*: PASS" || { echo "NO PASS: $1 $2 $3"; echo "$out"; exit 1; }
   cases=$((cases + 1))
 }
-for v in softmax softmax_onepass sigmoid softmax_causal softmax_gqa softmax_softcap softmax_sink_window softmax_window softmax_sinks_window softmax_prefix_lm softplus relu gated_output differential based; do
+for v in softmax softmax_onepass sigmoid softmax_causal softmax_gqa softmax_softcap softmax_sink_window softmax_window softmax_sinks_window softmax_prefix_lm softmax_alibi softmax_document softplus relu gated_output differential based; do
   extra=""
   [ "$v" = softmax_gqa ] && extra=",hkv=1"
-  for pm in "p=1,m=1" "p=17,m=17" "p=70,m=133" "p=3,m=0" "p=0,m=5"; do
+  shapes="p=1,m=1 p=17,m=17 p=70,m=133 p=3,m=0 p=0,m=5"
+  tail="p=70,m=133"
+  # softmax_document reads its ids at both p and m: P = M.
+  [ "$v" = softmax_document ] && shapes="p=1,m=1 p=17,m=17 p=130,m=130 p=0,m=0" && tail="p=130,m=130"
+  for pm in $shapes; do
     run $v "b=1,h=2$extra,$pm,e=64,f=64"
   done
   run $v "b=1,h=2$extra,p=70,m=70,e=80,f=80" "--query-tile 32 --key-tile 32"
-  run $v "b=1,h=2$extra,p=70,m=133,e=64,f=64" "--storage-type bf16"
+  run $v "b=1,h=2$extra,$tail,e=64,f=64" "--storage-type bf16"
 done
 # Runtime window sizes: a window inside one key tile, and of one key.
 for vs in softmax_window:w softmax_sinks_window:w softmax_prefix_lm:l; do
@@ -35,7 +39,7 @@ for vs in softmax_window:w softmax_sinks_window:w softmax_prefix_lm:l; do
   done
 done
 echo "all $cases cases passed"
-for v in linear linear_associated linear_causal retention lightning gla hedgehog softmax_alibi softmax_document; do
+for v in linear linear_associated linear_causal retention lightning gla hedgehog; do
   extra=""
   [ "$v" = hedgehog ] && extra=",r=16"
   if out=$("$attn_run" "$variants/$v.mlir" --target cuda-emulator \

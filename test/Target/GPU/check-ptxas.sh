@@ -18,7 +18,7 @@ mkdir -p "$out"
 cases=0
 limit=6
 for chip in sm_80 sm_90a; do
-  for v in softmax softmax_onepass sigmoid softmax_causal softmax_gqa softmax_softcap softmax_sink_window softmax_window softmax_sinks_window softmax_prefix_lm softplus relu gated_output differential based; do
+  for v in softmax softmax_onepass sigmoid softmax_causal softmax_gqa softmax_softcap softmax_sink_window softmax_window softmax_sinks_window softmax_prefix_lm softmax_alibi softmax_document softplus relu gated_output differential based; do
     for d in 64 128; do
       [ "$v" = differential ] && [ "$d" = 128 ] && continue
       k="$out/$v-$chip-$d"
