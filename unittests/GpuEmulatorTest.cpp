@@ -388,3 +388,47 @@ gpu.module @m {
 }
 
 } // namespace
+
+TEST_F(GpuEmulator, AsyncCopiesLandWhenTheirGroupIsWaitedFor) {
+  // Each of 8 threads copies 8 halves of row t of x into shared memory by
+  // cp.async (rows 4-7 read 0 source elements: zero fill), commits, waits
+  // with `keep` groups outstanding, then reads its own row back.
+  auto source = [](int keep) {
+    return std::string(R"mlir(
+gpu.module @m {
+  gpu.func @k(%x: memref<8x8xf16>, %y: memref<8x8xf16>)
+      workgroup(%s: memref<8x8xf16, #gpu.address_space<workgroup>>) kernel {
+    %t = gpu.thread_id x
+    %c0 = arith.constant 0 : index
+    %c4 = arith.constant 4 : index
+    %c8 = arith.constant 8 : index
+    %low = arith.cmpi ult, %t, %c4 : index
+    %n = arith.select %low, %c8, %c0 : index
+    %copy = nvgpu.device_async_copy %x[%t, %c0], %s[%t, %c0], 8, %n
+        : memref<8x8xf16> to memref<8x8xf16, #gpu.address_space<workgroup>>
+    %g = nvgpu.device_async_create_group %copy
+    nvgpu.device_async_wait %g {numGroups = )mlir") +
+           std::to_string(keep) + R"mlir( : i32}
+    %v = memref.load %s[%t, %c0] : memref<8x8xf16, #gpu.address_space<workgroup>>
+    memref.store %v, %y[%t, %c0] : memref<8x8xf16>
+    gpu.return
+  }
+})mlir";
+  };
+  Builder b(&context);
+  EmulatorBuffer x = buffer(b.getF16Type(), {8, 8}, 3),
+                 y = buffer(b.getF16Type(), {8, 8}, -1);
+  SmallVector<EmulatorArgument> args = {{&x}, {&y}};
+  LaunchGeometry geometry;
+  geometry.block = {8, 1, 1};
+  ASSERT_TRUE(succeeded(run(source(0), "k", geometry, args))) << messages;
+  for (int64_t row = 0; row < 8; ++row)
+    EXPECT_EQ(y.data[row * 8], row < 4 ? 3 : 0) << row;
+  // Waiting with the only group still outstanding reads data that has not
+  // landed.
+  messages.clear();
+  EXPECT_TRUE(failed(run(source(1), "k", geometry, args)));
+  EXPECT_NE(messages.find("while a cp.async into it has not completed"),
+            std::string::npos)
+      << messages;
+}

@@ -94,9 +94,28 @@ struct MemrefView {
 struct SharedBuffer {
   std::vector<double> data;
   std::vector<int64_t> writer, writeEpoch, reader, readEpoch;
+  /// cp.async copies issued into each element and not yet waited for.
+  std::vector<int32_t> inFlight;
   explicit SharedBuffer(int64_t size)
       : data(size, 0.0), writer(size, -1), writeEpoch(size, -1),
-        reader(size, -1), readEpoch(size, -1) {}
+        reader(size, -1), readEpoch(size, -1), inFlight(size, 0) {}
+};
+
+/// One cp.async of one thread, issued but not complete: its source was
+/// read when it was issued (global memory does not change during a
+/// kernel); it lands in shared memory when a wait retires its group.
+struct PendingCopy {
+  Operation *op = nullptr;
+  MemrefView *dst = nullptr;
+  int64_t to = 0;
+  SmallVector<double, 8> values;
+};
+
+/// A thread's copies: the group being formed, and the committed groups,
+/// oldest first.
+struct AsyncCopies {
+  std::vector<PendingCopy> open;
+  std::vector<std::vector<PendingCopy>> committed;
 };
 
 class BlockRun {
@@ -162,6 +181,10 @@ private:
   DenseMap<Value, MemrefView> views;
   std::vector<SharedBuffer> shared;
   int64_t epoch = 0;
+  /// Per thread: cp.async copies not yet landed.
+  std::vector<AsyncCopies> asyncCopies;
+  /// Lands thread `t`'s committed groups but the `keep` most recent.
+  LogicalResult retireGroups(Operation *op, unsigned t, int64_t keep);
 };
 
 std::string BlockRun::where(unsigned thread) const {
@@ -218,6 +241,11 @@ LogicalResult BlockRun::noteRead(Operation *op, const MemrefView &view,
   if (view.shared < 0)
     return success();
   SharedBuffer &buffer = shared[view.shared];
+  if (buffer.inFlight[at] > 0)
+    return op->emitError() << where(thread) << " reads element " << at
+                           << " of " << view.name
+                           << " while a cp.async into it has not completed "
+                              "(no nvgpu.device_async_wait retired its group)";
   if (buffer.writeEpoch[at] == epoch && buffer.writer[at] != thread)
     return op->emitError() << where(thread) << " reads element " << at
                            << " of " << view.name << " that thread "
@@ -614,8 +642,10 @@ LogicalResult BlockRun::runMma(nvgpu::MmaSyncOp op, const Mask &active) {
 
 LogicalResult BlockRun::runAsyncCopy(nvgpu::DeviceAsyncCopyOp op,
                                      const Mask &active) {
-  // The copy lands at once: a kernel that reads the destination before its
-  // wait is not caught (docs/GPU.md); races against barriers are.
+  // The copy reads its source now and lands when a wait retires its
+  // group: a read of the destination before that is an error (noteRead).
+  if (asyncCopies.size() != numThreads)
+    asyncCopies.resize(numThreads);
   FailureOr<MemrefView *> dst = getView(op, op.getDst());
   FailureOr<MemrefView *> src = getView(op, op.getSrc());
   if (failed(dst) || failed(src))
@@ -640,19 +670,42 @@ LogicalResult BlockRun::runAsyncCopy(nvgpu::DeviceAsyncCopyOp op,
         (valid > 0 && *from % innerSrc + valid > innerSrc))
       return op.emitError() << where(t) << ": the copy of " << count
                             << " elements runs past the end of a row";
+    PendingCopy copy;
+    copy.op = op;
+    copy.dst = *dst;
+    copy.to = *to;
     for (int64_t e = 0; e < count; ++e) {
-      if (failed(noteWrite(op, **dst, *to + e, t)))
-        return failure();
       double value = 0;
       if (e < valid) {
         if (failed(noteRead(op, **src, *from + e, t)))
           return failure();
         value = normalize((*src)->data[*from + e], (*src)->elementType);
       }
-      (*dst)->data[*to + e] = normalize(value, (*dst)->elementType);
+      copy.values.push_back(normalize(value, (*dst)->elementType));
+      if ((*dst)->shared >= 0)
+        ++shared[(*dst)->shared].inFlight[*to + e];
     }
+    asyncCopies[t].open.push_back(std::move(copy));
   }
   return setUniform(op.getAsyncToken(), active, 0);
+}
+
+LogicalResult BlockRun::retireGroups(Operation *op, unsigned t, int64_t keep) {
+  auto &groups = asyncCopies[t].committed;
+  while (static_cast<int64_t>(groups.size()) > keep) {
+    for (PendingCopy &copy : groups.front()) {
+      for (auto [e, value] : llvm::enumerate(copy.values)) {
+        int64_t at = copy.to + e;
+        if (copy.dst->shared >= 0)
+          --shared[copy.dst->shared].inFlight[at];
+        if (failed(noteWrite(copy.op, *copy.dst, at, t)))
+          return failure();
+        copy.dst->data[at] = value;
+      }
+    }
+    groups.erase(groups.begin());
+  }
+  return success();
 }
 
 LogicalResult BlockRun::runOp(Operation *op, const Mask &active) {
@@ -1036,9 +1089,27 @@ LogicalResult BlockRun::runOp(Operation *op, const Mask &active) {
       .Case([&](nvgpu::MmaSyncOp m) { return runMma(m, active); })
       .Case([&](nvgpu::DeviceAsyncCopyOp c) { return runAsyncCopy(c, active); })
       .Case([&](nvgpu::DeviceAsyncCreateGroupOp g) {
+        if (asyncCopies.size() != numThreads)
+          asyncCopies.resize(numThreads);
+        for (unsigned t = 0; t < numThreads; ++t)
+          if (active[t]) {
+            asyncCopies[t].committed.push_back(
+                std::move(asyncCopies[t].open));
+            asyncCopies[t].open.clear();
+          }
         return setUniform(g.getAsyncToken(), active, 0);
       })
-      .Case([&](nvgpu::DeviceAsyncWaitOp) { return success(); })
+      .Case([&](nvgpu::DeviceAsyncWaitOp w) -> LogicalResult {
+        // cp.async.wait_group N: all but the N most recent committed
+        // groups complete; copies not yet committed are not waited for.
+        int64_t keep = w.getNumGroups() ? *w.getNumGroups() : 0;
+        if (asyncCopies.size() != numThreads)
+          asyncCopies.resize(numThreads);
+        for (unsigned t = 0; t < numThreads; ++t)
+          if (active[t] && failed(retireGroups(w, t, keep)))
+            return failure();
+        return success();
+      })
       .Default([&](Operation *other) {
         return other->emitError()
                << "the GPU emulator does not model '" << other->getName()
