@@ -116,7 +116,7 @@ const GpuEinsumPlan &GpuPlan::getEinsum(EinsumOp einsum) const {
 int64_t GpuPlan::getSharedMemoryBytes() const {
   int64_t bytes = 0;
   for (const StagePlan &stage : stages)
-    bytes += stage.getBytes();
+    bytes += stage.getBytes() * (stage.perKeyStep ? keySlots : 1);
   return bytes;
 }
 
@@ -186,6 +186,10 @@ FailureOr<GpuPlan> GpuPlan::compute(func::FuncOp function,
       hoisted += registers;
     }
   }
+  // Double-buffer the key-side tiles when both copies fit.
+  plan.keySlots = 2;
+  if (plan.getSharedMemoryBytes() > target.staticSharedMemoryLimit)
+    plan.keySlots = 1;
   int64_t bytes = plan.getSharedMemoryBytes();
   if (bytes > target.staticSharedMemoryLimit)
     return grid.emitError("the staged tiles need ")
@@ -570,6 +574,7 @@ void GpuPlan::annotate() const {
                                    b.getI64IntegerAttr(getThreadsPerBlock())),
                     b.getNamedAttr("shared_bytes",
                                    b.getI64IntegerAttr(getSharedMemoryBytes())),
+                    b.getNamedAttr("key_slots", b.getI64IntegerAttr(keySlots)),
                     b.getNamedAttr("stages", b.getArrayAttr(stageNames)),
                 }));
   for (auto &[op, plan] : einsums) {

@@ -83,7 +83,8 @@ struct FragmentLayout {
   }
 };
 
-/// A tile of a global operand staged in shared memory as f16/bf16:
+/// A tile of a global operand staged in shared memory as f16/bf16 (one
+/// buffer per slot when it is staged per key step, GpuPlan::getKeySlots):
 /// `rows` rows (the tile-local rank `rowRank`) of `width` contiguous
 /// elements (the head rank `headRank`, innermost in the operand).
 struct StagePlan {
@@ -157,8 +158,12 @@ public:
   const FragmentLayout &getLayout(Value value) const;
   const GpuEinsumPlan &getEinsum(EinsumOp einsum) const;
   ArrayRef<StagePlan> getStages() const { return stages; }
-  /// The block's static shared memory: every stage.
+  /// The block's static shared memory: every stage, the per-key-step ones
+  /// once per slot.
   int64_t getSharedMemoryBytes() const;
+  /// Buffers of each per-key-step stage: 2 when they fit, so that the tiles
+  /// of step i + 1 are copied (cp.async) while step i computes; else 1.
+  int64_t getKeySlots() const { return keySlots; }
   /// f32 registers per lane the key loop keeps live across steps (the
   /// carried fragments) plus its largest tile: what hoisting A fragments
   /// competes with.
@@ -196,6 +201,7 @@ private:
   llvm::DenseMap<Operation *, GpuEinsumPlan> einsums;
   SmallVector<StagePlan> stages;
   int64_t keyLoopRegisters = 0;
+  int64_t keySlots = 1;
 };
 
 /// Whether the body of a two-operand Einsum is `a * b * s` with `s` not

@@ -77,9 +77,16 @@ private:
   }
 
   // Shared memory.
-  void emitStageCopy(const StagePlan &stage, Value buffer);
+  void emitStageCopy(const StagePlan &stage, Value buffer, Value slot);
+  /// The per-key-step stages of key step `step` copied into `slot`.
+  void emitKeyStepCopies(Value step, Value slot);
   /// Column (in elements) of 16-byte chunk `chunk` of `row` in a stage.
   Value stageColumn(const StagePlan &stage, Value row, Value chunk);
+  /// Indices of (row, 16-byte chunk) in a stage's buffer: the slot the
+  /// current key step reads (per-key-step stages) or 0, the row, the
+  /// (swizzled) column.
+  SmallVector<Value> stageIndices(const StagePlan &stage, Value row,
+                                  Value chunk, Value slot = Value());
   void emitBarrier() { gpu::BarrierOp::create(b, loc); }
 
   // Fragments.
@@ -130,6 +137,8 @@ private:
   /// Valid rows of the query tile and keys of the current key tile.
   Value queryValid, keyValid;
   bool predicatesHold = false;
+  /// The slot of the per-key-step stages the current step reads.
+  Value readSlot;
   llvm::DenseMap<Value, Fragment> fragments;
   SmallVector<Value> stageBuffers;
   /// A fragments of per-item stages: per stage, one vector per k-step.
@@ -177,8 +186,9 @@ LogicalResult GpuKernelBuilder::createKernel() {
   auto shared = gpu::AddressSpaceAttr::get(context,
                                            gpu::AddressSpace::Workgroup);
   for (const StagePlan &stage : plan.getStages())
-    workgroup.push_back(MemRefType::get({stage.rows, stage.rowPitch}, storage,
-                                        MemRefLayoutAttrInterface(), shared));
+    workgroup.push_back(MemRefType::get(
+        {stage.perKeyStep ? plan.getKeySlots() : 1, stage.rows, stage.rowPitch},
+        storage, MemRefLayoutAttrInterface(), shared));
   b.setInsertionPointToStart(gpuModule.getBody());
   kernel = gpu::GPUFuncOp::create(b, loc, getGpuKernelName(source),
                                   b.getFunctionType(inputs, {}), workgroup);
@@ -276,7 +286,34 @@ Value GpuKernelBuilder::stageColumn(const StagePlan &stage, Value row,
   return arith::MulIOp::create(b, loc, chunk, index(8));
 }
 
-void GpuKernelBuilder::emitStageCopy(const StagePlan &stage, Value buffer) {
+SmallVector<Value> GpuKernelBuilder::stageIndices(const StagePlan &stage,
+                                                 Value row, Value chunk,
+                                                 Value slot) {
+  if (!slot)
+    slot = stage.perKeyStep ? readSlot : index(0);
+  return {slot, row, stageColumn(stage, row, chunk)};
+}
+
+void GpuKernelBuilder::emitKeyStepCopies(Value step, Value slot) {
+  PartitionOp keys = plan.getSchedule().getWork().keyPartition;
+  Value savedStep = fixed.lookup(keys.getOuter()), savedValid = keyValid;
+  fixed[keys.getOuter()] = step;
+  Value first = arith::MulIOp::create(b, loc, step, index(keys.getTile()));
+  keyValid = arith::MinUIOp::create(
+      b, loc, index(keys.getTile()),
+      arith::SubIOp::create(b, loc, extents.lookup(keys.getRank()), first));
+  for (auto [i, stage] : llvm::enumerate(plan.getStages()))
+    if (stage.perKeyStep)
+      emitStageCopy(stage, stageBuffers[i], slot);
+  if (savedStep)
+    fixed[keys.getOuter()] = savedStep;
+  else
+    fixed.erase(keys.getOuter());
+  keyValid = savedValid;
+}
+
+void GpuKernelBuilder::emitStageCopy(const StagePlan &stage, Value buffer,
+                                     Value slot) {
   EinsumOp einsum = stage.reader;
   AffineMap map =
       cast<AffineMapAttr>(einsum.getIndexingMaps()[stage.operand]).getValue();
@@ -324,7 +361,7 @@ void GpuKernelBuilder::emitStageCopy(const StagePlan &stage, Value buffer) {
                                              index(0));
     nvgpu::DeviceAsyncCopyOp::create(
         b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), buffer,
-        ValueRange{row, stageColumn(stage, row, chunk)}, global, indices,
+        stageIndices(stage, row, chunk, slot), global, indices,
         b.getIndexAttr(8), elements, UnitAttr());
   }
 }
@@ -677,7 +714,7 @@ Fragment GpuKernelBuilder::emitMmaShared(EinsumOp einsum,
       Value chunk = arith::AddIOp::create(b, loc, half16, index(2 * kk));
       fragmentsA.push_back(nvgpu::LdMatrixOp::create(
           b, loc, aType, bufferA,
-          ValueRange{row, stageColumn(stageA, row, chunk)}, false, 4));
+          stageIndices(stageA, row, chunk), false, 4));
     }
   }
   // B: ldmatrix.x2 per 8 keys, lane l gives key row 8 j + l % 8, chunk
@@ -696,7 +733,7 @@ Fragment GpuKernelBuilder::emitMmaShared(EinsumOp einsum,
       Value chunk = arith::AddIOp::create(b, loc, upper, index(2 * kk));
       Value fragmentB = nvgpu::LdMatrixOp::create(
           b, loc, bType, bufferB,
-          ValueRange{row, stageColumn(stageB, row, chunk)}, false, 2);
+          stageIndices(stageB, row, chunk), false, 2);
       accumulator = nvgpu::MmaSyncOp::create(b, loc, fragmentsA[kk], fragmentB,
                                              accumulator,
                                              ArrayRef<int64_t>{16, 8, 16});
@@ -768,7 +805,7 @@ Fragment GpuKernelBuilder::emitMmaRegisters(EinsumOp einsum,
       Value row = arith::AddIOp::create(b, loc, keyRow, index(16 * kk));
       Value fragmentB = nvgpu::LdMatrixOp::create(
           b, loc, bType, bufferB,
-          ValueRange{row, stageColumn(stageB, row, index(j))}, true, 2);
+          stageIndices(stageB, row, index(j)), true, 2);
       accumulator = nvgpu::MmaSyncOp::create(b, loc, fragmentsA[kk], fragmentB,
                                              accumulator,
                                              ArrayRef<int64_t>{16, 8, 16});
@@ -882,6 +919,24 @@ LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
   for (Value init : iterate.getInits())
     inits.push_back(fragments.lookup(init));
   SmallVector<Value> flatInits = flatten(inits);
+  int64_t slots = plan.getKeySlots();
+  auto tokenType = nvgpu::DeviceAsyncTokenType::get(b.getContext());
+  auto slotOf = [&](Value step) {
+    return slots == 1 ? index(0)
+                      : arith::RemUIOp::create(b, loc, step, index(slots))
+                            .getResult();
+  };
+  if (slots > 1) {
+    // The prologue: the first visited step's tiles are in flight before
+    // the loop.
+    Value any =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, first, last);
+    auto prologue = scf::IfOp::create(b, loc, any, false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(prologue.thenBlock());
+    emitKeyStepCopies(first, slotOf(first));
+    nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, ValueRange{});
+  }
   auto loop = scf::ForOp::create(b, loc, first, last, index(1), flatInits);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(loop.getBody());
@@ -891,14 +946,32 @@ LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
   keyValid = arith::MinUIOp::create(
       b, loc, index(keys.getTile()),
       arith::SubIOp::create(b, loc, extents.lookup(keys.getRank()), keyFirst));
-  // The previous step's readers are done with the key-side tiles.
+  readSlot = slotOf(step);
+  // Every thread is done with the previous step, whose slot the copies
+  // below overwrite.
   emitBarrier();
-  for (auto [i, stage] : llvm::enumerate(plan.getStages()))
-    if (stage.perKeyStep)
-      emitStageCopy(stage, stageBuffers[i]);
-  Value group = nvgpu::DeviceAsyncCreateGroupOp::create(
-      b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), ValueRange{});
-  nvgpu::DeviceAsyncWaitOp::create(b, loc, group, b.getI32IntegerAttr(0));
+  if (slots == 1) {
+    emitKeyStepCopies(step, readSlot);
+    Value group =
+        nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, ValueRange{});
+    nvgpu::DeviceAsyncWaitOp::create(b, loc, group, b.getI32IntegerAttr(0));
+  } else {
+    // Copy step + 1 into the other slot while this step computes: wait for
+    // all but that newest group (an empty group after the last step).
+    Value next = arith::AddIOp::create(b, loc, step, index(1));
+    Value more =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, next, last);
+    {
+      auto prefetch = scf::IfOp::create(b, loc, more, false);
+      OpBuilder::InsertionGuard inner(b);
+      b.setInsertionPointToStart(prefetch.thenBlock());
+      emitKeyStepCopies(next, slotOf(next));
+    }
+    Value group =
+        nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, ValueRange{});
+    nvgpu::DeviceAsyncWaitOp::create(b, loc, group, b.getI32IntegerAttr(1));
+  }
+  // Every thread's copies of this step have landed.
   emitBarrier();
 
   // The carried fragments inside the step.
@@ -1020,7 +1093,7 @@ LogicalResult GpuKernelBuilder::build() {
   bool anyPerItem = false;
   for (auto [i, stage] : llvm::enumerate(plan.getStages()))
     if (!stage.perKeyStep) {
-      emitStageCopy(stage, stageBuffers[i]);
+      emitStageCopy(stage, stageBuffers[i], index(0));
       anyPerItem = true;
     }
   if (anyPerItem) {
@@ -1042,7 +1115,7 @@ LogicalResult GpuKernelBuilder::build() {
         Value chunk = arith::AddIOp::create(b, loc, half16, index(2 * kk));
         loaded.push_back(nvgpu::LdMatrixOp::create(
             b, loc, aType, stageBuffers[i],
-            ValueRange{row, stageColumn(stage, row, chunk)}, false, 4));
+            stageIndices(stage, row, chunk), false, 4));
       }
       hoistedA[i] = loaded;
     }

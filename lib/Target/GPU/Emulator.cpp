@@ -22,6 +22,7 @@
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <cmath>
+#include <unordered_map>
 
 using namespace mlir;
 using namespace mlir::cascade::gpu;
@@ -106,7 +107,9 @@ struct SharedBuffer {
 /// kernel); it lands in shared memory when a wait retires its group.
 struct PendingCopy {
   Operation *op = nullptr;
-  MemrefView *dst = nullptr;
+  /// The destination memref (looked up when the copy lands: views live in
+  /// a map that may grow meanwhile).
+  Value dst;
   int64_t to = 0;
   SmallVector<double, 8> values;
 };
@@ -177,7 +180,13 @@ private:
   std::array<int64_t, 3> blockId;
   MutableArrayRef<EmulatorArgument> arguments;
   unsigned numThreads;
-  DenseMap<Value, std::vector<ThreadValue>> values;
+  /// Every value's per-thread registers. A node map: `slot` hands out
+  /// references that must survive later insertions (a DenseMap rehash
+  /// would move them).
+  struct ValueHash {
+    size_t operator()(Value value) const { return hash_value(value); }
+  };
+  std::unordered_map<Value, std::vector<ThreadValue>, ValueHash> values;
   DenseMap<Value, MemrefView> views;
   std::vector<SharedBuffer> shared;
   int64_t epoch = 0;
@@ -672,7 +681,7 @@ LogicalResult BlockRun::runAsyncCopy(nvgpu::DeviceAsyncCopyOp op,
                             << " elements runs past the end of a row";
     PendingCopy copy;
     copy.op = op;
-    copy.dst = *dst;
+    copy.dst = op.getDst();
     copy.to = *to;
     for (int64_t e = 0; e < count; ++e) {
       double value = 0;
@@ -682,6 +691,11 @@ LogicalResult BlockRun::runAsyncCopy(nvgpu::DeviceAsyncCopyOp op,
         value = normalize((*src)->data[*from + e], (*src)->elementType);
       }
       copy.values.push_back(normalize(value, (*dst)->elementType));
+      // The hardware may write any time from here to the wait: the write
+      // counts against this barrier interval's readers and writers now,
+      // and reads before the wait are caught by the in-flight count.
+      if (failed(noteWrite(op, **dst, *to + e, t)))
+        return failure();
       if ((*dst)->shared >= 0)
         ++shared[(*dst)->shared].inFlight[*to + e];
     }
@@ -690,17 +704,18 @@ LogicalResult BlockRun::runAsyncCopy(nvgpu::DeviceAsyncCopyOp op,
   return setUniform(op.getAsyncToken(), active, 0);
 }
 
-LogicalResult BlockRun::retireGroups(Operation *op, unsigned t, int64_t keep) {
+LogicalResult BlockRun::retireGroups(Operation *, unsigned t, int64_t keep) {
   auto &groups = asyncCopies[t].committed;
   while (static_cast<int64_t>(groups.size()) > keep) {
     for (PendingCopy &copy : groups.front()) {
+      FailureOr<MemrefView *> dst = getView(copy.op, copy.dst);
+      if (failed(dst))
+        return failure();
       for (auto [e, value] : llvm::enumerate(copy.values)) {
         int64_t at = copy.to + e;
-        if (copy.dst->shared >= 0)
-          --shared[copy.dst->shared].inFlight[at];
-        if (failed(noteWrite(copy.op, *copy.dst, at, t)))
-          return failure();
-        copy.dst->data[at] = value;
+        if ((*dst)->shared >= 0)
+          --shared[(*dst)->shared].inFlight[at];
+        (*dst)->data[at] = value;
       }
     }
     groups.erase(groups.begin());

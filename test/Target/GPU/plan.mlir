@@ -2,11 +2,11 @@
 // 64-row query tile, S = Q K^T from shared memory (query fragments hoisted
 // into registers), the row max and sum by quad shuffles, P V with P from the
 // accumulators, the key-side tiles staged per step in swizzled shared
-// memory; the causal iterate keeps its tile schedule.
+// memory, double-buffered (two slots: 8 KiB of queries + 2 x 16 KiB).
 // RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=64},cascade-stream-rank{tile-size=64},cascade-classify-tiles{query-tile=64},cascade-partition-rank{query-tile=64 tile-extents=e=64,f=64},cascade-annotate-plan{target=sm_80}))" 2>/dev/null | FileCheck %s
 
 // CHECK: cascade.grid [b, h, p1]
-// CHECK-SAME: cascade.gpu_plan = {chip = "sm_80", shared_bytes = 24576 : i64, stages = ["p0xe 64x64 per-item swizzled fragments-hoisted", "m0xe 64x64 per-key-step swizzled", "m0xf 64x64 per-key-step swizzled"], threads = 128 : i64, warps = 4 : i64}
+// CHECK-SAME: cascade.gpu_plan = {chip = "sm_80", key_slots = 2 : i64, shared_bytes = 40960 : i64, stages = ["p0xe 64x64 per-item swizzled fragments-hoisted", "m0xe 64x64 per-key-step swizzled", "m0xf 64x64 per-key-step swizzled"], threads = 128 : i64, warps = 4 : i64}
 // CHECK: %BQK = cascade.einsum BQK[m0, p0]
 // CHECK-SAME: gpu_plan = {a = "operand#0 ldmatrix", b = "operand#1 ldmatrix", form = "mma_shared", layout = "tile[m0=64]"}
 // CHECK: %LM = cascade.einsum LM[p0]
