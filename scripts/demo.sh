@@ -28,3 +28,14 @@ build/bin/attn-run variants/softmax.mlir --target cpu --dims "$DIMS" --seed 1 --
 echo "== and benchmarked against unfused OpenBLAS attention (B=1, H=8, N=2048, D=64, 2 threads):"
 build/bin/attn-run variants/softmax.mlir --target cpu --num-threads 2 \
   --dims b=1,h=8,p=2048,m=2048,e=64,f=64 --bench --baseline openblas
+echo "== the GPU backend (cascade-to-gpu, sm_80, f16): its kernel IR in the SIMT emulator,"
+echo "   checked against the fp64 reference (docs/GPU.md; no GPU needed):"
+build/bin/attn-run variants/softmax_causal.mlir --target cuda-emulator --chip sm_80 \
+  --dims b=1,h=2,p=100,m=200,e=64,f=64 --seed 1 --check
+if [ -x /usr/local/cuda/bin/ptxas ] || [ -n "${CUDA_HOME:-}" ]; then
+  echo "== and compiled ahead of time to PTX and a cubin (upstream NVVM pipeline, ptxas):"
+  build/bin/attn-compile variants/softmax_causal.mlir --target cuda --chip sm_80 \
+    --head-dims e=64,f=64 -o build/softmax_causal.cubin --ptx build/softmax_causal.ptx \
+    --header build/softmax_causal_cuda.h
+  echo "   build/softmax_causal.{cubin,ptx}: $(grep -c mma.sync build/softmax_causal.ptx) mma.sync, $(grep -c ldmatrix build/softmax_causal.ptx) ldmatrix, $(grep -c "cp.async.c[ag].shared" build/softmax_causal.ptx) cp.async in the PTX"
+fi

@@ -18,6 +18,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CpuRun.h"
+#include "InputExtents.h"
 #include "FmaPeak.h"
 #include "OpenBlasBaseline.h"
 
@@ -365,34 +366,15 @@ int check(func::FuncOp function, CpuKernel &kernel, const Tensor &actual,
 
 int mlir::cascade::runOnCpu(func::FuncOp function, ArrayRef<Tensor> inputs,
                             const CpuRunOptions &options) {
-  FailureOr<RankEnvironment> env = RankEnvironment::build(function);
-  if (failed(env))
-    return fail("inconsistent ranks");
-  SmallVector<SmallVector<int64_t>> shapes;
-  SmallVector<std::optional<int64_t>> scalars;
-  for (auto [arg, input] : llvm::enumerate(inputs)) {
-    shapes.push_back(input.shape);
-    scalars.push_back(env->getRankOfScalarArgument(arg)
-                          ? input.getScalarInteger()
-                          : std::nullopt);
-  }
   std::string error;
-  FailureOr<llvm::StringMap<int64_t>> extents =
-      env->resolveExtents(shapes, error, scalars);
-  if (failed(extents))
+  FailureOr<InputExtents> sizes = resolveInputExtents(function, inputs, error);
+  if (failed(sizes))
     return fail(error);
-
-  // Head dimensions are compile-time: take them from the float inputs (an
-  // integer tensor holds ids per position, not a head dimension).
+  const llvm::StringMap<int64_t> *extents = &sizes->extents;
+  // Head dimensions are compile-time: taken from the float inputs.
   CpuTargetOptions target = options.target;
-  for (auto [arg, input] : llvm::enumerate(inputs))
-    if (auto tensor =
-            dyn_cast<RankedTensorType>(function.getArgumentTypes()[arg]);
-        tensor && tensor.getRank() > 0 &&
-        isa<FloatType>(tensor.getElementType()))
-      if (std::optional<StringRef> rank =
-              env->getRankOfArgumentDim(arg, input.getRank() - 1))
-        target.headDims[*rank] = input.shape.back();
+  for (auto &entry : sizes->headDims)
+    target.headDims[entry.getKey()] = entry.getValue();
   FailureOr<CpuKernelInterface> interface =
       getCpuKernelInterface(function, target);
   if (failed(interface))

@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "GpuEmulatorRun.h"
+#include "InputExtents.h"
 
 #include "cascade/Analysis/GpuPlan.h"
 #include "cascade/Conversion/CascadeToCPU.h"
@@ -45,31 +46,14 @@ static double roundTo(double value, cascade::gpu::HalfType type) {
 int mlir::cascade::runOnGpuEmulator(func::FuncOp function,
                                     ArrayRef<Tensor> inputs,
                                     const GpuEmulatorRunOptions &options) {
-  FailureOr<RankEnvironment> env = RankEnvironment::build(function);
-  if (failed(env))
-    return fail("inconsistent ranks");
-  SmallVector<SmallVector<int64_t>> shapes;
-  SmallVector<std::optional<int64_t>> scalars;
-  for (auto [arg, input] : llvm::enumerate(inputs)) {
-    shapes.push_back(input.shape);
-    scalars.push_back(env->getRankOfScalarArgument(arg)
-                          ? input.getScalarInteger()
-                          : std::nullopt);
-  }
   std::string error;
-  FailureOr<llvm::StringMap<int64_t>> extents =
-      env->resolveExtents(shapes, error, scalars);
-  if (failed(extents))
+  FailureOr<InputExtents> sizes = resolveInputExtents(function, inputs, error);
+  if (failed(sizes))
     return fail(error);
+  const llvm::StringMap<int64_t> *extents = &sizes->extents;
   GpuTargetOptions target = options.target;
-  for (auto [arg, input] : llvm::enumerate(inputs))
-    if (auto tensor =
-            dyn_cast<RankedTensorType>(function.getArgumentTypes()[arg]);
-        tensor && tensor.getRank() > 0 &&
-        isa<FloatType>(tensor.getElementType()))
-      if (std::optional<StringRef> rank =
-              env->getRankOfArgumentDim(arg, input.getRank() - 1))
-        target.headDims[*rank] = input.shape.back();
+  for (auto &entry : sizes->headDims)
+    target.headDims[entry.getKey()] = entry.getValue();
   if (failed(verifyGpuTargetOptions(target, error)))
     return fail(error);
   cascade::gpu::HalfType half = target.storageType == "bf16" ? cascade::gpu::HalfType::BF16

@@ -118,6 +118,9 @@ private:
   Fragment emitMmaShared(EinsumOp einsum, const GpuEinsumPlan &einsumPlan);
   Fragment emitMmaRegisters(EinsumOp einsum, const GpuEinsumPlan &einsumPlan);
   Value combine(ReduceKind kind, Value accumulator, Value value);
+  /// The mma A fragments (one per 16-wide k-step) of a stage whose rows
+  /// are the query tile's, for the calling warp's 16 rows.
+  SmallVector<Value> loadFragmentsA(int64_t stageIndex);
   LogicalResult emitIterate(IterateOp iterate);
   LogicalResult emitStep(IterateOp iterate);
   void emitResultStore(Value result, Value out);
@@ -601,17 +604,7 @@ Value GpuKernelBuilder::evaluateBody(EinsumOp einsum,
 
 Value GpuKernelBuilder::combine(ReduceKind kind, Value accumulator,
                                 Value value) {
-  switch (kind) {
-  case ReduceKind::add:
-    return arith::AddFOp::create(b, loc, accumulator, value);
-  case ReduceKind::mul:
-    return arith::MulFOp::create(b, loc, accumulator, value);
-  case ReduceKind::max:
-    return arith::MaximumFOp::create(b, loc, accumulator, value);
-  case ReduceKind::min:
-    return arith::MinimumFOp::create(b, loc, accumulator, value);
-  }
-  llvm_unreachable("unknown reduction");
+  return buildReduceCombine(b, loc, kind, accumulator, value);
 }
 
 Fragment GpuKernelBuilder::emitMap(EinsumOp einsum,
@@ -689,34 +682,37 @@ static void unpackAccumulator(OpBuilder &b, Location loc, Value accumulator,
           b, loc, accumulator, ArrayRef<int64_t>{r, c});
 }
 
+SmallVector<Value> GpuKernelBuilder::loadFragmentsA(int64_t stageIndex) {
+  const StagePlan &stage = plan.getStages()[stageIndex];
+  auto aType = VectorType::get({4, 2}, storage);
+  // ldmatrix.x4: lane l gives row 16 w + l % 16 at chunk 2 kk + l / 16.
+  Value row = arith::AddIOp::create(
+      b, loc, arith::MulIOp::create(b, loc, warp, index(16)),
+      arith::RemUIOp::create(b, loc, lane, index(16)));
+  Value half = arith::DivUIOp::create(b, loc, lane, index(16));
+  SmallVector<Value> fragments;
+  for (int64_t kk = 0; kk < stage.width / 16; ++kk) {
+    Value chunk = arith::AddIOp::create(b, loc, half, index(2 * kk));
+    fragments.push_back(nvgpu::LdMatrixOp::create(
+        b, loc, aType, stageBuffers[stageIndex],
+        stageIndices(stage, row, chunk), false, 4));
+  }
+  return fragments;
+}
+
 Fragment GpuKernelBuilder::emitMmaShared(EinsumOp einsum,
                                          const GpuEinsumPlan &einsumPlan) {
   const StagePlan &stageA = plan.getStages()[einsumPlan.stageA];
   const StagePlan &stageB = plan.getStages()[einsumPlan.stageB];
-  Value bufferA = stageBuffers[einsumPlan.stageA];
   Value bufferB = stageBuffers[einsumPlan.stageB];
   int64_t kSteps = stageA.width / 16;
-  Type half = storage;
-  auto aType = VectorType::get({4, 2}, half);
-  auto bType = VectorType::get({2, 2}, half);
+  auto bType = VectorType::get({2, 2}, storage);
   auto cType = VectorType::get({2, 2}, b.getF32Type());
-  // A: ldmatrix.x4, lane l gives row 16 w + l % 16, chunk 2 kk + l / 16.
-  SmallVector<Value> fragmentsA;
+  // A: hoisted before the key loop, or read from shared memory now.
   auto found = hoistedA.find(einsumPlan.stageA);
-  if (found != hoistedA.end()) {
-    fragmentsA = found->second;
-  } else {
-    Value row = arith::AddIOp::create(
-        b, loc, arith::MulIOp::create(b, loc, warp, index(16)),
-        arith::RemUIOp::create(b, loc, lane, index(16)));
-    Value half16 = arith::DivUIOp::create(b, loc, lane, index(16));
-    for (int64_t kk = 0; kk < kSteps; ++kk) {
-      Value chunk = arith::AddIOp::create(b, loc, half16, index(2 * kk));
-      fragmentsA.push_back(nvgpu::LdMatrixOp::create(
-          b, loc, aType, bufferA,
-          stageIndices(stageA, row, chunk), false, 4));
-    }
-  }
+  SmallVector<Value> fragmentsA = found != hoistedA.end()
+                                      ? found->second
+                                      : loadFragmentsA(einsumPlan.stageA);
   // B: ldmatrix.x2 per 8 keys, lane l gives key row 8 j + l % 8, chunk
   // 2 kk + (l / 8) % 2 (lanes 16-31 repeat 0-15; x2 ignores them).
   Value keyInBlock = arith::RemUIOp::create(b, loc, lane, index(8));
@@ -751,7 +747,6 @@ Fragment GpuKernelBuilder::emitMmaShared(EinsumOp einsum,
       value = arith::SelectOp::create(b, loc, holds, value, fill);
     result[element.index] = value;
   }
-  (void)stageB;
   return result;
 }
 
@@ -1102,23 +1097,9 @@ LogicalResult GpuKernelBuilder::build() {
         ValueRange{});
     nvgpu::DeviceAsyncWaitOp::create(b, loc, group, b.getI32IntegerAttr(0));
     emitBarrier();
-    auto aType = VectorType::get({4, 2}, storage);
-    Value row = arith::AddIOp::create(
-        b, loc, arith::MulIOp::create(b, loc, warp, index(16)),
-        arith::RemUIOp::create(b, loc, lane, index(16)));
-    Value half16 = arith::DivUIOp::create(b, loc, lane, index(16));
-    for (auto [i, stage] : llvm::enumerate(plan.getStages())) {
-      if (!stage.hoistFragments)
-        continue;
-      SmallVector<Value> loaded;
-      for (int64_t kk = 0; kk < stage.width / 16; ++kk) {
-        Value chunk = arith::AddIOp::create(b, loc, half16, index(2 * kk));
-        loaded.push_back(nvgpu::LdMatrixOp::create(
-            b, loc, aType, stageBuffers[i],
-            stageIndices(stage, row, chunk), false, 4));
-      }
-      hoistedA[i] = loaded;
-    }
+    for (auto [i, stage] : llvm::enumerate(plan.getStages()))
+      if (stage.hoistFragments)
+        hoistedA[i] = loadFragmentsA(i);
   }
   GridOp grid = plan.getSchedule().getGrid();
   // Einsums outside the grid: one value per block.
