@@ -1,15 +1,18 @@
 //===- PipelineFuzzer.cpp - libFuzzer: parse, rewrite, lower to LLVM ------===//
 //
-// A spec that parses and verifies goes through cascade-minimize-passes (the
-// special-value analysis and Z3 included) and the whole cascade-to-cpu
-// pipeline down to the LLVM dialect, with every head dimension set to 16:
-// each step must succeed or fail with a diagnostic.
+// A spec that parses and verifies goes through the GPU backend's kernel
+// builder (scheduling, GpuPlan, the gpu/nvgpu kernel, on a copy), then
+// cascade-minimize-passes (the special-value analysis and Z3 included) and
+// the whole cascade-to-cpu pipeline down to the LLVM dialect, with every
+// head dimension set to 16: each step must succeed or fail with a
+// diagnostic.
 //
 //===----------------------------------------------------------------------===//
 
 #include "FuzzContext.h"
 
 #include "cascade/Conversion/CascadeToCPU.h"
+#include "cascade/Conversion/CascadeToGPU.h"
 #include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
 #include "cascade/Transforms/Passes.h"
 
@@ -51,6 +54,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (auto &head : heads)
     options.headDims[head.getKey()] = 16;
   options.cpu = "x86-64-v3";
+  GpuTargetOptions gpu;
+  for (auto &head : heads)
+    gpu.headDims[head.getKey()] = 16;
+  for (auto function : module->getOps<func::FuncOp>())
+    if (!function.isExternal())
+      (void)buildGpuKernelModule(function, gpu);
   PassManager pm(&context);
   if (failed(buildCascadeToCpuPipeline(pm, options)))
     return 0;

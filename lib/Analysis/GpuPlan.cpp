@@ -165,10 +165,13 @@ FailureOr<GpuPlan> GpuPlan::compute(func::FuncOp function,
   if (failed(plan.planBlock(grid.getBodyBlock())))
     return failure();
   auto yield = cast<YieldOp>(grid.getBodyBlock().getTerminator());
+  if (yield.getValues().size() != 1)
+    return grid.emitError("the GPU backend writes one result per grid");
   for (Value result : yield.getValues()) {
-    const FragmentLayout &layout = plan.getLayout(result);
-    if (layout.kind != FragmentLayout::Kind::Tile ||
-        layout.columnRank == plan.keyRank)
+    auto it = plan.layouts.find(result);
+    if (it == plan.layouts.end() ||
+        it->second.kind != FragmentLayout::Kind::Tile ||
+        it->second.columnRank == plan.keyRank)
       return grid.emitError("the GPU backend writes a result over the query "
                             "rows and a head dimension");
   }
@@ -210,8 +213,13 @@ LogicalResult GpuPlan::planBlock(Block &block) {
                                  "its steps (chunked linear attention)");
       Block &body = iterate.getBodyBlock();
       for (auto [init, argument] :
-           llvm::zip(iterate.getInits(), body.getArguments()))
-        layouts[argument] = getLayout(init);
+           llvm::zip(iterate.getInits(), body.getArguments())) {
+        auto it = layouts.find(init);
+        if (it == layouts.end())
+          return iterate.emitError("a carried value the work item does not "
+                                   "compute has no GPU form");
+        layouts[argument] = it->second;
+      }
       if (failed(planBlock(body)))
         return failure();
       for (auto [result, argument] :
