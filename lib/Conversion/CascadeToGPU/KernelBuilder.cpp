@@ -11,9 +11,10 @@
 //   3. the grid's body in program order: every tensor is a list of f32
 //      registers in its FragmentLayout (a warp owns 16 rows of the tile);
 //      the key iterate is an scf.for over the key tiles its tile schedule
-//      visits, the carried tensors its iter_args, each step staging its
-//      key-side tiles (cp.async, one group, then a barrier) and emitting
-//      its Einsums twice when the schedule has full tiles (without and with
+//      visits, the carried tensors its iter_args; with two slots each step
+//      copies the next step's key-side tiles (cp.async) while it computes
+//      its own, else it copies its own and waits; it emits its Einsums
+//      twice when the schedule has full tiles (without and with
 //      predicates);
 //   4. the result tile converted to the storage type and stored for the
 //      rows inside the query rank.
