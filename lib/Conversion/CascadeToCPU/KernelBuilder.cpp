@@ -627,40 +627,14 @@ LogicalResult KernelBuilder::emitScheduledSteps(
       return iterate.emitError("no extent known for rank '") << rank << "'";
     symbols.push_back(value);
   }
-  Value zero = state.constantIndex(0);
-  // max (lower) or min (upper) of a map's results, clamped to [0, steps].
-  auto bound = [&](AffineMap map, bool isLower) {
-    Value result;
-    for (AffineExpr expr : map.getResults()) {
-      Value v = affine::expandAffineExpr(builder, loc, expr, dims, symbols);
-      result = !result ? v
-               : isLower ? arith::MaxSIOp::create(builder, loc, result, v)
-                                 .getResult()
-                         : arith::MinSIOp::create(builder, loc, result, v)
-                               .getResult();
-    }
-    result = arith::MaxSIOp::create(builder, loc, result, zero);
-    return arith::MinSIOp::create(builder, loc, result, steps).getResult();
-  };
   // The loop runs over the key tiles from the first range's lowest to the
-  // last range's highest in key order, as the iterate does (several ranges
-  // may overlap and come in any order); between ranges of a union it skips
-  // the tiles no range visits.
-  SmallVector<std::pair<Value, Value>> visited, full;
-  Value first, last;
-  for (Attribute attr : tiles.getRanges()) {
-    auto range = cast<KeyRangeAttr>(attr);
-    Value lower = bound(range.getLower(), true);
-    Value upper = bound(range.getUpper(), false);
-    visited.push_back({lower, upper});
-    full.push_back({bound(range.getFullLower(), true),
-                    bound(range.getFullUpper(), false)});
-    first = first ? arith::MinSIOp::create(builder, loc, first, lower)
-                        .getResult()
-                  : lower;
-    last = last ? arith::MaxSIOp::create(builder, loc, last, upper).getResult()
-                : upper;
-  }
+  // last range's highest in key order, as the iterate does; between ranges
+  // of a union it skips the tiles no range visits.
+  KeyTileLoopBounds bounds =
+      buildKeyTileBounds(builder, loc, tiles, dims, symbols, steps);
+  SmallVector<std::pair<Value, Value>> visited = bounds.visited,
+                                       full = bounds.full;
+  Value first = bounds.first, last = bounds.last;
   // Data comparisons (ids): the plan says which read varies with which
   // tile; the query tile's id ranges are taken once, here.
   std::optional<DataTileClassifier> byIds;

@@ -885,31 +885,12 @@ LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
     SmallVector<Value> syms;
     for (StringRef rank : tiles->getSymbols().getAsValueRange<StringAttr>())
       syms.push_back(extents.lookup(rank));
-    auto bound = [&](AffineMap map, bool isLower) {
-      Value result;
-      for (AffineExpr expr : map.getResults()) {
-        Value v = affine::expandAffineExpr(b, loc, expr, dims, syms);
-        result = !result ? v
-                 : isLower
-                     ? arith::MaxSIOp::create(b, loc, result, v).getResult()
-                     : arith::MinSIOp::create(b, loc, result, v).getResult();
-      }
-      result = arith::MaxSIOp::create(b, loc, result, index(0));
-      return arith::MinSIOp::create(b, loc, result, steps).getResult();
-    };
-    first = last = Value();
-    for (Attribute attr : tiles->getRanges()) {
-      auto range = cast<KeyRangeAttr>(attr);
-      Value lower = bound(range.getLower(), true);
-      Value upper = bound(range.getUpper(), false);
-      visited.push_back({lower, upper});
-      full.push_back({bound(range.getFullLower(), true),
-                      bound(range.getFullUpper(), false)});
-      first = first ? arith::MinSIOp::create(b, loc, first, lower).getResult()
-                    : lower;
-      last = last ? arith::MaxSIOp::create(b, loc, last, upper).getResult()
-                  : upper;
-    }
+    KeyTileLoopBounds bounds =
+        buildKeyTileBounds(b, loc, *tiles, dims, syms, steps);
+    visited = bounds.visited;
+    full = bounds.full;
+    first = bounds.first;
+    last = bounds.last;
   }
   SmallVector<Fragment> inits;
   for (Value init : iterate.getInits())

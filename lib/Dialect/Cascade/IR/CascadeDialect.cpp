@@ -8,6 +8,7 @@
 #include "cascade/Dialect/Cascade/IR/CascadeOps.h"
 #include "InfixBody.h"
 
+#include "mlir/Dialect/Affine/Utils.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -109,6 +110,46 @@ Value mlir::cascade::buildReduceCombine(OpBuilder &b, Location loc,
 //===----------------------------------------------------------------------===//
 // TileScheduleAttr
 //===----------------------------------------------------------------------===//
+
+KeyTileLoopBounds mlir::cascade::buildKeyTileBounds(OpBuilder &b,
+                                                    Location loc,
+                                                    TileScheduleAttr tiles,
+                                                    ValueRange dims,
+                                                    ValueRange symbols,
+                                                    Value steps) {
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  // max (lower) or min (upper) of a map's results, clamped to [0, steps].
+  auto bound = [&](AffineMap map, bool isLower) {
+    Value result;
+    for (AffineExpr expr : map.getResults()) {
+      Value v = affine::expandAffineExpr(b, loc, expr, dims, symbols);
+      result = !result ? v
+               : isLower
+                   ? arith::MaxSIOp::create(b, loc, result, v).getResult()
+                   : arith::MinSIOp::create(b, loc, result, v).getResult();
+    }
+    result = arith::MaxSIOp::create(b, loc, result, zero);
+    return arith::MinSIOp::create(b, loc, result, steps).getResult();
+  };
+  KeyTileLoopBounds bounds;
+  for (Attribute attr : tiles.getRanges()) {
+    auto range = cast<KeyRangeAttr>(attr);
+    Value lower = bound(range.getLower(), true);
+    Value upper = bound(range.getUpper(), false);
+    bounds.visited.push_back({lower, upper});
+    bounds.full.push_back({bound(range.getFullLower(), true),
+                           bound(range.getFullUpper(), false)});
+    bounds.first =
+        bounds.first
+            ? arith::MinSIOp::create(b, loc, bounds.first, lower).getResult()
+            : lower;
+    bounds.last =
+        bounds.last
+            ? arith::MaxSIOp::create(b, loc, bounds.last, upper).getResult()
+            : upper;
+  }
+  return bounds;
+}
 
 LogicalResult
 TileScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,

@@ -43,6 +43,22 @@ double getReduceIdentity(ReduceKind kind);
 Value buildReduceCombine(OpBuilder &builder, Location loc, ReduceKind kind,
                          Value accumulator, Value value);
 
+/// The key-tile bounds a `#cascade.tiles` schedule gives one query tile, as
+/// index values: per range, the tiles visited ([lower, upper): the largest
+/// lower and the smallest upper result of its maps) and those run without
+/// masks (the full bounds), each clamped to [0, steps); and the loop's
+/// extent, from the lowest lower to the highest upper bound (ranges of a
+/// union may overlap and come in any order). `dims` and `symbols` are the
+/// values of the schedule's dims (the query tile index first) and symbols.
+/// Both backends' key loops are built from it.
+struct KeyTileLoopBounds {
+  SmallVector<std::pair<Value, Value>> visited, full;
+  Value first, last;
+};
+KeyTileLoopBounds buildKeyTileBounds(OpBuilder &builder, Location loc,
+                                     TileScheduleAttr tiles, ValueRange dims,
+                                     ValueRange symbols, Value steps);
+
 /// Folds `value` into `accumulator` with the reduce operator.
 double combineReduce(ReduceKind kind, double accumulator, double value);
 
