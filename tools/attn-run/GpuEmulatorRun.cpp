@@ -17,6 +17,7 @@
 #include "cascade/Conversion/CascadeToCPU.h"
 #include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
 #include "cascade/Interpreter/Interpreter.h"
+#include "cascade/Support/Npy.h"
 #include "cascade/Target/GPU/Emulator.h"
 #include "cascade/Target/GPU/WarpSemantics.h"
 
@@ -164,6 +165,10 @@ int mlir::cascade::runOnGpuEmulator(func::FuncOp function,
     for (size_t i = 0; i < output.data.size(); ++i)
       llvm::outs() << llvm::format("%.10g", output.data[i])
                    << (((i + 1) % output.shape.back()) ? " " : "\n");
+  if (!options.outputPath.empty())
+    if (llvm::Error err = writeNpy(options.outputPath, output,
+                                   NpyDType::Float32))
+      return fail(llvm::toString(std::move(err)));
   if (!options.check)
     return 0;
 

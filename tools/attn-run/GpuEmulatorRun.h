@@ -6,12 +6,16 @@
 #include "cascade/Conversion/CascadeToGPU.h"
 #include "cascade/Support/Tensor.h"
 
+#include <string>
+
 namespace mlir::cascade {
 
 struct GpuEmulatorRunOptions {
   GpuTargetOptions target;
   bool check = false;
   bool printValues = false;
+  /// Where to write the output as .npy (float32), if set.
+  std::string outputPath;
 };
 
 /// Builds the GPU kernel of `function` for `options.target`, runs its IR

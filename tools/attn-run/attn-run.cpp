@@ -525,6 +525,10 @@ int main(int argc, char **argv) {
         storageType.getNumOccurrences() ? storageType.getValue() : "f16";
     options.check = checkOutput;
     options.printValues = printValues;
+    options.outputPath = outputPath;
+    if (checkRows.getNumOccurrences())
+      return fail("--check-rows samples the CPU target's reference; the "
+                  "emulator runs small problems and checks every row");
     return runOnGpuEmulator(*entry, *inputs, options);
   }
   if (targetName == "cpu") {
