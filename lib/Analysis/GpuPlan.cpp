@@ -107,6 +107,14 @@ const FragmentLayout &GpuPlan::getLayout(Value value) const {
   return it->second;
 }
 
+FragmentLayout GpuPlan::getKeyTileLayout() const {
+  FragmentLayout layout;
+  layout.kind = FragmentLayout::Kind::Tile;
+  layout.columnRank = keyRank;
+  layout.columns = schedule->getLocalExtent(keyRank);
+  return layout;
+}
+
 const GpuEinsumPlan &GpuPlan::getEinsum(EinsumOp einsum) const {
   auto it = einsums.find(einsum.getOperation());
   assert(it != einsums.end() && "no GPU plan for this Einsum");
@@ -304,10 +312,7 @@ LogicalResult GpuPlan::planEinsum(EinsumOp einsum) {
   }
 
   auto reductions = einsum.getReductions().getValue();
-  FragmentLayout keyTile;
-  keyTile.kind = FragmentLayout::Kind::Tile;
-  keyTile.columnRank = keyRank;
-  keyTile.columns = base.getLocalExtent(keyRank);
+  FragmentLayout keyTile = getKeyTileLayout();
   if (reductions.empty()) {
     plan.kind = GpuEinsumPlan::Kind::Map;
     for (unsigned i = 0; i < einsum.getInputs().size(); ++i)
@@ -509,10 +514,7 @@ LogicalResult GpuPlan::planMmaRegisters(EinsumOp einsum, GpuEinsumPlan &plan) {
     return einsum.emitError("no GPU form yet for a contraction of the keys "
                             "that is not a register tile times a global "
                             "operand");
-  FragmentLayout keyTile;
-  keyTile.kind = FragmentLayout::Kind::Tile;
-  keyTile.columnRank = keyRank;
-  keyTile.columns = schedule->getLocalExtent(keyRank);
+  FragmentLayout keyTile = getKeyTileLayout();
   if (failed(checkElementOperand(einsum, tile, keyTile)))
     return failure();
   if (getLayout(einsum.getInputs()[tile]).kind != FragmentLayout::Kind::Tile)

@@ -156,6 +156,9 @@ public:
   llvm::StringRef getRowRank() const { return rowRank; }
   llvm::StringRef getKeyRank() const { return keyRank; }
   const FragmentLayout &getLayout(Value value) const;
+  /// The layout of a tile over the query rows and the key tile's keys (S,
+  /// P): what row reductions and P V read.
+  FragmentLayout getKeyTileLayout() const;
   const GpuEinsumPlan &getEinsum(EinsumOp einsum) const;
   ArrayRef<StagePlan> getStages() const { return stages; }
   /// The block's static shared memory: every stage, the per-key-step ones

@@ -122,6 +122,10 @@ private:
   /// The mma A fragments (one per 16-wide k-step) of a stage whose rows
   /// are the query tile's, for the calling warp's 16 rows.
   SmallVector<Value> loadFragmentsA(int64_t stageIndex);
+  /// The f32 tile of `columns` columns whose 8-column block j is
+  /// sum_kk A[kk] B(j, kk) by mma.sync m16n8k16, B loaded by `loadB`.
+  Fragment contract(ArrayRef<Value> fragmentsA, int64_t columns,
+                    function_ref<Value(int64_t j, int64_t kk)> loadB);
   LogicalResult emitIterate(IterateOp iterate);
   LogicalResult emitStep(IterateOp iterate);
   void emitResultStore(Value result, Value out);
@@ -626,10 +630,7 @@ Fragment GpuKernelBuilder::emitRowReduce(EinsumOp einsum,
   auto reduction =
       cast<ReductionAttr>(einsum.getReductions().getValue().front());
   ReduceKind kind = reduction.getKind();
-  FragmentLayout keys;
-  keys.kind = FragmentLayout::Kind::Tile;
-  keys.columnRank = plan.getKeyRank().str();
-  keys.columns = plan.getSchedule().getLocalExtent(plan.getKeyRank());
+  FragmentLayout keys = plan.getKeyTileLayout();
   Value identity = f32(getReduceIdentity(kind));
   Value zero = f32(0), one = f32(1);
   Value partial[2] = {identity, identity};
@@ -701,14 +702,29 @@ SmallVector<Value> GpuKernelBuilder::loadFragmentsA(int64_t stageIndex) {
   return fragments;
 }
 
+Fragment GpuKernelBuilder::contract(
+    ArrayRef<Value> fragmentsA, int64_t columns,
+    function_ref<Value(int64_t j, int64_t kk)> loadB) {
+  auto cType = VectorType::get({2, 2}, b.getF32Type());
+  Value zero = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(cType, b.getF32FloatAttr(0)));
+  Fragment result(columns / 2);
+  for (int64_t j = 0; j < columns / 8; ++j) {
+    Value accumulator = zero;
+    for (auto [kk, fragmentA] : llvm::enumerate(fragmentsA))
+      accumulator = nvgpu::MmaSyncOp::create(b, loc, fragmentA, loadB(j, kk),
+                                             accumulator,
+                                             ArrayRef<int64_t>{16, 8, 16});
+    unpackAccumulator(b, loc, accumulator, j, result);
+  }
+  return result;
+}
+
 Fragment GpuKernelBuilder::emitMmaShared(EinsumOp einsum,
                                          const GpuEinsumPlan &einsumPlan) {
-  const StagePlan &stageA = plan.getStages()[einsumPlan.stageA];
   const StagePlan &stageB = plan.getStages()[einsumPlan.stageB];
   Value bufferB = stageBuffers[einsumPlan.stageB];
-  int64_t kSteps = stageA.width / 16;
   auto bType = VectorType::get({2, 2}, storage);
-  auto cType = VectorType::get({2, 2}, b.getF32Type());
   // A: hoisted before the key loop, or read from shared memory now.
   auto found = hoistedA.find(einsumPlan.stageA);
   SmallVector<Value> fragmentsA = found != hoistedA.end()
@@ -719,24 +735,15 @@ Fragment GpuKernelBuilder::emitMmaShared(EinsumOp einsum,
   Value keyInBlock = arith::RemUIOp::create(b, loc, lane, index(8));
   Value upper = arith::RemUIOp::create(
       b, loc, arith::DivUIOp::create(b, loc, lane, index(8)), index(2));
-  Value zero = arith::ConstantOp::create(
-      b, loc, DenseElementsAttr::get(cType, b.getF32FloatAttr(0)));
-  int64_t blocks = einsumPlan.output.columns / 8;
-  Fragment result(einsumPlan.output.getRegisters());
-  for (int64_t j = 0; j < blocks; ++j) {
-    Value accumulator = zero;
-    Value row = arith::AddIOp::create(b, loc, keyInBlock, index(8 * j));
-    for (int64_t kk = 0; kk < kSteps; ++kk) {
-      Value chunk = arith::AddIOp::create(b, loc, upper, index(2 * kk));
-      Value fragmentB = nvgpu::LdMatrixOp::create(
-          b, loc, bType, bufferB,
-          stageIndices(stageB, row, chunk), false, 2);
-      accumulator = nvgpu::MmaSyncOp::create(b, loc, fragmentsA[kk], fragmentB,
-                                             accumulator,
-                                             ArrayRef<int64_t>{16, 8, 16});
-    }
-    unpackAccumulator(b, loc, accumulator, j, result);
-  }
+  Fragment result =
+      contract(fragmentsA, einsumPlan.output.columns, [&](int64_t j, int64_t kk) {
+        Value row = arith::AddIOp::create(b, loc, keyInBlock, index(8 * j));
+        Value chunk = arith::AddIOp::create(b, loc, upper, index(2 * kk));
+        return nvgpu::LdMatrixOp::create(b, loc, bType, bufferB,
+                                         stageIndices(stageB, row, chunk),
+                                         false, 2)
+            .getResult();
+      });
   // The body is a * b * s: s is the body at a = b = 1, per element (it may
   // read coordinates); masked points hold the fill value.
   Value one = f32(1);
@@ -758,11 +765,7 @@ Fragment GpuKernelBuilder::emitMmaRegisters(EinsumOp einsum,
   Type half = storage;
   auto aType = VectorType::get({4, 2}, half);
   auto bType = VectorType::get({2, 2}, half);
-  auto cType = VectorType::get({2, 2}, b.getF32Type());
-  FragmentLayout keys;
-  keys.kind = FragmentLayout::Kind::Tile;
-  keys.columnRank = plan.getKeyRank().str();
-  keys.columns = plan.getSchedule().getLocalExtent(plan.getKeyRank());
+  FragmentLayout keys = plan.getKeyTileLayout();
   // A: the tile's elements where the predicate holds and the key exists
   // (else 0: nothing to add), rounded to the operand type. Accumulator
   // blocks 2 kk and 2 kk + 1 are A's columns 0-7 and 8-15 of k-step kk.
@@ -791,23 +794,14 @@ Fragment GpuKernelBuilder::emitMmaRegisters(EinsumOp einsum,
   // B: ldmatrix.x2.trans per 8 output columns, lane l gives key row
   // 16 kk + l % 16 at chunk j.
   Value keyRow = arith::RemUIOp::create(b, loc, lane, index(16));
-  Value zero = arith::ConstantOp::create(
-      b, loc, DenseElementsAttr::get(cType, b.getF32FloatAttr(0)));
-  int64_t blocks = einsumPlan.output.columns / 8;
-  Fragment result(einsumPlan.output.getRegisters());
-  for (int64_t j = 0; j < blocks; ++j) {
-    Value accumulator = zero;
-    for (int64_t kk = 0; kk < kSteps; ++kk) {
-      Value row = arith::AddIOp::create(b, loc, keyRow, index(16 * kk));
-      Value fragmentB = nvgpu::LdMatrixOp::create(
-          b, loc, bType, bufferB,
-          stageIndices(stageB, row, index(j)), true, 2);
-      accumulator = nvgpu::MmaSyncOp::create(b, loc, fragmentsA[kk], fragmentB,
-                                             accumulator,
-                                             ArrayRef<int64_t>{16, 8, 16});
-    }
-    unpackAccumulator(b, loc, accumulator, j, result);
-  }
+  Fragment result =
+      contract(fragmentsA, einsumPlan.output.columns, [&](int64_t j, int64_t kk) {
+        Value row = arith::AddIOp::create(b, loc, keyRow, index(16 * kk));
+        return nvgpu::LdMatrixOp::create(b, loc, bType, bufferB,
+                                         stageIndices(stageB, row, index(j)),
+                                         true, 2)
+            .getResult();
+      });
   Value one = f32(1);
   for (const Element &element : elementsOf(einsumPlan.output)) {
     Value scale = evaluateBody(einsum, einsumPlan.output, element, {one, one});
