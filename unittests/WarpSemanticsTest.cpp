@@ -12,9 +12,12 @@
 #include "cascade/Target/GPU/WarpSemantics.h"
 
 #include "gtest/gtest.h"
+#include "llvm/ADT/bit.h"
 
 #include <cmath>
+#include <limits>
 #include <set>
+#include <vector>
 
 using namespace mlir::cascade::gpu;
 
@@ -319,3 +322,44 @@ TEST(WarpSemantics, ShuffleValidityFollowsTheClamp) {
 }
 
 } // namespace
+
+// The host side converts whole tensors with toHalfBits / fromHalfBits; they
+// must store exactly what APFloat's round-to-nearest-even conversion does
+// (roundToHalf), on every class of value: normals, ties, subnormals, the
+// overflow threshold, infinities and NaN.
+TEST(WarpSemantics, HalfBitsRoundLikeAPFloat) {
+  std::vector<float> values = {0.0f,      -0.0f,       1.0f,        -1.5f,
+                               65504.0f,  65519.99f,   65520.0f,    -65536.0f,
+                               1e-8f,     -3e-8f,      2.98e-8f,    5.96e-8f,
+                               6.1e-5f,   6.103515625e-05f, 1.0f / 3, 1e30f,
+                               std::numeric_limits<float>::infinity(),
+                               -std::numeric_limits<float>::infinity(),
+                               std::numeric_limits<float>::denorm_min()};
+  // Ties at both precisions: 1 + 2^-11 (f16) and 1 + 2^-8 (bf16), odd and
+  // even neighbours.
+  for (int k : {-11, -8})
+    for (float base : {1.0f, 1.0f + std::ldexp(1.0f, k + 1)})
+      values.push_back(base + std::ldexp(1.0f, k));
+  uint32_t state = 12345;
+  for (int i = 0; i < 20000; ++i) {
+    state = state * 1664525u + 1013904223u;
+    // Random bit patterns over the whole range (NaNs skipped below).
+    values.push_back(llvm::bit_cast<float>(state));
+  }
+  for (HalfType type : {HalfType::F16, HalfType::BF16})
+    for (float x : values) {
+      if (std::isnan(x))
+        continue;
+      float expected = roundToHalf(x, type);
+      float roundTrip = fromHalfBits(toHalfBits(x, type), type);
+      ASSERT_EQ(llvm::bit_cast<uint32_t>(roundTrip),
+                llvm::bit_cast<uint32_t>(expected))
+          << "x = " << x << " type " << (type == HalfType::F16 ? "f16" : "bf16");
+    }
+  float nan = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_TRUE(std::isnan(fromHalfBits(toHalfBits(nan, HalfType::F16), HalfType::F16)));
+  EXPECT_TRUE(std::isnan(fromHalfBits(toHalfBits(nan, HalfType::BF16), HalfType::BF16)));
+  EXPECT_EQ(toHalfBits(1.0f, HalfType::F16), 0x3c00);
+  EXPECT_EQ(toHalfBits(1.0f, HalfType::BF16), 0x3f80);
+  EXPECT_EQ(toHalfBits(-2.0f, HalfType::F16), 0xc000);
+}

@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "GpuEmulatorRun.h"
+#include "GpuCheck.h"
 #include "InputExtents.h"
 
 #include "cascade/Analysis/GpuPlan.h"
@@ -37,11 +38,6 @@ using namespace mlir::cascade;
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "attn-run: error: " << message << "\n";
   return 1;
-}
-
-/// `value` as the storage type holds it.
-static double roundTo(double value, cascade::gpu::HalfType type) {
-  return cascade::gpu::roundToHalf(static_cast<float>(value), type);
 }
 
 int mlir::cascade::runOnGpuEmulator(func::FuncOp function,
@@ -85,34 +81,24 @@ int mlir::cascade::runOnGpuEmulator(func::FuncOp function,
     return fail("no kernel was built");
 
   // Global memory: the inputs rounded as the GPU stores them.
-  SmallVector<Tensor> rounded;
+  GpuInputs stored = roundInputsForGpu(function, inputs, half);
   std::vector<cascade::gpu::EmulatorBuffer> buffers;
   buffers.reserve(inputs.size() + 1);
   SmallVector<cascade::gpu::EmulatorArgument> arguments;
-  double inputMax = 0;
-  for (auto [arg, input] : llvm::enumerate(inputs)) {
-    Type type = function.getArgumentTypes()[arg];
-    auto tensor = dyn_cast<RankedTensorType>(type);
+  for (auto [arg, input] : llvm::enumerate(stored.rounded)) {
+    auto tensor = dyn_cast<RankedTensorType>(function.getArgumentTypes()[arg]);
     if (!tensor) {
-      rounded.push_back(input);
       cascade::gpu::EmulatorArgument scalar;
       scalar.scalar = input.data.empty() ? 0 : input.data.front();
       arguments.push_back(scalar);
       continue;
     }
-    Tensor copyOf = input;
-    bool isFloat = isa<FloatType>(tensor.getElementType());
-    if (isFloat)
-      for (double &value : copyOf.data) {
-        value = roundTo(value, half);
-        if (std::isfinite(value))
-          inputMax = std::max(inputMax, std::fabs(value));
-      }
-    rounded.push_back(copyOf);
     cascade::gpu::EmulatorBuffer buffer;
-    buffer.elementType = isFloat ? storage : tensor.getElementType();
-    buffer.shape = copyOf.shape;
-    buffer.data = copyOf.data;
+    buffer.elementType = isa<FloatType>(tensor.getElementType())
+                             ? storage
+                             : tensor.getElementType();
+    buffer.shape = input.shape;
+    buffer.data = input.data;
     buffers.push_back(std::move(buffer));
   }
   cascade::gpu::EmulatorBuffer out;
@@ -172,80 +158,6 @@ int mlir::cascade::runOnGpuEmulator(func::FuncOp function,
   if (!options.check)
     return 0;
 
-  FailureOr<SmallVector<Tensor>> reference =
-      interpretFunction(function, rounded, InterpretOptions());
-  if (failed(reference))
-    return fail("the reference interpreter failed");
-  const Tensor &expected = reference->front();
-  if (expected.shape != output.shape)
-    return fail("the kernel's output is " + output.getShapeString() +
-                " but the reference's " + expected.getShapeString());
-  // The bound: fp32 accumulation as on the CPU; the output rounded to the
-  // storage type; and the tensor-core operands the kernel rounds itself
-  // (the probabilities P before P V): each within eps_op of its value, so
-  // a normalised row is off by at most eps_op * max |V| <= eps_op * the
-  // largest input.
-  double eps32 = std::ldexp(1.0, -24);
-  double epsHalf = half == cascade::gpu::HalfType::F16 ? std::ldexp(1.0, -11)
-                                              : std::ldexp(1.0, -8);
-  int64_t m = 1;
-  for (auto &entry : *extents)
-    m = std::max(m, entry.getValue());
-  double factor = 16 * eps32 * std::sqrt(static_cast<double>(2 * m));
-  double floor = half == cascade::gpu::HalfType::F16 ? std::ldexp(1.0, -24)
-                                            : std::ldexp(1.0, -126);
-  int64_t width = output.shape.empty() ? 1 : output.shape.back();
-  int64_t failures = 0, bad = 0, same = 0, first = -1;
-  double worst = 0;
-  for (int64_t row = 0; width && row < output.getNumElements() / width;
-       ++row) {
-    const double *got = &output.data[row * width];
-    const double *ref = &expected.data[row * width];
-    double rowMax = 0;
-    for (int64_t c = 0; c < width; ++c)
-      if (std::isfinite(ref[c]))
-        rowMax = std::max(rowMax, std::fabs(ref[c]));
-    for (int64_t c = 0; c < width; ++c) {
-      int64_t at = row * width + c;
-      if (!std::isfinite(got[c]) || !std::isfinite(ref[c])) {
-        if ((std::isnan(got[c]) && std::isnan(ref[c])) || got[c] == ref[c]) {
-          ++same;
-          continue;
-        }
-        ++bad;
-        ++failures;
-        if (first < 0)
-          first = at;
-        continue;
-      }
-      double tolerance = factor * (std::fabs(ref[c]) + rowMax) +
-                         2 * epsHalf * std::fabs(ref[c]) +
-                         2 * epsHalf * inputMax + floor;
-      double err = std::fabs(got[c] - ref[c]);
-      worst = std::max(worst, err / tolerance);
-      if (!(err <= tolerance)) {
-        ++failures;
-        if (first < 0)
-          first = at;
-      }
-    }
-  }
-  llvm::outs() << "attn-run: check against the fp64 reference: "
-               << output.getNumElements() << " elements; worst "
-               << "error/tolerance " << llvm::format("%.3g", worst)
-               << " (tol = 16 eps32 sqrt(2N) (|ref| + rowmax|ref|) + 2 eps_h "
-               << "|ref| + 2 eps_h max|input|); " << bad << " NaN/Inf";
-  if (same)
-    llvm::outs() << " (and " << same << " where the reference has the same)";
-  llvm::outs() << ": ";
-  if (failures == 0) {
-    llvm::outs() << "PASS\n";
-    return 0;
-  }
-  llvm::outs() << "FAIL: " << failures << " out of tolerance; first at "
-               << first << ": "
-               << llvm::format("%.9g vs %.9g", output.data[first],
-                               expected.data[first])
-               << "\n";
-  return 1;
+  return checkGpuOutput(function, stored, output, built->outputRanks,
+                        *extents, /*checkRows=*/0);
 }

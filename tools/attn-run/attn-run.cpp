@@ -19,6 +19,7 @@
 #include "cascade/Support/RandomInputs.h"
 
 #include "CpuRun.h"
+#include "CudaRun.h"
 #include "GpuEmulatorRun.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -62,8 +63,9 @@ static cl::opt<std::string>
                 cl::init("float64"));
 static cl::opt<std::string> targetName(cl::cat(attnRunOptions), 
     "target", cl::desc("Where to evaluate: ref (the fp64 interpreter), cpu (a "
-                       "compiled kernel) or cuda-emulator (the GPU kernel's "
-                       "IR in the SIMT emulator)"),
+                       "compiled kernel), cuda (the GPU kernel on an NVIDIA "
+                       "GPU, through the driver) or cuda-emulator (the GPU "
+                       "kernel's IR in the SIMT emulator)"),
     cl::init("ref"));
 static cl::opt<std::string>
     comparePath(cl::cat(attnRunOptions), "compare", cl::desc("Evaluate this spec on the same inputs "
@@ -104,7 +106,8 @@ static cl::opt<std::string> storageType(cl::cat(attnRunOptions),
     cl::init("f32"));
 // The GPU targets (docs/GPU.md).
 static cl::opt<std::string> chipName(cl::cat(attnRunOptions), "chip",
-    cl::desc("--target cuda-emulator: sm_80, sm_86, sm_89 or sm_90a"),
+    cl::desc("GPU targets: sm_80, sm_86, sm_89 or sm_90a (--target cuda: "
+             "the device's when left out)"),
     cl::init("sm_80"));
 static cl::opt<bool> checkOutput(cl::cat(attnRunOptions), 
     "check", cl::desc("Compare the target's output with the fp64 reference "
@@ -446,13 +449,14 @@ int main(int argc, char **argv) {
       "attn-run: evaluate a cascade spec on .npy or random inputs\n");
 
   std::optional<Target> target = lookupTarget(targetName);
-  bool compiled = targetName == "cpu" || targetName == "cuda-emulator";
+  bool compiled = targetName == "cpu" || targetName == "cuda" ||
+                  targetName == "cuda-emulator";
   if (!target && !compiled)
     return fail("unknown --target '" + targetName +
-                "'; available targets: ref, cpu, cuda-emulator");
+                "'; available targets: ref, cpu, cuda, cuda-emulator");
   if (!compiled && (checkOutput || benchmark))
-    return fail("--check and --bench need a compiled target (--target cpu "
-                "or cuda-emulator)");
+    return fail("--check and --bench need a compiled target (--target cpu, "
+                "cuda or cuda-emulator)");
   if (targetName == "cuda-emulator" && benchmark)
     return fail("--bench times real hardware; the emulator says nothing "
                 "about speed");
@@ -530,6 +534,29 @@ int main(int argc, char **argv) {
       return fail("--check-rows samples the CPU target's reference; the "
                   "emulator runs small problems and checks every row");
     return runOnGpuEmulator(*entry, *inputs, options);
+  }
+  if (targetName == "cuda") {
+    if (!comparePath.empty())
+      return fail("--compare runs on the reference target; use --check "
+                  "with --target cuda");
+    if (!baselineName.empty())
+      return fail("--baseline names a CPU baseline; bench/gpu-bench.py "
+                  "compares the cuda target with PyTorch");
+    CudaRunOptions options;
+    options.target.chip = chipName;
+    options.chipGiven = chipName.getNumOccurrences() > 0;
+    options.target.queryTile = queryTile;
+    options.target.keyTile = keyTile.getNumOccurrences() ? keyTile.getValue() : 0;
+    options.target.storageType =
+        storageType.getNumOccurrences() ? storageType.getValue() : "f16";
+    options.check = checkOutput;
+    options.checkRows = checkRows;
+    options.bench = benchmark;
+    options.warmup = warmupRuns;
+    options.repeat = repeatRuns;
+    options.printValues = printValues;
+    options.outputPath = outputPath;
+    return runOnCuda(*entry, *inputs, options);
   }
   if (targetName == "cpu") {
     if (!comparePath.empty())

@@ -27,11 +27,10 @@ static void defaultCudaToolkitPath() {
     ::setenv("CUDA_HOME", "/usr/local/cuda", /*overwrite=*/0);
 }
 
-/// The object upstream's pipeline put in the module's gpu.binary, in
-/// `format` (isa: PTX; bin: cubin).
-static FailureOr<std::string> compileTo(ModuleOp kernel,
-                                        const GpuTargetOptions &options,
-                                        StringRef format, Location loc) {
+FailureOr<std::string>
+mlir::cascade::compileGpuKernelObject(ModuleOp kernel,
+                                      const GpuTargetOptions &options,
+                                      StringRef format, Location loc) {
   defaultCudaToolkitPath();
   OwningOpRef<ModuleOp> copy = kernel.clone();
   PassManager pm(kernel.getContext());
@@ -131,13 +130,13 @@ mlir::cascade::compileCudaKernel(func::FuncOp function,
     return failure();
   Location loc = function.getLoc();
   if (!ptxPath.empty()) {
-    FailureOr<std::string> ptx = compileTo(*kernel->module, options, "isa", loc);
+    FailureOr<std::string> ptx = compileGpuKernelObject(*kernel->module, options, "isa", loc);
     if (failed(ptx) || failed(writeFile(ptxPath, *ptx, loc)))
       return failure();
   }
   if (!cubinPath.empty()) {
     FailureOr<std::string> cubin =
-        compileTo(*kernel->module, options, "bin", loc);
+        compileGpuKernelObject(*kernel->module, options, "bin", loc);
     if (failed(cubin) || failed(writeFile(cubinPath, *cubin, loc)))
       return failure();
   }

@@ -10,6 +10,9 @@
 
 #include "llvm/ADT/APFloat.h"
 #include "llvm/ADT/Twine.h"
+#include "llvm/ADT/bit.h"
+
+#include <cmath>
 
 using namespace mlir::cascade::gpu;
 
@@ -45,6 +48,48 @@ float mlir::cascade::gpu::roundToHalf(float x, HalfType type) {
   value.convert(llvm::APFloat::IEEEsingle(),
                 llvm::APFloat::rmNearestTiesToEven, &losesInfo);
   return value.convertToFloat();
+}
+
+uint16_t mlir::cascade::gpu::toHalfBits(float x, HalfType type) {
+  uint32_t f = llvm::bit_cast<uint32_t>(x);
+  if (type == HalfType::BF16) {
+    if ((f & 0x7fffffffu) > 0x7f800000u)
+      return static_cast<uint16_t>((f >> 16) | 0x40); // quiet NaN
+    // Round to nearest even on the 16 bits dropped.
+    return static_cast<uint16_t>((f + 0x7fffu + ((f >> 16) & 1)) >> 16);
+  }
+  uint16_t sign = static_cast<uint16_t>((f >> 16) & 0x8000);
+  f &= 0x7fffffffu;
+  if (f >= 0x7f800000u) // Inf, NaN
+    return sign | (f > 0x7f800000u ? 0x7e00 : 0x7c00);
+  if (f >= 0x477ff000u) // 65520 and above round to Inf
+    return sign | 0x7c00;
+  if (f < 0x38800000u) {
+    // Below 2^-14: a subnormal half, in units of 2^-24. The scaling is
+    // exact and nearbyint rounds to nearest even (the default mode); a
+    // result of 0x400 is the smallest normal, which is also its encoding.
+    float units = llvm::bit_cast<float>(f) * 16777216.0f;
+    return sign | static_cast<uint16_t>(std::nearbyint(units));
+  }
+  // A normal half: rebias the exponent (15 - 127) and round the 13
+  // dropped mantissa bits to nearest even; a carry moves into the exponent.
+  f += 0xc8000fffu + ((f >> 13) & 1);
+  return sign | static_cast<uint16_t>(f >> 13);
+}
+
+float mlir::cascade::gpu::fromHalfBits(uint16_t bits, HalfType type) {
+  if (type == HalfType::BF16)
+    return llvm::bit_cast<float>(static_cast<uint32_t>(bits) << 16);
+  uint32_t sign = static_cast<uint32_t>(bits & 0x8000) << 16;
+  uint32_t exponent = (bits >> 10) & 0x1f, mantissa = bits & 0x3ff;
+  if (exponent == 0) {
+    float value = std::ldexp(static_cast<float>(mantissa), -24);
+    return sign ? -value : value;
+  }
+  if (exponent == 31)
+    return llvm::bit_cast<float>(sign | 0x7f800000u | (mantissa << 13));
+  return llvm::bit_cast<float>(sign | ((exponent + 112) << 23) |
+                               (mantissa << 13));
 }
 
 MatrixCoord mlir::cascade::gpu::getMmaM16N8K16ACoord(unsigned lane,

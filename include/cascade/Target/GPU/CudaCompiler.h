@@ -33,6 +33,14 @@ struct CudaKernelInfo {
   SmallVector<std::string> argumentKinds;
 };
 
+/// The object upstream's NVVM pipeline and gpu-module-to-binary make of
+/// `kernel` (a module from buildGpuKernelModule) in `format`: isa (PTX
+/// text) or bin (a cubin). A located error at `loc` when it fails.
+FailureOr<std::string> compileGpuKernelObject(ModuleOp kernel,
+                                              const GpuTargetOptions &options,
+                                              llvm::StringRef format,
+                                              Location loc);
+
 /// Compiles `function` for `options`; writes whichever of `ptxPath`,
 /// `cubinPath` and `headerPath` is not empty. A located error when the
 /// spec has no GPU form or upstream's pipeline fails.

@@ -47,6 +47,12 @@ enum class HalfType { F16, BF16 };
 /// values below the smallest subnormal flush to a signed zero.
 float roundToHalf(float x, HalfType type);
 
+/// The 16 bits that store `x` in `type`, rounded to nearest even as
+/// roundToHalf rounds (NaN stays a quiet NaN), and back. Bit manipulation,
+/// not APFloat: the host side of a GPU run converts whole tensors.
+uint16_t toHalfBits(float x, HalfType type);
+float fromHalfBits(uint16_t bits, HalfType type);
+
 /// A position in a matrix: row, column.
 struct MatrixCoord {
   unsigned row = 0, col = 0;

@@ -1,0 +1,273 @@
+//===- CudaRun.cpp - attn-run's cuda target: run, check, benchmark --------===//
+//
+// The same kernel the emulator runs, compiled by upstream's NVVM pipeline
+// and ptxas to a cubin, loaded through the CUDA driver and launched with
+// the ABI docs/GPU.md gives (memref descriptors flattened, scalars by
+// value). The inputs are those the emulator gets (rounded to the storage
+// type), the check is the same, and the output buffer starts as NaN so that
+// an element no block writes cannot pass.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CudaRun.h"
+#include "GpuCheck.h"
+#include "InputExtents.h"
+#include "RunMetrics.h"
+
+#include "cascade/Support/Npy.h"
+#include "cascade/Target/GPU/CudaCompiler.h"
+#include "cascade/Target/GPU/CudaDriver.h"
+#include "cascade/Target/GPU/WarpSemantics.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+static int fail(const llvm::Twine &message) {
+  llvm::errs() << "attn-run: error: " << message << "\n";
+  return 1;
+}
+
+/// A tensor's bytes as the kernel reads them: floats in the storage type,
+/// integers in their own width.
+static std::vector<unsigned char> toDeviceBytes(const Tensor &tensor,
+                                                Type elementType,
+                                                cascade::gpu::HalfType half) {
+  std::vector<unsigned char> bytes;
+  if (isa<FloatType>(elementType)) {
+    bytes.resize(tensor.data.size() * 2);
+    for (size_t i = 0; i < tensor.data.size(); ++i) {
+      uint16_t bits = cascade::gpu::toHalfBits(static_cast<float>(tensor.data[i]), half);
+      std::memcpy(&bytes[2 * i], &bits, 2);
+    }
+    return bytes;
+  }
+  unsigned width = elementType.getIntOrFloatBitWidth();
+  bytes.resize(tensor.data.size() * (width / 8));
+  for (size_t i = 0; i < tensor.data.size(); ++i) {
+    if (width == 64) {
+      int64_t value = static_cast<int64_t>(tensor.data[i]);
+      std::memcpy(&bytes[8 * i], &value, 8);
+    } else {
+      int32_t value = static_cast<int32_t>(tensor.data[i]);
+      std::memcpy(&bytes[4 * i], &value, 4);
+    }
+  }
+  return bytes;
+}
+
+namespace {
+/// Device buffers released when the run ends, however it ends.
+struct DeviceBuffers {
+  cuda::Driver &driver;
+  SmallVector<cuda::DevicePointer> pointers;
+  ~DeviceBuffers() {
+    for (cuda::DevicePointer pointer : pointers)
+      driver.release(pointer);
+  }
+};
+} // namespace
+
+int mlir::cascade::runOnCuda(func::FuncOp function, ArrayRef<Tensor> inputs,
+                             const CudaRunOptions &options) {
+  llvm::Expected<std::unique_ptr<cuda::Driver>> loaded = cuda::Driver::load();
+  if (!loaded)
+    return fail(llvm::toString(loaded.takeError()));
+  cuda::Driver &driver = **loaded;
+  int cc = driver.getComputeCapability();
+  std::string device = driver.getDeviceName() + " (compute capability " +
+                       std::to_string(cc / 10) + "." +
+                       std::to_string(cc % 10) + ")";
+  GpuTargetOptions target = options.target;
+  if (!options.chipGiven) {
+    target.chip = cuda::getChipForComputeCapability(cc);
+    if (target.chip.empty())
+      return fail("the GPU backend has no target for " + device +
+                  "; it targets sm_80, sm_86, sm_89 and sm_90a");
+  } else if (!cuda::chipRunsOn(target.chip, cc)) {
+    return fail("code for " + target.chip + " does not run on " + device +
+                "; leave --chip out to compile for the device");
+  }
+
+  std::string error;
+  FailureOr<InputExtents> sizes = resolveInputExtents(function, inputs, error);
+  if (failed(sizes))
+    return fail(error);
+  const llvm::StringMap<int64_t> &extents = sizes->extents;
+  for (auto &entry : sizes->headDims)
+    target.headDims[entry.getKey()] = entry.getValue();
+  if (failed(verifyGpuTargetOptions(target, error)))
+    return fail(error);
+  cascade::gpu::HalfType half = target.storageType == "bf16" ? cascade::gpu::HalfType::BF16
+                                                    : cascade::gpu::HalfType::F16;
+
+  auto start = std::chrono::steady_clock::now();
+  FailureOr<GpuKernelModule> built = buildGpuKernelModule(function, target);
+  if (failed(built))
+    return fail("no GPU kernel for @" + function.getSymName() + " on " +
+                target.chip + " (the error above)");
+  FailureOr<std::string> cubin = compileGpuKernelObject(
+      *built->module, target, "bin", function.getLoc());
+  if (failed(cubin))
+    return 1;
+  double compileSeconds = std::chrono::duration<double>(
+                              std::chrono::steady_clock::now() - start)
+                              .count();
+  mlir::gpu::GPUFuncOp kernelOp;
+  built->module->walk([&](mlir::gpu::GPUFuncOp op) { kernelOp = op; });
+  if (!kernelOp)
+    return fail("no kernel was built");
+  ArrayRef<Type> kernelTypes = kernelOp.getFunctionType().getInputs();
+
+  llvm::Expected<cuda::Kernel> kernel =
+      driver.loadKernel(*cubin, built->kernelName);
+  if (!kernel)
+    return fail(llvm::toString(kernel.takeError()));
+  auto unload = llvm::scope_exit([&] { driver.unload(*kernel); });
+
+  SmallVector<int64_t> outShape;
+  for (const std::string &rank : built->outputRanks)
+    outShape.push_back(extents.lookup(rank));
+  int64_t blocks = built->getNumBlocks(outShape);
+  if (blocks > std::numeric_limits<int32_t>::max())
+    return fail("the launch needs " + llvm::Twine(blocks) +
+                " blocks, more than gridDim.x holds (2^31 - 1)");
+
+  // Global memory and the parameters, in the kernel's argument order.
+  GpuInputs stored = roundInputsForGpu(function, inputs, half);
+  DeviceBuffers buffers{driver, {}};
+  cuda::KernelParameters parameters;
+  for (auto [arg, input] : llvm::enumerate(stored.rounded)) {
+    Type type = function.getArgumentTypes()[arg];
+    if (auto tensor = dyn_cast<RankedTensorType>(type)) {
+      std::vector<unsigned char> bytes =
+          toDeviceBytes(input, tensor.getElementType(), half);
+      llvm::Expected<cuda::DevicePointer> pointer =
+          driver.allocate(bytes.size());
+      if (!pointer)
+        return fail(llvm::toString(pointer.takeError()));
+      buffers.pointers.push_back(*pointer);
+      if (llvm::Error err =
+              driver.copyToDevice(*pointer, bytes.data(), bytes.size()))
+        return fail(llvm::toString(std::move(err)));
+      parameters.addMemRef(*pointer, input.shape);
+      continue;
+    }
+    // A runtime scalar, by value in the kernel's type of it.
+    double value = input.data.empty() ? 0 : input.data.front();
+    Type kernelType = kernelTypes[arg];
+    if (kernelType.isIndex() || kernelType.isInteger(64))
+      parameters.addInt64(static_cast<int64_t>(value));
+    else if (kernelType.isInteger(32))
+      parameters.addInt32(static_cast<int32_t>(value));
+    else if (kernelType.isF32())
+      parameters.addFloat(static_cast<float>(value));
+    else if (kernelType.isF64())
+      parameters.addDouble(value);
+    else {
+      std::string name;
+      llvm::raw_string_ostream os(name);
+      os << kernelType;
+      return fail("argument #" + llvm::Twine(arg) + " is a scalar of type " +
+                  name + ", which the cuda target does not pass yet");
+    }
+  }
+  size_t outElements = Tensor::numElementsOf(outShape);
+  llvm::Expected<cuda::DevicePointer> outPointer =
+      driver.allocate(outElements * 2);
+  if (!outPointer)
+    return fail(llvm::toString(outPointer.takeError()));
+  buffers.pointers.push_back(*outPointer);
+  // All ones is NaN in f16 and bf16: an element no block writes fails.
+  if (llvm::Error err = driver.fill(*outPointer, 0xff, outElements * 2))
+    return fail(llvm::toString(std::move(err)));
+  parameters.addMemRef(*outPointer, outShape);
+
+  cuda::LaunchConfig config;
+  config.grid = {static_cast<unsigned>(blocks), 1, 1};
+  config.block = {static_cast<unsigned>(built->threadsPerBlock), 1, 1};
+  config.sharedBytes = 0; // The kernel's shared memory is static.
+  start = std::chrono::steady_clock::now();
+  if (blocks > 0) {
+    if (llvm::Error err = driver.launch(*kernel, config, parameters))
+      return fail(llvm::toString(std::move(err)));
+    if (llvm::Error err = driver.synchronize())
+      return fail(llvm::toString(std::move(err)));
+  }
+  double runSeconds = std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - start)
+                          .count();
+  std::vector<uint16_t> outBits(outElements);
+  if (llvm::Error err = driver.copyToHost(outBits.data(), *outPointer,
+                                          outElements * 2))
+    return fail(llvm::toString(std::move(err)));
+  Tensor output(outShape);
+  int64_t nonFinite = 0;
+  for (size_t i = 0; i < outElements; ++i) {
+    output.data[i] = cascade::gpu::fromHalfBits(outBits[i], half);
+    nonFinite += !std::isfinite(output.data[i]);
+  }
+  llvm::outs() << "attn-run: @" << function.getSymName()
+               << " target=cuda chip=" << target.chip << " device='"
+               << driver.getDeviceName() << "' storage=" << target.storageType
+               << " blocks=" << blocks << " threads=" << built->threadsPerBlock
+               << " shared=" << built->sharedMemoryBytes << " -> "
+               << output.getShapeString()
+               << llvm::format(" compile=%.3fs first-run=%.3fms",
+                               compileSeconds, runSeconds * 1e3)
+               << " nonfinite=" << nonFinite << "\n";
+  if (options.printValues)
+    for (size_t i = 0; i < output.data.size(); ++i)
+      llvm::outs() << llvm::format("%.10g", output.data[i])
+                   << (((i + 1) % output.shape.back()) ? " " : "\n");
+  if (!options.outputPath.empty())
+    if (llvm::Error err = writeNpy(options.outputPath, output,
+                                   NpyDType::Float32))
+      return fail(llvm::toString(std::move(err)));
+
+  int status = 0;
+  if (options.check)
+    status = checkGpuOutput(function, stored, output, built->outputRanks,
+                            extents, options.checkRows);
+
+  if (options.bench && blocks > 0) {
+    for (int i = 0; i < options.warmup; ++i)
+      if (llvm::Error err = driver.launch(*kernel, config, parameters))
+        return fail(llvm::toString(std::move(err)));
+    std::vector<double> times;
+    for (int i = 0; i < options.repeat; ++i) {
+      llvm::Expected<double> ms =
+          driver.timeLaunches(*kernel, config, parameters, 1);
+      if (!ms)
+        return fail(llvm::toString(ms.takeError()));
+      times.push_back(*ms);
+    }
+    std::sort(times.begin(), times.end());
+    size_t n = times.size();
+    double median =
+        n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+    BenchmarkFlops counted =
+        countBenchmarkFlops(function, built->outputRanks, outShape, extents,
+                            target.headDims, stored.rounded);
+    llvm::outs() << llvm::format(
+        "attn-run: bench: median %.4f ms (min %.4f) over %d runs, %.1f "
+        "TFLOP/s (%.4g FLOP",
+        median, times.front(), options.repeat,
+        counted.flops / (median * 1e-3) / 1e12, counted.flops);
+    if (counted.visible < 1.0)
+      llvm::outs() << llvm::format(", times the %.4f of (query, key) pairs "
+                                   "the mask keeps",
+                                   counted.visible);
+    llvm::outs() << ")\n";
+  }
+  return status;
+}

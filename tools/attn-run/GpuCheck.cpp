@@ -1,0 +1,168 @@
+//===- GpuCheck.cpp - GPU targets' inputs and check against fp64 ----------===//
+//
+// The bound an element passes under:
+//
+//   tol = 16 eps32 sqrt(2N) (|ref| + rowmax|ref|)   f32 accumulation, as
+//                                                   on the CPU
+//       + 2 eps_h |ref|                             the output's rounding
+//       + 2 eps_h max|input|                        operands the kernel
+//                                                   rounds itself (P before
+//                                                   P V: a normalised row
+//                                                   is off by at most
+//                                                   eps_h max|V|)
+//       + floor                                     subnormal results
+//
+// A NaN or Inf fails unless the reference has the same value there.
+//
+//===----------------------------------------------------------------------===//
+
+#include "GpuCheck.h"
+#include "RunMetrics.h"
+
+#include "cascade/Interpreter/Interpreter.h"
+
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+static int fail(const llvm::Twine &message) {
+  llvm::errs() << "attn-run: error: " << message << "\n";
+  return 1;
+}
+
+GpuInputs mlir::cascade::roundInputsForGpu(func::FuncOp function,
+                                           ArrayRef<Tensor> inputs,
+                                           gpu::HalfType half) {
+  GpuInputs result;
+  result.half = half;
+  for (auto [arg, input] : llvm::enumerate(inputs)) {
+    Tensor copy = input;
+    auto tensor = dyn_cast<RankedTensorType>(function.getArgumentTypes()[arg]);
+    if (tensor && isa<FloatType>(tensor.getElementType()))
+      for (double &value : copy.data) {
+        value = gpu::roundToHalf(static_cast<float>(value), half);
+        if (std::isfinite(value))
+          result.inputMax = std::max(result.inputMax, std::fabs(value));
+      }
+    result.rounded.push_back(std::move(copy));
+  }
+  return result;
+}
+
+int mlir::cascade::checkGpuOutput(func::FuncOp function,
+                                  const GpuInputs &inputs,
+                                  const Tensor &output,
+                                  ArrayRef<std::string> outputRanks,
+                                  const llvm::StringMap<int64_t> &extents,
+                                  int64_t checkRows) {
+  int64_t m = 1;
+  for (auto &entry : extents)
+    m = std::max(m, entry.getValue());
+  // Large problems: sample query rows so the fp64 reference stays within
+  // seconds (it takes about 90 ns per output element and key).
+  bool hasQueryRank = outputRanks.size() >= 2;
+  int64_t queryExtent =
+      hasQueryRank ? output.shape[output.shape.size() - 2] : 1;
+  int64_t rows = checkRows;
+  double work = static_cast<double>(output.getNumElements()) * 2 * m;
+  if (rows == 0 && work > 2e8 && hasQueryRank)
+    rows = std::max<int64_t>(4, static_cast<int64_t>(
+                                    2e8 / (work / std::max<int64_t>(
+                                                      1, queryExtent))));
+  SmallVector<int64_t> sampled = sampleRows(queryExtent, rows);
+  InterpretOptions interpretOptions;
+  if (hasQueryRank && static_cast<int64_t>(sampled.size()) < queryExtent) {
+    interpretOptions.sampledRank = outputRanks[outputRanks.size() - 2];
+    interpretOptions.sampledCoordinates = sampled;
+    llvm::errs() << "attn-run: check: the fp64 reference on " << sampled.size()
+                 << " of " << queryExtent << " query rows\n";
+  }
+  FailureOr<SmallVector<Tensor>> reference =
+      interpretFunction(function, inputs.rounded, interpretOptions);
+  if (failed(reference))
+    return fail("the reference interpreter failed");
+  const Tensor &expected = reference->front();
+  if (expected.shape != output.shape)
+    return fail("the kernel's output is " + output.getShapeString() +
+                " but the reference's " + expected.getShapeString());
+  std::vector<bool> isSampled(queryExtent, false);
+  for (int64_t r : sampled)
+    isSampled[r] = true;
+
+  double eps32 = std::ldexp(1.0, -24);
+  bool isF16 = inputs.half == gpu::HalfType::F16;
+  double epsHalf = isF16 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8);
+  double factor = 16 * eps32 * std::sqrt(static_cast<double>(2 * m));
+  double floor = isF16 ? std::ldexp(1.0, -24) : std::ldexp(1.0, -126);
+  int64_t width = output.shape.empty() ? 1 : output.shape.back();
+  int64_t failures = 0, bad = 0, same = 0, first = -1, checked = 0;
+  double worst = 0;
+  auto failAt = [&](int64_t at) {
+    ++failures;
+    if (first < 0)
+      first = at;
+  };
+  for (int64_t row = 0; width && row < output.getNumElements() / width;
+       ++row) {
+    const double *got = &output.data[row * width];
+    const double *ref = &expected.data[row * width];
+    if (!isSampled[row % queryExtent]) {
+      // No reference for this row: a NaN or Inf has nothing to agree with.
+      for (int64_t c = 0; c < width; ++c)
+        if (!std::isfinite(got[c])) {
+          ++bad;
+          failAt(row * width + c);
+        }
+      continue;
+    }
+    double rowMax = 0;
+    for (int64_t c = 0; c < width; ++c)
+      if (std::isfinite(ref[c]))
+        rowMax = std::max(rowMax, std::fabs(ref[c]));
+    for (int64_t c = 0; c < width; ++c) {
+      int64_t at = row * width + c;
+      ++checked;
+      if (!std::isfinite(got[c]) || !std::isfinite(ref[c])) {
+        if ((std::isnan(got[c]) && std::isnan(ref[c])) || got[c] == ref[c]) {
+          ++same;
+          continue;
+        }
+        ++bad;
+        failAt(at);
+        continue;
+      }
+      double tolerance = factor * (std::fabs(ref[c]) + rowMax) +
+                         2 * epsHalf * std::fabs(ref[c]) +
+                         2 * epsHalf * inputs.inputMax + floor;
+      double err = std::fabs(got[c] - ref[c]);
+      worst = std::max(worst, err / tolerance);
+      if (!(err <= tolerance))
+        failAt(at);
+    }
+  }
+  llvm::outs() << "attn-run: check against the fp64 reference: " << checked
+               << " elements";
+  if (checked < output.getNumElements())
+    llvm::outs() << " (" << sampled.size() << " sampled query rows; the "
+                 << "others checked for NaN/Inf)";
+  llvm::outs() << "; worst error/tolerance " << llvm::format("%.3g", worst)
+               << " (tol = 16 eps32 sqrt(2N) (|ref| + rowmax|ref|) + 2 eps_h "
+               << "|ref| + 2 eps_h max|input|); " << bad << " NaN/Inf";
+  if (same)
+    llvm::outs() << " (and " << same << " where the reference has the same)";
+  llvm::outs() << ": ";
+  if (failures == 0) {
+    llvm::outs() << "PASS\n";
+    return 0;
+  }
+  llvm::outs() << "FAIL: " << failures << " out of tolerance; first at "
+               << first << ": "
+               << llvm::format("%.9g vs %.9g", output.data[first],
+                               expected.data[first])
+               << "\n";
+  return 1;
+}

@@ -1,0 +1,43 @@
+//===- GpuCheck.h - GPU targets' inputs and check against fp64 ---*- C++ -*-===//
+//
+// What the cuda-emulator and cuda targets of attn-run share: the inputs
+// rounded to the storage type the kernel reads, and --check, which
+// compares a kernel's output with the fp64 reference on those same inputs
+// under an error bound for f32 accumulation with f16 / bf16 operands
+// (docs/GPU.md, "Tier 1").
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef CASCADE_TOOLS_ATTNRUN_GPUCHECK_H
+#define CASCADE_TOOLS_ATTNRUN_GPUCHECK_H
+
+#include "cascade/Support/Tensor.h"
+#include "cascade/Target/GPU/WarpSemantics.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace mlir::cascade {
+
+/// The inputs as a GPU kernel stores them: float tensors rounded to the
+/// storage type, integer tensors and scalars unchanged.
+struct GpuInputs {
+  SmallVector<Tensor> rounded;
+  /// The largest finite magnitude among the rounded float tensors.
+  double inputMax = 0;
+  gpu::HalfType half = gpu::HalfType::F16;
+};
+GpuInputs roundInputsForGpu(func::FuncOp function, ArrayRef<Tensor> inputs,
+                            gpu::HalfType half);
+
+/// Compares `output` (over `outputRanks`) with the fp64 reference on
+/// `inputs.rounded`, on `checkRows` sampled query rows (0: all, or a
+/// sample when the reference would take long); prints the verdict and
+/// returns the exit code.
+int checkGpuOutput(func::FuncOp function, const GpuInputs &inputs,
+                   const Tensor &output, ArrayRef<std::string> outputRanks,
+                   const llvm::StringMap<int64_t> &extents, int64_t checkRows);
+
+} // namespace mlir::cascade
+
+#endif
