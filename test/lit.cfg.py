@@ -15,6 +15,11 @@ config.test_exec_root = os.path.join(config.cascade_obj_root, "test")
 config.substitutions.append(("%variants", os.path.join(config.cascade_src_root, "variants")))
 config.substitutions.append(("%srcroot", config.cascade_src_root))
 config.substitutions.append(("%objroot", config.cascade_obj_root))
+# The libcuda.so.1 stand-in that runs launches in the SIMT emulator
+# (test/lib/EmulatedCudaDriver).
+config.substitutions.append(
+    ("%emulated_libcuda",
+     os.path.join(config.cascade_obj_root, "lib", "libcascade-emulated-cuda.so")))
 config.substitutions.append(("%cxx", config.cascade_cxx_compiler))
 config.substitutions.append(("%cmake", config.cmake_command))
 # The C++ compiler (and ccache, when the build uses it) for projects the

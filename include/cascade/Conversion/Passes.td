@@ -78,6 +78,25 @@ def CascadeLowerToGpuKernel : Pass<"cascade-lower-to-gpu-kernel", "::mlir::Modul
                            "::mlir::vector::VectorDialect"];
 }
 
+def CascadeBf16MmaToNVVM : Pass<"cascade-bf16-mma-to-nvvm"> {
+  let summary = "lower bf16 nvgpu.mma.sync to nvvm.mma.sync before upstream's NVVM pipeline";
+  let description = [{
+    Upstream's NVGPU-to-NVVM conversion (MLIR 22) deduces the PTX operand
+    type of `nvgpu.mma.sync` from the element type and knows f16, tf32 and
+    integers but not bf16 ("failed to deduce operand PTX types"), although
+    `nvvm.mma.sync` and PTX have `mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32`.
+    This pass rewrites each m16n8k16 `nvgpu.mma.sync` with bf16 operands
+    and f32 accumulators into `nvvm.mma.sync` with the PTX types given:
+    the A and B registers packed two bf16 to an i32 (vector.bitcast), the
+    accumulators as scalars, the result struct unpacked into the same
+    `vector<2x2xf32>`. The kernel IR the emulator runs keeps the nvgpu op;
+    this runs only on the way to PTX (addGpuToBinaryPasses).
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect",
+                           "::mlir::NVVM::NVVMDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
 def CascadeBuildCpuShapeCheck : Pass<"cascade-build-cpu-shape-check", "::mlir::ModuleOp"> {
   let summary = "add <f>_check beside each cascade function";
   let description = [{

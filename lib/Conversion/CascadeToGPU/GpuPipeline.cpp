@@ -205,6 +205,8 @@ void mlir::cascade::addGpuToBinaryPasses(OpPassManager &pm,
   nvvm.cubinFeatures = "+ptx80";
   nvvm.cubinFormat = format.str();
   nvvm.optLevel = 3;
+  // bf16 tensor-core ops upstream's NVGPU conversion cannot lower yet.
+  pm.addPass(createCascadeBf16MmaToNVVM());
   gpu::buildLowerToNVVMPassPipeline(pm, nvvm);
 }
 

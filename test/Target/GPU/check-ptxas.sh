@@ -9,7 +9,8 @@
 # target is 2 s; masked variants take about 2 s here, most of it in the
 # target-independent front end: docs/GPU.md); the guard is 6 s, so that a
 # slow CI machine does not fail on noise. One line per case. CHIPS="sm_80"
-# runs one chip only.
+# runs one chip only. f16 on every chip at D = 64 and 128; bf16 (whose
+# mma.sync goes through cascade-bf16-mma-to-nvvm) on sm_80 at D = 128.
 set -e
 variants="$1"
 attn_compile="$2"
@@ -18,38 +19,44 @@ out="$4"
 mkdir -p "$out"
 cases=0
 limit=6
-for chip in ${CHIPS:-sm_80 sm_90a}; do
+for config in ${CHIPS:-sm_80 sm_90a} sm_80:bf16; do
+  chip=${config%%:*}
+  storage=f16
+  [ "$config" != "${config%:bf16}" ] && storage=bf16
+  [ -n "$CHIPS" ] && [ "$storage" = bf16 ] && ! echo " $CHIPS " | grep -q " $chip " && continue
   for v in softmax softmax_onepass sigmoid softmax_causal softmax_gqa softmax_softcap softmax_sink_window softmax_window softmax_sinks_window softmax_prefix_lm softmax_alibi softmax_document softplus relu gated_output differential based; do
-    for d in 64 128; do
+    dims="64 128"
+    [ "$storage" = bf16 ] && dims=128
+    for d in $dims; do
       [ "$v" = differential ] && [ "$d" = 128 ] && continue
-      k="$out/$v-$chip-$d"
+      k="$out/$v-$chip-$storage-$d"
       "$attn_compile" "$variants/$v.mlir" --target cuda --chip $chip \
-        --head-dims "e=$d,f=$d" --ptx "$k.ptx" --header "$k.h" || {
-        echo "FAILED: attn-compile $v $chip d=$d"; exit 1; }
+        --storage-type $storage --head-dims "e=$d,f=$d" --ptx "$k.ptx" --header "$k.h" || {
+        echo "FAILED: attn-compile $v $chip $storage d=$d"; exit 1; }
       start=$(date +%s%N)
       "$attn_compile" "$variants/$v.mlir" --target cuda --chip $chip \
-        --head-dims "e=$d,f=$d" -o "$k.cubin" || {
-        echo "FAILED: attn-compile -o cubin $v $chip d=$d"; exit 1; }
+        --storage-type $storage --head-dims "e=$d,f=$d" -o "$k.cubin" || {
+        echo "FAILED: attn-compile -o cubin $v $chip $storage d=$d"; exit 1; }
       ms=$(( ($(date +%s%N) - start) / 1000000 ))
       seconds=$(printf "%d.%03d" $((ms / 1000)) $((ms % 1000)))
-      [ "$ms" -lt $((limit * 1000)) ] || { echo "SLOW: $v $chip d=$d took ${seconds}s"; exit 1; }
+      [ "$ms" -lt $((limit * 1000)) ] || { echo "SLOW: $v $chip $storage d=$d took ${seconds}s"; exit 1; }
       info=$("$ptxas" -arch=$chip -O3 -v "$k.ptx" -o "$k.check.cubin" 2>&1) || {
-        echo "PTXAS FAILED: $v $chip d=$d"; echo "$info"; exit 1; }
+        echo "PTXAS FAILED: $v $chip $storage d=$d"; echo "$info"; exit 1; }
       echo "$info" | grep -q "0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads" || {
-        echo "SPILLS: $v $chip d=$d"; echo "$info"; exit 1; }
+        echo "SPILLS: $v $chip $storage d=$d"; echo "$info"; exit 1; }
       regs=$(echo "$info" | sed -n 's/.*Used \([0-9]*\) registers.*/\1/p')
       smem=$(echo "$info" | sed -n 's/.* \([0-9]*\) bytes smem.*/\1/p')
-      [ -n "$regs" ] && [ "$regs" -le 255 ] || { echo "REGISTERS: $v $chip d=$d: $regs"; exit 1; }
-      [ -n "$smem" ] && [ "$smem" -le 49152 ] || { echo "SHARED: $v $chip d=$d: $smem"; exit 1; }
-      if grep -q "malloc\|\.local" "$k.ptx"; then echo "MALLOC/LOCAL: $v $chip d=$d"; exit 1; fi
+      [ -n "$regs" ] && [ "$regs" -le 255 ] || { echo "REGISTERS: $v $chip $storage d=$d: $regs"; exit 1; }
+      [ -n "$smem" ] && [ "$smem" -le 49152 ] || { echo "SHARED: $v $chip $storage d=$d: $smem"; exit 1; }
+      if grep -q "malloc\|\.local" "$k.ptx"; then echo "MALLOC/LOCAL: $v $chip $storage d=$d"; exit 1; fi
       # Row reductions (softmax's max and sum) are quad shuffles; sigmoid
       # and relu attention reduce no rows.
-      insns="mma.sync.aligned.m16n8k16 ldmatrix.sync.aligned cp.async"
+      insns="mma.sync.aligned.m16n8k16.row.col.f32.$storage.$storage.f32 ldmatrix.sync.aligned cp.async"
       case $v in sigmoid|relu) ;; *) insns="$insns shfl.sync.bfly";; esac
       for insn in $insns; do
-        grep -q "$insn" "$k.ptx" || { echo "MISSING $insn: $v $chip d=$d"; exit 1; }
+        grep -q "$insn" "$k.ptx" || { echo "MISSING $insn: $v $chip $storage d=$d"; exit 1; }
       done
-      echo "$v $chip d=$d: $regs registers, $smem bytes smem, 0 spills, ${seconds}s"
+      echo "$v $chip $storage d=$d: $regs registers, $smem bytes smem, 0 spills, ${seconds}s"
       cases=$((cases + 1))
     done
   done
