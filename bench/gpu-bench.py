@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""GPU benchmark: Cascade's kernels against PyTorch SDPA and FlexAttention.
+
+    python3 bench/gpu-bench.py [--quick] [--out docs/bench] [--dry-run]
+
+For each of softmax, softmax_causal and sigmoid at FlashAttention's
+benchmark shapes -- B*N = 16k tokens, H*D = 2048, D in {64, 128}, N from 512
+to 16k -- compiles the spec with `attn-compile --target cuda` (cubin + C
+header), loads the cubin into this process's CUDA context through the
+driver API (ctypes on libcuda.so.1, the context PyTorch uses), launches it
+on PyTorch's tensors with the ABI the header gives, checks its output
+against SDPA, and times it side by side with
+`F.scaled_dot_product_attention` under the flash backend and with
+FlexAttention (torch.compile'd, a block mask for causal), with CUDA events
+on the same stream. fp16, layout [B, H, N, D]. TFLOP/s count 4 B H N^2 D,
+halved for causal. Writes gpu.md and gpu.csv under --out.
+
+--dry-run needs no GPU and no torch: it compiles the kernels and checks,
+for every shape, the launch this script would make (grid from the header's
+formula, block, shared memory) and that the parameter list it builds has
+exactly the entry's parameters in the PTX. --quick runs N = 1024 only.
+"""
+import argparse
+import ctypes
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMPILE = os.path.join(ROOT, "build", "bin", "attn-compile")
+VARIANTS = ["softmax", "softmax_causal", "sigmoid"]
+
+
+class Kernel:
+    """A compiled spec: its cubin, PTX and what its header says."""
+
+    def __init__(self, variant, d, chip, workdir):
+        self.variant = variant
+        base = os.path.join(workdir, f"{variant}-{d}")
+        subprocess.run([COMPILE, os.path.join(ROOT, "variants", variant + ".mlir"),
+                        "--target", "cuda", "--chip", chip,
+                        "--head-dims", f"e={d},f={d}", "--storage-type", "f16",
+                        "-o", base + ".cubin", "--ptx", base + ".ptx",
+                        "--header", base + ".h"], check=True)
+        with open(base + ".cubin", "rb") as f:
+            self.cubin = f.read()
+        with open(base + ".ptx") as f:
+            self.ptx = f.read()
+        with open(base + ".h") as f:
+            header = f.read()
+        define = lambda what: re.search(
+            rf"#define \w+_{what} (\S+)", header).group(1)
+        self.name = define("KERNEL_NAME").strip('"')
+        self.threads = int(define("BLOCK_THREADS"))
+        self.shared = int(define("SHARED_BYTES"))
+        self.out_ranks = re.findall(
+            r"int64_t out_(\w+)", re.search(r"_grid_blocks\(([^)]*)\)", header).group(1))
+        self.grid_terms = [(rank, int(tile) + 1) for rank, tile in re.findall(
+            r"blocks \*= \(out_(\w+) \+ (\d+)\) / \d+;", header)]
+
+    def grid(self, out_shape):
+        sizes = dict(zip(self.out_ranks, out_shape))
+        blocks = 1
+        for rank, tile in self.grid_terms:
+            blocks *= (sizes[rank] + tile - 1) // tile
+        return blocks
+
+    def ptx_parameter_count(self):
+        entry = re.search(rf"\.entry {self.name}\((.*?)\)", self.ptx, re.S)
+        return len(re.findall(r"\.param", entry.group(1)))
+
+
+def descriptor(pointer, shape):
+    """A memref descriptor flattened as MLIR's default lowering passes it:
+    allocated, aligned, offset, sizes, strides (row-major)."""
+    strides = [1] * len(shape)
+    for i in range(len(shape) - 2, -1, -1):
+        strides[i] = strides[i + 1] * shape[i + 1]
+    return ([ctypes.c_uint64(pointer), ctypes.c_uint64(pointer), ctypes.c_int64(0)]
+            + [ctypes.c_int64(s) for s in shape] + [ctypes.c_int64(s) for s in strides])
+
+
+def shapes(quick):
+    for d in (64, 128):
+        for n in ([1024] if quick else [512, 1024, 2048, 4096, 8192, 16384]):
+            yield d, n, 16384 // n, 2048 // d
+
+
+class Driver:
+    """The few driver calls a launch needs, on PyTorch's current context."""
+
+    def __init__(self):
+        self.lib = ctypes.CDLL("libcuda.so.1")
+        self.lib.cuLaunchKernel.argtypes = [
+            ctypes.c_void_p] + [ctypes.c_uint] * 7 + [
+            ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p]
+
+    def check(self, result, call):
+        if result != 0:
+            name = ctypes.c_char_p()
+            self.lib.cuGetErrorName(result, ctypes.byref(name))
+            raise RuntimeError(f"{call} failed: {name.value.decode()} ({result})")
+
+    def load(self, kernel):
+        module, function = ctypes.c_void_p(), ctypes.c_void_p()
+        self.check(self.lib.cuModuleLoadData(ctypes.byref(module), kernel.cubin),
+                   "cuModuleLoadData")
+        self.check(self.lib.cuModuleGetFunction(
+            ctypes.byref(function), module, kernel.name.encode()),
+            "cuModuleGetFunction")
+        return function
+
+    def launch(self, function, kernel, blocks, params, stream):
+        array = (ctypes.c_void_p * len(params))(
+            *[ctypes.cast(ctypes.byref(p), ctypes.c_void_p) for p in params])
+        self.check(self.lib.cuLaunchKernel(
+            function, blocks, 1, 1, kernel.threads, 1, 1, 0,
+            ctypes.c_void_p(stream), array, None), "cuLaunchKernel")
+
+
+def time_ms(torch, body, warmup=3, repeat=10):
+    for _ in range(warmup):
+        body()
+    times = []
+    for _ in range(repeat):
+        start = torch.cuda.Event(enable_timing=True)
+        stop = torch.cuda.Event(enable_timing=True)
+        start.record()
+        body()
+        stop.record()
+        stop.synchronize()
+        times.append(start.elapsed_time(stop))
+    return statistics.median(times)
+
+
+def chip_of(major, minor):
+    return {(9, 0): "sm_90a", (8, 9): "sm_89", (8, 6): "sm_86",
+            (8, 7): "sm_86"}.get((major, minor), "sm_80" if major == 8 else None)
+
+
+def dry_run(args, workdir):
+    """No GPU: the launches this script would make, checked against the PTX."""
+    for d in (64, 128):
+        for variant in VARIANTS:
+            kernel = Kernel(variant, d, "sm_80", workdir)
+            expected = kernel.ptx_parameter_count()
+            for d_, n, b, h in shapes(args.quick):
+                if d_ != d:
+                    continue
+                out = [b, h, n, d]
+                params = sum((descriptor(0, [b, h, n, d]) for _ in range(3)), []) \
+                    + descriptor(0, out)
+                if len(params) != expected:
+                    sys.exit(f"{variant} D={d}: {len(params)} parameters built, "
+                             f"the PTX entry has {expected}")
+                print(f"{variant} D={d} N={n} B={b} H={h}: grid {kernel.grid(out)} "
+                      f"block {kernel.threads} shared {kernel.shared} "
+                      f"params {len(params)} = PTX {expected}")
+
+
+def run(args, workdir):
+    import torch
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    torch.cuda.init()
+    device = torch.cuda.current_device()
+    props = torch.cuda.get_device_properties(device)
+    chip = chip_of(props.major, props.minor)
+    if chip is None:
+        sys.exit(f"no Cascade target for {props.name} (sm_{props.major}{props.minor})")
+    torch.zeros(1, device="cuda")  # makes the primary context current
+    driver = Driver()
+    flex = torch.compile(flex_attention, dynamic=False)
+    rows = []
+    print(f"device: {props.name}, chip {chip}, torch {torch.__version__}")
+    for d in (64, 128):
+        kernels = {v: Kernel(v, d, chip, workdir) for v in VARIANTS}
+        functions = {v: driver.load(k) for v, k in kernels.items()}
+        for d_, n, b, h in shapes(args.quick):
+            if d_ != d:
+                continue
+            gen = torch.Generator(device="cuda").manual_seed(0)
+            q, k, v = (torch.randn(b, h, n, d, device="cuda", dtype=torch.float16,
+                                   generator=gen) for _ in range(3))
+            out = torch.empty(b, h, n, d, device="cuda", dtype=torch.float16)
+            stream = torch.cuda.current_stream().cuda_stream
+            result = {}
+            for variant in VARIANTS:
+                kernel = kernels[variant]
+                causal = variant == "softmax_causal"
+                params = sum((descriptor(t.data_ptr(), list(t.shape))
+                              for t in (q, k, v, out)), [])
+                assert len(params) == kernel.ptx_parameter_count()
+                blocks = kernel.grid([b, h, n, d])
+                launch = lambda: driver.launch(functions[variant], kernel,
+                                               blocks, params, stream)
+                flops = 4 * b * h * n * n * d / (2 if causal else 1)
+                ms = time_ms(torch, launch)
+                result[variant] = (ms, flops / ms / 1e9)
+                if variant != "sigmoid":
+                    out.fill_(float("nan"))
+                    launch()
+                    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+                        ref = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+                    err = (out.float() - ref.float()).abs().max().item()
+                    if not err < 1e-2:
+                        sys.exit(f"{variant} D={d} N={n}: max |ours - SDPA| = {err}")
+                    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+                        sdpa_ms = time_ms(torch, lambda: F.scaled_dot_product_attention(
+                            q, k, v, is_causal=causal))
+                    mask = create_block_mask(lambda b_, h_, q_, k_: q_ >= k_, None, None,
+                                             n, n) if causal else None
+                    flex_ms = time_ms(torch, lambda: flex(q, k, v, block_mask=mask))
+                    result[variant + "/sdpa"] = (sdpa_ms, flops / sdpa_ms / 1e9)
+                    result[variant + "/flex"] = (flex_ms, flops / flex_ms / 1e9)
+                    result[variant + "/err"] = err
+            row = dict(d=d, n=n, b=b, h=h, **{
+                key: value for key, value in result.items()})
+            rows.append(row)
+            s, c, g = result["softmax"], result["softmax_causal"], result["sigmoid"]
+            print(f"D={d:3} N={n:5}: softmax {s[1]:6.1f} TFLOP/s (SDPA flash "
+                  f"{result['softmax/sdpa'][1]:6.1f}, flex {result['softmax/flex'][1]:6.1f})"
+                  f"; causal {c[1]:6.1f} (SDPA {result['softmax_causal/sdpa'][1]:6.1f}, "
+                  f"flex {result['softmax_causal/flex'][1]:6.1f}); sigmoid/softmax "
+                  f"time {s[0] / g[0]:.2f}x", flush=True)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "gpu.csv"), "w") as f:
+            f.write("d,n,b,h,variant,ms,tflops\n")
+            for row in rows:
+                for key, value in row.items():
+                    if isinstance(value, tuple):
+                        f.write(f"{row['d']},{row['n']},{row['b']},{row['h']},"
+                                f"{key},{value[0]:.4f},{value[1]:.1f}\n")
+        with open(os.path.join(args.out, "gpu.md"), "w") as f:
+            f.write(f"# GPU benchmark ({props.name}, fp16, B*N = 16k, H*D = 2048)\n\n"
+                    f"`python3 bench/gpu-bench.py --out docs/bench`; TFLOP/s by "
+                    f"4 B H N^2 D, halved for causal.\n\n"
+                    "| D | N | softmax | SDPA flash | flex | causal | SDPA flash | flex "
+                    "| sigmoid speed-up |\n|---|---|---|---|---|---|---|---|---|\n")
+            for r in rows:
+                f.write(f"| {r['d']} | {r['n']} | {r['softmax'][1]:.1f} | "
+                        f"{r['softmax/sdpa'][1]:.1f} | {r['softmax/flex'][1]:.1f} | "
+                        f"{r['softmax_causal'][1]:.1f} | "
+                        f"{r['softmax_causal/sdpa'][1]:.1f} | "
+                        f"{r['softmax_causal/flex'][1]:.1f} | "
+                        f"{r['softmax'][0] / r['sigmoid'][0]:.2f}x |\n")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as workdir:
+        (dry_run if args.dry_run else run)(args, workdir)
+
+
+if __name__ == "__main__":
+    main()
