@@ -97,6 +97,22 @@ def CascadeBf16MmaToNVVM : Pass<"cascade-bf16-mma-to-nvvm"> {
                            "::mlir::vector::VectorDialect"];
 }
 
+def CascadeGpuExpToExp2 : Pass<"cascade-gpu-exp-to-exp2"> {
+  let summary = "rewrite f32 math.exp in GPU kernels into the exp2 form the hardware computes";
+  let description = [{
+    NVIDIA GPUs compute 2^x (`ex2.approx`); `math.exp` goes to libdevice's
+    `__nv_expf`, which reduces the range with several FMAs around one
+    `ex2`. This pass rewrites `exp(x)` into `exp2(x * log2e)` on the kernel
+    IR: a multiply and an `ex2` per element. For `exp(s - m)` that is a
+    subtract, a multiply and an `ex2`. IEEE special cases are kept: -inf
+    gives 0, NaN stays NaN, +inf gives +inf. The relative error added is
+    |x| eps32 from the rounded product. The emulator runs the rewritten
+    kernel against the fp64 reference.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect"];
+}
+
 def CascadeBuildCpuShapeCheck : Pass<"cascade-build-cpu-shape-check", "::mlir::ModuleOp"> {
   let summary = "add <f>_check beside each cascade function";
   let description = [{

@@ -127,6 +127,7 @@ mlir::cascade::buildCascadeToGpuPipeline(OpPassManager &pm,
   schedule.keyTile = getGpuKeyTile(options);
   addCpuSchedulingPasses(pm.nest<func::FuncOp>(), schedule);
   pm.addPass(createLowerToGpuKernelPass(options));
+  pm.addPass(createCascadeGpuExpToExp2());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   return success();
@@ -189,6 +190,7 @@ mlir::cascade::buildGpuKernelModule(func::FuncOp function,
     result.outputRanks.push_back(rank.str());
   copy.erase();
   PassManager cleanup(context);
+  cleanup.addPass(createCascadeGpuExpToExp2());
   cleanup.addPass(createCanonicalizerPass());
   cleanup.addPass(createCSEPass());
   if (failed(cleanup.run(*result.module)))
