@@ -11,7 +11,6 @@
 
 #include "CudaRun.h"
 #include "GpuCheck.h"
-#include "InputExtents.h"
 #include "RunMetrics.h"
 
 #include "cascade/Support/Npy.h"
@@ -99,16 +98,12 @@ int mlir::cascade::runOnCuda(func::FuncOp function, ArrayRef<Tensor> inputs,
   }
 
   std::string error;
-  FailureOr<InputExtents> sizes = resolveInputExtents(function, inputs, error);
-  if (failed(sizes))
+  FailureOr<GpuRunSetup> setup = setUpGpuRun(function, inputs, target, error);
+  if (failed(setup))
     return fail(error);
-  const llvm::StringMap<int64_t> &extents = sizes->extents;
-  for (auto &entry : sizes->headDims)
-    target.headDims[entry.getKey()] = entry.getValue();
-  if (failed(verifyGpuTargetOptions(target, error)))
-    return fail(error);
-  cascade::gpu::HalfType half = target.storageType == "bf16" ? cascade::gpu::HalfType::BF16
-                                                    : cascade::gpu::HalfType::F16;
+  target = setup->target;
+  const llvm::StringMap<int64_t> &extents = setup->extents;
+  cascade::gpu::HalfType half = setup->half;
 
   auto start = std::chrono::steady_clock::now();
   FailureOr<GpuKernelModule> built = buildGpuKernelModule(function, target);

@@ -17,6 +17,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "GpuCheck.h"
+#include "InputExtents.h"
 #include "RunMetrics.h"
 
 #include "cascade/Interpreter/Interpreter.h"
@@ -32,6 +33,24 @@ using namespace mlir::cascade;
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "attn-run: error: " << message << "\n";
   return 1;
+}
+
+FailureOr<GpuRunSetup> mlir::cascade::setUpGpuRun(
+    func::FuncOp function, ArrayRef<Tensor> inputs,
+    const GpuTargetOptions &target, std::string &error) {
+  FailureOr<InputExtents> sizes = resolveInputExtents(function, inputs, error);
+  if (failed(sizes))
+    return failure();
+  GpuRunSetup setup;
+  setup.target = target;
+  setup.extents = sizes->extents;
+  for (auto &entry : sizes->headDims)
+    setup.target.headDims[entry.getKey()] = entry.getValue();
+  if (failed(verifyGpuTargetOptions(setup.target, error)))
+    return failure();
+  setup.half = setup.target.storageType == "bf16" ? gpu::HalfType::BF16
+                                                  : gpu::HalfType::F16;
+  return setup;
 }
 
 GpuInputs mlir::cascade::roundInputsForGpu(func::FuncOp function,

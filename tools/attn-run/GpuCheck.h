@@ -11,6 +11,7 @@
 #ifndef CASCADE_TOOLS_ATTNRUN_GPUCHECK_H
 #define CASCADE_TOOLS_ATTNRUN_GPUCHECK_H
 
+#include "cascade/Conversion/CascadeToGPU.h"
 #include "cascade/Support/Tensor.h"
 #include "cascade/Target/GPU/WarpSemantics.h"
 
@@ -18,6 +19,19 @@
 #include "llvm/ADT/StringMap.h"
 
 namespace mlir::cascade {
+
+/// What both GPU targets settle before building a kernel: the target
+/// options completed with the head dimensions the inputs give and checked,
+/// the extents of every rank, and the storage type.
+struct GpuRunSetup {
+  GpuTargetOptions target;
+  llvm::StringMap<int64_t> extents;
+  gpu::HalfType half = gpu::HalfType::F16;
+};
+FailureOr<GpuRunSetup> setUpGpuRun(func::FuncOp function,
+                                   ArrayRef<Tensor> inputs,
+                                   const GpuTargetOptions &target,
+                                   std::string &error);
 
 /// The inputs as a GPU kernel stores them: float tensors rounded to the
 /// storage type, integer tensors and scalars unchanged.

@@ -12,7 +12,6 @@
 
 #include "GpuEmulatorRun.h"
 #include "GpuCheck.h"
-#include "InputExtents.h"
 
 #include "cascade/Analysis/GpuPlan.h"
 #include "cascade/Conversion/CascadeToCPU.h"
@@ -44,17 +43,13 @@ int mlir::cascade::runOnGpuEmulator(func::FuncOp function,
                                     ArrayRef<Tensor> inputs,
                                     const GpuEmulatorRunOptions &options) {
   std::string error;
-  FailureOr<InputExtents> sizes = resolveInputExtents(function, inputs, error);
-  if (failed(sizes))
+  FailureOr<GpuRunSetup> setup =
+      setUpGpuRun(function, inputs, options.target, error);
+  if (failed(setup))
     return fail(error);
-  const llvm::StringMap<int64_t> *extents = &sizes->extents;
-  GpuTargetOptions target = options.target;
-  for (auto &entry : sizes->headDims)
-    target.headDims[entry.getKey()] = entry.getValue();
-  if (failed(verifyGpuTargetOptions(target, error)))
-    return fail(error);
-  cascade::gpu::HalfType half = target.storageType == "bf16" ? cascade::gpu::HalfType::BF16
-                                                    : cascade::gpu::HalfType::F16;
+  const GpuTargetOptions &target = setup->target;
+  const llvm::StringMap<int64_t> *extents = &setup->extents;
+  cascade::gpu::HalfType half = setup->half;
 
   auto start = std::chrono::steady_clock::now();
   FailureOr<GpuKernelModule> built = buildGpuKernelModule(function, target);

@@ -436,6 +436,18 @@ void printTensor(const Tensor &tensor) {
 
 } // namespace
 
+/// The GPU targets' options from the command line: left out, the key tile
+/// follows the head dimensions and the storage type is f16.
+static GpuTargetOptions getGpuTargetOptions() {
+  GpuTargetOptions target;
+  target.chip = chipName;
+  target.queryTile = queryTile;
+  target.keyTile = keyTile.getNumOccurrences() ? keyTile.getValue() : 0;
+  target.storageType =
+      storageType.getNumOccurrences() ? storageType.getValue() : "f16";
+  return target;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   // Everything LLVM and MLIR registered is listed by --help-hidden only.
@@ -521,12 +533,7 @@ int main(int argc, char **argv) {
       return fail("--compare runs on the reference target; use --check "
                   "with --target cuda-emulator");
     GpuEmulatorRunOptions options;
-    options.target.chip = chipName;
-    options.target.queryTile = queryTile;
-    // Left out, the GPU's key tile follows the head dimensions.
-    options.target.keyTile = keyTile.getNumOccurrences() ? keyTile.getValue() : 0;
-    options.target.storageType =
-        storageType.getNumOccurrences() ? storageType.getValue() : "f16";
+    options.target = getGpuTargetOptions();
     options.check = checkOutput;
     options.printValues = printValues;
     options.outputPath = outputPath;
@@ -543,12 +550,8 @@ int main(int argc, char **argv) {
       return fail("--baseline names a CPU baseline; bench/gpu-bench.py "
                   "compares the cuda target with PyTorch");
     CudaRunOptions options;
-    options.target.chip = chipName;
+    options.target = getGpuTargetOptions();
     options.chipGiven = chipName.getNumOccurrences() > 0;
-    options.target.queryTile = queryTile;
-    options.target.keyTile = keyTile.getNumOccurrences() ? keyTile.getValue() : 0;
-    options.target.storageType =
-        storageType.getNumOccurrences() ? storageType.getValue() : "f16";
     options.check = checkOutput;
     options.checkRows = checkRows;
     options.bench = benchmark;
