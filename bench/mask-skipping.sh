@@ -17,6 +17,11 @@ sed -e 's/@softmax_window/@user_window128/' -e 's/m + W)/m + 128)/g' \
   "$root/variants/softmax_window.mlir" > "$tmp/user_window128.mlir"
 grep -q 'm + 128)' "$tmp/user_window128.mlir"
 ! grep -q '%W' "$tmp/user_window128.mlir"
+# The sigmoid spec with a free elementwise body (see the sigmoid rows).
+sed -e 's/@sigmoid/@sigmoid_free/' \
+  -e 's|1.0 / (1.0 + exp(-(%S\[b, h, m, p\] - log(M))))|%S[b, h, m, p] * 0.5|' \
+  "$root/variants/sigmoid.mlir" > "$tmp/sigmoid_free.mlir"
+grep -q '%S\[b, h, m, p\] \* 0.5' "$tmp/sigmoid_free.mlir"
 
 median_ms() { # spec dims [repeat] [attn-run flags] -> median ms; progress on stderr
   echo "mask-skipping: $(basename "$1" .mlir) --dims $2 ${4:-}" >&2
@@ -70,4 +75,17 @@ documents="--inputs $tmp/doc0.npy,$tmp/doc1.npy,$tmp/doc2.npy,$tmp/doc3.npy"
   line=$("$run" "$root/variants/softmax.mlir" --target cpu --bench --num-threads 2 \
     --warmup 1 --repeat 5 --dims b=1,h=8,p=2048,m=2048,e=64,f=64 | grep 'bench @')
   echo "Non-causal softmax, N=2048, D=64: $(echo "$line" | sed -n 's/.*runs (1 warm-up), \(.*threads)\).*/\1/p')."
+  echo
+  # Item 6 of issue 10: sigmoid against softmax at the same shape, and the
+  # sigmoid spec with its elementwise body replaced by S * 0.5 (no exp, no
+  # division: the two contractions and the buffers between them only),
+  # which bounds what any sigmoid can gain over softmax on this CPU.
+  dims="b=1,h=8,p=2048,m=2048,e=64,f=64"
+  base=$(median_ms "$root/variants/softmax.mlir" "$dims")
+  t=$(median_ms "$root/variants/sigmoid.mlir" "$dims")
+  free=$(median_ms "$tmp/sigmoid_free.mlir" "$dims")
+  echo "| spec, N=2048, D=64 | time (ms) | softmax (ms) | softmax / spec |"
+  echo "|---|---|---|---|"
+  echo "| sigmoid | $t | $base | $(awk "BEGIN{printf \"%.3f\", $base/$t}") |"
+  echo "| sigmoid with its body replaced by S * 0.5 (a free sigmoid) | $free | $base | $(awk "BEGIN{printf \"%.3f\", $base/$free}") |"
 } | tee "$out"

@@ -267,17 +267,17 @@ TEST(WarpSemantics, LdmatrixRejectsBadAddresses) {
             "ldmatrix loads 1, 2 or 4 matrices, not 3");
 }
 
-std::vector<float> laneIds() {
-  std::vector<float> values;
+std::vector<double> laneIds() {
+  std::vector<double> values;
   for (unsigned lane = 0; lane < kWarpSize; ++lane)
-    values.push_back(float(lane));
+    values.push_back(double(lane));
   return values;
 }
 
 TEST(WarpSemantics, ShuffleQuadReductionAsTheSoftmaxRowMaxUsesIt) {
   // The four lanes of a quad hold one row of an mma accumulator: xor 1
   // then xor 2 gives each lane the quad's sum.
-  std::vector<float> values = laneIds();
+  std::vector<double> values = laneIds();
   for (unsigned offset : {1u, 2u}) {
     llvm::Expected<ShuffleResult> swapped =
         shuffle(values, offset, 32, ShuffleMode::Xor);
@@ -289,12 +289,12 @@ TEST(WarpSemantics, ShuffleQuadReductionAsTheSoftmaxRowMaxUsesIt) {
   }
   for (unsigned lane = 0; lane < kWarpSize; ++lane) {
     unsigned first = lane / 4 * 4;
-    EXPECT_EQ(values[lane], float(4 * first + 6)) << "lane " << lane;
+    EXPECT_EQ(values[lane], double(4 * first + 6)) << "lane " << lane;
   }
 }
 
 TEST(WarpSemantics, ShuffleValidityFollowsTheClamp) {
-  std::vector<float> values = laneIds();
+  std::vector<double> values = laneIds();
   llvm::Expected<ShuffleResult> down =
       shuffle(values, 3, 32, ShuffleMode::Down);
   llvm::Expected<ShuffleResult> up = shuffle(values, 3, 32, ShuffleMode::Up);
@@ -319,6 +319,19 @@ TEST(WarpSemantics, ShuffleValidityFollowsTheClamp) {
   ASSERT_FALSE(bool(bad));
   EXPECT_EQ(llvm::toString(bad.takeError()),
             "gpu.shuffle width 12 is not a power of two in 1..32");
+}
+
+TEST(WarpSemantics, ShuffleMovesIntegersExactly) {
+  // A shuffle moves bits: 32-bit ids beyond float's 2^24 (document ids of
+  // packed sequences, reduced by min/max across a warp) arrive unchanged.
+  std::vector<double> values;
+  for (unsigned lane = 0; lane < kWarpSize; ++lane)
+    values.push_back(double((1 << 30) + 2 * lane + 1));
+  llvm::Expected<ShuffleResult> swapped =
+      shuffle(values, 16, 32, ShuffleMode::Xor);
+  ASSERT_TRUE(bool(swapped));
+  for (unsigned lane = 0; lane < kWarpSize; ++lane)
+    EXPECT_EQ(swapped->value[lane], values[lane ^ 16]) << "lane " << lane;
 }
 
 } // namespace

@@ -124,7 +124,9 @@ int mlir::cascade::runOnGpuEmulator(func::FuncOp function,
   geometry.grid = {blocks, 1, 1};
   geometry.block = {threads, 1, 1};
   start = std::chrono::steady_clock::now();
-  if (blocks > 0 && failed(cascade::gpu::emulateKernel(kernel, geometry, arguments)))
+  cascade::gpu::EmulatorStatistics executed;
+  if (blocks > 0 && failed(cascade::gpu::emulateKernel(kernel, geometry,
+                                                       arguments, &executed)))
     return fail("the emulator stopped (the error above)");
   double seconds = std::chrono::duration<double>(
                        std::chrono::steady_clock::now() - start)
@@ -142,6 +144,12 @@ int mlir::cascade::runOnGpuEmulator(func::FuncOp function,
                << llvm::format(" compile=%.3fs emulate=%.3fs", compileSeconds,
                                seconds)
                << " nonfinite=" << nonFinite << "\n";
+  // The work the schedule did, in warp instructions (per-thread 16-byte
+  // copies): how skipped tiles show without a GPU.
+  llvm::outs() << "attn-run: executed mma.sync=" << executed.mmaSync
+               << " ldmatrix=" << executed.ldmatrix
+               << " cp.async=" << executed.asyncCopies
+               << " shuffles=" << executed.shuffles << "\n";
   if (options.printValues)
     for (size_t i = 0; i < output.data.size(); ++i)
       llvm::outs() << llvm::format("%.10g", output.data[i])

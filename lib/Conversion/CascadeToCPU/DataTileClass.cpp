@@ -87,43 +87,21 @@ DataTileClassifier::Class DataTileClassifier::emitStepClass(Value keyValid) {
   for (auto [read, varies] : llvm::enumerate(plan.varies))
     if (varies == key.getInner())
       current[read] = emitRange(read, keyValid);
-  auto cmp = [&](arith::CmpIPredicate predicate, Value x, Value y) {
-    return arith::CmpIOp::create(b, loc, predicate, x, y).getResult();
-  };
   auto any = [&](Value x, Value y) {
     return arith::OrIOp::create(b, loc, x, y).getResult();
   };
   auto both = [&](Value x, Value y) {
     return arith::AndIOp::create(b, loc, x, y).getResult();
   };
-  using P = arith::CmpIPredicate;
   Class result;
   result.never = arith::ConstantIntOp::create(b, loc, 0, 1);
   result.always = arith::ConstantIntOp::create(b, loc, 1, 1);
   EinsumOp reader = plan.reader;
   for (auto [i, compare] : llvm::enumerate(reader.getDataCompares())) {
-    auto [lhsLow, lhsHigh] = current[2 * i];
-    auto [rhsLow, rhsHigh] = current[2 * i + 1];
-    Value never, always;
-    switch (compare.getKind()) {
-    case CompareKind::eq:
-      // Disjoint ranges; one and the same id on both sides.
-      never = any(cmp(P::slt, lhsHigh, rhsLow), cmp(P::slt, rhsHigh, lhsLow));
-      always = both(both(cmp(P::eq, lhsLow, lhsHigh),
-                         cmp(P::eq, rhsLow, rhsHigh)),
-                    cmp(P::eq, lhsLow, rhsLow));
-      break;
-    case CompareKind::le:
-      never = cmp(P::sgt, lhsLow, rhsHigh);
-      always = cmp(P::sle, lhsHigh, rhsLow);
-      break;
-    case CompareKind::lt:
-      never = cmp(P::sge, lhsLow, rhsHigh);
-      always = cmp(P::slt, lhsHigh, rhsLow);
-      break;
-    }
-    result.never = any(result.never, never);
-    result.always = both(result.always, always);
+    DataCompareClass byCompare = buildDataCompareClass(
+        b, loc, compare.getKind(), current[2 * i], current[2 * i + 1]);
+    result.never = any(result.never, byCompare.never);
+    result.always = both(result.always, byCompare.always);
   }
   return result;
 }

@@ -128,6 +128,18 @@ private:
                     function_ref<Value(int64_t j, int64_t kk)> loadB);
   LogicalResult emitIterate(IterateOp iterate);
   LogicalResult emitStep(IterateOp iterate);
+
+  // Key tiles classified by ids at run time (document masks).
+  /// [min, max] as i64 of data read `read` of the id reader over the first
+  /// `count` (at least 1) of the `tile` coordinates of the tile-local rank
+  /// it varies with, the other ranks as fixed now; a read that varies with
+  /// neither tile is one id. Every warp computes it, each lane reducing its
+  /// own ids before xor shuffles 16..1, so it is uniform over the block.
+  std::pair<Value, Value> emitIdRange(unsigned read, int64_t tile,
+                                      Value count);
+  /// The class of key step `step` (which must exist): its key tile's id
+  /// ranges against the query tile's, over every comparison.
+  DataCompareClass classifyByIds(Value step);
   void emitResultStore(Value result, Value out);
 
   func::FuncOp source;
@@ -151,6 +163,10 @@ private:
   SmallVector<Value> stageBuffers;
   /// A fragments of per-item stages: per stage, one vector per k-step.
   llvm::DenseMap<int64_t, SmallVector<Value>> hoistedA;
+  /// The id reader of the key loop being built (null without ids) and the
+  /// ranges of its reads that do not vary with the key tile.
+  const DataBoundsPlan *idBounds = nullptr;
+  SmallVector<std::pair<Value, Value>> queryIdRanges;
 };
 
 } // namespace
@@ -859,6 +875,109 @@ LogicalResult GpuKernelBuilder::emitStep(IterateOp iterate) {
   return emitBlock(iterate.getBodyBlock());
 }
 
+std::pair<Value, Value> GpuKernelBuilder::emitIdRange(unsigned read,
+                                                      int64_t tile,
+                                                      Value count) {
+  EinsumOp reader = idBounds->reader;
+  StringRef varies = idBounds->varies[read];
+  Value global = kernel.getArgument(
+      cast<BlockArgument>(reader.getDataInputs()[read]).getArgNumber());
+  auto idType = cast<IntegerType>(
+      cast<MemRefType>(global.getType()).getElementType());
+  Type i64 = b.getI64Type();
+  auto widen = [&](Value id) {
+    return idType.getWidth() == 64
+               ? id
+               : arith::ExtSIOp::create(b, loc, i64, id).getResult();
+  };
+  // The read's global index: the varying rank at `coordinate`, the others
+  // fixed for the block or the key step (the plan checked).
+  auto load = [&](Value coordinate) {
+    SmallVector<Value> dims;
+    for (StringRef rank : reader.getRanks().getAsValueRange<StringAttr>()) {
+      Value value = rank == varies ? coordinate : fixed.lookup(rank);
+      dims.push_back(value ? value : index(0));
+    }
+    SmallVector<Value> syms = symbols(reader);
+    SmallVector<Value> indices;
+    for (AffineExpr expr : reader.getDataMap(read).getResults())
+      indices.push_back(affine::expandAffineExpr(b, loc, expr, dims, syms));
+    return memref::LoadOp::create(b, loc, global, indices).getResult();
+  };
+  if (varies.empty()) {
+    Value id = widen(load(index(0)));
+    return {id, id};
+  }
+  unsigned bits = idType.getWidth();
+  Value lowest = arith::ConstantIntOp::create(
+      b, loc, idType, llvm::APInt::getSignedMaxValue(bits).getSExtValue());
+  Value highest = arith::ConstantIntOp::create(
+      b, loc, idType, llvm::APInt::getSignedMinValue(bits).getSExtValue());
+  Value low = lowest, high = highest;
+  // Lane l reads coordinates l, l + 32, ...; those past `count` read the
+  // last valid one (in bounds) and count as the identities.
+  Value lastValid = arith::SubIOp::create(b, loc, count, index(1));
+  for (int64_t first = 0; first < tile; first += 32) {
+    Value coordinate = arith::AddIOp::create(b, loc, lane, index(first));
+    Value inside = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                         coordinate, count);
+    Value id =
+        load(arith::MinUIOp::create(b, loc, coordinate, lastValid));
+    low = arith::MinSIOp::create(
+        b, loc, low, arith::SelectOp::create(b, loc, inside, id, lowest));
+    high = arith::MaxSIOp::create(
+        b, loc, high, arith::SelectOp::create(b, loc, inside, id, highest));
+  }
+  Value width = arith::ConstantIntOp::create(b, loc, b.getI32Type(), 32);
+  for (int64_t by = 16; by >= 1; by /= 2) {
+    Value offset = arith::ConstantIntOp::create(b, loc, b.getI32Type(), by);
+    Value otherLow = gpu::ShuffleOp::create(b, loc, low, offset, width,
+                                            gpu::ShuffleMode::XOR)
+                         .getShuffleResult();
+    Value otherHigh = gpu::ShuffleOp::create(b, loc, high, offset, width,
+                                             gpu::ShuffleMode::XOR)
+                          .getShuffleResult();
+    low = arith::MinSIOp::create(b, loc, low, otherLow);
+    high = arith::MaxSIOp::create(b, loc, high, otherHigh);
+  }
+  return {widen(low), widen(high)};
+}
+
+DataCompareClass GpuKernelBuilder::classifyByIds(Value step) {
+  PartitionOp keys = plan.getSchedule().getWork().keyPartition;
+  Value saved = fixed.lookup(keys.getOuter());
+  fixed[keys.getOuter()] = step;
+  Value count = arith::MinUIOp::create(
+      b, loc, index(keys.getTile()),
+      arith::SubIOp::create(
+          b, loc, extents.lookup(keys.getRank()),
+          arith::MulIOp::create(b, loc, step, index(keys.getTile()))));
+  SmallVector<std::pair<Value, Value>> ranges(queryIdRanges);
+  for (auto [read, varies] : llvm::enumerate(idBounds->varies))
+    if (varies == keys.getInner())
+      ranges[read] = emitIdRange(read, keys.getTile(), count);
+  if (saved)
+    fixed[keys.getOuter()] = saved;
+  else
+    fixed.erase(keys.getOuter());
+  DataCompareClass result;
+  EinsumOp reader = idBounds->reader;
+  for (auto [i, compare] : llvm::enumerate(reader.getDataCompares())) {
+    DataCompareClass byCompare = buildDataCompareClass(
+        b, loc, compare.getKind(), ranges[2 * i], ranges[2 * i + 1]);
+    result.never = result.never ? arith::OrIOp::create(b, loc, result.never,
+                                                       byCompare.never)
+                                      .getResult()
+                                : byCompare.never;
+    result.always = result.always
+                        ? arith::AndIOp::create(b, loc, result.always,
+                                                byCompare.always)
+                              .getResult()
+                        : byCompare.always;
+  }
+  return result;
+}
+
 LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
   PartitionOp keys = plan.getSchedule().getWork().keyPartition;
   Value steps = extents.lookup(keys.getOuter());
@@ -886,6 +1005,24 @@ LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
     first = bounds.first;
     last = bounds.last;
   }
+  // Data comparisons (document ids): the plan says which read varies with
+  // which tile. The ranges over the query tile are taken once, here; each
+  // key tile is classified from its own ranges as skipped, unmasked or
+  // masked (the CPU kernel's rule, buildDataCompareClass).
+  idBounds = nullptr;
+  const std::optional<DataBoundsPlan> &ids =
+      plan.getSchedule().getDataBounds();
+  if (ids && ids->reader->getParentOp() == iterate) {
+    idBounds = &*ids;
+    PartitionOp query = plan.getSchedule().getWork().queryPartition;
+    queryIdRanges.assign(ids->varies.size(), {});
+    for (auto [read, varies] : llvm::enumerate(ids->varies))
+      if (varies.empty() || varies == query.getInner())
+        queryIdRanges[read] = emitIdRange(read, query.getTile(), queryValid);
+  } else if (tiles && tiles->getData() && !tiles->getData().empty()) {
+    return iterate.emitError("the tile schedule lists data comparisons the "
+                             "plan has no id bounds for");
+  }
   SmallVector<Fragment> inits;
   for (Value init : iterate.getInits())
     inits.push_back(fragments.lookup(init));
@@ -897,18 +1034,76 @@ LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
                       : arith::RemUIOp::create(b, loc, step, index(slots))
                             .getResult();
   };
+  auto inAny = [&](ArrayRef<std::pair<Value, Value>> intervals, Value at) {
+    Value any;
+    for (auto [from, to] : intervals) {
+      Value in = arith::AndIOp::create(
+          b, loc,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, at, from),
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, at, to));
+      any = any ? arith::OrIOp::create(b, loc, any, in).getResult() : in;
+    }
+    return any;
+  };
+  Type i1 = b.getI1Type();
+  // Whether key step `at` runs at all: it lies in some visited range of a
+  // union and no id comparison fails on its whole tile (`idNever`). Null
+  // when every step of the loop runs. The value is uniform over the block,
+  // so the copies and the work it guards may sit under an scf.if.
+  auto runs = [&](Value at, Value idNever) -> Value {
+    Value run = visited.size() > 1 ? inAny(visited, at) : Value();
+    if (idNever) {
+      Value some = arith::XOrIOp::create(
+          b, loc, idNever, arith::ConstantIntOp::create(b, loc, 1, 1));
+      run = run ? arith::AndIOp::create(b, loc, run, some).getResult() : some;
+    }
+    return run;
+  };
+  auto copiesIf = [&](Value run, Value at, Value slot) {
+    if (!run) {
+      emitKeyStepCopies(at, slot);
+      return;
+    }
+    auto branch = scf::IfOp::create(b, loc, run, false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(branch.thenBlock());
+    emitKeyStepCopies(at, slot);
+  };
+  // The id class of step `at` where `exists`; (never, not always) past the
+  // last step, whose ids must not be read.
+  auto idClassIf = [&](Value exists, Value at) {
+    auto branch = scf::IfOp::create(b, loc, TypeRange{i1, i1}, exists, true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(branch.thenBlock());
+    DataCompareClass byIds = classifyByIds(at);
+    scf::YieldOp::create(b, loc, ValueRange{byIds.never, byIds.always});
+    b.setInsertionPointToStart(branch.elseBlock());
+    scf::YieldOp::create(b, loc,
+                         ValueRange{arith::ConstantIntOp::create(b, loc, 1, 1),
+                                    arith::ConstantIntOp::create(b, loc, 0, 1)});
+    return DataCompareClass{branch.getResult(0), branch.getResult(1)};
+  };
+  // With two slots the id class of the next step is taken where its copies
+  // are issued and carried into that step (two i1 after the fragments).
+  bool carriesIdClass = idBounds && slots > 1;
+  SmallVector<Value> loopInits = flatInits;
   if (slots > 1) {
     // The prologue: the first visited step's tiles are in flight before
     // the loop.
     Value any =
         arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, first, last);
+    DataCompareClass firstClass;
+    if (carriesIdClass) {
+      firstClass = idClassIf(any, first);
+      loopInits.append({firstClass.never, firstClass.always});
+    }
     auto prologue = scf::IfOp::create(b, loc, any, false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(prologue.thenBlock());
-    emitKeyStepCopies(first, slotOf(first));
+    copiesIf(runs(first, firstClass.never), first, slotOf(first));
     nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, ValueRange{});
   }
-  auto loop = scf::ForOp::create(b, loc, first, last, index(1), flatInits);
+  auto loop = scf::ForOp::create(b, loc, first, last, index(1), loopInits);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(loop.getBody());
   Value step = loop.getInductionVar();
@@ -918,25 +1113,35 @@ LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
       b, loc, index(keys.getTile()),
       arith::SubIOp::create(b, loc, extents.lookup(keys.getRank()), keyFirst));
   readSlot = slotOf(step);
+  DataCompareClass stepClass, nextClass;
+  ValueRange carried = loop.getRegionIterArgs().take_front(flatInits.size());
+  if (carriesIdClass)
+    stepClass = {loop.getRegionIterArgs()[flatInits.size()],
+                 loop.getRegionIterArgs()[flatInits.size() + 1]};
   // Every thread is done with the previous step, whose slot the copies
   // below overwrite.
   emitBarrier();
   if (slots == 1) {
-    emitKeyStepCopies(step, readSlot);
+    if (idBounds)
+      stepClass = classifyByIds(step);
+    copiesIf(runs(step, stepClass.never), step, readSlot);
     Value group =
         nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, ValueRange{});
     nvgpu::DeviceAsyncWaitOp::create(b, loc, group, b.getI32IntegerAttr(0));
   } else {
     // Copy step + 1 into the other slot while this step computes: wait for
-    // all but that newest group (an empty group after the last step).
+    // all but that newest group (an empty group after the last step, and
+    // for a step that does not run).
     Value next = arith::AddIOp::create(b, loc, step, index(1));
     Value more =
         arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, next, last);
+    if (carriesIdClass)
+      nextClass = idClassIf(more, next);
     {
       auto prefetch = scf::IfOp::create(b, loc, more, false);
       OpBuilder::InsertionGuard inner(b);
       b.setInsertionPointToStart(prefetch.thenBlock());
-      emitKeyStepCopies(next, slotOf(next));
+      copiesIf(runs(next, nextClass.never), next, slotOf(next));
     }
     Value group =
         nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, ValueRange{});
@@ -961,32 +1166,21 @@ LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
       values.push_back(fragments.lookup(value));
     return flatten(values);
   };
-  // Steps outside every range of a union are skipped; inside some range's
-  // full bounds no predicate is evaluated.
-  auto inAny = [&](ArrayRef<std::pair<Value, Value>> intervals) {
-    Value any;
-    for (auto [from, to] : intervals) {
-      Value in = arith::AndIOp::create(
-          b, loc,
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, step, from),
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, step, to));
-      any = any ? arith::OrIOp::create(b, loc, any, in).getResult() : in;
-    }
-    return any;
-  };
   SmallVector<Type> types(flatInits.size(), b.getF32Type());
-  SmallVector<Value> results;
-  // With data comparisons a tile in the affine full bounds may still be
-  // masked by ids; the CPU classifies tiles by per-tile id ranges, the GPU
-  // kernel (for now) evaluates every predicate on every tile it visits.
-  if (tiles && tiles->getData() && !tiles->getData().empty())
-    full.clear();
-  if (full.empty()) {
-    if (failed(emitStep(iterate)))
-      return failure();
-    results = yielded();
-  } else {
-    auto withFull = scf::IfOp::create(b, loc, types, inAny(full), true);
+  // Inside some range's full bounds, and with ids where every comparison
+  // holds on the whole pair, no predicate is evaluated.
+  Value isFullTile = full.empty() ? Value() : inAny(full, step);
+  if (isFullTile && idBounds)
+    isFullTile =
+        arith::AndIOp::create(b, loc, isFullTile, stepClass.always);
+  auto emitSteps = [&]() -> FailureOr<SmallVector<Value>> {
+    if (!isFullTile) {
+      if (failed(emitStep(iterate)))
+        return failure();
+      return yielded();
+    }
+    auto withFull = scf::IfOp::create(b, loc, types, isFullTile, true);
+    OpBuilder::InsertionGuard inner(b);
     b.setInsertionPointToStart(withFull.thenBlock());
     predicatesHold = true;
     LogicalResult emitted = emitStep(iterate);
@@ -998,21 +1192,30 @@ LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
     if (failed(emitStep(iterate)))
       return failure();
     scf::YieldOp::create(b, loc, yielded());
-    b.setInsertionPointAfter(withFull);
-    results = withFull.getResults();
-    if (visited.size() > 1) {
-      // Tiles between the ranges of a union keep the carried values; the
-      // barrier and copies above run in every step so that they stay
-      // uniform.
-      Value visit = inAny(visited);
-      SmallVector<Value> kept;
-      for (auto [result, carried] :
-           llvm::zip(results, loop.getRegionIterArgs()))
-        kept.push_back(
-            arith::SelectOp::create(b, loc, visit, result, carried));
-      results = kept;
-    }
+    return SmallVector<Value>(withFull.getResults());
+  };
+  SmallVector<Value> results;
+  if (Value run = runs(step, stepClass.never)) {
+    // A step outside every range of a union, or whose ids never match,
+    // keeps the carried values and does no work.
+    auto running = scf::IfOp::create(b, loc, types, run, true);
+    b.setInsertionPointToStart(running.thenBlock());
+    FailureOr<SmallVector<Value>> stepResults = emitSteps();
+    if (failed(stepResults))
+      return failure();
+    scf::YieldOp::create(b, loc, *stepResults);
+    b.setInsertionPointToStart(running.elseBlock());
+    scf::YieldOp::create(b, loc, carried);
+    b.setInsertionPointAfter(running);
+    results.assign(running.getResults().begin(), running.getResults().end());
+  } else {
+    FailureOr<SmallVector<Value>> stepResults = emitSteps();
+    if (failed(stepResults))
+      return failure();
+    results = *stepResults;
   }
+  if (carriesIdClass)
+    results.append({nextClass.never, nextClass.always});
   scf::YieldOp::create(b, loc, results);
   // The iterate's results after the loop.
   position = 0;

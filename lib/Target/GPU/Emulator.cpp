@@ -125,9 +125,10 @@ class BlockRun {
 public:
   BlockRun(mlir::gpu::GPUFuncOp kernel, const LaunchGeometry &geometry,
            std::array<int64_t, 3> blockId,
-           MutableArrayRef<EmulatorArgument> arguments)
+           MutableArrayRef<EmulatorArgument> arguments,
+           EmulatorStatistics &statistics)
       : kernel(kernel), geometry(geometry), blockId(blockId),
-        arguments(arguments),
+        arguments(arguments), statistics(statistics),
         numThreads(geometry.block[0] * geometry.block[1] *
                    geometry.block[2]) {}
 
@@ -179,6 +180,7 @@ private:
   const LaunchGeometry &geometry;
   std::array<int64_t, 3> blockId;
   MutableArrayRef<EmulatorArgument> arguments;
+  EmulatorStatistics &statistics;
   unsigned numThreads;
   /// Every value's per-thread registers. A node map: `slot` hands out
   /// references that must survive later insertions (a DenseMap rehash
@@ -545,10 +547,11 @@ LogicalResult BlockRun::runShuffle(mlir::gpu::ShuffleOp op,
     unsigned base = warp * kLanes;
     if (base >= numThreads || !active[base])
       continue;
-    std::vector<float> lanes(kLanes);
+    std::vector<double> lanes(kLanes);
     for (unsigned lane = 0; lane < kLanes; ++lane)
-      lanes[lane] = static_cast<float>(get(op.getValue(), base + lane)[0]);
+      lanes[lane] = get(op.getValue(), base + lane)[0];
     // Offset and width are uniform in a correct kernel; lane 0's are used.
+    ++statistics.shuffles;
     unsigned offset = static_cast<unsigned>(get(op.getOffset(), base)[0]);
     unsigned width = static_cast<unsigned>(get(op.getWidth(), base)[0]);
     llvm::Expected<ShuffleResult> shuffled =
@@ -557,7 +560,6 @@ LogicalResult BlockRun::runShuffle(mlir::gpu::ShuffleOp op,
       return op.emitError() << where(base) << ": "
                             << llvm::toString(shuffled.takeError());
     for (unsigned lane = 0; lane < kLanes; ++lane) {
-      // Integers pass through a float here; exact below 2^24.
       result[base + lane] = {normalize(shuffled->value[lane],
                                        op.getValue().getType())};
       valid[base + lane] = {shuffled->valid[lane] ? 1.0 : 0.0};
@@ -586,6 +588,7 @@ LogicalResult BlockRun::runLdmatrix(nvgpu::LdMatrixOp op, const Mask &active) {
     unsigned base = warp * kLanes;
     if (base >= numThreads || !active[base])
       continue;
+    ++statistics.ldmatrix;
     std::vector<int64_t> starts(kLanes, 0);
     for (unsigned lane = 0; lane < rows; ++lane) {
       FailureOr<int64_t> at =
@@ -639,6 +642,7 @@ LogicalResult BlockRun::runMma(nvgpu::MmaSyncOp op, const Mask &active) {
       for (double x : vc)
         c[lane].push_back(static_cast<float>(x));
     }
+    ++statistics.mmaSync;
     llvm::Expected<WarpRegisters> d = mmaSyncM16N8K16(a, b, c, type);
     if (!d)
       return op.emitError() << where(base) << ": "
@@ -663,6 +667,7 @@ LogicalResult BlockRun::runAsyncCopy(nvgpu::DeviceAsyncCopyOp op,
   for (unsigned t = 0; t < numThreads; ++t) {
     if (!active[t])
       continue;
+    ++statistics.asyncCopies;
     int64_t valid = op.getSrcElements()
                         ? asInt(get(op.getSrcElements(), t)[0])
                         : count;
@@ -1137,7 +1142,11 @@ LogicalResult BlockRun::runOp(Operation *op, const Mask &active) {
 LogicalResult
 mlir::cascade::gpu::emulateKernel(mlir::gpu::GPUFuncOp kernel,
                                   const LaunchGeometry &geometry,
-                                  MutableArrayRef<EmulatorArgument> arguments) {
+                                  MutableArrayRef<EmulatorArgument> arguments,
+                                  EmulatorStatistics *statistics) {
+  EmulatorStatistics ignored;
+  if (!statistics)
+    statistics = &ignored;
   if (arguments.size() != kernel.getNumArguments())
     return kernel.emitError() << "the kernel takes "
                               << kernel.getNumArguments()
@@ -1153,7 +1162,7 @@ mlir::cascade::gpu::emulateKernel(mlir::gpu::GPUFuncOp kernel,
   for (int64_t z = 0; z < geometry.grid[2]; ++z)
     for (int64_t y = 0; y < geometry.grid[1]; ++y)
       for (int64_t x = 0; x < geometry.grid[0]; ++x) {
-        BlockRun block(kernel, geometry, {x, y, z}, arguments);
+        BlockRun block(kernel, geometry, {x, y, z}, arguments, *statistics);
         if (failed(block.run()))
           return failure();
       }

@@ -188,7 +188,7 @@ mlir::cascade::gpu::ldmatrix(llvm::ArrayRef<double> shared,
 }
 
 llvm::Expected<ShuffleResult>
-mlir::cascade::gpu::shuffle(llvm::ArrayRef<float> values, unsigned offset,
+mlir::cascade::gpu::shuffle(llvm::ArrayRef<double> values, unsigned offset,
                             unsigned width, ShuffleMode mode) {
   if (values.size() != kWarpSize)
     return makeError("gpu.shuffle needs a value from each of the " +

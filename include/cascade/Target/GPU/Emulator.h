@@ -55,9 +55,17 @@ struct LaunchGeometry {
 /// Runs `kernel` over `geometry`. A block's threads are numbered x fastest
 /// and grouped into warps of 32 consecutive threads. Fails with a located
 /// error (see the file comment).
+/// What a run executed, counted per warp instruction (one `mma.sync` of
+/// one warp is 1) and per thread for copies: the work a schedule does, so
+/// that tile skipping can be measured without a GPU.
+struct EmulatorStatistics {
+  int64_t mmaSync = 0, ldmatrix = 0, asyncCopies = 0, shuffles = 0;
+};
+
 LogicalResult emulateKernel(mlir::gpu::GPUFuncOp kernel,
                             const LaunchGeometry &geometry,
-                            MutableArrayRef<EmulatorArgument> arguments);
+                            MutableArrayRef<EmulatorArgument> arguments,
+                            EmulatorStatistics *statistics = nullptr);
 
 } // namespace mlir::cascade::gpu
 

@@ -111,9 +111,12 @@ llvm::Expected<WarpRegisters> ldmatrix(llvm::ArrayRef<double> shared,
 
 enum class ShuffleMode { Xor, Up, Down, Idx };
 
-/// One scalar per lane after a shuffle, and whether it is defined.
+/// One scalar per lane after a shuffle, and whether it is defined. A
+/// shuffle moves a register's bits: values are held as double, which keeps
+/// every f32, every i32 and every i64 below 2^53 exact (document ids
+/// beyond 2^24 included).
 struct ShuffleResult {
-  std::array<float, kWarpSize> value{};
+  std::array<double, kWarpSize> value{};
   std::array<bool, kWarpSize> valid{};
 };
 
@@ -125,7 +128,7 @@ struct ShuffleResult {
 /// (xor, down, idx) or j >= clamp (up), and an invalid lane gets its own
 /// value. Lanes k >= width are outside the member mask (undefined in PTX):
 /// invalid, their own value. Fails on a bad width.
-llvm::Expected<ShuffleResult> shuffle(llvm::ArrayRef<float> values,
+llvm::Expected<ShuffleResult> shuffle(llvm::ArrayRef<double> values,
                                       unsigned offset, unsigned width,
                                       ShuffleMode mode);
 

@@ -151,6 +151,39 @@ KeyTileLoopBounds mlir::cascade::buildKeyTileBounds(OpBuilder &b,
   return bounds;
 }
 
+DataCompareClass mlir::cascade::buildDataCompareClass(
+    OpBuilder &b, Location loc, CompareKind kind, std::pair<Value, Value> lhs,
+    std::pair<Value, Value> rhs) {
+  using P = arith::CmpIPredicate;
+  auto cmp = [&](P predicate, Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, predicate, x, y).getResult();
+  };
+  auto [lhsLow, lhsHigh] = lhs;
+  auto [rhsLow, rhsHigh] = rhs;
+  DataCompareClass result;
+  switch (kind) {
+  case CompareKind::eq:
+    // Disjoint ranges; one and the same id on both sides.
+    result.never = arith::OrIOp::create(b, loc, cmp(P::slt, lhsHigh, rhsLow),
+                                        cmp(P::slt, rhsHigh, lhsLow));
+    result.always = arith::AndIOp::create(
+        b, loc,
+        arith::AndIOp::create(b, loc, cmp(P::eq, lhsLow, lhsHigh),
+                              cmp(P::eq, rhsLow, rhsHigh)),
+        cmp(P::eq, lhsLow, rhsLow));
+    break;
+  case CompareKind::le:
+    result.never = cmp(P::sgt, lhsLow, rhsHigh);
+    result.always = cmp(P::sle, lhsHigh, rhsLow);
+    break;
+  case CompareKind::lt:
+    result.never = cmp(P::sge, lhsLow, rhsHigh);
+    result.always = cmp(P::slt, lhsHigh, rhsLow);
+    break;
+  }
+  return result;
+}
+
 LogicalResult
 TileScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                          StringAttr query, int64_t queryTile, ArrayAttr dims,

@@ -59,6 +59,21 @@ KeyTileLoopBounds buildKeyTileBounds(OpBuilder &builder, Location loc,
                                      TileScheduleAttr tiles, ValueRange dims,
                                      ValueRange symbols, Value steps);
 
+/// What the ranges [min, max] of the two sides of a data comparison over a
+/// (query tile, key tile) pair say about it, as i1 values: `never` when it
+/// holds for no pair of ids in the ranges (the pair is skipped), `always`
+/// when it holds for every pair (the pair needs no mask). The rule
+/// docs/Schedule.md states and the interpreter executes (classifyByData);
+/// both backends' run-time tile classes are built from it. The four
+/// bounds are signless integers of one type, compared as signed.
+struct DataCompareClass {
+  Value never, always;
+};
+DataCompareClass buildDataCompareClass(OpBuilder &builder, Location loc,
+                                       CompareKind kind,
+                                       std::pair<Value, Value> lhs,
+                                       std::pair<Value, Value> rhs);
+
 /// Folds `value` into `accumulator` with the reduce operator.
 double combineReduce(ReduceKind kind, double accumulator, double value);
 
