@@ -27,9 +27,12 @@ fi
 # template types (TypeIDs of traits and interfaces) by the compiler's
 # spelling of them, and a shared library of ours (the C API) keeps copies
 # that only agree with libMLIR.so's when both spell them alike. A build
-# directory configured with another compiler is rebuilt from scratch.
+# directory configured with another compiler is rebuilt from scratch. (The
+# cache entry's type is STRING when the compiler came from -D, FILEPATH when
+# CMake found it: either is ours when it names clang++-22; matching only
+# FILEPATH wiped build/ at every second setup, fuzz.sh's in CI included.)
 if [ -f build/CMakeCache.txt ] &&
-   ! grep -q '^CMAKE_CXX_COMPILER:FILEPATH=.*clang++-22$' build/CMakeCache.txt; then
+   ! grep -q '^CMAKE_CXX_COMPILER:[A-Z]*=.*clang++-22$' build/CMakeCache.txt; then
   echo "setup: build/ was configured with another compiler; reconfiguring with clang++-22"
   rm -rf build
 fi
