@@ -87,21 +87,6 @@ DataTileClassifier::Class DataTileClassifier::emitStepClass(Value keyValid) {
   for (auto [read, varies] : llvm::enumerate(plan.varies))
     if (varies == key.getInner())
       current[read] = emitRange(read, keyValid);
-  auto any = [&](Value x, Value y) {
-    return arith::OrIOp::create(b, loc, x, y).getResult();
-  };
-  auto both = [&](Value x, Value y) {
-    return arith::AndIOp::create(b, loc, x, y).getResult();
-  };
-  Class result;
-  result.never = arith::ConstantIntOp::create(b, loc, 0, 1);
-  result.always = arith::ConstantIntOp::create(b, loc, 1, 1);
   EinsumOp reader = plan.reader;
-  for (auto [i, compare] : llvm::enumerate(reader.getDataCompares())) {
-    DataCompareClass byCompare = buildDataCompareClass(
-        b, loc, compare.getKind(), current[2 * i], current[2 * i + 1]);
-    result.never = any(result.never, byCompare.never);
-    result.always = both(result.always, byCompare.always);
-  }
-  return result;
+  return buildDataCompareClass(b, loc, reader.getDataCompares(), current);
 }

@@ -122,9 +122,7 @@ public:
   DataTileClassifier(KernelState &state, const DataBoundsPlan &plan);
   /// i1 values: some comparison can hold for no pair of the tiles (skip
   /// it); every comparison holds for every pair (no mask needed).
-  struct Class {
-    Value never, always;
-  };
+  using Class = DataCompareClass;
   /// Before the key loop: the ranges over the query tile's rows.
   void emitQueryRanges();
   /// In a key step (the key tile fixed in the state, `keyValid` of its

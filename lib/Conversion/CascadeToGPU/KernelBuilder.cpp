@@ -960,22 +960,8 @@ DataCompareClass GpuKernelBuilder::classifyByIds(Value step) {
     fixed[keys.getOuter()] = saved;
   else
     fixed.erase(keys.getOuter());
-  DataCompareClass result;
   EinsumOp reader = idBounds->reader;
-  for (auto [i, compare] : llvm::enumerate(reader.getDataCompares())) {
-    DataCompareClass byCompare = buildDataCompareClass(
-        b, loc, compare.getKind(), ranges[2 * i], ranges[2 * i + 1]);
-    result.never = result.never ? arith::OrIOp::create(b, loc, result.never,
-                                                       byCompare.never)
-                                      .getResult()
-                                : byCompare.never;
-    result.always = result.always
-                        ? arith::AndIOp::create(b, loc, result.always,
-                                                byCompare.always)
-                              .getResult()
-                        : byCompare.always;
-  }
-  return result;
+  return buildDataCompareClass(b, loc, reader.getDataCompares(), ranges);
 }
 
 LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
@@ -1118,13 +1104,14 @@ LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
   if (carriesIdClass)
     stepClass = {loop.getRegionIterArgs()[flatInits.size()],
                  loop.getRegionIterArgs()[flatInits.size() + 1]};
+  if (slots == 1 && idBounds)
+    stepClass = classifyByIds(step);
+  Value stepRuns = runs(step, stepClass.never);
   // Every thread is done with the previous step, whose slot the copies
   // below overwrite.
   emitBarrier();
   if (slots == 1) {
-    if (idBounds)
-      stepClass = classifyByIds(step);
-    copiesIf(runs(step, stepClass.never), step, readSlot);
+    copiesIf(stepRuns, step, readSlot);
     Value group =
         nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, ValueRange{});
     nvgpu::DeviceAsyncWaitOp::create(b, loc, group, b.getI32IntegerAttr(0));
@@ -1195,10 +1182,10 @@ LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
     return SmallVector<Value>(withFull.getResults());
   };
   SmallVector<Value> results;
-  if (Value run = runs(step, stepClass.never)) {
+  if (stepRuns) {
     // A step outside every range of a union, or whose ids never match,
     // keeps the carried values and does no work.
-    auto running = scf::IfOp::create(b, loc, types, run, true);
+    auto running = scf::IfOp::create(b, loc, types, stepRuns, true);
     b.setInsertionPointToStart(running.thenBlock());
     FailureOr<SmallVector<Value>> stepResults = emitSteps();
     if (failed(stepResults))

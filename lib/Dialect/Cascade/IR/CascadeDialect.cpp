@@ -152,34 +152,45 @@ KeyTileLoopBounds mlir::cascade::buildKeyTileBounds(OpBuilder &b,
 }
 
 DataCompareClass mlir::cascade::buildDataCompareClass(
-    OpBuilder &b, Location loc, CompareKind kind, std::pair<Value, Value> lhs,
-    std::pair<Value, Value> rhs) {
+    OpBuilder &b, Location loc, ArrayRef<DataCompareAttr> compares,
+    ArrayRef<std::pair<Value, Value>> ranges) {
+  assert(ranges.size() == 2 * compares.size() && "an lhs and rhs per compare");
   using P = arith::CmpIPredicate;
   auto cmp = [&](P predicate, Value x, Value y) {
     return arith::CmpIOp::create(b, loc, predicate, x, y).getResult();
   };
-  auto [lhsLow, lhsHigh] = lhs;
-  auto [rhsLow, rhsHigh] = rhs;
+  auto any = [&](Value x, Value y) {
+    return arith::OrIOp::create(b, loc, x, y).getResult();
+  };
+  auto both = [&](Value x, Value y) {
+    return arith::AndIOp::create(b, loc, x, y).getResult();
+  };
   DataCompareClass result;
-  switch (kind) {
-  case CompareKind::eq:
-    // Disjoint ranges; one and the same id on both sides.
-    result.never = arith::OrIOp::create(b, loc, cmp(P::slt, lhsHigh, rhsLow),
-                                        cmp(P::slt, rhsHigh, lhsLow));
-    result.always = arith::AndIOp::create(
-        b, loc,
-        arith::AndIOp::create(b, loc, cmp(P::eq, lhsLow, lhsHigh),
-                              cmp(P::eq, rhsLow, rhsHigh)),
-        cmp(P::eq, lhsLow, rhsLow));
-    break;
-  case CompareKind::le:
-    result.never = cmp(P::sgt, lhsLow, rhsHigh);
-    result.always = cmp(P::sle, lhsHigh, rhsLow);
-    break;
-  case CompareKind::lt:
-    result.never = cmp(P::sge, lhsLow, rhsHigh);
-    result.always = cmp(P::slt, lhsHigh, rhsLow);
-    break;
+  result.never = arith::ConstantIntOp::create(b, loc, 0, 1);
+  result.always = arith::ConstantIntOp::create(b, loc, 1, 1);
+  for (auto [i, compare] : llvm::enumerate(compares)) {
+    auto [lhsLow, lhsHigh] = ranges[2 * i];
+    auto [rhsLow, rhsHigh] = ranges[2 * i + 1];
+    Value never, always;
+    switch (compare.getKind()) {
+    case CompareKind::eq:
+      // Disjoint ranges; one and the same id on both sides.
+      never = any(cmp(P::slt, lhsHigh, rhsLow), cmp(P::slt, rhsHigh, lhsLow));
+      always = both(both(cmp(P::eq, lhsLow, lhsHigh),
+                         cmp(P::eq, rhsLow, rhsHigh)),
+                    cmp(P::eq, lhsLow, rhsLow));
+      break;
+    case CompareKind::le:
+      never = cmp(P::sgt, lhsLow, rhsHigh);
+      always = cmp(P::sle, lhsHigh, rhsLow);
+      break;
+    case CompareKind::lt:
+      never = cmp(P::sge, lhsLow, rhsHigh);
+      always = cmp(P::slt, lhsHigh, rhsLow);
+      break;
+    }
+    result.never = any(result.never, never);
+    result.always = both(result.always, always);
   }
   return result;
 }

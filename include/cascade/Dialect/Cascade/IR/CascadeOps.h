@@ -59,20 +59,22 @@ KeyTileLoopBounds buildKeyTileBounds(OpBuilder &builder, Location loc,
                                      TileScheduleAttr tiles, ValueRange dims,
                                      ValueRange symbols, Value steps);
 
-/// What the ranges [min, max] of the two sides of a data comparison over a
-/// (query tile, key tile) pair say about it, as i1 values: `never` when it
-/// holds for no pair of ids in the ranges (the pair is skipped), `always`
-/// when it holds for every pair (the pair needs no mask). The rule
-/// docs/Schedule.md states and the interpreter executes (classifyByData);
-/// both backends' run-time tile classes are built from it. The four
-/// bounds are signless integers of one type, compared as signed.
+/// What the ranges [min, max] of the two sides of data comparisons over a
+/// (query tile, key tile) pair say about them, as i1 values: `never` when
+/// some comparison holds for no pair of ids in its ranges (the pair is
+/// skipped), `always` when every comparison holds for every pair (the pair
+/// needs no mask). `ranges` holds each comparison's lhs and rhs range, in
+/// the order of `compares`; the bounds are signless integers of one type,
+/// compared as signed. The rule docs/Schedule.md states and the interpreter
+/// executes (classifyByData); both backends' run-time tile classes are
+/// built from it.
 struct DataCompareClass {
   Value never, always;
 };
-DataCompareClass buildDataCompareClass(OpBuilder &builder, Location loc,
-                                       CompareKind kind,
-                                       std::pair<Value, Value> lhs,
-                                       std::pair<Value, Value> rhs);
+DataCompareClass
+buildDataCompareClass(OpBuilder &builder, Location loc,
+                      ArrayRef<DataCompareAttr> compares,
+                      ArrayRef<std::pair<Value, Value>> ranges);
 
 /// Folds `value` into `accumulator` with the reduce operator.
 double combineReduce(ReduceKind kind, double accumulator, double value);
