@@ -173,15 +173,28 @@ FailureOr<GpuPlan> GpuPlan::compute(func::FuncOp function,
   if (failed(plan.planBlock(grid.getBodyBlock())))
     return failure();
   auto yield = cast<YieldOp>(grid.getBodyBlock().getTerminator());
-  if (yield.getValues().size() != 1)
-    return grid.emitError("the GPU backend writes one result per grid");
-  for (Value result : yield.getValues()) {
-    auto it = plan.layouts.find(result);
-    if (it == plan.layouts.end() ||
-        it->second.kind != FragmentLayout::Kind::Tile ||
-        it->second.columnRank == plan.keyRank)
-      return grid.emitError("the GPU backend writes a result over the query "
-                            "rows and a head dimension");
+  for (auto [i, tile, ranks] :
+       llvm::enumerate(yield.getValues(), grid.getOutputs())) {
+    auto it = plan.layouts.find(tile);
+    GpuResultPlan result;
+    result.tile = tile;
+    for (StringRef rank : cast<ArrayAttr>(ranks).getAsValueRange<StringAttr>())
+      result.ranks.push_back(rank.str());
+    bool isTile = it != plan.layouts.end() &&
+                  it->second.kind == FragmentLayout::Kind::Tile &&
+                  it->second.columnRank != plan.keyRank;
+    bool isRows = it != plan.layouts.end() &&
+                  it->second.kind == FragmentLayout::Kind::Rows;
+    if (i == 0 && !isTile)
+      return grid.emitError("the GPU backend writes a first result over the "
+                            "query rows and a head dimension (the "
+                            "attention output)");
+    if (!isTile && !isRows)
+      return grid.emitError("the GPU backend writes result #")
+             << i << " over the query rows and a head dimension, or one "
+             << "value per query row (a log-sum-exp)";
+    result.kind = it->second.kind;
+    plan.results.push_back(std::move(result));
   }
   // A fragments of per-item tiles (the queries) stay in registers when
   // they fit beside what the key loop keeps live (softmax, D = 64: 16 + 68;
@@ -576,6 +589,12 @@ void GpuPlan::annotate() const {
   SmallVector<Attribute> stageNames;
   for (const StagePlan &stage : stages)
     stageNames.push_back(b.getStringAttr(describe(stage)));
+  // "[b, h, p, f] f16-or-bf16 tile" / "[b, h, p] f32 rows".
+  SmallVector<Attribute> resultNames;
+  for (const GpuResultPlan &result : results)
+    resultNames.push_back(b.getStringAttr(
+        "[" + llvm::join(result.ranks, ", ") + "] " +
+        (result.isF32() ? "f32 rows" : "storage tile")));
   grid->setAttr("cascade.gpu_plan",
                 b.getDictionaryAttr({
                     b.getNamedAttr("chip", b.getStringAttr(target.chip)),
@@ -586,6 +605,7 @@ void GpuPlan::annotate() const {
                                    b.getI64IntegerAttr(getSharedMemoryBytes())),
                     b.getNamedAttr("key_slots", b.getI64IntegerAttr(keySlots)),
                     b.getNamedAttr("stages", b.getArrayAttr(stageNames)),
+                    b.getNamedAttr("results", b.getArrayAttr(resultNames)),
                 }));
   for (auto &[op, plan] : einsums) {
     SmallVector<NamedAttribute> entries = {

@@ -151,16 +151,18 @@ int64_t SchedulePlan::getStagingBytes() const {
 LogicalResult SchedulePlan::planWork(func::FuncOp function) {
   auto returnOp =
       cast<func::ReturnOp>(function.getBody().front().getTerminator());
-  grid = returnOp.getNumOperands() == 1
+  grid = returnOp.getNumOperands() >= 1
              ? returnOp.getOperand(0).getDefiningOp<GridOp>()
              : GridOp();
   if (!grid)
     return returnOp.emitError(
-        "the plan covers the scheduled form: the function's one result "
-        "must be a cascade.grid (run cascade-partition-rank)");
-  if (grid.getNumResults() != 1)
-    return grid.emitError("the plan covers a grid with one result, not ")
-           << grid.getNumResults();
+        "the plan covers the scheduled form: the function's results must "
+        "be a cascade.grid's (run cascade-partition-rank)");
+  // Several results (O and its log-sum-exp) come from one grid, in order:
+  // the work items are laid out over the first one.
+  if (returnOp.getOperands() != ValueRange(grid.getResults()))
+    return returnOp.emitError("the plan covers functions whose results are "
+                              "one grid's results, in order");
   FailureOr<RankEnvironment> env = RankEnvironment::build(function);
   if (failed(env))
     return function.emitError("the ranks of this function are inconsistent");

@@ -21,7 +21,9 @@ using namespace mlir::cascade;
 
 std::string mlir::cascade::getDefaultQueryRank(func::FuncOp function) {
   auto ret = dyn_cast<func::ReturnOp>(function.getBody().front().getTerminator());
-  if (!ret || ret.getNumOperands() != 1)
+  // The first result is the attention output O[..., p, f]; further results
+  // (the log-sum-exp LSE[..., p]) share its query rank.
+  if (!ret || ret.getNumOperands() == 0)
     return "";
   SmallVector<StringRef> ranks;
   Value result = ret.getOperand(0);

@@ -9,7 +9,9 @@
 //   LC_i      = sum_m0 c_i(SLN, W_i at m1*T+m0)
 //   PRM[p]    = RM[p] == RM'[p] ? 1 : f(RM[p], RM'[p])
 //   RC_i'     = PRM == 0 ? LC_i : LC_i + RC_i * PRM
-// which is FuseMax's cascade 5. Legal when f(x, a) = f(x, b) * f(b, a),
+// Readers of G after the last C_i read the final RM (equal to G: a max
+// rounds nothing), e.g. the log-sum-exp LSE = G + log(SD).
+// This is FuseMax's cascade 5. Legal when f(x, a) = f(x, b) * f(b, a),
 // f(a, a) = 1 and every c_i is linear in its SN operand (docs/Passes.md),
 // and, over the extended reals, for the special values the scores can take.
 // The guard in PRM keeps a row whose tiles so far are all masked (running
@@ -98,11 +100,19 @@ std::optional<Site> matchSite(EinsumOp max, const RankEnvironment &env) {
   site.max = max;
   site.scores = max.getInputs()[0];
   std::optional<SmallVector<StringRef>> maxIndices = getPlainIndices(max, 0);
-  if (!maxIndices || !max.getResult().hasOneUse())
+  if (!maxIndices || max.getResult().use_empty())
     return std::nullopt;
 
-  // N = f(X, G): map-only, reads X as G does and G at G's output.
-  auto normalised = dyn_cast<EinsumOp>(*max.getResult().getUsers().begin());
+  // N = f(X, G): map-only, reads X as G does and G at G's output. G's
+  // first reader in block order is N; later readers (the log-sum-exp
+  // LSE = G + log(SD)) read the loop's final running max, which equals G
+  // exactly: a running max rounds nothing.
+  EinsumOp normalised;
+  for (Operation *user : max.getResult().getUsers())
+    if (auto einsum = dyn_cast<EinsumOp>(user);
+        einsum && einsum->getBlock() == max->getBlock() &&
+        (!normalised || einsum->isBeforeInBlock(normalised)))
+      normalised = einsum;
   if (!normalised || !normalised.getReductions().empty() ||
       normalised->getBlock() != max->getBlock() ||
       normalised.getInputs().size() != 2 ||
@@ -187,13 +197,31 @@ std::optional<Site> matchSite(EinsumOp max, const RankEnvironment &env) {
         return site;
       }
 
-  // Every reader of a C_i comes after the last C_i (where the loop goes).
+  // Every reader of a C_i, and every reader of G but N, comes after the
+  // last C_i (where the loop goes) and reads the loop's final state.
   EinsumOp last = site.consumers.back();
   for (EinsumOp consumer : site.consumers)
     for (Operation *user : consumer.getResult().getUsers())
       if (user->getBlock() == last->getBlock() &&
           user->isBeforeInBlock(last))
         return std::nullopt;
+  for (Operation *user : max.getResult().getUsers()) {
+    if (user == normalised.getOperation())
+      continue;
+    if (user->getBlock() != last->getBlock())
+      return std::nullopt;
+    if (!last->isBeforeInBlock(user)) {
+      auto reader = dyn_cast<EinsumOp>(user);
+      site.blocked =
+          "'" + (reader && reader.getName() ? reader.getName()->str()
+                                            : std::string("an op")) +
+          "' reads the max '" + max.getName().value_or("G").str() +
+          "' before the last sum over '" + rank.str() +
+          "', where the loop's final running max is not known yet; read it "
+          "after the sums (as variants/softmax_lse.mlir's LSE does)";
+      return site;
+    }
+  }
 
   // X's producers that only feed this site move into the loop.
   llvm::SetVector<Operation *> inSite;
@@ -639,6 +667,7 @@ void rewrite(Site site, int64_t tile) {
   for (EinsumOp consumer : llvm::reverse(site.consumers))
     consumer.erase();
   normalised.erase();
+  max.getResult().replaceAllUsesWith(iterate.getResult(0));
   max.erase();
   for (EinsumOp e : llvm::reverse(site.moved))
     e.erase();

@@ -5,7 +5,7 @@
 // The schedule plan covers the scheduled form a backend compiles; what it
 // cannot plan gets a located error.
 
-// expected-error @+3 {{the plan covers the scheduled form: the function's one result must be a cascade.grid (run cascade-partition-rank)}}
+// expected-error @+3 {{the plan covers the scheduled form: the function's results must be a cascade.grid's (run cascade-partition-rank)}}
 func.func @not_scheduled(%X: tensor<?x?xf32>) -> tensor<?x?xf32> {
   %T = cascade.einsum T[p, f] = %X[p, f] * 2.0 : (tensor<?x?xf32>) -> tensor<?x?xf32>
   return %T : tensor<?x?xf32>
@@ -13,14 +13,16 @@ func.func @not_scheduled(%X: tensor<?x?xf32>) -> tensor<?x?xf32> {
 
 // -----
 
-func.func @two_results(%X: tensor<?x?x?xf32>) -> tensor<?x?x?xf32> {
+// A grid's results are the function's, all of them and in order (a
+// function that drops the row sums would have its kernel write them).
+func.func @two_results_one_returned(%X: tensor<?x?x?xf32>) -> tensor<?x?x?xf32> {
   cascade.partition p = p1 * 8 + p0
-  // expected-error @+1 {{the plan covers a grid with one result, not 2}}
   %O, %N = cascade.grid [b, p1] tile_extents(f = 4) -> ([b, p, f], [b, p]) : tensor<?x?x?xf32>, tensor<?x?xf32> {
     %T = cascade.einsum T[p0, f] = %X[b, p1 * 8 + p0, f] * 2.0 : (tensor<?x?x?xf32>) -> tensor<?x?xf32>
     %S = cascade.einsum S[p0] = %T[p0, f] reduce(f: add) : (tensor<?x?xf32>) -> tensor<?xf32>
     cascade.yield %T, %S : tensor<?x?xf32>, tensor<?xf32>
   }
+  // expected-error @+1 {{the plan covers functions whose results are one grid's results, in order}}
   return %O : tensor<?x?x?xf32>
 }
 

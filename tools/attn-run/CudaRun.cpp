@@ -129,9 +129,9 @@ int mlir::cascade::runOnCuda(func::FuncOp function, ArrayRef<Tensor> inputs,
     return fail(llvm::toString(kernel.takeError()));
   auto unload = llvm::scope_exit([&] { driver.unload(*kernel); });
 
-  SmallVector<int64_t> outShape;
-  for (const std::string &rank : built->outputRanks)
-    outShape.push_back(extents.lookup(rank));
+  SmallVector<SmallVector<int64_t>> outShapes =
+      getGpuOutputShapes(*built, extents);
+  ArrayRef<int64_t> outShape = outShapes.front();
   int64_t blocks = built->getNumBlocks(outShape);
   if (blocks > std::numeric_limits<int32_t>::max())
     return fail("the launch needs " + llvm::Twine(blocks) +
@@ -176,16 +176,20 @@ int mlir::cascade::runOnCuda(func::FuncOp function, ArrayRef<Tensor> inputs,
                   name + ", which the cuda target does not pass yet");
     }
   }
-  size_t outElements = Tensor::numElementsOf(outShape);
-  llvm::Expected<cuda::DevicePointer> outPointer =
-      driver.allocate(outElements * 2);
-  if (!outPointer)
-    return fail(llvm::toString(outPointer.takeError()));
-  buffers.pointers.push_back(*outPointer);
-  // All ones is NaN in f16 and bf16: an element no block writes fails.
-  if (llvm::Error err = driver.fill(*outPointer, 0xff, outElements * 2))
-    return fail(llvm::toString(std::move(err)));
-  parameters.addMemRef(*outPointer, outShape);
+  SmallVector<cuda::DevicePointer> outPointers;
+  for (auto [shape, described] : llvm::zip(outShapes, built->outputs)) {
+    size_t bytes = Tensor::numElementsOf(shape) * (described.isF32 ? 4 : 2);
+    llvm::Expected<cuda::DevicePointer> outPointer = driver.allocate(bytes);
+    if (!outPointer)
+      return fail(llvm::toString(outPointer.takeError()));
+    buffers.pointers.push_back(*outPointer);
+    outPointers.push_back(*outPointer);
+    // All ones is NaN in f16, bf16 and f32: an element no block writes
+    // fails.
+    if (llvm::Error err = driver.fill(*outPointer, 0xff, bytes))
+      return fail(llvm::toString(std::move(err)));
+    parameters.addMemRef(*outPointer, shape);
+  }
 
   cuda::LaunchConfig config;
   config.grid = {static_cast<unsigned>(blocks), 1, 1};
@@ -201,38 +205,48 @@ int mlir::cascade::runOnCuda(func::FuncOp function, ArrayRef<Tensor> inputs,
   double runSeconds = std::chrono::duration<double>(
                           std::chrono::steady_clock::now() - start)
                           .count();
-  std::vector<uint16_t> outBits(outElements);
-  if (llvm::Error err = driver.copyToHost(outBits.data(), *outPointer,
-                                          outElements * 2))
-    return fail(llvm::toString(std::move(err)));
-  Tensor output(outShape);
+  SmallVector<Tensor> outputs;
   int64_t nonFinite = 0;
-  for (size_t i = 0; i < outElements; ++i) {
-    output.data[i] = cascade::gpu::fromHalfBits(outBits[i], half);
-    nonFinite += !std::isfinite(output.data[i]);
+  std::string shapes;
+  for (auto [i, shape, described, pointer] :
+       llvm::enumerate(outShapes, built->outputs, outPointers)) {
+    size_t elements = Tensor::numElementsOf(shape);
+    Tensor &output = outputs.emplace_back(shape);
+    if (described.isF32) {
+      std::vector<float> values(elements);
+      if (llvm::Error err =
+              driver.copyToHost(values.data(), pointer, elements * 4))
+        return fail(llvm::toString(std::move(err)));
+      for (size_t k = 0; k < elements; ++k)
+        output.data[k] = values[k];
+    } else {
+      std::vector<uint16_t> bits(elements);
+      if (llvm::Error err =
+              driver.copyToHost(bits.data(), pointer, elements * 2))
+        return fail(llvm::toString(std::move(err)));
+      for (size_t k = 0; k < elements; ++k)
+        output.data[k] = cascade::gpu::fromHalfBits(bits[k], half);
+    }
+    for (double value : output.data)
+      nonFinite += !std::isfinite(value);
+    shapes += (i ? "," : "") + output.getShapeString();
   }
   llvm::outs() << "attn-run: @" << function.getSymName()
                << " target=cuda chip=" << target.chip << " device='"
                << driver.getDeviceName() << "' storage=" << target.storageType
                << " blocks=" << blocks << " threads=" << built->threadsPerBlock
-               << " shared=" << built->sharedMemoryBytes << " -> "
-               << output.getShapeString()
+               << " shared=" << built->sharedMemoryBytes << " -> " << shapes
                << llvm::format(" compile=%.3fs first-run=%.3fms",
                                compileSeconds, runSeconds * 1e3)
                << " nonfinite=" << nonFinite << "\n";
-  if (options.printValues)
-    for (size_t i = 0; i < output.data.size(); ++i)
-      llvm::outs() << llvm::format("%.10g", output.data[i])
-                   << (((i + 1) % output.shape.back()) ? " " : "\n");
-  if (!options.outputPath.empty())
-    if (llvm::Error err = writeNpy(options.outputPath, output,
-                                   NpyDType::Float32))
-      return fail(llvm::toString(std::move(err)));
+  if (int status = printAndWriteGpuOutputs(outputs, options.printValues,
+                                           options.outputPath))
+    return status;
 
   int status = 0;
   if (options.check)
-    status = checkGpuOutput(function, stored, output, built->outputRanks,
-                            extents, options.checkRows);
+    status = checkGpuOutputs(function, stored, outputs, built->outputs,
+                             extents, options.checkRows);
 
   if (options.bench && blocks > 0) {
     for (int i = 0; i < options.warmup; ++i)
@@ -251,7 +265,8 @@ int mlir::cascade::runOnCuda(func::FuncOp function, ArrayRef<Tensor> inputs,
     double median =
         n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
     BenchmarkFlops counted =
-        countBenchmarkFlops(function, built->outputRanks, outShape, extents,
+        countBenchmarkFlops(function, built->outputs.front().ranks, outShape,
+                            extents,
                             target.headDims, stored.rounded);
     llvm::outs() << llvm::format(
         "attn-run: bench: median %.4f ms (min %.4f) over %d runs, %.1f "

@@ -44,13 +44,26 @@ struct GpuInputs {
 GpuInputs roundInputsForGpu(func::FuncOp function, ArrayRef<Tensor> inputs,
                             gpu::HalfType half);
 
-/// Compares `output` (over `outputRanks`) with the fp64 reference on
-/// `inputs.rounded`, on `checkRows` sampled query rows (0: all, or a
-/// sample when the reference would take long); prints the verdict and
-/// returns the exit code.
-int checkGpuOutput(func::FuncOp function, const GpuInputs &inputs,
-                   const Tensor &output, ArrayRef<std::string> outputRanks,
-                   const llvm::StringMap<int64_t> &extents, int64_t checkRows);
+/// Compares each of `outputs` (as `described`, the kernel's outputs in
+/// order) with the fp64 reference on `inputs.rounded`, on `checkRows`
+/// sampled query rows (0: all, or a sample when the reference would take
+/// long); prints a verdict per output and returns the exit code.
+int checkGpuOutputs(func::FuncOp function, const GpuInputs &inputs,
+                    ArrayRef<Tensor> outputs,
+                    ArrayRef<GpuKernelOutput> described,
+                    const llvm::StringMap<int64_t> &extents,
+                    int64_t checkRows);
+
+/// The shape of each of `kernel`'s outputs for rank sizes `extents`.
+SmallVector<SmallVector<int64_t>>
+getGpuOutputShapes(const GpuKernelModule &kernel,
+                   const llvm::StringMap<int64_t> &extents);
+
+/// Prints `outputs` (--print) and writes them as .npy (--output PATH: the
+/// first to PATH, output #i to PATH's stem + "_i.npy", as the reference
+/// target does); returns the exit code.
+int printAndWriteGpuOutputs(ArrayRef<Tensor> outputs, bool print,
+                            llvm::StringRef outputPath);
 
 } // namespace mlir::cascade
 

@@ -60,10 +60,9 @@ int mlir::cascade::runOnGpuEmulator(func::FuncOp function,
   Type storage = half == cascade::gpu::HalfType::BF16
                      ? Type(builder.getBF16Type())
                      : Type(builder.getF16Type());
-  SmallVector<int64_t> outShape;
-  for (const std::string &rank : built->outputRanks)
-    outShape.push_back(extents->lookup(rank));
-  int64_t blocks = built->getNumBlocks(outShape);
+  SmallVector<SmallVector<int64_t>> outShapes =
+      getGpuOutputShapes(*built, *extents);
+  int64_t blocks = built->getNumBlocks(outShapes.front());
   int64_t threads = built->threadsPerBlock;
   int64_t sharedBytes = built->sharedMemoryBytes;
   double compileSeconds = std::chrono::duration<double>(
@@ -78,7 +77,7 @@ int mlir::cascade::runOnGpuEmulator(func::FuncOp function,
   // Global memory: the inputs rounded as the GPU stores them.
   GpuInputs stored = roundInputsForGpu(function, inputs, half);
   std::vector<cascade::gpu::EmulatorBuffer> buffers;
-  buffers.reserve(inputs.size() + 1);
+  buffers.reserve(inputs.size() + outShapes.size());
   SmallVector<cascade::gpu::EmulatorArgument> arguments;
   for (auto [arg, input] : llvm::enumerate(stored.rounded)) {
     auto tensor = dyn_cast<RankedTensorType>(function.getArgumentTypes()[arg]);
@@ -96,12 +95,16 @@ int mlir::cascade::runOnGpuEmulator(func::FuncOp function,
     buffer.data = input.data;
     buffers.push_back(std::move(buffer));
   }
-  cascade::gpu::EmulatorBuffer out;
-  out.elementType = storage;
-  out.shape = outShape;
-  out.data.assign(Tensor::numElementsOf(outShape),
-                  std::numeric_limits<double>::quiet_NaN());
-  buffers.push_back(std::move(out));
+  size_t firstOutput = buffers.size();
+  // NaN until written: an element no block writes fails the check.
+  for (auto [shape, described] : llvm::zip(outShapes, built->outputs)) {
+    cascade::gpu::EmulatorBuffer out;
+    out.elementType = described.isF32 ? Type(builder.getF32Type()) : storage;
+    out.shape = shape;
+    out.data.assign(Tensor::numElementsOf(shape),
+                    std::numeric_limits<double>::quiet_NaN());
+    buffers.push_back(std::move(out));
+  }
   // Arguments in the kernel's order (buffers were pushed in that order).
   {
     SmallVector<cascade::gpu::EmulatorArgument> ordered;
@@ -115,9 +118,11 @@ int mlir::cascade::runOnGpuEmulator(func::FuncOp function,
         argument = scalarsOnly[scalar++];
       ordered.push_back(argument);
     }
-    cascade::gpu::EmulatorArgument result;
-    result.buffer = &buffers.back();
-    ordered.push_back(result);
+    for (size_t i = firstOutput; i < buffers.size(); ++i) {
+      cascade::gpu::EmulatorArgument result;
+      result.buffer = &buffers[i];
+      ordered.push_back(result);
+    }
     arguments = ordered;
   }
   cascade::gpu::LaunchGeometry geometry;
@@ -131,16 +136,21 @@ int mlir::cascade::runOnGpuEmulator(func::FuncOp function,
   double seconds = std::chrono::duration<double>(
                        std::chrono::steady_clock::now() - start)
                        .count();
-  Tensor output(outShape);
-  output.data = buffers.back().data;
+  SmallVector<Tensor> outputs;
   int64_t nonFinite = 0;
-  for (double value : output.data)
-    nonFinite += !std::isfinite(value);
+  std::string shapes;
+  for (auto [i, shape] : llvm::enumerate(outShapes)) {
+    Tensor &output = outputs.emplace_back(shape);
+    output.data = buffers[firstOutput + i].data;
+    for (double value : output.data)
+      nonFinite += !std::isfinite(value);
+    shapes += (i ? "," : "") + output.getShapeString();
+  }
   llvm::outs() << "attn-run: @" << function.getSymName()
                << " target=cuda-emulator chip=" << target.chip
                << " storage=" << target.storageType << " blocks=" << blocks
                << " threads=" << threads << " shared=" << sharedBytes
-               << " -> " << output.getShapeString()
+               << " -> " << shapes
                << llvm::format(" compile=%.3fs emulate=%.3fs", compileSeconds,
                                seconds)
                << " nonfinite=" << nonFinite << "\n";
@@ -150,17 +160,12 @@ int mlir::cascade::runOnGpuEmulator(func::FuncOp function,
                << " ldmatrix=" << executed.ldmatrix
                << " cp.async=" << executed.asyncCopies
                << " shuffles=" << executed.shuffles << "\n";
-  if (options.printValues)
-    for (size_t i = 0; i < output.data.size(); ++i)
-      llvm::outs() << llvm::format("%.10g", output.data[i])
-                   << (((i + 1) % output.shape.back()) ? " " : "\n");
-  if (!options.outputPath.empty())
-    if (llvm::Error err = writeNpy(options.outputPath, output,
-                                   NpyDType::Float32))
-      return fail(llvm::toString(std::move(err)));
+  if (int status = printAndWriteGpuOutputs(outputs, options.printValues,
+                                           options.outputPath))
+    return status;
   if (!options.check)
     return 0;
 
-  return checkGpuOutput(function, stored, output, built->outputRanks,
-                        *extents, /*checkRows=*/0);
+  return checkGpuOutputs(function, stored, outputs, built->outputs,
+                         *extents, /*checkRows=*/0);
 }

@@ -109,6 +109,20 @@ struct StagePlan {
   int64_t getBytes() const { return rows * rowPitch * 2; }
 };
 
+/// One result of the grid as the kernel writes it: argument number
+/// (inputs + index) of the kernel, after the inputs, in the grid's order.
+struct GpuResultPlan {
+  /// The tile the grid yields.
+  Value tile;
+  /// The result tensor's ranks, in order.
+  SmallVector<std::string> ranks;
+  /// Tile: [..., query, head], the attention output, stored in the storage
+  /// type. Rows: one value per query row (the log-sum-exp), stored as f32,
+  /// as FlashAttention's LSE, by the first lane of each quad.
+  FragmentLayout::Kind kind = FragmentLayout::Kind::Tile;
+  bool isF32() const { return kind == FragmentLayout::Kind::Rows; }
+};
+
 /// The GPU form of one Einsum of a work item.
 struct GpuEinsumPlan {
   enum class Kind {
@@ -161,6 +175,9 @@ public:
   FragmentLayout getKeyTileLayout() const;
   const GpuEinsumPlan &getEinsum(EinsumOp einsum) const;
   ArrayRef<StagePlan> getStages() const { return stages; }
+  /// The grid's results in order; the first is the attention output, whose
+  /// shape lays out the work items.
+  ArrayRef<GpuResultPlan> getResults() const { return results; }
   /// The block's static shared memory: every stage, the per-key-step ones
   /// once per slot.
   int64_t getSharedMemoryBytes() const;
@@ -203,6 +220,7 @@ private:
   llvm::DenseMap<Value, FragmentLayout> layouts;
   llvm::DenseMap<Operation *, GpuEinsumPlan> einsums;
   SmallVector<StagePlan> stages;
+  SmallVector<GpuResultPlan> results;
   int64_t keyLoopRegisters = 0;
   int64_t keySlots = 1;
 };

@@ -67,6 +67,15 @@ std::string getGpuKernelName(func::FuncOp function);
 LogicalResult buildGpuKernel(func::FuncOp function, const GpuPlan &plan,
                              Type storageType);
 
+/// One output of a kernel: the spec's result of the same position.
+struct GpuKernelOutput {
+  /// Its ranks, in order.
+  SmallVector<std::string> ranks;
+  /// Stored as f32 (a per-row statistic such as the log-sum-exp) rather
+  /// than in the storage type (the attention output).
+  bool isF32 = false;
+};
+
 /// A spec function's kernel, alone in its module, with what launching it
 /// needs (from the plan, which does not outlive the build).
 struct GpuKernelModule {
@@ -74,12 +83,14 @@ struct GpuKernelModule {
   std::string kernelName;
   int64_t threadsPerBlock = 0;
   int64_t sharedMemoryBytes = 0;
-  /// The grid ranks in item order (the last fastest): the output dimension
-  /// that gives each extent and the tile it is divided by (rounding up).
+  /// The grid ranks in item order (the last fastest): the dimension of the
+  /// first output that gives each extent and the tile it is divided by
+  /// (rounding up).
   SmallVector<std::pair<unsigned, int64_t>> workDims;
-  /// The ranks of the output, in order.
-  SmallVector<std::string> outputRanks;
-  /// The blocks of a launch whose output has `shape`.
+  /// The outputs, the kernel's last arguments in this order; the first is
+  /// the attention output.
+  SmallVector<GpuKernelOutput> outputs;
+  /// The blocks of a launch whose first output has `shape`.
   int64_t getNumBlocks(ArrayRef<int64_t> outputShape) const;
 };
 

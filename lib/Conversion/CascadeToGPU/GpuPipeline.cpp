@@ -184,10 +184,8 @@ mlir::cascade::buildGpuKernelModule(func::FuncOp function,
   result.sharedMemoryBytes = plan->getSharedMemoryBytes();
   for (const WorkRankPlan &rank : plan->getSchedule().getWork().ranks)
     result.workDims.push_back({rank.resultDim, rank.tile});
-  GridOp grid = plan->getSchedule().getGrid();
-  for (StringRef rank :
-       cast<ArrayAttr>(grid.getOutputs()[0]).getAsValueRange<StringAttr>())
-    result.outputRanks.push_back(rank.str());
+  for (const GpuResultPlan &output : plan->getResults())
+    result.outputs.push_back({output.ranks, output.isF32()});
   copy.erase();
   PassManager cleanup(context);
   cleanup.addPass(createCascadeGpuExpToExp2());

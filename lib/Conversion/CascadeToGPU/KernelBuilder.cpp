@@ -140,7 +140,14 @@ private:
   /// The class of key step `step` (which must exist): its key tile's id
   /// ranges against the query tile's, over every comparison.
   DataCompareClass classifyByIds(Value step);
-  void emitResultStore(Value result, Value out);
+  /// Writes result `index` of the grid (GpuPlan::getResults) from its
+  /// fragments: rows past the query extent are not written; a per-row
+  /// result is written once per row, by the first lane of its quad.
+  void emitResultStore(unsigned index);
+  /// The kernel argument result `index` is written to.
+  Value getOutputArgument(unsigned index) {
+    return kernel.getArgument(source.getNumArguments() + index);
+  }
 
   func::FuncOp source;
   const GpuPlan &plan;
@@ -204,8 +211,11 @@ LogicalResult GpuKernelBuilder::createKernel() {
     else
       inputs.push_back(type);
   }
-  auto result = cast<RankedTensorType>(source.getResultTypes().front());
-  inputs.push_back(MemRefType::get(result.getShape(), storage));
+  for (auto [type, result] :
+       llvm::zip(source.getResultTypes(), plan.getResults()))
+    inputs.push_back(MemRefType::get(
+        cast<RankedTensorType>(type).getShape(),
+        result.isF32() ? Type(b.getF32Type()) : storage));
   SmallVector<Type> workgroup;
   auto shared = gpu::AddressSpaceAttr::get(context,
                                            gpu::AddressSpace::Workgroup);
@@ -272,7 +282,8 @@ LogicalResult GpuKernelBuilder::computeExtents() {
 
 void GpuKernelBuilder::computeItemCoordinates() {
   const WorkPlan &work = plan.getSchedule().getWork();
-  Value out = kernel.getArgument(kernel.getFunctionType().getNumInputs() - 1);
+  // The first result (the attention output) gives the work ranks' extents.
+  Value out = getOutputArgument(0);
   Value item = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
   // Row-major over the work ranks, the last fastest.
   for (const WorkRankPlan &rank : llvm::reverse(work.ranks)) {
@@ -1217,17 +1228,24 @@ LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
   return success();
 }
 
-void GpuKernelBuilder::emitResultStore(Value result, Value out) {
-  const FragmentLayout &layout = plan.getLayout(result);
-  GridOp grid = plan.getSchedule().getGrid();
+void GpuKernelBuilder::emitResultStore(unsigned resultIndex) {
+  const GpuResultPlan &result = plan.getResults()[resultIndex];
+  Value out = getOutputArgument(resultIndex);
+  const FragmentLayout &layout = plan.getLayout(result.tile);
   PartitionOp query = plan.getSchedule().getWork().queryPartition;
-  auto outputRanks = cast<ArrayAttr>(grid.getOutputs()[0]);
-  const Fragment &values = fragments.lookup(result);
+  const Fragment &values = fragments.lookup(result.tile);
   Value rowStart = arith::MulIOp::create(b, loc, fixed.lookup(query.getOuter()),
                                          index(query.getTile()));
+  // The 4 lanes of a quad hold the same row values.
+  Value quadLeader;
+  if (layout.kind == FragmentLayout::Kind::Rows)
+    quadLeader = arith::CmpIOp::create(
+        b, loc, arith::CmpIPredicate::eq,
+        arith::RemUIOp::create(b, loc, lane, index(4)), index(0));
+  Type elementType = cast<MemRefType>(out.getType()).getElementType();
   for (const Element &element : elementsOf(layout)) {
     SmallVector<Value> indices;
-    for (StringRef rank : outputRanks.getAsValueRange<StringAttr>()) {
+    for (StringRef rank : result.ranks) {
       if (rank == query.getRank())
         indices.push_back(arith::AddIOp::create(b, loc, rowStart, element.row));
       else if (rank == layout.columnRank)
@@ -1237,10 +1255,12 @@ void GpuKernelBuilder::emitResultStore(Value result, Value out) {
     }
     Value inside = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
                                          element.row, queryValid);
+    if (quadLeader)
+      inside = arith::AndIOp::create(b, loc, inside, quadLeader);
     auto branch = scf::IfOp::create(b, loc, inside, false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(branch.thenBlock());
-    Value value = convertScalar(b, loc, values[element.index], storage);
+    Value value = convertScalar(b, loc, values[element.index], elementType);
     memref::StoreOp::create(b, loc, value, out, indices);
   }
 }
@@ -1249,7 +1269,6 @@ LogicalResult GpuKernelBuilder::build() {
   if (failed(createKernel()) || failed(computeExtents()))
     return failure();
   computeItemCoordinates();
-  Value out = kernel.getArgument(kernel.getFunctionType().getNumInputs() - 1);
   // Tiles staged once per item, and the A fragments read from them.
   bool anyPerItem = false;
   for (auto [i, stage] : llvm::enumerate(plan.getStages()))
@@ -1275,8 +1294,8 @@ LogicalResult GpuKernelBuilder::build() {
         return failure();
   if (failed(emitBlock(grid.getBodyBlock())))
     return failure();
-  auto yield = cast<YieldOp>(grid.getBodyBlock().getTerminator());
-  emitResultStore(yield.getValues().front(), out);
+  for (unsigned i = 0; i < plan.getResults().size(); ++i)
+    emitResultStore(i);
   gpu::ReturnOp::create(b, loc);
   return success();
 }

@@ -71,7 +71,9 @@ mlir::cascade::getCpuKernelInterface(func::FuncOp function,
   auto returnOp = cast<func::ReturnOp>(function.getBody().front().getTerminator());
   if (returnOp.getNumOperands() != 1)
     return function.emitError("the CPU backend compiles functions with one "
-                              "result");
+                              "result (this one has ")
+           << returnOp.getNumOperands()
+           << "; the GPU targets compile several)";
   EinsumOp einsum = getRankSource(returnOp.getOperand(0));
   if (!einsum)
     return returnOp.emitError("the CPU backend needs the result to be an "

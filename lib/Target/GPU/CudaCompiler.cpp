@@ -83,19 +83,22 @@ static std::string makeHeader(func::FuncOp function,
         "memory). */\n"
      << "#define " << name << "_SHARED_BYTES " << kernel.sharedMemoryBytes
      << "\n\n"
-     << "/* gridDim.x for an output of the given sizes ("
-     << llvm::join(kernel.outputRanks, ", ") << "): one block per work "
-     << "item. */\n"
+     << "/* Outputs (the spec's results, in order). */\n"
+     << "#define " << name << "_NUM_OUTPUTS " << kernel.outputs.size()
+     << "\n\n";
+  ArrayRef<std::string> firstRanks = kernel.outputs.front().ranks;
+  os << "/* gridDim.x for a first output of the given sizes ("
+     << llvm::join(firstRanks, ", ") << "): one block per work item. */\n"
      << "static inline int64_t " << name << "_grid_blocks(";
-  for (auto [i, rank] : llvm::enumerate(kernel.outputRanks))
+  for (auto [i, rank] : llvm::enumerate(firstRanks))
     os << (i ? ", " : "") << "int64_t out_" << rank;
   os << ") {\n  int64_t blocks = 1;\n";
   for (auto [dim, tile] : kernel.workDims)
-    os << "  blocks *= (out_" << kernel.outputRanks[dim] << " + " << tile - 1
+    os << "  blocks *= (out_" << firstRanks[dim] << " + " << tile - 1
        << ") / " << tile << ";\n";
   os << "  return blocks;\n}\n\n"
      << "/* Parameters, in order: for every tensor argument of the spec and "
-        "then the\n   output, a memref descriptor as MLIR's default lowering "
+        "then every\n   output, a memref descriptor as MLIR's default lowering "
         "passes it --\n   (void *allocated, void *aligned, int64_t offset, "
         "int64_t sizes[R],\n   int64_t strides[R]), row-major, innermost "
         "stride 1 -- and every scalar\n   argument by value:\n";
@@ -115,8 +118,12 @@ static std::string makeHeader(func::FuncOp function,
     else
       os << type << " scalar\n";
   }
-  os << "     out rank-" << kernel.outputRanks.size() << " "
-     << options.storageType << " tensor\n */\n\n#endif\n";
+  for (auto [i, output] : llvm::enumerate(kernel.outputs))
+    os << "     out #" << i << " rank-" << output.ranks.size() << " "
+       << (output.isF32 ? "f32" : options.storageType) << " tensor ["
+       << llvm::join(output.ranks, ", ") << "]"
+       << (output.isF32 ? " (one value per query row)" : "") << "\n";
+  os << " */\n\n#endif\n";
   return h;
 }
 
@@ -148,7 +155,7 @@ mlir::cascade::compileCudaKernel(func::FuncOp function,
   info.threadsPerBlock = kernel->threadsPerBlock;
   info.sharedMemoryBytes = kernel->sharedMemoryBytes;
   info.workDims = kernel->workDims;
-  info.outputRanks = kernel->outputRanks;
+  info.outputs = kernel->outputs;
   info.storageType = options.storageType;
   return info;
 }

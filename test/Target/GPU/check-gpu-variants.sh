@@ -18,7 +18,7 @@ run() {
   echo "$out" | grep -q "0 NaN/Inf.*: PASS" || { echo "NO PASS: $1 $2 $3"; echo "$out"; exit 1; }
   cases=$((cases + 1))
 }
-for v in softmax softmax_onepass sigmoid softmax_causal softmax_gqa softmax_softcap softmax_sink_window softmax_window softmax_sinks_window softmax_prefix_lm softmax_alibi softmax_document softplus relu gated_output differential based; do
+for v in softmax softmax_onepass sigmoid softmax_causal softmax_gqa softmax_softcap softmax_sink_window softmax_window softmax_sinks_window softmax_prefix_lm softmax_alibi softmax_document softplus relu gated_output differential based softmax_lse softmax_causal_lse; do
   extra=""
   [ "$v" = softmax_gqa ] && extra=",hkv=1"
   shapes="p=1,m=1 p=17,m=17 p=70,m=133 p=3,m=0 p=0,m=5"
@@ -38,6 +38,9 @@ for vs in softmax_window:w softmax_sinks_window:w softmax_prefix_lm:l; do
     run $v "b=1,h=1,p=70,m=200,e=64,f=64,$r=$size"
   done
 done
+# Rows that see no key (causal with P > M): the log-sum-exp is -inf and
+# the output 0, as in the reference.
+run softmax_causal_lse "b=1,h=2,p=40,m=9,e=64,f=64"
 echo "all $cases cases passed"
 for v in linear linear_associated linear_causal retention lightning gla hedgehog; do
   extra=""

@@ -24,7 +24,7 @@ for config in ${CHIPS:-sm_80 sm_90a} sm_80:bf16; do
   storage=f16
   [ "$config" != "${config%:bf16}" ] && storage=bf16
   [ -n "$CHIPS" ] && [ "$storage" = bf16 ] && ! echo " $CHIPS " | grep -q " $chip " && continue
-  for v in softmax softmax_onepass sigmoid softmax_causal softmax_gqa softmax_softcap softmax_sink_window softmax_window softmax_sinks_window softmax_prefix_lm softmax_alibi softmax_document softplus relu gated_output differential based; do
+  for v in softmax softmax_onepass sigmoid softmax_causal softmax_gqa softmax_softcap softmax_sink_window softmax_window softmax_sinks_window softmax_prefix_lm softmax_alibi softmax_document softplus relu gated_output differential based softmax_lse softmax_causal_lse; do
     dims="64 128"
     [ "$storage" = bf16 ] && dims=128
     for d in $dims; do

@@ -6,7 +6,7 @@
 // RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=64},cascade-stream-rank{tile-size=64},cascade-classify-tiles{query-tile=64},cascade-partition-rank{query-tile=64 tile-extents=e=64,f=64},cascade-annotate-plan{target=sm_80}))" 2>/dev/null | FileCheck %s
 
 // CHECK: cascade.grid [b, h, p1]
-// CHECK-SAME: cascade.gpu_plan = {chip = "sm_80", key_slots = 2 : i64, shared_bytes = 40960 : i64, stages = ["p0xe 64x64 per-item swizzled fragments-hoisted", "m0xe 64x64 per-key-step swizzled", "m0xf 64x64 per-key-step swizzled"], threads = 128 : i64, warps = 4 : i64}
+// CHECK-SAME: cascade.gpu_plan = {chip = "sm_80", key_slots = 2 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 40960 : i64, stages = ["p0xe 64x64 per-item swizzled fragments-hoisted", "m0xe 64x64 per-key-step swizzled", "m0xf 64x64 per-key-step swizzled"], threads = 128 : i64, warps = 4 : i64}
 // CHECK: %BQK = cascade.einsum BQK[m0, p0]
 // CHECK-SAME: gpu_plan = {a = "operand#0 ldmatrix", b = "operand#1 ldmatrix", form = "mma_shared", layout = "tile[m0=64]"}
 // CHECK: %LM = cascade.einsum LM[p0]
@@ -17,3 +17,13 @@
 // CHECK-SAME: gpu_plan = {a = "operand#0 registers", b = "operand#1 ldmatrix.trans", form = "mma_registers", layout = "tile[f=64]"}
 // CHECK: %AV_0 = cascade.einsum AV[p0, f]
 // CHECK-SAME: gpu_plan = {form = "map", layout = "tile[f=64]"}
+
+// The log-sum-exp beside the output: one grid with two results, the second
+// one value per query row, written in f32; LSE reads the loop's final
+// running max and sum.
+// RUN: attn-opt %variants/softmax_lse.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=64},cascade-stream-rank{tile-size=64},cascade-classify-tiles{query-tile=64},cascade-partition-rank{query-tile=64 tile-extents=e=64,f=64},cascade-annotate-plan{target=sm_80}))" 2>/dev/null | FileCheck %s --check-prefix=LSE
+// LSE: %AV, %LSE = cascade.grid [b, h, p1]
+// LSE-SAME: results = ["[b, h, p, f] storage tile", "[b, h, p] f32 rows"]
+// LSE: %LSE_1 = cascade.einsum LSE[p0] = %RM[p0] + log(%RSD[p0])
+// LSE-SAME: gpu_plan = {form = "map", layout = "rows"}
+// LSE: return %AV, %LSE

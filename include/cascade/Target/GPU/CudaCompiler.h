@@ -27,8 +27,9 @@ struct CudaKernelInfo {
   /// dimension gives each extent, and the tile it is divided by (rounding
   /// up).
   SmallVector<std::pair<unsigned, int64_t>> workDims;
-  /// Ranks of the output, its element type, the inputs' element types.
-  SmallVector<std::string> outputRanks;
+  /// The outputs (ranks, f32 or the storage type), the storage type, the
+  /// inputs' element types.
+  SmallVector<GpuKernelOutput> outputs;
   std::string storageType;
   SmallVector<std::string> argumentKinds;
 };
