@@ -4,7 +4,7 @@
 // nvgpu, vector, memref, arith, math and scf ops), run by the emulator and
 // compared with plain loops: thread and block ids, f16 stores, warp
 // shuffles, shared memory with barriers, a tensor-core tile through
-// ldmatrix and mma.sync; then what a broken kernel gets: a race without
+// ldmatrix and mma.sync, two B operands from one ldmatrix.x4; then what a broken kernel gets: a race without
 // its barrier, a barrier under divergence, an out-of-bounds store,
 // non-uniform loop bounds and an op the emulator does not model.
 //
@@ -310,6 +310,101 @@ gpu.module @m {
         expected += static_cast<float>(A.data[i * 16 + k]) *
                     static_cast<float>(B.data[k * 8 + n]);
       EXPECT_EQ(D.data[i * 8 + n], expected) << "D[" << i << "][" << n << "]";
+    }
+}
+
+TEST_F(GpuEmulator, TwoBOperandsFromOneLdmatrixX4) {
+  // D (16x16) = A (16x16) B (16x16) as two mma.sync over the 8-column
+  // blocks of B, both B operands from one ldmatrix.x4.trans (lanes 16-31
+  // address column block 1) split into rows 0-1 and 2-3: how the
+  // kernels load P V's B (docs/GPU.md).
+  const char *source = R"mlir(
+gpu.module @m {
+  gpu.func @pair(%A: memref<16x16xf16>, %B: memref<16x16xf16>,
+                 %D: memref<16x16xf32>)
+      workgroup(%sa: memref<16x16xf16, #gpu.address_space<workgroup>>,
+                %sb: memref<16x16xf16, #gpu.address_space<workgroup>>) kernel {
+    %lane = gpu.thread_id x
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c2 = arith.constant 2 : index
+    %c4 = arith.constant 4 : index
+    %c8 = arith.constant 8 : index
+    %c16 = arith.constant 16 : index
+    %row = arith.remsi %lane, %c16 : index
+    %half = arith.divsi %lane, %c16 : index
+    %col0 = arith.muli %half, %c8 : index
+    scf.for %j = %c0 to %c8 step %c1 {
+      %col = arith.addi %col0, %j : index
+      %a = memref.load %A[%row, %col] : memref<16x16xf16>
+      memref.store %a, %sa[%row, %col] : memref<16x16xf16, #gpu.address_space<workgroup>>
+      %b = memref.load %B[%row, %col] : memref<16x16xf16>
+      memref.store %b, %sb[%row, %col] : memref<16x16xf16, #gpu.address_space<workgroup>>
+    }
+    gpu.barrier
+    %fa = nvgpu.ldmatrix %sa[%row, %col0] {numTiles = 4 : i32, transpose = false}
+        : memref<16x16xf16, #gpu.address_space<workgroup>> -> vector<4x2xf16>
+    %both = nvgpu.ldmatrix %sb[%row, %col0] {numTiles = 4 : i32, transpose = true}
+        : memref<16x16xf16, #gpu.address_space<workgroup>> -> vector<4x2xf16>
+    %empty = arith.constant dense<0.0> : vector<2x2xf16>
+    %r0 = vector.extract %both[0] : vector<2xf16> from vector<4x2xf16>
+    %r1 = vector.extract %both[1] : vector<2xf16> from vector<4x2xf16>
+    %r2 = vector.extract %both[2] : vector<2xf16> from vector<4x2xf16>
+    %r3 = vector.extract %both[3] : vector<2xf16> from vector<4x2xf16>
+    %fb0a = vector.insert %r0, %empty [0] : vector<2xf16> into vector<2x2xf16>
+    %fb0 = vector.insert %r1, %fb0a [1] : vector<2xf16> into vector<2x2xf16>
+    %fb1a = vector.insert %r2, %empty [0] : vector<2xf16> into vector<2x2xf16>
+    %fb1 = vector.insert %r3, %fb1a [1] : vector<2xf16> into vector<2x2xf16>
+    %zero = arith.constant dense<0.0> : vector<2x2xf32>
+    %d0 = nvgpu.mma.sync (%fa, %fb0, %zero) {mmaShape = [16, 8, 16]}
+        : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
+    %d1 = nvgpu.mma.sync (%fa, %fb1, %zero) {mmaShape = [16, 8, 16]}
+        : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
+    %g = arith.divsi %lane, %c4 : index
+    %t = arith.remsi %lane, %c4 : index
+    %n0 = arith.muli %t, %c2 : index
+    %n1 = arith.addi %n0, %c1 : index
+    %g8 = arith.addi %g, %c8 : index
+    %m0 = arith.addi %n0, %c8 : index
+    %m1 = arith.addi %n1, %c8 : index
+    // (vector.to_elements: what the canonicalizer makes of such extracts.)
+    %x:4 = vector.to_elements %d0 : vector<2x2xf32>
+    memref.store %x#0, %D[%g, %n0] : memref<16x16xf32>
+    memref.store %x#1, %D[%g, %n1] : memref<16x16xf32>
+    memref.store %x#2, %D[%g8, %n0] : memref<16x16xf32>
+    memref.store %x#3, %D[%g8, %n1] : memref<16x16xf32>
+    %y0 = vector.extract %d1[0, 0] : f32 from vector<2x2xf32>
+    %y1 = vector.extract %d1[0, 1] : f32 from vector<2x2xf32>
+    %y2 = vector.extract %d1[1, 0] : f32 from vector<2x2xf32>
+    %y3 = vector.extract %d1[1, 1] : f32 from vector<2x2xf32>
+    memref.store %y0, %D[%g, %m0] : memref<16x16xf32>
+    memref.store %y1, %D[%g, %m1] : memref<16x16xf32>
+    memref.store %y2, %D[%g8, %m0] : memref<16x16xf32>
+    memref.store %y3, %D[%g8, %m1] : memref<16x16xf32>
+    gpu.return
+  }
+})mlir";
+  Builder b(&context);
+  EmulatorBuffer A = buffer(b.getF16Type(), {16, 16}),
+                 B = buffer(b.getF16Type(), {16, 16}),
+                 D = buffer(b.getF32Type(), {16, 16}, -1.0);
+  for (int i = 0; i < 16; ++i)
+    for (int k = 0; k < 16; ++k) {
+      A.data[i * 16 + k] = roundToHalf(0.1f * (i - k) + 0.37f, HalfType::F16);
+      B.data[i * 16 + k] = roundToHalf(0.05f * (i * k % 11) - 0.2f,
+                                       HalfType::F16);
+    }
+  SmallVector<EmulatorArgument> args = {{&A}, {&B}, {&D}};
+  LaunchGeometry geometry;
+  geometry.block = {32, 1, 1};
+  ASSERT_TRUE(succeeded(run(source, "pair", geometry, args))) << messages;
+  for (int i = 0; i < 16; ++i)
+    for (int n = 0; n < 16; ++n) {
+      float expected = 0;
+      for (int k = 0; k < 16; ++k)
+        expected += static_cast<float>(A.data[i * 16 + k]) *
+                    static_cast<float>(B.data[k * 16 + n]);
+      EXPECT_EQ(D.data[i * 16 + n], expected) << "D[" << i << "][" << n << "]";
     }
 }
 

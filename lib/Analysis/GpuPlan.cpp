@@ -513,6 +513,9 @@ LogicalResult GpuPlan::planMmaShared(EinsumOp einsum, GpuEinsumPlan &plan) {
            << plan.contracted << "' innermost";
   plan.stageA = *a;
   plan.stageB = *b;
+  // Two k-steps of 16 per ldmatrix.x4 (head dims 64 and 128: all pairs;
+  // 80: two pairs and one x2).
+  plan.bMatricesPerLoad = stages[*b].width / 16 >= 2 ? 4 : 2;
   return success();
 }
 
@@ -549,6 +552,8 @@ LogicalResult GpuPlan::planMmaRegisters(EinsumOp einsum, GpuEinsumPlan &plan) {
   plan.operandA = tile;
   plan.operandB = global;
   plan.stageB = *b;
+  // Two 8-column blocks per ldmatrix.x4.trans.
+  plan.bMatricesPerLoad = plan.output.columns / 8 >= 2 ? 4 : 2;
   return success();
 }
 
@@ -620,10 +625,11 @@ void GpuPlan::annotate() const {
                                    : "operand#" + std::to_string(plan.operandA) +
                                          " registers")));
       entries.push_back(b.getNamedAttr(
-          "b", b.getStringAttr("operand#" + std::to_string(plan.operandB) +
-                               (plan.kind == GpuEinsumPlan::Kind::MmaRegisters
-                                    ? " ldmatrix.trans"
-                                    : " ldmatrix"))));
+          "b", b.getStringAttr(
+                   "operand#" + std::to_string(plan.operandB) +
+                   " ldmatrix.x" + std::to_string(plan.bMatricesPerLoad) +
+                   (plan.kind == GpuEinsumPlan::Kind::MmaRegisters ? ".trans"
+                                                                   : ""))));
     }
     if (plan.tracksAny)
       entries.push_back(b.getNamedAttr("tracks_any", b.getUnitAttr()));

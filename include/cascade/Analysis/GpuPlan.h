@@ -148,6 +148,12 @@ struct GpuEinsumPlan {
   /// to the f32 accumulators.
   unsigned operandA = 0, operandB = 1;
   int64_t stageA = -1, stageB = -1;
+  /// 8x8 matrices per ldmatrix of B: 4 serves two mma.sync at once (S =
+  /// Q K^T: k-steps kk and kk + 1 of one 8-key block; P V: 8-column blocks
+  /// j and j + 1 of one k-step), 2 serves one. A pair is loaded by x4 where
+  /// the count of k-steps (of column blocks) is even, and the odd one out
+  /// by x2.
+  int64_t bMatricesPerLoad = 2;
   std::string contracted;
   /// Whether a row reduction needs to know if any point was reduced (its
   /// `else` value differs from the operator's identity).

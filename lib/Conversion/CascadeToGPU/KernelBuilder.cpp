@@ -122,10 +122,20 @@ private:
   /// The mma A fragments (one per 16-wide k-step) of a stage whose rows
   /// are the query tile's, for the calling warp's 16 rows.
   SmallVector<Value> loadFragmentsA(int64_t stageIndex);
+  /// B(j, kk), and with `pair` also the next one ldmatrix.x4 gives with it
+  /// (B(j, kk + 1) for MmaShared, B(j + 1, kk) for MmaRegisters).
+  using LoadedB = std::pair<Value, Value>;
   /// The f32 tile of `columns` columns whose 8-column block j is
-  /// sum_kk A[kk] B(j, kk) by mma.sync m16n8k16, B loaded by `loadB`.
+  /// sum_kk A[kk] B(j, kk) by mma.sync m16n8k16, B loaded by `loadB` in
+  /// pairs where `plan` says (GpuEinsumPlan::bMatricesPerLoad).
   Fragment contract(ArrayRef<Value> fragmentsA, int64_t columns,
-                    function_ref<Value(int64_t j, int64_t kk)> loadB);
+                    const GpuEinsumPlan &plan,
+                    function_ref<LoadedB(int64_t j, int64_t kk, bool pair)>
+                        loadB);
+  /// ldmatrix of B operands from `stage` with lane addresses (`row`,
+  /// `chunk`): x2 for one operand, or x4 split into two.
+  LoadedB loadMatricesB(Value buffer, const StagePlan &stage, Value row,
+                        Value chunk, bool transpose, bool pair);
   LogicalResult emitIterate(IterateOp iterate);
   LogicalResult emitStep(IterateOp iterate);
 
@@ -729,47 +739,108 @@ SmallVector<Value> GpuKernelBuilder::loadFragmentsA(int64_t stageIndex) {
   return fragments;
 }
 
-Fragment GpuKernelBuilder::contract(
-    ArrayRef<Value> fragmentsA, int64_t columns,
-    function_ref<Value(int64_t j, int64_t kk)> loadB) {
+Fragment GpuKernelBuilder::contract(ArrayRef<Value> fragmentsA,
+                                   int64_t columns, const GpuEinsumPlan &plan,
+                                   function_ref<LoadedB(int64_t j, int64_t kk,
+                                                        bool pair)>
+                                       loadB) {
   auto cType = VectorType::get({2, 2}, b.getF32Type());
   Value zero = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(cType, b.getF32FloatAttr(0)));
-  Fragment result(columns / 2);
-  for (int64_t j = 0; j < columns / 8; ++j) {
-    Value accumulator = zero;
-    for (auto [kk, fragmentA] : llvm::enumerate(fragmentsA))
-      accumulator = nvgpu::MmaSyncOp::create(b, loc, fragmentA, loadB(j, kk),
-                                             accumulator,
-                                             ArrayRef<int64_t>{16, 8, 16});
-    unpackAccumulator(b, loc, accumulator, j, result);
+  int64_t blocks = columns / 8, kSteps = fragmentsA.size();
+  bool pairs = plan.bMatricesPerLoad == 4;
+  SmallVector<Value> accumulators(blocks, zero);
+  // Each accumulator sums its k-steps in order, whichever way B is paired.
+  auto mma = [&](int64_t j, int64_t kk, Value fragmentB) {
+    accumulators[j] = nvgpu::MmaSyncOp::create(
+        b, loc, fragmentsA[kk], fragmentB, accumulators[j],
+        ArrayRef<int64_t>{16, 8, 16});
+  };
+  if (plan.kind == GpuEinsumPlan::Kind::MmaShared) {
+    // Pairs of k-steps of one 8-column block.
+    for (int64_t j = 0; j < blocks; ++j)
+      for (int64_t kk = 0; kk < kSteps;) {
+        bool pair = pairs && kk + 1 < kSteps;
+        LoadedB loaded = loadB(j, kk, pair);
+        mma(j, kk, loaded.first);
+        if (pair)
+          mma(j, kk + 1, loaded.second);
+        kk += pair ? 2 : 1;
+      }
+  } else {
+    // Pairs of 8-column blocks, each pair through every k-step.
+    for (int64_t j = 0; j < blocks;) {
+      bool pair = pairs && j + 1 < blocks;
+      for (int64_t kk = 0; kk < kSteps; ++kk) {
+        LoadedB loaded = loadB(j, kk, pair);
+        mma(j, kk, loaded.first);
+        if (pair)
+          mma(j + 1, kk, loaded.second);
+      }
+      j += pair ? 2 : 1;
+    }
   }
+  Fragment result(columns / 2);
+  for (int64_t j = 0; j < blocks; ++j)
+    unpackAccumulator(b, loc, accumulators[j], j, result);
   return result;
+}
+
+GpuKernelBuilder::LoadedB
+GpuKernelBuilder::loadMatricesB(Value buffer, const StagePlan &stage,
+                                Value row, Value chunk, bool transpose,
+                                bool pair) {
+  Type storageType = storage;
+  if (!pair) {
+    auto bType = VectorType::get({2, 2}, storageType);
+    return {nvgpu::LdMatrixOp::create(b, loc, bType, buffer,
+                                      stageIndices(stage, row, chunk),
+                                      transpose, 2),
+            Value()};
+  }
+  auto pairType = VectorType::get({4, 2}, storageType);
+  Value both = nvgpu::LdMatrixOp::create(b, loc, pairType, buffer,
+                                         stageIndices(stage, row, chunk),
+                                         transpose, 4);
+  // Rows 0-1 and 2-3, by row extracts and inserts (what upstream's
+  // vector-to-LLVM lowers on an array of vectors; a 2-D
+  // extract_strided_slice it does not).
+  auto bType = VectorType::get({2, 2}, storageType);
+  Value empty = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(bType, b.getZeroAttr(storageType)));
+  auto half = [&](int64_t first) -> Value {
+    Value operand = empty;
+    for (int64_t r = 0; r < 2; ++r)
+      operand = vector::InsertOp::create(
+          b, loc, vector::ExtractOp::create(b, loc, both, first + r), operand,
+          r);
+    return operand;
+  };
+  return {half(0), half(2)};
 }
 
 Fragment GpuKernelBuilder::emitMmaShared(EinsumOp einsum,
                                          const GpuEinsumPlan &einsumPlan) {
   const StagePlan &stageB = plan.getStages()[einsumPlan.stageB];
   Value bufferB = stageBuffers[einsumPlan.stageB];
-  auto bType = VectorType::get({2, 2}, storage);
   // A: hoisted before the key loop, or read from shared memory now.
   auto found = hoistedA.find(einsumPlan.stageA);
   SmallVector<Value> fragmentsA = found != hoistedA.end()
                                       ? found->second
                                       : loadFragmentsA(einsumPlan.stageA);
-  // B: ldmatrix.x2 per 8 keys, lane l gives key row 8 j + l % 8, chunk
+  // B: lane l gives key row 8 j + l % 8. ldmatrix.x4 for k-steps kk and
+  // kk + 1: chunk 2 kk + l / 8 (matrix l / 8). ldmatrix.x2 for one: chunk
   // 2 kk + (l / 8) % 2 (lanes 16-31 repeat 0-15; x2 ignores them).
   Value keyInBlock = arith::RemUIOp::create(b, loc, lane, index(8));
-  Value upper = arith::RemUIOp::create(
-      b, loc, arith::DivUIOp::create(b, loc, lane, index(8)), index(2));
-  Fragment result =
-      contract(fragmentsA, einsumPlan.output.columns, [&](int64_t j, int64_t kk) {
+  Value matrix = arith::DivUIOp::create(b, loc, lane, index(8));
+  Value upper = arith::RemUIOp::create(b, loc, matrix, index(2));
+  Fragment result = contract(
+      fragmentsA, einsumPlan.output.columns, einsumPlan,
+      [&](int64_t j, int64_t kk, bool pair) {
         Value row = arith::AddIOp::create(b, loc, keyInBlock, index(8 * j));
-        Value chunk = arith::AddIOp::create(b, loc, upper, index(2 * kk));
-        return nvgpu::LdMatrixOp::create(b, loc, bType, bufferB,
-                                         stageIndices(stageB, row, chunk),
-                                         false, 2)
-            .getResult();
+        Value chunk = arith::AddIOp::create(b, loc, pair ? matrix : upper,
+                                            index(2 * kk));
+        return loadMatricesB(bufferB, stageB, row, chunk, false, pair);
       });
   // The body is a * b * s: s is the body at a = b = 1, per element (it may
   // read coordinates); masked points hold the fill value.
@@ -791,7 +862,6 @@ Fragment GpuKernelBuilder::emitMmaRegisters(EinsumOp einsum,
   Value bufferB = stageBuffers[einsumPlan.stageB];
   Type half = storage;
   auto aType = VectorType::get({4, 2}, half);
-  auto bType = VectorType::get({2, 2}, half);
   FragmentLayout keys = plan.getKeyTileLayout();
   // A: the tile's elements where the predicate holds and the key exists
   // (else 0: nothing to add), rounded to the operand type. Accumulator
@@ -818,16 +888,18 @@ Fragment GpuKernelBuilder::emitMmaRegisters(EinsumOp einsum,
           halves.push_back(operandA[(j * 2 + r) * 2 + c]);
     fragmentsA.push_back(vector::FromElementsOp::create(b, loc, aType, halves));
   }
-  // B: ldmatrix.x2.trans per 8 output columns, lane l gives key row
-  // 16 kk + l % 16 at chunk j.
+  // B: lane l gives key row 16 kk + l % 16. ldmatrix.x4.trans for the
+  // 8-column blocks j and j + 1: chunk j + l / 16. ldmatrix.x2.trans for one:
+  // chunk j (lanes 16-31 repeat 0-15; x2 ignores them).
   Value keyRow = arith::RemUIOp::create(b, loc, lane, index(16));
-  Fragment result =
-      contract(fragmentsA, einsumPlan.output.columns, [&](int64_t j, int64_t kk) {
+  Value upperHalf = arith::DivUIOp::create(b, loc, lane, index(16));
+  Fragment result = contract(
+      fragmentsA, einsumPlan.output.columns, einsumPlan,
+      [&](int64_t j, int64_t kk, bool pair) {
         Value row = arith::AddIOp::create(b, loc, keyRow, index(16 * kk));
-        return nvgpu::LdMatrixOp::create(b, loc, bType, bufferB,
-                                         stageIndices(stageB, row, index(j)),
-                                         true, 2)
-            .getResult();
+        Value chunk = pair ? arith::AddIOp::create(b, loc, upperHalf, index(j))
+                           : index(j);
+        return loadMatricesB(bufferB, stageB, row, chunk, true, pair);
       });
   Value one = f32(1);
   for (const Element &element : elementsOf(einsumPlan.output)) {

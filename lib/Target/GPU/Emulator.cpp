@@ -1005,6 +1005,17 @@ LogicalResult BlockRun::runOp(Operation *op, const Mask &active) {
           }
         return success();
       })
+      .Case([&](vector::ToElementsOp e) {
+        // One scalar result per element, row-major (the canonical form of
+        // extracts that take a vector apart).
+        for (auto [i, result] : llvm::enumerate(e.getElements())) {
+          auto &out = slot(result);
+          for (unsigned t = 0; t < numThreads; ++t)
+            if (active[t])
+              out[t] = ThreadValue{get(e.getSource(), t)[i]};
+        }
+        return success();
+      })
       .Case([&](vector::ShapeCastOp s) {
         auto &out = slot(s.getResult());
         for (unsigned t = 0; t < numThreads; ++t)

@@ -8,13 +8,13 @@
 // CHECK: cascade.grid [b, h, p1]
 // CHECK-SAME: cascade.gpu_plan = {chip = "sm_80", key_slots = 2 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 40960 : i64, stages = ["p0xe 64x64 per-item swizzled fragments-hoisted", "m0xe 64x64 per-key-step swizzled", "m0xf 64x64 per-key-step swizzled"], threads = 128 : i64, warps = 4 : i64}
 // CHECK: %BQK = cascade.einsum BQK[m0, p0]
-// CHECK-SAME: gpu_plan = {a = "operand#0 ldmatrix", b = "operand#1 ldmatrix", form = "mma_shared", layout = "tile[m0=64]"}
+// CHECK-SAME: gpu_plan = {a = "operand#0 ldmatrix", b = "operand#1 ldmatrix.x4", form = "mma_shared", layout = "tile[m0=64]"}
 // CHECK: %LM = cascade.einsum LM[p0]
 // CHECK-SAME: gpu_plan = {form = "row_reduce", layout = "rows"}
 // CHECK: %LSN = cascade.einsum LSN[m0, p0]
 // CHECK-SAME: gpu_plan = {form = "map", layout = "tile[m0=64]"}
 // CHECK: %LSNAV = cascade.einsum LSNAV[p0, f]
-// CHECK-SAME: gpu_plan = {a = "operand#0 registers", b = "operand#1 ldmatrix.trans", form = "mma_registers", layout = "tile[f=64]"}
+// CHECK-SAME: gpu_plan = {a = "operand#0 registers", b = "operand#1 ldmatrix.x4.trans", form = "mma_registers", layout = "tile[f=64]"}
 // CHECK: %AV_0 = cascade.einsum AV[p0, f]
 // CHECK-SAME: gpu_plan = {form = "map", layout = "tile[f=64]"}
 
