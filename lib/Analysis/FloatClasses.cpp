@@ -13,7 +13,11 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/raw_ostream.h"
+
 #include <cmath>
+#include <mutex>
 
 using namespace mlir;
 using namespace mlir::cascade;
@@ -156,12 +160,75 @@ static bool preservesFiniteness(EinsumOp einsum) {
   return true;
 }
 
+namespace {
+/// The classes already proved for an Einsum's text and its operands'
+/// classes. The analysis is rebuilt after every rewrite and by every pass
+/// that needs it (tile classification, online rescaling, deferred
+/// division), over mostly the same Einsums: without this, four Z3 queries
+/// per Einsum per rebuild were most of a GPU compile (sinks + window at
+/// D=128: 55% of cascade-to-gpu). Shared by the threads of a pass manager.
+class BodyClassCache {
+public:
+  std::optional<FloatClasses> lookup(StringRef key) {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = entries.find(key);
+    if (it == entries.end())
+      return std::nullopt;
+    return it->second;
+  }
+  void insert(StringRef key, FloatClasses classes) {
+    std::lock_guard<std::mutex> lock(mutex);
+    // Bounded for long-lived hosts (the Python module, the fuzzers).
+    if (entries.size() >= 4096)
+      entries.clear();
+    entries[key] = classes;
+  }
+
+private:
+  std::mutex mutex;
+  llvm::StringMap<FloatClasses> entries;
+};
+
+BodyClassCache &getBodyClassCache() {
+  static BodyClassCache cache;
+  return cache;
+}
+
+/// What the classes of `einsum`'s body depend on: the Einsum in generic
+/// form (its body with the block's own value numbering, its ranks, which
+/// the encoding assumes nonempty) and the classes its operands are read
+/// with.
+std::string getBodyClassKey(EinsumOp einsum,
+                            ArrayRef<FloatClasses> operandClasses) {
+  std::string key;
+  llvm::raw_string_ostream os(key);
+  einsum->print(
+      os,
+      OpPrintingFlags().printGenericOpForm().useLocalScope().assumeVerified());
+  for (FloatClasses classes : operandClasses)
+    os << " " << static_cast<unsigned>(classes);
+  return key;
+}
+} // namespace
+
 FloatClasses FloatClassAnalysis::classifyBody(EinsumOp einsum) {
   bool finiteOperands = true;
-  for (unsigned i = 0; i < einsum.getInputs().size(); ++i)
-    finiteOperands &= getClassesAsRead(einsum, i) == kFinite;
+  SmallVector<FloatClasses> operandClasses;
+  for (unsigned i = 0; i < einsum.getInputs().size(); ++i) {
+    operandClasses.push_back(getClassesAsRead(einsum, i));
+    finiteOperands &= operandClasses.back() == kFinite;
+  }
   if (finiteOperands && preservesFiniteness(einsum))
     return kFinite;
+  std::string key = getBodyClassKey(einsum, operandClasses);
+  if (std::optional<FloatClasses> known = getBodyClassCache().lookup(key))
+    return *known;
+  FloatClasses possible = classifyBodyByProof(einsum);
+  getBodyClassCache().insert(key, possible);
+  return possible;
+}
+
+FloatClasses FloatClassAnalysis::classifyBodyByProof(EinsumOp einsum) {
   LawProver prover;
   SmallVector<ExtendedValue> operands;
   for (unsigned i = 0; i < einsum.getInputs().size(); ++i)

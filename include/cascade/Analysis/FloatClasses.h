@@ -47,6 +47,8 @@ private:
   void visitBlock(Block &block);
   void visitEinsum(EinsumOp einsum);
   FloatClasses classifyBody(EinsumOp einsum);
+  /// Four Z3 queries (classifyBody caches their answer).
+  FloatClasses classifyBodyByProof(EinsumOp einsum);
 
   llvm::DenseMap<Value, FloatClasses> values;
   llvm::DenseMap<Operation *, EinsumClasses> einsums;
