@@ -18,6 +18,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CpuRun.h"
+#include "Outputs.h"
 #include "InputExtents.h"
 #include "FmaPeak.h"
 #include "OpenBlasBaseline.h"
@@ -252,12 +253,10 @@ int mlir::cascade::runOnCpu(func::FuncOp function, ArrayRef<Tensor> inputs,
                                (*kernel)->getCompileSeconds(), seconds * 1e3)
                << " nonfinite=" << countNonFinite(output) << "\n";
   if (options.printValues)
-    for (size_t i = 0; i < output.data.size(); ++i)
-      llvm::outs() << llvm::format("%.10g", output.data[i])
-                   << (((i + 1) % output.shape.back()) ? " " : "\n");
+    printOutputs(output);
   if (!options.outputPath.empty())
-    if (llvm::Error err = writeNpy(options.outputPath, output,
-                                   NpyDType::Float32))
+    if (llvm::Error err =
+            writeOutputs(output, options.outputPath, NpyDType::Float32))
       return fail(llvm::toString(std::move(err)));
 
   int status = 0;

@@ -11,6 +11,7 @@
 
 #include "CudaRun.h"
 #include "GpuCheck.h"
+#include "Outputs.h"
 #include "RunMetrics.h"
 
 #include "cascade/Support/Npy.h"
@@ -206,10 +207,8 @@ int mlir::cascade::runOnCuda(func::FuncOp function, ArrayRef<Tensor> inputs,
                           std::chrono::steady_clock::now() - start)
                           .count();
   SmallVector<Tensor> outputs;
-  int64_t nonFinite = 0;
-  std::string shapes;
-  for (auto [i, shape, described, pointer] :
-       llvm::enumerate(outShapes, built->outputs, outPointers)) {
+  for (auto [shape, described, pointer] :
+       llvm::zip(outShapes, built->outputs, outPointers)) {
     size_t elements = Tensor::numElementsOf(shape);
     Tensor &output = outputs.emplace_back(shape);
     if (described.isF32) {
@@ -227,21 +226,22 @@ int mlir::cascade::runOnCuda(func::FuncOp function, ArrayRef<Tensor> inputs,
       for (size_t k = 0; k < elements; ++k)
         output.data[k] = cascade::gpu::fromHalfBits(bits[k], half);
     }
-    for (double value : output.data)
-      nonFinite += !std::isfinite(value);
-    shapes += (i ? "," : "") + output.getShapeString();
   }
   llvm::outs() << "attn-run: @" << function.getSymName()
                << " target=cuda chip=" << target.chip << " device='"
                << driver.getDeviceName() << "' storage=" << target.storageType
                << " blocks=" << blocks << " threads=" << built->threadsPerBlock
-               << " shared=" << built->sharedMemoryBytes << " -> " << shapes
+               << " shared=" << built->sharedMemoryBytes << " -> "
+               << describeShapes(outputs)
                << llvm::format(" compile=%.3fs first-run=%.3fms",
                                compileSeconds, runSeconds * 1e3)
-               << " nonfinite=" << nonFinite << "\n";
-  if (int status = printAndWriteGpuOutputs(outputs, options.printValues,
-                                           options.outputPath))
-    return status;
+               << " nonfinite=" << countNonFinite(outputs) << "\n";
+  if (options.printValues)
+    printOutputs(outputs);
+  if (!options.outputPath.empty())
+    if (llvm::Error err =
+            writeOutputs(outputs, options.outputPath, NpyDType::Float32))
+      return fail(llvm::toString(std::move(err)));
 
   int status = 0;
   if (options.check)

@@ -25,7 +25,6 @@
 #include "RunMetrics.h"
 
 #include "cascade/Interpreter/Interpreter.h"
-#include "cascade/Support/Npy.h"
 
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
@@ -250,26 +249,4 @@ mlir::cascade::getGpuOutputShapes(const GpuKernelModule &kernel,
       shape.push_back(extents.lookup(rank));
   }
   return shapes;
-}
-
-int mlir::cascade::printAndWriteGpuOutputs(ArrayRef<Tensor> outputs,
-                                           bool print,
-                                           llvm::StringRef outputPath) {
-  for (auto [i, output] : llvm::enumerate(outputs)) {
-    if (print) {
-      int64_t width = output.shape.empty() ? 1 : output.shape.back();
-      for (size_t k = 0; k < output.data.size(); ++k)
-        llvm::outs() << llvm::format("%.10g", output.data[k])
-                     << (((k + 1) % width) ? " " : "\n");
-    }
-    if (outputPath.empty())
-      continue;
-    std::string path = outputPath.str();
-    if (i > 0)
-      path = (outputPath.rsplit(".npy").first + "_" + llvm::Twine(i) + ".npy")
-                 .str();
-    if (llvm::Error err = writeNpy(path, output, NpyDType::Float32))
-      return fail(llvm::toString(std::move(err)));
-  }
-  return 0;
 }

@@ -59,12 +59,6 @@ SmallVector<SmallVector<int64_t>>
 getGpuOutputShapes(const GpuKernelModule &kernel,
                    const llvm::StringMap<int64_t> &extents);
 
-/// Prints `outputs` (--print) and writes them as .npy (--output PATH: the
-/// first to PATH, output #i to PATH's stem + "_i.npy", as the reference
-/// target does); returns the exit code.
-int printAndWriteGpuOutputs(ArrayRef<Tensor> outputs, bool print,
-                            llvm::StringRef outputPath);
-
 } // namespace mlir::cascade
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "GpuEmulatorRun.h"
 #include "GpuCheck.h"
+#include "Outputs.h"
 
 #include "cascade/Analysis/GpuPlan.h"
 #include "cascade/Conversion/CascadeToCPU.h"
@@ -137,32 +138,28 @@ int mlir::cascade::runOnGpuEmulator(func::FuncOp function,
                        std::chrono::steady_clock::now() - start)
                        .count();
   SmallVector<Tensor> outputs;
-  int64_t nonFinite = 0;
-  std::string shapes;
-  for (auto [i, shape] : llvm::enumerate(outShapes)) {
-    Tensor &output = outputs.emplace_back(shape);
-    output.data = buffers[firstOutput + i].data;
-    for (double value : output.data)
-      nonFinite += !std::isfinite(value);
-    shapes += (i ? "," : "") + output.getShapeString();
-  }
+  for (auto [i, shape] : llvm::enumerate(outShapes))
+    outputs.emplace_back(shape).data = buffers[firstOutput + i].data;
   llvm::outs() << "attn-run: @" << function.getSymName()
                << " target=cuda-emulator chip=" << target.chip
                << " storage=" << target.storageType << " blocks=" << blocks
                << " threads=" << threads << " shared=" << sharedBytes
-               << " -> " << shapes
+               << " -> " << describeShapes(outputs)
                << llvm::format(" compile=%.3fs emulate=%.3fs", compileSeconds,
                                seconds)
-               << " nonfinite=" << nonFinite << "\n";
+               << " nonfinite=" << countNonFinite(outputs) << "\n";
   // The work the schedule did, in warp instructions (per-thread 16-byte
   // copies): how skipped tiles show without a GPU.
   llvm::outs() << "attn-run: executed mma.sync=" << executed.mmaSync
                << " ldmatrix=" << executed.ldmatrix
                << " cp.async=" << executed.asyncCopies
                << " shuffles=" << executed.shuffles << "\n";
-  if (int status = printAndWriteGpuOutputs(outputs, options.printValues,
-                                           options.outputPath))
-    return status;
+  if (options.printValues)
+    printOutputs(outputs);
+  if (!options.outputPath.empty())
+    if (llvm::Error err =
+            writeOutputs(outputs, options.outputPath, NpyDType::Float32))
+      return fail(llvm::toString(std::move(err)));
   if (!options.check)
     return 0;
 

@@ -21,6 +21,7 @@
 #include "CpuRun.h"
 #include "CudaRun.h"
 #include "GpuEmulatorRun.h"
+#include "Outputs.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -424,16 +425,6 @@ FailureOr<SmallVector<Tensor>> loadInputs(func::FuncOp function,
   return inputs;
 }
 
-void printTensor(const Tensor &tensor) {
-  int64_t row = tensor.shape.empty() ? 1 : tensor.shape.back();
-  if (row == 0)
-    row = 1;
-  for (size_t i = 0; i < tensor.data.size(); ++i) {
-    llvm::outs() << llvm::format("%.10g", tensor.data[i]);
-    llvm::outs() << (((i + 1) % row == 0) ? "\n" : " ");
-  }
-}
-
 } // namespace
 
 /// The GPU targets' options from the command line: left out, the key tile
@@ -599,30 +590,17 @@ int main(int argc, char **argv) {
   for (auto [arg, input] : llvm::enumerate(*inputs))
     os << (arg ? "," : " ") << input.getShapeString();
   os << " -> ";
-  int64_t nonFinite = 0;
-  for (auto [i, result] : llvm::enumerate(*results)) {
-    os << (i ? "," : "") << result.getShapeString();
-    nonFinite += countNonFinite(result);
-  }
-  os << llvm::format(" time=%.3fms", milliseconds)
-     << " nonfinite=" << nonFinite;
+  os << describeShapes(*results)
+     << llvm::format(" time=%.3fms", milliseconds)
+     << " nonfinite=" << countNonFinite(*results);
   llvm::outs() << summary << "\n";
 
   if (printValues)
-    for (const Tensor &result : *results)
-      printTensor(result);
+    printOutputs(*results);
 
-  if (!outputPath.empty()) {
-    for (auto [i, result] : llvm::enumerate(*results)) {
-      std::string path = outputPath;
-      if (i > 0) {
-        StringRef stem = StringRef(outputPath).rsplit(".npy").first;
-        path = (stem + "_" + Twine(i) + ".npy").str();
-      }
-      if (llvm::Error error = writeNpy(path, result, *outputType))
-        return fail(llvm::toString(std::move(error)));
-    }
-  }
+  if (!outputPath.empty())
+    if (llvm::Error error = writeOutputs(*results, outputPath, *outputType))
+      return fail(llvm::toString(std::move(error)));
 
   if (!comparePath.empty()) {
     llvm::SourceMgr otherSourceMgr;
