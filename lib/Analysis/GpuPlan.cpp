@@ -196,6 +196,7 @@ FailureOr<GpuPlan> GpuPlan::compute(func::FuncOp function,
     result.kind = it->second.kind;
     plan.results.push_back(std::move(result));
   }
+  plan.selectWarpgroupMma();
   // A fragments of per-item tiles (the queries) stay in registers when
   // they fit beside what the key loop keeps live (softmax, D = 64: 16 + 68;
   // differential attention keeps the first query's), and are
@@ -203,6 +204,14 @@ FailureOr<GpuPlan> GpuPlan::compute(func::FuncOp function,
   int64_t hoisted = plan.keyLoopRegisters;
   for (StagePlan &stage : plan.stages) {
     if (stage.perKeyStep || stage.rowRank != plan.rowRank)
+      continue;
+    // Only mma.sync reads A from registers (wgmma reads the stage).
+    bool readByMmaSync = llvm::any_of(plan.einsums, [&](auto &entry) {
+      const GpuEinsumPlan &einsum = entry.second;
+      return einsum.kind == GpuEinsumPlan::Kind::MmaShared &&
+             &plan.stages[einsum.stageA] == &stage;
+    });
+    if (!readByMmaSync)
       continue;
     int64_t registers = stage.width / 16 * 4;
     if (hoisted + registers <= kFragmentRegisterBudget) {
@@ -459,8 +468,9 @@ FailureOr<int64_t> GpuPlan::stage(EinsumOp einsum, unsigned operand,
            << head << "' has extent " << plan.width
            << "; the tensor cores need a multiple of 16";
   plan.perKeyStep = perKeyStep;
-  plan.swizzled = (plan.width / 8) % 8 == 0;
-  plan.rowPitch = plan.swizzled ? plan.width : plan.width + 8;
+  plan.swizzled = plan.width % 64 == 0;
+  plan.slabs = plan.swizzled ? plan.width / 64 : 1;
+  plan.rowPitch = plan.swizzled ? 64 : plan.width + 8;
   stages.push_back(plan);
   return static_cast<int64_t>(stages.size() - 1);
 }
@@ -519,6 +529,28 @@ LogicalResult GpuPlan::planMmaShared(EinsumOp einsum, GpuEinsumPlan &plan) {
   return success();
 }
 
+void GpuPlan::selectWarpgroupMma() {
+  // wgmma needs sm_90a, whole warpgroups (4 warps: 64 query rows each),
+  // both tiles in the swizzled layout its descriptors address, and N (the
+  // key tile) a multiple of 8 up to 256.
+  if (target.computeCapability < 90 || warps % 4 != 0)
+    return;
+  for (auto &[op, plan] : einsums) {
+    if (plan.kind != GpuEinsumPlan::Kind::MmaShared)
+      continue;
+    const StagePlan &a = stages[plan.stageA], &b = stages[plan.stageB];
+    int64_t n = plan.output.columns;
+    if (a.swizzled && b.swizzled && n % 8 == 0 && n >= 8 && n <= 256)
+      plan.kind = GpuEinsumPlan::Kind::WarpgroupShared;
+  }
+}
+
+bool GpuPlan::usesWarpgroupMma() const {
+  return llvm::any_of(einsums, [](auto &entry) {
+    return entry.second.kind == GpuEinsumPlan::Kind::WarpgroupShared;
+  });
+}
+
 LogicalResult GpuPlan::planMmaRegisters(EinsumOp einsum, GpuEinsumPlan &plan) {
   if (einsum.getInputs().size() != 2 || !isScaledProduct(einsum))
     return einsum.emitError("no GPU form yet for a contraction of the keys "
@@ -567,6 +599,7 @@ static StringRef kindName(GpuEinsumPlan::Kind kind) {
   case GpuEinsumPlan::Kind::RowReduce: return "row_reduce";
   case GpuEinsumPlan::Kind::MmaShared: return "mma_shared";
   case GpuEinsumPlan::Kind::MmaRegisters: return "mma_registers";
+  case GpuEinsumPlan::Kind::WarpgroupShared: return "wgmma_shared";
   }
   llvm_unreachable("unknown kind");
 }
@@ -616,8 +649,14 @@ void GpuPlan::annotate() const {
     SmallVector<NamedAttribute> entries = {
         b.getNamedAttr("form", b.getStringAttr(kindName(plan.kind))),
         b.getNamedAttr("layout", b.getStringAttr(describe(plan.output)))};
-    if (plan.kind == GpuEinsumPlan::Kind::MmaShared ||
-        plan.kind == GpuEinsumPlan::Kind::MmaRegisters) {
+    if (plan.kind == GpuEinsumPlan::Kind::WarpgroupShared) {
+      entries.push_back(b.getNamedAttr(
+          "a", b.getStringAttr("operand#" + std::to_string(plan.operandA) +
+                               " descriptor")));
+      entries.push_back(b.getNamedAttr(
+          "b", b.getStringAttr("operand#" + std::to_string(plan.operandB) +
+                               " descriptor")));
+    } else if (plan.isContraction()) {
       entries.push_back(b.getNamedAttr(
           "a", b.getStringAttr(plan.stageA >= 0
                                    ? "operand#" + std::to_string(plan.operandA) +

@@ -153,7 +153,8 @@ int mlir::cascade::runOnGpuEmulator(func::FuncOp function,
   llvm::outs() << "attn-run: executed mma.sync=" << executed.mmaSync
                << " ldmatrix=" << executed.ldmatrix
                << " cp.async=" << executed.asyncCopies
-               << " shuffles=" << executed.shuffles << "\n";
+               << " shuffles=" << executed.shuffles
+               << " wgmma=" << executed.wgmma << "\n";
   if (options.printValues)
     printOutputs(outputs);
   if (!options.outputPath.empty())

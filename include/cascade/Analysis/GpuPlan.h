@@ -23,8 +23,10 @@
 //     map on fragments;
 //   - the shared-memory staging buffers (which operand, which rows, when they
 //     are loaded: once per item or per key step, with cp.async), their
-//     XOR swizzle and the block's shared-memory bytes, checked against the
-//     chip's limit.
+//     XOR swizzle (wgmma's 128-byte swizzle) and the block's shared-memory
+//     bytes, checked against the chip's limit;
+//   - on sm_90a, S = Q K^T by wgmma.mma_async from the swizzled stages
+//     (WarpgroupShared) where the block is whole warpgroups.
 //
 // A cascade whose schedule has no GPU form yet gets a located error that
 // says what is missing. The GPU emitter (lib/Conversion/CascadeToGPU) reads
@@ -95,18 +97,26 @@ struct StagePlan {
   int64_t rows = 0, width = 0;
   /// Loaded once per work item (before the key loop), or at every key step.
   bool perKeyStep = false;
-  /// 16-byte chunks of a row are stored at chunk ^ (row % 8) (bank-conflict
-  /// free ldmatrix); needs width / 8 to be a multiple of 8. Otherwise rows
-  /// are padded by 8 elements.
+  /// Swizzled: the tile is stored as width / 64 slabs, each `rows` rows of
+  /// 64 elements (128 bytes), and 16-byte chunk c of a slab's row r at
+  /// chunk c ^ (r % 8). That is bank-conflict free for ldmatrix and
+  /// cp.async, and it is wgmma's K-major layout with the 128-byte swizzle
+  /// (8-row groups 1024 bytes apart; the buffer is 1024-byte aligned), so
+  /// the tensor cores of sm_90a read it by descriptor. Needs width to be a
+  /// multiple of 64. Otherwise rows are padded by 8 elements.
   bool swizzled = false;
+  /// 64-wide slabs of a swizzled tile (1 for a padded one).
+  int64_t slabs = 1;
   /// For a per-item tile read as mma A operands: its fragments are loaded
   /// into registers once, before the key loop (when the registers the key
   /// loop keeps live leave room for them), rather than by ldmatrix at
   /// every step.
   bool hoistFragments = false;
-  /// Elements per stored row (width, or width + 8 when padded).
+  /// Elements per stored row: 64 in a slab, width + 8 when padded.
   int64_t rowPitch = 0;
-  int64_t getBytes() const { return rows * rowPitch * 2; }
+  /// Rows of the buffer: `rows` per slab.
+  int64_t getStoredRows() const { return slabs * rows; }
+  int64_t getBytes() const { return getStoredRows() * rowPitch * 2; }
 };
 
 /// One result of the grid as the kernel writes it: argument number
@@ -139,6 +149,11 @@ struct GpuEinsumPlan {
     /// (O = P V): A from the tile's accumulators, converted in registers;
     /// B (keys x head) from shared memory by ldmatrix.trans.
     MmaRegisters,
+    /// MmaShared on sm_90a: one warpgroup (4 warps, 64 query rows) per
+    /// wgmma.mma_async m64nNk16 (N = the key tile), both operands read from
+    /// their swizzled stages by shared-memory descriptor, the accumulator
+    /// in registers in the Tile layout (per warp, mma.sync's C layout).
+    WarpgroupShared,
   };
   Kind kind = Kind::Map;
   FragmentLayout output;
@@ -155,6 +170,7 @@ struct GpuEinsumPlan {
   /// by x2.
   int64_t bMatricesPerLoad = 2;
   std::string contracted;
+  bool isContraction() const { return kind >= Kind::MmaShared; }
   /// Whether a row reduction needs to know if any point was reduced (its
   /// `else` value differs from the operator's identity).
   bool tracksAny = false;
@@ -181,6 +197,10 @@ public:
   FragmentLayout getKeyTileLayout() const;
   const GpuEinsumPlan &getEinsum(EinsumOp einsum) const;
   ArrayRef<StagePlan> getStages() const { return stages; }
+  /// Whether an Einsum is a WarpgroupShared contraction: the kernel then
+  /// fences generic-proxy writes of the stages (cp.async) before the
+  /// tensor cores read them through the async proxy.
+  bool usesWarpgroupMma() const;
   /// The grid's results in order; the first is the attention output, whose
   /// shape lays out the work items.
   ArrayRef<GpuResultPlan> getResults() const { return results; }
@@ -211,6 +231,9 @@ private:
   LogicalResult planBlockScalar(EinsumOp einsum);
   LogicalResult planMmaShared(EinsumOp einsum, GpuEinsumPlan &plan);
   LogicalResult planMmaRegisters(EinsumOp einsum, GpuEinsumPlan &plan);
+  /// Moves the MmaShared contractions that sm_90a's wgmma can take to
+  /// WarpgroupShared.
+  void selectWarpgroupMma();
   /// Checks that operand `index` of `einsum` is either a tensor of the item
   /// read at its own point with a layout the output's covers, or a global
   /// argument read element by element.

@@ -33,6 +33,8 @@
 #include "mlir/Dialect/Affine/Utils.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
@@ -81,13 +83,24 @@ private:
   void emitStageCopy(const StagePlan &stage, Value buffer, Value slot);
   /// The per-key-step stages of key step `step` copied into `slot`.
   void emitKeyStepCopies(Value step, Value slot);
-  /// Column (in elements) of 16-byte chunk `chunk` of `row` in a stage.
-  Value stageColumn(const StagePlan &stage, Value row, Value chunk);
   /// Indices of (row, 16-byte chunk) in a stage's buffer: the slot the
-  /// current key step reads (per-key-step stages) or 0, the row, the
-  /// (swizzled) column.
+  /// current key step reads (per-key-step stages) or 0, the stored row (in
+  /// the chunk's slab), the (swizzled) column. The chunk is `chunkBase`
+  /// plus a lane's `laneChunk` (null: 0), which stays in chunkBase's slab
+  /// (every caller's lane offset is below 8 - chunkBase % 8), so that the
+  /// slab is a constant.
   SmallVector<Value> stageIndices(const StagePlan &stage, Value row,
-                                  Value chunk, Value slot = Value());
+                                  int64_t chunkBase, Value laneChunk,
+                                  Value slot = Value());
+  /// The same for any chunk (the copies), its slab computed.
+  SmallVector<Value> stageIndicesOfChunk(const StagePlan &stage, Value row,
+                                         Value chunk, Value slot);
+  /// The shared-window address of a stage's slot (the current key step's
+  /// for a per-key-step stage), as i32.
+  Value stageAddress(int64_t stageIndex);
+  /// fence.proxy.async.shared::cta where the kernel's cp.async copies have
+  /// landed and wgmma will read them (a no-op form otherwise).
+  void emitAsyncProxyFence();
   void emitBarrier() { gpu::BarrierOp::create(b, loc); }
 
   // Fragments.
@@ -118,6 +131,13 @@ private:
   Fragment emitRowReduce(EinsumOp einsum, const GpuEinsumPlan &einsumPlan);
   Fragment emitMmaShared(EinsumOp einsum, const GpuEinsumPlan &einsumPlan);
   Fragment emitMmaRegisters(EinsumOp einsum, const GpuEinsumPlan &einsumPlan);
+  Fragment emitWarpgroupShared(EinsumOp einsum,
+                               const GpuEinsumPlan &einsumPlan);
+  /// S = A B contracted by the tensor cores, as a * b * s: times s (the
+  /// body at a = b = 1, per element), the fill value where the predicate
+  /// fails.
+  void scaleAndMask(EinsumOp einsum, const GpuEinsumPlan &einsumPlan,
+                    Fragment &result);
   Value combine(ReduceKind kind, Value accumulator, Value value);
   /// The mma A fragments (one per 16-wide k-step) of a stage whose rows
   /// are the query tile's, for the calling warp's 16 rows.
@@ -135,7 +155,8 @@ private:
   /// ldmatrix of B operands from `stage` with lane addresses (`row`,
   /// `chunk`): x2 for one operand, or x4 split into two.
   LoadedB loadMatricesB(Value buffer, const StagePlan &stage, Value row,
-                        Value chunk, bool transpose, bool pair);
+                        int64_t chunkBase, Value laneChunk, bool transpose,
+                        bool pair);
   LogicalResult emitIterate(IterateOp iterate);
   LogicalResult emitStep(IterateOp iterate);
 
@@ -203,9 +224,10 @@ static Type kernelElementType(Type spec, Type storage) {
 LogicalResult GpuKernelBuilder::createKernel() {
   MLIRContext *context = source.getContext();
   // Callers outside a pass (attn-run, the library) need not have loaded them.
-  context->loadDialect<arith::ArithDialect, gpu::GPUDialect, math::MathDialect,
-                       memref::MemRefDialect, nvgpu::NVGPUDialect,
-                       scf::SCFDialect, vector::VectorDialect>();
+  context->loadDialect<arith::ArithDialect, gpu::GPUDialect, LLVM::LLVMDialect,
+                       math::MathDialect, memref::MemRefDialect,
+                       nvgpu::NVGPUDialect, NVVM::NVVMDialect, scf::SCFDialect,
+                       vector::VectorDialect>();
   auto module = source->getParentOfType<ModuleOp>();
   module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                   UnitAttr::get(context));
@@ -231,16 +253,19 @@ LogicalResult GpuKernelBuilder::createKernel() {
                                            gpu::AddressSpace::Workgroup);
   for (const StagePlan &stage : plan.getStages())
     workgroup.push_back(MemRefType::get(
-        {stage.perKeyStep ? plan.getKeySlots() : 1, stage.rows, stage.rowPitch},
+        {stage.perKeyStep ? plan.getKeySlots() : 1, stage.getStoredRows(),
+         stage.rowPitch},
         storage, MemRefLayoutAttrInterface(), shared));
   b.setInsertionPointToStart(gpuModule.getBody());
   kernel = gpu::GPUFuncOp::create(b, loc, getGpuKernelName(source),
                                   b.getFunctionType(inputs, {}), workgroup);
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-  // cp.async and ldmatrix move 16-byte rows.
-  for (unsigned i = 0; i < workgroup.size(); ++i)
-    kernel.setWorkgroupAttributionAttr(i, "llvm.align",
-                                       b.getI64IntegerAttr(128));
+  // cp.async and ldmatrix move 16-byte rows; the 128-byte swizzle repeats
+  // every 1024 bytes, and wgmma descriptors assume a swizzled tile starts
+  // on that boundary (base offset 0).
+  for (auto [i, stage] : llvm::enumerate(plan.getStages()))
+    kernel.setWorkgroupAttributionAttr(
+        i, "llvm.align", b.getI64IntegerAttr(stage.swizzled ? 1024 : 128));
   // The launch geometry the plan fixes, for the host and for ptxas.
   kernel.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(
       {static_cast<int32_t>(plan.getThreadsPerBlock()), 1, 1}));
@@ -323,20 +348,55 @@ void GpuKernelBuilder::computeItemCoordinates() {
 // Shared memory
 //===----------------------------------------------------------------------===//
 
-Value GpuKernelBuilder::stageColumn(const StagePlan &stage, Value row,
-                                    Value chunk) {
-  if (stage.swizzled)
-    chunk = arith::XOrIOp::create(
-        b, loc, chunk, arith::RemUIOp::create(b, loc, row, index(8)));
-  return arith::MulIOp::create(b, loc, chunk, index(8));
-}
-
 SmallVector<Value> GpuKernelBuilder::stageIndices(const StagePlan &stage,
-                                                 Value row, Value chunk,
-                                                 Value slot) {
+                                                 Value row, int64_t chunkBase,
+                                                 Value laneChunk, Value slot) {
   if (!slot)
     slot = stage.perKeyStep ? readSlot : index(0);
-  return {slot, row, stageColumn(stage, row, chunk)};
+  int64_t slab = stage.swizzled ? chunkBase / 8 : 0;
+  Value chunk = index(stage.swizzled ? chunkBase % 8 : chunkBase);
+  if (laneChunk)
+    chunk = arith::AddIOp::create(b, loc, chunk, laneChunk);
+  Value storedRow = row;
+  if (stage.swizzled) {
+    chunk = arith::XOrIOp::create(
+        b, loc, chunk, arith::RemUIOp::create(b, loc, row, index(8)));
+    if (slab)
+      storedRow = arith::AddIOp::create(b, loc, row, index(slab * stage.rows));
+  }
+  return {slot, storedRow, arith::MulIOp::create(b, loc, chunk, index(8))};
+}
+
+SmallVector<Value> GpuKernelBuilder::stageIndicesOfChunk(const StagePlan &stage,
+                                                        Value row, Value chunk,
+                                                        Value slot) {
+  if (!stage.swizzled)
+    return {slot, row, arith::MulIOp::create(b, loc, chunk, index(8))};
+  Value slab = arith::DivUIOp::create(b, loc, chunk, index(8));
+  Value inSlab = arith::XOrIOp::create(
+      b, loc, arith::RemUIOp::create(b, loc, chunk, index(8)),
+      arith::RemUIOp::create(b, loc, row, index(8)));
+  Value storedRow = arith::AddIOp::create(
+      b, loc, row, arith::MulIOp::create(b, loc, slab, index(stage.rows)));
+  return {slot, storedRow, arith::MulIOp::create(b, loc, inSlab, index(8))};
+}
+
+Value GpuKernelBuilder::stageAddress(int64_t stageIndex) {
+  const StagePlan &stage = plan.getStages()[stageIndex];
+  Value base = memref::ExtractAlignedPointerAsIndexOp::create(
+      b, loc, stageBuffers[stageIndex]);
+  if (stage.perKeyStep)
+    base = arith::AddIOp::create(
+        b, loc, base,
+        arith::MulIOp::create(b, loc, readSlot, index(stage.getBytes())));
+  return arith::IndexCastOp::create(b, loc, b.getI32Type(), base);
+}
+
+void GpuKernelBuilder::emitAsyncProxyFence() {
+  if (plan.usesWarpgroupMma())
+    NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
+                               NVVM::SharedSpaceAttr::get(
+                                   b.getContext(), NVVM::SharedSpace::shared_cta));
 }
 
 void GpuKernelBuilder::emitKeyStepCopies(Value step, Value slot) {
@@ -406,7 +466,7 @@ void GpuKernelBuilder::emitStageCopy(const StagePlan &stage, Value buffer,
                                              index(0));
     nvgpu::DeviceAsyncCopyOp::create(
         b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), buffer,
-        stageIndices(stage, row, chunk, slot), global, indices,
+        stageIndicesOfChunk(stage, row, chunk, slot), global, indices,
         b.getIndexAttr(8), elements, UnitAttr());
   }
 }
@@ -730,12 +790,10 @@ SmallVector<Value> GpuKernelBuilder::loadFragmentsA(int64_t stageIndex) {
       arith::RemUIOp::create(b, loc, lane, index(16)));
   Value half = arith::DivUIOp::create(b, loc, lane, index(16));
   SmallVector<Value> fragments;
-  for (int64_t kk = 0; kk < stage.width / 16; ++kk) {
-    Value chunk = arith::AddIOp::create(b, loc, half, index(2 * kk));
+  for (int64_t kk = 0; kk < stage.width / 16; ++kk)
     fragments.push_back(nvgpu::LdMatrixOp::create(
         b, loc, aType, stageBuffers[stageIndex],
-        stageIndices(stage, row, chunk), false, 4));
-  }
+        stageIndices(stage, row, 2 * kk, half), false, 4));
   return fragments;
 }
 
@@ -788,20 +846,20 @@ Fragment GpuKernelBuilder::contract(ArrayRef<Value> fragmentsA,
 
 GpuKernelBuilder::LoadedB
 GpuKernelBuilder::loadMatricesB(Value buffer, const StagePlan &stage,
-                                Value row, Value chunk, bool transpose,
-                                bool pair) {
+                                Value row, int64_t chunkBase, Value laneChunk,
+                                bool transpose, bool pair) {
   Type storageType = storage;
   if (!pair) {
     auto bType = VectorType::get({2, 2}, storageType);
-    return {nvgpu::LdMatrixOp::create(b, loc, bType, buffer,
-                                      stageIndices(stage, row, chunk),
-                                      transpose, 2),
+    return {nvgpu::LdMatrixOp::create(
+                b, loc, bType, buffer,
+                stageIndices(stage, row, chunkBase, laneChunk), transpose, 2),
             Value()};
   }
   auto pairType = VectorType::get({4, 2}, storageType);
-  Value both = nvgpu::LdMatrixOp::create(b, loc, pairType, buffer,
-                                         stageIndices(stage, row, chunk),
-                                         transpose, 4);
+  Value both = nvgpu::LdMatrixOp::create(
+      b, loc, pairType, buffer, stageIndices(stage, row, chunkBase, laneChunk),
+      transpose, 4);
   // Rows 0-1 and 2-3, by row extracts and inserts (what upstream's
   // vector-to-LLVM lowers on an array of vectors; a 2-D
   // extract_strided_slice it does not).
@@ -838,10 +896,16 @@ Fragment GpuKernelBuilder::emitMmaShared(EinsumOp einsum,
       fragmentsA, einsumPlan.output.columns, einsumPlan,
       [&](int64_t j, int64_t kk, bool pair) {
         Value row = arith::AddIOp::create(b, loc, keyInBlock, index(8 * j));
-        Value chunk = arith::AddIOp::create(b, loc, pair ? matrix : upper,
-                                            index(2 * kk));
-        return loadMatricesB(bufferB, stageB, row, chunk, false, pair);
+        return loadMatricesB(bufferB, stageB, row, 2 * kk,
+                             pair ? matrix : upper, false, pair);
       });
+  scaleAndMask(einsum, einsumPlan, result);
+  return result;
+}
+
+void GpuKernelBuilder::scaleAndMask(EinsumOp einsum,
+                                    const GpuEinsumPlan &einsumPlan,
+                                    Fragment &result) {
   // The body is a * b * s: s is the body at a = b = 1, per element (it may
   // read coordinates); masked points hold the fill value.
   Value one = f32(1);
@@ -853,6 +917,81 @@ Fragment GpuKernelBuilder::emitMmaShared(EinsumOp einsum,
       value = arith::SelectOp::create(b, loc, holds, value, fill);
     result[element.index] = value;
   }
+}
+
+Fragment GpuKernelBuilder::emitWarpgroupShared(EinsumOp einsum,
+                                               const GpuEinsumPlan &einsumPlan) {
+  const StagePlan &stageA = plan.getStages()[einsumPlan.stageA];
+  const StagePlan &stageB = plan.getStages()[einsumPlan.stageB];
+  int64_t n = einsumPlan.output.columns;
+  MLIRContext *context = b.getContext();
+  Type i32 = b.getI32Type();
+  auto i32Constant = [&](int64_t value) -> Value {
+    return arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(value));
+  };
+  // Descriptors (PTX ISA, "Matrix Descriptor Format"), as two i32 halves:
+  // low = start address >> 4 (bits 0-13) | leading byte offset 16 >> 4 (bit
+  // 16; unused for a K-major swizzled operand); high = stride byte offset
+  // 1024 >> 4 (8-row groups of 128-byte rows) | 128-byte swizzle (bit 62).
+  // A warpgroup's A rows start 64 rows (8 KiB of a slab) further per
+  // warpgroup; k-step kk is slab kk / 4, 32 bytes per step within it.
+  Value warpgroup = arith::DivUIOp::create(b, loc, warp, index(4));
+  Value addressA = arith::AddIOp::create(
+      b, loc, stageAddress(einsumPlan.stageA),
+      arith::IndexCastOp::create(
+          b, loc, i32,
+          arith::MulIOp::create(b, loc, warpgroup, index(64 * 128))));
+  Value addressB = stageAddress(einsumPlan.stageB);
+  Value four = i32Constant(4), mask = i32Constant(0x3fff);
+  auto lowHalf = [&](Value address) -> Value {
+    Value field = arith::AndIOp::create(
+        b, loc, arith::ShRUIOp::create(b, loc, address, four), mask);
+    return arith::OrIOp::create(b, loc, field, i32Constant(1 << 16));
+  };
+  Value lowA = lowHalf(addressA), lowB = lowHalf(addressB);
+  Value high = i32Constant((1024 >> 4) | (1 << 30));
+  auto descriptor = [&](Value low, const StagePlan &stage, int64_t kk) {
+    int64_t offset = (kk / 4) * stage.rows * 128 + (kk % 4) * 32;
+    Value start = arith::AddIOp::create(b, loc, low, i32Constant(offset >> 4));
+    Value halves = vector::FromElementsOp::create(
+        b, loc, VectorType::get({2}, i32), ValueRange{start, high});
+    return LLVM::BitcastOp::create(b, loc, b.getI64Type(), halves);
+  };
+  auto accumulatorType = LLVM::LLVMStructType::getLiteral(
+      context, SmallVector<Type>(n / 2, b.getF32Type()));
+  auto shape = NVVM::MMAShapeAttr::get(context, 64, n, 16);
+  NVVM::WGMMATypes half = storage.isBF16() ? NVVM::WGMMATypes::bf16
+                                           : NVVM::WGMMATypes::f16;
+  auto typeAttr = [&](NVVM::WGMMATypes type) {
+    return NVVM::WGMMATypesAttr::get(context, type);
+  };
+  auto scaleIn = NVVM::WGMMAScaleInAttr::get(context, NVVM::WGMMAScaleIn::one);
+  // The registers were written outside a wgmma chain: fence, then the
+  // chain of k-steps (the first ignores the undefined accumulator), one
+  // group, and wait for it before any thread reads the accumulators.
+  NVVM::WgmmaFenceAlignedOp::create(b, loc);
+  Value accumulator = LLVM::PoisonOp::create(b, loc, accumulatorType);
+  for (int64_t kk = 0; kk < stageA.width / 16; ++kk)
+    accumulator = NVVM::WgmmaMmaAsyncOp::create(
+        b, loc, accumulatorType, accumulator,
+        descriptor(lowA, stageA, kk), descriptor(lowB, stageB, kk), shape,
+        typeAttr(half), typeAttr(half), typeAttr(NVVM::WGMMATypes::f32),
+        NVVM::WGMMAScaleOutAttr::get(context, kk == 0
+                                                  ? NVVM::WGMMAScaleOut::zero
+                                                  : NVVM::WGMMAScaleOut::one),
+        scaleIn, scaleIn,
+        NVVM::MMALayoutAttr::get(context, NVVM::MMALayout::row),
+        NVVM::MMALayoutAttr::get(context, NVVM::MMALayout::col),
+        NVVM::MMAIntOverflowAttr());
+  NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+  NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+  // Element i of the accumulator is (j = i / 4, r, c) of the Tile layout:
+  // register index (j * 2 + r) * 2 + c = i.
+  Fragment result(n / 2);
+  for (int64_t i = 0; i < n / 2; ++i)
+    result[i] = LLVM::ExtractValueOp::create(b, loc, accumulator,
+                                             ArrayRef<int64_t>{i});
+  scaleAndMask(einsum, einsumPlan, result);
   return result;
 }
 
@@ -897,9 +1036,8 @@ Fragment GpuKernelBuilder::emitMmaRegisters(EinsumOp einsum,
       fragmentsA, einsumPlan.output.columns, einsumPlan,
       [&](int64_t j, int64_t kk, bool pair) {
         Value row = arith::AddIOp::create(b, loc, keyRow, index(16 * kk));
-        Value chunk = pair ? arith::AddIOp::create(b, loc, upperHalf, index(j))
-                           : index(j);
-        return loadMatricesB(bufferB, stageB, row, chunk, true, pair);
+        return loadMatricesB(bufferB, stageB, row, j,
+                             pair ? upperHalf : Value(), true, pair);
       });
   Value one = f32(1);
   for (const Element &element : elementsOf(einsumPlan.output)) {
@@ -925,6 +1063,9 @@ LogicalResult GpuKernelBuilder::emitEinsum(EinsumOp einsum) {
     break;
   case GpuEinsumPlan::Kind::MmaRegisters:
     result = emitMmaRegisters(einsum, einsumPlan);
+    break;
+  case GpuEinsumPlan::Kind::WarpgroupShared:
+    result = emitWarpgroupShared(einsum, einsumPlan);
     break;
   }
   fragments[einsum.getResult()] = result;
@@ -1198,6 +1339,7 @@ LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
     Value group =
         nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, ValueRange{});
     nvgpu::DeviceAsyncWaitOp::create(b, loc, group, b.getI32IntegerAttr(0));
+    emitAsyncProxyFence();
   } else {
     // Copy step + 1 into the other slot while this step computes: wait for
     // all but that newest group (an empty group after the last step, and
@@ -1216,6 +1358,7 @@ LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
     Value group =
         nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, ValueRange{});
     nvgpu::DeviceAsyncWaitOp::create(b, loc, group, b.getI32IntegerAttr(1));
+    emitAsyncProxyFence();
   }
   // Every thread's copies of this step have landed.
   emitBarrier();
@@ -1353,6 +1496,7 @@ LogicalResult GpuKernelBuilder::build() {
         b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()),
         ValueRange{});
     nvgpu::DeviceAsyncWaitOp::create(b, loc, group, b.getI32IntegerAttr(0));
+    emitAsyncProxyFence();
     emitBarrier();
     for (auto [i, stage] : llvm::enumerate(plan.getStages()))
       if (stage.hoistFragments)

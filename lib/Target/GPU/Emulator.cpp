@@ -12,8 +12,11 @@
 
 #include "cascade/Target/GPU/Emulator.h"
 #include "cascade/Target/GPU/WarpSemantics.h"
+#include "cascade/Target/GPU/WarpgroupSemantics.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
@@ -35,10 +38,13 @@ constexpr unsigned kLanes = mlir::cascade::gpu::kWarpSize;
 using ThreadValue = SmallVector<double, 8>;
 using Mask = std::vector<char>;
 
-/// Elements of `type` (1 for a scalar).
+/// Elements of `type` (1 for a scalar; an LLVM struct of scalars, as
+/// wgmma's accumulators, holds its fields in order).
 int64_t getNumElements(Type type) {
   if (auto vector = dyn_cast<VectorType>(type))
     return vector.getNumElements();
+  if (auto structType = dyn_cast<LLVM::LLVMStructType>(type))
+    return structType.getBody().size();
   return 1;
 }
 
@@ -97,9 +103,31 @@ struct SharedBuffer {
   std::vector<int64_t> writer, writeEpoch, reader, readEpoch;
   /// cp.async copies issued into each element and not yet waited for.
   std::vector<int32_t> inFlight;
+  /// The thread whose store (or landed cp.async) into each element went
+  /// through the generic proxy with no fence.proxy.async by that thread
+  /// since (-1: none): the async proxy (wgmma) may not see it yet.
+  std::vector<int32_t> genericWriter;
+  /// wgmma.mma_async operations in flight that read each element.
+  std::vector<int32_t> asyncReads;
   explicit SharedBuffer(int64_t size)
       : data(size, 0.0), writer(size, -1), writeEpoch(size, -1),
-        reader(size, -1), readEpoch(size, -1), inFlight(size, 0) {}
+        reader(size, -1), readEpoch(size, -1), inFlight(size, 0),
+        genericWriter(size, -1), asyncReads(size, 0) {}
+};
+
+/// Where a workgroup attribution lies in the block's shared window, for
+/// the addresses wgmma descriptors carry.
+struct WindowRange {
+  uint32_t start = 0, bytes = 0;
+  unsigned elementBytes = 2;
+};
+
+/// One committed or open wgmma.mma_async of the block: the accumulator it
+/// defines (unreadable until a wait retires it) and the shared elements it
+/// reads (unwritable until then).
+struct PendingWgmma {
+  Value result;
+  std::vector<std::pair<int, int64_t>> reads;
 };
 
 /// One cp.async of one thread, issued but not complete: its source was
@@ -144,6 +172,11 @@ private:
   LogicalResult runLdmatrix(nvgpu::LdMatrixOp op, const Mask &active);
   LogicalResult runMma(nvgpu::MmaSyncOp op, const Mask &active);
   LogicalResult runAsyncCopy(nvgpu::DeviceAsyncCopyOp op, const Mask &active);
+  LogicalResult runWgmma(NVVM::WgmmaMmaAsyncOp op, const Mask &active);
+  LogicalResult runLlvmOp(Operation *op, const Mask &active);
+  /// Fails when `op` reads an accumulator of a wgmma in flight, or a
+  /// 64-bit descriptor anywhere but in a wgmma.
+  LogicalResult checkAsyncOperands(Operation *op);
 
   /// Applies `fn` element by element (operands of one element broadcast).
   LogicalResult elementwise(Operation *op, const Mask &active,
@@ -165,7 +198,7 @@ private:
   std::string where(unsigned thread) const;
   /// Fails unless every thread of every warp `op` touches is active.
   LogicalResult requireWholeWarps(Operation *op, const Mask &active,
-                                  StringRef what);
+                                  StringRef what, unsigned size = kLanes);
 
   std::vector<ThreadValue> &slot(Value value) {
     auto &values = this->values[value];
@@ -196,6 +229,21 @@ private:
   std::vector<AsyncCopies> asyncCopies;
   /// Lands thread `t`'s committed groups but the `keep` most recent.
   LogicalResult retireGroups(Operation *op, unsigned t, int64_t keep);
+
+  /// The shared window: attribution i at window[i] (the first at 1024,
+  /// past the 1 KiB the hardware reserves per block on sm_80 and later).
+  std::vector<WindowRange> window;
+  /// Exact 64-bit values per thread (values are held as double, exact
+  /// below 2^53 only): the wgmma descriptors, built by llvm.bitcast of
+  /// two i32.
+  std::unordered_map<Value, std::vector<uint64_t>, ValueHash> bits64;
+  /// wgmma.mma_async: whether a wgmma.fence ran since the last wait, the
+  /// open group and the committed ones (oldest first), and the
+  /// accumulators not yet retired.
+  bool wgmmaFenced = false;
+  std::vector<PendingWgmma> openWgmma;
+  std::vector<std::vector<PendingWgmma>> committedWgmma;
+  DenseSet<Value> pendingAccumulators;
 };
 
 std::string BlockRun::where(unsigned thread) const {
@@ -205,18 +253,19 @@ std::string BlockRun::where(unsigned thread) const {
 }
 
 LogicalResult BlockRun::requireWholeWarps(Operation *op, const Mask &active,
-                                          StringRef what) {
-  for (unsigned warp = 0; warp * kLanes < numThreads; ++warp) {
+                                          StringRef what, unsigned size) {
+  StringRef group = size == kLanes ? "warp" : "warpgroup";
+  for (unsigned warp = 0; warp * size < numThreads; ++warp) {
     bool any = false, all = true;
-    for (unsigned lane = 0; lane < kLanes; ++lane) {
-      unsigned thread = warp * kLanes + lane;
+    for (unsigned lane = 0; lane < size; ++lane) {
+      unsigned thread = warp * size + lane;
       bool on = thread < numThreads && active[thread];
       any |= on;
       all &= on;
     }
     if (any && !all)
       return op->emitError() << what << " under divergent control flow: "
-                             << "warp " << warp << " of block ("
+                             << group << " " << warp << " of block ("
                              << blockId[0] << ", " << blockId[1] << ", "
                              << blockId[2] << ") is not whole";
   }
@@ -276,6 +325,11 @@ LogicalResult BlockRun::noteWrite(Operation *op, const MemrefView &view,
   if (view.shared < 0)
     return success();
   SharedBuffer &buffer = shared[view.shared];
+  if (buffer.asyncReads[at] > 0)
+    return op->emitError() << where(thread) << " writes element " << at
+                           << " of " << view.name
+                           << " that a wgmma.mma_async in flight reads (no "
+                              "nvvm.wgmma.wait.group.sync.aligned retired it)";
   if (buffer.writeEpoch[at] == epoch && buffer.writer[at] != thread)
     return op->emitError() << where(thread) << " writes element " << at
                            << " of " << view.name << " that thread "
@@ -436,6 +490,21 @@ LogicalResult BlockRun::run() {
                           SmallVector<int64_t>(memref.getShape()),
                           static_cast<int>(i),
                           "workgroup attribution #" + std::to_string(i)};
+    // Each attribution at the next multiple of its llvm.align (16 bytes
+    // without one), as the PTX .shared declarations place them.
+    uint32_t align = 16;
+    if (auto attr = kernel.getWorkgroupAttributionAttr(i, "llvm.align"))
+      if (auto value = dyn_cast<IntegerAttr>(attr))
+        align = static_cast<uint32_t>(std::max<int64_t>(value.getInt(), 1));
+    uint32_t next = window.empty() ? 1024
+                                   : window.back().start + window.back().bytes;
+    WindowRange range;
+    range.elementBytes =
+        std::max(1u, memref.getElementTypeBitWidth() / 8);
+    range.start = (next + align - 1) / align * align;
+    range.bytes = static_cast<uint32_t>(memref.getNumElements()) *
+                  range.elementBytes;
+    window.push_back(range);
   }
   return runBlock(body, all, nullptr);
 }
@@ -447,6 +516,8 @@ BlockRun::runBlock(Block &block, const Mask &active,
     if (isa<mlir::gpu::ReturnOp>(op))
       return success();
     if (auto yield = dyn_cast<scf::YieldOp>(op)) {
+      if (failed(checkAsyncOperands(yield)))
+        return failure();
       if (yielded)
         for (Value value : yield.getOperands())
           yielded->push_back(slot(value));
@@ -718,8 +789,10 @@ LogicalResult BlockRun::retireGroups(Operation *, unsigned t, int64_t keep) {
         return failure();
       for (auto [e, value] : llvm::enumerate(copy.values)) {
         int64_t at = copy.to + e;
-        if ((*dst)->shared >= 0)
+        if ((*dst)->shared >= 0) {
           --shared[(*dst)->shared].inFlight[at];
+          shared[(*dst)->shared].genericWriter[at] = static_cast<int32_t>(t);
+        }
         (*dst)->data[at] = value;
       }
     }
@@ -728,7 +801,247 @@ LogicalResult BlockRun::retireGroups(Operation *, unsigned t, int64_t keep) {
   return success();
 }
 
+LogicalResult BlockRun::checkAsyncOperands(Operation *op) {
+  auto wgmma = dyn_cast<NVVM::WgmmaMmaAsyncOp>(op);
+  for (OpOperand &operand : op->getOpOperands()) {
+    Value value = operand.get();
+    bool chained = wgmma && value == wgmma.getInouts();
+    if (pendingAccumulators.contains(value) && !chained)
+      return op->emitError("reads the accumulator of a wgmma.mma_async that "
+                           "no nvvm.wgmma.wait.group.sync.aligned retired");
+    bool descriptor = wgmma && (value == wgmma.getDescriptorA() ||
+                                value == wgmma.getDescriptorB());
+    if (bits64.count(value) && !descriptor)
+      return op->emitError("the emulator models a 64-bit llvm.bitcast only "
+                           "as a wgmma descriptor");
+  }
+  return success();
+}
+
+LogicalResult BlockRun::runLlvmOp(Operation *op, const Mask &active) {
+  auto fill = [&](Value result, double value) {
+    auto &out = slot(result);
+    int64_t count = getNumElements(result.getType());
+    for (unsigned t = 0; t < numThreads; ++t)
+      if (active[t])
+        out[t] = ThreadValue(count, value);
+    return success();
+  };
+  return llvm::TypeSwitch<Operation *, LogicalResult>(op)
+      // Undefined registers read as NaN, so that a kernel that uses them
+      // shows it in its results.
+      .Case([&](LLVM::PoisonOp p) { return fill(p.getResult(), NAN); })
+      .Case([&](LLVM::UndefOp u) { return fill(u.getResult(), NAN); })
+      .Case([&](LLVM::ExtractValueOp e) -> LogicalResult {
+        if (e.getPosition().size() != 1)
+          return e.emitError("the emulator models llvm.extractvalue of a "
+                             "flat struct only");
+        int64_t at = e.getPosition()[0];
+        auto &out = slot(e.getResult());
+        for (unsigned t = 0; t < numThreads; ++t)
+          if (active[t])
+            out[t] = {get(e.getContainer(), t)[at]};
+        return success();
+      })
+      .Case([&](LLVM::InsertValueOp e) -> LogicalResult {
+        if (e.getPosition().size() != 1)
+          return e.emitError("the emulator models llvm.insertvalue into a "
+                             "flat struct only");
+        int64_t at = e.getPosition()[0];
+        auto &out = slot(e.getResult());
+        for (unsigned t = 0; t < numThreads; ++t)
+          if (active[t]) {
+            ThreadValue value = get(e.getContainer(), t);
+            value[at] = get(e.getValue(), t)[0];
+            out[t] = std::move(value);
+          }
+        return success();
+      })
+      .Case([&](LLVM::BitcastOp c) -> LogicalResult {
+        // Two i32 (element 0 the low half) into the i64 of a descriptor.
+        auto from = dyn_cast<VectorType>(c.getArg().getType());
+        if (!from || from.getNumElements() != 2 ||
+            !from.getElementType().isInteger(32) ||
+            !c.getType().isInteger(64))
+          return c.emitError("the emulator models llvm.bitcast of "
+                             "vector<2xi32> to i64 only");
+        auto &exact = bits64[c.getResult()];
+        exact.resize(numThreads);
+        auto &out = slot(c.getResult());
+        for (unsigned t = 0; t < numThreads; ++t)
+          if (active[t]) {
+            const ThreadValue &halves = get(c.getArg(), t);
+            exact[t] = asUnsigned(halves[0], from.getElementType()) |
+                       asUnsigned(halves[1], from.getElementType()) << 32;
+            out[t] = {static_cast<double>(exact[t])};
+          }
+        return success();
+      })
+      .Case([&](NVVM::FenceProxyOp f) -> LogicalResult {
+        if (f.getKind() != NVVM::ProxyKind::async_shared)
+          return f.emitError("the emulator models fence.proxy.async.shared "
+                             "only");
+        // Each thread's own generic writes become visible to the async
+        // proxy (a barrier then orders them for the other threads).
+        for (SharedBuffer &buffer : shared)
+          for (int32_t &writer : buffer.genericWriter)
+            if (writer >= 0 && active[writer])
+              writer = -1;
+        return success();
+      })
+      .Case([&](NVVM::WgmmaFenceAlignedOp f) -> LogicalResult {
+        if (failed(requireWholeWarps(f, active, "nvvm.wgmma.fence.aligned",
+                                     kWarpgroupSize)))
+          return failure();
+        wgmmaFenced = true;
+        return success();
+      })
+      .Case([&](NVVM::WgmmaMmaAsyncOp w) { return runWgmma(w, active); })
+      .Case([&](NVVM::WgmmaGroupSyncAlignedOp g) -> LogicalResult {
+        if (failed(requireWholeWarps(
+                g, active, "nvvm.wgmma.commit.group.sync.aligned",
+                kWarpgroupSize)))
+          return failure();
+        committedWgmma.push_back(std::move(openWgmma));
+        openWgmma.clear();
+        return success();
+      })
+      .Case([&](NVVM::WgmmaWaitGroupSyncOp w) -> LogicalResult {
+        if (failed(requireWholeWarps(w, active,
+                                     "nvvm.wgmma.wait.group.sync.aligned",
+                                     kWarpgroupSize)))
+          return failure();
+        int64_t keep = static_cast<int64_t>(w.getGroup());
+        while (static_cast<int64_t>(committedWgmma.size()) > keep) {
+          for (PendingWgmma &pending : committedWgmma.front()) {
+            pendingAccumulators.erase(pending.result);
+            for (auto [buffer, at] : pending.reads)
+              --shared[buffer].asyncReads[at];
+          }
+          committedWgmma.erase(committedWgmma.begin());
+        }
+        // Registers written from here on need a new fence before the
+        // next wgmma reads them.
+        wgmmaFenced = false;
+        return success();
+      })
+      .Default([&](Operation *other) {
+        return other->emitError()
+               << "the GPU emulator does not model '" << other->getName()
+               << "'";
+      });
+}
+
+LogicalResult BlockRun::runWgmma(NVVM::WgmmaMmaAsyncOp op,
+                                 const Mask &active) {
+  if (failed(requireWholeWarps(op, active, "nvvm.wgmma.mma_async",
+                               kWarpgroupSize)))
+    return failure();
+  NVVM::MMAShapeAttr shape = op.getShape();
+  auto isHalf = [](NVVM::WGMMATypes type) {
+    return type == NVVM::WGMMATypes::f16 || type == NVVM::WGMMATypes::bf16;
+  };
+  if (shape.getM() != 64 || shape.getK() != 16 ||
+      op.getTypeA() != op.getTypeB() || !isHalf(op.getTypeA()) ||
+      op.getTypeD() != NVVM::WGMMATypes::f32 ||
+      op.getScaleA() != NVVM::WGMMAScaleIn::one ||
+      op.getScaleB() != NVVM::WGMMAScaleIn::one ||
+      op.getLayoutA() != NVVM::MMALayout::row ||
+      op.getLayoutB() != NVVM::MMALayout::col)
+    return op.emitError("the emulator models wgmma.mma_async m64nNk16 with "
+                        "f16 or bf16 operands, both K-major (A row, B col), "
+                        "unscaled, and f32 accumulators");
+  if (!pendingAccumulators.contains(op.getInouts()) && !wgmmaFenced)
+    return op.emitError("no nvvm.wgmma.fence.aligned since the accumulator "
+                        "registers were last written outside a wgmma chain");
+  HalfType type = op.getTypeA() == NVVM::WGMMATypes::f16 ? HalfType::F16
+                                                          : HalfType::BF16;
+  unsigned n = static_cast<unsigned>(shape.getN());
+  bool accumulate = op.getScaleD() == NVVM::WGMMAScaleOut::one;
+  auto descriptors = [&](Value value) -> const std::vector<uint64_t> * {
+    auto it = bits64.find(value);
+    return it == bits64.end() ? nullptr : &it->second;
+  };
+  const std::vector<uint64_t> *descA = descriptors(op.getDescriptorA());
+  const std::vector<uint64_t> *descB = descriptors(op.getDescriptorB());
+  if (!descA || !descB)
+    return op.emitError("the emulator reads wgmma descriptors built by "
+                        "llvm.bitcast of vector<2xi32> (it holds other "
+                        "values as double, exact below 2^53 only)");
+  PendingWgmma pending;
+  pending.result = op.getResult();
+  auto &out = slot(op.getResult());
+  for (unsigned group = 0; group * kWarpgroupSize < numThreads; ++group) {
+    unsigned base = group * kWarpgroupSize;
+    if (base >= numThreads || !active[base])
+      continue;
+    if (base + kWarpgroupSize > numThreads)
+      return op.emitError() << "the block's last warpgroup has "
+                            << numThreads - base << " threads, not 128";
+    for (unsigned t = base; t < base + kWarpgroupSize; ++t)
+      if ((*descA)[t] != (*descA)[base] || (*descB)[t] != (*descB)[base])
+        return op.emitError() << where(t)
+                              << ": the descriptors differ within the "
+                                 "warpgroup";
+    WarpgroupRegisters c(kWarpgroupSize);
+    for (unsigned t = 0; t < kWarpgroupSize; ++t)
+      for (double x : get(op.getInouts(), base + t))
+        c[t].push_back(static_cast<float>(x));
+    auto read = [&](uint32_t address) -> llvm::Expected<float> {
+      auto fail = [&](const Twine &message) {
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       message);
+      };
+      for (auto [index, range] : llvm::enumerate(window)) {
+        if (address < range.start || address + 2 > range.start + range.bytes)
+          continue;
+        if (range.elementBytes != 2)
+          return fail("wgmma reads workgroup attribution #" + Twine(index) +
+                      ", whose elements are not 16-bit");
+        int64_t at = (address - range.start) / 2;
+        SharedBuffer &buffer = shared[index];
+        if (buffer.inFlight[at] > 0)
+          return fail("wgmma reads element " + Twine(at) +
+                      " of workgroup attribution #" + Twine(index) +
+                      " while a cp.async into it has not completed");
+        if (buffer.genericWriter[at] >= 0)
+          return fail("wgmma reads element " + Twine(at) +
+                      " of workgroup attribution #" + Twine(index) +
+                      " that thread " + Twine(buffer.genericWriter[at]) +
+                      " wrote through the generic proxy with no "
+                      "fence.proxy.async since (wgmma reads through the "
+                      "async proxy)");
+        MemrefView &view = views[kernel.getWorkgroupAttributions()[index]];
+        if (failed(noteRead(op, view, at, base)))
+          return fail("a race (reported above)");
+        ++buffer.asyncReads[at];
+        pending.reads.push_back({static_cast<int>(index), at});
+        return static_cast<float>(buffer.data[at]);
+      }
+      return fail("wgmma reads shared address " + Twine(address) +
+                  ", outside every workgroup attribution");
+    };
+    ++statistics.wgmma;
+    llvm::Expected<WarpgroupRegisters> d = wgmmaM64NK16(
+        (*descA)[base], (*descB)[base], n, c, accumulate, type, read);
+    if (!d)
+      return op.emitError() << "warpgroup " << group << " of "
+                            << where(base) << ": "
+                            << llvm::toString(d.takeError());
+    for (unsigned t = 0; t < kWarpgroupSize; ++t)
+      out[base + t] = ThreadValue((*d)[t].begin(), (*d)[t].end());
+  }
+  pendingAccumulators.insert(op.getResult());
+  openWgmma.push_back(std::move(pending));
+  return success();
+}
+
 LogicalResult BlockRun::runOp(Operation *op, const Mask &active) {
+  if ((!pendingAccumulators.empty() || !bits64.empty()) &&
+      failed(checkAsyncOperands(op)))
+    return failure();
+  if (isa<LLVM::LLVMDialect, NVVM::NVVMDialect>(op->getDialect()))
+    return runLlvmOp(op, active);
   using F = ArrayRef<double>;
   auto unary = [&](double (*fn)(double)) {
     return elementwise(op, active, [fn](F x) { return fn(x[0]); });
@@ -1023,6 +1336,17 @@ LogicalResult BlockRun::runOp(Operation *op, const Mask &active) {
             out[t] = get(s.getSource(), t);
         return success();
       })
+      .Case([&](memref::ExtractAlignedPointerAsIndexOp e) -> LogicalResult {
+        FailureOr<MemrefView *> view = getView(e, e.getSource());
+        if (failed(view))
+          return failure();
+        if ((*view)->shared < 0)
+          return e.emitError("the emulator models the address of a workgroup "
+                             "attribution only (the shared window that wgmma "
+                             "descriptors address)");
+        return setUniform(e.getResult(), active,
+                          window[(*view)->shared].start);
+      })
       .Case([&](memref::DimOp d) -> LogicalResult {
         FailureOr<MemrefView *> view = getView(d, d.getSource());
         if (failed(view))
@@ -1060,6 +1384,9 @@ LogicalResult BlockRun::runOp(Operation *op, const Mask &active) {
           FailureOr<int64_t> at = locate(s, **view, s.getIndices(), t);
           if (failed(at) || failed(noteWrite(s, **view, *at, t)))
             return failure();
+          if ((*view)->shared >= 0)
+            shared[(*view)->shared].genericWriter[*at] =
+                static_cast<int32_t>(t);
           (*view)->data[*at] =
               normalize(get(s.getValueToStore(), t)[0], (*view)->elementType);
         }

@@ -3,9 +3,10 @@
 # (attn-run --target cuda-emulator --check), against the fp64 reference on
 # the same f16/bf16-rounded inputs: B=1, H=2 (HKV=1 for GQA), P = M in
 # {1, 17}, P=70/M=133 (partial query and key tiles, several of each),
-# head dims 64 (swizzled shared memory) and 80 (padded rows, with 32-row
-# query and key tiles: 2 warps), bf16, no keys
-# (M = 0) and no queries (P = 0). Variants whose schedule has no GPU form
+# head dims 64 (swizzled shared memory), 128 (two 64-wide slabs) and 80
+# (padded rows, with 32-row query and key tiles: 2 warps), bf16, no keys
+# (M = 0) and no queries (P = 0); on sm_80 (mma.sync) and sm_90a (S by
+# wgmma; with 2 warps, not a warpgroup, mma.sync again). Variants whose schedule has no GPU form
 # yet must say so with a located error. One line per case; stops at the
 # first failure.
 set -e
@@ -30,6 +31,16 @@ for v in softmax softmax_onepass sigmoid softmax_causal softmax_gqa softmax_soft
   done
   run $v "b=1,h=2$extra,p=70,m=70,e=80,f=80" "--query-tile 32 --key-tile 32"
   run $v "b=1,h=2$extra,$tail,e=64,f=64" "--storage-type bf16"
+  # Two 64-wide slabs per staged row (D = 128), except differential, whose
+  # four staged tiles do not fit 48 KiB at D = 128.
+  [ "$v" != differential ] && run $v "b=1,h=2$extra,$tail,e=128,f=128"
+  # sm_90a: S = Q K^T by wgmma.mma_async from the same swizzled stages.
+  for pm in p=17,m=17 $tail; do
+    run $v "b=1,h=2$extra,$pm,e=64,f=64" "--chip sm_90a"
+  done
+  [ "$v" != differential ] && run $v "b=1,h=2$extra,$tail,e=128,f=128" "--chip sm_90a"
+  run $v "b=1,h=2$extra,$tail,e=64,f=64" "--chip sm_90a --storage-type bf16"
+  run $v "b=1,h=2$extra,p=70,m=70,e=80,f=80" "--chip sm_90a --query-tile 32 --key-tile 32"
 done
 # Runtime window sizes: a window inside one key tile, and of one key.
 for vs in softmax_window:w softmax_sinks_window:w softmax_prefix_lm:l; do

@@ -27,3 +27,19 @@
 // LSE: %LSE_1 = cascade.einsum LSE[p0] = %RM[p0] + log(%RSD[p0])
 // LSE-SAME: gpu_plan = {form = "map", layout = "rows"}
 // LSE: return %AV, %LSE
+
+// sm_90a: the block is one warpgroup, so S = Q K^T is one wgmma.mma_async
+// m64n64k16 per k-step with both operands read by descriptor from their
+// swizzled stages (no query fragments in registers); P V stays mma.sync.
+// At D = 128 each staged row is two 64-wide slabs (still 40960 + 8192).
+// RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=64},cascade-stream-rank{tile-size=64},cascade-classify-tiles{query-tile=64},cascade-partition-rank{query-tile=64 tile-extents=e=64,f=64},cascade-annotate-plan{target=sm_90a}))" 2>/dev/null | FileCheck %s --check-prefix=SM90
+// SM90: cascade.gpu_plan = {chip = "sm_90a", key_slots = 2 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 40960 : i64, stages = ["p0xe 64x64 per-item swizzled", "m0xe 64x64 per-key-step swizzled", "m0xf 64x64 per-key-step swizzled"], threads = 128 : i64, warps = 4 : i64}
+// SM90: %BQK = cascade.einsum BQK[m0, p0]
+// SM90-SAME: gpu_plan = {a = "operand#0 descriptor", b = "operand#1 descriptor", form = "wgmma_shared", layout = "tile[m0=64]"}
+// SM90: %LSNAV = cascade.einsum LSNAV[p0, f]
+// SM90-SAME: form = "mma_registers"
+
+// With 32-row query tiles the block is 2 warps, not a warpgroup: mma.sync.
+// RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=32},cascade-stream-rank{tile-size=32},cascade-classify-tiles{query-tile=32},cascade-partition-rank{query-tile=32 tile-extents=e=64,f=64},cascade-annotate-plan{target=sm_90a}))" 2>/dev/null | FileCheck %s --check-prefix=HALF
+// HALF: %BQK = cascade.einsum BQK[m0, p0]
+// HALF-SAME: form = "mma_shared"

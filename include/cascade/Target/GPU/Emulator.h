@@ -59,7 +59,8 @@ struct LaunchGeometry {
 /// one warp is 1) and per thread for copies: the work a schedule does, so
 /// that tile skipping can be measured without a GPU.
 struct EmulatorStatistics {
-  int64_t mmaSync = 0, ldmatrix = 0, asyncCopies = 0, shuffles = 0;
+  int64_t mmaSync = 0, ldmatrix = 0, asyncCopies = 0, shuffles = 0,
+          wgmma = 0;
 };
 
 LogicalResult emulateKernel(mlir::gpu::GPUFuncOp kernel,
