@@ -4,8 +4,8 @@
 // builder (scheduling, GpuPlan, the gpu/nvgpu kernel, on a copy), then
 // cascade-minimize-passes (the special-value analysis and Z3 included) and
 // the whole cascade-to-cpu pipeline down to the LLVM dialect, with every
-// head dimension set to 16: each step must succeed or fail with a
-// diagnostic.
+// head dimension set to 16 (64 for the sm_90a kernels of odd-sized
+// inputs): each step must succeed or fail with a diagnostic.
 //
 //===----------------------------------------------------------------------===//
 
@@ -55,12 +55,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     options.headDims[head.getKey()] = 16;
   options.cpu = "x86-64-v3";
   // Small tiles (one warp, 16 keys) keep the kernels, and ASan's time on
-  // them, small; every form is still built.
+  // them, small; every form is still built. Inputs of odd size take
+  // sm_90a's warpgroup form instead: one warpgroup of 64 query rows and
+  // head dimensions of 64 (swizzled stages, S by wgmma).
   GpuTargetOptions gpu;
-  gpu.queryTile = 16;
+  bool warpgroup = size % 2 == 1;
+  gpu.chip = warpgroup ? "sm_90a" : "sm_80";
+  gpu.queryTile = warpgroup ? 64 : 16;
   gpu.keyTile = 16;
   for (auto &head : heads)
-    gpu.headDims[head.getKey()] = 16;
+    gpu.headDims[head.getKey()] = warpgroup ? 64 : 16;
   for (auto function : module->getOps<func::FuncOp>())
     if (!function.isExternal())
       (void)buildGpuKernelModule(function, gpu);
