@@ -122,9 +122,15 @@ const GpuEinsumPlan &GpuPlan::getEinsum(EinsumOp einsum) const {
 }
 
 int64_t GpuPlan::getSharedMemoryBytes() const {
+  // In declaration order, each buffer at its alignment (what the kernel
+  // sets as llvm.align): a padded tile (D = 80) before a swizzled one
+  // leaves a gap.
   int64_t bytes = 0;
-  for (const StagePlan &stage : stages)
+  for (const StagePlan &stage : stages) {
+    int64_t align = stage.getAlignment();
+    bytes = (bytes + align - 1) / align * align;
     bytes += stage.getBytes() * (stage.perKeyStep ? keySlots : 1);
+  }
   return bytes;
 }
 

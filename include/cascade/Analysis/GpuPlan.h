@@ -117,6 +117,10 @@ struct StagePlan {
   /// Rows of the buffer: `rows` per slab.
   int64_t getStoredRows() const { return slabs * rows; }
   int64_t getBytes() const { return getStoredRows() * rowPitch * 2; }
+  /// The buffer's alignment: 1024 bytes for a swizzled tile (where the
+  /// 128-byte swizzle repeats; wgmma descriptors assume base offset 0),
+  /// 128 otherwise (cp.async and ldmatrix move 16-byte rows).
+  int64_t getAlignment() const { return swizzled ? 1024 : 128; }
 };
 
 /// One result of the grid as the kernel writes it: argument number
@@ -205,7 +209,7 @@ public:
   /// shape lays out the work items.
   ArrayRef<GpuResultPlan> getResults() const { return results; }
   /// The block's static shared memory: every stage, the per-key-step ones
-  /// once per slot.
+  /// once per slot, each at its alignment.
   int64_t getSharedMemoryBytes() const;
   /// Buffers of each per-key-step stage: 2 when they fit, so that the tiles
   /// of step i + 1 are copied (cp.async) while step i computes; else 1.

@@ -260,12 +260,9 @@ LogicalResult GpuKernelBuilder::createKernel() {
   kernel = gpu::GPUFuncOp::create(b, loc, getGpuKernelName(source),
                                   b.getFunctionType(inputs, {}), workgroup);
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-  // cp.async and ldmatrix move 16-byte rows; the 128-byte swizzle repeats
-  // every 1024 bytes, and wgmma descriptors assume a swizzled tile starts
-  // on that boundary (base offset 0).
   for (auto [i, stage] : llvm::enumerate(plan.getStages()))
     kernel.setWorkgroupAttributionAttr(
-        i, "llvm.align", b.getI64IntegerAttr(stage.swizzled ? 1024 : 128));
+        i, "llvm.align", b.getI64IntegerAttr(stage.getAlignment()));
   // The launch geometry the plan fixes, for the host and for ptxas.
   kernel.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(
       {static_cast<int32_t>(plan.getThreadsPerBlock()), 1, 1}));

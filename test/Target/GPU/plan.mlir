@@ -43,3 +43,11 @@
 // RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=32},cascade-stream-rank{tile-size=32},cascade-classify-tiles{query-tile=32},cascade-partition-rank{query-tile=32 tile-extents=e=64,f=64},cascade-annotate-plan{target=sm_90a}))" 2>/dev/null | FileCheck %s --check-prefix=HALF
 // HALF: %BQK = cascade.einsum BQK[m0, p0]
 // HALF-SAME: form = "mma_shared"
+
+// D = 80 for Q and K: their rows are padded, not in wgmma's layout, so S
+// stays on mma.sync on sm_90a; V (f = 64) is swizzled and 1024-byte
+// aligned after them (30720 bytes, what ptxas reports for this kernel).
+// RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=32},cascade-stream-rank{tile-size=32},cascade-classify-tiles{query-tile=64},cascade-partition-rank{query-tile=64 tile-extents=e=80,f=64},cascade-annotate-plan{target=sm_90a}))" 2>/dev/null | FileCheck %s --check-prefix=PADDED
+// PADDED: shared_bytes = 30720 : i64, stages = ["p0xe 64x80 per-item padded fragments-hoisted", "m0xe 32x80 per-key-step padded", "m0xf 32x64 per-key-step swizzled"]
+// PADDED: %BQK = cascade.einsum BQK[m0, p0]
+// PADDED-SAME: form = "mma_shared"
