@@ -7,7 +7,8 @@
 //      decomposition, row-major), every rank's extent from the arguments;
 //   2. the tiles staged once per item (the query side of S = Q K^T) copied
 //      to shared memory by cp.async, and their A fragments loaded into
-//      registers by ldmatrix;
+//      registers by ldmatrix (on sm_90a, wgmma reads them from shared
+//      memory by descriptor instead: emitWarpgroupShared);
 //   3. the grid's body in program order: every tensor is a list of f32
 //      registers in its FragmentLayout (a warp owns 16 rows of the tile);
 //      the key iterate is an scf.for over the key tiles its tile schedule
@@ -98,8 +99,8 @@ private:
   /// The shared-window address of a stage's slot (the current key step's
   /// for a per-key-step stage), as i32.
   Value stageAddress(int64_t stageIndex);
-  /// fence.proxy.async.shared::cta where the kernel's cp.async copies have
-  /// landed and wgmma will read them (a no-op form otherwise).
+  /// fence.proxy.async.shared::cta after the kernel's cp.async copies have
+  /// landed, when a wgmma reads the stages (nothing otherwise).
   void emitAsyncProxyFence();
   void emitBarrier() { gpu::BarrierOp::create(b, loc); }
 
