@@ -96,12 +96,19 @@ private:
   /// The same for any chunk (the copies), its slab computed.
   SmallVector<Value> stageIndicesOfChunk(const StagePlan &stage, Value row,
                                          Value chunk, Value slot);
+  /// Indices of chunk `chunk` of `row` within its slab (a padded tile's
+  /// row is one slab), the slab starting `slabRows` stored rows in (null:
+  /// 0): the swizzle applied.
+  SmallVector<Value> placeChunk(const StagePlan &stage, Value slot, Value row,
+                                Value slabRows, Value chunk);
   /// The shared-window address of a stage's slot (the current key step's
   /// for a per-key-step stage), as i32.
   Value stageAddress(int64_t stageIndex);
-  /// fence.proxy.async.shared::cta after the kernel's cp.async copies have
-  /// landed, when a wgmma reads the stages (nothing otherwise).
-  void emitAsyncProxyFence();
+  /// Commits the copies issued since the last group and waits until at
+  /// most `keep` groups are in flight; when a wgmma reads the stages, then
+  /// fence.proxy.async.shared::cta (cp.async writes through the generic
+  /// proxy, wgmma reads through the async one).
+  void emitCopyWait(int32_t keep);
   void emitBarrier() { gpu::BarrierOp::create(b, loc); }
 
   // Fragments.
@@ -346,6 +353,19 @@ void GpuKernelBuilder::computeItemCoordinates() {
 // Shared memory
 //===----------------------------------------------------------------------===//
 
+SmallVector<Value> GpuKernelBuilder::placeChunk(const StagePlan &stage,
+                                               Value slot, Value row,
+                                               Value slabRows, Value chunk) {
+  Value storedRow = row;
+  if (stage.swizzled) {
+    chunk = arith::XOrIOp::create(
+        b, loc, chunk, arith::RemUIOp::create(b, loc, row, index(8)));
+    if (slabRows)
+      storedRow = arith::AddIOp::create(b, loc, row, slabRows);
+  }
+  return {slot, storedRow, arith::MulIOp::create(b, loc, chunk, index(8))};
+}
+
 SmallVector<Value> GpuKernelBuilder::stageIndices(const StagePlan &stage,
                                                  Value row, int64_t chunkBase,
                                                  Value laneChunk, Value slot) {
@@ -355,28 +375,20 @@ SmallVector<Value> GpuKernelBuilder::stageIndices(const StagePlan &stage,
   Value chunk = index(stage.swizzled ? chunkBase % 8 : chunkBase);
   if (laneChunk)
     chunk = arith::AddIOp::create(b, loc, chunk, laneChunk);
-  Value storedRow = row;
-  if (stage.swizzled) {
-    chunk = arith::XOrIOp::create(
-        b, loc, chunk, arith::RemUIOp::create(b, loc, row, index(8)));
-    if (slab)
-      storedRow = arith::AddIOp::create(b, loc, row, index(slab * stage.rows));
-  }
-  return {slot, storedRow, arith::MulIOp::create(b, loc, chunk, index(8))};
+  return placeChunk(stage, slot, row, slab ? index(slab * stage.rows) : Value(),
+                    chunk);
 }
 
 SmallVector<Value> GpuKernelBuilder::stageIndicesOfChunk(const StagePlan &stage,
                                                         Value row, Value chunk,
                                                         Value slot) {
   if (!stage.swizzled)
-    return {slot, row, arith::MulIOp::create(b, loc, chunk, index(8))};
-  Value slab = arith::DivUIOp::create(b, loc, chunk, index(8));
-  Value inSlab = arith::XOrIOp::create(
-      b, loc, arith::RemUIOp::create(b, loc, chunk, index(8)),
-      arith::RemUIOp::create(b, loc, row, index(8)));
-  Value storedRow = arith::AddIOp::create(
-      b, loc, row, arith::MulIOp::create(b, loc, slab, index(stage.rows)));
-  return {slot, storedRow, arith::MulIOp::create(b, loc, inSlab, index(8))};
+    return placeChunk(stage, slot, row, Value(), chunk);
+  Value slabRows = arith::MulIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, chunk, index(8)),
+      index(stage.rows));
+  return placeChunk(stage, slot, row, slabRows,
+                    arith::RemUIOp::create(b, loc, chunk, index(8)));
 }
 
 Value GpuKernelBuilder::stageAddress(int64_t stageIndex) {
@@ -390,7 +402,10 @@ Value GpuKernelBuilder::stageAddress(int64_t stageIndex) {
   return arith::IndexCastOp::create(b, loc, b.getI32Type(), base);
 }
 
-void GpuKernelBuilder::emitAsyncProxyFence() {
+void GpuKernelBuilder::emitCopyWait(int32_t keep) {
+  Value group = nvgpu::DeviceAsyncCreateGroupOp::create(
+      b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), ValueRange{});
+  nvgpu::DeviceAsyncWaitOp::create(b, loc, group, b.getI32IntegerAttr(keep));
   if (plan.usesWarpgroupMma())
     NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
                                NVVM::SharedSpaceAttr::get(
@@ -1334,10 +1349,7 @@ LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
   emitBarrier();
   if (slots == 1) {
     copiesIf(stepRuns, step, readSlot);
-    Value group =
-        nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, ValueRange{});
-    nvgpu::DeviceAsyncWaitOp::create(b, loc, group, b.getI32IntegerAttr(0));
-    emitAsyncProxyFence();
+    emitCopyWait(0);
   } else {
     // Copy step + 1 into the other slot while this step computes: wait for
     // all but that newest group (an empty group after the last step, and
@@ -1353,10 +1365,7 @@ LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
       b.setInsertionPointToStart(prefetch.thenBlock());
       copiesIf(runs(next, nextClass.never), next, slotOf(next));
     }
-    Value group =
-        nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, ValueRange{});
-    nvgpu::DeviceAsyncWaitOp::create(b, loc, group, b.getI32IntegerAttr(1));
-    emitAsyncProxyFence();
+    emitCopyWait(1);
   }
   // Every thread's copies of this step have landed.
   emitBarrier();
@@ -1490,11 +1499,7 @@ LogicalResult GpuKernelBuilder::build() {
       anyPerItem = true;
     }
   if (anyPerItem) {
-    Value group = nvgpu::DeviceAsyncCreateGroupOp::create(
-        b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()),
-        ValueRange{});
-    nvgpu::DeviceAsyncWaitOp::create(b, loc, group, b.getI32IntegerAttr(0));
-    emitAsyncProxyFence();
+    emitCopyWait(0);
     emitBarrier();
     for (auto [i, stage] : llvm::enumerate(plan.getStages()))
       if (stage.hoistFragments)

@@ -174,8 +174,7 @@ private:
   LogicalResult runAsyncCopy(nvgpu::DeviceAsyncCopyOp op, const Mask &active);
   LogicalResult runWgmma(NVVM::WgmmaMmaAsyncOp op, const Mask &active);
   LogicalResult runLlvmOp(Operation *op, const Mask &active);
-  /// Fails when `op` reads an accumulator of a wgmma in flight, or a
-  /// 64-bit descriptor anywhere but in a wgmma.
+  /// Fails when `op` reads an accumulator of a wgmma in flight.
   LogicalResult checkAsyncOperands(Operation *op);
 
   /// Applies `fn` element by element (operands of one element broadcast).
@@ -235,7 +234,7 @@ private:
   std::vector<WindowRange> window;
   /// Exact 64-bit values per thread (values are held as double, exact
   /// below 2^53 only): the wgmma descriptors, built by llvm.bitcast of
-  /// two i32.
+  /// two i32, which nothing else may read (checked at the bitcast).
   std::unordered_map<Value, std::vector<uint64_t>, ValueHash> bits64;
   /// wgmma.mma_async: whether a wgmma.fence ran since the last wait, the
   /// open group and the committed ones (oldest first), and the
@@ -803,17 +802,11 @@ LogicalResult BlockRun::retireGroups(Operation *, unsigned t, int64_t keep) {
 
 LogicalResult BlockRun::checkAsyncOperands(Operation *op) {
   auto wgmma = dyn_cast<NVVM::WgmmaMmaAsyncOp>(op);
-  for (OpOperand &operand : op->getOpOperands()) {
-    Value value = operand.get();
+  for (Value value : op->getOperands()) {
     bool chained = wgmma && value == wgmma.getInouts();
     if (pendingAccumulators.contains(value) && !chained)
       return op->emitError("reads the accumulator of a wgmma.mma_async that "
                            "no nvvm.wgmma.wait.group.sync.aligned retired");
-    bool descriptor = wgmma && (value == wgmma.getDescriptorA() ||
-                                value == wgmma.getDescriptorB());
-    if (bits64.count(value) && !descriptor)
-      return op->emitError("the emulator models a 64-bit llvm.bitcast only "
-                           "as a wgmma descriptor");
   }
   return success();
 }
@@ -865,6 +858,11 @@ LogicalResult BlockRun::runLlvmOp(Operation *op, const Mask &active) {
             !c.getType().isInteger(64))
           return c.emitError("the emulator models llvm.bitcast of "
                              "vector<2xi32> to i64 only");
+        // Its only i64 operands are the descriptors.
+        for (Operation *user : c.getResult().getUsers())
+          if (!isa<NVVM::WgmmaMmaAsyncOp>(user))
+            return c.emitError("the emulator models a 64-bit llvm.bitcast "
+                               "only as a wgmma descriptor");
         auto &exact = bits64[c.getResult()];
         exact.resize(numThreads);
         auto &out = slot(c.getResult());
@@ -1000,10 +998,6 @@ LogicalResult BlockRun::runWgmma(NVVM::WgmmaMmaAsyncOp op,
                       ", whose elements are not 16-bit");
         int64_t at = (address - range.start) / 2;
         SharedBuffer &buffer = shared[index];
-        if (buffer.inFlight[at] > 0)
-          return fail("wgmma reads element " + Twine(at) +
-                      " of workgroup attribution #" + Twine(index) +
-                      " while a cp.async into it has not completed");
         if (buffer.genericWriter[at] >= 0)
           return fail("wgmma reads element " + Twine(at) +
                       " of workgroup attribution #" + Twine(index) +
@@ -1011,9 +1005,10 @@ LogicalResult BlockRun::runWgmma(NVVM::WgmmaMmaAsyncOp op,
                       " wrote through the generic proxy with no "
                       "fence.proxy.async since (wgmma reads through the "
                       "async proxy)");
+        // A cp.async in flight into it, a race: reported at the op.
         MemrefView &view = views[kernel.getWorkgroupAttributions()[index]];
         if (failed(noteRead(op, view, at, base)))
-          return fail("a race (reported above)");
+          return fail("(reported above)");
         ++buffer.asyncReads[at];
         pending.reads.push_back({static_cast<int>(index), at});
         return static_cast<float>(buffer.data[at]);
@@ -1037,8 +1032,7 @@ LogicalResult BlockRun::runWgmma(NVVM::WgmmaMmaAsyncOp op,
 }
 
 LogicalResult BlockRun::runOp(Operation *op, const Mask &active) {
-  if ((!pendingAccumulators.empty() || !bits64.empty()) &&
-      failed(checkAsyncOperands(op)))
+  if (!pendingAccumulators.empty() && failed(checkAsyncOperands(op)))
     return failure();
   if (isa<LLVM::LLVMDialect, NVVM::NVVMDialect>(op->getDialect()))
     return runLlvmOp(op, active);
