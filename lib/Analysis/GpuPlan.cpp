@@ -131,6 +131,9 @@ int64_t GpuPlan::getSharedMemoryBytes() const {
     bytes = (bytes + align - 1) / align * align;
     bytes += stage.getBytes() * (stage.perKeyStep ? keySlots : 1);
   }
+  // The mbarriers: 8 bytes each, 8-byte aligned.
+  if (int64_t barriers = getMbarrierCount())
+    bytes = (bytes + 7) / 8 * 8 + 8 * barriers;
   return bytes;
 }
 
@@ -203,6 +206,7 @@ FailureOr<GpuPlan> GpuPlan::compute(func::FuncOp function,
     plan.results.push_back(std::move(result));
   }
   plan.selectWarpgroupMma();
+  plan.selectTma();
   // A fragments of per-item tiles (the queries) stay in registers when
   // they fit beside what the key loop keeps live (softmax, D = 64: 16 + 68;
   // differential attention keeps the first query's), and are
@@ -225,10 +229,24 @@ FailureOr<GpuPlan> GpuPlan::compute(func::FuncOp function,
       hoisted += registers;
     }
   }
-  // Double-buffer the key-side tiles when both copies fit.
-  plan.keySlots = 2;
-  if (plan.getSharedMemoryBytes() > target.staticSharedMemoryLimit)
-    plan.keySlots = 1;
+  // Double-buffer the key-side tiles when both copies fit. The mbarriers
+  // of TMA take 8 bytes each: where they would cost the second slot
+  // (sm_90a, D = 128: the tiles alone take exactly 48 KiB), the stages are
+  // filled by cp.async instead; dynamic shared memory beyond 48 KiB would
+  // keep both.
+  SmallVector<StagePlan> withTma = plan.stages;
+  SmallVector<StagePlan> withoutTma = plan.stages;
+  for (StagePlan &stage : withoutTma)
+    stage.tma = false;
+  for (int64_t slots : {2, 1}) {
+    plan.keySlots = slots;
+    plan.stages = withTma;
+    if (plan.getSharedMemoryBytes() <= target.staticSharedMemoryLimit)
+      break;
+    plan.stages = withoutTma;
+    if (plan.getSharedMemoryBytes() <= target.staticSharedMemoryLimit)
+      break;
+  }
   int64_t bytes = plan.getSharedMemoryBytes();
   if (bytes > target.staticSharedMemoryLimit)
     return grid.emitError("the staged tiles need ")
@@ -551,6 +569,74 @@ void GpuPlan::selectWarpgroupMma() {
   }
 }
 
+SmallVector<int64_t> StagePlan::getTmaBox() const {
+  EinsumOp einsum = reader;
+  auto map = cast<AffineMapAttr>(einsum.getIndexingMaps()[operand]).getValue();
+  SmallVector<int64_t> box(map.getNumResults(), 1);
+  box[tmaRowDimension] = rows;
+  box.back() = 64;
+  return box;
+}
+
+void GpuPlan::selectTma() {
+  // A tensor map describes a row-major operand of rank <= 5 whose last
+  // dimension is the head rank (16-byte strides: the head is a multiple of
+  // 64 here) and whose rows run along one other dimension, at the tile's
+  // first row plus a local row; every other dimension is fixed over the
+  // tile. Its box is then one slab: `rows` x 64, at most 256 x 128 bytes.
+  if (target.computeCapability < 90)
+    return;
+  for (StagePlan &stage : stages) {
+    if (!stage.swizzled || stage.rows > 256)
+      continue;
+    EinsumOp einsum = stage.reader;
+    AffineMap map =
+        cast<AffineMapAttr>(einsum.getIndexingMaps()[stage.operand]).getValue();
+    if (map.getNumResults() < 2 || map.getNumResults() > 5)
+      continue;
+    unsigned rowPos = einsum.getRankPosition(stage.rowRank);
+    unsigned headPos = einsum.getRankPosition(stage.headRank);
+    ArrayRef<AffineExpr> results = map.getResults();
+    auto head = dyn_cast<AffineDimExpr>(results.back());
+    if (!head || head.getPosition() != headPos)
+      continue;
+    std::optional<unsigned> rowDimension;
+    bool describable = true;
+    for (auto [i, expr] : llvm::enumerate(results.drop_back())) {
+      if (expr.isFunctionOfDim(headPos)) {
+        describable = false;
+        break;
+      }
+      if (!expr.isFunctionOfDim(rowPos))
+        continue;
+      AffineExpr rest = simplifyAffineExpr(
+          expr - getAffineDimExpr(rowPos, expr.getContext()),
+          map.getNumDims(), map.getNumSymbols());
+      if (rowDimension || rest.isFunctionOfDim(rowPos)) {
+        describable = false;
+        break;
+      }
+      rowDimension = i;
+    }
+    if (!describable || !rowDimension)
+      continue;
+    stage.tma = true;
+    stage.tmaRowDimension = *rowDimension;
+  }
+}
+
+bool GpuPlan::usesTma() const {
+  return llvm::any_of(stages, [](const StagePlan &stage) { return stage.tma; });
+}
+
+SmallVector<unsigned> GpuPlan::getTmaStages() const {
+  SmallVector<unsigned> tmaStages;
+  for (auto [i, stage] : llvm::enumerate(stages))
+    if (stage.tma)
+      tmaStages.push_back(i);
+  return tmaStages;
+}
+
 bool GpuPlan::usesWarpgroupMma() const {
   return llvm::any_of(einsums, [](auto &entry) {
     return entry.second.kind == GpuEinsumPlan::Kind::WarpgroupShared;
@@ -624,6 +710,7 @@ static std::string describe(const StagePlan &stage) {
          std::to_string(stage.rows) + "x" + std::to_string(stage.width) +
          (stage.perKeyStep ? " per-key-step" : " per-item") +
          (stage.swizzled ? " swizzled" : " padded") +
+         (stage.tma ? " tma" : "") +
          (stage.hoistFragments ? " fragments-hoisted" : "");
 }
 

@@ -17,6 +17,7 @@
 #include "cascade/Support/Npy.h"
 #include "cascade/Target/GPU/CudaCompiler.h"
 #include "cascade/Target/GPU/CudaDriver.h"
+#include "cascade/Target/GPU/TensorMap.h"
 #include "cascade/Target/GPU/WarpSemantics.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -142,6 +143,7 @@ int mlir::cascade::runOnCuda(func::FuncOp function, ArrayRef<Tensor> inputs,
   GpuInputs stored = roundInputsForGpu(function, inputs, half);
   DeviceBuffers buffers{driver, {}};
   cuda::KernelParameters parameters;
+  SmallVector<cuda::DevicePointer> inputPointers(stored.rounded.size(), 0);
   for (auto [arg, input] : llvm::enumerate(stored.rounded)) {
     Type type = function.getArgumentTypes()[arg];
     if (auto tensor = dyn_cast<RankedTensorType>(type)) {
@@ -156,6 +158,7 @@ int mlir::cascade::runOnCuda(func::FuncOp function, ArrayRef<Tensor> inputs,
               driver.copyToDevice(*pointer, bytes.data(), bytes.size()))
         return fail(llvm::toString(std::move(err)));
       parameters.addMemRef(*pointer, input.shape);
+      inputPointers[arg] = *pointer;
       continue;
     }
     // A runtime scalar, by value in the kernel's type of it.
@@ -190,6 +193,29 @@ int mlir::cascade::runOnCuda(func::FuncOp function, ArrayRef<Tensor> inputs,
     if (llvm::Error err = driver.fill(*outPointer, 0xff, bytes))
       return fail(llvm::toString(std::move(err)));
     parameters.addMemRef(*outPointer, shape);
+  }
+  // The tensor maps of the TMA stages (sm_90a), after the outputs: each a
+  // pointer to its CUtensorMap in device memory.
+  FailureOr<SmallVector<cascade::gpu::TensorMapParameter>> mapParameters =
+      cascade::gpu::getTensorMapParameters(kernelOp);
+  if (failed(mapParameters))
+    return fail("the kernel's tensor maps (the error above)");
+  for (const cascade::gpu::TensorMapParameter &parameter : *mapParameters) {
+    llvm::Expected<cascade::gpu::TensorMapEncoding> encoding =
+        cascade::gpu::encodeTensorMap(
+            parameter, stored.rounded[parameter.operand].shape, 2);
+    if (!encoding)
+      return fail(llvm::toString(encoding.takeError()));
+    llvm::Expected<cuda::DevicePointer> map = driver.createTensorMap(
+        inputPointers[parameter.operand],
+        half == cascade::gpu::HalfType::BF16, encoding->rank,
+        encoding->dims.data(), encoding->strides.data(),
+        encoding->box.data(), encoding->elementStrides.data(),
+        encoding->swizzleBytes);
+    if (!map)
+      return fail(llvm::toString(map.takeError()));
+    buffers.pointers.push_back(*map);
+    parameters.addInt64(static_cast<int64_t>(*map));
   }
 
   cuda::LaunchConfig config;

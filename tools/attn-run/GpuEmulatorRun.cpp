@@ -20,6 +20,7 @@
 #include "cascade/Interpreter/Interpreter.h"
 #include "cascade/Support/Npy.h"
 #include "cascade/Target/GPU/Emulator.h"
+#include "cascade/Target/GPU/TensorMap.h"
 #include "cascade/Target/GPU/WarpSemantics.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -126,6 +127,31 @@ int mlir::cascade::runOnGpuEmulator(func::FuncOp function,
     }
     arguments = ordered;
   }
+  // The tensor maps of TMA stages (sm_90a), encoded as a host must (the
+  // driver's limits checked) over the inputs they describe.
+  FailureOr<SmallVector<cascade::gpu::TensorMapParameter>> mapParameters =
+      cascade::gpu::getTensorMapParameters(kernel);
+  if (failed(mapParameters))
+    return fail("the kernel's tensor maps (the error above)");
+  std::vector<cascade::gpu::EmulatorTensorMap> tensorMaps;
+  tensorMaps.reserve(mapParameters->size());
+  for (const cascade::gpu::TensorMapParameter &parameter : *mapParameters) {
+    cascade::gpu::EmulatorBuffer *described =
+        arguments[parameter.operand].buffer;
+    llvm::Expected<cascade::gpu::TensorMapEncoding> encoding =
+        cascade::gpu::encodeTensorMap(
+            parameter, described->shape,
+            described->elementType.getIntOrFloatBitWidth() / 8);
+    if (!encoding)
+      return fail(llvm::toString(encoding.takeError()));
+    cascade::gpu::EmulatorTensorMap &map = tensorMaps.emplace_back();
+    map.buffer = described;
+    map.box = parameter.box;
+    map.swizzleBytes = parameter.swizzleBytes;
+    if (arguments.size() <= parameter.argument)
+      arguments.resize(parameter.argument + 1);
+    arguments[parameter.argument].tensorMap = &map;
+  }
   cascade::gpu::LaunchGeometry geometry;
   geometry.grid = {blocks, 1, 1};
   geometry.block = {threads, 1, 1};
@@ -154,7 +180,8 @@ int mlir::cascade::runOnGpuEmulator(func::FuncOp function,
                << " ldmatrix=" << executed.ldmatrix
                << " cp.async=" << executed.asyncCopies
                << " shuffles=" << executed.shuffles
-               << " wgmma=" << executed.wgmma << "\n";
+               << " wgmma=" << executed.wgmma
+               << " tma=" << executed.tmaCopies << "\n";
   if (options.printValues)
     printOutputs(outputs);
   if (!options.outputPath.empty())

@@ -112,6 +112,22 @@ struct StagePlan {
   /// loop keeps live leave room for them), rather than by ldmatrix at
   /// every step.
   bool hoistFragments = false;
+  /// How the tile reaches shared memory. By default every thread issues
+  /// 16-byte cp.async copies (rows past the rank's end zero-filled). With
+  /// `tma` (sm_90a), one thread issues a cp.async.bulk.tensor per slab from
+  /// a tensor map of the global operand (a kernel argument after the
+  /// outputs, docs/GPU.md "ABI"), completing on an mbarrier; TMA writes the
+  /// 128-byte swizzle of the slabs itself and zero-fills past the operand's
+  /// end. Chosen when the operand is read row-major with the head rank
+  /// innermost and the rows along one dimension (GpuPlan::selectTma).
+  bool tma = false;
+  /// For TMA: the global operand's dimension the stage's rows run along;
+  /// its last dimension is the head rank.
+  unsigned tmaRowDimension = 0;
+  /// For TMA: the box per dimension of the global operand, outermost
+  /// first: `rows` along the rows, 64 along the head rank (one slab), 1
+  /// elsewhere.
+  SmallVector<int64_t> getTmaBox() const;
   /// Elements per stored row: 64 in a slab, width + 8 when padded.
   int64_t rowPitch = 0;
   /// Rows of the buffer: `rows` per slab.
@@ -205,11 +221,19 @@ public:
   /// fences generic-proxy writes of the stages (cp.async) before the
   /// tensor cores read them through the async proxy.
   bool usesWarpgroupMma() const;
+  /// Whether some stage is filled by TMA; the kernel then keeps mbarriers
+  /// (getMbarrierCount) in shared memory after the stages.
+  bool usesTma() const;
+  /// The TMA stages in order: the kernel's tensor-map arguments.
+  SmallVector<unsigned> getTmaStages() const;
+  /// mbarriers of a kernel with TMA stages: one for the per-item tiles,
+  /// one per key slot.
+  int64_t getMbarrierCount() const { return usesTma() ? 1 + keySlots : 0; }
   /// The grid's results in order; the first is the attention output, whose
   /// shape lays out the work items.
   ArrayRef<GpuResultPlan> getResults() const { return results; }
   /// The block's static shared memory: every stage, the per-key-step ones
-  /// once per slot, each at its alignment.
+  /// once per slot, each at its alignment, then the mbarriers.
   int64_t getSharedMemoryBytes() const;
   /// Buffers of each per-key-step stage: 2 when they fit, so that the tiles
   /// of step i + 1 are copied (cp.async) while step i computes; else 1.
@@ -238,6 +262,9 @@ private:
   /// Moves the MmaShared contractions that sm_90a's wgmma can take to
   /// WarpgroupShared.
   void selectWarpgroupMma();
+  /// Moves the swizzled stages whose global operand a tensor map can
+  /// describe to TMA (sm_90a).
+  void selectTma();
   /// Checks that operand `index` of `einsum` is either a tensor of the item
   /// read at its own point with a layout the output's covers, or a global
   /// argument read element by element.

@@ -30,6 +30,7 @@
 #include "cascade/Analysis/GpuPlan.h"
 #include "cascade/Conversion/CascadeToGPU.h"
 #include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
+#include "cascade/Conversion/GpuKernelAttributes.h"
 
 #include "mlir/Dialect/Affine/Utils.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -82,8 +83,28 @@ private:
 
   // Shared memory.
   void emitStageCopy(const StagePlan &stage, Value buffer, Value slot);
-  /// The per-key-step stages of key step `step` copied into `slot`.
-  void emitKeyStepCopies(Value step, Value slot);
+  /// The per-key-step stages of key step `step` copied into `slot`: the
+  /// cp.async ones where `run` holds (null: always), the TMA ones by
+  /// emitTmaCopies.
+  void emitKeyStepCopies(Value step, Value slot, Value run);
+
+  // TMA (sm_90a): one thread copies a stage's slabs, completing on an
+  // mbarrier that every thread waits on.
+  /// mbarrier `index` (0: the per-item stages; 1 + slot: the per-key-step
+  /// stages of that slot) as a shared-memory pointer.
+  Value mbarrierPointer(Value index);
+  /// Thread 0 initialises every mbarrier with an arrival count of 1; a
+  /// block barrier follows before anyone waits.
+  void emitMbarrierInit();
+  /// Thread 0 arrives on mbarrier `barrier`, expecting the bytes of the TMA
+  /// stages among `stages` (none where `run` fails: the phase completes
+  /// all the same, so that phases count key steps), and where `run` holds
+  /// (null: always) issues their copies into `slot`.
+  void emitTmaCopies(ArrayRef<unsigned> stages, Value slot, Value barrier,
+                     Value run);
+  /// Every thread waits until the phase of `barrier` with parity `parity`
+  /// (i32) has completed.
+  void emitMbarrierWait(Value barrier, Value parity);
   /// Indices of (row, 16-byte chunk) in a stage's buffer: the slot the
   /// current key step reads (per-key-step stages) or 0, the stored row (in
   /// the chunk's slab), the (swizzled) column. The chunk is `chunkBase`
@@ -207,6 +228,10 @@ private:
   Value readSlot;
   llvm::DenseMap<Value, Fragment> fragments;
   SmallVector<Value> stageBuffers;
+  /// The mbarriers (memref<N x i64> in shared memory) and each TMA stage's
+  /// tensor-map argument, by stage index (null when none).
+  Value mbarriers;
+  SmallVector<Value> tensorMaps;
   /// A fragments of per-item stages: per stage, one vector per k-step.
   llvm::DenseMap<int64_t, SmallVector<Value>> hoistedA;
   /// The id reader of the key loop being built (null without ids) and the
@@ -256,6 +281,11 @@ LogicalResult GpuKernelBuilder::createKernel() {
     inputs.push_back(MemRefType::get(
         cast<RankedTensorType>(type).getShape(),
         result.isF32() ? Type(b.getF32Type()) : storage));
+  // One tensor map per TMA stage, after the outputs: a pointer to the
+  // 128-byte CUtensorMap in global memory (docs/GPU.md, "ABI").
+  unsigned firstTensorMap = inputs.size();
+  for (unsigned i = 0; i < plan.getTmaStages().size(); ++i)
+    inputs.push_back(LLVM::LLVMPointerType::get(context));
   SmallVector<Type> workgroup;
   auto shared = gpu::AddressSpaceAttr::get(context,
                                            gpu::AddressSpace::Workgroup);
@@ -264,6 +294,9 @@ LogicalResult GpuKernelBuilder::createKernel() {
         {stage.perKeyStep ? plan.getKeySlots() : 1, stage.getStoredRows(),
          stage.rowPitch},
         storage, MemRefLayoutAttrInterface(), shared));
+  if (int64_t count = plan.getMbarrierCount())
+    workgroup.push_back(MemRefType::get({count}, b.getI64Type(),
+                                        MemRefLayoutAttrInterface(), shared));
   b.setInsertionPointToStart(gpuModule.getBody());
   kernel = gpu::GPUFuncOp::create(b, loc, getGpuKernelName(source),
                                   b.getFunctionType(inputs, {}), workgroup);
@@ -271,11 +304,34 @@ LogicalResult GpuKernelBuilder::createKernel() {
   for (auto [i, stage] : llvm::enumerate(plan.getStages()))
     kernel.setWorkgroupAttributionAttr(
         i, "llvm.align", b.getI64IntegerAttr(stage.getAlignment()));
+  if (plan.getMbarrierCount())
+    kernel.setWorkgroupAttributionAttr(plan.getStages().size(), "llvm.align",
+                                       b.getI64IntegerAttr(8));
+  // What a host encodes each tensor map from: the input it describes, the
+  // box (outermost first) and the swizzle.
+  tensorMaps.assign(plan.getStages().size(), Value());
+  for (auto [i, stageIndex] : llvm::enumerate(plan.getTmaStages())) {
+    const StagePlan &stage = plan.getStages()[stageIndex];
+    EinsumOp reader = stage.reader;
+    Value global = reader.getInputs()[stage.operand];
+    unsigned argument = firstTensorMap + i;
+    kernel.setArgAttr(
+        argument, kTensorMapAttrName,
+        b.getDictionaryAttr(
+            {b.getNamedAttr("operand",
+                            b.getI64IntegerAttr(
+                                cast<BlockArgument>(global).getArgNumber())),
+             b.getNamedAttr("box", b.getDenseI64ArrayAttr(stage.getTmaBox())),
+             b.getNamedAttr("swizzle", b.getI64IntegerAttr(128))}));
+    tensorMaps[stageIndex] = kernel.getArgument(argument);
+  }
   // The launch geometry the plan fixes, for the host and for ptxas.
   kernel.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(
       {static_cast<int32_t>(plan.getThreadsPerBlock()), 1, 1}));
-  for (unsigned i = 0; i < workgroup.size(); ++i)
+  for (unsigned i = 0; i < plan.getStages().size(); ++i)
     stageBuffers.push_back(kernel.getWorkgroupAttributions()[i]);
+  if (plan.getMbarrierCount())
+    mbarriers = kernel.getWorkgroupAttributions().back();
   b.setInsertionPointToStart(&kernel.getBody().front());
   return success();
 }
@@ -403,6 +459,9 @@ Value GpuKernelBuilder::stageAddress(int64_t stageIndex) {
 }
 
 void GpuKernelBuilder::emitCopyWait(int32_t keep) {
+  if (llvm::all_of(plan.getStages(),
+                   [](const StagePlan &stage) { return stage.tma; }))
+    return;
   Value group = nvgpu::DeviceAsyncCreateGroupOp::create(
       b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), ValueRange{});
   nvgpu::DeviceAsyncWaitOp::create(b, loc, group, b.getI32IntegerAttr(keep));
@@ -412,7 +471,7 @@ void GpuKernelBuilder::emitCopyWait(int32_t keep) {
                                    b.getContext(), NVVM::SharedSpace::shared_cta));
 }
 
-void GpuKernelBuilder::emitKeyStepCopies(Value step, Value slot) {
+void GpuKernelBuilder::emitKeyStepCopies(Value step, Value slot, Value run) {
   PartitionOp keys = plan.getSchedule().getWork().keyPartition;
   Value savedStep = fixed.lookup(keys.getOuter()), savedValid = keyValid;
   fixed[keys.getOuter()] = step;
@@ -420,14 +479,133 @@ void GpuKernelBuilder::emitKeyStepCopies(Value step, Value slot) {
   keyValid = arith::MinUIOp::create(
       b, loc, index(keys.getTile()),
       arith::SubIOp::create(b, loc, extents.lookup(keys.getRank()), first));
+  SmallVector<unsigned> copied, viaTma;
   for (auto [i, stage] : llvm::enumerate(plan.getStages()))
     if (stage.perKeyStep)
-      emitStageCopy(stage, stageBuffers[i], slot);
+      (stage.tma ? viaTma : copied).push_back(i);
+  if (!viaTma.empty())
+    emitTmaCopies(viaTma, slot, arith::AddIOp::create(b, loc, slot, index(1)),
+                  run);
+  if (!copied.empty()) {
+    std::optional<OpBuilder::InsertionGuard> guard;
+    if (run) {
+      guard.emplace(b);
+      auto branch = scf::IfOp::create(b, loc, run, false);
+      b.setInsertionPointToStart(branch.thenBlock());
+    }
+    for (unsigned i : copied)
+      emitStageCopy(plan.getStages()[i], stageBuffers[i], slot);
+  }
   if (savedStep)
     fixed[keys.getOuter()] = savedStep;
   else
     fixed.erase(keys.getOuter());
   keyValid = savedValid;
+}
+
+Value GpuKernelBuilder::mbarrierPointer(Value barrier) {
+  Value address = arith::AddIOp::create(
+      b, loc, memref::ExtractAlignedPointerAsIndexOp::create(b, loc, mbarriers),
+      arith::MulIOp::create(b, loc, barrier, index(8)));
+  return LLVM::IntToPtrOp::create(
+      b, loc, LLVM::LLVMPointerType::get(b.getContext(), /*shared=*/3),
+      ValueRange{arith::IndexCastOp::create(b, loc, b.getI64Type(), address)});
+}
+
+void GpuKernelBuilder::emitMbarrierInit() {
+  Value thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                      thread, index(0));
+  {
+    OpBuilder::InsertionGuard guard(b);
+    auto branch = scf::IfOp::create(b, loc, first, false);
+    b.setInsertionPointToStart(branch.thenBlock());
+    Value one = arith::ConstantIntOp::create(b, loc, 1, 32);
+    for (int64_t i = 0; i < plan.getMbarrierCount(); ++i)
+      NVVM::MBarrierInitOp::create(b, loc, mbarrierPointer(index(i)), one,
+                                   Value());
+    // Makes the initialisation visible to the async proxy (TMA's
+    // complete-tx) as well.
+    NVVM::FenceMbarrierInitOp::create(b, loc);
+  }
+  emitBarrier();
+}
+
+void GpuKernelBuilder::emitTmaCopies(ArrayRef<unsigned> stageIndices,
+                                     Value slot, Value barrier, Value run) {
+  int64_t bytes = 0;
+  for (unsigned i : stageIndices)
+    bytes += plan.getStages()[i].getBytes();
+  Value thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                      thread, index(0));
+  OpBuilder::InsertionGuard guard(b);
+  auto issuer = scf::IfOp::create(b, loc, first, false);
+  b.setInsertionPointToStart(issuer.thenBlock());
+  Value bar = mbarrierPointer(barrier);
+  Value expected = arith::ConstantIntOp::create(b, loc, bytes, 32);
+  if (run)
+    expected = arith::SelectOp::create(
+        b, loc, run, expected, arith::ConstantIntOp::create(b, loc, 0, 32));
+  NVVM::MBarrierArriveExpectTxOp::create(b, loc, Type(), bar, expected,
+                                         NVVM::MemScopeKind::CTA,
+                                         /*relaxed=*/false, Value());
+  if (run) {
+    auto branch = scf::IfOp::create(b, loc, run, false);
+    b.setInsertionPointToStart(branch.thenBlock());
+  }
+  for (unsigned stageIndex : stageIndices) {
+    const StagePlan &stage = plan.getStages()[stageIndex];
+    EinsumOp einsum = stage.reader;
+    AffineMap map =
+        cast<AffineMapAttr>(einsum.getIndexingMaps()[stage.operand]).getValue();
+    SmallVector<Value> syms = symbols(einsum);
+    Value base = memref::ExtractAlignedPointerAsIndexOp::create(
+        b, loc, stageBuffers[stageIndex]);
+    base = arith::AddIOp::create(
+        b, loc, base, arith::MulIOp::create(b, loc, slot, index(stage.getBytes())));
+    for (int64_t slab = 0; slab < stage.slabs; ++slab) {
+      // The box's first element: the tile's first row, the slab's first
+      // column; TMA takes the coordinates innermost first.
+      SmallVector<Value> dims;
+      for (StringRef rank : einsum.getRanks().getAsValueRange<StringAttr>()) {
+        if (rank == stage.rowRank)
+          dims.push_back(index(0));
+        else if (rank == stage.headRank)
+          dims.push_back(index(slab * 64));
+        else if (Value value = fixed.lookup(rank))
+          dims.push_back(value);
+        else
+          dims.push_back(index(0));
+      }
+      SmallVector<Value> coordinates;
+      for (AffineExpr expr : llvm::reverse(map.getResults()))
+        coordinates.push_back(arith::IndexCastOp::create(
+            b, loc, b.getI32Type(),
+            affine::expandAffineExpr(b, loc, expr, dims, syms)));
+      Value address = arith::AddIOp::create(b, loc, base,
+                                            index(slab * stage.rows * 128));
+      // The shared::cluster form (sm_90): this block's shared::cta address
+      // is valid in the cluster window.
+      Value dst = LLVM::IntToPtrOp::create(
+          b, loc, LLVM::LLVMPointerType::get(b.getContext(), 3),
+          ValueRange{
+              arith::IndexCastOp::create(b, loc, b.getI64Type(), address)});
+      dst = LLVM::AddrSpaceCastOp::create(
+          b, loc, LLVM::LLVMPointerType::get(b.getContext(), 7), dst);
+      NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
+          b, loc, dst, tensorMaps[stageIndex], coordinates, bar,
+          /*im2colOffsets=*/ValueRange{}, /*multicastMask=*/Value(),
+          /*l2CacheHint=*/Value(), NVVM::TMALoadMode::TILE,
+          /*isCTAOnly=*/false, NVVM::CTAGroupKindAttr(), /*predicate=*/Value());
+    }
+  }
+}
+
+void GpuKernelBuilder::emitMbarrierWait(Value barrier, Value parity) {
+  NVVM::MBarrierTryWaitParityOp::create(
+      b, loc, mbarrierPointer(barrier), parity,
+      arith::ConstantIntOp::create(b, loc, 10000000, 32));
 }
 
 void GpuKernelBuilder::emitStageCopy(const StagePlan &stage, Value buffer,
@@ -1283,15 +1461,11 @@ LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
     return run;
   };
   auto copiesIf = [&](Value run, Value at, Value slot) {
-    if (!run) {
-      emitKeyStepCopies(at, slot);
-      return;
-    }
-    auto branch = scf::IfOp::create(b, loc, run, false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(branch.thenBlock());
-    emitKeyStepCopies(at, slot);
+    emitKeyStepCopies(at, slot, run);
   };
+  bool keyTma = llvm::any_of(plan.getStages(), [](const StagePlan &stage) {
+    return stage.perKeyStep && stage.tma;
+  });
   // The id class of step `at` where `exists`; (never, not always) past the
   // last step, whose ids must not be read.
   auto idClassIf = [&](Value exists, Value at) {
@@ -1324,7 +1498,9 @@ LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(prologue.thenBlock());
     copiesIf(runs(first, firstClass.never), first, slotOf(first));
-    nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, ValueRange{});
+    if (!llvm::all_of(plan.getStages(),
+                      [](const StagePlan &stage) { return stage.tma; }))
+      nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, ValueRange{});
   }
   auto loop = scf::ForOp::create(b, loc, first, last, index(1), loopInits);
   OpBuilder::InsertionGuard guard(b);
@@ -1347,9 +1523,24 @@ LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
   // Every thread is done with the previous step, whose slot the copies
   // below overwrite.
   emitBarrier();
+  // Every step of the loop arrives once on its slot's mbarrier (with no
+  // bytes when it does not run), so the phases of slot s's mbarrier before
+  // step i's are the earlier steps in s: (i - first) / slots of them.
+  Value stepParity;
+  if (keyTma)
+    stepParity = arith::IndexCastOp::create(
+        b, loc, b.getI32Type(),
+        arith::AndIOp::create(
+            b, loc,
+            arith::DivUIOp::create(
+                b, loc, arith::SubIOp::create(b, loc, step, first),
+                index(slots)),
+            index(1)));
   if (slots == 1) {
     copiesIf(stepRuns, step, readSlot);
     emitCopyWait(0);
+    if (keyTma)
+      emitMbarrierWait(index(1), stepParity);
   } else {
     // Copy step + 1 into the other slot while this step computes: wait for
     // all but that newest group (an empty group after the last step, and
@@ -1366,6 +1557,9 @@ LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
       copiesIf(runs(next, nextClass.never), next, slotOf(next));
     }
     emitCopyWait(1);
+    if (keyTma)
+      emitMbarrierWait(arith::AddIOp::create(b, loc, readSlot, index(1)),
+                       stepParity);
   }
   // Every thread's copies of this step have landed.
   emitBarrier();
@@ -1491,15 +1685,26 @@ LogicalResult GpuKernelBuilder::build() {
   if (failed(createKernel()) || failed(computeExtents()))
     return failure();
   computeItemCoordinates();
+  if (plan.usesTma())
+    emitMbarrierInit();
   // Tiles staged once per item, and the A fragments read from them.
   bool anyPerItem = false;
-  for (auto [i, stage] : llvm::enumerate(plan.getStages()))
-    if (!stage.perKeyStep) {
+  SmallVector<unsigned> perItemTma;
+  for (auto [i, stage] : llvm::enumerate(plan.getStages())) {
+    if (stage.perKeyStep)
+      continue;
+    anyPerItem = true;
+    if (stage.tma)
+      perItemTma.push_back(i);
+    else
       emitStageCopy(stage, stageBuffers[i], index(0));
-      anyPerItem = true;
-    }
+  }
+  if (!perItemTma.empty())
+    emitTmaCopies(perItemTma, index(0), index(0), Value());
   if (anyPerItem) {
     emitCopyWait(0);
+    if (!perItemTma.empty())
+      emitMbarrierWait(index(0), arith::ConstantIntOp::create(b, loc, 0, 32));
     emitBarrier();
     for (auto [i, stage] : llvm::enumerate(plan.getStages()))
       if (stage.hoistFragments)

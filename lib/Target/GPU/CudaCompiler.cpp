@@ -1,6 +1,7 @@
 //===- CudaCompiler.cpp - Ahead-of-time CUDA kernels from a spec ----------===//
 
 #include "cascade/Target/GPU/CudaCompiler.h"
+#include "cascade/Target/GPU/TensorMap.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Pass/PassManager.h"
@@ -123,7 +124,40 @@ static std::string makeHeader(func::FuncOp function,
        << (output.isF32 ? "f32" : options.storageType) << " tensor ["
        << llvm::join(output.ranks, ", ") << "]"
        << (output.isF32 ? " (one value per query row)" : "") << "\n";
-  os << " */\n\n#endif\n";
+  // The tensor maps of TMA stages (sm_90a), after the outputs.
+  mlir::gpu::GPUFuncOp kernelOp;
+  ModuleOp module = kernel.module.get();
+  module.walk([&](mlir::gpu::GPUFuncOp op) { kernelOp = op; });
+  SmallVector<cascade::gpu::TensorMapParameter> maps;
+  if (kernelOp)
+    if (FailureOr<SmallVector<cascade::gpu::TensorMapParameter>> found =
+            cascade::gpu::getTensorMapParameters(kernelOp);
+        succeeded(found))
+      maps = std::move(*found);
+  for (auto [i, map] : llvm::enumerate(maps))
+    os << "     map #" << i << " a pointer to a CUtensorMap over input #"
+       << map.operand << " (" << name << "_TENSOR_MAP_" << i << "_*)\n";
+  os << " */\n\n";
+  os << "/* Tensor maps (sm_90a's TMA): each 128 bytes in device memory, "
+        "64-byte\n   aligned, encoded by cuTensorMapEncodeTiled over its "
+        "input (16-byte aligned):\n   the input's element type, its rank, "
+        "its sizes innermost first, the byte\n   strides of dimensions 1.. "
+        "(row-major), the box below (innermost first),\n   element strides "
+        "1, no interleave, the swizzle below, zero fill\n   (CU_TENSOR_MAP_"
+        "FLOAT_OOB_FILL_NONE). */\n"
+     << "#define " << name << "_NUM_TENSOR_MAPS " << maps.size() << "\n";
+  for (auto [i, map] : llvm::enumerate(maps)) {
+    std::string prefix = name + "_TENSOR_MAP_" + std::to_string(i);
+    SmallVector<std::string> box;
+    for (int64_t extent : llvm::reverse(map.box))
+      box.push_back(std::to_string(extent));
+    os << "#define " << prefix << "_INPUT " << map.operand << "\n"
+       << "#define " << prefix << "_RANK " << map.box.size() << "\n"
+       << "#define " << prefix << "_BOX {" << llvm::join(box, ", ") << "}\n"
+       << "#define " << prefix << "_SWIZZLE_BYTES " << map.swizzleBytes
+       << "\n";
+  }
+  os << "\n#endif\n";
   return h;
 }
 

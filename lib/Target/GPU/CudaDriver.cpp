@@ -55,6 +55,10 @@ struct Driver::Api {
   int (*eventSynchronize)(void *);
   int (*eventElapsedTime)(float *, void *, void *);
   int (*eventDestroy)(void *);
+  /// Optional (CUDA 12): resolved when the library has it.
+  int (*tensorMapEncodeTiled)(void *, int, unsigned, void *, const uint64_t *,
+                              const uint64_t *, const uint32_t *,
+                              const uint32_t *, int, int, int, int);
   int (*getErrorName)(int, const char **);
   int (*getErrorString)(int, const char **);
 };
@@ -133,6 +137,7 @@ Expected<std::unique_ptr<Driver>> Driver::load(int ordinal) {
   need(a.eventSynchronize, {"cuEventSynchronize"});
   need(a.eventElapsedTime, {"cuEventElapsedTime_v2", "cuEventElapsedTime"});
   need(a.eventDestroy, {"cuEventDestroy_v2", "cuEventDestroy"});
+  resolve(library, a.tensorMapEncodeTiled, {"cuTensorMapEncodeTiled"});
   if (missing)
     return createStringError("%s does not export %s (not a CUDA driver, or "
                              "one older than CUDA 12)",
@@ -219,6 +224,40 @@ Error Driver::fill(DevicePointer to, unsigned char value, size_t bytes) {
   if (!bytes)
     return Error::success();
   return check(api->memsetD8(to, value, bytes), "cuMemsetD8");
+}
+
+Expected<DevicePointer>
+Driver::createTensorMap(DevicePointer global, bool bf16, unsigned rank,
+                        const uint64_t *dims, const uint64_t *strides,
+                        const uint32_t *box, const uint32_t *elementStrides,
+                        int64_t swizzleBytes) {
+  if (!api->tensorMapEncodeTiled)
+    return createStringError("%s does not export cuTensorMapEncodeTiled "
+                             "(a driver older than CUDA 12): the sm_90a "
+                             "kernel's TMA stages need it",
+                             libraryPath.c_str());
+  // cuda.h's CUtensorMap: 16 quadwords, 128-byte aligned; its enums.
+  alignas(128) uint64_t map[16] = {};
+  constexpr int kFloat16 = 6, kBFloat16 = 9, kInterleaveNone = 0,
+                kSwizzleNone = 0, kSwizzle128B = 3, kL2Promotion128B = 2,
+                kOobFillZero = 0;
+  if (Error err = check(
+          api->tensorMapEncodeTiled(
+              map, bf16 ? kBFloat16 : kFloat16, rank,
+              reinterpret_cast<void *>(global), dims, strides, box,
+              elementStrides, kInterleaveNone,
+              swizzleBytes == 128 ? kSwizzle128B : kSwizzleNone,
+              kL2Promotion128B, kOobFillZero),
+          "cuTensorMapEncodeTiled"))
+    return std::move(err);
+  Expected<DevicePointer> copy = allocate(sizeof(map));
+  if (!copy)
+    return copy.takeError();
+  if (Error err = copyToDevice(*copy, map, sizeof(map))) {
+    release(*copy);
+    return std::move(err);
+  }
+  return *copy;
 }
 
 Expected<Kernel> Driver::loadKernel(llvm::StringRef image,

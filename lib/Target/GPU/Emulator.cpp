@@ -11,6 +11,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "cascade/Target/GPU/Emulator.h"
+#include "cascade/Target/GPU/TensorMap.h"
+#include "cascade/Target/GPU/TmaSemantics.h"
 #include "cascade/Target/GPU/WarpSemantics.h"
 #include "cascade/Target/GPU/WarpgroupSemantics.h"
 
@@ -24,11 +26,16 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <map>
+#include <set>
+
+
 #include <cmath>
 #include <unordered_map>
 
 using namespace mlir;
 using namespace mlir::cascade::gpu;
+using mlir::cascade::kTensorMapAttrName;
 
 namespace {
 
@@ -50,6 +57,9 @@ int64_t getNumElements(Type type) {
 
 /// `x` as a value of element type `type` holds it.
 double normalize(double x, Type type) {
+  // Pointers hold their address (or a tensor map's handle).
+  if (isa<LLVM::LLVMPointerType>(type))
+    return x;
   // Tokens (cp.async groups) and other non-numbers carry no value.
   if (!type.isIntOrIndexOrFloat())
     return 0;
@@ -109,10 +119,15 @@ struct SharedBuffer {
   std::vector<int32_t> genericWriter;
   /// wgmma.mma_async operations in flight that read each element.
   std::vector<int32_t> asyncReads;
+  /// The mbarrier (shared address; -1: none) of the last TMA copy into
+  /// each element, and the phase of it that copy completes: a thread may
+  /// read the element once it has seen that phase complete.
+  std::vector<int64_t> tmaBarrier, tmaPhase;
   explicit SharedBuffer(int64_t size)
       : data(size, 0.0), writer(size, -1), writeEpoch(size, -1),
         reader(size, -1), readEpoch(size, -1), inFlight(size, 0),
-        genericWriter(size, -1), asyncReads(size, 0) {}
+        genericWriter(size, -1), asyncReads(size, 0), tmaBarrier(size, -1),
+        tmaPhase(size, 0) {}
 };
 
 /// Where a workgroup attribution lies in the block's shared window, for
@@ -173,6 +188,17 @@ private:
   LogicalResult runMma(nvgpu::MmaSyncOp op, const Mask &active);
   LogicalResult runAsyncCopy(nvgpu::DeviceAsyncCopyOp op, const Mask &active);
   LogicalResult runWgmma(NVVM::WgmmaMmaAsyncOp op, const Mask &active);
+  LogicalResult runTma(NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp op,
+                       const Mask &active);
+  /// The initialised mbarrier thread `thread`'s `pointer` operand of `op`
+  /// points at.
+  FailureOr<Mbarrier *> getMbarrier(Operation *op, Value pointer,
+                                    unsigned thread, bool mustBeInitialized);
+  /// The attribution and element of shared address `address` holding an
+  /// element of `bytes` bytes; fails with `what` when none does.
+  FailureOr<std::pair<unsigned, int64_t>>
+  resolveShared(Operation *op, uint32_t address, unsigned bytes,
+                unsigned thread, StringRef what);
   LogicalResult runLlvmOp(Operation *op, const Mask &active);
   /// Fails when `op` reads an accumulator of a wgmma in flight.
   LogicalResult checkAsyncOperands(Operation *op);
@@ -243,7 +269,17 @@ private:
   std::vector<PendingWgmma> openWgmma;
   std::vector<std::vector<PendingWgmma>> committedWgmma;
   DenseSet<Value> pendingAccumulators;
+  /// The tensor maps of the arguments, by the handle their pointer holds.
+  DenseMap<int64_t, const EmulatorTensorMap *> tensorMaps;
+  /// The mbarriers by shared address, and per (address, thread) the phases
+  /// the thread has seen complete (by try_wait).
+  std::map<uint32_t, Mbarrier> mbarriers;
+  std::map<std::pair<uint32_t, unsigned>, int64_t> observedPhases;
 };
+
+/// What a tensor-map argument's pointer holds: a handle past any shared
+/// address.
+constexpr int64_t kTensorMapHandleBase = int64_t(1) << 40;
 
 std::string BlockRun::where(unsigned thread) const {
   return "block (" + std::to_string(blockId[0]) + ", " +
@@ -305,6 +341,19 @@ LogicalResult BlockRun::noteRead(Operation *op, const MemrefView &view,
                            << " of " << view.name
                            << " while a cp.async into it has not completed "
                               "(no nvgpu.device_async_wait retired its group)";
+  if (buffer.tmaBarrier[at] >= 0) {
+    auto seen = observedPhases.find(
+        {static_cast<uint32_t>(buffer.tmaBarrier[at]), thread});
+    int64_t observed = seen == observedPhases.end() ? 0 : seen->second;
+    if (observed <= buffer.tmaPhase[at])
+      return op->emitError()
+             << where(thread) << " reads element " << at << " of "
+             << view.name
+             << " that a TMA copy writes, before it saw phase "
+             << buffer.tmaPhase[at] << " of the mbarrier at shared address "
+             << buffer.tmaBarrier[at]
+             << " complete (nvvm.mbarrier.try_wait.parity)";
+  }
   if (buffer.writeEpoch[at] == epoch && buffer.writer[at] != thread)
     return op->emitError() << where(thread) << " reads element " << at
                            << " of " << view.name << " that thread "
@@ -471,6 +520,36 @@ LogicalResult BlockRun::run() {
                                   << " elements, not " << size;
       views[arg] = {buffer.data.data(), memref.getElementType(),
                     buffer.shape, -1, "argument #" + std::to_string(i)};
+      continue;
+    }
+    if (isa<LLVM::LLVMPointerType>(type) &&
+        kernel.getArgAttr(i, kTensorMapAttrName)) {
+      FailureOr<SmallVector<TensorMapParameter>> parameters =
+          getTensorMapParameters(kernel);
+      if (failed(parameters))
+        return failure();
+      const TensorMapParameter *parameter = nullptr;
+      for (const TensorMapParameter &p : *parameters)
+        if (p.argument == i)
+          parameter = &p;
+      const EmulatorTensorMap *map = given.tensorMap;
+      if (!map || !map->buffer)
+        return kernel.emitError() << "argument #" << i
+                                  << " is a tensor map but none is given";
+      if (map->buffer != arguments[parameter->operand].buffer)
+        return kernel.emitError()
+               << "the tensor map of argument #" << i
+               << " describes another buffer than operand #"
+               << parameter->operand << "'s";
+      if (ArrayRef<int64_t>(map->box) != ArrayRef<int64_t>(parameter->box) ||
+          map->swizzleBytes != parameter->swizzleBytes)
+        return kernel.emitError()
+               << "the tensor map of argument #" << i
+               << " has another box or swizzle than the kernel's "
+               << kTensorMapAttrName << " says";
+      int64_t handle = kTensorMapHandleBase + i;
+      tensorMaps[handle] = map;
+      (void)setUniform(arg, all, static_cast<double>(handle));
       continue;
     }
     if (!type.isIntOrIndexOrFloat())
@@ -895,6 +974,87 @@ LogicalResult BlockRun::runLlvmOp(Operation *op, const Mask &active) {
         return success();
       })
       .Case([&](NVVM::WgmmaMmaAsyncOp w) { return runWgmma(w, active); })
+      .Case<LLVM::IntToPtrOp, LLVM::AddrSpaceCastOp>(
+          [&](Operation *c) -> LogicalResult {
+            // A pointer is its address: a shared-window address here, the
+            // same in the shared::cta and shared::cluster windows (the
+            // block is its own cluster).
+            auto &out = slot(c->getResult(0));
+            for (unsigned t = 0; t < numThreads; ++t)
+              if (active[t])
+                out[t] = {get(c->getOperand(0), t)[0]};
+            return success();
+          })
+      .Case([&](NVVM::MBarrierInitOp init) -> LogicalResult {
+        if (init.getPredicate())
+          return init.emitError("the emulator models mbarrier.init without "
+                                "a predicate");
+        std::set<uint32_t> seen;
+        for (unsigned t = 0; t < numThreads; ++t) {
+          if (!active[t])
+            continue;
+          FailureOr<Mbarrier *> barrier =
+              getMbarrier(init, init.getAddr(), t, false);
+          if (failed(barrier))
+            return failure();
+          auto address = static_cast<uint32_t>(get(init.getAddr(), t)[0]);
+          if (!seen.insert(address).second)
+            return init.emitError()
+                   << where(t) << " initialises the mbarrier at shared "
+                   << "address " << address << " that another thread "
+                   << "initialises at the same time";
+          (*barrier)->init(static_cast<int64_t>(get(init.getCount(), t)[0]));
+        }
+        return success();
+      })
+      .Case([&](NVVM::FenceMbarrierInitOp) { return success(); })
+      .Case([&](NVVM::MBarrierArriveExpectTxOp arrive) -> LogicalResult {
+        if (arrive.getPredicate() || arrive.getRes())
+          return arrive.emitError("the emulator models "
+                                  "mbarrier.arrive.expect_tx without a "
+                                  "predicate or a state result");
+        for (unsigned t = 0; t < numThreads; ++t) {
+          if (!active[t])
+            continue;
+          FailureOr<Mbarrier *> barrier =
+              getMbarrier(arrive, arrive.getAddr(), t, true);
+          if (failed(barrier))
+            return failure();
+          (*barrier)->arriveExpectTx(
+              static_cast<int64_t>(get(arrive.getTxcount(), t)[0]));
+        }
+        return success();
+      })
+      .Case([&](NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp copy) {
+        return runTma(copy, active);
+      })
+      .Case([&](NVVM::MBarrierTryWaitParityOp wait) -> LogicalResult {
+        for (unsigned t = 0; t < numThreads; ++t) {
+          if (!active[t])
+            continue;
+          FailureOr<Mbarrier *> barrier =
+              getMbarrier(wait, wait.getAddr(), t, true);
+          if (failed(barrier))
+            return failure();
+          auto parity = static_cast<unsigned>(get(wait.getPhase(), t)[0]);
+          // In lock-step nothing else runs while the block waits here: a
+          // phase not complete now never completes.
+          if (!(*barrier)->hasCompletedParity(parity & 1))
+            return wait.emitError()
+                   << where(t) << " waits for the phase of parity "
+                   << (parity & 1) << " of the mbarrier at shared address "
+                   << static_cast<uint32_t>(get(wait.getAddr(), t)[0])
+                   << ", which never completes (phase "
+                   << (*barrier)->getPhase() << ", "
+                   << (*barrier)->getPendingArrivals()
+                   << " arrivals pending, "
+                   << (*barrier)->getTransactionBytes()
+                   << " transaction bytes outstanding): a deadlock";
+          observedPhases[{static_cast<uint32_t>(get(wait.getAddr(), t)[0]),
+                          t}] = (*barrier)->getPhase();
+        }
+        return success();
+      })
       .Case([&](NVVM::WgmmaGroupSyncAlignedOp g) -> LogicalResult {
         if (failed(requireWholeWarps(
                 g, active, "nvvm.wgmma.commit.group.sync.aligned",
@@ -1028,6 +1188,133 @@ LogicalResult BlockRun::runWgmma(NVVM::WgmmaMmaAsyncOp op,
   }
   pendingAccumulators.insert(op.getResult());
   openWgmma.push_back(std::move(pending));
+  return success();
+}
+
+FailureOr<std::pair<unsigned, int64_t>>
+BlockRun::resolveShared(Operation *op, uint32_t address, unsigned bytes,
+                        unsigned thread, StringRef what) {
+  for (auto [index, range] : llvm::enumerate(window)) {
+    if (address < range.start || address + bytes > range.start + range.bytes)
+      continue;
+    if (range.elementBytes != bytes || (address - range.start) % bytes != 0)
+      return op->emitError()
+             << where(thread) << ": " << what << " shared address "
+             << address << " of workgroup attribution #" << index
+             << ", whose elements are not " << bytes
+             << "-byte ones at that address";
+    return std::make_pair(static_cast<unsigned>(index),
+                          static_cast<int64_t>((address - range.start) /
+                                               bytes));
+  }
+  return op->emitError() << where(thread) << ": " << what
+                         << " shared address " << address
+                         << ", outside every workgroup attribution";
+}
+
+FailureOr<Mbarrier *> BlockRun::getMbarrier(Operation *op, Value pointer,
+                                            unsigned thread,
+                                            bool mustBeInitialized) {
+  auto address = static_cast<uint32_t>(get(pointer, thread)[0]);
+  if (failed(resolveShared(op, address, 8, thread, "the mbarrier at")))
+    return failure();
+  Mbarrier &barrier = mbarriers[address];
+  if (mustBeInitialized && !barrier.isInitialized())
+    return op->emitError() << where(thread)
+                           << " uses the mbarrier at shared address "
+                           << address << " before mbarrier.init";
+  return &barrier;
+}
+
+LogicalResult
+BlockRun::runTma(NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp op,
+                 const Mask &active) {
+  if (op.getMode() != NVVM::TMALoadMode::TILE ||
+      !op.getIm2colOffsets().empty() || op.getMulticastMask() ||
+      op.getL2CacheHint() || op.getPredicate())
+    return op.emitError("the emulator models cp.async.bulk.tensor in tile "
+                        "mode without multicast, cache hint or predicate");
+  for (unsigned t = 0; t < numThreads; ++t) {
+    if (!active[t])
+      continue;
+    auto handle = static_cast<int64_t>(get(op.getTmaDescriptor(), t)[0]);
+    auto it = tensorMaps.find(handle);
+    if (it == tensorMaps.end())
+      return op.emitError() << where(t)
+                            << ": the tensor map is not a kernel argument's";
+    const EmulatorTensorMap &map = *it->second;
+    const EmulatorBuffer &global = *map.buffer;
+    size_t rank = map.box.size();
+    if (op.getCoordinates().size() != rank)
+      return op.emitError() << where(t) << ": " << op.getCoordinates().size()
+                            << " coordinates for a tensor map of rank "
+                            << rank;
+    unsigned elementBytes =
+        std::max(1u, global.elementType.getIntOrFloatBitWidth() / 8);
+    auto destination = static_cast<uint32_t>(get(op.getDstMem(), t)[0]);
+    if (destination % 128 != 0)
+      return op.emitError() << where(t) << ": the destination (shared "
+                            << "address " << destination
+                            << ") is not 128-byte aligned";
+    FailureOr<Mbarrier *> barrier = getMbarrier(op, op.getMbar(), t, true);
+    if (failed(barrier))
+      return failure();
+    auto barrierAddress = static_cast<uint32_t>(get(op.getMbar(), t)[0]);
+    // Coordinates innermost first; the box dense, innermost fastest.
+    SmallVector<int64_t> first(rank);
+    for (size_t i = 0; i < rank; ++i)
+      first[rank - 1 - i] =
+          static_cast<int64_t>(get(op.getCoordinates()[i], t)[0]);
+    int64_t count = 1;
+    for (int64_t extent : map.box)
+      count *= extent;
+    SmallVector<int64_t> boxIndex(rank);
+    for (int64_t e = 0; e < count; ++e) {
+      // Element e of the box (innermost fastest) and its global element,
+      // which reads as zero outside the operand.
+      int64_t rest = e;
+      for (size_t dim = rank; dim-- > 0;) {
+        boxIndex[dim] = rest % map.box[dim];
+        rest /= map.box[dim];
+      }
+      bool inside = true;
+      int64_t linear = 0;
+      for (size_t dim = 0; dim < rank; ++dim) {
+        int64_t at = first[dim] + boxIndex[dim];
+        inside &= at >= 0 && at < global.shape[dim];
+        linear = linear * global.shape[dim] + at;
+      }
+      double value = inside ? global.data[linear] : 0.0;
+      uint32_t address = getTmaSharedAddress(
+          destination, static_cast<uint32_t>(e * elementBytes),
+          map.swizzleBytes);
+      FailureOr<std::pair<unsigned, int64_t>> place =
+          resolveShared(op, address, elementBytes, t, "a TMA copy writes");
+      if (failed(place))
+        return failure();
+      auto [index, at] = *place;
+      SharedBuffer &buffer = shared[index];
+      MemrefView &view = views[kernel.getWorkgroupAttributions()[index]];
+      if (buffer.asyncReads[at] > 0 || buffer.inFlight[at] > 0 ||
+          (buffer.readEpoch[at] == epoch) ||
+          (buffer.writeEpoch[at] == epoch && buffer.writer[at] >= 0))
+        return op.emitError()
+               << where(t) << ": a TMA copy writes element " << at << " of "
+               << view.name
+               << (buffer.asyncReads[at] > 0
+                       ? " that a wgmma.mma_async in flight reads"
+                   : buffer.inFlight[at] > 0
+                       ? " that a cp.async in flight writes"
+                       : " that a thread accessed since the last gpu.barrier "
+                         "(a race)");
+      buffer.data[at] = value;
+      buffer.genericWriter[at] = -1;
+      buffer.tmaBarrier[at] = barrierAddress;
+      buffer.tmaPhase[at] = (*barrier)->getPhase();
+    }
+    (*barrier)->completeTx(count * elementBytes);
+    ++statistics.tmaCopies;
+  }
   return success();
 }
 

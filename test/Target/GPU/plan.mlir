@@ -33,21 +33,24 @@
 // swizzled stages (no query fragments in registers); P V stays mma.sync.
 // At D = 128 each staged row is two 64-wide slabs (still 40960 + 8192).
 // RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=64},cascade-stream-rank{tile-size=64},cascade-classify-tiles{query-tile=64},cascade-partition-rank{query-tile=64 tile-extents=e=64,f=64},cascade-annotate-plan{target=sm_90a}))" 2>/dev/null | FileCheck %s --check-prefix=SM90
-// SM90: cascade.gpu_plan = {chip = "sm_90a", key_slots = 2 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 40960 : i64, stages = ["p0xe 64x64 per-item swizzled", "m0xe 64x64 per-key-step swizzled", "m0xf 64x64 per-key-step swizzled"], threads = 128 : i64, warps = 4 : i64}
+// SM90: cascade.gpu_plan = {chip = "sm_90a", key_slots = 2 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 40984 : i64, stages = ["p0xe 64x64 per-item swizzled tma", "m0xe 64x64 per-key-step swizzled tma", "m0xf 64x64 per-key-step swizzled tma"], threads = 128 : i64, warps = 4 : i64}
 // SM90: %BQK = cascade.einsum BQK[m0, p0]
 // SM90-SAME: gpu_plan = {a = "operand#0 descriptor", b = "operand#1 descriptor", form = "wgmma_shared", layout = "tile[m0=64]"}
 // SM90: %LSNAV = cascade.einsum LSNAV[p0, f]
 // SM90-SAME: form = "mma_registers"
 
-// With 32-row query tiles the block is 2 warps, not a warpgroup: mma.sync.
+// With 32-row query tiles the block is 2 warps, not a warpgroup: mma.sync
+// (its tiles are still filled by TMA).
 // RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=32},cascade-stream-rank{tile-size=32},cascade-classify-tiles{query-tile=32},cascade-partition-rank{query-tile=32 tile-extents=e=64,f=64},cascade-annotate-plan{target=sm_90a}))" 2>/dev/null | FileCheck %s --check-prefix=HALF
+// HALF: stages = ["p0xe 32x64 per-item swizzled tma fragments-hoisted", "m0xe 32x64 per-key-step swizzled tma", "m0xf 32x64 per-key-step swizzled tma"]
 // HALF: %BQK = cascade.einsum BQK[m0, p0]
 // HALF-SAME: form = "mma_shared"
 
 // D = 80 for Q and K: their rows are padded, not in wgmma's layout, so S
-// stays on mma.sync on sm_90a; V (f = 64) is swizzled and 1024-byte
-// aligned after them (30720 bytes, what ptxas reports for this kernel).
+// stays on mma.sync on sm_90a and cp.async fills them; V (f = 64) is
+// swizzled, 1024-byte aligned after them and filled by TMA, whose three
+// mbarriers follow (30744 bytes, what ptxas reports for this kernel).
 // RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=32},cascade-stream-rank{tile-size=32},cascade-classify-tiles{query-tile=64},cascade-partition-rank{query-tile=64 tile-extents=e=80,f=64},cascade-annotate-plan{target=sm_90a}))" 2>/dev/null | FileCheck %s --check-prefix=PADDED
-// PADDED: shared_bytes = 30720 : i64, stages = ["p0xe 64x80 per-item padded fragments-hoisted", "m0xe 32x80 per-key-step padded", "m0xf 32x64 per-key-step swizzled"]
+// PADDED: shared_bytes = 30744 : i64, stages = ["p0xe 64x80 per-item padded fragments-hoisted", "m0xe 32x80 per-key-step padded", "m0xf 32x64 per-key-step swizzled tma"]
 // PADDED: %BQK = cascade.einsum BQK[m0, p0]
 // PADDED-SAME: form = "mma_shared"

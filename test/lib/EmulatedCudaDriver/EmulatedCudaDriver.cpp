@@ -21,9 +21,11 @@
 
 #include "cascade/InitAllDialects.h"
 #include "cascade/Target/GPU/Emulator.h"
+#include "cascade/Target/GPU/TensorMap.h"
 #include "cascade/Target/GPU/WarpSemantics.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMTypes.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
@@ -158,6 +160,22 @@ void writeElement(unsigned char *at, Type type, double value) {
 struct Event {
   std::chrono::steady_clock::time_point at;
 };
+
+/// What this double's cuTensorMapEncodeTiled writes into a CUtensorMap's
+/// 128 bytes (the real encoding is opaque), read back at a launch.
+struct EncodedTensorMap {
+  uint64_t magic;
+  uint32_t dataType, rank;
+  uint64_t address;
+  uint64_t dims[5];
+  uint64_t strides[4];
+  uint32_t box[5];
+  uint32_t swizzle;
+};
+static_assert(sizeof(EncodedTensorMap) <= 128, "a CUtensorMap is 128 bytes");
+constexpr uint64_t kTensorMapMagic = 0x50414d54534143ull; // "CASTMAP"
+constexpr uint32_t kTensorMapF16 = 6, kTensorMapBF16 = 9;
+constexpr uint32_t kSwizzleNone = 0, kSwizzle128B = 3;
 
 } // namespace
 
@@ -369,10 +387,62 @@ int cuLaunchKernel(void *function, unsigned gridX, unsigned gridY,
   std::vector<unsigned char *> storage;
   buffers.reserve(types.size());
   SmallVector<cascade::gpu::EmulatorArgument> arguments;
+  std::vector<cascade::gpu::EmulatorTensorMap> tensorMaps;
+  tensorMaps.reserve(types.size());
   unsigned slot = 0;
   for (auto [arg, type] : llvm::enumerate(types)) {
     cascade::gpu::EmulatorArgument argument;
     auto memref = dyn_cast<MemRefType>(type);
+    if (isa<LLVM::LLVMPointerType>(type) &&
+        f->kernel.getArgAttr(arg, cascade::kTensorMapAttrName)) {
+      // A pointer to a CUtensorMap this double encoded, over the memory of
+      // an earlier argument.
+      std::string where = "argument #" + std::to_string(arg) + ": ";
+      auto pointer = readParameter<uint64_t>(params, slot++);
+      if (!findAllocation(pointer, 128))
+        return complain(kInvalidValue, where + "the tensor map is not 128 "
+                                               "bytes of device memory");
+      EncodedTensorMap encoded;
+      std::memcpy(&encoded, reinterpret_cast<void *>(pointer),
+                  sizeof(encoded));
+      if (encoded.magic != kTensorMapMagic)
+        return complain(kInvalidValue, where + "not a tensor map that "
+                                               "cuTensorMapEncodeTiled wrote");
+      cascade::gpu::EmulatorBuffer *described = nullptr;
+      for (auto [buffer, bytes] : llvm::zip(buffers, storage))
+        if (reinterpret_cast<uint64_t>(bytes) == encoded.address)
+          described = &buffer;
+      if (!described)
+        return complain(kInvalidValue, where + "the tensor map's address is "
+                                               "no memref argument's");
+      // The map must describe that buffer as the kernel reads it:
+      // row-major, innermost dimension first, in its element type.
+      size_t rank = described->shape.size();
+      bool matches = encoded.rank == rank &&
+                     encoded.dataType == (described->elementType.isBF16()
+                                              ? kTensorMapBF16
+                                              : kTensorMapF16);
+      uint64_t stride = 2;
+      for (size_t i = 0; matches && i < rank; ++i) {
+        uint64_t extent = std::max<int64_t>(described->shape[rank - 1 - i], 1);
+        matches &= encoded.dims[i] == extent &&
+                   (i == 0 || encoded.strides[i - 1] == stride);
+        stride *= extent;
+      }
+      if (!matches)
+        return complain(kInvalidValue,
+                        where + "the tensor map's rank, type, dimensions or "
+                                "strides are not those of the buffer it "
+                                "points into");
+      cascade::gpu::EmulatorTensorMap &map = tensorMaps.emplace_back();
+      map.buffer = described;
+      for (size_t i = rank; i-- > 0;)
+        map.box.push_back(encoded.box[i]);
+      map.swizzleBytes = encoded.swizzle == kSwizzle128B ? 128 : 0;
+      argument.tensorMap = &map;
+      arguments.push_back(argument);
+      continue;
+    }
     if (!memref) {
       if (type.isIndex() || type.isInteger(64))
         argument.scalar = static_cast<double>(readParameter<int64_t>(params, slot));
@@ -456,6 +526,60 @@ int cuLaunchKernel(void *function, unsigned gridX, unsigned gridY,
       writeElement(bytes + i * width, buffer.elementType, buffer.data[i]);
   }
   (void)stream;
+  return kSuccess;
+}
+
+/// Checks the arguments as the driver documents its limits, and records
+/// them for the launch.
+int cuTensorMapEncodeTiled(void *tensorMap, int dataType, unsigned rank,
+                           void *globalAddress, const uint64_t *dims,
+                           const uint64_t *strides, const uint32_t *box,
+                           const uint32_t *elementStrides, int interleave,
+                           int swizzle, int l2Promotion, int oobFill) {
+  auto address = reinterpret_cast<uint64_t>(globalAddress);
+  if (!tensorMap || reinterpret_cast<uintptr_t>(tensorMap) % 64 != 0)
+    return complain(kInvalidValue, "cuTensorMapEncodeTiled: the map is not "
+                                   "64-byte aligned");
+  if (dataType != static_cast<int>(kTensorMapF16) &&
+      dataType != static_cast<int>(kTensorMapBF16))
+    return complain(kInvalidValue, "cuTensorMapEncodeTiled: this double "
+                                   "encodes f16 and bf16 maps only");
+  if (rank < 1 || rank > 5 || address % 16 != 0 || interleave != 0 ||
+      (swizzle != static_cast<int>(kSwizzleNone) &&
+       swizzle != static_cast<int>(kSwizzle128B)) ||
+      l2Promotion < 0 || l2Promotion > 3 || oobFill != 0)
+    return complain(kInvalidValue,
+                    "cuTensorMapEncodeTiled: rank 1-5, a 16-byte aligned "
+                    "address, no interleave, no or 128-byte swizzle and "
+                    "zero fill are what this double encodes");
+  EncodedTensorMap encoded{};
+  encoded.magic = kTensorMapMagic;
+  encoded.dataType = dataType;
+  encoded.rank = rank;
+  encoded.address = address;
+  encoded.swizzle = swizzle;
+  for (unsigned i = 0; i < rank; ++i) {
+    if (dims[i] < 1 || dims[i] > (uint64_t(1) << 32) || box[i] < 1 ||
+        box[i] > 256 || elementStrides[i] != 1)
+      return complain(kInvalidValue,
+                      "cuTensorMapEncodeTiled: dimension " + llvm::Twine(i) +
+                          ": size 1 to 2^32, box 1 to 256, element stride 1");
+    if (i > 0 && (strides[i - 1] % 16 != 0 ||
+                  strides[i - 1] >= (uint64_t(1) << 40)))
+      return complain(kInvalidValue,
+                      "cuTensorMapEncodeTiled: stride of dimension " +
+                          llvm::Twine(i) +
+                          " is not a multiple of 16 below 2^40");
+    encoded.dims[i] = dims[i];
+    encoded.box[i] = box[i];
+    if (i > 0)
+      encoded.strides[i - 1] = strides[i - 1];
+  }
+  if (swizzle == static_cast<int>(kSwizzle128B) && box[0] * 2 > 128)
+    return complain(kInvalidValue, "cuTensorMapEncodeTiled: an inner box "
+                                   "row wider than the 128-byte swizzle");
+  std::memset(tensorMap, 0, 128);
+  std::memcpy(tensorMap, &encoded, sizeof(encoded));
   return kSuccess;
 }
 

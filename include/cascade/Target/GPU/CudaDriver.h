@@ -90,6 +90,19 @@ public:
   /// Sets `bytes` bytes at `to` to `value`.
   llvm::Error fill(DevicePointer to, unsigned char value, size_t bytes);
 
+  /// A tiled tensor map (cuTensorMapEncodeTiled, CUDA 12 and later) over
+  /// `global`, copied to device memory: what a kernel's tensor-map
+  /// parameter points at (docs/GPU.md, "ABI"); free it with release().
+  /// 16-bit float elements (f16, or bf16 with `bf16`), `rank` dimensions
+  /// innermost first with `strides` in bytes for dimensions 1 .. rank - 1,
+  /// no interleave, elements past the bounds read as zero, the swizzle
+  /// `swizzleBytes` (0 or 128).
+  llvm::Expected<DevicePointer>
+  createTensorMap(DevicePointer global, bool bf16, unsigned rank,
+                  const uint64_t *dims, const uint64_t *strides,
+                  const uint32_t *box, const uint32_t *elementStrides,
+                  int64_t swizzleBytes);
+
   /// Loads a cubin (or PTX, which the driver compiles) and finds `name`.
   llvm::Expected<Kernel> loadKernel(llvm::StringRef image,
                                     llvm::StringRef name);

@@ -42,10 +42,23 @@ struct EmulatorBuffer {
   std::vector<double> data;
 };
 
-/// One kernel argument: a buffer for a memref parameter, else a scalar.
+/// A tensor map (sm_90a's TMA) as a host encoded it: the buffer it
+/// describes (row-major over its shape, out-of-bounds elements read as
+/// zero), the box per dimension outermost first, and the swizzle span in
+/// bytes (0 or 128).
+struct EmulatorTensorMap {
+  EmulatorBuffer *buffer = nullptr;
+  SmallVector<int64_t> box;
+  int64_t swizzleBytes = 0;
+};
+
+/// One kernel argument: a buffer for a memref parameter, a tensor map for
+/// a tensor-map parameter (an `!llvm.ptr` with `cascade.tensor_map`), else
+/// a scalar.
 struct EmulatorArgument {
   EmulatorBuffer *buffer = nullptr;
   double scalar = 0;
+  const EmulatorTensorMap *tensorMap = nullptr;
 };
 
 struct LaunchGeometry {
@@ -60,7 +73,7 @@ struct LaunchGeometry {
 /// that tile skipping can be measured without a GPU.
 struct EmulatorStatistics {
   int64_t mmaSync = 0, ldmatrix = 0, asyncCopies = 0, shuffles = 0,
-          wgmma = 0;
+          wgmma = 0, tmaCopies = 0;
 };
 
 LogicalResult emulateKernel(mlir::gpu::GPUFuncOp kernel,
