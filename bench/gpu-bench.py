@@ -60,6 +60,15 @@ class Kernel:
             r"int64_t out_(\w+)", re.search(r"_grid_blocks\(([^)]*)\)", header).group(1))
         self.grid_terms = [(rank, int(tile) + 1) for rank, tile in re.findall(
             r"blocks \*= \(out_(\w+) \+ (\d+)\) / \d+;", header)]
+        # sm_90a's TMA stages: one tensor map per (input, box, swizzle),
+        # passed after the outputs.
+        self.maps = []
+        for i in range(int(define("NUM_TENSOR_MAPS"))):
+            prefix = f"TENSOR_MAP_{i}"
+            box = [int(x) for x in re.search(
+                rf"#define \w+_{prefix}_BOX \{{([^}}]*)\}}", header).group(1).split(",")]
+            self.maps.append((int(define(prefix + "_INPUT")), box,
+                              int(define(prefix + "_SWIZZLE_BYTES"))))
 
     def grid(self, out_shape):
         sizes = dict(zip(self.out_ranks, out_shape))
@@ -71,6 +80,19 @@ class Kernel:
     def ptx_parameter_count(self):
         entry = re.search(rf"\.entry {self.name}\((.*?)\)", self.ptx, re.S)
         return len(re.findall(r"\.param", entry.group(1)))
+
+
+def tensor_map_arguments(shape, box, swizzle):
+    """cuTensorMapEncodeTiled's arguments for a row-major f16 tensor of
+    `shape` (outermost first) and a box given innermost first, as the
+    header says: sizes innermost first, byte strides of dimensions 1..,
+    element strides 1, the swizzle's enum (3: 128 bytes)."""
+    dims = [max(x, 1) for x in reversed(shape)]
+    strides, stride = [], 2
+    for extent in dims[:-1]:
+        stride *= extent
+        strides.append(stride)
+    return dims, strides, box, [1] * len(dims), 3 if swizzle == 128 else 0
 
 
 def descriptor(pointer, shape):
@@ -113,6 +135,26 @@ class Driver:
             "cuModuleGetFunction")
         return function
 
+    def tensor_map(self, torch, tensor, box, swizzle):
+        """A CUtensorMap over `tensor` (f16) in device memory; returns the
+        device tensor holding it (keep it alive) and its pointer."""
+        dims, strides, box, elements, swizzle_enum = tensor_map_arguments(
+            list(tensor.shape), box, swizzle)
+        rank = len(dims)
+        raw = ctypes.create_string_buffer(128 + 64)
+        address = (ctypes.addressof(raw) + 63) // 64 * 64
+        u64, u32 = ctypes.c_uint64, ctypes.c_uint32
+        self.check(self.lib.cuTensorMapEncodeTiled(
+            ctypes.c_void_p(address), ctypes.c_int(6), u32(rank),
+            ctypes.c_void_p(tensor.data_ptr()), (u64 * rank)(*dims),
+            (u64 * max(rank - 1, 1))(*strides), (u32 * rank)(*box),
+            (u32 * rank)(*elements), ctypes.c_int(0), ctypes.c_int(swizzle_enum),
+            ctypes.c_int(2), ctypes.c_int(0)), "cuTensorMapEncodeTiled")
+        host = torch.frombuffer(bytearray(ctypes.string_at(address, 128)),
+                                dtype=torch.uint8)
+        device = host.to("cuda")
+        return device, device.data_ptr()
+
     def launch(self, function, kernel, blocks, params, stream):
         array = (ctypes.c_void_p * len(params))(
             *[ctypes.cast(ctypes.byref(p), ctypes.c_void_p) for p in params])
@@ -142,23 +184,29 @@ def chip_of(major, minor):
 
 
 def dry_run(args, workdir):
-    """No GPU: the launches this script would make, checked against the PTX."""
-    for d in (64, 128):
-        for variant in VARIANTS:
-            kernel = Kernel(variant, d, "sm_80", workdir)
-            expected = kernel.ptx_parameter_count()
-            for d_, n, b, h in shapes(args.quick):
-                if d_ != d:
-                    continue
-                out = [b, h, n, d]
-                params = sum((descriptor(0, [b, h, n, d]) for _ in range(3)), []) \
-                    + descriptor(0, out)
-                if len(params) != expected:
-                    sys.exit(f"{variant} D={d}: {len(params)} parameters built, "
-                             f"the PTX entry has {expected}")
-                print(f"{variant} D={d} N={n} B={b} H={h}: grid {kernel.grid(out)} "
-                      f"block {kernel.threads} shared {kernel.shared} "
-                      f"params {len(params)} = PTX {expected}")
+    """No GPU: the launches this script would make, checked against the PTX
+    (on sm_90a the parameters end with the tensor maps)."""
+    for chip in ("sm_80", "sm_90a"):
+        for d in (64, 128):
+            for variant in VARIANTS:
+                kernel = Kernel(variant, d, chip, workdir)
+                expected = kernel.ptx_parameter_count()
+                for d_, n, b, h in shapes(args.quick):
+                    if d_ != d:
+                        continue
+                    out = [b, h, n, d]
+                    params = sum((descriptor(0, [b, h, n, d]) for _ in range(3)),
+                                 []) + descriptor(0, out)
+                    for _, box, swizzle in kernel.maps:
+                        tensor_map_arguments([b, h, n, d], box, swizzle)
+                        params.append(ctypes.c_uint64(0))
+                    if len(params) != expected:
+                        sys.exit(f"{variant} {chip} D={d}: {len(params)} parameters "
+                                 f"built, the PTX entry has {expected}")
+                    print(f"{variant} {chip} D={d} N={n} B={b} H={h}: grid "
+                          f"{kernel.grid(out)} block {kernel.threads} shared "
+                          f"{kernel.shared} params {len(params)} = PTX {expected}"
+                          f" tensor maps {len(kernel.maps)}")
 
 
 def run(args, workdir):
@@ -195,6 +243,9 @@ def run(args, workdir):
                 causal = variant == "softmax_causal"
                 params = sum((descriptor(t.data_ptr(), list(t.shape))
                               for t in (q, k, v, out)), [])
+                maps = [driver.tensor_map(torch, (q, k, v)[i], box, swizzle)
+                        for i, box, swizzle in kernel.maps]
+                params += [ctypes.c_uint64(pointer) for _, pointer in maps]
                 assert len(params) == kernel.ptx_parameter_count()
                 blocks = kernel.grid([b, h, n, d])
                 launch = lambda: driver.launch(functions[variant], kernel,

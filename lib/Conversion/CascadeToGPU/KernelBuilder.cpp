@@ -93,6 +93,8 @@ private:
   /// mbarrier `index` (0: the per-item stages; 1 + slot: the per-key-step
   /// stages of that slot) as a shared-memory pointer.
   Value mbarrierPointer(Value index);
+  /// Moves the insertion point into an scf.if that thread 0 alone runs.
+  void enterThreadZero();
   /// Thread 0 initialises every mbarrier with an arrival count of 1; a
   /// block barrier follows before anyone waits.
   void emitMbarrierInit();
@@ -512,14 +514,18 @@ Value GpuKernelBuilder::mbarrierPointer(Value barrier) {
       ValueRange{arith::IndexCastOp::create(b, loc, b.getI64Type(), address)});
 }
 
-void GpuKernelBuilder::emitMbarrierInit() {
+void GpuKernelBuilder::enterThreadZero() {
   Value thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
                                       thread, index(0));
+  auto branch = scf::IfOp::create(b, loc, first, false);
+  b.setInsertionPointToStart(branch.thenBlock());
+}
+
+void GpuKernelBuilder::emitMbarrierInit() {
   {
     OpBuilder::InsertionGuard guard(b);
-    auto branch = scf::IfOp::create(b, loc, first, false);
-    b.setInsertionPointToStart(branch.thenBlock());
+    enterThreadZero();
     Value one = arith::ConstantIntOp::create(b, loc, 1, 32);
     for (int64_t i = 0; i < plan.getMbarrierCount(); ++i)
       NVVM::MBarrierInitOp::create(b, loc, mbarrierPointer(index(i)), one,
@@ -536,12 +542,8 @@ void GpuKernelBuilder::emitTmaCopies(ArrayRef<unsigned> stageIndices,
   int64_t bytes = 0;
   for (unsigned i : stageIndices)
     bytes += plan.getStages()[i].getBytes();
-  Value thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
-                                      thread, index(0));
   OpBuilder::InsertionGuard guard(b);
-  auto issuer = scf::IfOp::create(b, loc, first, false);
-  b.setInsertionPointToStart(issuer.thenBlock());
+  enterThreadZero();
   Value bar = mbarrierPointer(barrier);
   Value expected = arith::ConstantIntOp::create(b, loc, bytes, 32);
   if (run)
