@@ -29,8 +29,8 @@
 
 #include "cascade/Analysis/GpuPlan.h"
 #include "cascade/Conversion/CascadeToGPU.h"
-#include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
 #include "cascade/Conversion/GpuKernelAttributes.h"
+#include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
 
 #include "mlir/Dialect/Affine/Utils.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
