@@ -26,7 +26,10 @@
 //     XOR swizzle (wgmma's 128-byte swizzle) and the block's shared-memory
 //     bytes, checked against the chip's limit;
 //   - on sm_90a, S = Q K^T by wgmma.mma_async from the swizzled stages
-//     (WarpgroupShared) where the block is whole warpgroups.
+//     (WarpgroupShared) where the block is whole warpgroups, and the
+//     swizzled stages filled by TMA on mbarriers (StagePlan::tma) where a
+//     tensor map describes their operand and the mbarriers fit beside two
+//     key slots.
 //
 // A cascade whose schedule has no GPU form yet gets a located error that
 // says what is missing. The GPU emitter (lib/Conversion/CascadeToGPU) reads
