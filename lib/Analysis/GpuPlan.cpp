@@ -629,6 +629,11 @@ bool GpuPlan::usesTma() const {
   return llvm::any_of(stages, [](const StagePlan &stage) { return stage.tma; });
 }
 
+bool GpuPlan::usesCpAsync() const {
+  return llvm::any_of(stages,
+                      [](const StagePlan &stage) { return !stage.tma; });
+}
+
 SmallVector<unsigned> GpuPlan::getTmaStages() const {
   SmallVector<unsigned> tmaStages;
   for (auto [i, stage] : llvm::enumerate(stages))

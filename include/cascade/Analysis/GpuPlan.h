@@ -227,6 +227,9 @@ public:
   /// Whether some stage is filled by TMA; the kernel then keeps mbarriers
   /// (getMbarrierCount) in shared memory after the stages.
   bool usesTma() const;
+  /// Whether some stage is filled by cp.async (the kernel then commits and
+  /// waits on cp.async groups).
+  bool usesCpAsync() const;
   /// The TMA stages in order: the kernel's tensor-map arguments.
   SmallVector<unsigned> getTmaStages() const;
   /// mbarriers of a kernel with TMA stages: one for the per-item tiles,

@@ -461,8 +461,7 @@ Value GpuKernelBuilder::stageAddress(int64_t stageIndex) {
 }
 
 void GpuKernelBuilder::emitCopyWait(int32_t keep) {
-  if (llvm::all_of(plan.getStages(),
-                   [](const StagePlan &stage) { return stage.tma; }))
+  if (!plan.usesCpAsync())
     return;
   Value group = nvgpu::DeviceAsyncCreateGroupOp::create(
       b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), ValueRange{});
@@ -1500,8 +1499,7 @@ LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(prologue.thenBlock());
     copiesIf(runs(first, firstClass.never), first, slotOf(first));
-    if (!llvm::all_of(plan.getStages(),
-                      [](const StagePlan &stage) { return stage.tma; }))
+    if (plan.usesCpAsync())
       nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, ValueRange{});
   }
   auto loop = scf::ForOp::create(b, loc, first, last, index(1), loopInits);

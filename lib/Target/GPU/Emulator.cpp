@@ -522,40 +522,39 @@ LogicalResult BlockRun::run() {
                     buffer.shape, -1, "argument #" + std::to_string(i)};
       continue;
     }
+    // Tensor maps are checked below, against their parameters.
     if (isa<LLVM::LLVMPointerType>(type) &&
-        kernel.getArgAttr(i, kTensorMapAttrName)) {
-      FailureOr<SmallVector<TensorMapParameter>> parameters =
-          getTensorMapParameters(kernel);
-      if (failed(parameters))
-        return failure();
-      const TensorMapParameter *parameter = nullptr;
-      for (const TensorMapParameter &p : *parameters)
-        if (p.argument == i)
-          parameter = &p;
-      const EmulatorTensorMap *map = given.tensorMap;
-      if (!map || !map->buffer)
-        return kernel.emitError() << "argument #" << i
-                                  << " is a tensor map but none is given";
-      if (map->buffer != arguments[parameter->operand].buffer)
-        return kernel.emitError()
-               << "the tensor map of argument #" << i
-               << " describes another buffer than operand #"
-               << parameter->operand << "'s";
-      if (ArrayRef<int64_t>(map->box) != ArrayRef<int64_t>(parameter->box) ||
-          map->swizzleBytes != parameter->swizzleBytes)
-        return kernel.emitError()
-               << "the tensor map of argument #" << i
-               << " has another box or swizzle than the kernel's "
-               << kTensorMapAttrName << " says";
-      int64_t handle = kTensorMapHandleBase + i;
-      tensorMaps[handle] = map;
-      (void)setUniform(arg, all, static_cast<double>(handle));
+        kernel.getArgAttr(i, kTensorMapAttrName))
       continue;
-    }
     if (!type.isIntOrIndexOrFloat())
       return kernel.emitError() << "argument #" << i
                                 << " has a type the emulator does not model";
     (void)setUniform(arg, all, given.scalar);
+  }
+  FailureOr<SmallVector<TensorMapParameter>> tensorMapParameters =
+      getTensorMapParameters(kernel);
+  if (failed(tensorMapParameters))
+    return failure();
+  for (const TensorMapParameter &parameter : *tensorMapParameters) {
+    unsigned i = parameter.argument;
+    const EmulatorTensorMap *map = arguments[i].tensorMap;
+    if (!map || !map->buffer)
+      return kernel.emitError() << "argument #" << i
+                                << " is a tensor map but none is given";
+    if (map->buffer != arguments[parameter.operand].buffer)
+      return kernel.emitError()
+             << "the tensor map of argument #" << i
+             << " describes another buffer than operand #"
+             << parameter.operand << "'s";
+    if (ArrayRef<int64_t>(map->box) != ArrayRef<int64_t>(parameter.box) ||
+        map->swizzleBytes != parameter.swizzleBytes)
+      return kernel.emitError()
+             << "the tensor map of argument #" << i
+             << " has another box or swizzle than the kernel's "
+             << kTensorMapAttrName << " says";
+    int64_t handle = kTensorMapHandleBase + i;
+    tensorMaps[handle] = map;
+    (void)setUniform(body.getArgument(i), all, static_cast<double>(handle));
   }
   for (auto [i, attribution] :
        llvm::enumerate(kernel.getWorkgroupAttributions())) {
