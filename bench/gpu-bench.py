@@ -56,6 +56,8 @@ class Kernel:
         self.name = define("KERNEL_NAME").strip('"')
         self.threads = int(define("BLOCK_THREADS"))
         self.shared = int(define("SHARED_BYTES"))
+        # cuLaunchKernel's sharedMemBytes: 0 for static shared memory.
+        self.dynamic_shared = int(define("DYNAMIC_SHARED_BYTES"))
         self.out_ranks = re.findall(
             r"int64_t out_(\w+)", re.search(r"_grid_blocks\(([^)]*)\)", header).group(1))
         self.grid_terms = [(rank, int(tile) + 1) for rank, tile in re.findall(
@@ -80,6 +82,9 @@ class Kernel:
     def ptx_parameter_count(self):
         entry = re.search(rf"\.entry {self.name}\((.*?)\)", self.ptx, re.S)
         return len(re.findall(r"\.param", entry.group(1)))
+
+    def ptx_declares_dynamic_shared(self):
+        return re.search(r"^\.extern \.shared .*\[\];", self.ptx, re.M) is not None
 
 
 def tensor_map_arguments(shape, box, swizzle):
@@ -133,6 +138,11 @@ class Driver:
         self.check(self.lib.cuModuleGetFunction(
             ctypes.byref(function), module, kernel.name.encode()),
             "cuModuleGetFunction")
+        if kernel.dynamic_shared > 48 * 1024:
+            # CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+            self.check(self.lib.cuFuncSetAttribute(
+                function, ctypes.c_int(8), ctypes.c_int(kernel.dynamic_shared)),
+                "cuFuncSetAttribute")
         return function
 
     def tensor_map(self, torch, tensor, box, swizzle):
@@ -159,7 +169,7 @@ class Driver:
         array = (ctypes.c_void_p * len(params))(
             *[ctypes.cast(ctypes.byref(p), ctypes.c_void_p) for p in params])
         self.check(self.lib.cuLaunchKernel(
-            function, blocks, 1, 1, kernel.threads, 1, 1, 0,
+            function, blocks, 1, 1, kernel.threads, 1, 1, kernel.dynamic_shared,
             ctypes.c_void_p(stream), array, None), "cuLaunchKernel")
 
 
@@ -191,6 +201,14 @@ def dry_run(args, workdir):
             for variant in VARIANTS:
                 kernel = Kernel(variant, d, chip, workdir)
                 expected = kernel.ptx_parameter_count()
+                # Dynamic shared memory exactly where the PTX declares it,
+                # and only beyond the 48 KiB a kernel declares statically.
+                if kernel.ptx_declares_dynamic_shared() != (kernel.dynamic_shared > 0) \
+                        or (kernel.dynamic_shared > 0) != (kernel.shared > 48 * 1024):
+                    sys.exit(f"{variant} {chip} D={d}: shared {kernel.shared}, dynamic "
+                             f"{kernel.dynamic_shared}, but the PTX "
+                             f"{'declares' if kernel.ptx_declares_dynamic_shared() else 'does not declare'}"
+                             " dynamic shared memory")
                 for d_, n, b, h in shapes(args.quick):
                     if d_ != d:
                         continue
@@ -205,7 +223,8 @@ def dry_run(args, workdir):
                                  f"built, the PTX entry has {expected}")
                     print(f"{variant} {chip} D={d} N={n} B={b} H={h}: grid "
                           f"{kernel.grid(out)} block {kernel.threads} shared "
-                          f"{kernel.shared} params {len(params)} = PTX {expected}"
+                          f"{kernel.shared} dynamic {kernel.dynamic_shared} "
+                          f"params {len(params)} = PTX {expected}"
                           f" tensor maps {len(kernel.maps)}")
 
 

@@ -6,6 +6,8 @@
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/StringExtras.h"
 
+#include <limits>
+
 using namespace mlir;
 using namespace mlir::cascade;
 
@@ -15,12 +17,15 @@ std::optional<GpuTarget> GpuTarget::byChip(StringRef chip) {
   if (chip == "sm_80") {
     target.computeCapability = 80;
     target.sharedMemoryPerBlockOptIn = 163 * 1024;
+    target.sharedMemoryPerMultiprocessor = 164 * 1024;
   } else if (chip == "sm_86" || chip == "sm_89") {
     target.computeCapability = chip == "sm_86" ? 86 : 89;
     target.sharedMemoryPerBlockOptIn = 99 * 1024;
+    target.sharedMemoryPerMultiprocessor = 100 * 1024;
   } else if (chip == "sm_90a") {
     target.computeCapability = 90;
     target.sharedMemoryPerBlockOptIn = 227 * 1024;
+    target.sharedMemoryPerMultiprocessor = 228 * 1024;
   } else {
     return std::nullopt;
   }
@@ -121,20 +126,56 @@ const GpuEinsumPlan &GpuPlan::getEinsum(EinsumOp einsum) const {
   return it->second;
 }
 
-int64_t GpuPlan::getSharedMemoryBytes() const {
+int64_t
+GpuPlan::layOutSharedMemory(SmallVectorImpl<int64_t> *offsets) const {
   // In declaration order, each buffer at its alignment (what the kernel
-  // sets as llvm.align): a padded tile (D = 80) before a swizzled one
-  // leaves a gap.
+  // sets as llvm.align, or the offset of its view): a padded tile (D = 80)
+  // before a swizzled one leaves a gap.
   int64_t bytes = 0;
   for (const StagePlan &stage : stages) {
     int64_t align = stage.getAlignment();
     bytes = (bytes + align - 1) / align * align;
+    if (offsets)
+      offsets->push_back(bytes);
     bytes += stage.getBytes() * (stage.perKeyStep ? keySlots : 1);
   }
   // The mbarriers: 8 bytes each, 8-byte aligned.
-  if (int64_t barriers = getMbarrierCount())
-    bytes = (bytes + 7) / 8 * 8 + 8 * barriers;
-  return bytes;
+  bytes = (bytes + 7) / 8 * 8;
+  if (offsets)
+    offsets->push_back(bytes);
+  return bytes + 8 * getMbarrierCount();
+}
+
+int64_t GpuPlan::getSharedMemoryBytes() const {
+  return layOutSharedMemory(nullptr);
+}
+
+int64_t GpuPlan::getStageOffset(unsigned stage) const {
+  SmallVector<int64_t> offsets;
+  layOutSharedMemory(&offsets);
+  return offsets[stage];
+}
+
+int64_t GpuPlan::getMbarrierOffset() const {
+  SmallVector<int64_t> offsets;
+  layOutSharedMemory(&offsets);
+  return offsets.back();
+}
+
+int64_t GpuPlan::getSharedBaseAlignment() const {
+  int64_t align = 8;
+  for (const StagePlan &stage : stages)
+    align = std::max(align, stage.getAlignment());
+  return align;
+}
+
+int64_t GpuPlan::getDynamicSharedMemoryBytes() const {
+  if (!usesDynamicSharedMemory())
+    return 0;
+  // The base is 16-byte aligned; aligning it up skips at most this much.
+  int64_t slack = std::max<int64_t>(
+      getSharedBaseAlignment() - kDynamicSharedAlignment, 0);
+  return getSharedMemoryBytes() + slack;
 }
 
 FailureOr<GpuPlan> GpuPlan::compute(func::FuncOp function,
@@ -229,31 +270,43 @@ FailureOr<GpuPlan> GpuPlan::compute(func::FuncOp function,
       hoisted += registers;
     }
   }
-  // Double-buffer the key-side tiles when both copies fit. The mbarriers
-  // of TMA take 8 bytes each: where they would cost the second slot
-  // (sm_90a, D = 128: the tiles alone take exactly 48 KiB), the stages are
-  // filled by cp.async instead; dynamic shared memory beyond 48 KiB would
-  // keep both.
+  // Double-buffer the key-side tiles when both copies fit, and fill the
+  // swizzled stages by TMA where selectTma found a tensor map for them:
+  // the first of these layouts that keeps kBlocksPerMultiprocessor blocks
+  // on an SM wins, else the first the chip allows at all. Up to 48 KiB the
+  // shared memory is static; beyond, dynamic (sm_90a, D = 128: the tiles
+  // take exactly 48 KiB and the mbarriers 24 bytes more).
   SmallVector<StagePlan> withTma = plan.stages;
   SmallVector<StagePlan> withoutTma = plan.stages;
   for (StagePlan &stage : withoutTma)
     stage.tma = false;
-  for (int64_t slots : {2, 1}) {
-    plan.keySlots = slots;
-    plan.stages = withTma;
-    if (plan.getSharedMemoryBytes() <= target.staticSharedMemoryLimit)
-      break;
-    plan.stages = withoutTma;
-    if (plan.getSharedMemoryBytes() <= target.staticSharedMemoryLimit)
-      break;
-  }
-  int64_t bytes = plan.getSharedMemoryBytes();
-  if (bytes > target.staticSharedMemoryLimit)
+  int64_t sharedPerBlock =
+      target.sharedMemoryPerMultiprocessor / kBlocksPerMultiprocessor -
+      GpuTarget::kReservedSharedMemoryPerBlock;
+  auto fits = [&](int64_t limit = std::numeric_limits<int64_t>::max()) {
+    int64_t bytes = plan.getLaunchSharedMemoryBytes();
+    return bytes <= std::min(limit, target.sharedMemoryPerBlockOptIn);
+  };
+  auto choose = [&](int64_t limit) {
+    for (int64_t slots : {2, 1}) {
+      plan.keySlots = slots;
+      for (const SmallVector<StagePlan> *candidate : {&withTma, &withoutTma}) {
+        plan.stages = *candidate;
+        if (fits(limit))
+          return true;
+      }
+    }
+    return false;
+  };
+  if (!choose(sharedPerBlock))
+    choose(target.sharedMemoryPerBlockOptIn);
+  if (!fits())
     return grid.emitError("the staged tiles need ")
-           << bytes << " bytes of shared memory, more than the "
-           << target.staticSharedMemoryLimit
-           << " a block declares statically on " << target.chip
-           << "; use smaller query or key tiles";
+           << plan.getLaunchSharedMemoryBytes()
+           << " bytes of shared memory, more than the "
+           << target.sharedMemoryPerBlockOptIn << " a block may use on "
+           << target.chip << " (with dynamic shared memory); use smaller "
+           << "query or key tiles";
   return plan;
 }
 
@@ -731,18 +784,22 @@ void GpuPlan::annotate() const {
     resultNames.push_back(b.getStringAttr(
         "[" + llvm::join(result.ranks, ", ") + "] " +
         (result.isF32() ? "f32 rows" : "storage tile")));
-  grid->setAttr("cascade.gpu_plan",
-                b.getDictionaryAttr({
-                    b.getNamedAttr("chip", b.getStringAttr(target.chip)),
-                    b.getNamedAttr("warps", b.getI64IntegerAttr(warps)),
-                    b.getNamedAttr("threads",
-                                   b.getI64IntegerAttr(getThreadsPerBlock())),
-                    b.getNamedAttr("shared_bytes",
-                                   b.getI64IntegerAttr(getSharedMemoryBytes())),
-                    b.getNamedAttr("key_slots", b.getI64IntegerAttr(keySlots)),
-                    b.getNamedAttr("stages", b.getArrayAttr(stageNames)),
-                    b.getNamedAttr("results", b.getArrayAttr(resultNames)),
-                }));
+  SmallVector<NamedAttribute> gridEntries = {
+      b.getNamedAttr("chip", b.getStringAttr(target.chip)),
+      b.getNamedAttr("warps", b.getI64IntegerAttr(warps)),
+      b.getNamedAttr("threads", b.getI64IntegerAttr(getThreadsPerBlock())),
+      b.getNamedAttr("shared_bytes",
+                     b.getI64IntegerAttr(getSharedMemoryBytes())),
+      b.getNamedAttr("key_slots", b.getI64IntegerAttr(keySlots)),
+      b.getNamedAttr("stages", b.getArrayAttr(stageNames)),
+      b.getNamedAttr("results", b.getArrayAttr(resultNames)),
+  };
+  // Only a dynamic layout says so: what a launch passes for it.
+  if (usesDynamicSharedMemory())
+    gridEntries.push_back(
+        b.getNamedAttr("dynamic_shared_bytes",
+                       b.getI64IntegerAttr(getDynamicSharedMemoryBytes())));
+  grid->setAttr("cascade.gpu_plan", b.getDictionaryAttr(gridEntries));
   for (auto &[op, plan] : einsums) {
     SmallVector<NamedAttribute> entries = {
         b.getNamedAttr("form", b.getStringAttr(kindName(plan.kind))),

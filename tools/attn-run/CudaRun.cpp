@@ -221,7 +221,12 @@ int mlir::cascade::runOnCuda(func::FuncOp function, ArrayRef<Tensor> inputs,
   cuda::LaunchConfig config;
   config.grid = {static_cast<unsigned>(blocks), 1, 1};
   config.block = {static_cast<unsigned>(built->threadsPerBlock), 1, 1};
-  config.sharedBytes = 0; // The kernel's shared memory is static.
+  // 0 when the kernel's shared memory is static (up to 48 KiB).
+  config.sharedBytes = static_cast<unsigned>(built->dynamicSharedMemoryBytes);
+  if (config.sharedBytes > 48 * 1024)
+    if (llvm::Error err =
+            driver.allowDynamicSharedMemory(*kernel, config.sharedBytes))
+      return fail(llvm::toString(std::move(err)));
   start = std::chrono::steady_clock::now();
   if (blocks > 0) {
     if (llvm::Error err = driver.launch(*kernel, config, parameters))
@@ -257,7 +262,9 @@ int mlir::cascade::runOnCuda(func::FuncOp function, ArrayRef<Tensor> inputs,
                << " target=cuda chip=" << target.chip << " device='"
                << driver.getDeviceName() << "' storage=" << target.storageType
                << " blocks=" << blocks << " threads=" << built->threadsPerBlock
-               << " shared=" << built->sharedMemoryBytes << " -> "
+               << " shared=" << built->sharedMemoryBytes
+               << (built->dynamicSharedMemoryBytes ? " (dynamic)" : "")
+               << " -> "
                << describeShapes(outputs)
                << llvm::format(" compile=%.3fs first-run=%.3fms",
                                compileSeconds, runSeconds * 1e3)

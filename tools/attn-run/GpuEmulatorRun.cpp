@@ -155,6 +155,7 @@ int mlir::cascade::runOnGpuEmulator(func::FuncOp function,
   cascade::gpu::LaunchGeometry geometry;
   geometry.grid = {blocks, 1, 1};
   geometry.block = {threads, 1, 1};
+  geometry.dynamicSharedBytes = built->dynamicSharedMemoryBytes;
   start = std::chrono::steady_clock::now();
   cascade::gpu::EmulatorStatistics executed;
   if (blocks > 0 && failed(cascade::gpu::emulateKernel(kernel, geometry,
@@ -170,6 +171,7 @@ int mlir::cascade::runOnGpuEmulator(func::FuncOp function,
                << " target=cuda-emulator chip=" << target.chip
                << " storage=" << target.storageType << " blocks=" << blocks
                << " threads=" << threads << " shared=" << sharedBytes
+               << (built->dynamicSharedMemoryBytes ? " (dynamic)" : "")
                << " -> " << describeShapes(outputs)
                << llvm::format(" compile=%.3fs emulate=%.3fs", compileSeconds,
                                seconds)

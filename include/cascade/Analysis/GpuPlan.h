@@ -23,13 +23,13 @@
 //     map on fragments;
 //   - the shared-memory staging buffers (which operand, which rows, when they
 //     are loaded: once per item or per key step, with cp.async), their
-//     XOR swizzle (wgmma's 128-byte swizzle) and the block's shared-memory
-//     bytes, checked against the chip's limit;
+//     XOR swizzle (wgmma's 128-byte swizzle), the block's shared-memory
+//     layout and whether it is static (up to 48 KiB) or dynamic (up to the
+//     chip's opt-in limit);
 //   - on sm_90a, S = Q K^T by wgmma.mma_async from the swizzled stages
 //     (WarpgroupShared) where the block is whole warpgroups, and the
 //     swizzled stages filled by TMA on mbarriers (StagePlan::tma) where a
-//     tensor map describes their operand and the mbarriers fit beside two
-//     key slots.
+//     tensor map describes their operand.
 //
 // A cascade whose schedule has no GPU form yet gets a located error that
 // says what is missing. The GPU emitter (lib/Conversion/CascadeToGPU) reads
@@ -60,6 +60,11 @@ struct GpuTarget {
   /// Shared memory per SM with the opt-in (163 KiB on sm_80, 99 KiB on
   /// sm_86/89, 227 KiB on sm_90a): what a multi-stage pipeline may use.
   int64_t sharedMemoryPerBlockOptIn = 163 * 1024;
+  /// Shared memory per SM (164 KiB on sm_80, 100 KiB on sm_86/89, 228 KiB
+  /// on sm_90a), of which each resident block also takes
+  /// kReservedSharedMemoryPerBlock.
+  int64_t sharedMemoryPerMultiprocessor = 164 * 1024;
+  static constexpr int64_t kReservedSharedMemoryPerBlock = 1024;
   /// The chip by name; std::nullopt if unknown.
   static std::optional<GpuTarget> byChip(llvm::StringRef chip);
 };
@@ -238,9 +243,45 @@ public:
   /// The grid's results in order; the first is the attention output, whose
   /// shape lays out the work items.
   ArrayRef<GpuResultPlan> getResults() const { return results; }
-  /// The block's static shared memory: every stage, the per-key-step ones
-  /// once per slot, each at its alignment, then the mbarriers.
+  /// The block's shared memory: every stage, the per-key-step ones once
+  /// per slot, each at its alignment, then the mbarriers.
   int64_t getSharedMemoryBytes() const;
+  /// The byte offset of stage `stage` (its first slot) and of the
+  /// mbarriers in that layout: the workgroup attributions' places when
+  /// the memory is static, the kernel's memref.view shifts from its
+  /// aligned base when it is dynamic.
+  int64_t getStageOffset(unsigned stage) const;
+  int64_t getMbarrierOffset() const;
+  /// Whether the block's shared memory is dynamic: more than the 48 KiB a
+  /// kernel may declare statically, up to the chip's opt-in limit. The
+  /// kernel then carves its stages out of gpu.dynamic_shared_memory, from
+  /// a base it aligns at run time to getSharedBaseAlignment (the PTX
+  /// declaration promises kDynamicSharedAlignment only), and the host
+  /// raises the kernel's dynamic shared memory limit and launches with
+  /// getDynamicSharedMemoryBytes.
+  bool usesDynamicSharedMemory() const {
+    return getSharedMemoryBytes() > target.staticSharedMemoryLimit;
+  }
+  /// Bytes a block of this kernel occupies: its static shared memory, or
+  /// its launch's dynamic shared memory.
+  int64_t getLaunchSharedMemoryBytes() const {
+    return usesDynamicSharedMemory() ? getDynamicSharedMemoryBytes()
+                                     : getSharedMemoryBytes();
+  }
+  /// The blocks per SM the layout is chosen to keep: two 128-thread blocks
+  /// are what the registers allow once a kernel uses more than 168 of them
+  /// (most do at D = 128), so more shared memory than half an SM's would
+  /// cost occupancy that the deeper pipeline does not buy back.
+  static constexpr int64_t kBlocksPerMultiprocessor = 2;
+  /// The largest alignment a stage needs (1024 for a swizzled tile).
+  int64_t getSharedBaseAlignment() const;
+  /// What a launch passes as its dynamic shared memory: the layout's bytes
+  /// plus the slack of aligning the base; 0 when the memory is static.
+  int64_t getDynamicSharedMemoryBytes() const;
+  /// The alignment of the dynamic shared memory global
+  /// (NVVM::kSharedMemoryAlignmentBit, what convert-gpu-to-nvvm looks for;
+  /// `.align 16` in PTX).
+  static constexpr int64_t kDynamicSharedAlignment = 16;
   /// Buffers of each per-key-step stage: 2 when they fit, so that the tiles
   /// of step i + 1 are copied (cp.async) while step i computes; else 1.
   int64_t getKeySlots() const { return keySlots; }
@@ -265,6 +306,9 @@ private:
   LogicalResult planBlockScalar(EinsumOp einsum);
   LogicalResult planMmaShared(EinsumOp einsum, GpuEinsumPlan &plan);
   LogicalResult planMmaRegisters(EinsumOp einsum, GpuEinsumPlan &plan);
+  /// Lays out the stages and mbarriers (see getSharedMemoryBytes); the
+  /// offsets of the stages, then of the mbarriers, into `offsets`.
+  int64_t layOutSharedMemory(SmallVectorImpl<int64_t> *offsets) const;
   /// Moves the MmaShared contractions that sm_90a's wgmma can take to
   /// WarpgroupShared.
   void selectWarpgroupMma();

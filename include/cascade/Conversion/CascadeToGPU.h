@@ -82,7 +82,13 @@ struct GpuKernelModule {
   OwningOpRef<ModuleOp> module;
   std::string kernelName;
   int64_t threadsPerBlock = 0;
+  /// The block's shared memory (the plan's layout), and what a launch
+  /// passes as dynamic shared memory: 0 when the kernel declares it
+  /// statically (up to 48 KiB), else the layout plus the slack of aligning
+  /// its base (GpuPlan::getDynamicSharedMemoryBytes). Above 48 KiB the host
+  /// first raises CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES.
   int64_t sharedMemoryBytes = 0;
+  int64_t dynamicSharedMemoryBytes = 0;
   /// The grid ranks in item order (the last fastest): the dimension of the
   /// first output that gives each extent and the tile it is divided by
   /// (rounding up).

@@ -20,6 +20,12 @@ namespace mlir::cascade {
 /// (cascade/Target/GPU/TensorMap.h reads it).
 constexpr llvm::StringLiteral kTensorMapAttrName = "cascade.tensor_map";
 
+/// The shared-memory global a kernel with dynamic shared memory declares
+/// (external, zero-length, 16-byte aligned): what gpu.dynamic_shared_memory
+/// lowers to (docs/GPU.md, "Dynamic shared memory").
+constexpr llvm::StringLiteral kDynamicSharedMemorySymbol =
+    "__cascade_dynamic_shared_memory";
+
 } // namespace mlir::cascade
 
 #endif // CASCADE_CONVERSION_GPUKERNELATTRIBUTES_H

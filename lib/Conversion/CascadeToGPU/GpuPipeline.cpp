@@ -185,6 +185,7 @@ mlir::cascade::buildGpuKernelModule(func::FuncOp function,
   result.kernelName = getGpuKernelName(copy);
   result.threadsPerBlock = plan->getThreadsPerBlock();
   result.sharedMemoryBytes = plan->getSharedMemoryBytes();
+  result.dynamicSharedMemoryBytes = plan->getDynamicSharedMemoryBytes();
   for (const WorkRankPlan &rank : plan->getSchedule().getWork().ranks)
     result.workDims.push_back({rank.resultDim, rank.tile});
   for (const GpuResultPlan &output : plan->getResults())

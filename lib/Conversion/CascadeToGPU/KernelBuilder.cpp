@@ -72,6 +72,9 @@ public:
 private:
   // Setup.
   LogicalResult createKernel();
+  /// The shared buffers of `types` (the stages, then the mbarriers) as
+  /// views of dynamic shared memory at the plan's offsets.
+  SmallVector<Value> viewDynamicSharedMemory(ArrayRef<Type> types);
   LogicalResult computeExtents();
   void computeItemCoordinates();
   Value index(int64_t value) {
@@ -288,27 +291,52 @@ LogicalResult GpuKernelBuilder::createKernel() {
   unsigned firstTensorMap = inputs.size();
   for (unsigned i = 0; i < plan.getTmaStages().size(); ++i)
     inputs.push_back(LLVM::LLVMPointerType::get(context));
-  SmallVector<Type> workgroup;
+  // The shared buffers: every stage (a slot per key-step buffer), then the
+  // mbarriers. Static shared memory holds them as workgroup attributions;
+  // dynamic shared memory as views at the plan's offsets (below).
+  SmallVector<Type> sharedTypes;
   auto shared = gpu::AddressSpaceAttr::get(context,
                                            gpu::AddressSpace::Workgroup);
   for (const StagePlan &stage : plan.getStages())
-    workgroup.push_back(MemRefType::get(
+    sharedTypes.push_back(MemRefType::get(
         {stage.perKeyStep ? plan.getKeySlots() : 1, stage.getStoredRows(),
          stage.rowPitch},
         storage, MemRefLayoutAttrInterface(), shared));
   if (int64_t count = plan.getMbarrierCount())
-    workgroup.push_back(MemRefType::get({count}, b.getI64Type(),
-                                        MemRefLayoutAttrInterface(), shared));
+    sharedTypes.push_back(MemRefType::get(
+        {count}, b.getI64Type(), MemRefLayoutAttrInterface(), shared));
+  bool dynamicShared = plan.usesDynamicSharedMemory();
   b.setInsertionPointToStart(gpuModule.getBody());
-  kernel = gpu::GPUFuncOp::create(b, loc, getGpuKernelName(source),
-                                  b.getFunctionType(inputs, {}), workgroup);
+  static_assert(GpuPlan::kDynamicSharedAlignment ==
+                    NVVM::kSharedMemoryAlignmentBit / 8,
+                "the plan's slack assumes upstream's alignment");
+  if (dynamicShared) {
+    // The global convert-gpu-to-nvvm lowers gpu.dynamic_shared_memory to
+    // (it takes any zero-length array in shared memory at its alignment).
+    // Upstream makes an internal one, which NVPTX demotes to a one-byte
+    // static `.shared` variable that the dynamic memory is placed after:
+    // the kernel would then reach past the launch's bytes. An external
+    // declaration is PTX's `.extern .shared .align 16 .b8 x[]`, whose
+    // address is the dynamic memory's first byte.
+    LLVM::GlobalOp::create(
+        b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), 0),
+        /*isConstant=*/false, LLVM::Linkage::External,
+        kDynamicSharedMemorySymbol, Attribute(),
+        GpuPlan::kDynamicSharedAlignment,
+        static_cast<unsigned>(NVVM::NVVMMemorySpace::Shared));
+  }
+  kernel = gpu::GPUFuncOp::create(
+      b, loc, getGpuKernelName(source), b.getFunctionType(inputs, {}),
+      dynamicShared ? TypeRange() : TypeRange(sharedTypes));
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-  for (auto [i, stage] : llvm::enumerate(plan.getStages()))
-    kernel.setWorkgroupAttributionAttr(
-        i, "llvm.align", b.getI64IntegerAttr(stage.getAlignment()));
-  if (plan.getMbarrierCount())
-    kernel.setWorkgroupAttributionAttr(plan.getStages().size(), "llvm.align",
-                                       b.getI64IntegerAttr(8));
+  if (!dynamicShared) {
+    for (auto [i, stage] : llvm::enumerate(plan.getStages()))
+      kernel.setWorkgroupAttributionAttr(
+          i, "llvm.align", b.getI64IntegerAttr(stage.getAlignment()));
+    if (plan.getMbarrierCount())
+      kernel.setWorkgroupAttributionAttr(plan.getStages().size(), "llvm.align",
+                                         b.getI64IntegerAttr(8));
+  }
   // What a host encodes each tensor map from: the input it describes, the
   // box (outermost first) and the swizzle.
   tensorMaps.assign(plan.getStages().size(), Value());
@@ -330,12 +358,42 @@ LogicalResult GpuKernelBuilder::createKernel() {
   // The launch geometry the plan fixes, for the host and for ptxas.
   kernel.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(
       {static_cast<int32_t>(plan.getThreadsPerBlock()), 1, 1}));
-  for (unsigned i = 0; i < plan.getStages().size(); ++i)
-    stageBuffers.push_back(kernel.getWorkgroupAttributions()[i]);
-  if (plan.getMbarrierCount())
-    mbarriers = kernel.getWorkgroupAttributions().back();
   b.setInsertionPointToStart(&kernel.getBody().front());
+  SmallVector<Value> sharedBuffers =
+      dynamicShared ? viewDynamicSharedMemory(sharedTypes)
+                    : SmallVector<Value>(kernel.getWorkgroupAttributions());
+  for (unsigned i = 0; i < plan.getStages().size(); ++i)
+    stageBuffers.push_back(sharedBuffers[i]);
+  if (plan.getMbarrierCount())
+    mbarriers = sharedBuffers.back();
   return success();
+}
+
+SmallVector<Value>
+GpuKernelBuilder::viewDynamicSharedMemory(ArrayRef<Type> types) {
+  // gpu.dynamic_shared_memory is upstream's `.extern .shared .align 16`
+  // array, so its base is only known to be 16-byte aligned; the swizzled
+  // stages need 1024 (wgmma descriptors and TMA assume the 128-byte
+  // swizzle's 1024-byte pattern starts at an aligned address). The base is
+  // aligned up here at run time, within the slack the plan adds to the
+  // launch's bytes.
+  auto bytes = MemRefType::get(
+      {ShapedType::kDynamic}, b.getI8Type(), MemRefLayoutAttrInterface(),
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
+  Value memory = gpu::DynamicSharedMemoryOp::create(b, loc, bytes);
+  Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, memory);
+  Value skip = arith::AndIOp::create(
+      b, loc, arith::SubIOp::create(b, loc, index(0), base),
+      index(plan.getSharedBaseAlignment() - 1));
+  SmallVector<Value> views;
+  for (auto [i, type] : llvm::enumerate(types)) {
+    int64_t offset = i < plan.getStages().size() ? plan.getStageOffset(i)
+                                                 : plan.getMbarrierOffset();
+    Value shift = arith::AddIOp::create(b, loc, skip, index(offset));
+    views.push_back(memref::ViewOp::create(b, loc, cast<MemRefType>(type),
+                                           memory, shift, ValueRange{}));
+  }
+  return views;
 }
 
 LogicalResult GpuKernelBuilder::computeExtents() {

@@ -80,10 +80,15 @@ static std::string makeHeader(func::FuncOp function,
      << "/* Threads per block (blockDim.x; y = z = 1). */\n"
      << "#define " << name << "_BLOCK_THREADS " << kernel.threadsPerBlock
      << "\n"
-     << "/* Static shared memory per block, in bytes (no dynamic shared "
-        "memory). */\n"
+     << "/* Shared memory per block, in bytes. */\n"
      << "#define " << name << "_SHARED_BYTES " << kernel.sharedMemoryBytes
-     << "\n\n"
+     << "\n"
+     << "/* cuLaunchKernel's sharedMemBytes: 0 when the kernel declares its "
+        "shared memory\n   statically; above 49152, first raise "
+        "CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES\n   to it "
+        "(cuFuncSetAttribute). */\n"
+     << "#define " << name << "_DYNAMIC_SHARED_BYTES "
+     << kernel.dynamicSharedMemoryBytes << "\n\n"
      << "/* Outputs (the spec's results, in order). */\n"
      << "#define " << name << "_NUM_OUTPUTS " << kernel.outputs.size()
      << "\n\n";
@@ -188,6 +193,7 @@ mlir::cascade::compileCudaKernel(func::FuncOp function,
   info.kernelName = kernel->kernelName;
   info.threadsPerBlock = kernel->threadsPerBlock;
   info.sharedMemoryBytes = kernel->sharedMemoryBytes;
+  info.dynamicSharedMemoryBytes = kernel->dynamicSharedMemoryBytes;
   info.workDims = kernel->workDims;
   info.outputs = kernel->outputs;
   info.storageType = options.storageType;

@@ -42,6 +42,7 @@ struct Driver::Api {
   int (*moduleLoadData)(void **, const void *);
   int (*moduleUnload)(void *);
   int (*moduleGetFunction)(void **, void *, const char *);
+  int (*funcSetAttribute)(void *, int, int);
   int (*memAlloc)(DevicePointer *, size_t);
   int (*memFree)(DevicePointer);
   int (*memcpyHtoD)(DevicePointer, const void *, size_t);
@@ -126,6 +127,7 @@ Expected<std::unique_ptr<Driver>> Driver::load(int ordinal) {
   need(a.moduleLoadData, {"cuModuleLoadData"});
   need(a.moduleUnload, {"cuModuleUnload"});
   need(a.moduleGetFunction, {"cuModuleGetFunction"});
+  need(a.funcSetAttribute, {"cuFuncSetAttribute"});
   need(a.memAlloc, {"cuMemAlloc_v2"});
   need(a.memFree, {"cuMemFree_v2"});
   need(a.memcpyHtoD, {"cuMemcpyHtoD_v2"});
@@ -277,6 +279,18 @@ Expected<Kernel> Driver::loadKernel(llvm::StringRef image,
     return std::move(err);
   }
   return kernel;
+}
+
+Error Driver::allowDynamicSharedMemory(const Kernel &kernel, unsigned bytes) {
+  // cuda.h: CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES. Without it a
+  // launch may ask for 48 KiB at most.
+  constexpr int kMaxDynamicSharedSizeBytes = 8;
+  return check(api->funcSetAttribute(kernel.function,
+                                     kMaxDynamicSharedSizeBytes,
+                                     static_cast<int>(bytes)),
+               "cuFuncSetAttribute(" + kernel.name +
+                   ", MAX_DYNAMIC_SHARED_SIZE_BYTES, " +
+                   std::to_string(bytes) + ")");
 }
 
 void Driver::unload(Kernel &kernel) {

@@ -104,6 +104,9 @@ struct MemrefView {
   /// Index of the block's shared buffer (races are tracked), or -1.
   int shared = -1;
   std::string name;
+  /// gpu.dynamic_shared_memory's bytes: read through memref.view only
+  /// (no data of its own).
+  bool dynamicShared = false;
 };
 
 /// Shared memory of one block, with who touched each element since the
@@ -130,11 +133,14 @@ struct SharedBuffer {
         tmaPhase(size, 0) {}
 };
 
-/// Where a workgroup attribution lies in the block's shared window, for
-/// the addresses wgmma descriptors carry.
+/// Where a shared buffer (a workgroup attribution, or a view of dynamic
+/// shared memory) lies in the block's shared window, for the addresses
+/// wgmma descriptors, TMA and mbarriers carry.
 struct WindowRange {
   uint32_t start = 0, bytes = 0;
   unsigned elementBytes = 2;
+  /// The buffer's memref (a workgroup attribution or a memref.view).
+  Value memref;
 };
 
 /// One committed or open wgmma.mma_async of the block: the accumulator it
@@ -190,6 +196,7 @@ private:
   LogicalResult runWgmma(NVVM::WgmmaMmaAsyncOp op, const Mask &active);
   LogicalResult runTma(NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp op,
                        const Mask &active);
+  LogicalResult runView(memref::ViewOp op, const Mask &active);
   /// The initialised mbarrier thread `thread`'s `pointer` operand of `op`
   /// points at.
   FailureOr<Mbarrier *> getMbarrier(Operation *op, Value pointer,
@@ -255,9 +262,17 @@ private:
   /// Lands thread `t`'s committed groups but the `keep` most recent.
   LogicalResult retireGroups(Operation *op, unsigned t, int64_t keep);
 
-  /// The shared window: attribution i at window[i] (the first at 1024,
-  /// past the 1 KiB the hardware reserves per block on sm_80 and later).
+  /// The shared window: shared buffer i at window[i]; the workgroup
+  /// attributions first (the first at 1024, past the 1 KiB the hardware
+  /// reserves per block on sm_80 and later), then the views of dynamic
+  /// shared memory in the order they were made.
   std::vector<WindowRange> window;
+  /// Where dynamic shared memory starts: 16 bytes past a 1024-byte
+  /// boundary after the attributions. PTX promises the declaration's
+  /// `.align 16` and no more, so a kernel that assumes more (the 128-byte
+  /// swizzle repeats every 1024) goes wrong here rather than by luck on a
+  /// GPU.
+  uint32_t dynamicBase = 0;
   /// Exact 64-bit values per thread (values are held as double, exact
   /// below 2^53 only): the wgmma descriptors, built by llvm.bitcast of
   /// two i32, which nothing else may read (checked at the bitcast).
@@ -311,8 +326,12 @@ FailureOr<MemrefView *> BlockRun::getView(Operation *op, Value memref) {
   auto it = views.find(memref);
   if (it == views.end())
     return op->emitError("the emulator does not model where this memref "
-                         "comes from (kernel arguments and workgroup "
-                         "attributions only)");
+                         "comes from (kernel arguments, workgroup "
+                         "attributions and views of dynamic shared memory "
+                         "only)");
+  if (it->second.dynamicShared)
+    return op->emitError("the emulator reads dynamic shared memory through "
+                         "a memref.view of a static shape only");
   return &it->second;
 }
 
@@ -581,8 +600,12 @@ LogicalResult BlockRun::run() {
     range.start = (next + align - 1) / align * align;
     range.bytes = static_cast<uint32_t>(memref.getNumElements()) *
                   range.elementBytes;
+    range.memref = attribution;
     window.push_back(range);
   }
+  uint32_t staticEnd =
+      window.empty() ? 1024 : window.back().start + window.back().bytes;
+  dynamicBase = (staticEnd + 1023) / 1024 * 1024 + 16;
   return runBlock(body, all, nullptr);
 }
 
@@ -1153,19 +1176,19 @@ LogicalResult BlockRun::runWgmma(NVVM::WgmmaMmaAsyncOp op,
         if (address < range.start || address + 2 > range.start + range.bytes)
           continue;
         if (range.elementBytes != 2)
-          return fail("wgmma reads workgroup attribution #" + Twine(index) +
+          return fail("wgmma reads " + views[range.memref].name +
                       ", whose elements are not 16-bit");
         int64_t at = (address - range.start) / 2;
         SharedBuffer &buffer = shared[index];
         if (buffer.genericWriter[at] >= 0)
           return fail("wgmma reads element " + Twine(at) +
-                      " of workgroup attribution #" + Twine(index) +
+                      " of " + views[range.memref].name +
                       " that thread " + Twine(buffer.genericWriter[at]) +
                       " wrote through the generic proxy with no "
                       "fence.proxy.async since (wgmma reads through the "
                       "async proxy)");
         // A cp.async in flight into it, a race: reported at the op.
-        MemrefView &view = views[kernel.getWorkgroupAttributions()[index]];
+        MemrefView &view = views[window[index].memref];
         if (failed(noteRead(op, view, at, base)))
           return fail("(reported above)");
         ++buffer.asyncReads[at];
@@ -1173,7 +1196,7 @@ LogicalResult BlockRun::runWgmma(NVVM::WgmmaMmaAsyncOp op,
         return static_cast<float>(buffer.data[at]);
       }
       return fail("wgmma reads shared address " + Twine(address) +
-                  ", outside every workgroup attribution");
+                  ", outside every shared buffer");
     };
     ++statistics.wgmma;
     llvm::Expected<WarpgroupRegisters> d = wgmmaM64NK16(
@@ -1190,6 +1213,74 @@ LogicalResult BlockRun::runWgmma(NVVM::WgmmaMmaAsyncOp op,
   return success();
 }
 
+LogicalResult BlockRun::runView(memref::ViewOp op, const Mask &active) {
+  auto source = views.find(op.getSource());
+  if (source == views.end() || !source->second.dynamicShared)
+    return op.emitError("the emulator models memref.view of "
+                        "gpu.dynamic_shared_memory only");
+  MemRefType type = op.getType();
+  if (!type.hasStaticShape() || !type.getLayout().isIdentity())
+    return op.emitError("the emulator models views of dynamic shared memory "
+                        "of a static shape and the identity layout only");
+  // The byte shift must be the same in every thread: each thread's view
+  // is the same buffer.
+  std::optional<int64_t> shift;
+  for (unsigned t = 0; t < numThreads; ++t) {
+    if (!active[t])
+      continue;
+    auto value = static_cast<int64_t>(get(op.getByteShift(), t)[0]);
+    if (shift && *shift != value)
+      return op.emitError() << where(t) << ": the byte shift " << value
+                            << " differs from another thread's " << *shift;
+    shift = value;
+  }
+  if (!shift)
+    return success();
+  unsigned elementBytes = std::max(1u, type.getElementTypeBitWidth() / 8);
+  int64_t bytes = type.getNumElements() * elementBytes;
+  int64_t launched = geometry.dynamicSharedBytes;
+  if (*shift < 0 || *shift + bytes > launched)
+    return op.emitError() << "the view covers bytes [" << *shift << ", "
+                          << *shift + bytes << ") of dynamic shared memory, "
+                          << "but the launch gives " << launched;
+  uint32_t start = dynamicBase + static_cast<uint32_t>(*shift);
+  if (start % elementBytes != 0)
+    return op.emitError() << "the view at shared address " << start
+                          << " is not aligned to its " << elementBytes
+                          << "-byte elements";
+  // The same bytes viewed again as the same type are the same buffer; any
+  // other overlap would alias two typed buffers, which the emulator (one
+  // value per element) does not model.
+  for (const WindowRange &range : window) {
+    if (range.start >= start + bytes || start >= range.start + range.bytes)
+      continue;
+    const MemrefView &other = views[range.memref];
+    if (range.start == start && range.bytes == bytes &&
+        other.elementType == type.getElementType() &&
+        ArrayRef<int64_t>(other.shape) == type.getShape()) {
+      views[op.getResult()] = other;
+      return success();
+    }
+    return op.emitError() << "the view at bytes [" << *shift << ", "
+                          << *shift + bytes << ") of dynamic shared memory "
+                          << "overlaps " << other.name
+                          << " with another type or shape";
+  }
+  shared.emplace_back(type.getNumElements());
+  views[op.getResult()] = {
+      shared.back().data.data(), type.getElementType(),
+      SmallVector<int64_t>(type.getShape()), static_cast<int>(window.size()),
+      "the view at byte " + std::to_string(*shift) +
+          " of dynamic shared memory"};
+  WindowRange range;
+  range.start = start;
+  range.bytes = static_cast<uint32_t>(bytes);
+  range.elementBytes = elementBytes;
+  range.memref = op.getResult();
+  window.push_back(range);
+  return success();
+}
+
 FailureOr<std::pair<unsigned, int64_t>>
 BlockRun::resolveShared(Operation *op, uint32_t address, unsigned bytes,
                         unsigned thread, StringRef what) {
@@ -1199,7 +1290,7 @@ BlockRun::resolveShared(Operation *op, uint32_t address, unsigned bytes,
     if (range.elementBytes != bytes || (address - range.start) % bytes != 0)
       return op->emitError()
              << where(thread) << ": " << what << " shared address "
-             << address << " of workgroup attribution #" << index
+             << address << " of " << views[range.memref].name
              << ", whose elements are not " << bytes
              << "-byte ones at that address";
     return std::make_pair(static_cast<unsigned>(index),
@@ -1208,7 +1299,7 @@ BlockRun::resolveShared(Operation *op, uint32_t address, unsigned bytes,
   }
   return op->emitError() << where(thread) << ": " << what
                          << " shared address " << address
-                         << ", outside every workgroup attribution";
+                         << ", outside every shared buffer";
 }
 
 FailureOr<Mbarrier *> BlockRun::getMbarrier(Operation *op, Value pointer,
@@ -1293,7 +1384,7 @@ BlockRun::runTma(NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp op,
         return failure();
       auto [index, at] = *place;
       SharedBuffer &buffer = shared[index];
-      MemrefView &view = views[kernel.getWorkgroupAttributions()[index]];
+      MemrefView &view = views[window[index].memref];
       if (buffer.asyncReads[at] > 0 || buffer.inFlight[at] > 0 ||
           (buffer.readEpoch[at] == epoch) ||
           (buffer.writeEpoch[at] == epoch && buffer.writer[at] >= 0))
@@ -1617,16 +1708,28 @@ LogicalResult BlockRun::runOp(Operation *op, const Mask &active) {
         return success();
       })
       .Case([&](memref::ExtractAlignedPointerAsIndexOp e) -> LogicalResult {
+        auto dynamic = views.find(e.getSource());
+        if (dynamic != views.end() && dynamic->second.dynamicShared)
+          return setUniform(e.getResult(), active, dynamicBase);
         FailureOr<MemrefView *> view = getView(e, e.getSource());
         if (failed(view))
           return failure();
         if ((*view)->shared < 0)
-          return e.emitError("the emulator models the address of a workgroup "
-                             "attribution only (the shared window that wgmma "
+          return e.emitError("the emulator models the address of shared "
+                             "memory only (the shared window that wgmma "
                              "descriptors address)");
         return setUniform(e.getResult(), active,
                           window[(*view)->shared].start);
       })
+      .Case([&](mlir::gpu::DynamicSharedMemoryOp d) -> LogicalResult {
+        MemrefView &view = views[d.getResult()];
+        view.elementType = d.getType().getElementType();
+        view.shape = {geometry.dynamicSharedBytes};
+        view.name = "dynamic shared memory";
+        view.dynamicShared = true;
+        return success();
+      })
+      .Case([&](memref::ViewOp v) { return runView(v, active); })
       .Case([&](memref::DimOp d) -> LogicalResult {
         FailureOr<MemrefView *> view = getView(d, d.getSource());
         if (failed(view))

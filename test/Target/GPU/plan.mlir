@@ -39,6 +39,15 @@
 // SM90: %LSNAV = cascade.einsum LSNAV[p0, f]
 // SM90-SAME: form = "mma_registers"
 
+// At D = 128 (32-key tiles) the tiles take exactly 48 KiB and the
+// mbarriers 24 bytes more: the layout is dynamic shared memory, launched
+// with 1008 bytes more for aligning its base to 1024; sm_80 (no TMA, no
+// mbarriers) stays static.
+// RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=32},cascade-stream-rank{tile-size=32},cascade-classify-tiles{query-tile=64},cascade-partition-rank{query-tile=64 tile-extents=e=128,f=128},cascade-annotate-plan{target=sm_90a}))" 2>/dev/null | FileCheck %s --check-prefix=DYNAMIC
+// DYNAMIC: cascade.gpu_plan = {chip = "sm_90a", dynamic_shared_bytes = 50184 : i64, key_slots = 2 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 49176 : i64, stages = ["p0xe 64x128 per-item swizzled tma", "m0xe 32x128 per-key-step swizzled tma", "m0xf 32x128 per-key-step swizzled tma"]
+// RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=32},cascade-stream-rank{tile-size=32},cascade-classify-tiles{query-tile=64},cascade-partition-rank{query-tile=64 tile-extents=e=128,f=128},cascade-annotate-plan{target=sm_80}))" 2>/dev/null | FileCheck %s --check-prefix=STATIC
+// STATIC: cascade.gpu_plan = {chip = "sm_80", key_slots = 2 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 49152 : i64
+
 // With 32-row query tiles the block is 2 warps, not a warpgroup: mma.sync
 // (its tiles are still filled by TMA).
 // RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=32},cascade-stream-rank{tile-size=32},cascade-classify-tiles{query-tile=32},cascade-partition-rank{query-tile=32 tile-extents=e=64,f=64},cascade-annotate-plan{target=sm_90a}))" 2>/dev/null | FileCheck %s --check-prefix=HALF

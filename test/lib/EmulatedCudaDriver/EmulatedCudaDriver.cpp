@@ -69,6 +69,8 @@ struct Module {
 struct Function {
   Module *module;
   mlir::gpu::GPUFuncOp kernel;
+  /// CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: 48 KiB until raised.
+  int maxDynamicSharedBytes = 48 * 1024;
 };
 
 struct State {
@@ -105,6 +107,13 @@ int getComputeCapability() {
   if (const char *cc = std::getenv("CASCADE_EMULATED_CC"))
     return std::atoi(cc);
   return 80;
+}
+
+/// Shared memory a block may opt in to (the CUDA programming guide's
+/// table): 163 KiB on 8.0, 99 KiB on 8.6 and 8.9, 227 KiB on 9.0.
+int getSharedMemoryPerBlockOptIn() {
+  int cc = getComputeCapability();
+  return (cc == 80 ? 163 : cc >= 90 ? 227 : 99) * 1024;
 }
 
 /// Reads parameter `index` of `params` as a T (cuLaunchKernel passes each
@@ -242,6 +251,7 @@ int cuDeviceGetAttribute(int *value, int attribute, int device) {
   case 16: *value = 1; return kSuccess;        // multiprocessors
   case 75: *value = cc / 10; return kSuccess;  // compute capability major
   case 76: *value = cc % 10; return kSuccess;  // compute capability minor
+  case 97: *value = getSharedMemoryPerBlockOptIn(); return kSuccess;
   default: return kInvalidValue;
   }
 }
@@ -364,6 +374,26 @@ int cuModuleGetFunction(void **function, void *module, const char *name) {
   return kSuccess;
 }
 
+int cuFuncSetAttribute(void *function, int attribute, int value) {
+  auto *f = static_cast<Function *>(function);
+  if (!f)
+    return kInvalidHandle;
+  // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, the only one the
+  // host sets.
+  if (attribute != 8)
+    return complain(kInvalidValue, "cuFuncSetAttribute: attribute " +
+                                       llvm::Twine(attribute) +
+                                       " is not modelled");
+  if (value < 0 || value > getSharedMemoryPerBlockOptIn())
+    return complain(kInvalidValue,
+                    "cuFuncSetAttribute: " + llvm::Twine(value) +
+                        " bytes of dynamic shared memory, more than the " +
+                        llvm::Twine(getSharedMemoryPerBlockOptIn()) +
+                        " a block may opt in to on this device");
+  f->maxDynamicSharedBytes = value;
+  return kSuccess;
+}
+
 int cuLaunchKernel(void *function, unsigned gridX, unsigned gridY,
                    unsigned gridZ, unsigned blockX, unsigned blockY,
                    unsigned blockZ, unsigned sharedBytes, void *stream,
@@ -372,9 +402,13 @@ int cuLaunchKernel(void *function, unsigned gridX, unsigned gridY,
   if (!f || !params || extra)
     return complain(kInvalidValue, "cuLaunchKernel needs kernelParams and "
                                    "no extra");
-  if (sharedBytes != 0)
-    return complain(kInvalidValue, "dynamic shared memory was asked for; the "
-                                   "kernels' shared memory is static");
+  if (static_cast<int64_t>(sharedBytes) > f->maxDynamicSharedBytes)
+    return complain(kInvalidValue,
+                    "the launch asks for " + llvm::Twine(sharedBytes) +
+                        " bytes of dynamic shared memory, more than the " +
+                        llvm::Twine(f->maxDynamicSharedBytes) +
+                        " the function allows (cuFuncSetAttribute's "
+                        "MAX_DYNAMIC_SHARED_SIZE_BYTES)");
   if (auto known = f->kernel.getKnownBlockSize())
     if ((*known)[0] != static_cast<int>(blockX) || blockY != 1 || blockZ != 1)
       return complain(kInvalidValue,
@@ -512,6 +546,7 @@ int cuLaunchKernel(void *function, unsigned gridX, unsigned gridY,
   cascade::gpu::LaunchGeometry geometry;
   geometry.grid = {gridX, gridY, gridZ};
   geometry.block = {blockX, blockY, blockZ};
+  geometry.dynamicSharedBytes = sharedBytes;
   MLIRContext *context = f->module->context.get();
   ScopedDiagnosticHandler report(context, [](Diagnostic &diagnostic) {
     llvm::errs() << "emulated libcuda: " << diagnostic.getLocation() << ": "

@@ -4,8 +4,9 @@
 // (cascade-to-gpu) and upstream's NVVM pipeline to PTX and a cubin
 // (gpu-module-to-binary, which runs CUDA's ptxas), plus a C header with
 // what a host needs to launch it: the kernel's name, the block size, the
-// static shared memory, the grid (work items) as a function of the output's
-// sizes, and the argument layout (docs/GPU.md, "ABI").
+// shared memory (static, or dynamic with the bytes to launch with), the
+// grid (work items) as a function of the output's sizes, and the argument
+// layout (docs/GPU.md, "ABI").
 //
 //===----------------------------------------------------------------------===//
 
@@ -22,7 +23,10 @@ namespace mlir::cascade {
 struct CudaKernelInfo {
   std::string kernelName;
   int64_t threadsPerBlock = 0;
+  /// The block's shared memory, and what a launch passes as dynamic shared
+  /// memory (0: static; GpuKernelModule).
   int64_t sharedMemoryBytes = 0;
+  int64_t dynamicSharedMemoryBytes = 0;
   /// The grid ranks in item order (the last fastest): which output
   /// dimension gives each extent, and the tile it is divided by (rounding
   /// up).

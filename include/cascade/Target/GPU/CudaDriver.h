@@ -41,6 +41,7 @@ struct Kernel {
 /// One launch's geometry.
 struct LaunchConfig {
   std::array<unsigned, 3> grid = {1, 1, 1}, block = {1, 1, 1};
+  /// Dynamic shared memory per block.
   unsigned sharedBytes = 0;
 };
 
@@ -107,6 +108,10 @@ public:
   llvm::Expected<Kernel> loadKernel(llvm::StringRef image,
                                     llvm::StringRef name);
   void unload(Kernel &kernel);
+  /// Lets launches of `kernel` ask for `bytes` of dynamic shared memory
+  /// (cuFuncSetAttribute's MAX_DYNAMIC_SHARED_SIZE_BYTES): needed above
+  /// 48 KiB, up to the device's opt-in limit.
+  llvm::Error allowDynamicSharedMemory(const Kernel &kernel, unsigned bytes);
 
   /// Launches on the default stream (asynchronously).
   llvm::Error launch(const Kernel &kernel, const LaunchConfig &config,

@@ -3,7 +3,8 @@
 // A SIMT emulator of the kernel IR that is translated to PTX (gpu.func
 // bodies of gpu, nvgpu, vector, memref, arith, math and scf ops): the blocks
 // of a launch one after another, the threads of a block in lock-step, with
-// per-block shared memory (workgroup attributions), barriers, warp shuffles
+// per-block shared memory (workgroup attributions and views of dynamic
+// shared memory), barriers, warp shuffles
 // and the warp-collective tensor-core ops of WarpSemantics.h. It is how the
 // GPU backend is checked on machines without a GPU (docs/GPU.md).
 //
@@ -63,6 +64,10 @@ struct EmulatorArgument {
 
 struct LaunchGeometry {
   std::array<int64_t, 3> grid = {1, 1, 1}, block = {1, 1, 1};
+  /// Bytes of dynamic shared memory per block (cuLaunchKernel's
+  /// sharedMemBytes): what a kernel's views of gpu.dynamic_shared_memory
+  /// may cover.
+  int64_t dynamicSharedBytes = 0;
 };
 
 /// Runs `kernel` over `geometry`. A block's threads are numbered x fastest
