@@ -371,8 +371,9 @@ LogicalResult GpuKernelBuilder::createKernel() {
 
 SmallVector<Value>
 GpuKernelBuilder::viewDynamicSharedMemory(ArrayRef<Type> types) {
-  // gpu.dynamic_shared_memory is upstream's `.extern .shared .align 16`
-  // array, so its base is only known to be 16-byte aligned; the swizzled
+  // gpu.dynamic_shared_memory lowers to the `.extern .shared .align 16`
+  // array declared above, so its base is only known to be 16-byte aligned
+  // (the driver places it after the static shared memory); the swizzled
   // stages need 1024 (wgmma descriptors and TMA assume the 128-byte
   // swizzle's 1024-byte pattern starts at an aligned address). The base is
   // aligned up here at run time, within the slack the plan adds to the
