@@ -48,6 +48,16 @@
 // RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=32},cascade-stream-rank{tile-size=32},cascade-classify-tiles{query-tile=64},cascade-partition-rank{query-tile=64 tile-extents=e=128,f=128},cascade-annotate-plan{target=sm_80}))" 2>/dev/null | FileCheck %s --check-prefix=STATIC
 // STATIC: cascade.gpu_plan = {chip = "sm_80", key_slots = 2 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 49152 : i64
 
+// 64-key tiles at D = 128: two slots take 80 KiB. sm_80 has 164 KiB per
+// SM, so two such blocks still fit (82928 launched bytes each, with 1 KiB
+// reserved per block); sm_86 has 100 KiB, where the second slot would cost
+// a block per SM, so the plan keeps one slot in 48 KiB of static shared
+// memory rather than 80 KiB of dynamic.
+// RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=64},cascade-stream-rank{tile-size=64},cascade-classify-tiles{query-tile=64},cascade-partition-rank{query-tile=64 tile-extents=e=128,f=128},cascade-annotate-plan{target=sm_80}))" 2>/dev/null | FileCheck %s --check-prefix=TWOBLOCKS80
+// TWOBLOCKS80: cascade.gpu_plan = {chip = "sm_80", dynamic_shared_bytes = 82928 : i64, key_slots = 2 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 81920 : i64
+// RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=64},cascade-stream-rank{tile-size=64},cascade-classify-tiles{query-tile=64},cascade-partition-rank{query-tile=64 tile-extents=e=128,f=128},cascade-annotate-plan{target=sm_86}))" 2>/dev/null | FileCheck %s --check-prefix=TWOBLOCKS86
+// TWOBLOCKS86: cascade.gpu_plan = {chip = "sm_86", key_slots = 1 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 49152 : i64
+
 // With 32-row query tiles the block is 2 warps, not a warpgroup: mma.sync
 // (its tiles are still filled by TMA).
 // RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=32},cascade-stream-rank{tile-size=32},cascade-classify-tiles{query-tile=32},cascade-partition-rank{query-tile=32 tile-extents=e=64,f=64},cascade-annotate-plan{target=sm_90a}))" 2>/dev/null | FileCheck %s --check-prefix=HALF
