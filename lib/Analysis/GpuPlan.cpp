@@ -6,8 +6,6 @@
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/StringExtras.h"
 
-#include <limits>
-
 using namespace mlir;
 using namespace mlir::cascade;
 
@@ -150,16 +148,10 @@ int64_t GpuPlan::getSharedMemoryBytes() const {
   return layOutSharedMemory(nullptr);
 }
 
-int64_t GpuPlan::getStageOffset(unsigned stage) const {
+SmallVector<int64_t> GpuPlan::getSharedMemoryOffsets() const {
   SmallVector<int64_t> offsets;
   layOutSharedMemory(&offsets);
-  return offsets[stage];
-}
-
-int64_t GpuPlan::getMbarrierOffset() const {
-  SmallVector<int64_t> offsets;
-  layOutSharedMemory(&offsets);
-  return offsets.back();
+  return offsets;
 }
 
 int64_t GpuPlan::getSharedBaseAlignment() const {
@@ -283,9 +275,8 @@ FailureOr<GpuPlan> GpuPlan::compute(func::FuncOp function,
   int64_t sharedPerBlock =
       target.sharedMemoryPerMultiprocessor / kBlocksPerMultiprocessor -
       GpuTarget::kReservedSharedMemoryPerBlock;
-  auto fits = [&](int64_t limit = std::numeric_limits<int64_t>::max()) {
-    int64_t bytes = plan.getLaunchSharedMemoryBytes();
-    return bytes <= std::min(limit, target.sharedMemoryPerBlockOptIn);
+  auto fits = [&](int64_t limit) {
+    return plan.getLaunchSharedMemoryBytes() <= limit;
   };
   auto choose = [&](int64_t limit) {
     for (int64_t slots : {2, 1}) {
@@ -298,13 +289,12 @@ FailureOr<GpuPlan> GpuPlan::compute(func::FuncOp function,
     }
     return false;
   };
-  if (!choose(sharedPerBlock))
-    choose(target.sharedMemoryPerBlockOptIn);
-  if (!fits())
+  int64_t optIn = target.sharedMemoryPerBlockOptIn;
+  if (!choose(std::min(sharedPerBlock, optIn)) && !choose(optIn))
     return grid.emitError("the staged tiles need ")
            << plan.getLaunchSharedMemoryBytes()
            << " bytes of shared memory, more than the "
-           << target.sharedMemoryPerBlockOptIn << " a block may use on "
+           << optIn << " a block may use on "
            << target.chip << " (with dynamic shared memory); use smaller "
            << "query or key tiles";
   return plan;

@@ -246,12 +246,11 @@ public:
   /// The block's shared memory: every stage, the per-key-step ones once
   /// per slot, each at its alignment, then the mbarriers.
   int64_t getSharedMemoryBytes() const;
-  /// The byte offset of stage `stage` (its first slot) and of the
-  /// mbarriers in that layout: the workgroup attributions' places when
-  /// the memory is static, the kernel's memref.view shifts from its
-  /// aligned base when it is dynamic.
-  int64_t getStageOffset(unsigned stage) const;
-  int64_t getMbarrierOffset() const;
+  /// The byte offsets in that layout of every stage (its first slot), then
+  /// of the mbarriers: the workgroup attributions' places when the memory
+  /// is static, the kernel's memref.view shifts from its aligned base when
+  /// it is dynamic.
+  SmallVector<int64_t> getSharedMemoryOffsets() const;
   /// Whether the block's shared memory is dynamic: more than the 48 KiB a
   /// kernel may declare statically, up to the chip's opt-in limit. The
   /// kernel then carves its stages out of gpu.dynamic_shared_memory, from

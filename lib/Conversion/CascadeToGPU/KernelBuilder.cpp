@@ -387,9 +387,7 @@ GpuKernelBuilder::viewDynamicSharedMemory(ArrayRef<Type> types) {
       b, loc, arith::SubIOp::create(b, loc, index(0), base),
       index(plan.getSharedBaseAlignment() - 1));
   SmallVector<Value> views;
-  for (auto [i, type] : llvm::enumerate(types)) {
-    int64_t offset = i < plan.getStages().size() ? plan.getStageOffset(i)
-                                                 : plan.getMbarrierOffset();
+  for (auto [type, offset] : llvm::zip(types, plan.getSharedMemoryOffsets())) {
     Value shift = arith::AddIOp::create(b, loc, skip, index(offset));
     views.push_back(memref::ViewOp::create(b, loc, cast<MemRefType>(type),
                                            memory, shift, ValueRange{}));
