@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "cascade/Analysis/GpuPlan.h"
+#include "cascade/Analysis/GpuStatePlan.h"
 #include "cascade/Analysis/SchedulePlan.h"
 #include "cascade/Transforms/Passes.h"
 
@@ -30,6 +31,13 @@ struct AnnotatePlan
     if (!isCascadeFunction(function))
       return;
     if (std::optional<GpuTarget> gpu = GpuTarget::byChip(target)) {
+      if (GpuStatePlan::appliesTo(function)) {
+        FailureOr<GpuStatePlan> plan = GpuStatePlan::compute(function, *gpu);
+        if (failed(plan))
+          return signalPassFailure();
+        plan->annotate();
+        return;
+      }
       FailureOr<GpuPlan> plan = GpuPlan::compute(function, *gpu);
       if (failed(plan))
         return signalPassFailure();

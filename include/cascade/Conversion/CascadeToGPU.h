@@ -31,6 +31,7 @@
 namespace mlir::cascade {
 
 class GpuPlan;
+class GpuStatePlan;
 
 /// The GPU target's options, typed (what attn-run and attn-compile fill).
 struct GpuTargetOptions {
@@ -66,6 +67,11 @@ std::string getGpuKernelName(func::FuncOp function);
 /// left in place (the host side reads it).
 LogicalResult buildGpuKernel(func::FuncOp function, const GpuPlan &plan,
                              Type storageType);
+
+/// The same for a schedule with a state phase (GpuStatePlan: one block per
+/// (b, h) on CUDA cores, the state advanced lazily before each query tile).
+LogicalResult buildGpuStateKernel(func::FuncOp function,
+                                  const GpuStatePlan &plan, Type storageType);
 
 /// One output of a kernel: the spec's result of the same position.
 struct GpuKernelOutput {

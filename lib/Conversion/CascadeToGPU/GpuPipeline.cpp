@@ -1,6 +1,7 @@
 //===- GpuPipeline.cpp - cascade-to-gpu and its kernel pass ---------------===//
 
 #include "cascade/Analysis/GpuPlan.h"
+#include "cascade/Analysis/GpuStatePlan.h"
 #include "cascade/Conversion/CascadeToCPU.h"
 #include "cascade/Conversion/CascadeToGPU.h"
 #include "cascade/Conversion/Passes.h"
@@ -93,6 +94,14 @@ struct LowerToGpuKernel
       if (isCascadeFunction(function))
         functions.push_back(function);
     for (func::FuncOp function : functions) {
+      if (GpuStatePlan::appliesTo(function)) {
+        FailureOr<GpuStatePlan> plan = GpuStatePlan::compute(function, *target);
+        if (failed(plan) ||
+            failed(buildGpuStateKernel(function, *plan, storage)))
+          return signalPassFailure();
+        function.erase();
+        continue;
+      }
       FailureOr<GpuPlan> plan = GpuPlan::compute(function, *target);
       if (failed(plan) || failed(buildGpuKernel(function, *plan, storage)))
         return signalPassFailure();
@@ -172,24 +181,44 @@ mlir::cascade::buildGpuKernelModule(func::FuncOp function,
   addCpuSchedulingPasses(schedule.nest<func::FuncOp>(), scheduleOptions);
   if (failed(schedule.run(*result.module)))
     return failure();
-  FailureOr<GpuPlan> plan =
-      GpuPlan::compute(copy, *GpuTarget::byChip(options.chip));
-  if (failed(plan))
-    return failure();
   Builder builder(context);
   Type storage = options.storageType == "bf16"
                      ? Type(builder.getBF16Type())
                      : Type(builder.getF16Type());
-  if (failed(buildGpuKernel(copy, *plan, storage)))
-    return failure();
+  const GpuTarget &target = *GpuTarget::byChip(options.chip);
   result.kernelName = getGpuKernelName(copy);
-  result.threadsPerBlock = plan->getThreadsPerBlock();
-  result.sharedMemoryBytes = plan->getSharedMemoryBytes();
-  result.dynamicSharedMemoryBytes = plan->getDynamicSharedMemoryBytes();
-  for (const WorkRankPlan &rank : plan->getSchedule().getWork().ranks)
-    result.workDims.push_back({rank.resultDim, rank.tile});
-  for (const GpuResultPlan &output : plan->getResults())
-    result.outputs.push_back({output.ranks, output.isF32()});
+  auto outputRanks = [&](unsigned i) {
+    SmallVector<std::string> ranks;
+    GridOp grid = cast<GridOp>(
+        copy.getBody().front().getTerminator()->getOperand(i).getDefiningOp());
+    for (StringRef rank : cast<ArrayAttr>(grid.getOutputs()[i])
+                              .getAsValueRange<StringAttr>())
+      ranks.push_back(rank.str());
+    return ranks;
+  };
+  if (GpuStatePlan::appliesTo(copy)) {
+    FailureOr<GpuStatePlan> plan = GpuStatePlan::compute(copy, target);
+    if (failed(plan) || failed(buildGpuStateKernel(copy, *plan, storage)))
+      return failure();
+    result.threadsPerBlock = plan->getThreadsPerBlock();
+    result.sharedMemoryBytes = plan->getSharedMemoryBytes();
+    result.dynamicSharedMemoryBytes = plan->getDynamicSharedMemoryBytes();
+    for (const WorkRankPlan &rank : plan->getSchedule().getWork().ranks)
+      result.workDims.push_back({rank.resultDim, rank.tile});
+    for (unsigned i = 0; i < copy.getNumResults(); ++i)
+      result.outputs.push_back({outputRanks(i), plan->isF32Result(i)});
+  } else {
+    FailureOr<GpuPlan> plan = GpuPlan::compute(copy, target);
+    if (failed(plan) || failed(buildGpuKernel(copy, *plan, storage)))
+      return failure();
+    result.threadsPerBlock = plan->getThreadsPerBlock();
+    result.sharedMemoryBytes = plan->getSharedMemoryBytes();
+    result.dynamicSharedMemoryBytes = plan->getDynamicSharedMemoryBytes();
+    for (const WorkRankPlan &rank : plan->getSchedule().getWork().ranks)
+      result.workDims.push_back({rank.resultDim, rank.tile});
+    for (const GpuResultPlan &output : plan->getResults())
+      result.outputs.push_back({output.ranks, output.isF32()});
+  }
   copy.erase();
   PassManager cleanup(context);
   cleanup.addPass(createCascadeGpuExpToExp2());

@@ -27,6 +27,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "KernelScalars.h"
+
 #include "cascade/Analysis/GpuPlan.h"
 #include "cascade/Conversion/CascadeToGPU.h"
 #include "cascade/Conversion/GpuKernelAttributes.h"
@@ -254,10 +256,6 @@ std::string mlir::cascade::getGpuKernelName(func::FuncOp function) {
 //===----------------------------------------------------------------------===//
 // Setup
 //===----------------------------------------------------------------------===//
-
-static Type kernelElementType(Type spec, Type storage) {
-  return isa<FloatType>(spec) ? storage : spec;
-}
 
 LogicalResult GpuKernelBuilder::createKernel() {
   MLIRContext *context = source.getContext();
@@ -861,28 +859,6 @@ Value GpuKernelBuilder::insideKeys(const FragmentLayout &layout,
     return Value();
   return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
                                element.column, keyValid);
-}
-
-static Value convertScalar(OpBuilder &b, Location loc, Value value,
-                           Type type) {
-  Type from = value.getType();
-  if (from == type)
-    return value;
-  if (from.isIndex()) {
-    if (isa<FloatType>(type))
-      return arith::SIToFPOp::create(
-          b, loc, type,
-          arith::IndexCastOp::create(b, loc, b.getI64Type(), value));
-    return arith::IndexCastOp::create(b, loc, type, value);
-  }
-  if (isa<FloatType>(from) && isa<FloatType>(type)) {
-    if (from.getIntOrFloatBitWidth() < type.getIntOrFloatBitWidth())
-      return arith::ExtFOp::create(b, loc, type, value);
-    return arith::TruncFOp::create(b, loc, type, value);
-  }
-  if (isa<IntegerType>(from) && isa<FloatType>(type))
-    return arith::SIToFPOp::create(b, loc, type, value);
-  return value;
 }
 
 Value GpuKernelBuilder::operandElement(EinsumOp einsum, unsigned operand,

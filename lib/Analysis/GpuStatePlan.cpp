@@ -1,0 +1,418 @@
+//===- GpuStatePlan.cpp - A schedule with a state phase on a GPU ----------===//
+
+#include "cascade/Analysis/GpuStatePlan.h"
+
+#include "mlir/IR/AffineExprVisitor.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringSet.h"
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+/// Whether `expr` never decreases as dimension `dim` grows (every other
+/// dimension and symbol held fixed).
+static bool isNondecreasingIn(AffineExpr expr, unsigned dim) {
+  if (!expr.isFunctionOfDim(dim))
+    return true;
+  auto binary = dyn_cast<AffineBinaryOpExpr>(expr);
+  if (!binary)
+    return true; // The dimension itself.
+  AffineExpr lhs = binary.getLHS(), rhs = binary.getRHS();
+  switch (expr.getKind()) {
+  case AffineExprKind::Add:
+    return isNondecreasingIn(lhs, dim) && isNondecreasingIn(rhs, dim);
+  case AffineExprKind::Mul: {
+    auto factor = dyn_cast<AffineConstantExpr>(rhs);
+    return factor && factor.getValue() >= 0 && isNondecreasingIn(lhs, dim);
+  }
+  case AffineExprKind::FloorDiv:
+  case AffineExprKind::CeilDiv: {
+    auto divisor = dyn_cast<AffineConstantExpr>(rhs);
+    return divisor && divisor.getValue() > 0 && isNondecreasingIn(lhs, dim);
+  }
+  default:
+    return false;
+  }
+}
+
+bool GpuStatePlan::appliesTo(func::FuncOp function) {
+  auto grids = function.getBody().front().getOps<GridOp>();
+  return std::distance(grids.begin(), grids.end()) > 1;
+}
+
+bool GpuStatePlan::isF32Result(unsigned index) const {
+  auto yield = cast<YieldOp>(schedule->getGrid().getBodyBlock().getTerminator());
+  return cast<RankedTensorType>(yield.getValues()[index].getType()).getRank() ==
+         1;
+}
+
+const GpuStateRead *GpuStatePlan::getStateRead(EinsumOp reader,
+                                               unsigned operand) const {
+  for (const GpuStateRead &read : reads)
+    if (read.reader == reader && read.operand == operand)
+      return &read;
+  return nullptr;
+}
+
+int64_t GpuStatePlan::getOffset(Value value) const {
+  auto it = offsets.find(value);
+  assert(it != offsets.end() && "a tensor the plan placed no buffer for");
+  return it->second;
+}
+
+LogicalResult GpuStatePlan::checkStateGrid() {
+  WorkPlan work = schedule->getWork();
+  GridOp state = work.stateGrid;
+  if (!work.keyPartition || !work.queryPartition)
+    return state.emitError("the GPU backend needs the query and the key rank "
+                           "partitioned (cascade-partition-rank)");
+  for (Operation &op : state.getBodyBlock()) {
+    if (isa<EinsumOp, YieldOp>(op))
+      continue;
+    auto iterate = dyn_cast<IterateOp>(op);
+    if (!iterate || stateIterate)
+      return op.emitError("no GPU form yet for a state phase other than "
+                          "initial values and one key iterate");
+    stateIterate = iterate;
+  }
+  if (!stateIterate || stateIterate.getRank() != work.keyPartition.getOuter())
+    return state.emitError("no GPU form yet for a state phase without a key "
+                           "iterate over '")
+           << work.keyPartition.getOuter() << "'";
+  // Einsums after the iterate would read the final state before the query
+  // tiles run: none is expected, and the lazy walk has no place for them.
+  for (Operation *op = stateIterate->getNextNode(); op; op = op->getNextNode())
+    if (isa<EinsumOp>(op))
+      return op->emitError("no GPU form yet for an Einsum after the state "
+                           "phase's key iterate");
+  for (Operation &op : stateIterate.getBodyBlock())
+    if (!isa<EinsumOp, YieldOp>(op))
+      return op.emitError("no GPU form yet for '")
+             << op.getName() << "' in the state phase's key iterate";
+  // A stacked entry must be the carried value after its step: then the
+  // carried buffer after s steps is the stack's entry s - 1.
+  auto yield = cast<YieldOp>(stateIterate.getBodyBlock().getTerminator());
+  unsigned carried = stateIterate.getInits().size();
+  for (unsigned j = carried; j < yield.getValues().size(); ++j)
+    if (!llvm::is_contained(yield.getValues().take_front(carried),
+                            yield.getValues()[j]))
+      return stateIterate.emitError("no GPU form yet for a stacked value "
+                                    "that is not also carried");
+  for (Operation &op : schedule->getGrid().getBodyBlock())
+    if (isa<GridOp>(op))
+      return op.emitError("no GPU form yet for a nested grid");
+  return success();
+}
+
+LogicalResult GpuStatePlan::findStateReads() {
+  WorkPlan work = schedule->getWork();
+  GridOp state = work.stateGrid;
+  GridOp grid = schedule->getGrid();
+  auto stateYield = cast<YieldOp>(state.getBodyBlock().getTerminator());
+  auto iterateYield =
+      cast<YieldOp>(stateIterate.getBodyBlock().getTerminator());
+  unsigned carriedCount = stateIterate.getInits().size();
+  llvm::StringSet<> workRanks;
+  for (const WorkRankPlan &rank : work.ranks)
+    workRanks.insert(rank.rank);
+  StringRef queryOuter = work.queryPartition.getOuter();
+  std::optional<AffineExpr> step;
+  WalkResult walked = grid.getBodyBlock().walk([&](EinsumOp einsum) {
+    for (auto [operand, input] : llvm::enumerate(einsum.getInputs())) {
+      auto result = dyn_cast<OpResult>(input);
+      if (!result || result.getOwner() != state.getOperation())
+        continue;
+      GpuStateRead read;
+      read.reader = einsum;
+      read.operand = operand;
+      // The grid result is an iterate result: carried i, or stacked j
+      // (the carried value it equals).
+      auto iterateResult =
+          cast<OpResult>(stateYield.getValues()[result.getResultNumber()]);
+      unsigned number = iterateResult.getResultNumber();
+      read.stacked = number >= carriedCount;
+      read.carried = number;
+      if (read.stacked) {
+        Value entry = iterateYield.getValues()[number];
+        read.carried =
+            llvm::find(iterateYield.getValues().take_front(carriedCount),
+                       entry) -
+            iterateYield.getValues().begin();
+      }
+      auto ranks = cast<ArrayAttr>(
+          state.getOutputs()[result.getResultNumber()]);
+      AffineMap map =
+          cast<AffineMapAttr>(einsum.getIndexingMaps()[operand]).getValue();
+      std::optional<unsigned> stepDim;
+      for (auto [d, rank] :
+           llvm::enumerate(ranks.getAsValueRange<StringAttr>())) {
+        if (workRanks.contains(rank))
+          continue;
+        if (read.stacked && rank == stateIterate.getRank())
+          stepDim = d;
+        else
+          read.tileDims.push_back(d);
+      }
+      if (!read.stacked) {
+        finalRead = true;
+        reads.push_back(std::move(read));
+        continue;
+      }
+      if (einsum->getParentOp() != grid.getOperation()) {
+        einsum.emitError("no GPU form yet for a stacked state read inside "
+                         "the key loop (a step per key tile)");
+        return WalkResult::interrupt();
+      }
+      // The step in terms of (query tile, work ranks)[named extents].
+      SmallVector<AffineExpr> dims, symbols;
+      MLIRContext *context = einsum.getContext();
+      for (StringRef rank : einsum.getRanks().getAsValueRange<StringAttr>()) {
+        if (rank == queryOuter) {
+          dims.push_back(getAffineDimExpr(0, context));
+          continue;
+        }
+        auto at = llvm::find_if(work.ranks, [&](const WorkRankPlan &w) {
+          return w.rank == rank;
+        });
+        // A rank that varies within the tile: bound to a constant that
+        // makes any use of it below an error.
+        dims.push_back(at == work.ranks.end()
+                           ? getAffineConstantExpr(-1, context)
+                           : getAffineDimExpr(1 + (at - work.ranks.begin()),
+                                              context));
+      }
+      for (StringRef name : einsum.getSymbols().getAsValueRange<StringAttr>()) {
+        auto at = llvm::find(stepSymbols, name);
+        if (at == stepSymbols.end()) {
+          stepSymbols.push_back(name.str());
+          at = stepSymbols.end() - 1;
+        }
+        symbols.push_back(
+            getAffineSymbolExpr(at - stepSymbols.begin(), context));
+      }
+      AffineExpr original = map.getResult(*stepDim);
+      for (auto [d, rank] :
+           llvm::enumerate(einsum.getRanks().getAsValueRange<StringAttr>()))
+        if (rank != queryOuter && !workRanks.contains(rank) &&
+            original.isFunctionOfDim(d)) {
+          einsum.emitError("no GPU form yet for a stacked state read at a "
+                           "step that varies with rank '")
+              << rank << "' within the query tile";
+          return WalkResult::interrupt();
+        }
+      AffineExpr expr = simplifyAffineExpr(
+          original.replaceDimsAndSymbols(dims, symbols),
+          1 + work.ranks.size(), stepSymbols.size());
+      if (!isNondecreasingIn(expr, 0)) {
+        einsum.emitError("no GPU form yet for a stacked state read whose "
+                         "step can decrease from one query tile to the next");
+        return WalkResult::interrupt();
+      }
+      if (step && *step != expr) {
+        einsum.emitError("no GPU form yet for stacked state reads at two "
+                         "different steps of one query tile");
+        return WalkResult::interrupt();
+      }
+      step = expr;
+      reads.push_back(std::move(read));
+    }
+    return WalkResult::advance();
+  });
+  if (walked.wasInterrupted())
+    return failure();
+  if (step)
+    stepMap = AffineMap::get(1 + work.ranks.size(), stepSymbols.size(), *step);
+  return success();
+}
+
+LogicalResult GpuStatePlan::placeBuffers() {
+  GridOp state = schedule->getWork().stateGrid;
+  GridOp grid = schedule->getGrid();
+  // Program order: the state phase, then the query grid; an iterate spans
+  // [begin, end] around its body. The state steps run before each query
+  // tile's body, when none of the query grid's buffers is live, so their
+  // temporaries may share memory with the query grid's.
+  llvm::DenseMap<Operation *, int64_t> position;
+  llvm::DenseMap<Operation *, int64_t> iterateEnd;
+  int64_t next = 0;
+  std::function<void(Block &)> number = [&](Block &block) {
+    for (Operation &op : block) {
+      position[&op] = next++;
+      if (auto iterate = dyn_cast<IterateOp>(op)) {
+        number(iterate.getBodyBlock());
+        iterateEnd[&op] = next++;
+      }
+    }
+  };
+  number(state.getBodyBlock());
+  number(grid.getBodyBlock());
+  const int64_t forever = next + 1;
+
+  struct Interval {
+    Value value;
+    int64_t start, end, floats;
+  };
+  SmallVector<Interval> intervals;
+  llvm::DenseMap<Value, Value> aliasOf;
+  // The last position `value` (defined at `start`) is read at: a read
+  // inside an iterate the definition is outside of lasts until that
+  // iterate ends (its next step reads it again).
+  auto lastUse = [&](Value value, Operation *defScope) {
+    int64_t end = 0;
+    for (Operation *user : value.getUsers()) {
+      if (isa<YieldOp>(user) && isa<GridOp>(user->getParentOp())) {
+        // The query grid's yield: stored after the body.
+        end = std::max(end, position.lookup(user));
+        continue;
+      }
+      int64_t at = position.lookup(user);
+      if (isa<YieldOp>(user))
+        at = iterateEnd.lookup(user->getParentOp());
+      for (Operation *scope = user->getParentOp(); scope;
+           scope = scope->getParentOp()) {
+        if (scope == defScope || isa<GridOp, func::FuncOp>(scope))
+          break;
+        if (isa<IterateOp>(scope))
+          at = std::max(at, iterateEnd.lookup(scope));
+      }
+      end = std::max(end, at);
+    }
+    return end;
+  };
+  auto floatsOf = [&](Value value) -> FailureOr<int64_t> {
+    auto type = cast<RankedTensorType>(value.getType());
+    if (!type.hasStaticShape())
+      return failure();
+    return type.getNumElements();
+  };
+  auto add = [&](Value value, int64_t start, int64_t end) -> LogicalResult {
+    FailureOr<int64_t> floats = floatsOf(value);
+    if (failed(floats))
+      return emitError(value.getLoc(), "no GPU form yet for a tensor of a "
+                                       "work item with a run-time shape");
+    intervals.push_back({value, start, end, *floats});
+    return success();
+  };
+  LogicalResult result = success();
+  auto visit = [&](Block &block, auto &self) -> void {
+    for (Operation &op : block) {
+      if (auto einsum = dyn_cast<EinsumOp>(op)) {
+        if (failed(add(einsum.getResult(), position.lookup(&op),
+                       lastUse(einsum.getResult(), op.getParentOp()))))
+          result = failure();
+        continue;
+      }
+      auto iterate = dyn_cast<IterateOp>(op);
+      if (!iterate)
+        continue;
+      bool isState = iterate == stateIterate;
+      for (auto [argument, carried] :
+           llvm::zip(iterate.getBodyBlock().getArguments(),
+                     iterate.getCarriedResults())) {
+        int64_t end = isState ? forever
+                              : std::max({iterateEnd.lookup(iterate),
+                                          lastUse(argument, iterate),
+                                          lastUse(carried, nullptr)});
+        if (failed(add(argument, position.lookup(iterate), end)))
+          result = failure();
+        aliasOf[carried] = argument;
+      }
+      self(iterate.getBodyBlock(), self);
+    }
+  };
+  visit(state.getBodyBlock(), visit);
+  visit(grid.getBodyBlock(), visit);
+  if (failed(result))
+    return failure();
+  // First fit, in order of definition; offsets 16-byte aligned.
+  llvm::stable_sort(intervals, [](const Interval &a, const Interval &b) {
+    return a.start < b.start;
+  });
+  SmallVector<std::pair<int64_t, const Interval *>> placed;
+  for (const Interval &interval : intervals) {
+    int64_t offset = 0;
+    bool moved = true;
+    while (moved) {
+      moved = false;
+      for (auto [at, other] : placed) {
+        bool liveTogether =
+            other->start <= interval.end && interval.start <= other->end;
+        bool overlaps =
+            at < offset + interval.floats && offset < at + other->floats;
+        if (liveTogether && overlaps) {
+          offset = llvm::alignTo(at + other->floats, 4);
+          moved = true;
+        }
+      }
+    }
+    placed.push_back({offset, &interval});
+    offsets[interval.value] = offset;
+    sharedFloats = std::max(sharedFloats, offset + interval.floats);
+  }
+  for (auto [result, argument] : aliasOf)
+    offsets[result] = offsets.lookup(argument);
+  return success();
+}
+
+FailureOr<GpuStatePlan> GpuStatePlan::compute(func::FuncOp function,
+                                              const GpuTarget &target) {
+  TargetDescription description;
+  description.name = target.chip;
+  description.staging = TargetDescription::Staging::SharedMemory;
+  description.stagingLimitBytes = int64_t(1) << 40;
+  FailureOr<SchedulePlan> schedule =
+      SchedulePlan::compute(function, description);
+  if (failed(schedule))
+    return failure();
+  GpuStatePlan plan(target, std::move(*schedule));
+  if (!plan.schedule->getWork().stateGrid)
+    return function.emitError("the state-phase GPU form needs a state phase");
+  if (failed(plan.checkStateGrid()) || failed(plan.findStateReads()) ||
+      failed(plan.placeBuffers()))
+    return failure();
+  for (Operation &op : function.getBody().front())
+    if (auto einsum = dyn_cast<EinsumOp>(op); einsum &&
+        !einsum.getDataCompares().empty())
+      return einsum.emitError("no GPU form yet for data comparisons with a "
+                              "state phase");
+  int64_t optIn = target.sharedMemoryPerBlockOptIn;
+  if (plan.getSharedMemoryBytes() > optIn)
+    return plan.schedule->getGrid().emitError("the state phase's buffers need ")
+           << plan.getSharedMemoryBytes()
+           << " bytes of shared memory, more than the " << optIn
+           << " a block may use on " << target.chip
+           << "; use smaller query or key tiles";
+  return plan;
+}
+
+void GpuStatePlan::annotate() const {
+  GridOp grid = schedule->getGrid();
+  Builder b(grid.getContext());
+  SmallVector<NamedAttribute> attributes = {
+      b.getNamedAttr("chip", b.getStringAttr(target.chip)),
+      b.getNamedAttr("form", b.getStringAttr("state_phase")),
+      b.getNamedAttr("threads", b.getI64IntegerAttr(getThreadsPerBlock())),
+      b.getNamedAttr("shared_memory_bytes",
+                     b.getI64IntegerAttr(getSharedMemoryBytes())),
+      b.getNamedAttr("state_steps",
+                     stepMap ? Attribute(AffineMapAttr::get(stepMap))
+                     : finalRead ? Attribute(b.getStringAttr("all"))
+                                 : Attribute(b.getStringAttr("none")))};
+  if (usesDynamicSharedMemory())
+    attributes.push_back(b.getNamedAttr(
+        "dynamic_shared_bytes", b.getI64IntegerAttr(getDynamicSharedMemoryBytes())));
+  grid->setAttr("cascade.gpu_plan", b.getDictionaryAttr(attributes));
+  for (GridOp each : {schedule->getWork().stateGrid, grid})
+    each.getBodyBlock().walk([&](EinsumOp einsum) {
+      SmallVector<NamedAttribute> entry = {
+          b.getNamedAttr("form", b.getStringAttr("simt")),
+          b.getNamedAttr("offset",
+                         b.getI64IntegerAttr(getOffset(einsum.getResult())))};
+      for (auto [operand, input] : llvm::enumerate(einsum.getInputs()))
+        if (const GpuStateRead *read = getStateRead(einsum, operand))
+          entry.push_back(b.getNamedAttr(
+              "state_read", b.getStringAttr(read->stacked ? "stacked"
+                                                          : "final")));
+      einsum->setAttr("cascade.gpu_plan", b.getDictionaryAttr(entry));
+    });
+}
