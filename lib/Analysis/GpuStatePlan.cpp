@@ -4,6 +4,7 @@
 
 #include "mlir/IR/AffineExprVisitor.h"
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/StringSet.h"
 
 using namespace mlir;
@@ -324,12 +325,46 @@ LogicalResult GpuStatePlan::placeBuffers() {
   visit(grid.getBodyBlock(), visit);
   if (failed(result))
     return failure();
+  // The schedule plan's in-place decisions (the CPU kernel's): a carried
+  // value updated elementwise at its own point writes its argument's
+  // buffer, and an init used only by its iterate is the argument's buffer.
+  // Such values share one buffer, live over the union of their intervals,
+  // and the copies between them vanish.
+  llvm::DenseMap<Value, unsigned> byValue;
+  for (auto [i, interval] : llvm::enumerate(intervals))
+    byValue[interval.value] = i;
+  auto rootOf = [&](Value value) {
+    while (true) {
+      auto it = schedule->getBuffers().find(value);
+      if (it == schedule->getBuffers().end() ||
+          it->second.kind != BufferPlan::Kind::Alias ||
+          !byValue.count(it->second.aliasOf))
+        return value;
+      value = it->second.aliasOf;
+    }
+  };
+  llvm::MapVector<Value, Interval> groups;
+  for (const Interval &interval : intervals) {
+    Value root = rootOf(interval.value);
+    auto [it, inserted] = groups.try_emplace(root, interval);
+    it->second.value = root;
+    if (inserted)
+      continue;
+    if (it->second.floats != interval.floats)
+      return emitError(interval.value.getLoc(),
+                       "an in-place update of a tensor of another size");
+    it->second.start = std::min(it->second.start, interval.start);
+    it->second.end = std::max(it->second.end, interval.end);
+  }
+  SmallVector<Interval> merged;
+  for (auto &[root, interval] : groups)
+    merged.push_back(interval);
   // First fit, in order of definition; offsets 16-byte aligned.
-  llvm::stable_sort(intervals, [](const Interval &a, const Interval &b) {
+  llvm::stable_sort(merged, [](const Interval &a, const Interval &b) {
     return a.start < b.start;
   });
   SmallVector<std::pair<int64_t, const Interval *>> placed;
-  for (const Interval &interval : intervals) {
+  for (const Interval &interval : merged) {
     int64_t offset = 0;
     bool moved = true;
     while (moved) {
@@ -346,9 +381,13 @@ LogicalResult GpuStatePlan::placeBuffers() {
       }
     }
     placed.push_back({offset, &interval});
-    offsets[interval.value] = offset;
     sharedFloats = std::max(sharedFloats, offset + interval.floats);
   }
+  llvm::DenseMap<Value, int64_t> rootOffsets;
+  for (auto [offset, interval] : placed)
+    rootOffsets[interval->value] = offset;
+  for (const Interval &interval : intervals)
+    offsets[interval.value] = rootOffsets.lookup(rootOf(interval.value));
   for (auto [result, argument] : aliasOf)
     offsets[result] = offsets.lookup(argument);
   return success();

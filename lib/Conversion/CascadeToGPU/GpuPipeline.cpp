@@ -185,7 +185,7 @@ mlir::cascade::buildGpuKernelModule(func::FuncOp function,
   Type storage = options.storageType == "bf16"
                      ? Type(builder.getBF16Type())
                      : Type(builder.getF16Type());
-  const GpuTarget &target = *GpuTarget::byChip(options.chip);
+  GpuTarget target = *GpuTarget::byChip(options.chip);
   result.kernelName = getGpuKernelName(copy);
   auto outputRanks = [&](unsigned i) {
     SmallVector<std::string> ranks;
