@@ -97,8 +97,10 @@ LogicalResult GpuStatePlan::checkStateGrid() {
   for (unsigned j = carried; j < yield.getValues().size(); ++j)
     if (!llvm::is_contained(yield.getValues().take_front(carried),
                             yield.getValues()[j]))
-      return stateIterate.emitError("no GPU form yet for a stacked value "
-                                    "that is not also carried");
+      return stateIterate.emitError(
+          "no GPU form yet for a stacked value that is not also carried (a "
+          "per-step tensor such as GLA's tile-local prefix sums): the form "
+          "keeps the carried state only");
   for (Operation &op : schedule->getGrid().getBodyBlock())
     if (isa<GridOp>(op))
       return op.emitError("no GPU form yet for a nested grid");

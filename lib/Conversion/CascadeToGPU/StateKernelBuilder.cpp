@@ -401,8 +401,11 @@ StateKernelBuilder::reduceFrom(EinsumOp einsum, int level,
   Value extent = extents.lookup(rank);
   if (!extent)
     return einsum.emitError("no extent for reduced rank '") << rank << "'";
+  // Whether any point was reduced is carried as an i32, not an i1: the
+  // hardware has 7 predicate registers, and ptxas spills the flags of
+  // nested reductions to local memory when they are predicates.
   Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
-  Value none = arith::ConstantIntOp::create(b, loc, 0, 1);
+  Value none = arith::ConstantIntOp::create(b, loc, 0, 32);
   auto loop = scf::ForOp::create(b, loc, index(0), extent, index(1),
                                  ValueRange{zero, none});
   OpBuilder::InsertionGuard guard(b);
@@ -412,8 +415,10 @@ StateKernelBuilder::reduceFrom(EinsumOp einsum, int level,
   at.erase(rank);
   if (failed(inner))
     return failure();
-  Value accumulator = loop.getRegionIterArg(0), any = loop.getRegionIterArg(1);
+  Value accumulator = loop.getRegionIterArg(0), anyFlag = loop.getRegionIterArg(1);
   auto [value, has] = *inner;
+  Value any = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, anyFlag,
+                                    arith::ConstantIntOp::create(b, loc, 0, 32));
   Value combined = arith::SelectOp::create(
       b, loc, any,
       buildReduceCombine(b, loc, reduction.getKind(), accumulator, value),
@@ -421,8 +426,14 @@ StateKernelBuilder::reduceFrom(EinsumOp einsum, int level,
   scf::YieldOp::create(
       b, loc,
       ValueRange{arith::SelectOp::create(b, loc, has, combined, accumulator),
-                 arith::OrIOp::create(b, loc, any, has)});
-  return std::make_pair(loop.getResult(0), loop.getResult(1));
+                 arith::OrIOp::create(
+                     b, loc, anyFlag,
+                     arith::ExtUIOp::create(b, loc, b.getI32Type(), has))});
+  b.setInsertionPointAfter(loop);
+  Value reduced = arith::CmpIOp::create(
+      b, loc, arith::CmpIPredicate::ne, loop.getResult(1),
+      arith::ConstantIntOp::create(b, loc, 0, 32));
+  return std::make_pair(loop.getResult(0), reduced);
 }
 
 FailureOr<Value> StateKernelBuilder::computePoint(EinsumOp einsum,

@@ -7,8 +7,9 @@
 # shared memory where the tiles and mbarriers pass 48 KiB) and 80
 # (padded rows, with 32-row query and key tiles: 2 warps), bf16, no keys
 # (M = 0) and no queries (P = 0); on sm_80 (mma.sync) and sm_90a (S by
-# wgmma; with 2 warps, not a warpgroup, mma.sync again). Variants whose schedule has no GPU form
-# yet must say so with a located error. One line per case; stops at the
+# wgmma; with 2 warps, not a warpgroup, mma.sync again); the linear family
+# (a state phase) in GpuStatePlan's CUDA-core form. Variants whose schedule
+# has no GPU form yet must say so with a located error. One line per case; stops at the
 # first failure.
 set -e
 variants="$1"
@@ -63,8 +64,24 @@ run softmax_causal "b=1,h=2,p=150,m=133,e=64,f=64" "--chip sm_90a --query-tile 1
 # cp.async on sm_80 and TMA on sm_90a.
 run softmax_causal "b=1,h=2,p=150,m=133,e=128,f=128" "--query-tile 128"
 run softmax_causal "b=1,h=2,p=150,m=133,e=128,f=128" "--chip sm_90a --query-tile 128"
+# A state phase (the linear family): GpuStatePlan's form, one block per
+# (b, h) on CUDA cores, the chunked state advanced before each query tile.
+# Tails, P > M (query tiles past the last key tile read the final state)
+# and P < M, one key, no keys, no queries, bf16, sm_90a, D = 128 (sm_90a:
+# causal linear attention's tiles take 185 KiB), and 32-row tiles.
+for v in linear linear_associated linear_causal retention lightning hedgehog; do
+  extra=""
+  [ "$v" = hedgehog ] && extra=",r=16"
+  for pm in p=17,m=17 p=70,m=133 p=133,m=70 p=1,m=1 p=3,m=0 p=0,m=5; do
+    run $v "b=1,h=2$extra,$pm,e=64,f=64"
+  done
+  run $v "b=1,h=2$extra,p=70,m=133,e=64,f=64" "--storage-type bf16"
+  run $v "b=1,h=2$extra,p=70,m=133,e=64,f=64" "--chip sm_90a"
+  run $v "b=1,h=1$extra,p=40,m=70,e=128,f=128" "--chip sm_90a"
+  run $v "b=1,h=2$extra,p=45,m=70,e=80,f=80" "--query-tile 32 --key-tile 32"
+done
 echo "all $cases cases passed"
-for v in linear linear_associated linear_causal retention lightning gla hedgehog; do
+for v in gla; do
   extra=""
   [ "$v" = hedgehog ] && extra=",r=16"
   if out=$("$attn_run" "$variants/$v.mlir" --target cuda-emulator \
