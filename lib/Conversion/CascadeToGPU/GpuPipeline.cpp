@@ -196,26 +196,26 @@ mlir::cascade::buildGpuKernelModule(func::FuncOp function,
       ranks.push_back(rank.str());
     return ranks;
   };
+  // What a launch needs, from either plan.
+  auto describeLaunch = [&](const auto &plan) {
+    result.threadsPerBlock = plan.getThreadsPerBlock();
+    result.sharedMemoryBytes = plan.getSharedMemoryBytes();
+    result.dynamicSharedMemoryBytes = plan.getDynamicSharedMemoryBytes();
+    for (const WorkRankPlan &rank : plan.getSchedule().getWork().ranks)
+      result.workDims.push_back({rank.resultDim, rank.tile});
+  };
   if (GpuStatePlan::appliesTo(copy)) {
     FailureOr<GpuStatePlan> plan = GpuStatePlan::compute(copy, target);
     if (failed(plan) || failed(buildGpuStateKernel(copy, *plan, storage)))
       return failure();
-    result.threadsPerBlock = plan->getThreadsPerBlock();
-    result.sharedMemoryBytes = plan->getSharedMemoryBytes();
-    result.dynamicSharedMemoryBytes = plan->getDynamicSharedMemoryBytes();
-    for (const WorkRankPlan &rank : plan->getSchedule().getWork().ranks)
-      result.workDims.push_back({rank.resultDim, rank.tile});
+    describeLaunch(*plan);
     for (unsigned i = 0; i < copy.getNumResults(); ++i)
       result.outputs.push_back({outputRanks(i), plan->isF32Result(i)});
   } else {
     FailureOr<GpuPlan> plan = GpuPlan::compute(copy, target);
     if (failed(plan) || failed(buildGpuKernel(copy, *plan, storage)))
       return failure();
-    result.threadsPerBlock = plan->getThreadsPerBlock();
-    result.sharedMemoryBytes = plan->getSharedMemoryBytes();
-    result.dynamicSharedMemoryBytes = plan->getDynamicSharedMemoryBytes();
-    for (const WorkRankPlan &rank : plan->getSchedule().getWork().ranks)
-      result.workDims.push_back({rank.resultDim, rank.tile});
+    describeLaunch(*plan);
     for (const GpuResultPlan &output : plan->getResults())
       result.outputs.push_back({output.ranks, output.isF32()});
   }

@@ -27,7 +27,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "KernelScalars.h"
+#include "KernelCommon.h"
 
 #include "cascade/Analysis/GpuPlan.h"
 #include "cascade/Conversion/CascadeToGPU.h"
@@ -44,7 +44,6 @@
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
-#include "mlir/IR/IRMapping.h"
 
 using namespace mlir;
 using namespace mlir::cascade;
@@ -305,24 +304,8 @@ LogicalResult GpuKernelBuilder::createKernel() {
         {count}, b.getI64Type(), MemRefLayoutAttrInterface(), shared));
   bool dynamicShared = plan.usesDynamicSharedMemory();
   b.setInsertionPointToStart(gpuModule.getBody());
-  static_assert(GpuPlan::kDynamicSharedAlignment ==
-                    NVVM::kSharedMemoryAlignmentBit / 8,
-                "the plan's slack assumes upstream's alignment");
-  if (dynamicShared) {
-    // The global convert-gpu-to-nvvm lowers gpu.dynamic_shared_memory to
-    // (it takes any zero-length array in shared memory at its alignment).
-    // Upstream makes an internal one, which NVPTX demotes to a one-byte
-    // static `.shared` variable that the dynamic memory is placed after:
-    // the kernel would then reach past the launch's bytes. An external
-    // declaration is PTX's `.extern .shared .align 16 .b8 x[]`, whose
-    // address is the dynamic memory's first byte.
-    LLVM::GlobalOp::create(
-        b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), 0),
-        /*isConstant=*/false, LLVM::Linkage::External,
-        kDynamicSharedMemorySymbol, Attribute(),
-        GpuPlan::kDynamicSharedAlignment,
-        static_cast<unsigned>(NVVM::NVVMMemorySpace::Shared));
-  }
+  if (dynamicShared)
+    declareDynamicSharedMemory(b, loc);
   kernel = gpu::GPUFuncOp::create(
       b, loc, getGpuKernelName(source), b.getFunctionType(inputs, {}),
       dynamicShared ? TypeRange() : TypeRange(sharedTypes));
@@ -397,55 +380,14 @@ LogicalResult GpuKernelBuilder::computeExtents() {
   env = RankEnvironment::build(source);
   if (failed(env))
     return failure();
-  const WorkPlan &work = plan.getSchedule().getWork();
-  for (StringRef rank : env->getRankNames()) {
-    const RankBinding *binding = env->lookup(rank);
-    if (binding->kind == RankBinding::Kind::Scalar) {
-      Value scalar = kernel.getArgument(binding->argNumber);
-      if (!scalar.getType().isIndex())
-        scalar = arith::IndexCastOp::create(b, loc, b.getIndexType(), scalar);
-      extents[rank] = scalar;
-    }
-    if (binding->kind == RankBinding::Kind::Argument) {
-      auto head = work.tileExtents.find(rank);
-      extents[rank] =
-          head != work.tileExtents.end()
-              ? index(head->second)
-              : memref::DimOp::create(b, loc,
-                                      kernel.getArgument(binding->argNumber),
-                                      binding->dim)
-                    .getResult();
-    }
-  }
-  for (auto &[rank, extent] : work.tileExtents)
-    if (!extents.count(rank))
-      extents[rank] = index(extent);
-  for (PartitionOp partition : {work.queryPartition, work.keyPartition}) {
-    Value parent = extents.lookup(partition.getRank());
-    if (!parent)
-      return partition.emitError("no extent known for rank '")
-             << partition.getRank() << "'";
-    Value tile = index(partition.getTile());
-    extents[partition.getInner()] = tile;
-    extents[partition.getOuter()] =
-        arith::CeilDivUIOp::create(b, loc, parent, tile);
-  }
-  return success();
+  return computeKernelExtents(b, loc, *env, kernel,
+                              plan.getSchedule().getWork(), extents);
 }
 
 void GpuKernelBuilder::computeItemCoordinates() {
   const WorkPlan &work = plan.getSchedule().getWork();
   // The first result (the attention output) gives the work ranks' extents.
-  Value out = getOutputArgument(0);
-  Value item = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
-  // Row-major over the work ranks, the last fastest.
-  for (const WorkRankPlan &rank : llvm::reverse(work.ranks)) {
-    Value extent = memref::DimOp::create(b, loc, out, rank.resultDim);
-    if (rank.tile > 1)
-      extent = arith::CeilDivUIOp::create(b, loc, extent, index(rank.tile));
-    fixed[rank.rank] = arith::RemUIOp::create(b, loc, item, extent);
-    item = arith::DivUIOp::create(b, loc, item, extent);
-  }
+  computeWorkCoordinates(b, loc, getOutputArgument(0), work, fixed);
   Value thread = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   warp = arith::DivUIOp::create(b, loc, thread, index(32));
   lane = arith::RemUIOp::create(b, loc, thread, index(32));
@@ -828,25 +770,9 @@ Value GpuKernelBuilder::evaluatePredicate(EinsumOp einsum,
   Value data = evaluateDataCompares(einsum, layout, element);
   if (einsum.getDisjuncts().empty())
     return data;
-  SmallVector<Value> dims = coordinates(einsum, layout, element, false);
-  SmallVector<Value> syms = symbols(einsum);
-  Value any;
-  for (IntegerSet conjunction : einsum.getDisjuncts()) {
-    Value all;
-    for (unsigned i = 0; i < conjunction.getNumConstraints(); ++i) {
-      Value value = affine::expandAffineExpr(
-          b, loc, conjunction.getConstraint(i), dims, syms);
-      Value holds = arith::CmpIOp::create(
-          b, loc,
-          conjunction.isEq(i) ? arith::CmpIPredicate::eq
-                              : arith::CmpIPredicate::sge,
-          value, index(0));
-      all = all ? arith::AndIOp::create(b, loc, all, holds).getResult() : holds;
-    }
-    if (!all)
-      all = arith::ConstantIntOp::create(b, loc, 1, 1);
-    any = any ? arith::OrIOp::create(b, loc, any, all).getResult() : all;
-  }
+  Value any = buildAffinePredicate(
+      b, loc, einsum, coordinates(einsum, layout, element, false),
+      symbols(einsum));
   if (data)
     any = arith::AndIOp::create(b, loc, any, data);
   return any;
@@ -894,35 +820,20 @@ Value GpuKernelBuilder::evaluateBody(EinsumOp einsum,
                                      const FragmentLayout &layout,
                                      const Element &element,
                                      ArrayRef<Value> given) {
-  Block &body = einsum.getBodyBlock();
-  IRMapping mapping;
-  for (BlockArgument argument : body.getArguments()) {
-    unsigned i = argument.getArgNumber();
-    if (i < given.size() && given[i])
-      mapping.map(argument, given[i]);
-    else if (!argument.use_empty())
-      mapping.map(argument, operandElement(einsum, i, layout, element));
-  }
   SmallVector<Value> dims;
-  for (Operation &op : body.without_terminator()) {
-    if (auto rank = dyn_cast<IndexOp>(op)) {
-      if (dims.empty())
-        dims = coordinates(einsum, layout, element, false);
-      Value coordinate = dims[einsum.getRankPosition(rank.getRank())];
-      mapping.map(rank.getResult(),
-                  convertScalar(b, loc, coordinate, rank.getType()));
-      continue;
-    }
-    if (auto extent = dyn_cast<ExtentOp>(op)) {
-      mapping.map(extent.getResult(),
-                  convertScalar(b, loc, extents.lookup(extent.getRank()),
-                                extent.getType()));
-      continue;
-    }
-    b.clone(op, mapping);
-  }
-  Value result = mapping.lookup(body.getTerminator()->getOperand(0));
-  return convertScalar(b, loc, result, b.getF32Type());
+  return cloneEinsumBody(
+      b, loc, einsum,
+      [&](unsigned i) {
+        return i < given.size() && given[i]
+                   ? given[i]
+                   : operandElement(einsum, i, layout, element);
+      },
+      [&](StringRef rank) {
+        if (dims.empty())
+          dims = coordinates(einsum, layout, element, false);
+        return dims[einsum.getRankPosition(rank)];
+      },
+      extents);
 }
 
 //===----------------------------------------------------------------------===//
@@ -1416,30 +1327,15 @@ DataCompareClass GpuKernelBuilder::classifyByIds(Value step) {
 LogicalResult GpuKernelBuilder::emitIterate(IterateOp iterate) {
   PartitionOp keys = plan.getSchedule().getWork().keyPartition;
   Value steps = extents.lookup(keys.getOuter());
-  Value first = index(0), last = steps;
-  SmallVector<std::pair<Value, Value>> visited, full;
   std::optional<TileScheduleAttr> tiles = iterate.getTiles();
-  if (tiles) {
-    PartitionOp query = plan.getSchedule().getWork().queryPartition;
-    SmallVector<Value> dims = {fixed.lookup(query.getOuter())};
-    for (StringRef rank :
-         llvm::drop_begin(tiles->getDims().getAsValueRange<StringAttr>())) {
-      Value value = fixed.lookup(rank);
-      if (!value)
-        return iterate.emitError("the tile schedule's bounds depend on rank '")
-               << rank << "', which is not fixed for a block";
-      dims.push_back(value);
-    }
-    SmallVector<Value> syms;
-    for (StringRef rank : tiles->getSymbols().getAsValueRange<StringAttr>())
-      syms.push_back(extents.lookup(rank));
-    KeyTileLoopBounds bounds =
-        buildKeyTileBounds(b, loc, *tiles, dims, syms, steps);
-    visited = bounds.visited;
-    full = bounds.full;
-    first = bounds.first;
-    last = bounds.last;
-  }
+  FailureOr<KeyTileLoopBounds> bounds = buildBlockKeyTileBounds(
+      b, loc, iterate, plan.getSchedule().getWork().queryPartition, fixed,
+      extents, steps);
+  if (failed(bounds))
+    return failure();
+  Value first = bounds->first, last = bounds->last;
+  SmallVector<std::pair<Value, Value>> visited = bounds->visited,
+                                       full = bounds->full;
   // Data comparisons (document ids): the plan says which read varies with
   // which tile. The ranges over the query tile are taken once, here; each
   // key tile is classified from its own ranges as skipped, unmasked or

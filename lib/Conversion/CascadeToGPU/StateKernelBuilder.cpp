@@ -26,11 +26,10 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "KernelScalars.h"
+#include "KernelCommon.h"
 
 #include "cascade/Analysis/GpuStatePlan.h"
 #include "cascade/Conversion/CascadeToGPU.h"
-#include "cascade/Conversion/GpuKernelAttributes.h"
 #include "cascade/Dialect/Cascade/IR/RankEnvironment.h"
 
 #include "mlir/Dialect/Affine/Utils.h"
@@ -41,7 +40,6 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/IR/IRMapping.h"
 
 using namespace mlir;
 using namespace mlir::cascade;
@@ -64,7 +62,6 @@ private:
   }
   void createKernel();
   LogicalResult computeExtents();
-  void computeBlockCoordinates();
 
   /// The coordinate of every rank of `einsum` from `at`.
   FailureOr<SmallVector<Value>> dimsOf(EinsumOp einsum,
@@ -96,6 +93,9 @@ private:
   LogicalResult emitOps(Block &block);
   LogicalResult emitQueryIterate(IterateOp iterate);
   LogicalResult emitStateSteps(Value from, Value to);
+  /// One step of `iterate` at key tile `step`: its body, then its yields
+  /// copied into the carried buffers, and a barrier.
+  LogicalResult emitStep(IterateOp iterate, Value step);
   LogicalResult emitResultStore(unsigned index, Value tile);
   /// The ranks of a tile of the item, in order.
   SmallVector<StringRef> tileRanks(Value tile);
@@ -149,14 +149,7 @@ void StateKernelBuilder::createKernel() {
   bool dynamicShared = plan.usesDynamicSharedMemory();
   b.setInsertionPointToStart(gpuModule.getBody());
   if (dynamicShared)
-    // As the tensor-core kernel declares it (KernelBuilder.cpp): an
-    // external array, whose address is the dynamic memory's first byte.
-    LLVM::GlobalOp::create(
-        b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), 0),
-        /*isConstant=*/false, LLVM::Linkage::External,
-        kDynamicSharedMemorySymbol, Attribute(),
-        GpuPlan::kDynamicSharedAlignment,
-        static_cast<unsigned>(NVVM::NVVMMemorySpace::Shared));
+    declareDynamicSharedMemory(b, loc);
   kernel = gpu::GPUFuncOp::create(
       b, loc, getGpuKernelName(source), b.getFunctionType(inputs, {}),
       dynamicShared ? TypeRange() : TypeRange(sharedType));
@@ -181,51 +174,7 @@ LogicalResult StateKernelBuilder::computeExtents() {
   env = RankEnvironment::build(source);
   if (failed(env))
     return failure();
-  for (StringRef rank : env->getRankNames()) {
-    const RankBinding *binding = env->lookup(rank);
-    if (binding->kind == RankBinding::Kind::Scalar) {
-      Value scalar = kernel.getArgument(binding->argNumber);
-      if (!scalar.getType().isIndex())
-        scalar = arith::IndexCastOp::create(b, loc, b.getIndexType(), scalar);
-      extents[rank] = scalar;
-    }
-    if (binding->kind == RankBinding::Kind::Argument) {
-      auto head = work().tileExtents.find(rank);
-      extents[rank] =
-          head != work().tileExtents.end()
-              ? index(head->second)
-              : memref::DimOp::create(b, loc,
-                                      kernel.getArgument(binding->argNumber),
-                                      binding->dim)
-                    .getResult();
-    }
-  }
-  for (auto &[rank, extent] : work().tileExtents)
-    if (!extents.count(rank))
-      extents[rank] = index(extent);
-  for (PartitionOp partition : {work().queryPartition, work().keyPartition}) {
-    Value parent = extents.lookup(partition.getRank());
-    if (!parent)
-      return partition.emitError("no extent known for rank '")
-             << partition.getRank() << "'";
-    Value tile = index(partition.getTile());
-    extents[partition.getInner()] = tile;
-    extents[partition.getOuter()] =
-        arith::CeilDivUIOp::create(b, loc, parent, tile);
-  }
-  return success();
-}
-
-void StateKernelBuilder::computeBlockCoordinates() {
-  Value out = kernel.getArgument(source.getNumArguments());
-  Value item = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
-  for (const WorkRankPlan &rank : llvm::reverse(work().ranks)) {
-    Value extent = memref::DimOp::create(b, loc, out, rank.resultDim);
-    if (rank.tile > 1)
-      extent = arith::CeilDivUIOp::create(b, loc, extent, index(rank.tile));
-    fixed[rank.rank] = arith::RemUIOp::create(b, loc, item, extent);
-    item = arith::DivUIOp::create(b, loc, item, extent);
-  }
+  return computeKernelExtents(b, loc, *env, kernel, work(), extents);
 }
 
 //===----------------------------------------------------------------------===//
@@ -275,26 +224,8 @@ Value StateKernelBuilder::pointHolds(EinsumOp einsum, ArrayRef<Value> dims) {
                                   coordinate,
                                   extents.lookup(partition.getRank())));
   }
-  SmallVector<IntegerSet> disjuncts = einsum.getDisjuncts();
-  if (disjuncts.empty())
-    return all;
-  SmallVector<Value> syms = symbolsOf(einsum);
-  Value any;
-  for (IntegerSet conjunction : disjuncts) {
-    Value holds = arith::ConstantIntOp::create(b, loc, 1, 1);
-    for (unsigned i = 0; i < conjunction.getNumConstraints(); ++i) {
-      Value value = affine::expandAffineExpr(
-          b, loc, conjunction.getConstraint(i), dims, syms);
-      holds = arith::AndIOp::create(
-          b, loc, holds,
-          arith::CmpIOp::create(b, loc,
-                                conjunction.isEq(i) ? arith::CmpIPredicate::eq
-                                                    : arith::CmpIPredicate::sge,
-                                value, index(0)));
-    }
-    any = any ? arith::OrIOp::create(b, loc, any, holds).getResult() : holds;
-  }
-  conjoin(any);
+  if (Value holds = buildAffinePredicate(b, loc, einsum, dims, symbolsOf(einsum)))
+    conjoin(holds);
   return all;
 }
 
@@ -350,28 +281,11 @@ Value StateKernelBuilder::loadOperand(EinsumOp einsum, unsigned operand,
 }
 
 Value StateKernelBuilder::evaluateBody(EinsumOp einsum, ArrayRef<Value> dims) {
-  Block &body = einsum.getBodyBlock();
-  IRMapping mapping;
-  for (BlockArgument argument : body.getArguments())
-    if (!argument.use_empty())
-      mapping.map(argument, loadOperand(einsum, argument.getArgNumber(), dims));
-  for (Operation &op : body.without_terminator()) {
-    if (auto rank = dyn_cast<IndexOp>(op)) {
-      Value coordinate = dims[einsum.getRankPosition(rank.getRank())];
-      mapping.map(rank.getResult(),
-                  convertScalar(b, loc, coordinate, rank.getType()));
-      continue;
-    }
-    if (auto extent = dyn_cast<ExtentOp>(op)) {
-      mapping.map(extent.getResult(),
-                  convertScalar(b, loc, extents.lookup(extent.getRank()),
-                                extent.getType()));
-      continue;
-    }
-    b.clone(op, mapping);
-  }
-  Value result = mapping.lookup(body.getTerminator()->getOperand(0));
-  return convertScalar(b, loc, result, b.getF32Type());
+  return cloneEinsumBody(
+      b, loc, einsum,
+      [&](unsigned i) { return loadOperand(einsum, i, dims); },
+      [&](StringRef rank) { return dims[einsum.getRankPosition(rank)]; },
+      extents);
 }
 
 FailureOr<std::pair<Value, Value>>
@@ -559,28 +473,12 @@ LogicalResult StateKernelBuilder::emitQueryIterate(IterateOp iterate) {
     emitCopy(init, argument);
   gpu::BarrierOp::create(b, loc);
   Value steps = extents.lookup(iterate.getRank());
-  Value first = index(0), last = steps;
-  SmallVector<std::pair<Value, Value>> visited;
-  if (std::optional<TileScheduleAttr> tiles = iterate.getTiles()) {
-    PartitionOp query = work().queryPartition;
-    SmallVector<Value> dims = {fixed.lookup(query.getOuter())};
-    for (StringRef rank :
-         llvm::drop_begin(tiles->getDims().getAsValueRange<StringAttr>())) {
-      Value value = fixed.lookup(rank);
-      if (!value)
-        return iterate.emitError("the tile schedule's bounds depend on rank '")
-               << rank << "', which is not fixed for a block";
-      dims.push_back(value);
-    }
-    SmallVector<Value> syms;
-    for (StringRef rank : tiles->getSymbols().getAsValueRange<StringAttr>())
-      syms.push_back(extents.lookup(rank));
-    KeyTileLoopBounds bounds =
-        buildKeyTileBounds(b, loc, *tiles, dims, syms, steps);
-    first = bounds.first;
-    last = bounds.last;
-    visited = bounds.visited;
-  }
+  FailureOr<KeyTileLoopBounds> bounds = buildBlockKeyTileBounds(
+      b, loc, iterate, work().queryPartition, fixed, extents, steps);
+  if (failed(bounds))
+    return failure();
+  Value first = bounds->first, last = bounds->last;
+  ArrayRef<std::pair<Value, Value>> visited = bounds->visited;
   auto loop = scf::ForOp::create(b, loc, first, last, index(1));
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(loop.getBody());
@@ -601,6 +499,11 @@ LogicalResult StateKernelBuilder::emitQueryIterate(IterateOp iterate) {
     auto runs = scf::IfOp::create(b, loc, any, false);
     b.setInsertionPointToStart(runs.thenBlock());
   }
+  return emitStep(iterate, step);
+}
+
+LogicalResult StateKernelBuilder::emitStep(IterateOp iterate, Value step) {
+  Block &body = iterate.getBodyBlock();
   fixed[iterate.getRank()] = step;
   if (failed(emitOps(body)))
     return failure();
@@ -614,21 +517,10 @@ LogicalResult StateKernelBuilder::emitQueryIterate(IterateOp iterate) {
 }
 
 LogicalResult StateKernelBuilder::emitStateSteps(Value from, Value to) {
-  IterateOp iterate = plan.getStateIterate();
   auto loop = scf::ForOp::create(b, loc, from, to, index(1));
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(loop.getBody());
-  fixed[iterate.getRank()] = loop.getInductionVar();
-  Block &body = iterate.getBodyBlock();
-  if (failed(emitOps(body)))
-    return failure();
-  auto yield = cast<YieldOp>(body.getTerminator());
-  for (auto [value, argument] :
-       llvm::zip(yield.getValues(), body.getArguments()))
-    emitCopy(value, argument);
-  gpu::BarrierOp::create(b, loc);
-  fixed.erase(iterate.getRank());
-  return success();
+  return emitStep(plan.getStateIterate(), loop.getInductionVar());
 }
 
 SmallVector<StringRef> StateKernelBuilder::tileRanks(Value tile) {
@@ -701,7 +593,8 @@ LogicalResult StateKernelBuilder::build() {
   createKernel();
   if (failed(computeExtents()))
     return failure();
-  computeBlockCoordinates();
+  computeWorkCoordinates(b, loc, kernel.getArgument(source.getNumArguments()),
+                         work(), fixed);
   // The Einsums outside the grids: over ranks the block fixes, one value.
   for (Operation &op : source.getBody().front()) {
     auto einsum = dyn_cast<EinsumOp>(op);

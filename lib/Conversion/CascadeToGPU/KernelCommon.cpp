@@ -1,0 +1,170 @@
+//===- KernelCommon.cpp - What both GPU kernel builders emit alike --------===//
+
+#include "KernelCommon.h"
+
+#include "cascade/Analysis/GpuPlan.h"
+#include "cascade/Conversion/GpuKernelAttributes.h"
+
+#include "mlir/Dialect/Affine/Utils.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/IRMapping.h"
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+void mlir::cascade::declareDynamicSharedMemory(OpBuilder &b, Location loc) {
+  // The global convert-gpu-to-nvvm lowers gpu.dynamic_shared_memory to (it
+  // takes any zero-length array in shared memory at its alignment).
+  // Upstream makes an internal one, which NVPTX demotes to a one-byte
+  // static `.shared` variable that the dynamic memory is placed after: the
+  // kernel would then reach past the launch's bytes. An external
+  // declaration is PTX's `.extern .shared .align 16 .b8 x[]`, whose
+  // address is the dynamic memory's first byte.
+  static_assert(GpuPlan::kDynamicSharedAlignment ==
+                    NVVM::kSharedMemoryAlignmentBit / 8,
+                "the plan's slack assumes upstream's alignment");
+  LLVM::GlobalOp::create(
+      b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), 0),
+      /*isConstant=*/false, LLVM::Linkage::External,
+      kDynamicSharedMemorySymbol, Attribute(),
+      GpuPlan::kDynamicSharedAlignment,
+      static_cast<unsigned>(NVVM::NVVMMemorySpace::Shared));
+}
+
+LogicalResult mlir::cascade::computeKernelExtents(
+    OpBuilder &b, Location loc, const RankEnvironment &env,
+    gpu::GPUFuncOp kernel, const WorkPlan &work,
+    llvm::StringMap<Value> &extents) {
+  auto index = [&](int64_t value) -> Value {
+    return arith::ConstantIndexOp::create(b, loc, value);
+  };
+  for (StringRef rank : env.getRankNames()) {
+    const RankBinding *binding = env.lookup(rank);
+    if (binding->kind == RankBinding::Kind::Scalar) {
+      Value scalar = kernel.getArgument(binding->argNumber);
+      if (!scalar.getType().isIndex())
+        scalar = arith::IndexCastOp::create(b, loc, b.getIndexType(), scalar);
+      extents[rank] = scalar;
+    }
+    if (binding->kind == RankBinding::Kind::Argument) {
+      auto head = work.tileExtents.find(rank);
+      extents[rank] =
+          head != work.tileExtents.end()
+              ? index(head->second)
+              : memref::DimOp::create(b, loc,
+                                      kernel.getArgument(binding->argNumber),
+                                      binding->dim)
+                    .getResult();
+    }
+  }
+  for (auto &[rank, extent] : work.tileExtents)
+    if (!extents.count(rank))
+      extents[rank] = index(extent);
+  for (PartitionOp partition : {work.queryPartition, work.keyPartition}) {
+    Value parent = extents.lookup(partition.getRank());
+    if (!parent)
+      return partition.emitError("no extent known for rank '")
+             << partition.getRank() << "'";
+    Value tile = index(partition.getTile());
+    extents[partition.getInner()] = tile;
+    extents[partition.getOuter()] =
+        arith::CeilDivUIOp::create(b, loc, parent, tile);
+  }
+  return success();
+}
+
+void mlir::cascade::computeWorkCoordinates(OpBuilder &b, Location loc,
+                                           Value out, const WorkPlan &work,
+                                           llvm::StringMap<Value> &fixed) {
+  Value item = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  for (const WorkRankPlan &rank : llvm::reverse(work.ranks)) {
+    Value extent = memref::DimOp::create(b, loc, out, rank.resultDim);
+    if (rank.tile > 1)
+      extent = arith::CeilDivUIOp::create(
+          b, loc, extent, arith::ConstantIndexOp::create(b, loc, rank.tile));
+    fixed[rank.rank] = arith::RemUIOp::create(b, loc, item, extent);
+    item = arith::DivUIOp::create(b, loc, item, extent);
+  }
+}
+
+Value mlir::cascade::buildAffinePredicate(OpBuilder &b, Location loc,
+                                          EinsumOp einsum,
+                                          ArrayRef<Value> dims,
+                                          ArrayRef<Value> symbols) {
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value any;
+  for (IntegerSet conjunction : einsum.getDisjuncts()) {
+    Value all;
+    for (unsigned i = 0; i < conjunction.getNumConstraints(); ++i) {
+      Value value = affine::expandAffineExpr(
+          b, loc, conjunction.getConstraint(i), dims, symbols);
+      Value holds = arith::CmpIOp::create(
+          b, loc,
+          conjunction.isEq(i) ? arith::CmpIPredicate::eq
+                              : arith::CmpIPredicate::sge,
+          value, zero);
+      all = all ? arith::AndIOp::create(b, loc, all, holds).getResult() : holds;
+    }
+    if (!all)
+      all = arith::ConstantIntOp::create(b, loc, 1, 1);
+    any = any ? arith::OrIOp::create(b, loc, any, all).getResult() : all;
+  }
+  return any;
+}
+
+Value mlir::cascade::cloneEinsumBody(OpBuilder &b, Location loc,
+                                     EinsumOp einsum,
+                                     function_ref<Value(unsigned)> operand,
+                                     function_ref<Value(StringRef)> coordinate,
+                                     const llvm::StringMap<Value> &extents) {
+  Block &body = einsum.getBodyBlock();
+  IRMapping mapping;
+  for (BlockArgument argument : body.getArguments())
+    if (!argument.use_empty())
+      mapping.map(argument, operand(argument.getArgNumber()));
+  for (Operation &op : body.without_terminator()) {
+    if (auto rank = dyn_cast<IndexOp>(op)) {
+      mapping.map(rank.getResult(),
+                  convertScalar(b, loc, coordinate(rank.getRank()),
+                                rank.getType()));
+      continue;
+    }
+    if (auto extent = dyn_cast<ExtentOp>(op)) {
+      mapping.map(extent.getResult(),
+                  convertScalar(b, loc, extents.lookup(extent.getRank()),
+                                extent.getType()));
+      continue;
+    }
+    b.clone(op, mapping);
+  }
+  Value result = mapping.lookup(body.getTerminator()->getOperand(0));
+  return convertScalar(b, loc, result, b.getF32Type());
+}
+
+FailureOr<KeyTileLoopBounds> mlir::cascade::buildBlockKeyTileBounds(
+    OpBuilder &b, Location loc, IterateOp iterate, PartitionOp query,
+    const llvm::StringMap<Value> &fixed, const llvm::StringMap<Value> &extents,
+    Value steps) {
+  std::optional<TileScheduleAttr> tiles = iterate.getTiles();
+  if (!tiles) {
+    KeyTileLoopBounds all;
+    all.first = arith::ConstantIndexOp::create(b, loc, 0);
+    all.last = steps;
+    return all;
+  }
+  SmallVector<Value> dims = {fixed.lookup(query.getOuter())};
+  for (StringRef rank :
+       llvm::drop_begin(tiles->getDims().getAsValueRange<StringAttr>())) {
+    Value value = fixed.lookup(rank);
+    if (!value)
+      return iterate.emitError("the tile schedule's bounds depend on rank '")
+             << rank << "', which is not fixed for a block";
+    dims.push_back(value);
+  }
+  SmallVector<Value> syms;
+  for (StringRef rank : tiles->getSymbols().getAsValueRange<StringAttr>())
+    syms.push_back(extents.lookup(rank));
+  return buildKeyTileBounds(b, loc, *tiles, dims, syms, steps);
+}
