@@ -161,6 +161,10 @@ LogicalResult GpuStatePlan::findStateReads() {
         reads.push_back(std::move(read));
         continue;
       }
+      if (!stepDim) {
+        einsum.emitError("a stacked state read without the step dimension");
+        return WalkResult::interrupt();
+      }
       if (einsum->getParentOp() != grid.getOperation()) {
         einsum.emitError("no GPU form yet for a stacked state read inside "
                          "the key loop (a step per key tile)");
@@ -411,11 +415,16 @@ FailureOr<GpuStatePlan> GpuStatePlan::compute(func::FuncOp function,
   if (failed(plan.checkStateGrid()) || failed(plan.findStateReads()) ||
       failed(plan.placeBuffers()))
     return failure();
-  for (Operation &op : function.getBody().front())
-    if (auto einsum = dyn_cast<EinsumOp>(op); einsum &&
-        !einsum.getDataCompares().empty())
-      return einsum.emitError("no GPU form yet for data comparisons with a "
-                              "state phase");
+  // The form evaluates affine predicates only.
+  WalkResult compares = function.walk([&](EinsumOp einsum) {
+    if (einsum.getDataCompares().empty())
+      return WalkResult::advance();
+    einsum.emitError("no GPU form yet for data comparisons with a state "
+                     "phase");
+    return WalkResult::interrupt();
+  });
+  if (compares.wasInterrupted())
+    return failure();
   int64_t optIn = target.sharedMemoryPerBlockOptIn;
   if (plan.getSharedMemoryBytes() > optIn)
     return plan.schedule->getGrid().emitError("the state phase's buffers need ")

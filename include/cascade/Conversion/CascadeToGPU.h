@@ -11,7 +11,10 @@
 // the spec as a memref of the storage type (f16 or bf16; integer tensors
 // keep their type), runtime scalars as they are, and the output memref;
 // launch geometry: one block per work item (grid.x = the plan's items),
-// 32 x warps threads (block.x), the shared memory is static.
+// 32 x warps threads (block.x), the shared memory static up to 48 KiB and
+// dynamic beyond. A schedule with a state phase (the linear family) is
+// mapped by GpuStatePlan instead: one block per (b, h) of 128 threads on
+// CUDA cores (buildGpuStateKernel), with the same ABI.
 //
 //===----------------------------------------------------------------------===//
 
