@@ -170,15 +170,21 @@ int64_t GpuPlan::getDynamicSharedMemoryBytes() const {
   return getSharedMemoryBytes() + slack;
 }
 
-FailureOr<GpuPlan> GpuPlan::compute(func::FuncOp function,
-                                    const GpuTarget &target) {
+FailureOr<SchedulePlan>
+mlir::cascade::computeGpuSchedule(func::FuncOp function,
+                                  const GpuTarget &target) {
   TargetDescription description;
   description.name = target.chip;
   description.staging = TargetDescription::Staging::SharedMemory;
-  // The CPU staging buffers do not exist on the GPU: shared memory is
-  // checked below, against the tiles this plan stages.
+  // The CPU staging buffers do not exist on the GPU: the GPU plans check
+  // shared memory against the tiles they stage.
   description.stagingLimitBytes = int64_t(1) << 40;
-  FailureOr<SchedulePlan> schedule = SchedulePlan::compute(function, description);
+  return SchedulePlan::compute(function, description);
+}
+
+FailureOr<GpuPlan> GpuPlan::compute(func::FuncOp function,
+                                    const GpuTarget &target) {
+  FailureOr<SchedulePlan> schedule = computeGpuSchedule(function, target);
   if (failed(schedule))
     return failure();
   GpuPlan plan(target, std::move(*schedule));

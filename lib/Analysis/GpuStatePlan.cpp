@@ -401,12 +401,7 @@ LogicalResult GpuStatePlan::placeBuffers() {
 
 FailureOr<GpuStatePlan> GpuStatePlan::compute(func::FuncOp function,
                                               const GpuTarget &target) {
-  TargetDescription description;
-  description.name = target.chip;
-  description.staging = TargetDescription::Staging::SharedMemory;
-  description.stagingLimitBytes = int64_t(1) << 40;
-  FailureOr<SchedulePlan> schedule =
-      SchedulePlan::compute(function, description);
+  FailureOr<SchedulePlan> schedule = computeGpuSchedule(function, target);
   if (failed(schedule))
     return failure();
   GpuStatePlan plan(target, std::move(*schedule));

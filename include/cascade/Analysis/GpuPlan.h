@@ -334,6 +334,12 @@ private:
   int64_t keySlots = 1;
 };
 
+/// The target-independent schedule plan of `function` for a GPU: staging in
+/// shared memory, whose limit the GPU plans check against the tiles they
+/// stage (the CPU's staging buffers do not exist there).
+FailureOr<SchedulePlan> computeGpuSchedule(func::FuncOp function,
+                                           const GpuTarget &target);
+
 /// Whether the body of a two-operand Einsum is `a * b * s` with `s` not
 /// reading either operand (multiplied or divided in: Q.K / sqrt(E)); its
 /// value is then the body at a = b = 1.

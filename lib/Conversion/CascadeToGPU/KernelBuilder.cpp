@@ -258,26 +258,8 @@ std::string mlir::cascade::getGpuKernelName(func::FuncOp function) {
 
 LogicalResult GpuKernelBuilder::createKernel() {
   MLIRContext *context = source.getContext();
-  // Callers outside a pass (attn-run, the library) need not have loaded them.
-  context->loadDialect<arith::ArithDialect, gpu::GPUDialect, LLVM::LLVMDialect,
-                       math::MathDialect, memref::MemRefDialect,
-                       nvgpu::NVGPUDialect, NVVM::NVVMDialect, scf::SCFDialect,
-                       vector::VectorDialect>();
-  auto module = source->getParentOfType<ModuleOp>();
-  module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
-                  UnitAttr::get(context));
-  b.setInsertionPointAfter(source);
-  auto gpuModule =
-      gpu::GPUModuleOp::create(b, loc, source.getSymName().str() + "_gpu");
-  SmallVector<Type> inputs;
-  for (Type type : source.getArgumentTypes()) {
-    if (auto tensor = dyn_cast<RankedTensorType>(type))
-      inputs.push_back(MemRefType::get(
-          tensor.getShape(),
-          kernelElementType(tensor.getElementType(), storage)));
-    else
-      inputs.push_back(type);
-  }
+  gpu::GPUModuleOp gpuModule = createKernelModule(b, source);
+  SmallVector<Type> inputs = kernelInputTypes(source, storage);
   for (auto [type, result] :
        llvm::zip(source.getResultTypes(), plan.getResults()))
     inputs.push_back(MemRefType::get(

@@ -8,11 +8,43 @@
 #include "mlir/Dialect/Affine/Utils.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
 
 using namespace mlir;
 using namespace mlir::cascade;
+
+gpu::GPUModuleOp mlir::cascade::createKernelModule(OpBuilder &b,
+                                                  func::FuncOp source) {
+  MLIRContext *context = source.getContext();
+  context->loadDialect<arith::ArithDialect, gpu::GPUDialect, LLVM::LLVMDialect,
+                       math::MathDialect, memref::MemRefDialect,
+                       nvgpu::NVGPUDialect, NVVM::NVVMDialect, scf::SCFDialect,
+                       vector::VectorDialect>();
+  source->getParentOfType<ModuleOp>()->setAttr(
+      gpu::GPUDialect::getContainerModuleAttrName(), UnitAttr::get(context));
+  b.setInsertionPointAfter(source);
+  return gpu::GPUModuleOp::create(b, source.getLoc(),
+                                  source.getSymName().str() + "_gpu");
+}
+
+SmallVector<Type> mlir::cascade::kernelInputTypes(func::FuncOp source,
+                                                  Type storage) {
+  SmallVector<Type> inputs;
+  for (Type type : source.getArgumentTypes()) {
+    if (auto tensor = dyn_cast<RankedTensorType>(type))
+      inputs.push_back(MemRefType::get(
+          tensor.getShape(),
+          kernelElementType(tensor.getElementType(), storage)));
+    else
+      inputs.push_back(type);
+  }
+  return inputs;
+}
 
 void mlir::cascade::declareDynamicSharedMemory(OpBuilder &b, Location loc) {
   // The global convert-gpu-to-nvvm lowers gpu.dynamic_shared_memory to (it

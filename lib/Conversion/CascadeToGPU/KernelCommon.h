@@ -50,6 +50,15 @@ inline Value convertScalar(OpBuilder &b, Location loc, Value value,
   return value;
 }
 
+/// Loads the dialects a kernel is built from (callers outside a pass, such
+/// as attn-run and the library, need not have), marks `source`'s module as
+/// a GPU container and creates `gpu.module @<f>_gpu` after `source`.
+gpu::GPUModuleOp createKernelModule(OpBuilder &b, func::FuncOp source);
+
+/// The kernel's leading argument types: every tensor argument of `source`
+/// as a memref (floats in `storage`), runtime scalars as they are.
+SmallVector<Type> kernelInputTypes(func::FuncOp source, Type storage);
+
 /// Declares, at the builder's point in a gpu.module, the external
 /// zero-length shared array that gpu.dynamic_shared_memory lowers to (PTX's
 /// `.extern .shared .align 16`; docs/GPU.md, "Dynamic shared memory").

@@ -119,24 +119,8 @@ private:
 
 void StateKernelBuilder::createKernel() {
   MLIRContext *context = source.getContext();
-  context->loadDialect<arith::ArithDialect, gpu::GPUDialect, LLVM::LLVMDialect,
-                       math::MathDialect, memref::MemRefDialect,
-                       NVVM::NVVMDialect, scf::SCFDialect>();
-  auto module = source->getParentOfType<ModuleOp>();
-  module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
-                  UnitAttr::get(context));
-  b.setInsertionPointAfter(source);
-  auto gpuModule =
-      gpu::GPUModuleOp::create(b, loc, source.getSymName().str() + "_gpu");
-  SmallVector<Type> inputs;
-  for (Type type : source.getArgumentTypes()) {
-    if (auto tensor = dyn_cast<RankedTensorType>(type))
-      inputs.push_back(MemRefType::get(
-          tensor.getShape(),
-          kernelElementType(tensor.getElementType(), storage)));
-    else
-      inputs.push_back(type);
-  }
+  gpu::GPUModuleOp gpuModule = createKernelModule(b, source);
+  SmallVector<Type> inputs = kernelInputTypes(source, storage);
   for (auto [i, type] : llvm::enumerate(source.getResultTypes()))
     inputs.push_back(MemRefType::get(
         cast<RankedTensorType>(type).getShape(),
