@@ -74,6 +74,43 @@ TEST(WarpgroupSemantics, KMajorAddressesFollowThe128ByteSwizzle) {
             std::string::npos);
 }
 
+TEST(WarpgroupSemantics, MNMajorAddressesFollowTheIsaOffsets) {
+  // An N-major B as the kernels stage V: 64 head columns (n) per 128-byte
+  // row, one row per key (k); 8 keys form a 1024-byte atom, the next 8 keys
+  // are the stride byte offset (1024) on, the next 64 columns the leading
+  // byte offset (a 64-row slab: 8192) on.
+  WgmmaDescriptor d = kernelDescriptor(0);
+  d.leadingByteOffset = 8192;
+  auto at = [&](unsigned n, unsigned k) {
+    llvm::Expected<uint32_t> address = getWgmmaMNMajorAddress(d, n, k);
+    EXPECT_TRUE(static_cast<bool>(address));
+    return address ? *address : 0u;
+  };
+  EXPECT_EQ(at(0, 0), 0u);
+  EXPECT_EQ(at(1, 0), 2u);
+  // n = 8 is chunk 1 of row 0, unswizzled.
+  EXPECT_EQ(at(8, 0), 16u);
+  // k = 1 is row 1: its chunk 0 sits at chunk 1 (byte 144), chunk 1 at 0.
+  EXPECT_EQ(at(0, 1), 144u);
+  EXPECT_EQ(at(8, 1), 128u);
+  // k = 8: the next atom, by SBO; n = 64: the next slab, by LBO.
+  EXPECT_EQ(at(0, 8), 1024u);
+  EXPECT_EQ(at(64, 0), 8192u);
+  // n = 70, k = 9: slab 1, atom 1, row 1, chunk 0 ^ 1 = 1, byte 12.
+  EXPECT_EQ(at(70, 9), 8192u + 1024 + 128 + 16 + 12);
+  // Row 5, n = 43: chunk 5 ^ 5 = 0, byte 6 of it.
+  EXPECT_EQ(at(43, 5), 5u * 128 + 6);
+  // A later k-step of 16 keys starts two atoms on.
+  d.startAddress = 2048;
+  EXPECT_EQ(at(0, 0), 2048u);
+  EXPECT_EQ(at(0, 9), 2048u + 1024 + 128 + 16);
+  d.swizzle = WgmmaDescriptor::Swizzle::None;
+  llvm::Expected<uint32_t> refused = getWgmmaMNMajorAddress(d, 0, 0);
+  ASSERT_FALSE(static_cast<bool>(refused));
+  EXPECT_NE(llvm::toString(refused.takeError()).find("128-byte"),
+            std::string::npos);
+}
+
 TEST(WarpgroupSemantics, AccumulatorLayoutIsMmaSyncsPerWarp) {
   // Thread 37: warp 1, lane 5, g = 1, q = 1.
   EXPECT_EQ(getWgmmaAccumulatorCoord(37, 0), (MatrixCoord{17, 2}));
@@ -145,6 +182,48 @@ TEST(WarpgroupSemantics, ProductOfSwizzledTilesIsExactOnIntegers) {
       }
   }
   EXPECT_EQ(reads, 2u * (64 + 32) * 16);
+}
+
+TEST(WarpgroupSemantics, ProductWithAnNMajorBIsExactOnIntegers) {
+  // O = P V as the sm_90a kernels run it: A = P (64 x 64, K-major, as
+  // above) at byte 0; B = V stored keys x head (N-major): V's 32 keys x 128
+  // head columns in two 64-column slabs of 32 rows (4096 bytes each) from
+  // byte 8192. The k-step kk = 1 (keys 16..31) starts 2048 bytes into the
+  // slabs and 32 bytes into P's rows.
+  Window window;
+  window.halves.assign(32768, 0.0f);
+  auto p = [](unsigned i, unsigned k) { return float((i + 5 * k) % 9) - 4; };
+  auto v = [](unsigned k, unsigned n) { return float((3 * k + n) % 7) - 3; };
+  for (unsigned i = 0; i < 64; ++i)
+    for (unsigned k = 0; k < 64; ++k)
+      window.store(0, i, k, p(i, k));
+  for (unsigned k = 0; k < 32; ++k)
+    for (unsigned n = 0; n < 128; ++n)
+      window.store(8192 + (n / 64) * 4096, k, n % 64, v(k, n));
+  auto read = [&](uint32_t address) -> llvm::Expected<float> {
+    return window.halves.at(address / 2);
+  };
+  WgmmaDescriptor b = kernelDescriptor(8192 + 2048);
+  b.leadingByteOffset = 4096;
+  WarpgroupRegisters c(kWarpgroupSize, llvm::SmallVector<float, 8>(64, 0.0f));
+  llvm::Expected<WarpgroupRegisters> d = wgmmaM64NK16(
+      encodeWgmmaDescriptor(kernelDescriptor(32)), encodeWgmmaDescriptor(b),
+      128, c, false, HalfType::F16, read, WgmmaMajor::MN);
+  ASSERT_TRUE(static_cast<bool>(d)) << llvm::toString(d.takeError());
+  for (unsigned t = 0; t < kWarpgroupSize; ++t)
+    for (unsigned i = 0; i < 64; ++i) {
+      MatrixCoord at = getWgmmaAccumulatorCoord(t, i);
+      float expected = 0;
+      for (unsigned k = 16; k < 32; ++k)
+        expected += p(at.row, k) * v(k, at.col);
+      ASSERT_EQ((*d)[t][i], expected) << "thread " << t << " element " << i;
+    }
+  // Read as K-major, the same bytes give another product: the flag matters.
+  llvm::Expected<WarpgroupRegisters> kMajor = wgmmaM64NK16(
+      encodeWgmmaDescriptor(kernelDescriptor(32)), encodeWgmmaDescriptor(b),
+      128, c, false, HalfType::F16, read, WgmmaMajor::K);
+  ASSERT_TRUE(static_cast<bool>(kMajor));
+  EXPECT_NE(*kMajor, *d);
 }
 
 TEST(WarpgroupSemantics, WgmmaRejectsBadShapesAndPassesReadErrorsOn) {

@@ -1126,11 +1126,14 @@ LogicalResult BlockRun::runWgmma(NVVM::WgmmaMmaAsyncOp op,
       op.getTypeD() != NVVM::WGMMATypes::f32 ||
       op.getScaleA() != NVVM::WGMMAScaleIn::one ||
       op.getScaleB() != NVVM::WGMMAScaleIn::one ||
-      op.getLayoutA() != NVVM::MMALayout::row ||
-      op.getLayoutB() != NVVM::MMALayout::col)
+      op.getLayoutA() != NVVM::MMALayout::row)
     return op.emitError("the emulator models wgmma.mma_async m64nNk16 with "
-                        "f16 or bf16 operands, both K-major (A row, B col), "
-                        "unscaled, and f32 accumulators");
+                        "f16 or bf16 operands, A K-major (row) and B K-major "
+                        "(col) or N-major (row), unscaled, and f32 "
+                        "accumulators");
+  WgmmaMajor majorB = op.getLayoutB() == NVVM::MMALayout::col
+                          ? WgmmaMajor::K
+                          : WgmmaMajor::MN;
   if (!pendingAccumulators.contains(op.getInouts()) && !wgmmaFenced)
     return op.emitError("no nvvm.wgmma.fence.aligned since the accumulator "
                         "registers were last written outside a wgmma chain");
@@ -1200,7 +1203,7 @@ LogicalResult BlockRun::runWgmma(NVVM::WgmmaMmaAsyncOp op,
     };
     ++statistics.wgmma;
     llvm::Expected<WarpgroupRegisters> d = wgmmaM64NK16(
-        (*descA)[base], (*descB)[base], n, c, accumulate, type, read);
+        (*descA)[base], (*descB)[base], n, c, accumulate, type, read, majorB);
     if (!d)
       return op.emitError() << "warpgroup " << group << " of "
                             << where(base) << ": "

@@ -44,9 +44,8 @@ mlir::cascade::gpu::encodeWgmmaDescriptor(const WgmmaDescriptor &descriptor) {
          static_cast<uint64_t>(descriptor.swizzle) << 62;
 }
 
-llvm::Expected<uint32_t>
-mlir::cascade::gpu::getWgmmaKMajorAddress(const WgmmaDescriptor &descriptor,
-                                          unsigned row, unsigned k) {
+/// Fails unless `descriptor` has the one swizzle and phase modelled.
+static llvm::Error checkModelled(const WgmmaDescriptor &descriptor) {
   if (descriptor.swizzle != WgmmaDescriptor::Swizzle::Bytes128)
     return makeError("the emulator models wgmma operands with the 128-byte "
                      "swizzle only (descriptor swizzle mode " +
@@ -56,13 +55,37 @@ mlir::cascade::gpu::getWgmmaKMajorAddress(const WgmmaDescriptor &descriptor,
                      "offset 0 only (the operand starts on a 1024-byte "
                      "pattern boundary), not " +
                      llvm::Twine(descriptor.baseOffset));
+  return llvm::Error::success();
+}
+
+/// The 128-byte swizzle: the 16-byte chunk (bits 4-6) XOR the row within
+/// the 1024-byte atom (bits 7-9).
+static uint32_t swizzle128(uint32_t logical) {
+  return logical ^ (((logical >> 7) & 7) << 4);
+}
+
+llvm::Expected<uint32_t>
+mlir::cascade::gpu::getWgmmaKMajorAddress(const WgmmaDescriptor &descriptor,
+                                          unsigned row, unsigned k) {
+  if (llvm::Error error = checkModelled(descriptor))
+    return std::move(error);
   if (k >= 64)
     return makeError("k = " + llvm::Twine(k) +
                      " leaves the 128-byte swizzle atom");
-  uint32_t logical = descriptor.startAddress +
-                     (row / 8) * descriptor.strideByteOffset + (row % 8) * 128 +
-                     k * 2;
-  return logical ^ (((logical >> 7) & 7) << 4);
+  return swizzle128(descriptor.startAddress +
+                    (row / 8) * descriptor.strideByteOffset +
+                    (row % 8) * 128 + k * 2);
+}
+
+llvm::Expected<uint32_t>
+mlir::cascade::gpu::getWgmmaMNMajorAddress(const WgmmaDescriptor &descriptor,
+                                           unsigned mn, unsigned k) {
+  if (llvm::Error error = checkModelled(descriptor))
+    return std::move(error);
+  return swizzle128(descriptor.startAddress +
+                    (mn / 64) * descriptor.leadingByteOffset +
+                    (k / 8) * descriptor.strideByteOffset + (k % 8) * 128 +
+                    (mn % 64) * 2);
 }
 
 MatrixCoord mlir::cascade::gpu::getWgmmaAccumulatorCoord(unsigned thread,
@@ -76,7 +99,7 @@ llvm::Expected<WarpgroupRegisters>
 mlir::cascade::gpu::wgmmaM64NK16(uint64_t descriptorA, uint64_t descriptorB,
                                  unsigned n, const WarpgroupRegisters &c,
                                  bool accumulate, HalfType type,
-                                 SharedHalfReader read) {
+                                 SharedHalfReader read, WgmmaMajor majorB) {
   if (n < 8 || n > 256 || n % 8 != 0)
     return makeError("wgmma m64nNk16 needs N a multiple of 8 in [8, 256], "
                      "not " + llvm::Twine(n));
@@ -90,14 +113,18 @@ mlir::cascade::gpu::wgmmaM64NK16(uint64_t descriptorA, uint64_t descriptorB,
                        " elements, not " + llvm::Twine(n / 2));
   WgmmaDescriptor a = decodeWgmmaDescriptor(descriptorA);
   WgmmaDescriptor b = decodeWgmmaDescriptor(descriptorB);
-  // A is 64 x 16; B is K x N, stored K-major: row n of B^T holds k.
+  // A is 64 x 16, K-major; B is K x N, gathered as B^T (row n holds k)
+  // from its K-major or N-major storage.
   auto gather = [&](const WgmmaDescriptor &descriptor, unsigned rows,
+                    WgmmaMajor major,
                     std::vector<float> &into) -> llvm::Error {
     into.assign(rows * 16, 0);
     for (unsigned row = 0; row < rows; ++row)
       for (unsigned k = 0; k < 16; ++k) {
         llvm::Expected<uint32_t> address =
-            getWgmmaKMajorAddress(descriptor, row, k);
+            major == WgmmaMajor::K
+                ? getWgmmaKMajorAddress(descriptor, row, k)
+                : getWgmmaMNMajorAddress(descriptor, row, k);
         if (!address)
           return address.takeError();
         llvm::Expected<float> value = read(*address);
@@ -108,9 +135,9 @@ mlir::cascade::gpu::wgmmaM64NK16(uint64_t descriptorA, uint64_t descriptorB,
     return llvm::Error::success();
   };
   std::vector<float> matrixA, matrixBt;
-  if (llvm::Error error = gather(a, 64, matrixA))
+  if (llvm::Error error = gather(a, 64, WgmmaMajor::K, matrixA))
     return std::move(error);
-  if (llvm::Error error = gather(b, n, matrixBt))
+  if (llvm::Error error = gather(b, n, majorB, matrixBt))
     return std::move(error);
   WarpgroupRegisters d(kWarpgroupSize);
   for (unsigned t = 0; t < kWarpgroupSize; ++t)

@@ -15,6 +15,14 @@
 //     1024-byte atom). Only that swizzle is modelled: it is the layout the
 //     Cascade kernels stage (GpuPlan's StagePlan) and the one that is free
 //     of bank conflicts; other modes are reported as not modelled;
+//   - where element (mn, k) of an MN-major operand (B with imm-trans-b = 1,
+//     the `row` layout of nvvm.wgmma.mma_async) lies: 64 consecutive mn
+//     (128 bytes) form a row, the 8 k of a group are rows 128 bytes apart,
+//     the next 8 k are the stride byte offset on ("offset from the first 8
+//     columns to the next 8 columns") and the next 64 mn the leading byte
+//     offset on ("offset from the first (swizzle-byte-size / 16) rows to
+//     the next"; the ISA's rows here are 16-byte units along mn), then the
+//     same 128-byte swizzle;
 //   - the accumulator fragment of m64nNk16 with f32 accumulators: thread t
 //     of the warpgroup (warp w = t / 32, lane l = t % 32, g = l / 4,
 //     q = l % 4) holds for each 8-column block j the elements
@@ -64,6 +72,17 @@ uint64_t encodeWgmmaDescriptor(const WgmmaDescriptor &descriptor);
 llvm::Expected<uint32_t> getWgmmaKMajorAddress(const WgmmaDescriptor &descriptor,
                                                unsigned row, unsigned k);
 
+/// The byte address of element (mn, k) of an MN-major operand of 16-bit
+/// elements (128-byte swizzle, base offset 0); fails, saying what is not
+/// modelled, otherwise.
+llvm::Expected<uint32_t>
+getWgmmaMNMajorAddress(const WgmmaDescriptor &descriptor, unsigned mn,
+                       unsigned k);
+
+/// How an operand is stored: K-major (the k of a row contiguous) or
+/// MN-major (the rows or columns of the product contiguous).
+enum class WgmmaMajor { K, MN };
+
 /// Where element `i` of thread `thread`'s m64nNk16 accumulator sits.
 MatrixCoord getWgmmaAccumulatorCoord(unsigned thread, unsigned i);
 
@@ -72,7 +91,8 @@ MatrixCoord getWgmmaAccumulatorCoord(unsigned thread, unsigned i);
 using SharedHalfReader = llvm::function_ref<llvm::Expected<float>(uint32_t)>;
 
 /// wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{f16,bf16}.{f16,bf16} with
-/// both operands K-major in shared memory: D = A B (+ C when `accumulate`,
+/// both operands in shared memory, A K-major and B K-major or, with
+/// `majorB` MN-major, N-major: D = A B (+ C when `accumulate`,
 /// the scale-d predicate), A (64 x 16) and B^T (n x 16) read through
 /// `read` at the descriptors' addresses, every product exact in f32 and
 /// each D element summed in increasing k after C (as mma.sync's model).
@@ -81,7 +101,7 @@ using SharedHalfReader = llvm::function_ref<llvm::Expected<float>(uint32_t)>;
 llvm::Expected<WarpgroupRegisters>
 wgmmaM64NK16(uint64_t descriptorA, uint64_t descriptorB, unsigned n,
              const WarpgroupRegisters &c, bool accumulate, HalfType type,
-             SharedHalfReader read);
+             SharedHalfReader read, WgmmaMajor majorB = WgmmaMajor::K);
 
 } // namespace mlir::cascade::gpu
 
