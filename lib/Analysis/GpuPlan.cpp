@@ -73,6 +73,48 @@ bool mlir::cascade::isScaledProduct(EinsumOp einsum) {
   }
 }
 
+/// Whether `value` of an Einsum body depends on its block argument
+/// `index`.
+static bool readsArgument(Value value, unsigned index) {
+  if (auto argument = dyn_cast<BlockArgument>(value))
+    return argument.getArgNumber() == index;
+  return llvm::any_of(value.getDefiningOp()->getOperands(),
+                      [&](Value operand) {
+                        return readsArgument(operand, index);
+                      });
+}
+
+/// Whether the body of `einsum` is `x + g` or `select(c, x, x + g)` in its
+/// operand `index` (x; c and g not reading it). Then body(x) = x +
+/// body(0) up to the sign of a zero sum, so a contraction producing x may
+/// start from body(0).
+static bool isAccumulationOf(EinsumOp einsum, unsigned index) {
+  Block &body = einsum.getBodyBlock();
+  Value x = body.getArgument(index);
+  auto isSum = [&](Value value) {
+    auto add = value.getDefiningOp<arith::AddFOp>();
+    if (!add)
+      return false;
+    Value lhs = add.getLhs(), rhs = add.getRhs();
+    return (lhs == x && !readsArgument(rhs, index)) ||
+           (rhs == x && !readsArgument(lhs, index));
+  };
+  Value yielded = body.getTerminator()->getOperand(0);
+  if (isSum(yielded))
+    return true;
+  auto select = yielded.getDefiningOp<arith::SelectOp>();
+  return select && !readsArgument(select.getCondition(), index) &&
+         select.getTrueValue() == x && isSum(select.getFalseValue());
+}
+
+/// Whether the body of a two-operand Einsum is exactly a * b.
+static bool isPlainProduct(EinsumOp einsum) {
+  Block &body = einsum.getBodyBlock();
+  auto mul = body.getTerminator()->getOperand(0).getDefiningOp<arith::MulFOp>();
+  return mul && isa<BlockArgument>(mul.getLhs()) &&
+         isa<BlockArgument>(mul.getRhs()) && mul.getLhs() != mul.getRhs();
+}
+
 //===----------------------------------------------------------------------===//
 // The plan
 //===----------------------------------------------------------------------===//
@@ -137,6 +179,13 @@ GpuPlan::layOutSharedMemory(SmallVectorImpl<int64_t> *offsets) const {
       offsets->push_back(bytes);
     bytes += stage.getBytes() * (stage.perKeyStep ? keySlots : 1);
   }
+  if (tileStage) {
+    int64_t align = tileStage->getAlignment();
+    bytes = (bytes + align - 1) / align * align;
+    if (offsets)
+      offsets->push_back(bytes);
+    bytes += tileStage->getBytes();
+  }
   // The mbarriers: 8 bytes each, 8-byte aligned.
   bytes = (bytes + 7) / 8 * 8;
   if (offsets)
@@ -158,6 +207,8 @@ int64_t GpuPlan::getSharedBaseAlignment() const {
   int64_t align = 8;
   for (const StagePlan &stage : stages)
     align = std::max(align, stage.getAlignment());
+  if (tileStage)
+    align = std::max(align, tileStage->getAlignment());
   return align;
 }
 
@@ -245,6 +296,7 @@ FailureOr<GpuPlan> GpuPlan::compute(func::FuncOp function,
     plan.results.push_back(std::move(result));
   }
   plan.selectWarpgroupMma();
+  plan.selectAccumulation();
   plan.selectTma();
   // A fragments of per-item tiles (the queries) stay in registers when
   // they fit beside what the key loop keeps live (softmax, D = 64: 16 + 68;
@@ -608,13 +660,87 @@ void GpuPlan::selectWarpgroupMma() {
   // key tile) a multiple of 8 up to 256.
   if (target.computeCapability < 90 || warps % 4 != 0)
     return;
+  auto fitsN = [](int64_t n) { return n % 8 == 0 && n >= 8 && n <= 256; };
   for (auto &[op, plan] : einsums) {
     if (plan.kind != GpuEinsumPlan::Kind::MmaShared)
       continue;
     const StagePlan &a = stages[plan.stageA], &b = stages[plan.stageB];
-    int64_t n = plan.output.columns;
-    if (a.swizzled && b.swizzled && n % 8 == 0 && n >= 8 && n <= 256)
+    if (a.swizzled && b.swizzled && fitsN(plan.output.columns))
       plan.kind = GpuEinsumPlan::Kind::WarpgroupShared;
+  }
+  // P V: wgmma reads A from shared memory only (MLIR 22's
+  // nvvm.wgmma.mma_async has no register-A form), so P goes through a
+  // swizzled tile of query rows x the key tile, 64 keys per slab: the key
+  // tile must be a multiple of 64. V's stage (keys x head in 64-column
+  // slabs) is already an N-major operand with the 128-byte swizzle.
+  int64_t keyTile = schedule->getLocalExtent(keyRank);
+  if (keyTile % 64 != 0)
+    return;
+  // Deterministic: the tile stage's reader is the first contraction in
+  // program order.
+  GridOp grid = schedule->getGrid();
+  grid.walk([&](EinsumOp einsum) {
+    auto it = einsums.find(einsum.getOperation());
+    if (it == einsums.end())
+      return;
+    GpuEinsumPlan &plan = it->second;
+    if (plan.kind != GpuEinsumPlan::Kind::MmaRegisters ||
+        !stages[plan.stageB].swizzled || !fitsN(plan.output.columns))
+      return;
+    plan.kind = GpuEinsumPlan::Kind::WarpgroupStaged;
+    if (tileStage)
+      return;
+    StagePlan tile;
+    tile.reader = einsum;
+    tile.operand = plan.operandA;
+    tile.rowRank = rowRank;
+    tile.headRank = keyRank;
+    tile.rows = warps * 16;
+    tile.width = keyTile;
+    tile.swizzled = true;
+    tile.slabs = keyTile / 64;
+    tile.rowPitch = 64;
+    tileStage = tile;
+  });
+}
+
+void GpuPlan::selectAccumulation() {
+  for (auto &[op, plan] : einsums) {
+    if (plan.kind != GpuEinsumPlan::Kind::MmaRegisters &&
+        plan.kind != GpuEinsumPlan::Kind::WarpgroupStaged)
+      continue;
+    auto contraction = cast<EinsumOp>(op);
+    Value product = contraction.getResult();
+    if (!isPlainProduct(contraction) || !product.hasOneUse())
+      continue;
+    auto map = dyn_cast<EinsumOp>(*product.getUsers().begin());
+    if (!map || map->getBlock() != op->getBlock())
+      continue;
+    GpuEinsumPlan &mapPlan = einsums.find(map.getOperation())->second;
+    // A map over the same tile, everywhere (no predicate: its fill value
+    // would replace the sum), reading the product once.
+    if (mapPlan.kind != GpuEinsumPlan::Kind::Map ||
+        mapPlan.output.kind != FragmentLayout::Kind::Tile ||
+        mapPlan.output.columnRank != plan.output.columnRank ||
+        !map.getDisjuncts().empty() || !map.getDataCompares().empty() ||
+        llvm::count(map.getInputs(), product) != 1)
+      continue;
+    unsigned x = llvm::find(map.getInputs(), product) - map.getInputs().begin();
+    if (!isAccumulationOf(map, x))
+      continue;
+    // g is evaluated before the contraction: its operands must exist then.
+    bool ready = llvm::all_of(map.getInputs(), [&](Value input) {
+      if (input == product)
+        return true;
+      Operation *def = input.getDefiningOp();
+      return !def || def->getBlock() != contraction->getBlock() ||
+             def->isBeforeInBlock(contraction);
+    });
+    if (!ready)
+      continue;
+    plan.accumulatesInto = map;
+    mapPlan.accumulatedBy = contraction;
+    mapPlan.accumulatorOperand = x;
   }
 }
 
@@ -693,7 +819,8 @@ SmallVector<unsigned> GpuPlan::getTmaStages() const {
 
 bool GpuPlan::usesWarpgroupMma() const {
   return llvm::any_of(einsums, [](auto &entry) {
-    return entry.second.kind == GpuEinsumPlan::Kind::WarpgroupShared;
+    return entry.second.kind == GpuEinsumPlan::Kind::WarpgroupShared ||
+           entry.second.kind == GpuEinsumPlan::Kind::WarpgroupStaged;
   });
 }
 
@@ -746,6 +873,7 @@ static StringRef kindName(GpuEinsumPlan::Kind kind) {
   case GpuEinsumPlan::Kind::MmaShared: return "mma_shared";
   case GpuEinsumPlan::Kind::MmaRegisters: return "mma_registers";
   case GpuEinsumPlan::Kind::WarpgroupShared: return "wgmma_shared";
+  case GpuEinsumPlan::Kind::WarpgroupStaged: return "wgmma_staged";
   }
   llvm_unreachable("unknown kind");
 }
@@ -790,6 +918,14 @@ void GpuPlan::annotate() const {
       b.getNamedAttr("stages", b.getArrayAttr(stageNames)),
       b.getNamedAttr("results", b.getArrayAttr(resultNames)),
   };
+  if (tileStage)
+    gridEntries.push_back(
+        b.getNamedAttr("tile_stage",
+                       b.getStringAttr(tileStage->rowRank + "x" +
+                                       tileStage->headRank + " " +
+                                       std::to_string(tileStage->rows) + "x" +
+                                       std::to_string(tileStage->width) +
+                                       " swizzled from registers")));
   // Only a dynamic layout says so: what a launch passes for it.
   if (usesDynamicSharedMemory())
     gridEntries.push_back(
@@ -800,7 +936,14 @@ void GpuPlan::annotate() const {
     SmallVector<NamedAttribute> entries = {
         b.getNamedAttr("form", b.getStringAttr(kindName(plan.kind))),
         b.getNamedAttr("layout", b.getStringAttr(describe(plan.output)))};
-    if (plan.kind == GpuEinsumPlan::Kind::WarpgroupShared) {
+    if (plan.kind == GpuEinsumPlan::Kind::WarpgroupStaged) {
+      entries.push_back(b.getNamedAttr(
+          "a", b.getStringAttr("operand#" + std::to_string(plan.operandA) +
+                               " tile stage descriptor")));
+      entries.push_back(b.getNamedAttr(
+          "b", b.getStringAttr("operand#" + std::to_string(plan.operandB) +
+                               " descriptor n-major")));
+    } else if (plan.kind == GpuEinsumPlan::Kind::WarpgroupShared) {
       entries.push_back(b.getNamedAttr(
           "a", b.getStringAttr("operand#" + std::to_string(plan.operandA) +
                                " descriptor")));
@@ -823,6 +966,13 @@ void GpuPlan::annotate() const {
     }
     if (plan.tracksAny)
       entries.push_back(b.getNamedAttr("tracks_any", b.getUnitAttr()));
+    if (plan.accumulatesInto)
+      entries.push_back(b.getNamedAttr(
+          "accumulates_into",
+          EinsumOp(plan.accumulatesInto).getNameAttr()));
+    if (plan.accumulatedBy)
+      entries.push_back(b.getNamedAttr("accumulated_by_contraction",
+                                       b.getUnitAttr()));
     op->setAttr("cascade.gpu_plan", b.getDictionaryAttr(entries));
   }
 }

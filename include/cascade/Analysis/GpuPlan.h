@@ -27,7 +27,9 @@
 //     layout and whether it is static (up to 48 KiB) or dynamic (up to the
 //     chip's opt-in limit);
 //   - on sm_90a, S = Q K^T by wgmma.mma_async from the swizzled stages
-//     (WarpgroupShared) where the block is whole warpgroups, and the
+//     (WarpgroupShared) where the block is whole warpgroups, O = P V by
+//     wgmma with P stored to a swizzled shared tile (WarpgroupStaged)
+//     where the key tile is a multiple of 64 as well, and the
 //     swizzled stages filled by TMA on mbarriers (StagePlan::tma) where a
 //     tensor map describes their operand.
 //
@@ -182,6 +184,14 @@ struct GpuEinsumPlan {
     /// their swizzled stages by shared-memory descriptor, the accumulator
     /// in registers in the Tile layout (per warp, mma.sync's C layout).
     WarpgroupShared,
+    /// MmaRegisters on sm_90a, where the key tile is a multiple of 64: the
+    /// register tile (P, masked and rounded as for mma.sync) is stored by
+    /// each warpgroup's threads into its 64 rows of the block's tile stage
+    /// (GpuPlan::getTileStage, K-major with the 128-byte swizzle), fenced
+    /// for the async proxy, and one wgmma.mma_async m64nNk16 per 16 keys
+    /// (N = the head columns) reads it as A and B (keys x head) from its
+    /// stage as an N-major operand (layout row), both by descriptor.
+    WarpgroupStaged,
   };
   Kind kind = Kind::Map;
   FragmentLayout output;
@@ -202,6 +212,17 @@ struct GpuEinsumPlan {
   /// Whether a row reduction needs to know if any point was reduced (its
   /// `else` value differs from the operator's identity).
   bool tracksAny = false;
+  /// A key contraction (MmaRegisters, WarpgroupStaged) whose body is a * b
+  /// and whose only user is a Map over the same tile with body `x + g` in
+  /// it (`select(c, x, x + g)` included: the online rescale `O * alpha +
+  /// P V`): the contraction starts its accumulators from g (the map's body
+  /// at x = 0) instead of from zero and its result is the map's, as
+  /// FlashAttention rescales O and accumulates P V into it, so that the
+  /// product and the running tile are never live side by side. Set on the
+  /// contraction (the map) and on the map (the contraction, with the
+  /// operand that reads it).
+  EinsumOp accumulatesInto, accumulatedBy;
+  unsigned accumulatorOperand = 0;
 };
 
 class GpuPlan {
@@ -225,10 +246,17 @@ public:
   FragmentLayout getKeyTileLayout() const;
   const GpuEinsumPlan &getEinsum(EinsumOp einsum) const;
   ArrayRef<StagePlan> getStages() const { return stages; }
-  /// Whether an Einsum is a WarpgroupShared contraction: the kernel then
-  /// fences generic-proxy writes of the stages (cp.async) before the
-  /// tensor cores read them through the async proxy.
+  /// Whether an Einsum is a WarpgroupShared or WarpgroupStaged
+  /// contraction: the kernel then fences generic-proxy writes of the stages
+  /// (cp.async) before the tensor cores read them through the async proxy.
   bool usesWarpgroupMma() const;
+  /// The shared tile that WarpgroupStaged contractions store their register
+  /// operand to, as a swizzled stage that no copy fills: the block's query
+  /// rows (`rows`, `rowRank`) by the key tile (`width`, `headRank` = the
+  /// key rank) in 64-key slabs; `reader` is the first such contraction.
+  /// Laid out after the stages, before the mbarriers. std::nullopt when
+  /// no contraction is WarpgroupStaged.
+  const std::optional<StagePlan> &getTileStage() const { return tileStage; }
   /// Whether some stage is filled by TMA; the kernel then keeps mbarriers
   /// (getMbarrierCount) in shared memory after the stages.
   bool usesTma() const;
@@ -247,7 +275,8 @@ public:
   /// per slot, each at its alignment, then the mbarriers.
   int64_t getSharedMemoryBytes() const;
   /// The byte offsets in that layout of every stage (its first slot), then
-  /// of the mbarriers: the workgroup attributions' places when the memory
+  /// of the tile stage if there is one, then of the mbarriers: the
+  /// workgroup attributions' places when the memory
   /// is static, the kernel's memref.view shifts from its aligned base when
   /// it is dynamic.
   SmallVector<int64_t> getSharedMemoryOffsets() const;
@@ -309,11 +338,15 @@ private:
   /// offsets of the stages, then of the mbarriers, into `offsets`.
   int64_t layOutSharedMemory(SmallVectorImpl<int64_t> *offsets) const;
   /// Moves the MmaShared contractions that sm_90a's wgmma can take to
-  /// WarpgroupShared.
+  /// WarpgroupShared and the MmaRegisters ones to WarpgroupStaged (which
+  /// adds the tile stage).
   void selectWarpgroupMma();
   /// Moves the swizzled stages whose global operand a tensor map can
   /// describe to TMA (sm_90a).
   void selectTma();
+  /// Pairs each key contraction with the map it can accumulate into
+  /// (GpuEinsumPlan::accumulatesInto).
+  void selectAccumulation();
   /// Checks that operand `index` of `einsum` is either a tensor of the item
   /// read at its own point with a layout the output's covers, or a global
   /// argument read element by element.
@@ -329,6 +362,7 @@ private:
   llvm::DenseMap<Value, FragmentLayout> layouts;
   llvm::DenseMap<Operation *, GpuEinsumPlan> einsums;
   SmallVector<StagePlan> stages;
+  std::optional<StagePlan> tileStage;
   SmallVector<GpuResultPlan> results;
   int64_t keyLoopRegisters = 0;
   int64_t keySlots = 1;

@@ -58,8 +58,10 @@ LogicalResult verifyGpuTargetOptions(const GpuTargetOptions &options,
 /// The key tile `options` asks for, or when it says 0, the one that keeps
 /// the fragments of a step within the registers: 64 keys for head
 /// dimensions up to 64, 32 above (D = 128: the output accumulators take 64
-/// registers per lane, a 64-key score tile 32 more, and masked variants
-/// spill at 255).
+/// registers per lane, a 64-key score tile 32 more, and with mma.sync's P
+/// operand fragments masked variants spill at 255). On sm_90a, 64 up to
+/// D = 128: P V runs on wgmma from shared memory there (WarpgroupStaged,
+/// which needs a multiple of 64 keys) and P's fragments are not kept.
 int64_t getGpuKeyTile(const GpuTargetOptions &options);
 
 /// The kernel's name for a spec function.

@@ -151,6 +151,12 @@ int64_t mlir::cascade::getGpuKeyTile(const GpuTargetOptions &options) {
   int64_t widest = 0;
   for (auto &entry : options.headDims)
     widest = std::max(widest, entry.getValue());
+  // On sm_90a, P V runs on wgmma with P stored to shared memory (no A
+  // fragments in registers) where the key tile is a multiple of 64, so 64
+  // keys fit beside a 128-wide output there.
+  std::optional<GpuTarget> target = GpuTarget::byChip(options.chip);
+  if (target && target->computeCapability >= 90 && widest <= 128)
+    return 64;
   return widest > 64 ? 32 : 64;
 }
 

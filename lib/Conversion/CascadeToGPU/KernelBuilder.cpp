@@ -137,6 +137,14 @@ private:
   /// proxy, wgmma reads through the async one).
   void emitCopyWait(int32_t keep);
   void emitBarrier() { gpu::BarrierOp::create(b, loc); }
+  /// fence.proxy.async.shared::cta: this thread's generic-proxy writes to
+  /// shared memory become visible to the async proxy (wgmma, TMA).
+  void emitAsyncProxyFence() {
+    NVVM::FenceProxyOp::create(
+        b, loc, NVVM::ProxyKind::async_shared,
+        NVVM::SharedSpaceAttr::get(b.getContext(),
+                                   NVVM::SharedSpace::shared_cta));
+  }
 
   // Fragments.
   SmallVector<Element> elementsOf(const FragmentLayout &layout);
@@ -165,9 +173,39 @@ private:
   Fragment emitMap(EinsumOp einsum, const GpuEinsumPlan &einsumPlan);
   Fragment emitRowReduce(EinsumOp einsum, const GpuEinsumPlan &einsumPlan);
   Fragment emitMmaShared(EinsumOp einsum, const GpuEinsumPlan &einsumPlan);
-  Fragment emitMmaRegisters(EinsumOp einsum, const GpuEinsumPlan &einsumPlan);
+  /// The key contractions set their result's fragments (or the map's they
+  /// accumulate into) themselves.
+  void emitMmaRegisters(EinsumOp einsum, const GpuEinsumPlan &einsumPlan);
   Fragment emitWarpgroupShared(EinsumOp einsum,
                                const GpuEinsumPlan &einsumPlan);
+  void emitWarpgroupStaged(EinsumOp einsum, const GpuEinsumPlan &einsumPlan);
+  /// A wgmma shared-memory matrix descriptor (PTX ISA, "Matrix Descriptor
+  /// Format") of a 128-byte-swizzled operand starting `offset` bytes past
+  /// the i32 shared address `address`, with the given leading and stride
+  /// byte offsets: built as two i32 halves joined by llvm.bitcast.
+  Value wgmmaDescriptor(Value address, int64_t offset, int64_t leading,
+                        int64_t stride);
+  /// The chain of `kSteps` wgmma.mma_async m64n`n`k16 of this warpgroup
+  /// (k-step kk reading `descriptorA(kk)` and `descriptorB(kk)`, B K-major
+  /// or N-major per `layoutB`) into a fresh f32 accumulator, committed and
+  /// waited for: the result in the Tile layout.
+  Fragment emitWgmmaChain(int64_t n, int64_t kSteps,
+                          function_ref<Value(int64_t)> descriptorA,
+                          function_ref<Value(int64_t)> descriptorB,
+                          NVVM::MMALayout layoutB,
+                          ArrayRef<Value> initial = {});
+  /// For a contraction that accumulates into a map (GpuEinsumPlan::
+  /// accumulatesInto): the map's body at every element with the product
+  /// 0, what the accumulators start from; empty otherwise.
+  Fragment accumulationStart(const GpuEinsumPlan &einsumPlan);
+  /// The contraction's result: assigned to the map it accumulates into, or
+  /// scaled by s (the body at a = b = 1) into its own.
+  void finishKeyContraction(EinsumOp einsum, const GpuEinsumPlan &einsumPlan,
+                            Fragment result);
+  /// The key-tile operand of a key contraction, per element of the key
+  /// tile's layout: 0 where the key lies outside the rank or the predicate
+  /// fails (nothing to add), rounded to the storage type.
+  Fragment maskedKeyOperand(EinsumOp einsum, unsigned operand);
   /// S = A B contracted by the tensor cores, as a * b * s: times s (the
   /// body at a = b = 1, per element), the fill value where the predicate
   /// fails.
@@ -186,7 +224,8 @@ private:
   Fragment contract(ArrayRef<Value> fragmentsA, int64_t columns,
                     const GpuEinsumPlan &plan,
                     function_ref<LoadedB(int64_t j, int64_t kk, bool pair)>
-                        loadB);
+                        loadB,
+                    ArrayRef<Value> initial = {});
   /// ldmatrix of B operands from `stage` with lane addresses (`row`,
   /// `chunk`): x2 for one operand, or x4 split into two.
   LoadedB loadMatricesB(Value buffer, const StagePlan &stage, Value row,
@@ -234,6 +273,8 @@ private:
   Value readSlot;
   llvm::DenseMap<Value, Fragment> fragments;
   SmallVector<Value> stageBuffers;
+  /// The tile stage WarpgroupStaged contractions store P to (null: none).
+  Value tileStageBuffer;
   /// The mbarriers (memref<N x i64> in shared memory) and each TMA stage's
   /// tensor-map argument, by stage index (null when none).
   Value mbarriers;
@@ -281,6 +322,11 @@ LogicalResult GpuKernelBuilder::createKernel() {
         {stage.perKeyStep ? plan.getKeySlots() : 1, stage.getStoredRows(),
          stage.rowPitch},
         storage, MemRefLayoutAttrInterface(), shared));
+  const std::optional<StagePlan> &tileStage = plan.getTileStage();
+  if (tileStage)
+    sharedTypes.push_back(MemRefType::get(
+        {1, tileStage->getStoredRows(), tileStage->rowPitch}, storage,
+        MemRefLayoutAttrInterface(), shared));
   if (int64_t count = plan.getMbarrierCount())
     sharedTypes.push_back(MemRefType::get(
         {count}, b.getI64Type(), MemRefLayoutAttrInterface(), shared));
@@ -296,8 +342,12 @@ LogicalResult GpuKernelBuilder::createKernel() {
     for (auto [i, stage] : llvm::enumerate(plan.getStages()))
       kernel.setWorkgroupAttributionAttr(
           i, "llvm.align", b.getI64IntegerAttr(stage.getAlignment()));
+    unsigned next = plan.getStages().size();
+    if (tileStage)
+      kernel.setWorkgroupAttributionAttr(
+          next++, "llvm.align", b.getI64IntegerAttr(tileStage->getAlignment()));
     if (plan.getMbarrierCount())
-      kernel.setWorkgroupAttributionAttr(plan.getStages().size(), "llvm.align",
+      kernel.setWorkgroupAttributionAttr(next, "llvm.align",
                                          b.getI64IntegerAttr(8));
   }
   // What a host encodes each tensor map from: the input it describes, the
@@ -327,6 +377,8 @@ LogicalResult GpuKernelBuilder::createKernel() {
                     : SmallVector<Value>(kernel.getWorkgroupAttributions());
   for (unsigned i = 0; i < plan.getStages().size(); ++i)
     stageBuffers.push_back(sharedBuffers[i]);
+  if (tileStage)
+    tileStageBuffer = sharedBuffers[plan.getStages().size()];
   if (plan.getMbarrierCount())
     mbarriers = sharedBuffers.back();
   return success();
@@ -446,9 +498,7 @@ void GpuKernelBuilder::emitCopyWait(int32_t keep) {
       b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), ValueRange{});
   nvgpu::DeviceAsyncWaitOp::create(b, loc, group, b.getI32IntegerAttr(keep));
   if (plan.usesWarpgroupMma())
-    NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
-                               NVVM::SharedSpaceAttr::get(
-                                   b.getContext(), NVVM::SharedSpace::shared_cta));
+    emitAsyncProxyFence();
 }
 
 void GpuKernelBuilder::emitKeyStepCopies(Value step, Value slot, Value run) {
@@ -919,13 +969,19 @@ Fragment GpuKernelBuilder::contract(ArrayRef<Value> fragmentsA,
                                    int64_t columns, const GpuEinsumPlan &plan,
                                    function_ref<LoadedB(int64_t j, int64_t kk,
                                                         bool pair)>
-                                       loadB) {
+                                       loadB,
+                                   ArrayRef<Value> initial) {
   auto cType = VectorType::get({2, 2}, b.getF32Type());
   Value zero = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(cType, b.getF32FloatAttr(0)));
   int64_t blocks = columns / 8, kSteps = fragmentsA.size();
   bool pairs = plan.bMatricesPerLoad == 4;
   SmallVector<Value> accumulators(blocks, zero);
+  // Block j's accumulator from registers (j * 2 + r) * 2 + c.
+  if (!initial.empty())
+    for (int64_t j = 0; j < blocks; ++j)
+      accumulators[j] = vector::FromElementsOp::create(
+          b, loc, cType, initial.slice(j * 4, 4));
   // Each accumulator sums its k-steps in order, whichever way B is paired.
   auto mma = [&](int64_t j, int64_t kk, Value fragmentB) {
     accumulators[j] = nvgpu::MmaSyncOp::create(
@@ -1037,44 +1093,33 @@ void GpuKernelBuilder::scaleAndMask(EinsumOp einsum,
   }
 }
 
-Fragment GpuKernelBuilder::emitWarpgroupShared(EinsumOp einsum,
-                                               const GpuEinsumPlan &einsumPlan) {
-  const StagePlan &stageA = plan.getStages()[einsumPlan.stageA];
-  const StagePlan &stageB = plan.getStages()[einsumPlan.stageB];
-  int64_t n = einsumPlan.output.columns;
-  MLIRContext *context = b.getContext();
+Value GpuKernelBuilder::wgmmaDescriptor(Value address, int64_t offset,
+                                        int64_t leading, int64_t stride) {
   Type i32 = b.getI32Type();
-  auto i32Constant = [&](int64_t value) -> Value {
+  auto constant = [&](int64_t value) -> Value {
     return arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(value));
   };
-  // Descriptors (PTX ISA, "Matrix Descriptor Format"), as two i32 halves:
-  // low = start address >> 4 (bits 0-13) | leading byte offset 16 >> 4 (bit
-  // 16; unused for a K-major swizzled operand); high = stride byte offset
-  // 1024 >> 4 (8-row groups of 128-byte rows) | 128-byte swizzle (bit 62).
-  // A warpgroup's A rows start 64 rows (8 KiB of a slab) further per
-  // warpgroup; k-step kk is slab kk / 4, 32 bytes per step within it.
-  Value warpgroup = arith::DivUIOp::create(b, loc, warp, index(4));
-  Value addressA = arith::AddIOp::create(
-      b, loc, stageAddress(einsumPlan.stageA),
-      arith::IndexCastOp::create(
-          b, loc, i32,
-          arith::MulIOp::create(b, loc, warpgroup, index(64 * 128))));
-  Value addressB = stageAddress(einsumPlan.stageB);
-  Value four = i32Constant(4), mask = i32Constant(0x3fff);
-  auto lowHalf = [&](Value address) -> Value {
-    Value field = arith::AndIOp::create(
-        b, loc, arith::ShRUIOp::create(b, loc, address, four), mask);
-    return arith::OrIOp::create(b, loc, field, i32Constant(1 << 16));
-  };
-  Value lowA = lowHalf(addressA), lowB = lowHalf(addressB);
-  Value high = i32Constant((1024 >> 4) | (1 << 30));
-  auto descriptor = [&](Value low, const StagePlan &stage, int64_t kk) {
-    int64_t offset = (kk / 4) * stage.rows * 128 + (kk % 4) * 32;
-    Value start = arith::AddIOp::create(b, loc, low, i32Constant(offset >> 4));
-    Value halves = vector::FromElementsOp::create(
-        b, loc, VectorType::get({2}, i32), ValueRange{start, high});
-    return LLVM::BitcastOp::create(b, loc, b.getI64Type(), halves);
-  };
+  // low = (start >> 4) & 0x3fff (bits 0-13) | (leading >> 4) << 16; high =
+  // stride >> 4 (bits 32-45) | the 128-byte swizzle (bit 62). The offset is
+  // added to the start field: shared addresses stay below 2^18, so the
+  // field does not carry into the leading offset.
+  Value start = arith::AndIOp::create(
+      b, loc, arith::ShRUIOp::create(b, loc, address, constant(4)),
+      constant(0x3fff));
+  start = arith::AddIOp::create(b, loc, start, constant(offset >> 4));
+  Value low = arith::OrIOp::create(b, loc, start,
+                                   constant((leading >> 4) << 16));
+  Value high = constant((stride >> 4) | (1 << 30));
+  Value halves = vector::FromElementsOp::create(
+      b, loc, VectorType::get({2}, i32), ValueRange{low, high});
+  return LLVM::BitcastOp::create(b, loc, b.getI64Type(), halves);
+}
+
+Fragment GpuKernelBuilder::emitWgmmaChain(
+    int64_t n, int64_t kSteps, function_ref<Value(int64_t)> descriptorA,
+    function_ref<Value(int64_t)> descriptorB, NVVM::MMALayout layoutB,
+    ArrayRef<Value> initial) {
+  MLIRContext *context = b.getContext();
   auto accumulatorType = LLVM::LLVMStructType::getLiteral(
       context, SmallVector<Type>(n / 2, b.getF32Type()));
   auto shape = NVVM::MMAShapeAttr::get(context, 64, n, 16);
@@ -1085,21 +1130,25 @@ Fragment GpuKernelBuilder::emitWarpgroupShared(EinsumOp einsum,
   };
   auto scaleIn = NVVM::WGMMAScaleInAttr::get(context, NVVM::WGMMAScaleIn::one);
   // The registers were written outside a wgmma chain: fence, then the
-  // chain of k-steps (the first ignores the undefined accumulator), one
-  // group, and wait for it before any thread reads the accumulators.
-  NVVM::WgmmaFenceAlignedOp::create(b, loc);
+  // chain of k-steps (the first ignores an undefined accumulator, or adds
+  // to the initial one), one group, and wait for it before any thread
+  // reads the accumulators.
   Value accumulator = LLVM::PoisonOp::create(b, loc, accumulatorType);
-  for (int64_t kk = 0; kk < stageA.width / 16; ++kk)
+  for (auto [i, value] : llvm::enumerate(initial))
+    accumulator = LLVM::InsertValueOp::create(b, loc, accumulator, value,
+                                              ArrayRef<int64_t>{int64_t(i)});
+  NVVM::WgmmaFenceAlignedOp::create(b, loc);
+  for (int64_t kk = 0; kk < kSteps; ++kk)
     accumulator = NVVM::WgmmaMmaAsyncOp::create(
-        b, loc, accumulatorType, accumulator,
-        descriptor(lowA, stageA, kk), descriptor(lowB, stageB, kk), shape,
-        typeAttr(half), typeAttr(half), typeAttr(NVVM::WGMMATypes::f32),
-        NVVM::WGMMAScaleOutAttr::get(context, kk == 0
+        b, loc, accumulatorType, accumulator, descriptorA(kk),
+        descriptorB(kk), shape, typeAttr(half), typeAttr(half),
+        typeAttr(NVVM::WGMMATypes::f32),
+        NVVM::WGMMAScaleOutAttr::get(context, kk == 0 && initial.empty()
                                                   ? NVVM::WGMMAScaleOut::zero
                                                   : NVVM::WGMMAScaleOut::one),
         scaleIn, scaleIn,
         NVVM::MMALayoutAttr::get(context, NVVM::MMALayout::row),
-        NVVM::MMALayoutAttr::get(context, NVVM::MMALayout::col),
+        NVVM::MMALayoutAttr::get(context, layoutB),
         NVVM::MMAIntOverflowAttr());
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
   NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
@@ -1109,32 +1158,172 @@ Fragment GpuKernelBuilder::emitWarpgroupShared(EinsumOp einsum,
   for (int64_t i = 0; i < n / 2; ++i)
     result[i] = LLVM::ExtractValueOp::create(b, loc, accumulator,
                                              ArrayRef<int64_t>{i});
+  return result;
+}
+
+Fragment GpuKernelBuilder::emitWarpgroupShared(EinsumOp einsum,
+                                               const GpuEinsumPlan &einsumPlan) {
+  const StagePlan &stageA = plan.getStages()[einsumPlan.stageA];
+  const StagePlan &stageB = plan.getStages()[einsumPlan.stageB];
+  // Both operands K-major: the leading byte offset is unused (16); 8-row
+  // groups of 128-byte rows are 1024 bytes apart. A warpgroup's A rows
+  // start 64 rows (8 KiB of a slab) further per warpgroup; k-step kk is
+  // slab kk / 4, 32 bytes per step within it.
+  Value warpgroup = arith::DivUIOp::create(b, loc, warp, index(4));
+  Value addressA = arith::AddIOp::create(
+      b, loc, stageAddress(einsumPlan.stageA),
+      arith::IndexCastOp::create(
+          b, loc, b.getI32Type(),
+          arith::MulIOp::create(b, loc, warpgroup, index(64 * 128))));
+  Value addressB = stageAddress(einsumPlan.stageB);
+  auto kMajorOffset = [](const StagePlan &stage, int64_t kk) {
+    return (kk / 4) * stage.rows * 128 + (kk % 4) * 32;
+  };
+  Fragment result = emitWgmmaChain(
+      einsumPlan.output.columns, stageA.width / 16,
+      [&](int64_t kk) {
+        return wgmmaDescriptor(addressA, kMajorOffset(stageA, kk), 16, 1024);
+      },
+      [&](int64_t kk) {
+        return wgmmaDescriptor(addressB, kMajorOffset(stageB, kk), 16, 1024);
+      },
+      NVVM::MMALayout::col);
   scaleAndMask(einsum, einsumPlan, result);
   return result;
 }
 
-Fragment GpuKernelBuilder::emitMmaRegisters(EinsumOp einsum,
-                                            const GpuEinsumPlan &einsumPlan) {
+void GpuKernelBuilder::emitWarpgroupStaged(EinsumOp einsum,
+                                           const GpuEinsumPlan &einsumPlan) {
+  const StagePlan &tile = *plan.getTileStage();
+  const StagePlan &stageB = plan.getStages()[einsumPlan.stageB];
+  FragmentLayout keys = plan.getKeyTileLayout();
+  Fragment operandA = maskedKeyOperand(einsum, einsumPlan.operandA);
+  // A second contraction of the step (differential attention's) reuses
+  // the tile the first one's wgmma read. That chain was waited for, so
+  // its reads are done; the barrier keeps every thread's next stores after
+  // every warpgroup's wait without reasoning across warpgroups (the
+  // emulator attributes a wgmma's reads to its warpgroup's first thread
+  // and would see a race). The first contraction of a step follows the
+  // step's own barrier.
+  if (tile.reader != einsum)
+    emitBarrier();
+  // P into the tile stage: the lane's two columns of each 8-key block are
+  // one 4-byte store at chunk (key % 64) / 8 ^ (row % 8) of its row in
+  // slab key / 64. Each warpgroup writes its own 64 rows, which only its
+  // own wgmma reads; the previous chain that read them was waited for.
+  auto pairType = VectorType::get({2}, storage);
+  Value rowInAtom[2];
+  Value rows[2] = {laneRow, arith::AddIOp::create(b, loc, laneRow, index(8))};
+  for (unsigned r = 0; r < 2; ++r)
+    rowInAtom[r] = arith::RemUIOp::create(b, loc, rows[r], index(8));
+  for (int64_t j = 0; j < keys.columns / 8; ++j)
+    for (unsigned r = 0; r < 2; ++r) {
+      Value pair = vector::FromElementsOp::create(
+          b, loc, pairType,
+          ValueRange{operandA[(j * 2 + r) * 2], operandA[(j * 2 + r) * 2 + 1]});
+      Value chunk = arith::XOrIOp::create(b, loc, index(j % 8), rowInAtom[r]);
+      Value column = arith::AddIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, chunk, index(8)), laneColumn);
+      Value storedRow =
+          arith::AddIOp::create(b, loc, rows[r], index((j / 8) * tile.rows));
+      vector::StoreOp::create(b, loc, pair, tileStageBuffer,
+                              ValueRange{index(0), storedRow, column},
+                              /*nontemporal=*/false,
+                              b.getI64IntegerAttr(4));
+    }
+  // The stores went through the generic proxy and wgmma reads through the
+  // async one: every writer fences, then the block waits for all writers.
+  emitAsyncProxyFence();
+  emitBarrier();
+  // A: the warpgroup's 64 rows of the tile stage, K-major (as S's A). B:
+  // V's stage as an N-major operand: 64 head columns per 128-byte row (one
+  // key), 8 keys per 1024-byte atom (the stride byte offset), the next 64
+  // head columns one slab further (the leading byte offset); k-step kk
+  // (keys 16 kk ..) starts 16 rows, 2048 bytes, in.
+  Value warpgroup = arith::DivUIOp::create(b, loc, warp, index(4));
+  Value addressA = arith::AddIOp::create(
+      b, loc,
+      arith::IndexCastOp::create(
+          b, loc, b.getI32Type(),
+          memref::ExtractAlignedPointerAsIndexOp::create(b, loc,
+                                                         tileStageBuffer)),
+      arith::IndexCastOp::create(
+          b, loc, b.getI32Type(),
+          arith::MulIOp::create(b, loc, warpgroup, index(64 * 128))));
+  Value addressB = stageAddress(einsumPlan.stageB);
+  Fragment result = emitWgmmaChain(
+      einsumPlan.output.columns, keys.columns / 16,
+      [&](int64_t kk) {
+        return wgmmaDescriptor(addressA,
+                               (kk / 4) * tile.rows * 128 + (kk % 4) * 32, 16,
+                               1024);
+      },
+      [&](int64_t kk) {
+        return wgmmaDescriptor(addressB, kk * 16 * 128, stageB.rows * 128,
+                               1024);
+      },
+      NVVM::MMALayout::row, accumulationStart(einsumPlan));
+  finishKeyContraction(einsum, einsumPlan, std::move(result));
+}
+
+Fragment GpuKernelBuilder::accumulationStart(const GpuEinsumPlan &einsumPlan) {
+  if (!einsumPlan.accumulatesInto)
+    return Fragment();
+  EinsumOp map = einsumPlan.accumulatesInto;
+  const GpuEinsumPlan &mapPlan = plan.getEinsum(map);
+  SmallVector<Value> given(map.getInputs().size());
+  given[mapPlan.accumulatorOperand] = f32(0);
+  Fragment start(einsumPlan.output.getRegisters());
+  for (const Element &element : elementsOf(mapPlan.output))
+    start[element.index] = evaluateBody(map, mapPlan.output, element, given);
+  return start;
+}
+
+void GpuKernelBuilder::finishKeyContraction(EinsumOp einsum,
+                                            const GpuEinsumPlan &einsumPlan,
+                                            Fragment result) {
+  if (einsumPlan.accumulatesInto) {
+    // The body is a * b: nothing to scale; the map's value is the sum.
+    EinsumOp map = einsumPlan.accumulatesInto;
+    fragments[map.getResult()] = std::move(result);
+    return;
+  }
+  Value one = f32(1);
+  for (const Element &element : elementsOf(einsumPlan.output)) {
+    Value scale = evaluateBody(einsum, einsumPlan.output, element, {one, one});
+    result[element.index] =
+        arith::MulFOp::create(b, loc, result[element.index], scale);
+  }
+  fragments[einsum.getResult()] = std::move(result);
+}
+
+Fragment GpuKernelBuilder::maskedKeyOperand(EinsumOp einsum,
+                                            unsigned operand) {
+  FragmentLayout keys = plan.getKeyTileLayout();
+  const Fragment &values = fragments.lookup(einsum.getInputs()[operand]);
+  Value zero = f32(0);
+  Fragment rounded(values.size());
+  for (const Element &element : elementsOf(keys)) {
+    Value inside = insideKeys(keys, element);
+    if (Value holds = evaluatePredicate(einsum, keys, element))
+      inside = arith::AndIOp::create(b, loc, inside, holds);
+    Value value =
+        arith::SelectOp::create(b, loc, inside, values[element.index], zero);
+    rounded[element.index] = arith::TruncFOp::create(b, loc, storage, value);
+  }
+  return rounded;
+}
+
+void GpuKernelBuilder::emitMmaRegisters(EinsumOp einsum,
+                                        const GpuEinsumPlan &einsumPlan) {
   const StagePlan &stageB = plan.getStages()[einsumPlan.stageB];
   Value bufferB = stageBuffers[einsumPlan.stageB];
-  Type half = storage;
-  auto aType = VectorType::get({4, 2}, half);
+  auto aType = VectorType::get({4, 2}, storage);
   FragmentLayout keys = plan.getKeyTileLayout();
   // A: the tile's elements where the predicate holds and the key exists
   // (else 0: nothing to add), rounded to the operand type. Accumulator
   // blocks 2 kk and 2 kk + 1 are A's columns 0-7 and 8-15 of k-step kk.
-  Value tile = einsum.getInputs()[einsumPlan.operandA];
-  const Fragment &values = fragments.lookup(tile);
-  Value zeroF = f32(0);
-  SmallVector<Value> operandA(values.size());
-  for (const Element &element : elementsOf(keys)) {
-    Value value = values[element.index];
-    Value inside = insideKeys(keys, element);
-    if (Value holds = evaluatePredicate(einsum, keys, element))
-      inside = arith::AndIOp::create(b, loc, inside, holds);
-    value = arith::SelectOp::create(b, loc, inside, value, zeroF);
-    operandA[element.index] = arith::TruncFOp::create(b, loc, half, value);
-  }
+  Fragment operandA = maskedKeyOperand(einsum, einsumPlan.operandA);
   int64_t kSteps = keys.columns / 16;
   SmallVector<Value> fragmentsA;
   for (int64_t kk = 0; kk < kSteps; ++kk) {
@@ -1156,18 +1345,16 @@ Fragment GpuKernelBuilder::emitMmaRegisters(EinsumOp einsum,
         Value row = arith::AddIOp::create(b, loc, keyRow, index(16 * kk));
         return loadMatricesB(bufferB, stageB, row, j,
                              pair ? upperHalf : Value(), true, pair);
-      });
-  Value one = f32(1);
-  for (const Element &element : elementsOf(einsumPlan.output)) {
-    Value scale = evaluateBody(einsum, einsumPlan.output, element, {one, one});
-    result[element.index] =
-        arith::MulFOp::create(b, loc, result[element.index], scale);
-  }
-  return result;
+      },
+      accumulationStart(einsumPlan));
+  finishKeyContraction(einsum, einsumPlan, std::move(result));
 }
 
 LogicalResult GpuKernelBuilder::emitEinsum(EinsumOp einsum) {
   const GpuEinsumPlan &einsumPlan = plan.getEinsum(einsum);
+  // The contraction before it computed it (accumulatedBy).
+  if (einsumPlan.accumulatedBy)
+    return success();
   Fragment result;
   switch (einsumPlan.kind) {
   case GpuEinsumPlan::Kind::Map:
@@ -1180,11 +1367,14 @@ LogicalResult GpuKernelBuilder::emitEinsum(EinsumOp einsum) {
     result = emitMmaShared(einsum, einsumPlan);
     break;
   case GpuEinsumPlan::Kind::MmaRegisters:
-    result = emitMmaRegisters(einsum, einsumPlan);
-    break;
+    emitMmaRegisters(einsum, einsumPlan);
+    return success();
   case GpuEinsumPlan::Kind::WarpgroupShared:
     result = emitWarpgroupShared(einsum, einsumPlan);
     break;
+  case GpuEinsumPlan::Kind::WarpgroupStaged:
+    emitWarpgroupStaged(einsum, einsumPlan);
+    return success();
   }
   fragments[einsum.getResult()] = result;
   return success();

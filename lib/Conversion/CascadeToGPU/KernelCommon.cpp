@@ -121,22 +121,77 @@ void mlir::cascade::computeWorkCoordinates(OpBuilder &b, Location loc,
   }
 }
 
+/// `expr` at `dims` and `symbols` (i32 values) in i32 arithmetic, for an
+/// expression of sums and products only.
+static Value expandLinearExprI32(OpBuilder &b, Location loc, AffineExpr expr,
+                                 ArrayRef<Value> dims,
+                                 ArrayRef<Value> symbols) {
+  if (auto dim = dyn_cast<AffineDimExpr>(expr))
+    return dims[dim.getPosition()];
+  if (auto symbol = dyn_cast<AffineSymbolExpr>(expr))
+    return symbols[symbol.getPosition()];
+  if (auto constant = dyn_cast<AffineConstantExpr>(expr))
+    return arith::ConstantIntOp::create(b, loc, constant.getValue(), 32);
+  auto binary = cast<AffineBinaryOpExpr>(expr);
+  Value lhs = expandLinearExprI32(b, loc, binary.getLHS(), dims, symbols);
+  Value rhs = expandLinearExprI32(b, loc, binary.getRHS(), dims, symbols);
+  if (expr.getKind() == AffineExprKind::Add)
+    return arith::AddIOp::create(b, loc, lhs, rhs);
+  return arith::MulIOp::create(b, loc, lhs, rhs);
+}
+
+/// Whether `expr` has no division or remainder.
+static bool isSumOfProducts(AffineExpr expr) {
+  bool linear = true;
+  expr.walk([&](AffineExpr sub) {
+    if (sub.getKind() == AffineExprKind::FloorDiv ||
+        sub.getKind() == AffineExprKind::CeilDiv ||
+        sub.getKind() == AffineExprKind::Mod)
+      linear = false;
+  });
+  return linear;
+}
+
 Value mlir::cascade::buildAffinePredicate(OpBuilder &b, Location loc,
                                           EinsumOp einsum,
                                           ArrayRef<Value> dims,
                                           ArrayRef<Value> symbols) {
+  // Masks are evaluated per element of a fragment, so their arithmetic is
+  // what the key loop's registers hold beside the tiles: in i32 where the
+  // constraint is a sum of products (every mask of the library), since a
+  // 64-bit index takes two registers per value. Coordinates and extents
+  // are below 2^31 (the host checks the extents: docs/GPU.md, "ABI"), and
+  // so are the masks' sums of a few of them.
+  Type i32 = b.getI32Type();
+  SmallVector<Value> dims32, symbols32;
+  auto narrow = [&](ArrayRef<Value> values, SmallVectorImpl<Value> &into) {
+    for (Value value : values)
+      into.push_back(value ? arith::IndexCastOp::create(b, loc, i32, value)
+                                 .getResult()
+                           : Value());
+  };
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value zero32 = arith::ConstantIntOp::create(b, loc, 0, 32);
   Value any;
   for (IntegerSet conjunction : einsum.getDisjuncts()) {
     Value all;
     for (unsigned i = 0; i < conjunction.getNumConstraints(); ++i) {
-      Value value = affine::expandAffineExpr(
-          b, loc, conjunction.getConstraint(i), dims, symbols);
+      AffineExpr constraint = conjunction.getConstraint(i);
+      Value value;
+      if (isSumOfProducts(constraint)) {
+        if (dims32.empty() && symbols32.empty()) {
+          narrow(dims, dims32);
+          narrow(symbols, symbols32);
+        }
+        value = expandLinearExprI32(b, loc, constraint, dims32, symbols32);
+      } else {
+        value = affine::expandAffineExpr(b, loc, constraint, dims, symbols);
+      }
       Value holds = arith::CmpIOp::create(
           b, loc,
           conjunction.isEq(i) ? arith::CmpIPredicate::eq
                               : arith::CmpIPredicate::sge,
-          value, zero);
+          value, value.getType().isIndex() ? zero : zero32);
       all = all ? arith::AndIOp::create(b, loc, all, holds).getResult() : holds;
     }
     if (!all)

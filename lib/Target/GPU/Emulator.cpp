@@ -1778,6 +1778,60 @@ LogicalResult BlockRun::runOp(Operation *op, const Mask &active) {
         }
         return success();
       })
+      .Case([&](vector::StoreOp s) -> LogicalResult {
+        // A 1-D vector into consecutive elements of the innermost
+        // dimension: one st.v2/v4 in PTX, which must be aligned to the
+        // alignment the op promises (the element's by default). Every
+        // buffer starts at least 16 bytes aligned, so the offset within
+        // the buffer decides.
+        VectorType type = s.getVectorType();
+        if (type.getRank() != 1)
+          return s.emitError("the emulator models vector.store of a 1-D "
+                             "vector only");
+        FailureOr<MemrefView *> view = getView(s, s.getBase());
+        if (failed(view))
+          return failure();
+        Type elementType = (*view)->elementType;
+        int64_t elementBytes =
+            (elementType.isIndex() ? 64 : elementType.getIntOrFloatBitWidth()) /
+            8;
+        int64_t count = type.getNumElements();
+        int64_t alignment =
+            static_cast<int64_t>(s.getAlignment().value_or(elementBytes));
+        if (alignment > 16)
+          return s.emitError("the emulator checks vector.store alignments "
+                             "up to 16 bytes, not ")
+                 << alignment;
+        for (unsigned t = 0; t < numThreads; ++t) {
+          if (!active[t])
+            continue;
+          FailureOr<int64_t> at = locate(s, **view, s.getIndices(), t);
+          if (failed(at))
+            return failure();
+          int64_t inner = static_cast<int64_t>(
+              get(s.getIndices().back(), t)[0]);
+          if (inner + count > (*view)->shape.back())
+            return s.emitError() << where(t) << ": a vector of " << count
+                                 << " at index " << inner
+                                 << " runs past the innermost dimension of "
+                                 << (*view)->name;
+          if (*at * elementBytes % alignment != 0)
+            return s.emitError() << where(t) << ": byte " << *at * elementBytes
+                                 << " of " << (*view)->name
+                                 << " is not aligned to " << alignment
+                                 << " bytes as the store promises";
+          const ThreadValue &value = get(s.getValueToStore(), t);
+          for (int64_t e = 0; e < count; ++e) {
+            if (failed(noteWrite(s, **view, *at + e, t)))
+              return failure();
+            if ((*view)->shared >= 0)
+              shared[(*view)->shared].genericWriter[*at + e] =
+                  static_cast<int32_t>(t);
+            (*view)->data[*at + e] = normalize(value[e], elementType);
+          }
+        }
+        return success();
+      })
       .Case([&](scf::ForOp f) { return runFor(f, active); })
       .Case([&](scf::IfOp i) { return runIf(i, active); })
       .Case<mlir::gpu::ThreadIdOp, mlir::gpu::BlockIdOp,

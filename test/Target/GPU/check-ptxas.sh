@@ -100,14 +100,16 @@ for config in ${CHIPS:-sm_80 sm_90a} sm_80:bf16 sm_90a:bf16; do
       # and relu attention reduce no rows.
       insns="mma.sync.aligned.m16n8k16.row.col.f32.$storage.$storage.f32 ldmatrix.sync.aligned"
       copies="cp.async.ca.shared.global"
-      # sm_90a: S = Q K^T by wgmma from the stages (P V stays mma.sync:
-      # MLIR's wgmma takes A from shared memory only), the stages filled by
-      # TMA, completing on mbarriers; no thread copies (at D = 128 the
-      # shared memory is dynamic).
+      # sm_90a: S = Q K^T and P V by wgmma (P stored to a swizzled tile by
+      # 4-byte stores, fenced for the async proxy: MLIR's wgmma takes A from
+      # shared memory only), the stages filled by TMA, completing on
+      # mbarriers; no mma.sync, ldmatrix or thread copies (the shared
+      # memory is dynamic).
       if [ "$chip" = sm_90a ]; then
-        insns="$insns wgmma.fence.sync.aligned wgmma.mma_async.sync.aligned.m64n wgmma.wait_group.sync.aligned"
+        insns="wgmma.fence.sync.aligned wgmma.mma_async.sync.aligned.m64n wgmma.wait_group.sync.aligned st.shared.v2.b16 fence.proxy.async.shared::cta"
         copies="cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes mbarrier.arrive.expect_tx mbarrier.try_wait.parity"
         if grep -q "cp.async.c[ag]" "$k.ptx"; then echo "CP.ASYNC BESIDE TMA: $v $chip $storage d=$d"; exit 1; fi
+        if [ -z "$state" ] && grep -q "mma\.sync\|ldmatrix" "$k.ptx"; then echo "MMA.SYNC ON SM_90A: $v $chip $storage d=$d"; exit 1; fi
       fi
       insns="$insns $copies"
       case $v in sigmoid|relu) ;; *) insns="$insns shfl.sync.bfly";; esac

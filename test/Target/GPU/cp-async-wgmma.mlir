@@ -1,6 +1,6 @@
 // Six-dimensional operands: more than the five dimensions a tensor map
 // describes, so on sm_90a the swizzled stages are filled by cp.async
-// rather than TMA while S = Q K^T stays on wgmma. cp.async writes through
+// rather than TMA while S = Q K^T and P V stay on wgmma. cp.async writes through
 // the generic proxy and wgmma reads through the async proxy: every
 // cp.async wait is followed by fence.proxy.async before the barrier (the
 // emulator reports a wgmma read of a stage without it). The library's
@@ -14,11 +14,11 @@
 // CHECK-NEXT: gpu.barrier
 // CHECK: nvvm.wgmma.mma_async
 // RUN: attn-run %s --target cuda-emulator --chip sm_90a --check --dims x=2,y=1,b=1,h=2,p=70,m=133,e=64,f=64 | FileCheck %s --check-prefix=RUN64
-// RUN64: shared=40960 ->
+// RUN64: shared=49152 ->
 // RUN64: tma=0
 // RUN64: 0 NaN/Inf: PASS
 // RUN: attn-run %s --target cuda-emulator --chip sm_90a --check --dims x=1,y=2,b=1,h=1,p=70,m=133,e=128,f=128 | FileCheck %s --check-prefix=RUN128
-// RUN128: shared=49152 ->
+// RUN128: shared=90112 (dynamic) ->
 // RUN128: tma=0
 // RUN128: 0 NaN/Inf: PASS
 func.func @softmax6(%Q: tensor<?x?x?x?x?x?xf32>, %K: tensor<?x?x?x?x?x?xf32>, %V: tensor<?x?x?x?x?x?xf32>) -> tensor<?x?x?x?x?x?xf32> {

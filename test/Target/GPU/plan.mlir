@@ -1,8 +1,10 @@
 // The GPU plan of softmax and causal softmax: one block of 4 warps per
 // 64-row query tile, S = Q K^T from shared memory (query fragments hoisted
 // into registers), the row max and sum by quad shuffles, P V with P from the
-// accumulators, the key-side tiles staged per step in swizzled shared
-// memory, double-buffered (two slots: 8 KiB of queries + 2 x 16 KiB).
+// accumulators, accumulating into the rescaled running output (RSNAV: the
+// map O * alpha + P V is not a separate tile), the key-side tiles staged
+// per step in swizzled shared memory, double-buffered (two slots: 8 KiB of
+// queries + 2 x 16 KiB).
 // RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=64},cascade-stream-rank{tile-size=64},cascade-classify-tiles{query-tile=64},cascade-partition-rank{query-tile=64 tile-extents=e=64,f=64},cascade-annotate-plan{target=sm_80}))" 2>/dev/null | FileCheck %s
 
 // CHECK: cascade.grid [b, h, p1]
@@ -14,7 +16,9 @@
 // CHECK: %LSN = cascade.einsum LSN[m0, p0]
 // CHECK-SAME: gpu_plan = {form = "map", layout = "tile[m0=64]"}
 // CHECK: %LSNAV = cascade.einsum LSNAV[p0, f]
-// CHECK-SAME: gpu_plan = {a = "operand#0 registers", b = "operand#1 ldmatrix.x4.trans", form = "mma_registers", layout = "tile[f=64]"}
+// CHECK-SAME: gpu_plan = {a = "operand#0 registers", accumulates_into = "RSNAV", b = "operand#1 ldmatrix.x4.trans", form = "mma_registers", layout = "tile[f=64]"}
+// CHECK: %RSNAV_{{[0-9]+}} = cascade.einsum RSNAV[p0, f]
+// CHECK-SAME: gpu_plan = {accumulated_by_contraction, form = "map", layout = "tile[f=64]"}
 // CHECK: %AV_0 = cascade.einsum AV[p0, f]
 // CHECK-SAME: gpu_plan = {form = "map", layout = "tile[f=64]"}
 
@@ -30,21 +34,26 @@
 
 // sm_90a: the block is one warpgroup, so S = Q K^T is one wgmma.mma_async
 // m64n64k16 per k-step with both operands read by descriptor from their
-// swizzled stages (no query fragments in registers); P V stays mma.sync.
-// At D = 128 each staged row is two 64-wide slabs (still 40960 + 8192).
+// swizzled stages (no query fragments in registers), and so is P V: P is
+// stored to its own swizzled 64 x 64 tile (8 KiB after the stages, before
+// the mbarriers) and read as A, V's stage as an N-major B. 49176 bytes:
+// dynamic shared memory.
 // RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=64},cascade-stream-rank{tile-size=64},cascade-classify-tiles{query-tile=64},cascade-partition-rank{query-tile=64 tile-extents=e=64,f=64},cascade-annotate-plan{target=sm_90a}))" 2>/dev/null | FileCheck %s --check-prefix=SM90
-// SM90: cascade.gpu_plan = {chip = "sm_90a", key_slots = 2 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 40984 : i64, stages = ["p0xe 64x64 per-item swizzled tma", "m0xe 64x64 per-key-step swizzled tma", "m0xf 64x64 per-key-step swizzled tma"], threads = 128 : i64, warps = 4 : i64}
+// SM90: cascade.gpu_plan = {chip = "sm_90a", dynamic_shared_bytes = 50184 : i64, key_slots = 2 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 49176 : i64, stages = ["p0xe 64x64 per-item swizzled tma", "m0xe 64x64 per-key-step swizzled tma", "m0xf 64x64 per-key-step swizzled tma"], threads = 128 : i64, tile_stage = "p0xm0 64x64 swizzled from registers", warps = 4 : i64}
 // SM90: %BQK = cascade.einsum BQK[m0, p0]
 // SM90-SAME: gpu_plan = {a = "operand#0 descriptor", b = "operand#1 descriptor", form = "wgmma_shared", layout = "tile[m0=64]"}
 // SM90: %LSNAV = cascade.einsum LSNAV[p0, f]
-// SM90-SAME: form = "mma_registers"
+// SM90-SAME: gpu_plan = {a = "operand#0 tile stage descriptor", accumulates_into = "RSNAV", b = "operand#1 descriptor n-major", form = "wgmma_staged", layout = "tile[f=64]"}
 
-// At D = 128 (32-key tiles) the tiles take exactly 48 KiB and the
-// mbarriers 24 bytes more: the layout is dynamic shared memory, launched
-// with 1008 bytes more for aligning its base to 1024; sm_80 (no TMA, no
-// mbarriers) stays static.
+// At D = 128 with 32-key tiles (given: sm_90a's default is 64) the tiles
+// take exactly 48 KiB and the mbarriers 24 bytes more: the layout is
+// dynamic shared memory, launched with 1008 bytes more for aligning its
+// base to 1024; sm_80 (no TMA, no mbarriers) stays static. 32 keys are
+// not a multiple of 64, so P V stays mma.sync and there is no P tile.
 // RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=32},cascade-stream-rank{tile-size=32},cascade-classify-tiles{query-tile=64},cascade-partition-rank{query-tile=64 tile-extents=e=128,f=128},cascade-annotate-plan{target=sm_90a}))" 2>/dev/null | FileCheck %s --check-prefix=DYNAMIC
-// DYNAMIC: cascade.gpu_plan = {chip = "sm_90a", dynamic_shared_bytes = 50184 : i64, key_slots = 2 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 49176 : i64, stages = ["p0xe 64x128 per-item swizzled tma", "m0xe 32x128 per-key-step swizzled tma", "m0xf 32x128 per-key-step swizzled tma"]
+// DYNAMIC: cascade.gpu_plan = {chip = "sm_90a", dynamic_shared_bytes = 50184 : i64, key_slots = 2 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 49176 : i64, stages = ["p0xe 64x128 per-item swizzled tma", "m0xe 32x128 per-key-step swizzled tma", "m0xf 32x128 per-key-step swizzled tma"], threads = 128 : i64, warps = 4 : i64}
+// DYNAMIC: %LSNAV = cascade.einsum LSNAV[p0, f]
+// DYNAMIC-SAME: form = "mma_registers"
 // RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=32},cascade-stream-rank{tile-size=32},cascade-classify-tiles{query-tile=64},cascade-partition-rank{query-tile=64 tile-extents=e=128,f=128},cascade-annotate-plan{target=sm_80}))" 2>/dev/null | FileCheck %s --check-prefix=STATIC
 // STATIC: cascade.gpu_plan = {chip = "sm_80", key_slots = 2 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 49152 : i64
 
@@ -73,3 +82,11 @@
 // PADDED: shared_bytes = 30744 : i64, stages = ["p0xe 64x80 per-item padded fragments-hoisted", "m0xe 32x80 per-key-step padded", "m0xf 32x64 per-key-step swizzled tma"]
 // PADDED: %BQK = cascade.einsum BQK[m0, p0]
 // PADDED-SAME: form = "mma_shared"
+
+// FlashAttention-3's tile at D = 128: 128 query rows (two warpgroups, each
+// 64 rows of P's tile) by 128 keys (P's rows two 64-key slabs): 192 KiB of
+// shared memory, within sm_90a's 227 KiB opt-in.
+// RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=128},cascade-stream-rank{tile-size=128},cascade-classify-tiles{query-tile=128},cascade-partition-rank{query-tile=128 tile-extents=e=128,f=128},cascade-annotate-plan{target=sm_90a}))" 2>/dev/null | FileCheck %s --check-prefix=FA3TILE
+// FA3TILE: shared_bytes = 196632 : i64, stages = ["p0xe 128x128 per-item swizzled tma", "m0xe 128x128 per-key-step swizzled tma", "m0xf 128x128 per-key-step swizzled tma"], threads = 256 : i64, tile_stage = "p0xm0 128x128 swizzled from registers", warps = 8 : i64}
+// FA3TILE: %LSNAV = cascade.einsum LSNAV[p0, f]
+// FA3TILE-SAME: form = "wgmma_staged", layout = "tile[f=128]"

@@ -389,11 +389,11 @@ FailureOr<llvm::StringMap<int64_t>> RankEnvironment::resolveExtents(
     // At least 1, as the rewrites assume of every extent that is not a
     // reduced rank's (docs/Semantics.md): a zero window would mask every
     // key.
-    if (*value < 1) {
+    if (*value < 1 || *value >= (int64_t(1) << 31)) {
       error = "scalar argument #" + std::to_string(binding.argNumber) +
               " (the extent of rank '" + entry.first.str() + "') is " +
               std::to_string(*value) + "; an extent given by a scalar must "
-              "be at least 1";
+              "be at least 1 and below 2^31";
       return failure();
     }
     extents[entry.first] = *value;
@@ -406,6 +406,14 @@ FailureOr<llvm::StringMap<int64_t>> RankEnvironment::resolveExtents(
       return failure();
     }
     int64_t extent = argumentShapes[arg][dim];
+    // Kernels compute coordinates and masks in 32 bits (the CPU kernels'
+    // shape check and the GPU kernels' i32 masks, docs/GPU.md "ABI").
+    if (extent >= (int64_t(1) << 31)) {
+      error = "argument #" + std::to_string(arg) + " dimension " +
+              std::to_string(dim) + " (rank '" + rank.str() + "') has size " +
+              std::to_string(extent) + "; sizes must be below 2^31";
+      return failure();
+    }
     auto [it, inserted] = extents.try_emplace(rank, extent);
     if (inserted) {
       firstUse[rank] = {arg, dim};
