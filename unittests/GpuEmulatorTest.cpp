@@ -155,6 +155,63 @@ TEST_F(GpuEmulator, SharedMemoryWithABarrier) {
     EXPECT_EQ(y.data[i], 63 - i);
 }
 
+/// Thread t stores the pair (t, -t) at element `first + 2 t` of a shared
+/// row with `alignment`, then after a barrier thread t copies element t
+/// to y.
+static std::string pairKernel(int first, int alignment) {
+  return R"mlir(
+gpu.module @m {
+  gpu.func @pairs(%y: memref<64xf16>)
+      workgroup(%s: memref<1x64xf16, #gpu.address_space<workgroup>>) kernel {
+    %t = gpu.thread_id x
+    %c0 = arith.constant 0 : index
+    %c2 = arith.constant 2 : index
+    %first = arith.constant )mlir" +
+         std::to_string(first) + R"mlir( : index
+    %i = arith.index_cast %t : index to i32
+    %f = arith.sitofp %i : i32 to f16
+    %n = arith.negf %f : f16
+    %pair = vector.from_elements %f, %n : vector<2xf16>
+    %twice = arith.muli %t, %c2 : index
+    %at = arith.addi %first, %twice : index
+    vector.store %pair, %s[%c0, %at] {alignment = )mlir" +
+         std::to_string(alignment) + R"mlir( : i64} : memref<1x64xf16, #gpu.address_space<workgroup>>, vector<2xf16>
+    gpu.barrier
+    %v = memref.load %s[%c0, %t] : memref<1x64xf16, #gpu.address_space<workgroup>>
+    memref.store %v, %y[%t] : memref<64xf16>
+    gpu.return
+  }
+})mlir";
+}
+
+TEST_F(GpuEmulator, VectorStoresAreCheckedForAlignmentAndBounds) {
+  Builder b(&context);
+  LaunchGeometry geometry;
+  geometry.block = {32, 1, 1};
+  EmulatorBuffer y = buffer(b.getF16Type(), {64});
+  SmallVector<EmulatorArgument> args = {{&y}};
+  ASSERT_TRUE(succeeded(run(pairKernel(0, 4), "pairs", geometry, args)))
+      << messages;
+  // Element e holds thread e / 2's pair, (e / 2, -(e / 2)).
+  for (int e = 0; e < 32; ++e)
+    EXPECT_EQ(y.data[e], e % 2 == 0 ? e / 2 : -(e / 2)) << "element " << e;
+  // Element 1 is byte 2: not the 4 bytes the store promises.
+  messages.clear();
+  geometry.block = {31, 1, 1};
+  EXPECT_TRUE(failed(run(pairKernel(1, 4), "pairs", geometry, args)));
+  EXPECT_NE(messages.find("byte 2 of"), std::string::npos) << messages;
+  EXPECT_NE(messages.find("is not aligned to 4 bytes"), std::string::npos)
+      << messages;
+  // Thread 31's pair at element 63 would run past the row.
+  messages.clear();
+  geometry.block = {32, 1, 1};
+  EXPECT_TRUE(failed(run(pairKernel(1, 2), "pairs", geometry, args)));
+  EXPECT_NE(messages.find("a vector of 2 at index 63 runs past the innermost "
+                          "dimension"),
+            std::string::npos)
+      << messages;
+}
+
 TEST_F(GpuEmulator, AMissingBarrierIsARace) {
   Builder b(&context);
   EmulatorBuffer x = buffer(b.getF32Type(), {64}),

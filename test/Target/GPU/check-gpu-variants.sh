@@ -6,8 +6,9 @@
 # head dims 64 (swizzled shared memory), 128 (two 64-wide slabs; dynamic
 # shared memory where the tiles and mbarriers pass 48 KiB) and 80
 # (padded rows, with 32-row query and key tiles: 2 warps), bf16, no keys
-# (M = 0) and no queries (P = 0); on sm_80 (mma.sync) and sm_90a (S by
-# wgmma; with 2 warps, not a warpgroup, mma.sync again); the linear family
+# (M = 0) and no queries (P = 0); on sm_80 (mma.sync) and sm_90a (S and
+# P V by wgmma; with 2 warps, not a warpgroup, or 32-key tiles for P V,
+# mma.sync again); the linear family
 # (a state phase) in GpuStatePlan's CUDA-core form. Variants whose schedule
 # has no GPU form yet must say so with a located error. One line per case; stops at the
 # first failure.
@@ -36,13 +37,15 @@ for v in softmax softmax_onepass sigmoid softmax_causal softmax_gqa softmax_soft
   # Two 64-wide slabs per staged row (D = 128); differential's four staged
   # tiles take 80 KiB there, in dynamic shared memory.
   run $v "b=1,h=2$extra,$tail,e=128,f=128"
-  # sm_90a: S = Q K^T by wgmma.mma_async from the same swizzled stages.
+  # sm_90a: S = Q K^T and P V by wgmma.mma_async from the same swizzled
+  # stages (P through its own tile, V as an N-major operand).
   for pm in p=17,m=17 $tail; do
     run $v "b=1,h=2$extra,$pm,e=64,f=64" "--chip sm_90a"
   done
-  # D = 128: TMA stages and mbarriers beyond 48 KiB, in dynamic shared
-  # memory.
+  # D = 128 (64-key tiles): TMA stages, P's tile and mbarriers beyond
+  # 48 KiB, in dynamic shared memory; with 32-key tiles P V stays mma.sync.
   run $v "b=1,h=2$extra,$tail,e=128,f=128" "--chip sm_90a"
+  run $v "b=1,h=2$extra,$tail,e=128,f=128" "--chip sm_90a --key-tile 32"
   run $v "b=1,h=2$extra,$tail,e=64,f=64" "--chip sm_90a --storage-type bf16"
   run $v "b=1,h=2$extra,p=70,m=70,e=80,f=80" "--chip sm_90a --query-tile 32 --key-tile 32"
 done
@@ -64,6 +67,12 @@ run softmax_causal "b=1,h=2,p=150,m=133,e=64,f=64" "--chip sm_90a --query-tile 1
 # cp.async on sm_80 and TMA on sm_90a.
 run softmax_causal "b=1,h=2,p=150,m=133,e=128,f=128" "--query-tile 128"
 run softmax_causal "b=1,h=2,p=150,m=133,e=128,f=128" "--chip sm_90a --query-tile 128"
+# FlashAttention-3's tile: 128 x 128 at D = 128 (P's tile two 64-key slabs
+# per warpgroup's rows; 192 KiB of shared memory), causal and GQA (two
+# query heads per key head), and sm_90a's wgmma P V with a 128-wide N.
+run softmax_causal "b=1,h=2,p=200,m=300,e=128,f=128" "--chip sm_90a --query-tile 128 --key-tile 128"
+run softmax_gqa "b=1,h=4,hkv=2,p=200,m=300,e=128,f=128" "--chip sm_90a --query-tile 128 --key-tile 128"
+run softmax "b=1,h=1,p=130,m=257,e=128,f=128" "--chip sm_90a --query-tile 128 --key-tile 128 --storage-type bf16"
 # A state phase (the linear family): GpuStatePlan's form, one block per
 # (b, h) on CUDA cores, the chunked state advanced before each query tile.
 # Tails, P > M (query tiles past the last key tile read the final state)
