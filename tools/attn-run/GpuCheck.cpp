@@ -45,6 +45,16 @@ FailureOr<GpuRunSetup> mlir::cascade::setUpGpuRun(
   FailureOr<InputExtents> sizes = resolveInputExtents(function, inputs, error);
   if (failed(sizes))
     return failure();
+  // The kernels evaluate masks in i32 (docs/GPU.md, "Registers"): exact
+  // while a mask's value fits, which extents below 2^30 guarantee for
+  // masks that add two coordinates or extents and subtract two.
+  for (auto &entry : sizes->extents)
+    if (entry.getValue() >= (int64_t(1) << 30)) {
+      error = "rank '" + entry.getKey().str() + "' has extent " +
+              std::to_string(entry.getValue()) +
+              "; the GPU kernels take extents below 2^30";
+      return failure();
+    }
   GpuRunSetup setup;
   setup.target = target;
   setup.extents = sizes->extents;

@@ -159,9 +159,10 @@ Value mlir::cascade::buildAffinePredicate(OpBuilder &b, Location loc,
   // Masks are evaluated per element of a fragment, so their arithmetic is
   // what the key loop's registers hold beside the tiles: in i32 where the
   // constraint is a sum of products (every mask of the library), since a
-  // 64-bit index takes two registers per value. Coordinates and extents
-  // are below 2^31 (the host checks the extents: docs/GPU.md, "ABI"), and
-  // so are the masks' sums of a few of them.
+  // 64-bit index takes two registers per value. The arithmetic wraps, so a
+  // constraint is exact when its value fits in i32; extents below 2^30
+  // (the GPU hosts check them: docs/GPU.md, "ABI") make that so for masks
+  // that add two terms and subtract two.
   Type i32 = b.getI32Type();
   SmallVector<Value> dims32, symbols32;
   auto narrow = [&](ArrayRef<Value> values, SmallVectorImpl<Value> &into) {
