@@ -32,6 +32,15 @@ WgmmaDescriptor kernelDescriptor(uint32_t start) {
   return d;
 }
 
+/// The address, or 0 and a test failure when it was refused.
+uint32_t expectAddress(llvm::Expected<uint32_t> address) {
+  if (!address) {
+    ADD_FAILURE() << llvm::toString(address.takeError());
+    return 0;
+  }
+  return *address;
+}
+
 TEST(WarpgroupSemantics, DescriptorFieldsAreWhereTheIsaPutsThem) {
   // start 0x400 >> 4 = 0x40 in bits 0-13, LBO 1 in 16-29, SBO 64 in 32-45,
   // swizzle 1 (128B) in 62-63.
@@ -50,9 +59,7 @@ TEST(WarpgroupSemantics, DescriptorFieldsAreWhereTheIsaPutsThem) {
 TEST(WarpgroupSemantics, KMajorAddressesFollowThe128ByteSwizzle) {
   WgmmaDescriptor d = kernelDescriptor(0);
   auto at = [&](unsigned row, unsigned k) {
-    llvm::Expected<uint32_t> address = getWgmmaKMajorAddress(d, row, k);
-    EXPECT_TRUE(static_cast<bool>(address));
-    return address ? *address : 0u;
+    return expectAddress(getWgmmaKMajorAddress(d, row, k));
   };
   // Row 0 is unswizzled; row 1's chunk 0 moves to chunk 1 (byte 144).
   EXPECT_EQ(at(0, 0), 0u);
@@ -82,9 +89,7 @@ TEST(WarpgroupSemantics, MNMajorAddressesFollowTheIsaOffsets) {
   WgmmaDescriptor d = kernelDescriptor(0);
   d.leadingByteOffset = 8192;
   auto at = [&](unsigned n, unsigned k) {
-    llvm::Expected<uint32_t> address = getWgmmaMNMajorAddress(d, n, k);
-    EXPECT_TRUE(static_cast<bool>(address));
-    return address ? *address : 0u;
+    return expectAddress(getWgmmaMNMajorAddress(d, n, k));
   };
   EXPECT_EQ(at(0, 0), 0u);
   EXPECT_EQ(at(1, 0), 2u);

@@ -936,33 +936,29 @@ void GpuPlan::annotate() const {
     SmallVector<NamedAttribute> entries = {
         b.getNamedAttr("form", b.getStringAttr(kindName(plan.kind))),
         b.getNamedAttr("layout", b.getStringAttr(describe(plan.output)))};
-    if (plan.kind == GpuEinsumPlan::Kind::WarpgroupStaged) {
+    if (plan.isContraction()) {
+      // How each operand reaches the tensor cores.
+      std::string a, bHow;
+      switch (plan.kind) {
+      case GpuEinsumPlan::Kind::WarpgroupStaged:
+        a = "tile stage descriptor";
+        bHow = "descriptor n-major";
+        break;
+      case GpuEinsumPlan::Kind::WarpgroupShared:
+        a = bHow = "descriptor";
+        break;
+      default:
+        a = plan.stageA >= 0 ? "ldmatrix" : "registers";
+        bHow = "ldmatrix.x" + std::to_string(plan.bMatricesPerLoad) +
+               (plan.kind == GpuEinsumPlan::Kind::MmaRegisters ? ".trans"
+                                                               : "");
+      }
       entries.push_back(b.getNamedAttr(
           "a", b.getStringAttr("operand#" + std::to_string(plan.operandA) +
-                               " tile stage descriptor")));
+                               " " + a)));
       entries.push_back(b.getNamedAttr(
           "b", b.getStringAttr("operand#" + std::to_string(plan.operandB) +
-                               " descriptor n-major")));
-    } else if (plan.kind == GpuEinsumPlan::Kind::WarpgroupShared) {
-      entries.push_back(b.getNamedAttr(
-          "a", b.getStringAttr("operand#" + std::to_string(plan.operandA) +
-                               " descriptor")));
-      entries.push_back(b.getNamedAttr(
-          "b", b.getStringAttr("operand#" + std::to_string(plan.operandB) +
-                               " descriptor")));
-    } else if (plan.isContraction()) {
-      entries.push_back(b.getNamedAttr(
-          "a", b.getStringAttr(plan.stageA >= 0
-                                   ? "operand#" + std::to_string(plan.operandA) +
-                                         " ldmatrix"
-                                   : "operand#" + std::to_string(plan.operandA) +
-                                         " registers")));
-      entries.push_back(b.getNamedAttr(
-          "b", b.getStringAttr(
-                   "operand#" + std::to_string(plan.operandB) +
-                   " ldmatrix.x" + std::to_string(plan.bMatricesPerLoad) +
-                   (plan.kind == GpuEinsumPlan::Kind::MmaRegisters ? ".trans"
-                                                                   : ""))));
+                               " " + bHow)));
     }
     if (plan.tracksAny)
       entries.push_back(b.getNamedAttr("tracks_any", b.getUnitAttr()));

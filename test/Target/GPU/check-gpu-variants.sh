@@ -77,7 +77,7 @@ run softmax "b=1,h=1,p=130,m=257,e=128,f=128" "--chip sm_90a --query-tile 128 --
 # (b, h) on CUDA cores, the chunked state advanced before each query tile.
 # Tails, P > M (query tiles past the last key tile read the final state)
 # and P < M, one key, no keys, no queries, bf16, sm_90a, D = 128 (sm_90a:
-# causal linear attention's tiles take 185 KiB), and 32-row tiles.
+# causal linear attention's tiles take 177 KiB), and 32-row tiles.
 for v in linear linear_associated linear_causal retention lightning hedgehog; do
   extra=""
   [ "$v" = hedgehog ] && extra=",r=16"
