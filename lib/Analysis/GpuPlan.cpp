@@ -6,6 +6,8 @@
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/StringExtras.h"
 
+#include <functional>
+
 using namespace mlir;
 using namespace mlir::cascade;
 
@@ -729,15 +731,40 @@ void GpuPlan::selectAccumulation() {
     if (!isAccumulationOf(map, x))
       continue;
     // g is evaluated before the contraction: its operands must exist then.
-    bool ready = llvm::all_of(map.getInputs(), [&](Value input) {
+    // Maps and row reductions after the contraction that do not read it
+    // (one-pass softmax's exp(m - m') follows P V) move before it.
+    SmallVector<EinsumOp> moved;
+    std::function<bool(Value)> ready = [&](Value input) -> bool {
       if (input == product)
-        return true;
+        return false;
       Operation *def = input.getDefiningOp();
-      return !def || def->getBlock() != contraction->getBlock() ||
-             def->isBeforeInBlock(contraction);
+      if (!def || def->getBlock() != contraction->getBlock() ||
+          def->isBeforeInBlock(contraction))
+        return true;
+      auto einsum = dyn_cast<EinsumOp>(def);
+      if (!einsum || def == map.getOperation())
+        return false;
+      if (llvm::is_contained(moved, einsum))
+        return true;
+      GpuEinsumPlan::Kind kind = einsums.find(def)->second.kind;
+      if (kind != GpuEinsumPlan::Kind::Map &&
+          kind != GpuEinsumPlan::Kind::RowReduce)
+        return false;
+      if (!llvm::all_of(einsum.getInputs(), ready))
+        return false;
+      moved.push_back(einsum);
+      return true;
+    };
+    bool allReady = llvm::all_of(map.getInputs(), [&](Value input) {
+      return input == product || ready(input);
     });
-    if (!ready)
+    if (!allReady)
       continue;
+    // In program order, so that each follows what it reads.
+    llvm::sort(moved, [](EinsumOp x, EinsumOp y) {
+      return x->isBeforeInBlock(y);
+    });
+    plan.emittedBefore = std::move(moved);
     plan.accumulatesInto = map;
     mapPlan.accumulatedBy = contraction;
     mapPlan.accumulatorOperand = x;
@@ -962,6 +989,13 @@ void GpuPlan::annotate() const {
     }
     if (plan.tracksAny)
       entries.push_back(b.getNamedAttr("tracks_any", b.getUnitAttr()));
+    if (!plan.emittedBefore.empty()) {
+      SmallVector<Attribute> names;
+      for (EinsumOp moved : plan.emittedBefore)
+        names.push_back(moved.getNameAttr());
+      entries.push_back(
+          b.getNamedAttr("emitted_before", b.getArrayAttr(names)));
+    }
     if (plan.accumulatesInto)
       entries.push_back(b.getNamedAttr(
           "accumulates_into",

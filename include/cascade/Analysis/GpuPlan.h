@@ -223,6 +223,11 @@ struct GpuEinsumPlan {
   /// operand that reads it).
   EinsumOp accumulatesInto, accumulatedBy;
   unsigned accumulatorOperand = 0;
+  /// For a contraction that accumulates into a map: the maps and row
+  /// reductions after it in the block that g needs (one-pass softmax's
+  /// rescale factor), in order; the kernel emits them before the
+  /// contraction. None reads the contraction.
+  SmallVector<EinsumOp> emittedBefore;
 };
 
 class GpuPlan {

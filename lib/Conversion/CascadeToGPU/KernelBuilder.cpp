@@ -275,6 +275,9 @@ private:
   SmallVector<Value> stageBuffers;
   /// The tile stage WarpgroupStaged contractions store P to (null: none).
   Value tileStageBuffer;
+  /// Einsums emitted ahead of their place (GpuEinsumPlan::emittedBefore),
+  /// until their place is reached.
+  llvm::DenseSet<Operation *> emittedEarly;
   /// The mbarriers (memref<N x i64> in shared memory) and each TMA stage's
   /// tensor-map argument, by stage index (null when none).
   Value mbarriers;
@@ -1352,9 +1355,16 @@ void GpuKernelBuilder::emitMmaRegisters(EinsumOp einsum,
 
 LogicalResult GpuKernelBuilder::emitEinsum(EinsumOp einsum) {
   const GpuEinsumPlan &einsumPlan = plan.getEinsum(einsum);
-  // The contraction before it computed it (accumulatedBy).
-  if (einsumPlan.accumulatedBy)
+  // The contraction before it computed it (accumulatedBy), or emitted it
+  // first (emittedBefore). A step's body is emitted twice (full and
+  // masked tiles), so an early emission is skipped once.
+  if (einsumPlan.accumulatedBy || emittedEarly.erase(einsum.getOperation()))
     return success();
+  for (EinsumOp moved : einsumPlan.emittedBefore) {
+    if (failed(emitEinsum(moved)))
+      return failure();
+    emittedEarly.insert(moved.getOperation());
+  }
   Fragment result;
   switch (einsumPlan.kind) {
   case GpuEinsumPlan::Kind::Map:

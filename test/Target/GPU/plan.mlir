@@ -90,3 +90,12 @@
 // FA3TILE: shared_bytes = 196632 : i64, stages = ["p0xe 128x128 per-item swizzled tma", "m0xe 128x128 per-key-step swizzled tma", "m0xf 128x128 per-key-step swizzled tma"], threads = 256 : i64, tile_stage = "p0xm0 128x128 swizzled from registers", warps = 8 : i64}
 // FA3TILE: %LSNAV = cascade.einsum LSNAV[p0, f]
 // FA3TILE-SAME: form = "wgmma_staged", layout = "tile[f=128]"
+
+// One-pass softmax computes its rescale factor PRM after P V: the plan
+// emits it before the contraction, which then accumulates into RNVn.
+// RUN: attn-opt %variants/softmax_onepass.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=64},cascade-stream-rank{tile-size=64},cascade-classify-tiles{query-tile=64},cascade-partition-rank{query-tile=64 tile-extents=e=64,f=64},cascade-annotate-plan{target=sm_80}))" 2>/dev/null | FileCheck %s --check-prefix=ONEPASS
+// ONEPASS: %SLNV = cascade.einsum SLNV[p0, f]
+// ONEPASS-SAME: accumulates_into = "RNVn", b = "operand#1 ldmatrix.x4.trans", emitted_before = ["PRM"], form = "mma_registers"
+// ONEPASS: %PRM = cascade.einsum PRM[p0]
+// ONEPASS: %RNVn = cascade.einsum RNVn[p0, f]
+// ONEPASS-SAME: accumulated_by_contraction
