@@ -277,7 +277,8 @@ public:
   /// shape lays out the work items.
   ArrayRef<GpuResultPlan> getResults() const { return results; }
   /// The block's shared memory: every stage, the per-key-step ones once
-  /// per slot, each at its alignment, then the mbarriers.
+  /// per slot, each at its alignment, then the tile stage, then the
+  /// mbarriers.
   int64_t getSharedMemoryBytes() const;
   /// The byte offsets in that layout of every stage (its first slot), then
   /// of the tile stage if there is one, then of the mbarriers: the
@@ -340,7 +341,8 @@ private:
   LogicalResult planMmaShared(EinsumOp einsum, GpuEinsumPlan &plan);
   LogicalResult planMmaRegisters(EinsumOp einsum, GpuEinsumPlan &plan);
   /// Lays out the stages and mbarriers (see getSharedMemoryBytes); the
-  /// offsets of the stages, then of the mbarriers, into `offsets`.
+  /// offsets of the stages, the tile stage and the mbarriers into
+  /// `offsets`.
   int64_t layOutSharedMemory(SmallVectorImpl<int64_t> *offsets) const;
   /// Moves the MmaShared contractions that sm_90a's wgmma can take to
   /// WarpgroupShared and the MmaRegisters ones to WarpgroupStaged (which
