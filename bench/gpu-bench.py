@@ -19,6 +19,17 @@ halved for causal. Writes gpu.md and gpu.csv under --out.
 for every shape, the launch this script would make (grid from the header's
 formula, block, shared memory) and that the parameter list it builds has
 exactly the entry's parameters in the PTX. --quick runs N = 1024 only.
+
+The device machines lent to this project are bare: attn-compile needs
+libMLIR and libLLVM (over 200 MB), more than a run may carry. So the
+kernels are compiled here and carried:
+
+    python3 bench/gpu-bench.py --prepare gpu-kernels --chip sm_90a
+    # on the GPU machine, with gpu-kernels carried:
+    python3 bench/gpu-bench.py --kernels gpu-kernels --out $OUT
+
+--prepare writes <variant>-<D>.{cubin,ptx,h} for the chip; --kernels reads
+them instead of compiling (and --dry-run checks them).
 """
 import argparse
 import ctypes
@@ -37,14 +48,15 @@ VARIANTS = ["softmax", "softmax_causal", "sigmoid"]
 class Kernel:
     """A compiled spec: its cubin, PTX and what its header says."""
 
-    def __init__(self, variant, d, chip, workdir):
+    def __init__(self, variant, d, chip, workdir, kernels=None):
         self.variant = variant
-        base = os.path.join(workdir, f"{variant}-{d}")
-        subprocess.run([COMPILE, os.path.join(ROOT, "variants", variant + ".mlir"),
-                        "--target", "cuda", "--chip", chip,
-                        "--head-dims", f"e={d},f={d}", "--storage-type", "f16",
-                        "-o", base + ".cubin", "--ptx", base + ".ptx",
-                        "--header", base + ".h"], check=True)
+        if kernels:
+            base = os.path.join(kernels, f"{variant}-{d}")
+            if not os.path.exists(base + ".cubin"):
+                sys.exit(f"{base}.cubin is missing: run --prepare {kernels} "
+                         f"--chip {chip} where attn-compile runs")
+        else:
+            base = compile_kernel(variant, d, chip, workdir)
         with open(base + ".cubin", "rb") as f:
             self.cubin = f.read()
         with open(base + ".ptx") as f:
@@ -72,6 +84,10 @@ class Kernel:
             self.maps.append((int(define(prefix + "_INPUT")), box,
                               int(define(prefix + "_SWIZZLE_BYTES"))))
 
+    def chip(self):
+        """The chip the PTX was generated for (`.target sm_XX`)."""
+        return re.search(r"^\.target (\w+)", self.ptx, re.M).group(1)
+
     def grid(self, out_shape):
         sizes = dict(zip(self.out_ranks, out_shape))
         blocks = 1
@@ -85,6 +101,29 @@ class Kernel:
 
     def ptx_declares_dynamic_shared(self):
         return re.search(r"^\.extern \.shared .*\[\];", self.ptx, re.M) is not None
+
+
+def compile_kernel(variant, d, chip, directory):
+    """attn-compile's cubin, PTX and header of `variant` at D = d; the path
+    they share, without extension."""
+    base = os.path.join(directory, f"{variant}-{d}")
+    subprocess.run([COMPILE, os.path.join(ROOT, "variants", variant + ".mlir"),
+                    "--target", "cuda", "--chip", chip,
+                    "--head-dims", f"e={d},f={d}", "--storage-type", "f16",
+                    "-o", base + ".cubin", "--ptx", base + ".ptx",
+                    "--header", base + ".h"], check=True)
+    return base
+
+
+def prepare(args):
+    """Compiles every kernel this script launches for one chip into
+    args.prepare, for a GPU machine without attn-compile."""
+    if args.chip not in ("sm_80", "sm_86", "sm_89", "sm_90a"):
+        sys.exit("--prepare needs --chip sm_80, sm_86, sm_89 or sm_90a")
+    os.makedirs(args.prepare, exist_ok=True)
+    for d in (64, 128):
+        for variant in VARIANTS:
+            print(compile_kernel(variant, d, args.chip, args.prepare))
 
 
 def tensor_map_arguments(shape, box, swizzle):
@@ -196,10 +235,14 @@ def chip_of(major, minor):
 def dry_run(args, workdir):
     """No GPU: the launches this script would make, checked against the PTX
     (on sm_90a the parameters end with the tensor maps)."""
-    for chip in ("sm_80", "sm_90a"):
+    chips = [args.chip] if args.kernels else ["sm_80", "sm_90a"]
+    for chip in chips:
         for d in (64, 128):
             for variant in VARIANTS:
-                kernel = Kernel(variant, d, chip, workdir)
+                kernel = Kernel(variant, d, chip, workdir, args.kernels)
+                if kernel.chip() != chip:
+                    sys.exit(f"{variant} D={d}: the kernels in {args.kernels} "
+                             f"are for {kernel.chip()}, not {chip}")
                 expected = kernel.ptx_parameter_count()
                 # Dynamic shared memory exactly where the PTX declares it,
                 # and only beyond the 48 KiB a kernel declares statically.
@@ -246,7 +289,11 @@ def run(args, workdir):
     rows = []
     print(f"device: {props.name}, chip {chip}, torch {torch.__version__}")
     for d in (64, 128):
-        kernels = {v: Kernel(v, d, chip, workdir) for v in VARIANTS}
+        kernels = {v: Kernel(v, d, chip, workdir, args.kernels) for v in VARIANTS}
+        for kernel in kernels.values():
+            if kernel.chip() != chip:
+                sys.exit(f"{kernel.variant} D={d}: the kernels in {args.kernels} "
+                         f"are for {kernel.chip()}, but this device is {chip}")
         functions = {v: driver.load(k) for v, k in kernels.items()}
         for d_, n, b, h in shapes(args.quick):
             if d_ != d:
@@ -327,7 +374,16 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--dry-run", action="store_true")
     parser.add_argument("--out")
+    parser.add_argument("--prepare", metavar="DIR",
+                        help="compile the kernels for --chip into DIR and stop")
+    parser.add_argument("--kernels", metavar="DIR",
+                        help="use the kernels --prepare wrote instead of compiling")
+    parser.add_argument("--chip", default="sm_90a",
+                        help="the chip for --prepare (and --dry-run with --kernels)")
     args = parser.parse_args()
+    if args.prepare:
+        prepare(args)
+        return
     with tempfile.TemporaryDirectory() as workdir:
         (dry_run if args.dry_run else run)(args, workdir)
 
