@@ -128,9 +128,15 @@ private:
   /// 0): the swizzle applied.
   SmallVector<Value> placeChunk(const StagePlan &stage, Value slot, Value row,
                                 Value slabRows, Value chunk);
+  /// The shared-window address of `buffer` plus `byteOffset` (index; null:
+  /// 0), as i32.
+  Value sharedAddress(Value buffer, Value byteOffset = Value());
   /// The shared-window address of a stage's slot (the current key step's
   /// for a per-key-step stage), as i32.
   Value stageAddress(int64_t stageIndex);
+  /// The address of the calling warpgroup's 64 rows in the swizzled tile
+  /// at i32 `address` (wgmma's A: the query stage, P's tile).
+  Value warpgroupRowsAddress(Value address);
   /// Commits the copies issued since the last group and waits until at
   /// most `keep` groups are in flight; when a wgmma reads the stages, then
   /// fence.proxy.async.shared::cta (cp.async writes through the generic
@@ -483,15 +489,37 @@ SmallVector<Value> GpuKernelBuilder::stageIndicesOfChunk(const StagePlan &stage,
                     arith::RemUIOp::create(b, loc, chunk, index(8)));
 }
 
+Value GpuKernelBuilder::sharedAddress(Value buffer, Value byteOffset) {
+  Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, buffer);
+  if (byteOffset)
+    base = arith::AddIOp::create(b, loc, base, byteOffset);
+  return arith::IndexCastOp::create(b, loc, b.getI32Type(), base);
+}
+
 Value GpuKernelBuilder::stageAddress(int64_t stageIndex) {
   const StagePlan &stage = plan.getStages()[stageIndex];
-  Value base = memref::ExtractAlignedPointerAsIndexOp::create(
-      b, loc, stageBuffers[stageIndex]);
-  if (stage.perKeyStep)
-    base = arith::AddIOp::create(
-        b, loc, base,
-        arith::MulIOp::create(b, loc, readSlot, index(stage.getBytes())));
-  return arith::IndexCastOp::create(b, loc, b.getI32Type(), base);
+  return sharedAddress(
+      stageBuffers[stageIndex],
+      stage.perKeyStep
+          ? arith::MulIOp::create(b, loc, readSlot, index(stage.getBytes()))
+                .getResult()
+          : Value());
+}
+
+Value GpuKernelBuilder::warpgroupRowsAddress(Value address) {
+  // 64 rows of 128 bytes per warpgroup within a slab.
+  Value warpgroup = arith::DivUIOp::create(b, loc, warp, index(4));
+  return arith::AddIOp::create(
+      b, loc, address,
+      arith::IndexCastOp::create(
+          b, loc, b.getI32Type(),
+          arith::MulIOp::create(b, loc, warpgroup, index(64 * 128))));
+}
+
+/// Where k-step kk (16 elements of k) of a K-major swizzled operand of
+/// `rows` rows per slab starts: slab kk / 4, 32 bytes per step within it.
+static int64_t kMajorOffset(int64_t rows, int64_t kk) {
+  return (kk / 4) * rows * 128 + (kk % 4) * 32;
 }
 
 void GpuKernelBuilder::emitCopyWait(int32_t keep) {
@@ -1169,26 +1197,19 @@ Fragment GpuKernelBuilder::emitWarpgroupShared(EinsumOp einsum,
   const StagePlan &stageA = plan.getStages()[einsumPlan.stageA];
   const StagePlan &stageB = plan.getStages()[einsumPlan.stageB];
   // Both operands K-major: the leading byte offset is unused (16); 8-row
-  // groups of 128-byte rows are 1024 bytes apart. A warpgroup's A rows
-  // start 64 rows (8 KiB of a slab) further per warpgroup; k-step kk is
-  // slab kk / 4, 32 bytes per step within it.
-  Value warpgroup = arith::DivUIOp::create(b, loc, warp, index(4));
-  Value addressA = arith::AddIOp::create(
-      b, loc, stageAddress(einsumPlan.stageA),
-      arith::IndexCastOp::create(
-          b, loc, b.getI32Type(),
-          arith::MulIOp::create(b, loc, warpgroup, index(64 * 128))));
+  // groups of 128-byte rows are 1024 bytes apart. A is the warpgroup's 64
+  // rows of the query stage.
+  Value addressA = warpgroupRowsAddress(stageAddress(einsumPlan.stageA));
   Value addressB = stageAddress(einsumPlan.stageB);
-  auto kMajorOffset = [](const StagePlan &stage, int64_t kk) {
-    return (kk / 4) * stage.rows * 128 + (kk % 4) * 32;
-  };
   Fragment result = emitWgmmaChain(
       einsumPlan.output.columns, stageA.width / 16,
       [&](int64_t kk) {
-        return wgmmaDescriptor(addressA, kMajorOffset(stageA, kk), 16, 1024);
+        return wgmmaDescriptor(addressA, kMajorOffset(stageA.rows, kk), 16,
+                               1024);
       },
       [&](int64_t kk) {
-        return wgmmaDescriptor(addressB, kMajorOffset(stageB, kk), 16, 1024);
+        return wgmmaDescriptor(addressB, kMajorOffset(stageB.rows, kk), 16,
+                               1024);
       },
       NVVM::MMALayout::col);
   scaleAndMask(einsum, einsumPlan, result);
@@ -1243,22 +1264,12 @@ void GpuKernelBuilder::emitWarpgroupStaged(EinsumOp einsum,
   // key), 8 keys per 1024-byte atom (the stride byte offset), the next 64
   // head columns one slab further (the leading byte offset); k-step kk
   // (keys 16 kk ..) starts 16 rows, 2048 bytes, in.
-  Value warpgroup = arith::DivUIOp::create(b, loc, warp, index(4));
-  Value addressA = arith::AddIOp::create(
-      b, loc,
-      arith::IndexCastOp::create(
-          b, loc, b.getI32Type(),
-          memref::ExtractAlignedPointerAsIndexOp::create(b, loc,
-                                                         tileStageBuffer)),
-      arith::IndexCastOp::create(
-          b, loc, b.getI32Type(),
-          arith::MulIOp::create(b, loc, warpgroup, index(64 * 128))));
+  Value addressA = warpgroupRowsAddress(sharedAddress(tileStageBuffer));
   Value addressB = stageAddress(einsumPlan.stageB);
   Fragment result = emitWgmmaChain(
       einsumPlan.output.columns, keys.columns / 16,
       [&](int64_t kk) {
-        return wgmmaDescriptor(addressA,
-                               (kk / 4) * tile.rows * 128 + (kk % 4) * 32, 16,
+        return wgmmaDescriptor(addressA, kMajorOffset(tile.rows, kk), 16,
                                1024);
       },
       [&](int64_t kk) {

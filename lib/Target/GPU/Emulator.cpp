@@ -224,6 +224,11 @@ private:
                          unsigned thread);
   LogicalResult noteWrite(Operation *op, const MemrefView &view, int64_t at,
                           unsigned thread);
+  /// A generic-proxy store of `value` by `thread` to element `at` of
+  /// `view`: the race check, the writer the async proxy must see fenced,
+  /// the value in the element's type.
+  LogicalResult storeElement(Operation *op, MemrefView &view, int64_t at,
+                             unsigned thread, double value);
   FailureOr<MemrefView *> getView(Operation *op, Value memref);
 
   /// "block (x, y, z) thread t" for messages.
@@ -412,6 +417,17 @@ LogicalResult BlockRun::noteWrite(Operation *op, const MemrefView &view,
                            << " read since the last gpu.barrier (a race)";
   buffer.writeEpoch[at] = epoch;
   buffer.writer[at] = thread;
+  return success();
+}
+
+LogicalResult BlockRun::storeElement(Operation *op, MemrefView &view,
+                                     int64_t at, unsigned thread,
+                                     double value) {
+  if (failed(noteWrite(op, view, at, thread)))
+    return failure();
+  if (view.shared >= 0)
+    shared[view.shared].genericWriter[at] = static_cast<int32_t>(thread);
+  view.data[at] = normalize(value, view.elementType);
   return success();
 }
 
@@ -1768,13 +1784,10 @@ LogicalResult BlockRun::runOp(Operation *op, const Mask &active) {
           if (!active[t])
             continue;
           FailureOr<int64_t> at = locate(s, **view, s.getIndices(), t);
-          if (failed(at) || failed(noteWrite(s, **view, *at, t)))
+          if (failed(at) ||
+              failed(storeElement(s, **view, *at, t,
+                                  get(s.getValueToStore(), t)[0])))
             return failure();
-          if ((*view)->shared >= 0)
-            shared[(*view)->shared].genericWriter[*at] =
-                static_cast<int32_t>(t);
-          (*view)->data[*at] =
-              normalize(get(s.getValueToStore(), t)[0], (*view)->elementType);
         }
         return success();
       })
@@ -1791,10 +1804,8 @@ LogicalResult BlockRun::runOp(Operation *op, const Mask &active) {
         FailureOr<MemrefView *> view = getView(s, s.getBase());
         if (failed(view))
           return failure();
-        Type elementType = (*view)->elementType;
         int64_t elementBytes =
-            (elementType.isIndex() ? 64 : elementType.getIntOrFloatBitWidth()) /
-            8;
+            std::max(1u, (*view)->elementType.getIntOrFloatBitWidth() / 8);
         int64_t count = type.getNumElements();
         int64_t alignment =
             static_cast<int64_t>(s.getAlignment().value_or(elementBytes));
@@ -1821,14 +1832,9 @@ LogicalResult BlockRun::runOp(Operation *op, const Mask &active) {
                                  << " is not aligned to " << alignment
                                  << " bytes as the store promises";
           const ThreadValue &value = get(s.getValueToStore(), t);
-          for (int64_t e = 0; e < count; ++e) {
-            if (failed(noteWrite(s, **view, *at + e, t)))
+          for (int64_t e = 0; e < count; ++e)
+            if (failed(storeElement(s, **view, *at + e, t, value[e])))
               return failure();
-            if ((*view)->shared >= 0)
-              shared[(*view)->shared].genericWriter[*at + e] =
-                  static_cast<int32_t>(t);
-            (*view)->data[*at + e] = normalize(value[e], elementType);
-          }
         }
         return success();
       })
