@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CudaRun.h"
+#include "CudaLaunch.h"
 #include "GpuCheck.h"
 #include "Outputs.h"
 #include "RunMetrics.h"
@@ -36,34 +37,6 @@ using namespace mlir::cascade;
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "attn-run: error: " << message << "\n";
   return 1;
-}
-
-/// A tensor's bytes as the kernel reads them: floats in the storage type,
-/// integers in their own width.
-static std::vector<unsigned char> toDeviceBytes(const Tensor &tensor,
-                                                Type elementType,
-                                                cascade::gpu::HalfType half) {
-  std::vector<unsigned char> bytes;
-  if (isa<FloatType>(elementType)) {
-    bytes.resize(tensor.data.size() * 2);
-    for (size_t i = 0; i < tensor.data.size(); ++i) {
-      uint16_t bits = cascade::gpu::toHalfBits(static_cast<float>(tensor.data[i]), half);
-      std::memcpy(&bytes[2 * i], &bits, 2);
-    }
-    return bytes;
-  }
-  unsigned width = elementType.getIntOrFloatBitWidth();
-  bytes.resize(tensor.data.size() * (width / 8));
-  for (size_t i = 0; i < tensor.data.size(); ++i) {
-    if (width == 64) {
-      int64_t value = static_cast<int64_t>(tensor.data[i]);
-      std::memcpy(&bytes[8 * i], &value, 8);
-    } else {
-      int32_t value = static_cast<int32_t>(tensor.data[i]);
-      std::memcpy(&bytes[4 * i], &value, 4);
-    }
-  }
-  return bytes;
 }
 
 namespace {
@@ -100,122 +73,73 @@ int mlir::cascade::runOnCuda(func::FuncOp function, ArrayRef<Tensor> inputs,
   }
 
   std::string error;
-  FailureOr<GpuRunSetup> setup = setUpGpuRun(function, inputs, target, error);
-  if (failed(setup))
-    return fail(error);
-  target = setup->target;
-  const llvm::StringMap<int64_t> &extents = setup->extents;
-  cascade::gpu::HalfType half = setup->half;
-
-  auto start = std::chrono::steady_clock::now();
-  FailureOr<GpuKernelModule> built = buildGpuKernelModule(function, target);
-  if (failed(built))
-    return fail("no GPU kernel for @" + function.getSymName() + " on " +
-                target.chip + " (the error above)");
-  FailureOr<std::string> cubin = compileGpuKernelObject(
-      *built->module, target, "bin", function.getLoc());
-  if (failed(cubin))
-    return 1;
-  double compileSeconds = std::chrono::duration<double>(
-                              std::chrono::steady_clock::now() - start)
-                              .count();
-  mlir::gpu::GPUFuncOp kernelOp;
-  built->module->walk([&](mlir::gpu::GPUFuncOp op) { kernelOp = op; });
-  if (!kernelOp)
-    return fail("no kernel was built");
-  ArrayRef<Type> kernelTypes = kernelOp.getFunctionType().getInputs();
+  FailureOr<CudaLaunchPlan> planned =
+      planCudaLaunch(function, inputs, target, error);
+  if (failed(planned))
+    return error.empty() ? 1 : fail(error);
+  CudaLaunchPlan &plan = *planned;
+  const GpuKernelModule *built = &plan.built;
+  target = plan.target;
+  cascade::gpu::HalfType half = plan.stored.half;
+  int64_t blocks = plan.blocks;
 
   llvm::Expected<cuda::Kernel> kernel =
-      driver.loadKernel(*cubin, built->kernelName);
+      driver.loadKernel(plan.cubin, built->kernelName);
   if (!kernel)
     return fail(llvm::toString(kernel.takeError()));
   auto unload = llvm::scope_exit([&] { driver.unload(*kernel); });
 
-  SmallVector<SmallVector<int64_t>> outShapes =
-      getGpuOutputShapes(*built, extents);
-  ArrayRef<int64_t> outShape = outShapes.front();
-  int64_t blocks = built->getNumBlocks(outShape);
-  if (blocks > std::numeric_limits<int32_t>::max())
-    return fail("the launch needs " + llvm::Twine(blocks) +
-                " blocks, more than gridDim.x holds (2^31 - 1)");
-
-  // Global memory and the parameters, in the kernel's argument order.
-  GpuInputs stored = roundInputsForGpu(function, inputs, half);
+  // The plan's buffers, tensor maps and parameters on this device.
   DeviceBuffers buffers{driver, {}};
-  cuda::KernelParameters parameters;
-  SmallVector<cuda::DevicePointer> inputPointers(stored.rounded.size(), 0);
-  for (auto [arg, input] : llvm::enumerate(stored.rounded)) {
-    Type type = function.getArgumentTypes()[arg];
-    if (auto tensor = dyn_cast<RankedTensorType>(type)) {
-      std::vector<unsigned char> bytes =
-          toDeviceBytes(input, tensor.getElementType(), half);
-      llvm::Expected<cuda::DevicePointer> pointer =
-          driver.allocate(bytes.size());
-      if (!pointer)
-        return fail(llvm::toString(pointer.takeError()));
-      buffers.pointers.push_back(*pointer);
-      if (llvm::Error err =
-              driver.copyToDevice(*pointer, bytes.data(), bytes.size()))
-        return fail(llvm::toString(std::move(err)));
-      parameters.addMemRef(*pointer, input.shape);
-      inputPointers[arg] = *pointer;
-      continue;
-    }
-    // A runtime scalar, by value in the kernel's type of it.
-    double value = input.data.empty() ? 0 : input.data.front();
-    Type kernelType = kernelTypes[arg];
-    if (kernelType.isIndex() || kernelType.isInteger(64))
-      parameters.addInt64(static_cast<int64_t>(value));
-    else if (kernelType.isInteger(32))
-      parameters.addInt32(static_cast<int32_t>(value));
-    else if (kernelType.isF32())
-      parameters.addFloat(static_cast<float>(value));
-    else if (kernelType.isF64())
-      parameters.addDouble(value);
-    else {
-      std::string name;
-      llvm::raw_string_ostream os(name);
-      os << kernelType;
-      return fail("argument #" + llvm::Twine(arg) + " is a scalar of type " +
-                  name + ", which the cuda target does not pass yet");
-    }
-  }
-  SmallVector<cuda::DevicePointer> outPointers;
-  for (auto [shape, described] : llvm::zip(outShapes, built->outputs)) {
-    size_t bytes = Tensor::numElementsOf(shape) * (described.isF32 ? 4 : 2);
-    llvm::Expected<cuda::DevicePointer> outPointer = driver.allocate(bytes);
-    if (!outPointer)
-      return fail(llvm::toString(outPointer.takeError()));
-    buffers.pointers.push_back(*outPointer);
-    outPointers.push_back(*outPointer);
-    // All ones is NaN in f16, bf16 and f32: an element no block writes
-    // fails.
-    if (llvm::Error err = driver.fill(*outPointer, 0xff, bytes))
+  SmallVector<cuda::DevicePointer> pointers;
+  for (const CudaLaunchPlan::Buffer &buffer : plan.buffers) {
+    llvm::Expected<cuda::DevicePointer> pointer = driver.allocate(buffer.bytes);
+    if (!pointer)
+      return fail(llvm::toString(pointer.takeError()));
+    buffers.pointers.push_back(*pointer);
+    pointers.push_back(*pointer);
+    llvm::Error err =
+        buffer.isOutput
+            ? driver.fill(*pointer, 0xff, buffer.bytes)
+            : driver.copyToDevice(*pointer, buffer.initial.data(), buffer.bytes);
+    if (err)
       return fail(llvm::toString(std::move(err)));
-    parameters.addMemRef(*outPointer, shape);
   }
-  // The tensor maps of the TMA stages (sm_90a), after the outputs: each a
-  // pointer to its CUtensorMap in device memory.
-  FailureOr<SmallVector<cascade::gpu::TensorMapParameter>> mapParameters =
-      cascade::gpu::getTensorMapParameters(kernelOp);
-  if (failed(mapParameters))
-    return fail("the kernel's tensor maps (the error above)");
-  for (const cascade::gpu::TensorMapParameter &parameter : *mapParameters) {
-    llvm::Expected<cascade::gpu::TensorMapEncoding> encoding =
-        cascade::gpu::encodeTensorMap(
-            parameter, stored.rounded[parameter.operand].shape, 2);
-    if (!encoding)
-      return fail(llvm::toString(encoding.takeError()));
-    llvm::Expected<cuda::DevicePointer> map = driver.createTensorMap(
-        inputPointers[parameter.operand],
-        half == cascade::gpu::HalfType::BF16, encoding->rank,
-        encoding->dims.data(), encoding->strides.data(),
-        encoding->box.data(), encoding->elementStrides.data(),
-        encoding->swizzleBytes);
-    if (!map)
-      return fail(llvm::toString(map.takeError()));
-    buffers.pointers.push_back(*map);
-    parameters.addInt64(static_cast<int64_t>(*map));
+  SmallVector<cuda::DevicePointer> maps;
+  for (const CudaLaunchPlan::TensorMap &map : plan.tensorMaps) {
+    const cascade::gpu::TensorMapEncoding &encoding = map.encoding;
+    llvm::Expected<cuda::DevicePointer> pointer = driver.createTensorMap(
+        pointers[map.buffer], map.bf16, encoding.rank, encoding.dims.data(),
+        encoding.strides.data(), encoding.box.data(),
+        encoding.elementStrides.data(), encoding.swizzleBytes);
+    if (!pointer)
+      return fail(llvm::toString(pointer.takeError()));
+    buffers.pointers.push_back(*pointer);
+    maps.push_back(*pointer);
+  }
+  cuda::KernelParameters parameters;
+  using Kind = CudaLaunchPlan::Parameter::Kind;
+  for (const CudaLaunchPlan::Parameter &parameter : plan.parameters) {
+    switch (parameter.kind) {
+    case Kind::MemRef:
+      parameters.addMemRef(pointers[parameter.index], parameter.shape);
+      break;
+    case Kind::Int64:
+      parameters.addInt64(parameter.integer);
+      break;
+    case Kind::Int32:
+      parameters.addInt32(static_cast<int32_t>(parameter.integer));
+      break;
+    case Kind::Float:
+      parameters.addFloat(static_cast<float>(parameter.real));
+      break;
+    case Kind::Double:
+      parameters.addDouble(parameter.real);
+      break;
+    case Kind::TensorMap:
+      parameters.addInt64(static_cast<int64_t>(maps[parameter.index]));
+      break;
+    }
   }
 
   cuda::LaunchConfig config;
@@ -227,7 +151,7 @@ int mlir::cascade::runOnCuda(func::FuncOp function, ArrayRef<Tensor> inputs,
     if (llvm::Error err =
             driver.allowDynamicSharedMemory(*kernel, config.sharedBytes))
       return fail(llvm::toString(std::move(err)));
-  start = std::chrono::steady_clock::now();
+  auto start = std::chrono::steady_clock::now();
   if (blocks > 0) {
     if (llvm::Error err = driver.launch(*kernel, config, parameters))
       return fail(llvm::toString(std::move(err)));
@@ -238,10 +162,10 @@ int mlir::cascade::runOnCuda(func::FuncOp function, ArrayRef<Tensor> inputs,
                           std::chrono::steady_clock::now() - start)
                           .count();
   SmallVector<Tensor> outputs;
-  for (auto [shape, described, pointer] :
-       llvm::zip(outShapes, built->outputs, outPointers)) {
-    size_t elements = Tensor::numElementsOf(shape);
-    Tensor &output = outputs.emplace_back(shape);
+  for (const CudaLaunchPlan::Output &described : plan.outputs) {
+    cuda::DevicePointer pointer = pointers[described.buffer];
+    size_t elements = Tensor::numElementsOf(described.shape);
+    Tensor &output = outputs.emplace_back(described.shape);
     if (described.isF32) {
       std::vector<float> values(elements);
       if (llvm::Error err =
@@ -267,7 +191,7 @@ int mlir::cascade::runOnCuda(func::FuncOp function, ArrayRef<Tensor> inputs,
                << " -> "
                << describeShapes(outputs)
                << llvm::format(" compile=%.3fs first-run=%.3fms",
-                               compileSeconds, runSeconds * 1e3)
+                               plan.compileSeconds, runSeconds * 1e3)
                << " nonfinite=" << countNonFinite(outputs) << "\n";
   if (options.printValues)
     printOutputs(outputs);
@@ -278,8 +202,8 @@ int mlir::cascade::runOnCuda(func::FuncOp function, ArrayRef<Tensor> inputs,
 
   int status = 0;
   if (options.check)
-    status = checkGpuOutputs(function, stored, outputs, built->outputs,
-                             extents, options.checkRows);
+    status = checkGpuOutputs(function, plan.stored, outputs, built->outputs,
+                             plan.extents, options.checkRows);
 
   if (options.bench && blocks > 0) {
     for (int i = 0; i < options.warmup; ++i)
@@ -298,9 +222,9 @@ int mlir::cascade::runOnCuda(func::FuncOp function, ArrayRef<Tensor> inputs,
     double median =
         n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
     BenchmarkFlops counted =
-        countBenchmarkFlops(function, built->outputs.front().ranks, outShape,
-                            extents,
-                            target.headDims, stored.rounded);
+        countBenchmarkFlops(function, built->outputs.front().ranks,
+                            plan.outputs.front().shape, plan.extents,
+                            target.headDims, plan.stored.rounded);
     llvm::outs() << llvm::format(
         "attn-run: bench: median %.4f ms (min %.4f) over %d runs, %.1f "
         "TFLOP/s (%.4g FLOP",

@@ -96,27 +96,25 @@ static int64_t queryCoordinateOf(ArrayRef<int64_t> shape, unsigned queryDim,
   return (at / stride) % shape[queryDim];
 }
 
-int mlir::cascade::checkGpuOutputs(func::FuncOp function,
-                                   const GpuInputs &inputs,
-                                   ArrayRef<Tensor> outputs,
-                                   ArrayRef<GpuKernelOutput> described,
-                                   const llvm::StringMap<int64_t> &extents,
-                                   int64_t checkRows) {
+FailureOr<GpuExpectation> mlir::cascade::computeGpuExpectation(
+    func::FuncOp function, const GpuInputs &inputs,
+    ArrayRef<SmallVector<int64_t>> outputShapes,
+    ArrayRef<GpuKernelOutput> described,
+    const llvm::StringMap<int64_t> &extents, int64_t checkRows) {
   int64_t m = 1;
   for (auto &entry : extents)
     m = std::max(m, entry.getValue());
   // Large problems: sample query rows so the fp64 reference stays within
   // seconds (it takes about 90 ns per output element and key). The first
   // output (the attention output) decides.
-  const Tensor &first = outputs.front();
+  ArrayRef<int64_t> first = outputShapes.front();
   ArrayRef<std::string> firstRanks = described.front().ranks;
   bool hasQueryRank = firstRanks.size() >= 2;
   std::string queryRank =
       hasQueryRank ? firstRanks[firstRanks.size() - 2] : std::string();
-  int64_t queryExtent =
-      hasQueryRank ? first.shape[first.shape.size() - 2] : 1;
+  int64_t queryExtent = hasQueryRank ? first[first.size() - 2] : 1;
   int64_t rows = checkRows;
-  double work = static_cast<double>(first.getNumElements()) * 2 * m;
+  double work = static_cast<double>(Tensor::numElementsOf(first)) * 2 * m;
   if (rows == 0 && work > 2e8 && hasQueryRank)
     rows = std::max<int64_t>(4, static_cast<int64_t>(
                                     2e8 / (work / std::max<int64_t>(
@@ -131,59 +129,54 @@ int mlir::cascade::checkGpuOutputs(func::FuncOp function,
   }
   FailureOr<SmallVector<Tensor>> reference =
       interpretFunction(function, inputs.rounded, interpretOptions);
-  if (failed(reference))
-    return fail("the reference interpreter failed");
-  if (reference->size() != outputs.size())
-    return fail("the kernel wrote " + llvm::Twine(outputs.size()) +
-                " outputs but the spec has " + llvm::Twine(reference->size()) +
-                " results");
+  if (failed(reference)) {
+    fail("the reference interpreter failed");
+    return failure();
+  }
+  if (reference->size() != outputShapes.size()) {
+    fail("the kernel writes " + llvm::Twine(outputShapes.size()) +
+         " outputs but the spec has " + llvm::Twine(reference->size()) +
+         " results");
+    return failure();
+  }
   std::vector<bool> isSampled(queryExtent, false);
   for (int64_t r : sampled)
     isSampled[r] = true;
 
+  GpuExpectation expectation;
+  expectation.sampledRows = sampled.size();
+  expectation.queryExtent = queryExtent;
   double eps32 = std::ldexp(1.0, -24);
   bool isF16 = inputs.half == gpu::HalfType::F16;
   double epsHalf = isF16 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8);
   double factor = 16 * eps32 * std::sqrt(static_cast<double>(2 * m));
   double floor = isF16 ? std::ldexp(1.0, -24) : std::ldexp(1.0, -126);
-  int status = 0;
-  for (auto [index, output, expected, description] :
-       llvm::enumerate(outputs, *reference, described)) {
-    if (expected.shape != output.shape)
-      return fail("the kernel's output #" + llvm::Twine(index) + " is " +
-                  output.getShapeString() + " but the reference's " +
-                  expected.getShapeString());
-    // Elements compared together: a row of the head dimension for the
+  for (auto [index, shape, expected, description] :
+       llvm::enumerate(outputShapes, *reference, described)) {
+    if (ArrayRef<int64_t>(expected.shape) != ArrayRef<int64_t>(shape)) {
+      fail("the kernel's output #" + llvm::Twine(index) + " is " +
+           Tensor(shape).getShapeString() + " but the reference's " +
+           expected.getShapeString());
+      return failure();
+    }
+    Tensor &tolerance = expectation.tolerance.emplace_back(shape);
+    // Elements bounded together: a row of the head dimension for the
     // attention output, each value alone for a per-row statistic.
-    int64_t width = description.isF32 || output.shape.empty()
-                        ? 1
-                        : output.shape.back();
+    int64_t width = description.isF32 || shape.empty() ? 1 : shape.back();
     auto *queryDim = llvm::find(description.ranks, queryRank);
     bool tracksQuery = hasQueryRank && queryDim != description.ranks.end();
-    int64_t failures = 0, bad = 0, same = 0, firstBad = -1, checked = 0;
-    double worst = 0;
-    auto failAt = [&](int64_t at) {
-      ++failures;
-      if (firstBad < 0)
-        firstBad = at;
-    };
-    for (int64_t row = 0; width && row < output.getNumElements() / width;
+    for (int64_t row = 0; width && row < expected.getNumElements() / width;
          ++row) {
-      const double *got = &output.data[row * width];
       const double *ref = &expected.data[row * width];
-      int64_t query =
-          tracksQuery
-              ? queryCoordinateOf(output.shape,
-                                  queryDim - description.ranks.begin(),
-                                  row * width)
-              : 0;
+      double *bound = &tolerance.data[row * width];
+      int64_t query = tracksQuery
+                          ? queryCoordinateOf(
+                                shape, queryDim - description.ranks.begin(),
+                                row * width)
+                          : 0;
       if (tracksQuery && !isSampled[query]) {
-        // No reference for this row: a NaN or Inf has nothing to agree with.
-        for (int64_t c = 0; c < width; ++c)
-          if (!std::isfinite(got[c])) {
-            ++bad;
-            failAt(row * width + c);
-          }
+        // No reference for this row: only a NaN or Inf fails there.
+        std::fill(bound, bound + width, std::nan(""));
         continue;
       }
       double rowMax = 0;
@@ -191,30 +184,70 @@ int mlir::cascade::checkGpuOutputs(func::FuncOp function,
         if (std::isfinite(ref[c]))
           rowMax = std::max(rowMax, std::fabs(ref[c]));
       for (int64_t c = 0; c < width; ++c) {
-        int64_t at = row * width + c;
-        ++checked;
-        if (!std::isfinite(got[c]) || !std::isfinite(ref[c])) {
-          if ((std::isnan(got[c]) && std::isnan(ref[c])) || got[c] == ref[c]) {
-            ++same;
-            continue;
-          }
-          ++bad;
-          failAt(at);
+        // A non-finite reference is matched exactly; no bound applies.
+        if (!std::isfinite(ref[c])) {
+          bound[c] = 0;
           continue;
         }
-        // A statistic stored as f32 (LSE = M + log L): M is exact given the
-        // scores, whose f32 error scales with |ref|; a relative error d of
-        // the sum L is an absolute error d of log L, hence the 1.
-        double tolerance =
-            description.isF32
-                ? factor * (std::fabs(ref[c]) + 1) + floor
-                : factor * (std::fabs(ref[c]) + rowMax) +
-                      2 * epsHalf * std::fabs(ref[c]) +
-                      2 * epsHalf * inputs.inputMax + floor;
-        double err = std::fabs(got[c] - ref[c]);
-        worst = std::max(worst, err / tolerance);
-        if (!(err <= tolerance))
-          failAt(at);
+        // A statistic stored as f32 (LSE = M + log L): M is exact given
+        // the scores, whose f32 error scales with |ref|; a relative error
+        // d of the sum L is an absolute error d of log L, hence the 1.
+        bound[c] = description.isF32
+                       ? factor * (std::fabs(ref[c]) + 1) + floor
+                       : factor * (std::fabs(ref[c]) + rowMax) +
+                             2 * epsHalf * std::fabs(ref[c]) +
+                             2 * epsHalf * inputs.inputMax + floor;
+      }
+    }
+  }
+  expectation.reference = std::move(*reference);
+  return expectation;
+}
+
+bool mlir::cascade::isWithinExpectation(double got, double ref,
+                                        double tolerance) {
+  if (std::isnan(tolerance))
+    return std::isfinite(got);
+  if (!std::isfinite(got) || !std::isfinite(ref))
+    return (std::isnan(got) && std::isnan(ref)) || got == ref;
+  return std::fabs(got - ref) <= tolerance;
+}
+
+int mlir::cascade::compareGpuOutputs(ArrayRef<Tensor> outputs,
+                                     const GpuExpectation &expectation,
+                                     ArrayRef<GpuKernelOutput> described) {
+  if (outputs.size() != expectation.reference.size())
+    return fail("the kernel wrote " + llvm::Twine(outputs.size()) +
+                " outputs but the spec has " +
+                llvm::Twine(expectation.reference.size()) + " results");
+  int status = 0;
+  for (auto [index, output, expected, tolerance, description] :
+       llvm::enumerate(outputs, expectation.reference, expectation.tolerance,
+                       described)) {
+    if (expected.shape != output.shape)
+      return fail("the kernel's output #" + llvm::Twine(index) + " is " +
+                  output.getShapeString() + " but the reference's " +
+                  expected.getShapeString());
+    int64_t failures = 0, bad = 0, same = 0, firstBad = -1, checked = 0;
+    double worst = 0;
+    for (int64_t at = 0; at < output.getNumElements(); ++at) {
+      double got = output.data[at], ref = expected.data[at],
+             bound = tolerance.data[at];
+      bool sampled = !std::isnan(bound);
+      checked += sampled;
+      bool finite = std::isfinite(got) && std::isfinite(ref);
+      if (!std::isfinite(got) || (sampled && !finite)) {
+        if (sampled && isWithinExpectation(got, ref, bound))
+          ++same;
+        else
+          ++bad;
+      } else if (sampled) {
+        worst = std::max(worst, std::fabs(got - ref) / bound);
+      }
+      if (!isWithinExpectation(got, ref, bound)) {
+        ++failures;
+        if (firstBad < 0)
+          firstBad = at;
       }
     }
     llvm::outs() << "attn-run: check ";
@@ -222,8 +255,8 @@ int mlir::cascade::checkGpuOutputs(func::FuncOp function,
       llvm::outs() << "output #" << index << " ";
     llvm::outs() << "against the fp64 reference: " << checked << " elements";
     if (checked < output.getNumElements())
-      llvm::outs() << " (" << sampled.size() << " sampled query rows; the "
-                   << "others checked for NaN/Inf)";
+      llvm::outs() << " (" << expectation.sampledRows
+                   << " sampled query rows; the others checked for NaN/Inf)";
     llvm::outs() << "; worst error/tolerance " << llvm::format("%.3g", worst);
     if (description.isF32)
       llvm::outs() << " (tol = 16 eps32 sqrt(2N) (|ref| + 1))";
@@ -247,6 +280,22 @@ int mlir::cascade::checkGpuOutputs(func::FuncOp function,
     status = 1;
   }
   return status;
+}
+
+int mlir::cascade::checkGpuOutputs(func::FuncOp function,
+                                   const GpuInputs &inputs,
+                                   ArrayRef<Tensor> outputs,
+                                   ArrayRef<GpuKernelOutput> described,
+                                   const llvm::StringMap<int64_t> &extents,
+                                   int64_t checkRows) {
+  SmallVector<SmallVector<int64_t>> shapes;
+  for (const Tensor &output : outputs)
+    shapes.push_back(output.shape);
+  FailureOr<GpuExpectation> expectation = computeGpuExpectation(
+      function, inputs, shapes, described, extents, checkRows);
+  if (failed(expectation))
+    return 1;
+  return compareGpuOutputs(outputs, *expectation, described);
 }
 
 SmallVector<SmallVector<int64_t>>

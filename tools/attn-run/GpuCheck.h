@@ -48,6 +48,34 @@ GpuInputs roundInputsForGpu(func::FuncOp function, ArrayRef<Tensor> inputs,
 /// order) with the fp64 reference on `inputs.rounded`, on `checkRows`
 /// sampled query rows (0: all, or a sample when the reference would take
 /// long); prints a verdict per output and returns the exit code.
+/// The fp64 reference of a GPU run on the rounded inputs and, per element,
+/// the bound it passes under (the file comment of GpuCheck.cpp): 0 where
+/// the reference is not finite (matched exactly), NaN in query rows the
+/// reference did not evaluate (sampled on large problems; only a NaN or
+/// Inf fails there). `--save-kit` writes both for a check elsewhere.
+struct GpuExpectation {
+  SmallVector<Tensor> reference;
+  SmallVector<Tensor> tolerance;
+  int64_t sampledRows = 0, queryExtent = 0;
+};
+FailureOr<GpuExpectation>
+computeGpuExpectation(func::FuncOp function, const GpuInputs &inputs,
+                      ArrayRef<SmallVector<int64_t>> outputShapes,
+                      ArrayRef<GpuKernelOutput> described,
+                      const llvm::StringMap<int64_t> &extents,
+                      int64_t checkRows);
+
+/// Whether `got` passes against `ref` under `tolerance` as above: a NaN or
+/// Inf only where the reference has the same value.
+bool isWithinExpectation(double got, double ref, double tolerance);
+
+/// Prints one line per output (elements checked, worst error/tolerance,
+/// NaN/Inf) and returns 1 when any element fails.
+int compareGpuOutputs(ArrayRef<Tensor> outputs,
+                      const GpuExpectation &expectation,
+                      ArrayRef<GpuKernelOutput> described);
+
+/// computeGpuExpectation, then compareGpuOutputs.
 int checkGpuOutputs(func::FuncOp function, const GpuInputs &inputs,
                     ArrayRef<Tensor> outputs,
                     ArrayRef<GpuKernelOutput> described,

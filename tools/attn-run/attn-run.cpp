@@ -3,6 +3,7 @@
 // attn-run SPEC.mlir [--entry NAME] [--dims r=N,...] [--inputs a.npy,...]
 //                    [--seed S] [--output out.npy] [--target ref]
 //                    [--compare OTHER.mlir] [--print] [--save-inputs PREFIX]
+//                    [--target cuda --chip C --save-kit DIR]
 //
 // Reads or makes the inputs, evaluates the entry function on a target, and
 // prints a one-line summary. Targets are looked up by name so that compiled
@@ -19,6 +20,7 @@
 #include "cascade/Support/RandomInputs.h"
 
 #include "CpuRun.h"
+#include "CudaKit.h"
 #include "CudaRun.h"
 #include "GpuEmulatorRun.h"
 #include "Outputs.h"
@@ -83,6 +85,13 @@ static cl::opt<std::string> saveInputs(cl::cat(attnRunOptions),
     "save-inputs",
     cl::desc("Write the inputs as PREFIX0.npy, PREFIX1.npy, ... (in the "
              "arguments' element types), e.g. to feed PyTorch the same data"));
+static cl::opt<std::string> saveKit(
+    cl::cat(attnRunOptions), "save-kit",
+    cl::desc("--target cuda with --chip: write what checking this run on "
+             "another machine's GPU needs (cubin, inputs, launch.json, the "
+             "fp64 reference and per-element bound) to DIR, without a GPU; "
+             "scripts/gpu-kit.py replays it"),
+    cl::value_desc("DIR"));
 static cl::opt<bool> printValues(cl::cat(attnRunOptions), "print",
                                  cl::desc("Print the result's values"));
 
@@ -532,6 +541,25 @@ int main(int argc, char **argv) {
       return fail("--check-rows samples the CPU target's reference; the "
                   "emulator runs small problems and checks every row");
     return runOnGpuEmulator(*entry, *inputs, options);
+  }
+  if (!saveKit.empty() && targetName != "cuda")
+    return fail("--save-kit writes a check of the cuda target; add --target "
+                "cuda --chip C");
+  if (targetName == "cuda" && !saveKit.empty()) {
+    if (!chipName.getNumOccurrences())
+      return fail("--save-kit needs --chip: the kit is compiled here, for "
+                  "the GPU it will run on");
+    if (checkOutput || benchmark || printValues || !outputPath.empty() ||
+        !comparePath.empty() || !baselineName.empty())
+      return fail("--save-kit runs nothing here; --check, --bench, --print, "
+                  "--output, --compare and --baseline apply where the kit "
+                  "is replayed");
+    CudaKitOptions options;
+    options.target = getGpuTargetOptions();
+    options.checkRows = checkRows;
+    options.directory = saveKit;
+    options.specPath = specPath;
+    return saveCudaKit(*entry, *inputs, options);
   }
   if (targetName == "cuda") {
     if (!comparePath.empty())
