@@ -396,11 +396,15 @@ def run(args):
     rows, failed = [], 0
     for name in names:
         case = os.path.join(args.dir, name)
-        result = subprocess.run([sys.executable, os.path.abspath(__file__),
-                                 "case", case], capture_output=True, text=True,
-                                timeout=args.timeout)
         try:
+            result = subprocess.run([sys.executable, os.path.abspath(__file__),
+                                     "case", case], capture_output=True,
+                                    text=True, timeout=args.timeout)
             report = json.loads(result.stdout.strip().splitlines()[-1])
+        except subprocess.TimeoutExpired:
+            # A kernel that never finishes (a barrier or mbarrier no thread
+            # arrives at): its process is killed, the next case goes on.
+            report = {"status": "TIMEOUT", "why": f"over {args.timeout} s"}
         except (IndexError, ValueError):
             why = (result.stderr.strip().splitlines() or ["no output"])[-1]
             report = {"status": "ERROR", "why": why}
@@ -458,7 +462,7 @@ def main():
     r = sub.add_parser("run", help="replay every case on this machine's GPU")
     r.add_argument("dir")
     r.add_argument("--out", help="write gpu-check.md here")
-    r.add_argument("--timeout", type=int, default=300,
+    r.add_argument("--timeout", type=int, default=60,
                    help="seconds per case")
     c = sub.add_parser("case", help="replay one case (run's worker)")
     c.add_argument("dir")
