@@ -833,9 +833,14 @@ Value GpuKernelBuilder::evaluatePredicate(EinsumOp einsum,
   Value data = evaluateDataCompares(einsum, layout, element);
   if (einsum.getDisjuncts().empty())
     return data;
+  std::optional<unsigned> columnDim;
+  if (layout.kind == FragmentLayout::Kind::Tile)
+    if (int64_t position = einsum.getRankPosition(layout.columnRank);
+        position >= 0)
+      columnDim = position;
   Value any = buildAffinePredicate(
       b, loc, einsum, coordinates(einsum, layout, element, false),
-      symbols(einsum));
+      symbols(einsum), columnDim);
   if (data)
     any = arith::AndIOp::create(b, loc, any, data);
   return any;

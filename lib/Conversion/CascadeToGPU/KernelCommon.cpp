@@ -152,10 +152,63 @@ static bool isSumOfProducts(AffineExpr expr) {
   return linear;
 }
 
+/// `constraint` split as `rest + column`, where `column` holds every term
+/// of dimension `columnDim` (an affine sum of products has no term with
+/// two dimensions). Null `column` when there is no such term or nothing
+/// else.
+static std::pair<AffineExpr, AffineExpr>
+splitColumnTerms(AffineExpr constraint, unsigned columnDim, unsigned numDims,
+                 unsigned numSymbols) {
+  MLIRContext *context = constraint.getContext();
+  AffineExpr zero = getAffineConstantExpr(0, context);
+  SmallVector<AffineExpr> othersZero, allZero(numDims, zero), symbols;
+  for (unsigned d = 0; d < numDims; ++d)
+    othersZero.push_back(d == columnDim ? getAffineDimExpr(d, context) : zero);
+  for (unsigned s = 0; s < numSymbols; ++s)
+    symbols.push_back(getAffineSymbolExpr(s, context));
+  AffineExpr column = simplifyAffineExpr(
+      constraint.replaceDimsAndSymbols(othersZero, symbols) -
+          constraint.replaceDimsAndSymbols(allZero, symbols),
+      numDims, numSymbols);
+  AffineExpr rest =
+      simplifyAffineExpr(constraint - column, numDims, numSymbols);
+  if (column == zero || rest == zero)
+    return {constraint, AffineExpr()};
+  return {rest, column};
+}
+
+/// `value` as `base + offset` where it is an index addition of a constant
+/// (null base otherwise).
+static std::pair<Value, int64_t> peelConstantOffset(Value value) {
+  auto add = value.getDefiningOp<arith::AddIOp>();
+  if (!add)
+    return {Value(), 0};
+  for (unsigned i = 0; i < 2; ++i)
+    if (auto constant =
+            add->getOperand(1 - i).getDefiningOp<arith::ConstantIndexOp>())
+      return {add->getOperand(i), constant.value()};
+  return {Value(), 0};
+}
+
+/// `k` where `expr` is `k * d<dim>` with a constant k.
+static std::optional<int64_t> getDimScale(AffineExpr expr, unsigned dim) {
+  if (auto d = dyn_cast<AffineDimExpr>(expr))
+    return d.getPosition() == dim ? std::optional<int64_t>(1) : std::nullopt;
+  if (expr.getKind() != AffineExprKind::Mul)
+    return std::nullopt;
+  auto binary = cast<AffineBinaryOpExpr>(expr);
+  auto d = dyn_cast<AffineDimExpr>(binary.getLHS());
+  auto k = dyn_cast<AffineConstantExpr>(binary.getRHS());
+  if (!d || !k || d.getPosition() != dim)
+    return std::nullopt;
+  return k.getValue();
+}
+
 Value mlir::cascade::buildAffinePredicate(OpBuilder &b, Location loc,
                                           EinsumOp einsum,
                                           ArrayRef<Value> dims,
-                                          ArrayRef<Value> symbols) {
+                                          ArrayRef<Value> symbols,
+                                          std::optional<unsigned> columnDim) {
   // Masks are evaluated per element of a fragment, so their arithmetic is
   // what the key loop's registers hold beside the tiles: in i32 where the
   // constraint is a sum of products (every mask of the library), since a
@@ -183,6 +236,45 @@ Value mlir::cascade::buildAffinePredicate(OpBuilder &b, Location loc,
         if (dims32.empty() && symbols32.empty()) {
           narrow(dims, dims32);
           narrow(symbols, symbols32);
+        }
+        // Per element of a fragment, one comparison: the terms of the
+        // column's coordinate on one side (shared by the column's
+        // elements), the rest on the other (shared by the row's; CSE
+        // merges both). Exact where either side fits in i32, as above.
+        auto [rest, column] =
+            columnDim ? splitColumnTerms(constraint, *columnDim, dims.size(),
+                                         symbols.size())
+                      : std::pair<AffineExpr, AffineExpr>(constraint,
+                                                          AffineExpr());
+        if (column) {
+          AffineExpr negated =
+              simplifyAffineExpr(-column, dims.size(), symbols.size());
+          Value lhs = expandLinearExprI32(b, loc, rest, dims32, symbols32);
+          Value rhs;
+          // A fragment's column is a lane's base plus a constant: with
+          // `negated` = scale * column, the base moves to the row's side
+          // and the comparison is against an immediate.
+          auto [base, offset] = peelConstantOffset(dims[*columnDim]);
+          std::optional<int64_t> scale = getDimScale(negated, *columnDim);
+          if (base && scale) {
+            Value scaled = arith::IndexCastOp::create(b, loc, i32, base);
+            if (*scale != 1)
+              scaled = arith::MulIOp::create(
+                  b, loc, scaled,
+                  arith::ConstantIntOp::create(b, loc, *scale, 32));
+            lhs = arith::SubIOp::create(b, loc, lhs, scaled);
+            rhs = arith::ConstantIntOp::create(b, loc, *scale * offset, 32);
+          } else {
+            rhs = expandLinearExprI32(b, loc, negated, dims32, symbols32);
+          }
+          Value holds = arith::CmpIOp::create(
+              b, loc,
+              conjunction.isEq(i) ? arith::CmpIPredicate::eq
+                                  : arith::CmpIPredicate::sge,
+              lhs, rhs);
+          all = all ? arith::AndIOp::create(b, loc, all, holds).getResult()
+                    : holds;
+          continue;
         }
         value = expandLinearExprI32(b, loc, constraint, dims32, symbols32);
       } else {

@@ -82,9 +82,12 @@ void computeWorkCoordinates(OpBuilder &b, Location loc, Value out,
 
 /// Whether `einsum`'s affine predicate holds at the point `dims` (its
 /// ranks' coordinates, in order) with symbol values `symbols`; null when it
-/// has none.
+/// has none. With `columnDim` (the dimension that varies along a
+/// fragment's row), each constraint compares the terms of the other
+/// dimensions with those of `columnDim`.
 Value buildAffinePredicate(OpBuilder &b, Location loc, EinsumOp einsum,
-                           ArrayRef<Value> dims, ArrayRef<Value> symbols);
+                           ArrayRef<Value> dims, ArrayRef<Value> symbols,
+                           std::optional<unsigned> columnDim = std::nullopt);
 
 /// `einsum`'s body cloned at a point, as f32: `operand(i)` gives operand
 /// i's value (asked only for operands the body uses), `coordinate(rank)`
