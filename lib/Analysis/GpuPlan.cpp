@@ -390,6 +390,7 @@ LogicalResult GpuPlan::planBlock(Block &block) {
           largest = std::max(largest,
                              getLayout(einsum.getResult()).getRegisters());
       keyLoopRegisters = std::max(keyLoopRegisters, carried + largest);
+      keyLoopCarried = std::max(keyLoopCarried, carried);
       continue;
     }
     auto einsum = dyn_cast<EinsumOp>(op);
@@ -923,6 +924,22 @@ static std::string describe(const StagePlan &stage) {
          (stage.hoistFragments ? " fragments-hoisted" : "");
 }
 
+int64_t GpuPlan::getKeyStepRegisters() const {
+  int64_t scores = 0;
+  bool staged = false;
+  for (auto &entry : einsums) {
+    if (entry.second.kind == GpuEinsumPlan::Kind::MmaShared ||
+        entry.second.kind == GpuEinsumPlan::Kind::WarpgroupShared)
+      ++scores;
+    staged |= entry.second.kind == GpuEinsumPlan::Kind::WarpgroupStaged;
+  }
+  // mma.sync's P V keeps P's operand fragments beside the scores; the
+  // staged form stores P to shared memory from the scores' registers.
+  int64_t tilesPerScore = staged ? 1 : 2;
+  return keyLoopCarried +
+         tilesPerScore * scores * getKeyTileLayout().getRegisters();
+}
+
 void GpuPlan::annotate() const {
   GridOp grid = schedule->getGrid();
   Builder b(grid.getContext());
@@ -942,6 +959,8 @@ void GpuPlan::annotate() const {
       b.getNamedAttr("shared_bytes",
                      b.getI64IntegerAttr(getSharedMemoryBytes())),
       b.getNamedAttr("key_slots", b.getI64IntegerAttr(keySlots)),
+      b.getNamedAttr("key_step_registers",
+                     b.getI64IntegerAttr(getKeyStepRegisters())),
       b.getNamedAttr("stages", b.getArrayAttr(stageNames)),
       b.getNamedAttr("results", b.getArrayAttr(resultNames)),
   };

@@ -326,6 +326,20 @@ public:
   /// Registers per lane a kernel may keep in fragments before ptxas spills
   /// (255 per thread, less addresses, predicates and temporaries).
   static constexpr int64_t kFragmentRegisterBudget = 96;
+  /// f32 registers per lane a key step needs, as the key tile is chosen
+  /// (cascade-schedule-for-gpu): the carried fragments, plus per score
+  /// contraction two key tiles where P V takes P's operand fragments from
+  /// registers (mma.sync: the scores and P live together), one where P is
+  /// stored to shared memory from the scores' registers (WarpgroupStaged).
+  /// Softmax at D = 128 with 64 keys on sm_90a: 68 + 32; differential
+  /// attention (two maps, two running outputs) at D = 64 with 64 keys:
+  /// 72 + 2 x 32 on sm_90a, 72 + 4 x 32 on sm_80.
+  int64_t getKeyStepRegisters() const;
+  /// The most getKeyStepRegisters may be for a chosen key tile: at 200
+  /// ptxas spilled or used all 255 registers (differential attention: at
+  /// D = 128 with 64 keys on sm_90a 92 bytes of spills, with 32 keys 255
+  /// registers; at D = 64 with 64 keys on sm_80 255).
+  static constexpr int64_t kKeyStepRegisterBudget = 176;
 
   /// Attaches the plan as `cascade.gpu_plan` dictionaries: on the grid
   /// (chip, warps, threads, shared memory, stages) and on every Einsum
@@ -372,6 +386,8 @@ private:
   std::optional<StagePlan> tileStage;
   SmallVector<GpuResultPlan> results;
   int64_t keyLoopRegisters = 0;
+  /// The key loop's carried fragments (f32 registers per lane).
+  int64_t keyLoopCarried = 0;
   int64_t keySlots = 1;
 };
 

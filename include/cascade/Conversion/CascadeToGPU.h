@@ -41,7 +41,8 @@ struct GpuTargetOptions {
   /// Compile-time head dimension sizes (e=64, f=64).
   llvm::StringMap<int64_t> headDims;
   /// Query rows per block (16 per warp) and keys per step; a key tile of 0
-  /// is chosen from the head dimensions (getGpuKeyTile).
+  /// is chosen per function (cascade-schedule-for-gpu: getGpuKeyTile, then
+  /// halved while the plan's key step needs too many registers).
   int64_t queryTile = 64;
   int64_t keyTile = 0;
   /// sm_80, sm_86, sm_89 or sm_90a.
@@ -55,8 +56,9 @@ struct GpuTargetOptions {
 LogicalResult verifyGpuTargetOptions(const GpuTargetOptions &options,
                                      std::string &error);
 
-/// The key tile `options` asks for, or when it says 0, the one that keeps
-/// the fragments of a step within the registers: 64 keys for head
+/// The key tile `options` asks for, or when it says 0, the one to start
+/// from (cascade-schedule-for-gpu may halve it for a spec that keeps more
+/// fragments, GpuPlan::getKeyStepRegisters): 64 keys for head
 /// dimensions up to 64, 32 above (D = 128: the output accumulators take 64
 /// registers per lane, a 64-key score tile 32 more, and with mma.sync's P
 /// operand fragments masked variants spill at 255). On sm_90a, 64 up to
@@ -129,6 +131,15 @@ void addGpuToBinaryPasses(OpPassManager &pm, const GpuTargetOptions &options,
                           llvm::StringRef format);
 
 std::unique_ptr<Pass> createLowerToGpuKernelPass(const GpuTargetOptions &options);
+
+/// `cascade-schedule-for-gpu` with `options`' chip, head dims and tiles.
+std::unique_ptr<Pass> createScheduleForGpuPass(const GpuTargetOptions &options);
+
+/// Parses `rank=N` entries into `headDims`; on failure `error` says which
+/// entry is wrong.
+LogicalResult parseGpuHeadDims(llvm::ArrayRef<std::string> entries,
+                               llvm::StringMap<int64_t> &headDims,
+                               std::string &error);
 
 /// Textual options of the registered `cascade-to-gpu` pipeline.
 struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {

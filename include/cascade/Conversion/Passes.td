@@ -46,6 +46,37 @@ def CascadeLowerToCpuKernel : Pass<"cascade-lower-to-cpu-kernel", "::mlir::Modul
                            "::mlir::vector::VectorDialect"];
 }
 
+def CascadeScheduleForGpu : Pass<"cascade-schedule-for-gpu", "::mlir::func::FuncOp"> {
+  let summary = "schedule a cascade for the GPU backend, choosing its key tile from the plan's registers";
+  let description = [{
+    Runs the scheduling passes the CPU backend uses (minimisation,
+    streaming, tile classification, the work grid: `cascade-to-cpu`'s
+    first half) on each cascade function, with the query tile and head
+    dimensions given. The key tile is `key-tile` where given. Otherwise it
+    starts from the chip's default for the head dimensions (64 keys; 32
+    above D = 64 on sm_8x, whose P V keeps P's operand fragments in
+    registers; sm_90a keeps 64 up to D = 128) and is halved, down to 16,
+    while the scheduled function's GPU plan needs more than
+    `GpuPlan::kKeyStepRegisterBudget` f32 registers per lane for a key step
+    (`GpuPlan::getKeyStepRegisters`: the carried fragments and two key
+    tiles per score contraction). Differential attention at D = 128, whose
+    two maps each carry a running output, is the case: it gets 16 keys,
+    where 64 spilled. The choice is visible in the scheduled IR (the key
+    partition's tile) and in `cascade-annotate-plan`'s
+    `key_step_registers`.
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_80\"",
+           "sm_80, sm_86, sm_89 or sm_90a">,
+    ListOption<"headDims", "head-dims", "std::string",
+               "compile-time head dimension sizes, rank=N">,
+    Option<"queryTile", "query-tile", "int64_t", /*default=*/"64",
+           "query rows per block">,
+    Option<"keyTile", "key-tile", "int64_t", /*default=*/"0",
+           "keys per step (0: chosen as above)">
+  ];
+}
+
 def CascadeLowerToGpuKernel : Pass<"cascade-lower-to-gpu-kernel", "::mlir::ModuleOp"> {
   let summary = "build an NVIDIA GPU kernel (gpu.module) for each scheduled cascade function";
   let description = [{

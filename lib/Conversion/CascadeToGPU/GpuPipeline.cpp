@@ -127,14 +127,9 @@ mlir::cascade::buildCascadeToGpuPipeline(OpPassManager &pm,
     llvm::errs() << "cascade-to-gpu: error: " << error << "\n";
     return failure();
   }
-  // The same scheduled form as the CPU's: minimisation, streaming, tile
-  // classification, the work grid.
-  CpuTargetOptions schedule;
-  for (auto &entry : options.headDims)
-    schedule.headDims[entry.getKey()] = entry.getValue();
-  schedule.queryTile = options.queryTile;
-  schedule.keyTile = getGpuKeyTile(options);
-  addCpuSchedulingPasses(pm.nest<func::FuncOp>(), schedule);
+  // The same scheduled form as the CPU's (minimisation, streaming, tile
+  // classification, the work grid), with the key tile chosen per function.
+  pm.nest<func::FuncOp>().addPass(createScheduleForGpuPass(options));
   pm.addPass(createLowerToGpuKernelPass(options));
   pm.addPass(createCascadeGpuExpToExp2());
   // CSE first: the builder repeats index arithmetic per element, and the
@@ -179,12 +174,7 @@ mlir::cascade::buildGpuKernelModule(func::FuncOp function,
   auto copy = cast<func::FuncOp>(function->clone());
   result.module->push_back(copy);
   PassManager schedule(context);
-  CpuTargetOptions scheduleOptions;
-  for (auto &entry : options.headDims)
-    scheduleOptions.headDims[entry.getKey()] = entry.getValue();
-  scheduleOptions.queryTile = options.queryTile;
-  scheduleOptions.keyTile = getGpuKeyTile(options);
-  addCpuSchedulingPasses(schedule.nest<func::FuncOp>(), scheduleOptions);
+  schedule.nest<func::FuncOp>().addPass(createScheduleForGpuPass(options));
   if (failed(schedule.run(*result.module)))
     return failure();
   Builder builder(context);
@@ -260,21 +250,13 @@ void mlir::cascade::registerCascadeToGpuPipeline() {
         if (failed(textual.parseFromString(text)))
           return failure();
         GpuTargetOptions options;
-        for (const std::string &entry : textual.headDims) {
-          auto [rank, value] = StringRef(entry).split('=');
-          int64_t size;
-          if (rank.trim().empty() || value.trim().getAsInteger(10, size))
-            return errorHandler("cascade-to-gpu: head-dims entry '" + entry +
-                                "' is not rank=N");
-          if (!options.headDims.try_emplace(rank.trim(), size).second)
-            return errorHandler("cascade-to-gpu: head-dims names '" +
-                                rank.trim() + "' twice");
-        }
+        std::string error;
+        if (failed(parseGpuHeadDims(textual.headDims, options.headDims, error)))
+          return errorHandler("cascade-to-gpu: " + error);
         options.queryTile = textual.queryTile;
         options.keyTile = textual.keyTile;
         options.chip = textual.chip;
         options.storageType = textual.storageType;
-        std::string error;
         if (failed(verifyGpuTargetOptions(options, error)))
           return errorHandler("cascade-to-gpu: " + error);
         return buildCascadeToGpuPipeline(pm, options);

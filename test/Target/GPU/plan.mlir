@@ -8,7 +8,7 @@
 // RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=64},cascade-stream-rank{tile-size=64},cascade-classify-tiles{query-tile=64},cascade-partition-rank{query-tile=64 tile-extents=e=64,f=64},cascade-annotate-plan{target=sm_80}))" 2>/dev/null | FileCheck %s
 
 // CHECK: cascade.grid [b, h, p1]
-// CHECK-SAME: cascade.gpu_plan = {chip = "sm_80", key_slots = 2 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 40960 : i64, stages = ["p0xe 64x64 per-item swizzled fragments-hoisted", "m0xe 64x64 per-key-step swizzled", "m0xf 64x64 per-key-step swizzled"], threads = 128 : i64, warps = 4 : i64}
+// CHECK-SAME: cascade.gpu_plan = {chip = "sm_80", key_slots = 2 : i64, key_step_registers = 100 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 40960 : i64, stages = ["p0xe 64x64 per-item swizzled fragments-hoisted", "m0xe 64x64 per-key-step swizzled", "m0xf 64x64 per-key-step swizzled"], threads = 128 : i64, warps = 4 : i64}
 // CHECK: %BQK = cascade.einsum BQK[m0, p0]
 // CHECK-SAME: gpu_plan = {a = "operand#0 ldmatrix", b = "operand#1 ldmatrix.x4", form = "mma_shared", layout = "tile[m0=64]"}
 // CHECK: %LM = cascade.einsum LM[p0]
@@ -39,7 +39,7 @@
 // the mbarriers) and read as A, V's stage as an N-major B. 49176 bytes:
 // dynamic shared memory.
 // RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=64},cascade-stream-rank{tile-size=64},cascade-classify-tiles{query-tile=64},cascade-partition-rank{query-tile=64 tile-extents=e=64,f=64},cascade-annotate-plan{target=sm_90a}))" 2>/dev/null | FileCheck %s --check-prefix=SM90
-// SM90: cascade.gpu_plan = {chip = "sm_90a", dynamic_shared_bytes = 50184 : i64, key_slots = 2 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 49176 : i64, stages = ["p0xe 64x64 per-item swizzled tma", "m0xe 64x64 per-key-step swizzled tma", "m0xf 64x64 per-key-step swizzled tma"], threads = 128 : i64, tile_stage = "p0xm0 64x64 swizzled from registers", warps = 4 : i64}
+// SM90: cascade.gpu_plan = {chip = "sm_90a", dynamic_shared_bytes = 50184 : i64, key_slots = 2 : i64, key_step_registers = 68 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 49176 : i64, stages = ["p0xe 64x64 per-item swizzled tma", "m0xe 64x64 per-key-step swizzled tma", "m0xf 64x64 per-key-step swizzled tma"], threads = 128 : i64, tile_stage = "p0xm0 64x64 swizzled from registers", warps = 4 : i64}
 // SM90: %BQK = cascade.einsum BQK[m0, p0]
 // SM90-SAME: gpu_plan = {a = "operand#0 descriptor", b = "operand#1 descriptor", form = "wgmma_shared", layout = "tile[m0=64]"}
 // SM90: %LSNAV = cascade.einsum LSNAV[p0, f]
@@ -51,11 +51,11 @@
 // base to 1024; sm_80 (no TMA, no mbarriers) stays static. 32 keys are
 // not a multiple of 64, so P V stays mma.sync and there is no P tile.
 // RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=32},cascade-stream-rank{tile-size=32},cascade-classify-tiles{query-tile=64},cascade-partition-rank{query-tile=64 tile-extents=e=128,f=128},cascade-annotate-plan{target=sm_90a}))" 2>/dev/null | FileCheck %s --check-prefix=DYNAMIC
-// DYNAMIC: cascade.gpu_plan = {chip = "sm_90a", dynamic_shared_bytes = 50184 : i64, key_slots = 2 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 49176 : i64, stages = ["p0xe 64x128 per-item swizzled tma", "m0xe 32x128 per-key-step swizzled tma", "m0xf 32x128 per-key-step swizzled tma"], threads = 128 : i64, warps = 4 : i64}
+// DYNAMIC: cascade.gpu_plan = {chip = "sm_90a", dynamic_shared_bytes = 50184 : i64, key_slots = 2 : i64, key_step_registers = 100 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 49176 : i64, stages = ["p0xe 64x128 per-item swizzled tma", "m0xe 32x128 per-key-step swizzled tma", "m0xf 32x128 per-key-step swizzled tma"], threads = 128 : i64, warps = 4 : i64}
 // DYNAMIC: %LSNAV = cascade.einsum LSNAV[p0, f]
 // DYNAMIC-SAME: form = "mma_registers"
 // RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=32},cascade-stream-rank{tile-size=32},cascade-classify-tiles{query-tile=64},cascade-partition-rank{query-tile=64 tile-extents=e=128,f=128},cascade-annotate-plan{target=sm_80}))" 2>/dev/null | FileCheck %s --check-prefix=STATIC
-// STATIC: cascade.gpu_plan = {chip = "sm_80", key_slots = 2 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 49152 : i64
+// STATIC: cascade.gpu_plan = {chip = "sm_80", key_slots = 2 : i64, key_step_registers = 100 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 49152 : i64
 
 // 64-key tiles at D = 128: two slots take 80 KiB. sm_80 has 164 KiB per
 // SM, so two such blocks still fit (82928 launched bytes each, with 1 KiB
@@ -63,9 +63,9 @@
 // a block per SM, so the plan keeps one slot in 48 KiB of static shared
 // memory rather than 80 KiB of dynamic.
 // RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=64},cascade-stream-rank{tile-size=64},cascade-classify-tiles{query-tile=64},cascade-partition-rank{query-tile=64 tile-extents=e=128,f=128},cascade-annotate-plan{target=sm_80}))" 2>/dev/null | FileCheck %s --check-prefix=TWOBLOCKS80
-// TWOBLOCKS80: cascade.gpu_plan = {chip = "sm_80", dynamic_shared_bytes = 82928 : i64, key_slots = 2 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 81920 : i64
+// TWOBLOCKS80: cascade.gpu_plan = {chip = "sm_80", dynamic_shared_bytes = 82928 : i64, key_slots = 2 : i64, key_step_registers = 132 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 81920 : i64
 // RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-minimize-passes{tile-size=64},cascade-stream-rank{tile-size=64},cascade-classify-tiles{query-tile=64},cascade-partition-rank{query-tile=64 tile-extents=e=128,f=128},cascade-annotate-plan{target=sm_86}))" 2>/dev/null | FileCheck %s --check-prefix=TWOBLOCKS86
-// TWOBLOCKS86: cascade.gpu_plan = {chip = "sm_86", key_slots = 1 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 49152 : i64
+// TWOBLOCKS86: cascade.gpu_plan = {chip = "sm_86", key_slots = 1 : i64, key_step_registers = 132 : i64, results = ["[b, h, p, f] storage tile"], shared_bytes = 49152 : i64
 
 // With 32-row query tiles the block is 2 warps, not a warpgroup: mma.sync
 // (its tiles are still filled by TMA).
@@ -99,3 +99,27 @@
 // ONEPASS: %PRM = cascade.einsum PRM[p0]
 // ONEPASS: %RNVn = cascade.einsum RNVn[p0, f]
 // ONEPASS-SAME: accumulated_by_contraction
+
+// The key tile where none is given (cascade-schedule-for-gpu): the chip's
+// default for the head dimensions, halved while a key step needs more than
+// GpuPlan::kKeyStepRegisterBudget (176) f32 registers per lane. Softmax at
+// D = 128 on sm_90a keeps 64 keys (68 carried + 32: P goes to shared
+// memory from the scores' registers); differential attention carries two
+// running outputs and has two score contractions: at D = 128 on sm_90a it
+// needs 136 + 2 x 32 = 200 with 64 keys, and 136 + 4 x 16 = 200 with 32
+// (P V on mma.sync below 64 keys keeps P's fragments too), so it gets 16
+// (168), where 64 keys spilled; on sm_80 at D = 64, 72 + 4 x 32 = 200
+// with 64 keys, so 32 (136).
+// RUN: attn-opt %variants/softmax.mlir --pass-pipeline="builtin.module(func.func(cascade-schedule-for-gpu{chip=sm_90a head-dims=e=128,f=128},cascade-annotate-plan{target=sm_90a}))" 2>/dev/null | FileCheck %s --check-prefix=CHOSEN-SOFTMAX
+// CHOSEN-SOFTMAX: cascade.partition m = m1 * 64 + m0
+// CHOSEN-SOFTMAX: key_step_registers = 100 : i64
+// RUN: attn-opt %variants/differential.mlir --pass-pipeline="builtin.module(func.func(cascade-schedule-for-gpu{chip=sm_90a head-dims=e=128,f=128},cascade-annotate-plan{target=sm_90a}))" 2>/dev/null | FileCheck %s --check-prefix=CHOSEN-DIFF128
+// CHOSEN-DIFF128: cascade.partition m = m1 * 16 + m0
+// CHOSEN-DIFF128: key_step_registers = 168 : i64
+// RUN: attn-opt %variants/differential.mlir --pass-pipeline="builtin.module(func.func(cascade-schedule-for-gpu{chip=sm_80 head-dims=e=64,f=64},cascade-annotate-plan{target=sm_80}))" 2>/dev/null | FileCheck %s --check-prefix=CHOSEN-DIFF64
+// CHOSEN-DIFF64: cascade.partition m = m1 * 32 + m0
+// CHOSEN-DIFF64: key_step_registers = 136 : i64
+// A key tile that is given is kept, whatever the registers.
+// RUN: attn-opt %variants/differential.mlir --pass-pipeline="builtin.module(func.func(cascade-schedule-for-gpu{chip=sm_90a head-dims=e=128,f=128 key-tile=64},cascade-annotate-plan{target=sm_90a}))" 2>/dev/null | FileCheck %s --check-prefix=GIVEN
+// GIVEN: cascade.partition m = m1 * 64 + m0
+// GIVEN: key_step_registers = 200 : i64

@@ -1,0 +1,137 @@
+//===- ScheduleForGpu.cpp - The scheduled form, key tile by registers -----===//
+//
+// The GPU backend schedules a spec as the CPU backend does; only the key
+// tile is its own. A tile from the head dimensions alone does not know how
+// many running outputs and score tiles the scheduled spec keeps
+// (differential attention keeps two of each), so the pass schedules with
+// the chip's default, asks the GPU plan what a key step needs in registers
+// and, while that is over the budget, restores the spec and schedules again
+// with half the keys. The schedule passes run as a dynamic pipeline on the
+// function, so the choice is per function and shows in the IR.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cascade/Analysis/GpuPlan.h"
+#include "cascade/Analysis/GpuStatePlan.h"
+#include "cascade/Conversion/CascadeToCPU.h"
+#include "cascade/Conversion/CascadeToGPU.h"
+#include "cascade/Conversion/Passes.h"
+#include "cascade/Dialect/Cascade/IR/CascadeOps.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Pass/PassManager.h"
+
+namespace mlir::cascade {
+#define GEN_PASS_DEF_CASCADESCHEDULEFORGPU
+#include "cascade/Conversion/Passes.h.inc"
+} // namespace mlir::cascade
+
+using namespace mlir;
+using namespace mlir::cascade;
+
+LogicalResult mlir::cascade::parseGpuHeadDims(ArrayRef<std::string> entries,
+                                              llvm::StringMap<int64_t> &headDims,
+                                              std::string &error) {
+  for (const std::string &entry : entries) {
+    auto [rank, value] = StringRef(entry).split('=');
+    int64_t size;
+    if (rank.trim().empty() || value.trim().getAsInteger(10, size)) {
+      error = "head-dims entry '" + entry + "' is not rank=N";
+      return failure();
+    }
+    if (!headDims.try_emplace(rank.trim(), size).second) {
+      error = "head-dims names '" + rank.trim().str() + "' twice";
+      return failure();
+    }
+  }
+  return success();
+}
+
+/// What a key step of the scheduled `function` needs in registers
+/// (GpuPlan::getKeyStepRegisters); none where the function has no GPU plan
+/// (a state phase, or no GPU form: the kernel pass reports that).
+static std::optional<int64_t> getKeyStepRegisters(func::FuncOp function,
+                                                  const GpuTarget &target) {
+  if (GpuStatePlan::appliesTo(function))
+    return std::nullopt;
+  ScopedDiagnosticHandler silence(function.getContext(),
+                                  [](Diagnostic &) { return success(); });
+  FailureOr<GpuPlan> plan = GpuPlan::compute(function, target);
+  if (failed(plan))
+    return std::nullopt;
+  return plan->getKeyStepRegisters();
+}
+
+namespace {
+
+struct ScheduleForGpu
+    : public mlir::cascade::impl::CascadeScheduleForGpuBase<ScheduleForGpu> {
+  using Base::Base;
+  explicit ScheduleForGpu(const GpuTargetOptions &options) {
+    chip = options.chip;
+    for (auto &entry : options.headDims)
+      headDims.push_back(entry.getKey().str() + "=" +
+                         std::to_string(entry.getValue()));
+    queryTile = options.queryTile;
+    keyTile = options.keyTile;
+  }
+
+  /// The scheduling passes at `keyTile` keys.
+  OpPassManager getSchedulePipeline(const GpuTargetOptions &options,
+                                    int64_t keys) const {
+    OpPassManager pm(func::FuncOp::getOperationName());
+    CpuTargetOptions schedule;
+    for (auto &entry : options.headDims)
+      schedule.headDims[entry.getKey()] = entry.getValue();
+    schedule.queryTile = options.queryTile;
+    schedule.keyTile = keys;
+    addCpuSchedulingPasses(pm, schedule);
+    return pm;
+  }
+
+  void getDependentDialects(DialectRegistry &registry) const override {
+    getSchedulePipeline(GpuTargetOptions(), 64).getDependentDialects(registry);
+  }
+
+  void runOnOperation() override {
+    func::FuncOp function = getOperation();
+    if (!isCascadeFunction(function))
+      return;
+    GpuTargetOptions options;
+    options.chip = chip;
+    options.queryTile = queryTile;
+    options.keyTile = keyTile;
+    std::string error;
+    if (failed(parseGpuHeadDims(headDims, options.headDims, error)) ||
+        failed(verifyGpuTargetOptions(options, error))) {
+      function.emitError("cascade-schedule-for-gpu: ") << error;
+      return signalPassFailure();
+    }
+    GpuTarget target = *GpuTarget::byChip(options.chip);
+    int64_t keys = getGpuKeyTile(options);
+    bool choose = options.keyTile == 0;
+    // The spec as given, to schedule again from with fewer keys.
+    OwningOpRef<func::FuncOp> spec = choose ? function.clone() : nullptr;
+    while (true) {
+      OpPassManager pipeline = getSchedulePipeline(options, keys);
+      if (failed(runPipeline(pipeline, function)))
+        return signalPassFailure();
+      if (!choose || keys <= 16)
+        return;
+      std::optional<int64_t> registers = getKeyStepRegisters(function, target);
+      if (!registers || *registers <= GpuPlan::kKeyStepRegisterBudget)
+        return;
+      OwningOpRef<func::FuncOp> copy = spec->clone();
+      function.getBody().takeBody(copy->getBody());
+      function->setAttrs((*copy)->getAttrDictionary());
+      keys /= 2;
+    }
+  }
+};
+
+} // namespace
+
+std::unique_ptr<Pass>
+mlir::cascade::createScheduleForGpuPass(const GpuTargetOptions &options) {
+  return std::make_unique<ScheduleForGpu>(options);
+}
