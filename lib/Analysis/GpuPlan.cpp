@@ -925,6 +925,10 @@ static std::string describe(const StagePlan &stage) {
 }
 
 int64_t GpuPlan::getKeyStepRegisters() const {
+  return getKeyStepRegisters(getKeyTileLayout().columns);
+}
+
+int64_t GpuPlan::getKeyStepRegisters(int64_t keys) const {
   int64_t scores = 0;
   bool staged = false;
   for (auto &entry : einsums) {
@@ -934,10 +938,11 @@ int64_t GpuPlan::getKeyStepRegisters() const {
     staged |= entry.second.kind == GpuEinsumPlan::Kind::WarpgroupStaged;
   }
   // mma.sync's P V keeps P's operand fragments beside the scores; the
-  // staged form stores P to shared memory from the scores' registers.
-  int64_t tilesPerScore = staged ? 1 : 2;
-  return keyLoopCarried +
-         tilesPerScore * scores * getKeyTileLayout().getRegisters();
+  // staged form (a multiple of 64 keys) stores P to shared memory from the
+  // scores' registers.
+  int64_t tilesPerScore = staged && keys % 64 == 0 ? 1 : 2;
+  // A key tile's fragment: keys / 2 f32 values per lane.
+  return keyLoopCarried + tilesPerScore * scores * keys / 2;
 }
 
 void GpuPlan::annotate() const {

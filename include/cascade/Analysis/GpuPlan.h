@@ -335,6 +335,10 @@ public:
   /// attention (two maps, two running outputs) at D = 64 with 64 keys:
   /// 72 + 2 x 32 on sm_90a, 72 + 4 x 32 on sm_80.
   int64_t getKeyStepRegisters() const;
+  /// The same for a schedule of this spec with `keys` keys per step: the
+  /// carried fragments do not depend on it, and a staged P V stays staged
+  /// at multiples of 64 (mma.sync below).
+  int64_t getKeyStepRegisters(int64_t keys) const;
   /// The most getKeyStepRegisters may be for a chosen key tile: at 200
   /// ptxas spilled or used all 255 registers (differential attention: at
   /// D = 128 with 64 keys on sm_90a 92 bytes of spills, with 32 keys 255

@@ -5,9 +5,10 @@
 // many running outputs and score tiles the scheduled spec keeps
 // (differential attention keeps two of each), so the pass schedules with
 // the chip's default, asks the GPU plan what a key step needs in registers
-// and, while that is over the budget, restores the spec and schedules again
-// with half the keys. The schedule passes run as a dynamic pipeline on the
-// function, so the choice is per function and shows in the IR.
+// at that tile and at its halves, and where the default is over the budget
+// restores the spec and schedules it again with the largest tile that
+// fits. The schedule passes run as a dynamic pipeline on the function, so
+// the choice is per function and shows in the IR.
 //
 //===----------------------------------------------------------------------===//
 
@@ -47,19 +48,25 @@ LogicalResult mlir::cascade::parseGpuHeadDims(ArrayRef<std::string> entries,
   return success();
 }
 
-/// What a key step of the scheduled `function` needs in registers
-/// (GpuPlan::getKeyStepRegisters); none where the function has no GPU plan
-/// (a state phase, or no GPU form: the kernel pass reports that).
-static std::optional<int64_t> getKeyStepRegisters(func::FuncOp function,
-                                                  const GpuTarget &target) {
+/// The key tile for the scheduled `function` (scheduled with `keys`): the
+/// largest of keys, keys / 2, ... down to 16 whose key step fits
+/// GpuPlan::kKeyStepRegisterBudget, from the plan of this schedule
+/// (GpuPlan::getKeyStepRegisters at other tiles), so that at most one more
+/// schedule is needed. `keys` where the function has no GPU plan (a state
+/// phase, or no GPU form: the kernel pass reports that).
+static int64_t chooseKeyTile(func::FuncOp function, const GpuTarget &target,
+                             int64_t keys) {
   if (GpuStatePlan::appliesTo(function))
-    return std::nullopt;
+    return keys;
   ScopedDiagnosticHandler silence(function.getContext(),
                                   [](Diagnostic &) { return success(); });
   FailureOr<GpuPlan> plan = GpuPlan::compute(function, target);
   if (failed(plan))
-    return std::nullopt;
-  return plan->getKeyStepRegisters();
+    return keys;
+  while (keys > 16 &&
+         plan->getKeyStepRegisters(keys) > GpuPlan::kKeyStepRegisterBudget)
+    keys /= 2;
+  return keys;
 }
 
 namespace {
@@ -112,20 +119,19 @@ struct ScheduleForGpu
     bool choose = options.keyTile == 0;
     // The spec as given, to schedule again from with fewer keys.
     OwningOpRef<func::FuncOp> spec = choose ? function.clone() : nullptr;
-    while (true) {
-      OpPassManager pipeline = getSchedulePipeline(options, keys);
-      if (failed(runPipeline(pipeline, function)))
-        return signalPassFailure();
-      if (!choose || keys <= 16)
-        return;
-      std::optional<int64_t> registers = getKeyStepRegisters(function, target);
-      if (!registers || *registers <= GpuPlan::kKeyStepRegisterBudget)
-        return;
-      OwningOpRef<func::FuncOp> copy = spec->clone();
-      function.getBody().takeBody(copy->getBody());
-      function->setAttrs((*copy)->getAttrDictionary());
-      keys /= 2;
-    }
+    OpPassManager pipeline = getSchedulePipeline(options, keys);
+    if (failed(runPipeline(pipeline, function)))
+      return signalPassFailure();
+    if (!choose)
+      return;
+    int64_t chosen = chooseKeyTile(function, target, keys);
+    if (chosen == keys)
+      return;
+    function.getBody().takeBody((*spec).getBody());
+    function->setAttrs((*spec)->getAttrDictionary());
+    OpPassManager again = getSchedulePipeline(options, chosen);
+    if (failed(runPipeline(again, function)))
+      return signalPassFailure();
   }
 };
 
