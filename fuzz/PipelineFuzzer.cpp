@@ -59,13 +59,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   // sm_90a's warpgroup form instead: one warpgroup of 64 query rows and
   // head dimensions of 64 (swizzled stages, S by wgmma, TMA), or, for a
   // size of 3 mod 4, four warpgroups of 64 rows each and 64-key tiles,
-  // whose stages pass 48 KiB: dynamic shared memory.
+  // whose stages pass 48 KiB: dynamic shared memory. A size of 5 mod 8
+  // leaves the key tile to cascade-schedule-for-gpu, which schedules with
+  // the default, plans, and may restore the spec and schedule it again.
   GpuTargetOptions gpu;
   bool warpgroup = size % 2 == 1;
   bool dynamicShared = size % 4 == 3;
+  bool chosenKeyTile = size % 8 == 5;
   gpu.chip = warpgroup ? "sm_90a" : "sm_80";
   gpu.queryTile = !warpgroup ? 16 : dynamicShared ? 256 : 64;
-  gpu.keyTile = dynamicShared ? 64 : 16;
+  gpu.keyTile = chosenKeyTile ? 0 : dynamicShared ? 64 : 16;
   for (auto &head : heads)
     gpu.headDims[head.getKey()] = warpgroup ? 64 : 16;
   for (auto function : module->getOps<func::FuncOp>())
