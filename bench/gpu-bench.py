@@ -28,20 +28,33 @@ kernels are compiled here and carried:
     # on the GPU machine, with gpu-kernels carried:
     python3 bench/gpu-bench.py --kernels gpu-kernels --out $OUT
 
---prepare writes <variant>-<D>.{cubin,ptx,h} for the chip; --kernels reads
-them instead of compiling (and --dry-run checks them).
+--prepare writes <variant>-<D>.{cubin,ptx,h} for the chip (and the kernel
+IR, .mlir, for the emulated driver); --kernels reads them instead of
+compiling (and --dry-run checks them).
+
+--ours-only needs neither torch nor attn-compile on the GPU machine: it
+times our three kernels alone through the driver API (scripts/cuda_driver.py:
+its own context, buffers filled with a constant, events), which gives the
+issue's two targets on our own kernels -- causal against non-causal by the
+halved count, sigmoid against softmax -- and TFLOP/s, and checks that every
+output element is finite (softmax's is V's constant, to an f16 rounding). It writes
+gpu-ours.md. With CASCADE_LIBCUDA naming Cascade's emulated driver it runs
+here, at small --shapes (test/bench-gpu-dry-run.test).
 """
 import argparse
 import ctypes
+import math
 import os
 import re
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPILE = os.path.join(ROOT, "build", "bin", "attn-compile")
+OPT = os.path.join(ROOT, "build", "bin", "attn-opt")
 VARIANTS = ["softmax", "softmax_causal", "sigmoid"]
 
 
@@ -57,6 +70,7 @@ class Kernel:
                          f"--chip {chip} where attn-compile runs")
         else:
             base = compile_kernel(variant, d, chip, workdir)
+        self.base = base
         with open(base + ".cubin", "rb") as f:
             self.cubin = f.read()
         with open(base + ".ptx") as f:
@@ -104,14 +118,17 @@ class Kernel:
 
 
 def compile_kernel(variant, d, chip, directory):
-    """attn-compile's cubin, PTX and header of `variant` at D = d; the path
-    they share, without extension."""
+    """attn-compile's cubin, PTX and header of `variant` at D = d, and
+    attn-opt's kernel IR (what the emulated driver runs); the path they
+    share, without extension."""
     base = os.path.join(directory, f"{variant}-{d}")
-    subprocess.run([COMPILE, os.path.join(ROOT, "variants", variant + ".mlir"),
-                    "--target", "cuda", "--chip", chip,
+    spec = os.path.join(ROOT, "variants", variant + ".mlir")
+    subprocess.run([COMPILE, spec, "--target", "cuda", "--chip", chip,
                     "--head-dims", f"e={d},f={d}", "--storage-type", "f16",
                     "-o", base + ".cubin", "--ptx", base + ".ptx",
                     "--header", base + ".h"], check=True)
+    subprocess.run([OPT, spec, f"--cascade-to-gpu=chip={chip} head-dims=e={d},f={d}",
+                    "-o", base + ".mlir"], check=True)
     return base
 
 
@@ -149,8 +166,13 @@ def descriptor(pointer, shape):
             + [ctypes.c_int64(s) for s in shape] + [ctypes.c_int64(s) for s in strides])
 
 
-def shapes(quick):
+def shapes(quick, given=None):
+    """(D, N, B, H): FlashAttention's, or `given` ("B,H,N") at each D."""
     for d in (64, 128):
+        if given:
+            b, h, n = (int(x) for x in given.split(","))
+            yield d, n, b, h
+            continue
         for n in ([1024] if quick else [512, 1024, 2048, 4096, 8192, 16384]):
             yield d, n, 16384 // n, 2048 // d
 
@@ -271,6 +293,92 @@ def dry_run(args, workdir):
                           f" tensor maps {len(kernel.maps)}")
 
 
+def ours_only(args, workdir):
+    """Our kernels timed alone through the driver API: no torch."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from cuda_driver import Driver as Device, chip_runs_on, memref
+    device = Device()
+    chip = chip_of(device.cc // 10, device.cc % 10)
+    if chip is None:
+        sys.exit(f"no Cascade target for {device.name} (compute capability {device.cc})")
+    print(f"device: {device.name}, chip {chip}, our kernels only (no torch)")
+    rows = []
+    for d in (64, 128):
+        kernels = {v: Kernel(v, d, chip, workdir, args.kernels) for v in VARIANTS}
+        functions = {}
+        for variant, kernel in kernels.items():
+            if not chip_runs_on(kernel.chip(), device.cc):
+                sys.exit(f"{variant} D={d}: the kernels are for {kernel.chip()}, "
+                         f"but this device is {chip}")
+            if device.emulated:
+                os.environ["CASCADE_EMULATED_KERNEL"] = kernel.base + ".mlir"
+            functions[variant] = device.load(kernel.cubin, kernel.name,
+                                             kernel.dynamic_shared)
+        for d_, n, b, h in shapes(args.quick, args.shapes):
+            if d_ != d:
+                continue
+            shape = [b, h, n, d]
+            size = b * h * n * d * 2
+            # Every element 0x3C3C (f16: 1.0586): the work does not depend
+            # on the values, and softmax's output is exactly V's value.
+            q, k, v = (device.allocate(size) for _ in range(3))
+            for pointer in (q, k, v):
+                device.call("cuMemsetD8_v2", pointer, 0x3C, size)
+            out = device.allocate(size)
+            result = {}
+            for variant in VARIANTS:
+                kernel = kernels[variant]
+                device.call("cuMemsetD8_v2", out, 0xFF, size)
+                params = sum((memref(p, shape) for p in (q, k, v, out)), [])
+                for i, box, swizzle in kernel.maps:
+                    dims, strides, box, elements, _ = tensor_map_arguments(
+                        shape, box, swizzle)
+                    params.append(ctypes.c_uint64(device.tensor_map(
+                        (q, k, v)[i], False, dims, strides, box, elements, swizzle)))
+                if len(params) != kernel.ptx_parameter_count():
+                    sys.exit(f"{variant}: {len(params)} parameters, the PTX "
+                             f"entry has {kernel.ptx_parameter_count()}")
+                grid = [kernel.grid(shape), 1, 1]
+                launch = lambda: device.launch(functions[variant], grid,
+                                               [kernel.threads, 1, 1],
+                                               kernel.dynamic_shared, params)
+                ms = device.time_ms(launch, args.warmup, args.repeat)
+                raw = ctypes.create_string_buffer(size)
+                device.call("cuMemcpyDtoH_v2", raw, out, size)
+                values = struct.unpack(f"<{size // 2}e", raw.raw)
+                bad = sum(not math.isfinite(x) for x in values)
+                if bad:
+                    sys.exit(f"{variant} D={d} N={n}: {bad} NaN/Inf in the output")
+                # Softmax of equal scores averages V: its constant, to an
+                # f16 rounding (exp2's approximation of 1 aside, it is exact).
+                constant = struct.unpack("<e", b"\x3c\x3c")[0]
+                if variant != "sigmoid" and any(
+                        abs(x - constant) > constant / 1024 for x in values):
+                    sys.exit(f"{variant} D={d} N={n}: the output is not V's "
+                             f"constant {constant}")
+                flops = 4 * b * h * n * n * d / (2 if variant == "softmax_causal" else 1)
+                result[variant] = (ms, flops / ms / 1e9)
+            rows.append((d, n, b, h, result))
+            s, c, g = result["softmax"], result["softmax_causal"], result["sigmoid"]
+            print(f"D={d:3} N={n:5} B={b} H={h}: softmax {s[1]:7.1f} TFLOP/s, causal "
+                  f"{c[1]:7.1f} ({c[1] / s[1]:.2f}x by the halved count), sigmoid "
+                  f"{g[1]:7.1f} ({s[0] / g[0]:.2f}x softmax's speed)", flush=True)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "gpu-ours.md"), "w") as f:
+            f.write(f"# Our kernels alone ({device.name}, fp16)\n\n"
+                    "`python3 bench/gpu-bench.py --ours-only`; TFLOP/s by "
+                    "4 B H N^2 D, halved for causal; inputs constant.\n\n"
+                    "| D | N | B | H | softmax | causal | causal / softmax "
+                    "| sigmoid | sigmoid speed-up |\n|---|---|---|---|---|---|---|---|---|\n")
+            for d, n, b, h, r in rows:
+                f.write(f"| {d} | {n} | {b} | {h} | {r['softmax'][1]:.1f} | "
+                        f"{r['softmax_causal'][1]:.1f} | "
+                        f"{r['softmax_causal'][1] / r['softmax'][1]:.2f} | "
+                        f"{r['sigmoid'][1]:.1f} | "
+                        f"{r['softmax'][0] / r['sigmoid'][0]:.2f}x |\n")
+
+
 def run(args, workdir):
     import torch
     import torch.nn.functional as F
@@ -380,12 +488,19 @@ def main():
                         help="use the kernels --prepare wrote instead of compiling")
     parser.add_argument("--chip", default="sm_90a",
                         help="the chip for --prepare (and --dry-run with --kernels)")
+    parser.add_argument("--ours-only", action="store_true",
+                        help="time our kernels alone through the driver (no torch)")
+    parser.add_argument("--shapes", metavar="B,H,N",
+                        help="one shape at each D instead of FlashAttention's")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args()
     if args.prepare:
         prepare(args)
         return
     with tempfile.TemporaryDirectory() as workdir:
-        (dry_run if args.dry_run else run)(args, workdir)
+        (dry_run if args.dry_run else ours_only if args.ours_only else run)(
+            args, workdir)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,9 @@ import tempfile
 import time
 from array import array
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cuda_driver import Driver, chip_runs_on, memref  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ATTN_RUN = os.path.join(ROOT, "build", "bin", "attn-run")
 CARRY_LIMIT = 48 << 20  # of the 64 MiB a device run carries, the rest for the tree
@@ -205,71 +208,6 @@ def within(got, ref, tol):
     return abs(got - ref) <= tol
 
 
-def chip_runs_on(chip, cc):
-    """CudaDriver's chipRunsOn: sm_90a only on 9.0; a cubin for sm_XY on
-    major X with minor Y or later."""
-    if chip == "sm_90a":
-        return cc == 90
-    version = int(chip[3:])
-    return cc // 10 == version // 10 and cc >= version
-
-
-class Driver:
-    def __init__(self):
-        self.path = os.environ.get("CASCADE_LIBCUDA", "libcuda.so.1")
-        self.lib = ctypes.CDLL(self.path)
-        self.lib.cuLaunchKernel.argtypes = [
-            ctypes.c_void_p] + [ctypes.c_uint] * 7 + [
-            ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p]
-        self.lib.cuMemcpyHtoD_v2.argtypes = [ctypes.c_uint64, ctypes.c_void_p, ctypes.c_size_t]
-        self.lib.cuMemcpyDtoH_v2.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_size_t]
-        self.lib.cuMemsetD8_v2.argtypes = [ctypes.c_uint64, ctypes.c_ubyte, ctypes.c_size_t]
-        self.lib.cuMemAlloc_v2.argtypes = [ctypes.POINTER(ctypes.c_uint64), ctypes.c_size_t]
-        self.lib.cuMemFree_v2.argtypes = [ctypes.c_uint64]
-        self.lib.cuModuleGetFunction.argtypes = [
-            ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p, ctypes.c_char_p]
-        self.lib.cuFuncSetAttribute.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
-        self.call("cuInit", 0)
-        device = ctypes.c_int()
-        self.call("cuDeviceGet", ctypes.byref(device), 0)
-        name = ctypes.create_string_buffer(256)
-        self.call("cuDeviceGetName", name, 256, device)
-        self.name = name.value.decode()
-        major, minor = ctypes.c_int(), ctypes.c_int()
-        # CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR / _MINOR
-        self.call("cuDeviceGetAttribute", ctypes.byref(major), 75, device)
-        self.call("cuDeviceGetAttribute", ctypes.byref(minor), 76, device)
-        self.cc = major.value * 10 + minor.value
-        context = ctypes.c_void_p()
-        self.call("cuDevicePrimaryCtxRetain", ctypes.byref(context), device)
-        self.call("cuCtxSetCurrent", context)
-        self.emulated = self.name == "Cascade emulated GPU"
-
-    def call(self, function, *args):
-        result = getattr(self.lib, function)(*args)
-        if result != 0:
-            text = ctypes.c_char_p()
-            self.lib.cuGetErrorName(result, ctypes.byref(text))
-            raise RuntimeError(f"{function} failed: "
-                               f"{text.value.decode() if text.value else '?'} ({result})")
-
-    def allocate(self, size):
-        pointer = ctypes.c_uint64()
-        # cuMemAlloc refuses 0 bytes; an empty tensor still gets an address.
-        self.call("cuMemAlloc_v2", ctypes.byref(pointer), max(size, 16))
-        return pointer.value
-
-
-def memref(pointer, shape):
-    """A memref descriptor flattened as the kernel takes it: allocated,
-    aligned, offset, sizes, row-major strides."""
-    strides = [1] * len(shape)
-    for i in range(len(shape) - 2, -1, -1):
-        strides[i] = strides[i + 1] * shape[i + 1]
-    return ([ctypes.c_uint64(pointer), ctypes.c_uint64(pointer), ctypes.c_int64(0)]
-            + [ctypes.c_int64(s) for s in shape] + [ctypes.c_int64(s) for s in strides])
-
-
 def run_case(case):
     """Replays one case; prints one JSON line: status, worst, non-finite."""
     with open(os.path.join(case, "launch.json")) as f:
@@ -292,11 +230,7 @@ def run_case(case):
                 shutil.copyfileobj(g, f)
             os.environ["CASCADE_EMULATED_KERNEL"] = ir
         with open(os.path.join(case, kit["cubin"]), "rb") as f:
-            image = ctypes.create_string_buffer(f.read())
-        module, function = ctypes.c_void_p(), ctypes.c_void_p()
-        driver.call("cuModuleLoadData", ctypes.byref(module), image)
-        driver.call("cuModuleGetFunction", ctypes.byref(function), module,
-                    kit["kernel"].encode())
+            function = driver.load(f.read(), kit["kernel"], kit["dynamic_shared_bytes"])
         pointers = []
         for buffer in kit["buffers"]:
             pointer = driver.allocate(buffer["bytes"])
@@ -313,23 +247,10 @@ def run_case(case):
                 driver.call("cuMemsetD8_v2", pointer, buffer["fill"], buffer["bytes"])
         maps = []
         for m in kit["tensor_maps"]:
-            # cuda.h's CUtensorMap: 128 bytes, 64-byte aligned; its enums.
-            raw = ctypes.create_string_buffer(128 + 128)
-            address = (ctypes.addressof(raw) + 127) // 128 * 128
-            rank = len(m["dims"])
-            u64, u32 = ctypes.c_uint64, ctypes.c_uint32
-            driver.call("cuTensorMapEncodeTiled", ctypes.c_void_p(address),
-                        ctypes.c_int(9 if m["data_type"] == "bf16" else 6),
-                        u32(rank), ctypes.c_void_p(pointers[m["buffer"]]),
-                        (u64 * rank)(*m["dims"]),
-                        (u64 * max(rank - 1, 1))(*(m["strides"] or [0])),
-                        (u32 * rank)(*m["box"]), (u32 * rank)(*m["element_strides"]),
-                        ctypes.c_int(0),
-                        ctypes.c_int(3 if m["swizzle_bytes"] == 128 else 0),
-                        ctypes.c_int(2), ctypes.c_int(0))
-            device = driver.allocate(128)
+            device = driver.tensor_map(pointers[m["buffer"]], m["data_type"] == "bf16",
+                                       m["dims"], m["strides"], m["box"],
+                                       m["element_strides"], m["swizzle_bytes"])
             pointers.append(device)
-            driver.call("cuMemcpyHtoD_v2", device, ctypes.c_void_p(address), 128)
             maps.append(device)
         params = []
         for p in kit["parameters"]:
@@ -347,17 +268,10 @@ def run_case(case):
                 params.append(ctypes.c_uint64(maps[p["tensor_map"]]))
             else:
                 raise RuntimeError(f"unknown parameter {p}")
-        dynamic = kit["dynamic_shared_bytes"]
-        if dynamic > 48 * 1024:
-            # CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
-            driver.call("cuFuncSetAttribute", function, 8, dynamic)
         grid, block = kit["grid"], kit["block"]
         start = time.perf_counter()
         if grid[0] > 0:
-            array_ = (ctypes.c_void_p * len(params))(
-                *[ctypes.cast(ctypes.byref(p), ctypes.c_void_p) for p in params])
-            driver.call("cuLaunchKernel", function, *grid, *block, dynamic, None,
-                        array_, None)
+            driver.launch(function, grid, block, kit["dynamic_shared_bytes"], params)
             driver.call("cuCtxSynchronize")
         seconds = time.perf_counter() - start
         report = {"status": "PASS", "worst": 0.0, "nonfinite": 0, "checked": 0,
