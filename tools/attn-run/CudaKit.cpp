@@ -163,7 +163,11 @@ int mlir::cascade::saveCudaKit(func::FuncOp function, ArrayRef<Tensor> inputs,
         {"type", output.isF32 ? "f32" : plan.target.storageType},
         {"shape", toArray(output.shape)},
         {"reference", reference},
-        {"tolerance", tolerance}});
+        {"tolerance", tolerance},
+        // Where the element type rounds to infinity (null: never, f32).
+        {"overflow_at", std::isinf(expectation->overflowAt[index])
+                            ? json::Value(nullptr)
+                            : json::Value(expectation->overflowAt[index])}});
   }
   json::Object extents;
   for (auto &entry : plan.extents)

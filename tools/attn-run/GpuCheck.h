@@ -56,6 +56,11 @@ GpuInputs roundInputsForGpu(func::FuncOp function, ArrayRef<Tensor> inputs,
 struct GpuExpectation {
   SmallVector<Tensor> reference;
   SmallVector<Tensor> tolerance;
+  /// Per output, the magnitude from which its element type rounds to
+  /// infinity (f16: 65520; bf16: 2^128 (1 - 2^-9); f32 outputs: +inf): a
+  /// reference whose bound reaches it may be stored as an infinity of its
+  /// sign (an attention output beyond f16's range is Inf, not an error).
+  SmallVector<double> overflowAt;
   int64_t sampledRows = 0, queryExtent = 0;
 };
 FailureOr<GpuExpectation>
@@ -66,8 +71,10 @@ computeGpuExpectation(func::FuncOp function, const GpuInputs &inputs,
                       int64_t checkRows);
 
 /// Whether `got` passes against `ref` under `tolerance` as above: a NaN or
-/// Inf only where the reference has the same value.
-bool isWithinExpectation(double got, double ref, double tolerance);
+/// Inf only where the reference has the same value, or (an infinity of the
+/// reference's sign) where |ref| + tolerance reaches `overflowAt`.
+bool isWithinExpectation(double got, double ref, double tolerance,
+                         double overflowAt);
 
 /// Prints one line per output (elements checked, worst error/tolerance,
 /// NaN/Inf) and returns 1 when any element fails.
