@@ -1,6 +1,7 @@
 //===- GpuPlan.cpp - How a scheduled cascade maps onto an NVIDIA GPU ------===//
 
 #include "cascade/Analysis/GpuPlan.h"
+#include "cascade/Analysis/UnitBound.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Builders.h"
@@ -885,6 +886,7 @@ LogicalResult GpuPlan::planMmaRegisters(EinsumOp einsum, GpuEinsumPlan &plan) {
   plan.operandA = tile;
   plan.operandB = global;
   plan.stageB = *b;
+  plan.scalesOperandRows = !isWithinUnit(einsum.getInputs()[tile]);
   // Two 8-column blocks per ldmatrix.x4.trans.
   plan.bMatricesPerLoad = plan.output.columns / 8 >= 2 ? 4 : 2;
   return success();
@@ -1013,6 +1015,9 @@ void GpuPlan::annotate() const {
     }
     if (plan.tracksAny)
       entries.push_back(b.getNamedAttr("tracks_any", b.getUnitAttr()));
+    if (plan.scalesOperandRows)
+      entries.push_back(
+          b.getNamedAttr("scales_operand_rows", b.getUnitAttr()));
     if (!plan.emittedBefore.empty()) {
       SmallVector<Attribute> names;
       for (EinsumOp moved : plan.emittedBefore)

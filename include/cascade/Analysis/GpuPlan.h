@@ -212,6 +212,13 @@ struct GpuEinsumPlan {
   /// Whether a row reduction needs to know if any point was reduced (its
   /// `else` value differs from the operator's identity).
   bool tracksAny = false;
+  /// A key contraction whose register operand (P) is not proved within
+  /// [-1, 1] (isWithinUnit: Based's polynomial, ReLU's scores): in f16,
+  /// each row of it is multiplied by a power of two that keeps it below
+  /// 2^15 before it is rounded, the accumulator by the same before the
+  /// tensor cores add to it and by the inverse after, so that no P
+  /// overflows f16. Softmax's P = exp(S - rowmax) and sigmoids are proved.
+  bool scalesOperandRows = false;
   /// A key contraction (MmaRegisters, WarpgroupStaged) whose body is a * b
   /// and whose only user is a Map over the same tile with body `x + g` in
   /// it (`select(c, x, x + g)` included: the online rescale `O * alpha +

@@ -56,6 +56,13 @@ using Fragment = SmallVector<Value>;
 
 /// Where an element of a fragment sits: its register index and its
 /// tile-local row and column coordinates.
+/// Per row of a lane (g and g + 8), a power of two and its inverse: what
+/// a register operand's row is multiplied by before it is rounded to f16
+/// (GpuEinsumPlan::scalesOperandRows), and its product with V after.
+struct RowScales {
+  Value scale[2], inverse[2];
+};
+
 struct Element {
   unsigned index = 0;
   unsigned r = 0;
@@ -211,7 +218,14 @@ private:
   /// The key-tile operand of a key contraction, per element of the key
   /// tile's layout: 0 where the key lies outside the rank or the predicate
   /// fails (nothing to add), rounded to the storage type.
-  Fragment maskedKeyOperand(EinsumOp einsum, unsigned operand);
+  Fragment maskedKeyOperand(EinsumOp einsum, unsigned operand,
+                            RowScales *scales = nullptr);
+  /// The contraction's row scales (GpuEinsumPlan::scalesOperandRows, f16
+  /// only: bf16 has f32's range), or null.
+  std::optional<RowScales> rowScalesFor(const GpuEinsumPlan &einsumPlan);
+  /// `fragment` (over the rows of the lane) times `factor[r]` per row.
+  void scaleRows(Fragment &fragment, const FragmentLayout &layout,
+                 const Value factor[2]);
   /// S = A B contracted by the tensor cores, as a * b * s: times s (the
   /// body at a = b = 1, per element), the fill value where the predicate
   /// fails.
@@ -1226,7 +1240,9 @@ void GpuKernelBuilder::emitWarpgroupStaged(EinsumOp einsum,
   const StagePlan &tile = *plan.getTileStage();
   const StagePlan &stageB = plan.getStages()[einsumPlan.stageB];
   FragmentLayout keys = plan.getKeyTileLayout();
-  Fragment operandA = maskedKeyOperand(einsum, einsumPlan.operandA);
+  std::optional<RowScales> scales = rowScalesFor(einsumPlan);
+  Fragment operandA = maskedKeyOperand(einsum, einsumPlan.operandA,
+                                       scales ? &*scales : nullptr);
   // A second contraction of the step (differential attention's) reuses
   // the tile the first one's wgmma read. That chain was waited for, so
   // its reads are done; the barrier keeps every thread's next stores after
@@ -1271,6 +1287,9 @@ void GpuKernelBuilder::emitWarpgroupStaged(EinsumOp einsum,
   // (keys 16 kk ..) starts 16 rows, 2048 bytes, in.
   Value addressA = warpgroupRowsAddress(sharedAddress(tileStageBuffer));
   Value addressB = stageAddress(einsumPlan.stageB);
+  Fragment start = accumulationStart(einsumPlan);
+  if (scales)
+    scaleRows(start, einsumPlan.output, scales->scale);
   Fragment result = emitWgmmaChain(
       einsumPlan.output.columns, keys.columns / 16,
       [&](int64_t kk) {
@@ -1281,7 +1300,9 @@ void GpuKernelBuilder::emitWarpgroupStaged(EinsumOp einsum,
         return wgmmaDescriptor(addressB, kk * 16 * 128, stageB.rows * 128,
                                1024);
       },
-      NVVM::MMALayout::row, accumulationStart(einsumPlan));
+      NVVM::MMALayout::row, start);
+  if (scales)
+    scaleRows(result, einsumPlan.output, scales->inverse);
   finishKeyContraction(einsum, einsumPlan, std::move(result));
 }
 
@@ -1317,20 +1338,87 @@ void GpuKernelBuilder::finishKeyContraction(EinsumOp einsum,
 }
 
 Fragment GpuKernelBuilder::maskedKeyOperand(EinsumOp einsum,
-                                            unsigned operand) {
+                                            unsigned operand,
+                                            RowScales *scales) {
   FragmentLayout keys = plan.getKeyTileLayout();
   const Fragment &values = fragments.lookup(einsum.getInputs()[operand]);
   Value zero = f32(0);
-  Fragment rounded(values.size());
+  Fragment masked(values.size());
   for (const Element &element : elementsOf(keys)) {
     Value inside = insideKeys(keys, element);
     if (Value holds = evaluatePredicate(einsum, keys, element))
       inside = arith::AndIOp::create(b, loc, inside, holds);
-    Value value =
+    masked[element.index] =
         arith::SelectOp::create(b, loc, inside, values[element.index], zero);
-    rounded[element.index] = arith::TruncFOp::create(b, loc, storage, value);
   }
+  if (scales) {
+    // The row's largest magnitude (a quad holds the row), and 2^-k with k
+    // = max(0, e - 14) for its exponent e: the row times 2^-k is below
+    // 2^15, within f16's range. Powers of two scale exactly; an infinite
+    // or NaN row stays so (k = 114).
+    Value top[2] = {zero, zero};
+    for (const Element &element : elementsOf(keys))
+      top[element.r] = arith::MaximumFOp::create(
+          b, loc, top[element.r],
+          math::AbsFOp::create(b, loc, masked[element.index]));
+    Type i32 = b.getI32Type();
+    auto constant = [&](int32_t value) {
+      return arith::ConstantIntOp::create(b, loc, value, 32).getResult();
+    };
+    Value width = constant(32);
+    for (unsigned r = 0; r < 2; ++r) {
+      for (int32_t offset : {1, 2})
+        top[r] = arith::MaximumFOp::create(
+            b, loc, top[r],
+            gpu::ShuffleOp::create(b, loc, top[r], constant(offset), width,
+                                   gpu::ShuffleMode::XOR)
+                .getShuffleResult());
+      Value biased = arith::AndIOp::create(
+          b, loc,
+          arith::ShRUIOp::create(
+              b, loc, arith::BitcastOp::create(b, loc, i32, top[r]),
+              constant(23)),
+          constant(0xff));
+      Value k = arith::MaxSIOp::create(
+          b, loc, arith::SubIOp::create(b, loc, biased, constant(127 + 14)),
+          constant(0));
+      auto powerOfTwo = [&](Value exponent) {
+        return arith::BitcastOp::create(
+                   b, loc, b.getF32Type(),
+                   arith::ShLIOp::create(b, loc, exponent, constant(23)))
+            .getResult();
+      };
+      scales->scale[r] =
+          powerOfTwo(arith::SubIOp::create(b, loc, constant(127), k));
+      scales->inverse[r] =
+          powerOfTwo(arith::AddIOp::create(b, loc, constant(127), k));
+    }
+    for (const Element &element : elementsOf(keys))
+      masked[element.index] = arith::MulFOp::create(
+          b, loc, masked[element.index], scales->scale[element.r]);
+  }
+  Fragment rounded(values.size());
+  for (const Element &element : elementsOf(keys))
+    rounded[element.index] =
+        arith::TruncFOp::create(b, loc, storage, masked[element.index]);
   return rounded;
+}
+
+std::optional<RowScales>
+GpuKernelBuilder::rowScalesFor(const GpuEinsumPlan &einsumPlan) {
+  if (!einsumPlan.scalesOperandRows || !storage.isF16())
+    return std::nullopt;
+  return RowScales();
+}
+
+void GpuKernelBuilder::scaleRows(Fragment &fragment,
+                                 const FragmentLayout &layout,
+                                 const Value factor[2]) {
+  if (fragment.empty())
+    return;
+  for (const Element &element : elementsOf(layout))
+    fragment[element.index] = arith::MulFOp::create(
+        b, loc, fragment[element.index], factor[element.r]);
 }
 
 void GpuKernelBuilder::emitMmaRegisters(EinsumOp einsum,
@@ -1342,7 +1430,9 @@ void GpuKernelBuilder::emitMmaRegisters(EinsumOp einsum,
   // A: the tile's elements where the predicate holds and the key exists
   // (else 0: nothing to add), rounded to the operand type. Accumulator
   // blocks 2 kk and 2 kk + 1 are A's columns 0-7 and 8-15 of k-step kk.
-  Fragment operandA = maskedKeyOperand(einsum, einsumPlan.operandA);
+  std::optional<RowScales> scales = rowScalesFor(einsumPlan);
+  Fragment operandA = maskedKeyOperand(einsum, einsumPlan.operandA,
+                                       scales ? &*scales : nullptr);
   int64_t kSteps = keys.columns / 16;
   SmallVector<Value> fragmentsA;
   for (int64_t kk = 0; kk < kSteps; ++kk) {
@@ -1358,6 +1448,9 @@ void GpuKernelBuilder::emitMmaRegisters(EinsumOp einsum,
   // chunk j (lanes 16-31 repeat 0-15; x2 ignores them).
   Value keyRow = arith::RemUIOp::create(b, loc, lane, index(16));
   Value upperHalf = arith::DivUIOp::create(b, loc, lane, index(16));
+  Fragment start = accumulationStart(einsumPlan);
+  if (scales)
+    scaleRows(start, einsumPlan.output, scales->scale);
   Fragment result = contract(
       fragmentsA, einsumPlan.output.columns, einsumPlan,
       [&](int64_t j, int64_t kk, bool pair) {
@@ -1365,7 +1458,9 @@ void GpuKernelBuilder::emitMmaRegisters(EinsumOp einsum,
         return loadMatricesB(bufferB, stageB, row, j,
                              pair ? upperHalf : Value(), true, pair);
       },
-      accumulationStart(einsumPlan));
+      start);
+  if (scales)
+    scaleRows(result, einsumPlan.output, scales->inverse);
   finishKeyContraction(einsum, einsumPlan, std::move(result));
 }
 

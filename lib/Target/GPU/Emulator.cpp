@@ -1578,6 +1578,23 @@ LogicalResult BlockRun::runOp(Operation *op, const Mask &active) {
           return isMin ? (a < b ? x[0] : x[1]) : (a < b ? x[1] : x[0]);
         });
       })
+      .Case([&](arith::BitcastOp c) -> LogicalResult {
+        // The bits of an f32 as an i32 and back (a power of two built from
+        // an exponent: the row scales of GpuEinsumPlan::scalesOperandRows).
+        Type from = c.getIn().getType(), to = c.getType();
+        if (from.isF32() && to.isInteger(32))
+          return elementwise(op, active, [](F x) {
+            return static_cast<double>(
+                llvm::bit_cast<int32_t>(static_cast<float>(x[0])));
+          });
+        if (from.isInteger(32) && to.isF32())
+          return elementwise(op, active, [](F x) {
+            return static_cast<double>(llvm::bit_cast<float>(
+                static_cast<int32_t>(static_cast<int64_t>(x[0]))));
+          });
+        return c.emitError("the emulator models arith.bitcast between f32 "
+                           "and i32 only");
+      })
       .Case([&](arith::MaxSIOp) {
         return elementwise(op, active,
                            [](F x) { return std::max(x[0], x[1]); });
