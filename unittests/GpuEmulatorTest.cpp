@@ -72,6 +72,53 @@ gpu.module @m {
   }
 }
 
+TEST_F(GpuEmulator, BitcastBetweenF32AndI32) {
+  // The row scale of a P beyond f16's range (docs/GPU.md): the exponent
+  // field of |x| and 2^-k, k = max(0, e - 14), built back from bits.
+  const char *source = R"mlir(
+gpu.module @m {
+  gpu.func @scale(%x: memref<?xf32>, %bits: memref<?xi32>, %s: memref<?xf32>) kernel {
+    %t = gpu.thread_id x
+    %v = memref.load %x[%t] : memref<?xf32>
+    %a = math.absf %v : f32
+    %i = arith.bitcast %a : f32 to i32
+    memref.store %i, %bits[%t] : memref<?xi32>
+    %c23 = arith.constant 23 : i32
+    %c255 = arith.constant 255 : i32
+    %c141 = arith.constant 141 : i32
+    %c127 = arith.constant 127 : i32
+    %c0 = arith.constant 0 : i32
+    %sh = arith.shrui %i, %c23 : i32
+    %e = arith.andi %sh, %c255 : i32
+    %d = arith.subi %e, %c141 : i32
+    %k = arith.maxsi %d, %c0 : i32
+    %m = arith.subi %c127, %k : i32
+    %f = arith.shli %m, %c23 : i32
+    %p = arith.bitcast %f : i32 to f32
+    memref.store %p, %s[%t] : memref<?xf32>
+    gpu.return
+  }
+})mlir";
+  Builder b(&context);
+  std::vector<double> inputs = {1.0, -3.0e8, 65504.0, 32768.0, 0.0, 1.5e-40};
+  int64_t n = inputs.size();
+  EmulatorBuffer x = buffer(b.getF32Type(), {n}),
+                 bits = buffer(b.getI32Type(), {n}),
+                 s = buffer(b.getF32Type(), {n});
+  x.data = inputs;
+  SmallVector<EmulatorArgument> args = {{&x}, {&bits}, {&s}};
+  LaunchGeometry geometry;
+  geometry.grid = {1, 1, 1};
+  geometry.block = {static_cast<unsigned>(n), 1, 1};
+  ASSERT_TRUE(succeeded(run(source, "scale", geometry, args))) << messages;
+  // 1.0 is 0x3f800000; 3e8 has exponent 28 (2^-14); 65504 and 32768
+  // exponent 15 (2^-1); 0 and a subnormal exponent field 0 (1).
+  EXPECT_EQ(bits.data[0], 0x3f800000);
+  std::vector<double> expected = {1.0, 0x1p-14, 0x1p-1, 0x1p-1, 1.0, 1.0};
+  for (int64_t i = 0; i < n; ++i)
+    EXPECT_EQ(s.data[i], expected[i]) << i;
+}
+
 TEST_F(GpuEmulator, WarpSumByShuffles) {
   // Each warp of 64 threads sums its 32 values with xor shuffles 16..1;
   // lane 0 writes the warp's sum.

@@ -102,7 +102,12 @@ for config in ${CHIPS:-sm_80 sm_90a} sm_80:bf16 sm_90a:bf16; do
       # mbarriers; no mma.sync, ldmatrix or thread copies (the shared
       # memory is dynamic).
       if [ "$chip" = sm_90a ]; then
-        insns="wgmma.fence.sync.aligned wgmma.mma_async.sync.aligned.m64n wgmma.wait_group.sync.aligned st.shared.v2.b16 fence.proxy.async.shared::cta"
+        insns="wgmma.fence.sync.aligned wgmma.mma_async.sync.aligned.m64n wgmma.wait_group.sync.aligned fence.proxy.async.shared::cta"
+        # P's 4-byte stores: two halves, or one word where LLVM packed the
+        # pair first (a P scaled before rounding: Based, ReLU, softplus).
+        if [ -z "$state" ] && ! { [ "$v" = differential ] && [ "$d" = 128 ]; } &&
+           ! grep -q "st\.shared\.v2\.b16\|st\.shared\.b32" "$k.ptx"; then
+          echo "MISSING P's 4-byte stores: $v $chip $storage d=$d"; exit 1; fi
         [ "$v" = differential ] && [ "$d" = 128 ] && insns="wgmma.fence.sync.aligned wgmma.mma_async.sync.aligned.m64n16k16 wgmma.wait_group.sync.aligned mma.sync.aligned.m16n8k16"
         copies="cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes mbarrier.arrive.expect_tx mbarrier.try_wait.parity"
         if grep -q "cp.async.c[ag]" "$k.ptx"; then echo "CP.ASYNC BESIDE TMA: $v $chip $storage d=$d"; exit 1; fi
