@@ -528,6 +528,9 @@ int main(int argc, char **argv) {
     }
   }
 
+  if (!saveKit.empty() && targetName != "cuda")
+    return fail("--save-kit writes a check of the cuda target; add --target "
+                "cuda --chip C");
   if (targetName == "cuda-emulator") {
     if (!comparePath.empty())
       return fail("--compare runs on the reference target; use --check "
@@ -542,9 +545,6 @@ int main(int argc, char **argv) {
                   "emulator runs small problems and checks every row");
     return runOnGpuEmulator(*entry, *inputs, options);
   }
-  if (!saveKit.empty() && targetName != "cuda")
-    return fail("--save-kit writes a check of the cuda target; add --target "
-                "cuda --chip C");
   if (targetName == "cuda" && !saveKit.empty()) {
     if (!chipName.getNumOccurrences())
       return fail("--save-kit needs --chip: the kit is compiled here, for "
