@@ -16,12 +16,10 @@
 #include "RunMetrics.h"
 
 #include "cascade/Support/Npy.h"
-#include "cascade/Target/GPU/CudaCompiler.h"
 #include "cascade/Target/GPU/CudaDriver.h"
 #include "cascade/Target/GPU/TensorMap.h"
 #include "cascade/Target/GPU/WarpSemantics.h"
 
-#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
@@ -29,7 +27,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstring>
 
 using namespace mlir;
 using namespace mlir::cascade;

@@ -209,12 +209,16 @@ private:
                           ArrayRef<Value> initial = {});
   /// For a contraction that accumulates into a map (GpuEinsumPlan::
   /// accumulatesInto): the map's body at every element with the product
-  /// 0, what the accumulators start from; empty otherwise.
-  Fragment accumulationStart(const GpuEinsumPlan &einsumPlan);
-  /// The contraction's result: assigned to the map it accumulates into, or
-  /// scaled by s (the body at a = b = 1) into its own.
+  /// 0, what the accumulators start from (times the row scales of a scaled
+  /// operand); empty otherwise.
+  Fragment accumulationStart(const GpuEinsumPlan &einsumPlan,
+                             const std::optional<RowScales> &scales);
+  /// The contraction's result, times the inverse row scales of a scaled
+  /// operand: assigned to the map it accumulates into, or scaled by s (the
+  /// body at a = b = 1) into its own.
   void finishKeyContraction(EinsumOp einsum, const GpuEinsumPlan &einsumPlan,
-                            Fragment result);
+                            Fragment result,
+                            const std::optional<RowScales> &scales);
   /// The key-tile operand of a key contraction, per element of the key
   /// tile's layout: 0 where the key lies outside the rank or the predicate
   /// fails (nothing to add), rounded to the storage type.
@@ -1287,9 +1291,6 @@ void GpuKernelBuilder::emitWarpgroupStaged(EinsumOp einsum,
   // (keys 16 kk ..) starts 16 rows, 2048 bytes, in.
   Value addressA = warpgroupRowsAddress(sharedAddress(tileStageBuffer));
   Value addressB = stageAddress(einsumPlan.stageB);
-  Fragment start = accumulationStart(einsumPlan);
-  if (scales)
-    scaleRows(start, einsumPlan.output, scales->scale);
   Fragment result = emitWgmmaChain(
       einsumPlan.output.columns, keys.columns / 16,
       [&](int64_t kk) {
@@ -1300,13 +1301,13 @@ void GpuKernelBuilder::emitWarpgroupStaged(EinsumOp einsum,
         return wgmmaDescriptor(addressB, kk * 16 * 128, stageB.rows * 128,
                                1024);
       },
-      NVVM::MMALayout::row, start);
-  if (scales)
-    scaleRows(result, einsumPlan.output, scales->inverse);
-  finishKeyContraction(einsum, einsumPlan, std::move(result));
+      NVVM::MMALayout::row, accumulationStart(einsumPlan, scales));
+  finishKeyContraction(einsum, einsumPlan, std::move(result), scales);
 }
 
-Fragment GpuKernelBuilder::accumulationStart(const GpuEinsumPlan &einsumPlan) {
+Fragment
+GpuKernelBuilder::accumulationStart(const GpuEinsumPlan &einsumPlan,
+                                    const std::optional<RowScales> &scales) {
   if (!einsumPlan.accumulatesInto)
     return Fragment();
   EinsumOp map = einsumPlan.accumulatesInto;
@@ -1316,12 +1317,17 @@ Fragment GpuKernelBuilder::accumulationStart(const GpuEinsumPlan &einsumPlan) {
   Fragment start(einsumPlan.output.getRegisters());
   for (const Element &element : elementsOf(mapPlan.output))
     start[element.index] = evaluateBody(map, mapPlan.output, element, given);
+  if (scales)
+    scaleRows(start, einsumPlan.output, scales->scale);
   return start;
 }
 
 void GpuKernelBuilder::finishKeyContraction(EinsumOp einsum,
                                             const GpuEinsumPlan &einsumPlan,
-                                            Fragment result) {
+                                            Fragment result,
+                                            const std::optional<RowScales> &scales) {
+  if (scales)
+    scaleRows(result, einsumPlan.output, scales->inverse);
   if (einsumPlan.accumulatesInto) {
     // The body is a * b: nothing to scale; the map's value is the sum.
     EinsumOp map = einsumPlan.accumulatesInto;
@@ -1448,9 +1454,6 @@ void GpuKernelBuilder::emitMmaRegisters(EinsumOp einsum,
   // chunk j (lanes 16-31 repeat 0-15; x2 ignores them).
   Value keyRow = arith::RemUIOp::create(b, loc, lane, index(16));
   Value upperHalf = arith::DivUIOp::create(b, loc, lane, index(16));
-  Fragment start = accumulationStart(einsumPlan);
-  if (scales)
-    scaleRows(start, einsumPlan.output, scales->scale);
   Fragment result = contract(
       fragmentsA, einsumPlan.output.columns, einsumPlan,
       [&](int64_t j, int64_t kk, bool pair) {
@@ -1458,10 +1461,8 @@ void GpuKernelBuilder::emitMmaRegisters(EinsumOp einsum,
         return loadMatricesB(bufferB, stageB, row, j,
                              pair ? upperHalf : Value(), true, pair);
       },
-      start);
-  if (scales)
-    scaleRows(result, einsumPlan.output, scales->inverse);
-  finishKeyContraction(einsum, einsumPlan, std::move(result));
+      accumulationStart(einsumPlan, scales));
+  finishKeyContraction(einsum, einsumPlan, std::move(result), scales);
 }
 
 LogicalResult GpuKernelBuilder::emitEinsum(EinsumOp einsum) {
