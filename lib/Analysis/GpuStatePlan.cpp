@@ -2,9 +2,12 @@
 
 #include "cascade/Analysis/GpuStatePlan.h"
 
+#include "cascade/Analysis/StepWindow.h"
+
 #include "mlir/IR/AffineExprVisitor.h"
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/MapVector.h"
+#include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/StringSet.h"
 
 using namespace mlir;
@@ -55,6 +58,16 @@ const GpuStateRead *GpuStatePlan::getStateRead(EinsumOp reader,
   return nullptr;
 }
 
+int64_t GpuStatePlan::getRingOffset(unsigned stack) const {
+  return getOffset(stateIterate->getResult(stack));
+}
+
+ArrayRef<int64_t> GpuStatePlan::getStackEntryShape(unsigned stack) const {
+  IterateOp iterate = stateIterate;
+  auto yield = cast<YieldOp>(iterate.getBodyBlock().getTerminator());
+  return cast<RankedTensorType>(yield.getValues()[stack].getType()).getShape();
+}
+
 int64_t GpuStatePlan::getOffset(Value value) const {
   auto it = offsets.find(value);
   assert(it != offsets.end() && "a tensor the plan placed no buffer for");
@@ -90,17 +103,6 @@ LogicalResult GpuStatePlan::checkStateGrid() {
     if (!isa<EinsumOp, YieldOp>(op))
       return op.emitError("no GPU form yet for '")
              << op.getName() << "' in the state phase's key iterate";
-  // A stacked entry must be the carried value after its step: then the
-  // carried buffer after s steps is the stack's entry s - 1.
-  auto yield = cast<YieldOp>(stateIterate.getBodyBlock().getTerminator());
-  unsigned carried = stateIterate.getInits().size();
-  for (unsigned j = carried; j < yield.getValues().size(); ++j)
-    if (!llvm::is_contained(yield.getValues().take_front(carried),
-                            yield.getValues()[j]))
-      return stateIterate.emitError(
-          "no GPU form yet for a stacked value that is not also carried (a "
-          "per-step tensor such as GLA's tile-local prefix sums): the form "
-          "keeps the carried state only");
   for (Operation &op : schedule->getGrid().getBodyBlock())
     if (isa<GridOp>(op))
       return op.emitError("no GPU form yet for a nested grid");
@@ -118,8 +120,7 @@ LogicalResult GpuStatePlan::findStateReads() {
   llvm::StringSet<> workRanks;
   for (const WorkRankPlan &rank : work.ranks)
     workRanks.insert(rank.rank);
-  StringRef queryOuter = work.queryPartition.getOuter();
-  std::optional<AffineExpr> step;
+  SmallVector<std::pair<EinsumOp, AffineExpr>> stepReads;
   WalkResult walked = grid.getBodyBlock().walk([&](EinsumOp einsum) {
     for (auto [operand, input] : llvm::enumerate(einsum.getInputs())) {
       auto result = dyn_cast<OpResult>(input);
@@ -144,8 +145,6 @@ LogicalResult GpuStatePlan::findStateReads() {
       }
       auto ranks = cast<ArrayAttr>(
           state.getOutputs()[result.getResultNumber()]);
-      AffineMap map =
-          cast<AffineMapAttr>(einsum.getIndexingMaps()[operand]).getValue();
       std::optional<unsigned> stepDim;
       for (auto [d, rank] :
            llvm::enumerate(ranks.getAsValueRange<StringAttr>())) {
@@ -165,70 +164,184 @@ LogicalResult GpuStatePlan::findStateReads() {
         einsum.emitError("a stacked state read without the step dimension");
         return WalkResult::interrupt();
       }
-      if (einsum->getParentOp() != grid.getOperation()) {
-        einsum.emitError("no GPU form yet for a stacked state read inside "
-                         "the key loop (a step per key tile)");
-        return WalkResult::interrupt();
-      }
-      // The step in terms of (query tile, work ranks)[named extents].
-      SmallVector<AffineExpr> dims, symbols;
-      MLIRContext *context = einsum.getContext();
-      for (StringRef rank : einsum.getRanks().getAsValueRange<StringAttr>()) {
-        if (rank == queryOuter) {
-          dims.push_back(getAffineDimExpr(0, context));
-          continue;
-        }
-        auto at = llvm::find_if(work.ranks, [&](const WorkRankPlan &w) {
-          return w.rank == rank;
-        });
-        // A rank that varies within the tile: bound to a constant that
-        // makes any use of it below an error.
-        dims.push_back(at == work.ranks.end()
-                           ? getAffineConstantExpr(-1, context)
-                           : getAffineDimExpr(1 + (at - work.ranks.begin()),
-                                              context));
-      }
-      for (StringRef name : einsum.getSymbols().getAsValueRange<StringAttr>()) {
-        auto at = llvm::find(stepSymbols, name);
-        if (at == stepSymbols.end()) {
-          stepSymbols.push_back(name.str());
-          at = stepSymbols.end() - 1;
-        }
-        symbols.push_back(
-            getAffineSymbolExpr(at - stepSymbols.begin(), context));
-      }
-      AffineExpr original = map.getResult(*stepDim);
-      for (auto [d, rank] :
-           llvm::enumerate(einsum.getRanks().getAsValueRange<StringAttr>()))
-        if (rank != queryOuter && !workRanks.contains(rank) &&
-            original.isFunctionOfDim(d)) {
-          einsum.emitError("no GPU form yet for a stacked state read at a "
-                           "step that varies with rank '")
-              << rank << "' within the query tile";
-          return WalkResult::interrupt();
-        }
-      AffineExpr expr = simplifyAffineExpr(
-          original.replaceDimsAndSymbols(dims, symbols),
-          1 + work.ranks.size(), stepSymbols.size());
-      if (!isNondecreasingIn(expr, 0)) {
-        einsum.emitError("no GPU form yet for a stacked state read whose "
-                         "step can decrease from one query tile to the next");
-        return WalkResult::interrupt();
-      }
-      if (step && *step != expr) {
-        einsum.emitError("no GPU form yet for stacked state reads at two "
-                         "different steps of one query tile");
-        return WalkResult::interrupt();
-      }
-      step = expr;
+      read.stack = number;
+      read.stepDim = *stepDim;
+      AffineMap map =
+          cast<AffineMapAttr>(einsum.getIndexingMaps()[operand]).getValue();
+      stepReads.push_back({einsum, map.getResult(*stepDim)});
       reads.push_back(std::move(read));
     }
     return WalkResult::advance();
   });
   if (walked.wasInterrupted())
     return failure();
-  if (step)
-    stepMap = AffineMap::get(1 + work.ranks.size(), stepSymbols.size(), *step);
+  if (stepReads.empty())
+    return success();
+  if (finalRead)
+    return grid.emitError("no GPU form yet for a query grid that reads both "
+                          "the final state and stacked steps");
+  return boundStateSteps(stepReads);
+}
+
+LogicalResult GpuStatePlan::boundStateSteps(
+    ArrayRef<std::pair<EinsumOp, AffineExpr>> stepReads) {
+  WorkPlan work = schedule->getWork();
+  GridOp grid = schedule->getGrid();
+  MLIRContext *context = grid.getContext();
+  StringRef queryOuter = work.queryPartition.getOuter();
+  unsigned numDims = 1 + work.ranks.size();
+  // The map's variables: the query tile index, then the work ranks; the
+  // extents by name.
+  auto blockDim = [&](StringRef rank) -> std::optional<AffineExpr> {
+    if (rank == queryOuter)
+      return getAffineDimExpr(0, context);
+    auto at = llvm::find_if(
+        work.ranks, [&](const WorkRankPlan &w) { return w.rank == rank; });
+    if (at == work.ranks.end())
+      return std::nullopt;
+    return getAffineDimExpr(1 + (at - work.ranks.begin()), context);
+  };
+  auto symbolExpr = [&](StringRef name) {
+    auto at = llvm::find(stepSymbols, name);
+    if (at == stepSymbols.end()) {
+      stepSymbols.push_back(name.str());
+      at = stepSymbols.end() - 1;
+    }
+    return getAffineSymbolExpr(at - stepSymbols.begin(), context);
+  };
+  auto exact = [](AffineExpr base) { return OffsetBound{base, 0, 0}; };
+  // The key tiles a query tile visits (its tile schedule's ranges): for
+  // each range a lower and an upper bound over one base.
+  auto keyWindow = [&](IterateOp iterate) -> std::optional<OffsetBound> {
+    std::optional<TileScheduleAttr> tiles = iterate.getTiles();
+    if (!tiles)
+      return std::nullopt;
+    SmallVector<std::optional<OffsetBound>> dims;
+    for (auto [i, rank] :
+         llvm::enumerate(tiles->getDims().getAsValueRange<StringAttr>())) {
+      std::optional<AffineExpr> dim =
+          i == 0 ? getAffineDimExpr(0, context) : blockDim(rank);
+      dims.push_back(dim ? std::optional(exact(*dim)) : std::nullopt);
+    }
+    SmallVector<AffineExpr> symbols;
+    for (StringRef name : tiles->getSymbols().getAsValueRange<StringAttr>())
+      symbols.push_back(symbolExpr(name));
+    SmallVector<OffsetBound> ranges;
+    for (Attribute attribute : tiles->getRanges()) {
+      auto range = cast<KeyRangeAttr>(attribute);
+      std::optional<OffsetBound> narrowest;
+      for (AffineExpr lower : range.getLower().getResults())
+        for (AffineExpr upper : range.getUpper().getResults()) {
+          std::optional<OffsetBound> from =
+              boundOffsets(lower, dims, symbols, /*canonical=*/true);
+          std::optional<OffsetBound> to =
+              boundOffsets(upper, dims, symbols, /*canonical=*/true);
+          if (!from || !to)
+            continue;
+          auto shift = dyn_cast<AffineConstantExpr>(simplifyAffineExpr(
+              to->base - from->base, numDims, stepSymbols.size()));
+          if (!shift)
+            continue;
+          OffsetBound visited{from->base, from->lo,
+                              to->hi + shift.getValue() - 1};
+          if (!narrowest ||
+              visited.hi - visited.lo < narrowest->hi - narrowest->lo)
+            narrowest = visited;
+        }
+      if (!narrowest)
+        return std::nullopt;
+      if (narrowest->lo <= narrowest->hi)
+        ranges.push_back(*narrowest);
+    }
+    std::optional<SmallVector<OffsetBound>> aligned =
+        alignBounds(ranges, numDims, stepSymbols.size());
+    return aligned ? hullOfAligned(*aligned) : std::nullopt;
+  };
+  auto tileExtent = [&](StringRef rank) -> std::optional<int64_t> {
+    if (rank == work.queryPartition.getInner())
+      return work.queryPartition.getTile();
+    if (rank == work.keyPartition.getInner())
+      return work.keyPartition.getTile();
+    auto at = work.tileExtents.find(rank);
+    if (at == work.tileExtents.end())
+      return std::nullopt;
+    return at->second;
+  };
+  // One read's steps: the block's ranks as bases, a tile-local rank over
+  // its tile, the key tile over the tiles the query tile visits.
+  auto boundRead = [&](EinsumOp einsum, AffineExpr step,
+                       bool canonical) -> std::optional<OffsetBound> {
+    SmallVector<std::optional<OffsetBound>> dims;
+    for (StringRef rank : einsum.getRanks().getAsValueRange<StringAttr>()) {
+      if (std::optional<AffineExpr> dim = blockDim(rank)) {
+        dims.push_back(exact(*dim));
+        continue;
+      }
+      auto iterate = einsum->getParentOfType<IterateOp>();
+      if (iterate && iterate.getRank() == rank) {
+        dims.push_back(keyWindow(iterate));
+        continue;
+      }
+      std::optional<int64_t> extent = tileExtent(rank);
+      dims.push_back(extent ? std::optional(OffsetBound{
+                                  getAffineConstantExpr(0, context), 0,
+                                  *extent - 1})
+                            : std::nullopt);
+    }
+    SmallVector<AffineExpr> symbols;
+    for (StringRef name : einsum.getSymbols().getAsValueRange<StringAttr>())
+      symbols.push_back(symbolExpr(name));
+    return boundOffsets(step, dims, symbols, canonical);
+  };
+  // Exact bases first (a single read keeps its step as written); where two
+  // reads' bases differ by more than a constant, the canonical forms.
+  std::optional<SmallVector<OffsetBound>> aligned;
+  for (bool canonical : {false, true}) {
+    SmallVector<OffsetBound> bounds;
+    for (auto [reader, step] : stepReads) {
+      EinsumOp einsum = reader;
+      std::optional<OffsetBound> bound = boundRead(einsum, step, canonical);
+      if (!bound)
+        return einsum.emitError(
+            "no GPU form yet for a stacked state read whose step is not the "
+            "query tile's plus a bounded offset (it must depend on the query "
+            "tile, the block's ranks and the extents, and within the tile "
+            "only on tile-local ranks or the key tiles it visits)");
+      bounds.push_back(*bound);
+    }
+    aligned = alignBounds(bounds, numDims, stepSymbols.size());
+    if (aligned)
+      break;
+  }
+  if (!aligned)
+    return grid.emitError("no GPU form yet for stacked state reads whose "
+                          "steps are not within a fixed window of one query "
+                          "tile");
+  OffsetBound window = *hullOfAligned(*aligned);
+  if (!isNondecreasingIn(window.base, 0))
+    return EinsumOp(stepReads.front().first).emitError(
+        "no GPU form yet for a stacked state read whose step can decrease "
+        "from one query tile to the next");
+  stepMap = AffineMap::get(
+      numDims, stepSymbols.size(),
+      simplifyAffineExpr(window.base + window.hi, numDims,
+                         stepSymbols.size()));
+  // With the steps up to the window's last run, a stack read down to offset
+  // lo keeps the entries from there: a ring of hi - lo + 1. Where every
+  // read is of one step of a carried value, the carried state is that
+  // entry and no ring is needed.
+  unsigned carriedCount = stateIterate.getInits().size();
+  bool carriedOnly = window.lo == window.hi;
+  for (auto [read, bound] : llvm::zip(
+           llvm::make_filter_range(
+               reads, [](const GpuStateRead &read) { return read.stacked; }),
+           *aligned)) {
+    int64_t &depth = ringDepths[read.stack];
+    depth = std::max(depth, window.hi - bound.lo + 1);
+    carriedOnly &= read.carried < carriedCount;
+  }
+  if (carriedOnly)
+    ringDepths.clear();
   return success();
 }
 
@@ -331,6 +444,15 @@ LogicalResult GpuStatePlan::placeBuffers() {
   visit(grid.getBodyBlock(), visit);
   if (failed(result))
     return failure();
+  // The rings of the stacks read, for the whole kernel.
+  for (auto [stack, depth] : ringDepths) {
+    int64_t entry = 1;
+    for (int64_t extent : getStackEntryShape(stack))
+      entry *= extent;
+    intervals.push_back({stateIterate->getResult(stack),
+                         position.lookup(stateIterate), forever,
+                         depth * entry});
+  }
   // The schedule plan's in-place decisions (the CPU kernel's): a carried
   // value updated elementwise at its own point writes its argument's
   // buffer, and an init used only by its iterate is the argument's buffer.
@@ -421,6 +543,26 @@ FailureOr<GpuStatePlan> GpuStatePlan::compute(func::FuncOp function,
   if (compares.wasInterrupted())
     return failure();
   int64_t optIn = target.sharedMemoryPerBlockOptIn;
+  // The carried state and the rings of its steps do not shrink with the
+  // tiles: say so rather than suggest smaller ones.
+  int64_t stateBytes = 0;
+  IterateOp iterate = plan.stateIterate;
+  auto stateYield = cast<YieldOp>(iterate.getBodyBlock().getTerminator());
+  ValueRange carried =
+      stateYield.getValues().take_front(iterate.getInits().size());
+  for (Value argument : iterate.getBodyBlock().getArguments())
+    stateBytes += 4 * cast<RankedTensorType>(argument.getType()).getNumElements();
+  for (auto [stack, depth] : plan.ringDepths)
+    if (llvm::is_contained(carried, stateYield.getValues()[stack]))
+      stateBytes +=
+          4 * depth * ShapedType::getNumElements(plan.getStackEntryShape(stack));
+  if (stateBytes > optIn)
+    return plan.schedule->getGrid().emitError("the state phase's carried "
+                                              "state and the steps kept of "
+                                              "it need ")
+           << stateBytes << " bytes of shared memory whatever the tiles, more "
+           << "than the " << optIn << " a block may use on " << target.chip
+           << "; no GPU form yet for a state split over several blocks";
   if (plan.getSharedMemoryBytes() > optIn)
     return plan.schedule->getGrid().emitError("the state phase's buffers need ")
            << plan.getSharedMemoryBytes()
@@ -443,6 +585,13 @@ void GpuStatePlan::annotate() const {
                      stepMap ? Attribute(AffineMapAttr::get(stepMap))
                      : finalRead ? Attribute(b.getStringAttr("all"))
                                  : Attribute(b.getStringAttr("none")))};
+  if (!ringDepths.empty()) {
+    SmallVector<int64_t> depths;
+    for (auto [stack, depth] : ringDepths)
+      depths.push_back(depth);
+    attributes.push_back(
+        b.getNamedAttr("step_rings", b.getDenseI64ArrayAttr(depths)));
+  }
   if (usesDynamicSharedMemory())
     attributes.push_back(b.getNamedAttr(
         "dynamic_shared_bytes", b.getI64IntegerAttr(getDynamicSharedMemoryBytes())));

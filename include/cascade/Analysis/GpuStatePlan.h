@@ -10,11 +10,15 @@
 //   - the block walks the query tiles of its head in order (the plan's
 //     innerRanks), and advances the state phase's key iterate lazily: before
 //     query tile t it runs the state steps up to the one the tile reads
-//     (`getStepExpr`), so the stacked states of the schedule are never
-//     materialised: the carried state after s steps is the stack's entry
-//     s - 1. That is sound when every stacked read of the query grid reads
-//     one step, uniform over the tile and nondecreasing in t, which compute
-//     checks; reads of the final (unstacked) state run every step first;
+//     (`getStepMap`), so the stacks of the schedule are never
+//     materialised: where every stacked read of a tile reads one step of
+//     a carried value, the carried state after s steps is the stack's
+//     entry s - 1; where the reads of a tile span a window of R steps
+//     (GLA's rows and key tiles straddle two chunks) or read a per-step
+//     value that is not carried (GLA's chunk-local prefix sums), each
+//     stack keeps a ring of its last R entries. compute checks that the
+//     window's base never decreases from one tile to the next; reads of
+//     the final (unstacked) state run every step first;
 //   - every tensor of the item is an f32 buffer in shared memory (its
 //     tile shape), placed by liveness (`getOffset`): the buffers of values
 //     never live at once share memory; the carried state lives for the
@@ -35,11 +39,15 @@
 
 #include "cascade/Analysis/GpuPlan.h"
 
+#include <map>
+
 namespace mlir::cascade {
 
 /// Where a query-grid Einsum reads the state phase: operand `operand` of
 /// `reader`, a result of the state grid that is the state iterate's carried
-/// value `carried` (stacked: one entry per step; else the final value).
+/// value `carried` (stacked: one entry per step; else the final value). A
+/// stack of a per-step value that is not carried has `carried` at least the
+/// number of carried values.
 struct GpuStateRead {
   EinsumOp reader;
   unsigned operand = 0;
@@ -48,6 +56,10 @@ struct GpuStateRead {
   /// The operand's dimensions that index the carried tile, in order (the
   /// others are the grid's ranks and, when stacked, the step).
   SmallVector<unsigned> tileDims;
+  /// When stacked: the state iterate's result read (its stack) and the
+  /// operand's dimension that is the step.
+  unsigned stack = 0;
+  unsigned stepDim = 0;
 };
 
 class GpuStatePlan {
@@ -70,8 +82,8 @@ public:
   int64_t getThreadsPerBlock() const { return kThreads; }
   /// The state phase's key iterate.
   IterateOp getStateIterate() const { return stateIterate; }
-  /// The step the query tile reads, as a map of (the query tile index,
-  /// then the work ranks in order)[the function's rank extents, in
+  /// The highest step the query tile reads, as a map of (the query tile
+  /// index, then the work ranks in order)[the function's rank extents, in
   /// getStepSymbols' order]: the tile needs `expr + 1` state steps. Null
   /// when the query grid reads only the final state (every step) or no
   /// state at all.
@@ -80,6 +92,22 @@ public:
   /// Whether the query grid reads the final state (then every step runs
   /// before the first query tile).
   bool readsFinalState() const { return finalRead; }
+  /// The stacks (the state iterate's stacked results, by result number)
+  /// that keep a ring of their last entries (entry s at slot s mod depth),
+  /// in result order; none where
+  /// stacked reads read the carried state itself.
+  SmallVector<unsigned> getRingStacks() const {
+    return llvm::to_vector(llvm::make_first_range(ringDepths));
+  }
+  /// The ring's depth of stack `stack`; 0 when it has no ring.
+  int64_t getRingDepth(unsigned stack) const {
+    auto at = ringDepths.find(stack);
+    return at == ringDepths.end() ? 0 : at->second;
+  }
+  /// The f32 offset of the ring of the state iterate's result `stack`.
+  int64_t getRingOffset(unsigned stack) const;
+  /// The shape of one entry of the state iterate's result `stack`.
+  ArrayRef<int64_t> getStackEntryShape(unsigned stack) const;
   /// The state read by operand `operand` of `reader`, or null.
   const GpuStateRead *getStateRead(EinsumOp reader, unsigned operand) const;
   /// The f32 offset of a tensor's buffer in the block's shared memory (the
@@ -111,6 +139,10 @@ private:
       : target(target), schedule(std::move(schedule)) {}
   LogicalResult checkStateGrid();
   LogicalResult findStateReads();
+  /// The window of steps a query tile's stacked reads span (stepMap,
+  /// ringDepths).
+  LogicalResult boundStateSteps(ArrayRef<std::pair<EinsumOp, AffineExpr>>
+                                    stepReads);
   LogicalResult placeBuffers();
 
   GpuTarget target;
@@ -119,6 +151,7 @@ private:
   AffineMap stepMap;
   SmallVector<std::string> stepSymbols;
   bool finalRead = false;
+  std::map<unsigned, int64_t> ringDepths;
   SmallVector<GpuStateRead> reads;
   llvm::DenseMap<Value, int64_t> offsets;
   int64_t sharedFloats = 0;

@@ -10,9 +10,12 @@
 //   2. the state phase's initial values, copied into the carried state's
 //      buffers;
 //   3. an scf.for over the query tiles carrying the state steps run so far:
-//      per tile, the steps up to the one it reads (the plan's step map),
+//      per tile, the steps up to the last it reads (the plan's step map),
 //      each the state iterate's body followed by a copy of its yields into
-//      the carried buffers; then the query grid's body, its key iterate an
+//      the carried buffers and, where the plan keeps rings of the stacks,
+//      of each stack's entry into its ring's slot (step mod depth), where
+//      the query grid's stacked reads find it; then the query grid's body,
+//      its key iterate an
 //      scf.for over the key tiles its tile schedule visits; then the tile's
 //      results stored for the rows inside the query rank.
 //
@@ -92,6 +95,8 @@ private:
   void emitCopy(Value from, Value to);
   LogicalResult emitOps(Block &block);
   LogicalResult emitQueryIterate(IterateOp iterate);
+  /// After state step `step`: each stack's entry into its ring's slot.
+  void emitRingStores(IterateOp iterate, Value step);
   LogicalResult emitStateSteps(Value from, Value to);
   /// One step of `iterate` at key tile `step`: its body, then its yields
   /// copied into the carried buffers, and a barrier.
@@ -235,16 +240,30 @@ Value StateKernelBuilder::loadOperand(EinsumOp einsum, unsigned operand,
     return affine::expandAffineExpr(b, loc, map.getResult(dim), dims, syms);
   };
   if (const GpuStateRead *read = plan.getStateRead(einsum, operand)) {
-    // The carried state (after the steps the tile reads): its tile
-    // dimensions only.
-    Value carried =
-        plan.getStateIterate().getBodyBlock().getArgument(read->carried);
     SmallVector<Value> indices;
     for (unsigned dim : read->tileDims)
       indices.push_back(indexAt(dim));
-    Value at = sharedIndex(
-        plan.getOffset(carried),
-        cast<RankedTensorType>(carried.getType()).getShape(), indices);
+    Value at;
+    if (int64_t depth = read->stacked ? plan.getRingDepth(read->stack) : 0) {
+      // The stack's entry at the step, in its ring. A step outside the
+      // stack is never read (the read's predicate fails first), so the
+      // unsigned remainder only keeps the address inside the ring.
+      ArrayRef<int64_t> shape = plan.getStackEntryShape(read->stack);
+      Value slot = arith::RemUIOp::create(
+          b, loc, indexAt(read->stepDim), index(depth));
+      at = arith::AddIOp::create(
+          b, loc, sharedIndex(plan.getRingOffset(read->stack), shape, indices),
+          arith::MulIOp::create(b, loc, slot,
+                                index(ShapedType::getNumElements(shape))));
+    } else {
+      // The carried state (after the steps the tile reads): its tile
+      // dimensions only.
+      Value carried =
+          plan.getStateIterate().getBodyBlock().getArgument(read->carried);
+      at = sharedIndex(plan.getOffset(carried),
+                       cast<RankedTensorType>(carried.getType()).getShape(),
+                       indices);
+    }
     return convertScalar(b, loc, memref::LoadOp::create(b, loc, shared, at),
                          bodyType);
   }
@@ -495,6 +514,8 @@ LogicalResult StateKernelBuilder::emitStep(IterateOp iterate, Value step) {
   for (auto [value, argument] :
        llvm::zip(yield.getValues(), body.getArguments()))
     emitCopy(value, argument);
+  if (iterate == plan.getStateIterate())
+    emitRingStores(iterate, step);
   gpu::BarrierOp::create(b, loc);
   fixed.erase(iterate.getRank());
   return success();
@@ -505,6 +526,29 @@ LogicalResult StateKernelBuilder::emitStateSteps(Value from, Value to) {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(loop.getBody());
   return emitStep(plan.getStateIterate(), loop.getInductionVar());
+}
+
+void StateKernelBuilder::emitRingStores(IterateOp iterate, Value step) {
+  auto yield = cast<YieldOp>(iterate.getBodyBlock().getTerminator());
+  for (unsigned stack : plan.getRingStacks()) {
+    int64_t depth = plan.getRingDepth(stack);
+    Value entry = yield.getValues()[stack];
+    int64_t count = cast<RankedTensorType>(entry.getType()).getNumElements();
+    Value slot = arith::AddIOp::create(
+        b, loc, index(plan.getRingOffset(stack)),
+        arith::MulIOp::create(
+            b, loc, arith::RemUIOp::create(b, loc, step, index(depth)),
+            index(count)));
+    int64_t source = plan.getOffset(entry);
+    forEachElement(count, [&](Value linear) {
+      Value value = memref::LoadOp::create(
+          b, loc, shared,
+          ValueRange{arith::AddIOp::create(b, loc, linear, index(source))});
+      memref::StoreOp::create(
+          b, loc, value, shared,
+          ValueRange{arith::AddIOp::create(b, loc, linear, slot)});
+    });
+  }
 }
 
 SmallVector<StringRef> StateKernelBuilder::tileRanks(Value tile) {

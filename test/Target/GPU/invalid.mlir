@@ -1,19 +1,6 @@
 // Specs and options the GPU backend has no form for get located errors.
 // RUN: attn-opt %s --split-input-file --verify-diagnostics --pass-pipeline="builtin.module(cascade-to-gpu{head-dims=e=64,f=64})"
 
-// Gated linear attention's state phase stacks a per-step tensor besides the
-// carried state (its tile-local prefix sums, read at every row's own key
-// tile): the state-phase form keeps the carried state only.
-func.func @gla(%Q: tensor<?x?x?x?xf32>, %K: tensor<?x?x?x?xf32>, %V: tensor<?x?x?x?xf32>, %G: tensor<?x?x?x?xf32> {cascade.ranks = ["b", "h", "m", "e"]}) -> tensor<?x?x?x?xf32> {
-  %C = cascade.einsum C[b, h, m, e] = min(%G[b, h, u, e], 0.0) reduce(u: add) where (u <= m) : (tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32>
-  %S = cascade.einsum S[b, h, m, p] = %Q[b, h, p, e] * %K[b, h, m, e] * exp(%C[b, h, p + M - P, e] - %C[b, h, m, e]) / sqrt(E) reduce(e: add) where (m <= p + M - P) : (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32>
-  // expected-error @+1 {{no GPU form yet for a stacked value that is not also carried}}
-  %AV = cascade.einsum AV[b, h, p, f] = %S[b, h, m, p] * %V[b, h, m, f] reduce(m: add) : (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32>
-  return %AV : tensor<?x?x?x?xf32>
-}
-
-// -----
-
 // A feature map applied inside the contraction: the tensor cores multiply
 // staged operands as they are; apply phi in an Einsum of its own.
 func.func @phi_inside(%Q: tensor<?x?x?x?xf32>, %K: tensor<?x?x?x?xf32>, %V: tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32> {
