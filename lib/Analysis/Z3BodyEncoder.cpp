@@ -13,6 +13,10 @@
 #include "llvm/ADT/DenseMap.h"
 
 #include <cmath>
+#include <mutex>
+#include <string>
+#include <set>
+#include <unordered_set>
 
 using namespace mlir;
 using namespace mlir::cascade;
@@ -243,12 +247,77 @@ z3::check_result findCounterexample(z3::solver &solver, z3::context &context,
 }
 } // namespace
 
+namespace {
+/// The claims proved so far in this process, as text (assumptions and
+/// claim). A proof does not depend on who asks, so a repeated query is
+/// answered from here: the GPU backend schedules a spec twice where it
+/// chooses a smaller key tile, and minimize-passes asks the same laws
+/// again at every tile size. Only proofs are kept: a refutation's message
+/// is its caller's description of the model.
+class ProvedClaims {
+public:
+  /// The query as text: the declarations of its uninterpreted constants
+  /// and functions (so that `(= a b)` over reals and over floats differ),
+  /// the assumptions and the claim. (Z3's SMT-LIB printers would add the
+  /// declarations, but after either one a later check in the same context
+  /// ran past its timeout; plain printing does not.)
+  static std::string keyOf(const z3::expr &claim,
+                           const z3::expr_vector &assumptions) {
+    std::set<std::string> declarations;
+    std::unordered_set<unsigned> seen;
+    SmallVector<z3::expr> work;
+    for (unsigned i = 0; i < assumptions.size(); ++i)
+      work.push_back(assumptions[i]);
+    work.push_back(claim);
+    std::string key;
+    for (const z3::expr &root : work)
+      key += root.to_string() + "\n";
+    while (!work.empty()) {
+      z3::expr expr = work.pop_back_val();
+      if (!seen.insert(expr.id()).second)
+        continue;
+      if (expr.is_app()) {
+        z3::func_decl decl = expr.decl();
+        if (decl.decl_kind() == Z3_OP_UNINTERPRETED)
+          declarations.insert(decl.to_string());
+        for (unsigned i = 0; i < expr.num_args(); ++i)
+          work.push_back(expr.arg(i));
+      } else if (expr.is_quantifier()) {
+        work.push_back(expr.body());
+      }
+    }
+    for (const std::string &declaration : declarations)
+      key += declaration + "\n";
+    return key;
+  }
+  bool contains(const std::string &key) {
+    std::lock_guard<std::mutex> lock(mutex);
+    return proved.count(key);
+  }
+  void insert(std::string key) {
+    std::lock_guard<std::mutex> lock(mutex);
+    proved.insert(std::move(key));
+  }
+
+private:
+  std::mutex mutex;
+  std::unordered_set<std::string> proved;
+};
+ProvedClaims &getProvedClaims() {
+  static ProvedClaims claims;
+  return claims;
+}
+} // namespace
+
 ProofResult
 mlir::cascade::proveValid(z3::context &context, const z3::expr &claim,
                           const z3::expr_vector &assumptions,
                           unsigned timeoutMs,
                           std::function<std::string(z3::model &)> describe) {
   try {
+    std::string key = ProvedClaims::keyOf(claim, assumptions);
+    if (getProvedClaims().contains(key))
+      return {ProofStatus::Proved, ""};
     // The simple solver (the SMT core without the default solver's
     // tactic probing) first: the default one costs ~5 ms per query to set
     // up whatever the query, which made Z3 most of a GPU compile (110
@@ -265,6 +334,7 @@ mlir::cascade::proveValid(z3::context &context, const z3::expr &claim,
     }
     switch (result) {
     case z3::unsat:
+      getProvedClaims().insert(std::move(key));
       return {ProofStatus::Proved, ""};
     case z3::sat: {
       z3::model m = solver.get_model();
