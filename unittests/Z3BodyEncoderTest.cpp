@@ -179,3 +179,27 @@ TEST_F(Z3BodyEncoderTest, ConstantsAreExactRationals) {
 }
 
 } // namespace
+
+// proveValid remembers proofs per process: a repeated query is proved
+// again from memory, but a query of the same shape over another sort is
+// asked afresh (x * x != 2 holds over the integers, not over the reals),
+// and a refuted claim stays refuted after its like was proved.
+TEST(ProvedClaimsTest, RemembersProofsPerQueryAndSort) {
+  for (int round = 0; round < 2; ++round) {
+    z3::context z3;
+    z3::expr n = z3.int_const("x");
+    EXPECT_EQ(proveValid(z3, n * n != z3.int_val(2), z3::expr_vector(z3))
+                  .status,
+              ProofStatus::Proved);
+    z3::expr r = z3.real_const("x");
+    ProofResult real =
+        proveValid(z3, r * r != z3.real_val(2), z3::expr_vector(z3));
+    EXPECT_EQ(real.status, ProofStatus::Refuted);
+    EXPECT_NE(real.counterexample.find("x"), std::string::npos);
+    // The same text under an assumption that makes it valid.
+    z3::expr_vector positive(z3);
+    positive.push_back(r > z3.real_val(2));
+    EXPECT_EQ(proveValid(z3, r * r != z3.real_val(2), positive).status,
+              ProofStatus::Proved);
+  }
+}

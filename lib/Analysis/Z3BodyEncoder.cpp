@@ -15,7 +15,7 @@
 #include <cmath>
 #include <mutex>
 #include <string>
-#include <set>
+#include <functional>
 #include <unordered_set>
 
 using namespace mlir;
@@ -256,38 +256,70 @@ namespace {
 /// is its caller's description of the model.
 class ProvedClaims {
 public:
-  /// The query as text: the declarations of its uninterpreted constants
-  /// and functions (so that `(= a b)` over reals and over floats differ),
-  /// the assumptions and the claim. (Z3's SMT-LIB printers would add the
-  /// declarations, but after either one a later check in the same context
-  /// ran past its timeout; plain printing does not.)
+  /// The query as text, one entry per node of its DAG in post order: the
+  /// function (name, kind, parameters) or numeral, its sort (so that
+  /// `(= a b)` over reals and over floats differ) and its arguments'
+  /// entries. Z3's own printers are not used: to_string costs about a
+  /// millisecond per query (more than a cached answer saves), and after an
+  /// SMT-LIB print a later check in the same context ran past its timeout.
   static std::string keyOf(const z3::expr &claim,
                            const z3::expr_vector &assumptions) {
-    std::set<std::string> declarations;
-    std::unordered_set<unsigned> seen;
-    SmallVector<z3::expr> work;
-    for (unsigned i = 0; i < assumptions.size(); ++i)
-      work.push_back(assumptions[i]);
-    work.push_back(claim);
     std::string key;
-    for (const z3::expr &root : work)
-      key += root.to_string() + "\n";
-    while (!work.empty()) {
-      z3::expr expr = work.pop_back_val();
-      if (!seen.insert(expr.id()).second)
-        continue;
-      if (expr.is_app()) {
-        z3::func_decl decl = expr.decl();
-        if (decl.decl_kind() == Z3_OP_UNINTERPRETED)
-          declarations.insert(decl.to_string());
+    llvm::DenseMap<unsigned, unsigned> entries;
+    llvm::DenseMap<unsigned, std::string> sorts;
+    auto sortOf = [&](const z3::expr &expr) -> const std::string & {
+      z3::sort sort = expr.get_sort();
+      auto [it, inserted] = sorts.try_emplace(sort.id());
+      if (inserted)
+        it->second = sort.to_string();
+      return it->second;
+    };
+    std::function<unsigned(const z3::expr &)> visit =
+        [&](const z3::expr &expr) -> unsigned {
+      auto known = entries.find(expr.id());
+      if (known != entries.end())
+        return known->second;
+      std::string entry;
+      if (expr.is_numeral()) {
+        entry = "#" + std::string(Z3_get_numeral_string(expr.ctx(), expr));
+      } else if (expr.is_app()) {
+        SmallVector<unsigned> arguments;
         for (unsigned i = 0; i < expr.num_args(); ++i)
-          work.push_back(expr.arg(i));
+          arguments.push_back(visit(expr.arg(i)));
+        z3::func_decl decl = expr.decl();
+        entry = decl.name().str() + "/" + std::to_string(decl.decl_kind());
+        for (unsigned i = 0, e = Z3_get_decl_num_parameters(expr.ctx(), decl);
+             i < e; ++i)
+          entry += Z3_get_decl_parameter_kind(expr.ctx(), decl, i) ==
+                           Z3_PARAMETER_INT
+                       ? "," + std::to_string(
+                                   Z3_get_decl_int_parameter(expr.ctx(), decl, i))
+                       : ",?";
+        for (unsigned argument : arguments)
+          entry += " " + std::to_string(argument);
+      } else if (expr.is_var()) {
+        entry = "v" + std::to_string(Z3_get_index_value(expr.ctx(), expr));
       } else if (expr.is_quantifier()) {
-        work.push_back(expr.body());
+        unsigned body = visit(expr.body());
+        entry = (expr.is_forall() ? "A" : "E") +
+                std::to_string(Z3_get_quantifier_num_bound(expr.ctx(), expr));
+        for (unsigned i = 0, e = Z3_get_quantifier_num_bound(expr.ctx(), expr);
+             i < e; ++i)
+          entry += " " + z3::sort(expr.ctx(), Z3_get_quantifier_bound_sort(
+                                                  expr.ctx(), expr, i))
+                             .to_string();
+        entry += " " + std::to_string(body);
+      } else {
+        entry = "?" + expr.to_string();
       }
-    }
-    for (const std::string &declaration : declarations)
-      key += declaration + "\n";
+      key += entry + ":" + sortOf(expr) + ";";
+      unsigned index = entries.size();
+      entries[expr.id()] = index;
+      return index;
+    };
+    for (unsigned i = 0; i < assumptions.size(); ++i)
+      key += "assume " + std::to_string(visit(assumptions[i])) + "\n";
+    key += "claim " + std::to_string(visit(claim));
     return key;
   }
   bool contains(const std::string &key) {
