@@ -511,11 +511,13 @@ LogicalResult StateKernelBuilder::emitStep(IterateOp iterate, Value step) {
   if (failed(emitOps(body)))
     return failure();
   auto yield = cast<YieldOp>(body.getTerminator());
+  // The rings first: a stack's entry may be a buffer the carried copies
+  // overwrite (an argument's); the rings are no one's source.
+  if (iterate == plan.getStateIterate())
+    emitRingStores(iterate, step);
   for (auto [value, argument] :
        llvm::zip(yield.getValues(), body.getArguments()))
     emitCopy(value, argument);
-  if (iterate == plan.getStateIterate())
-    emitRingStores(iterate, step);
   gpu::BarrierOp::create(b, loc);
   fixed.erase(iterate.getRank());
   return success();
