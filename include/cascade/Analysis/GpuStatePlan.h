@@ -9,7 +9,7 @@
 //
 //   - the block walks the query tiles of its head in order (the plan's
 //     innerRanks), and advances the state phase's key iterate lazily: before
-//     query tile t it runs the state steps up to the one the tile reads
+//     query tile t it runs the state steps up to the last one it reads
 //     (`getStepMap`), so the stacks of the schedule are never
 //     materialised: where every stacked read of a tile reads one step of
 //     a carried value, the carried state after s steps is the stack's
