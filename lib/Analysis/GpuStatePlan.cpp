@@ -445,14 +445,11 @@ LogicalResult GpuStatePlan::placeBuffers() {
   if (failed(result))
     return failure();
   // The rings of the stacks read, for the whole kernel.
-  for (auto [stack, depth] : ringDepths) {
-    int64_t entry = 1;
-    for (int64_t extent : getStackEntryShape(stack))
-      entry *= extent;
-    intervals.push_back({stateIterate->getResult(stack),
-                         position.lookup(stateIterate), forever,
-                         depth * entry});
-  }
+  for (auto [stack, depth] : ringDepths)
+    intervals.push_back(
+        {stateIterate->getResult(stack), position.lookup(stateIterate),
+         forever,
+         depth * ShapedType::getNumElements(getStackEntryShape(stack))});
   // The schedule plan's in-place decisions (the CPU kernel's): a carried
   // value updated elementwise at its own point writes its argument's
   // buffer, and an init used only by its iterate is the argument's buffer.

@@ -93,6 +93,9 @@ private:
   void forEachElement(int64_t count, function_ref<void(Value)> body);
   LogicalResult emitEinsum(EinsumOp einsum);
   void emitCopy(Value from, Value to);
+  /// Copies `count` floats of the shared array from offset `source` to
+  /// offset `target`, element i by thread i mod threads.
+  void copyElements(int64_t count, Value source, Value target);
   LogicalResult emitOps(Block &block);
   LogicalResult emitQueryIterate(IterateOp iterate);
   /// After state step `step`: each stack's entry into its ring's slot.
@@ -439,14 +442,18 @@ void StateKernelBuilder::emitCopy(Value from, Value to) {
   int64_t source = plan.getOffset(from), target = plan.getOffset(to);
   if (source == target)
     return;
-  auto type = cast<RankedTensorType>(from.getType());
-  forEachElement(type.getNumElements(), [&](Value linear) {
+  copyElements(cast<RankedTensorType>(from.getType()).getNumElements(),
+               index(source), index(target));
+}
+
+void StateKernelBuilder::copyElements(int64_t count, Value source,
+                                      Value target) {
+  forEachElement(count, [&](Value linear) {
     Value value = memref::LoadOp::create(
-        b, loc, shared,
-        ValueRange{arith::AddIOp::create(b, loc, linear, index(source))});
+        b, loc, shared, ValueRange{arith::AddIOp::create(b, loc, linear, source)});
     memref::StoreOp::create(
         b, loc, value, shared,
-        ValueRange{arith::AddIOp::create(b, loc, linear, index(target))});
+        ValueRange{arith::AddIOp::create(b, loc, linear, target)});
   });
 }
 
@@ -541,15 +548,7 @@ void StateKernelBuilder::emitRingStores(IterateOp iterate, Value step) {
         arith::MulIOp::create(
             b, loc, arith::RemUIOp::create(b, loc, step, index(depth)),
             index(count)));
-    int64_t source = plan.getOffset(entry);
-    forEachElement(count, [&](Value linear) {
-      Value value = memref::LoadOp::create(
-          b, loc, shared,
-          ValueRange{arith::AddIOp::create(b, loc, linear, index(source))});
-      memref::StoreOp::create(
-          b, loc, value, shared,
-          ValueRange{arith::AddIOp::create(b, loc, linear, slot)});
-    });
+    copyElements(count, index(plan.getOffset(entry)), slot);
   }
 }
 
