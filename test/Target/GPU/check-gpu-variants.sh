@@ -94,7 +94,7 @@ done
 # key tiles where P != M): GpuStatePlan keeps rings of the last steps.
 # GLA needs P <= M; D = 64 (at 128 the state and its ring fit no chip);
 # sm_86 (99 KiB) with 16-row tiles.
-for pm in p=17,m=17 p=70,m=133 p=130,m=200 p=1,m=1 p=1,m=70 p=0,m=5; do
+for pm in p=17,m=17 p=70,m=133 p=130,m=200 p=1,m=1 p=1,m=70 p=0,m=5 p=0,m=0; do
   run gla "b=1,h=2,$pm,u=${pm#*m=},e=64,f=64"
 done
 run gla "b=1,h=2,p=70,m=133,u=133,e=64,f=64" "--storage-type bf16"
