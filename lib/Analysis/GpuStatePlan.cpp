@@ -62,10 +62,68 @@ int64_t GpuStatePlan::getRingOffset(unsigned stack) const {
   return getOffset(stateIterate->getResult(stack));
 }
 
-ArrayRef<int64_t> GpuStatePlan::getStackEntryShape(unsigned stack) const {
+SmallVector<int64_t> GpuStatePlan::getStackEntryShape(unsigned stack) const {
   IterateOp iterate = stateIterate;
   auto yield = cast<YieldOp>(iterate.getBodyBlock().getTerminator());
-  return cast<RankedTensorType>(yield.getValues()[stack].getType()).getShape();
+  return getBufferShape(yield.getValues()[stack]);
+}
+
+SmallVector<WorkRankPlan> GpuStatePlan::getLaunchRanks() const {
+  SmallVector<WorkRankPlan> ranks(schedule->getWork().ranks);
+  if (columns)
+    ranks.push_back({columns->rank, columns->resultDim, columns->width});
+  return ranks;
+}
+
+SmallVector<StringRef> GpuStatePlan::getTileRanks(Value tile) {
+  while (true) {
+    if (auto argument = dyn_cast<BlockArgument>(tile)) {
+      auto iterate = dyn_cast<IterateOp>(argument.getOwner()->getParentOp());
+      if (!iterate)
+        return {};
+      tile = iterate.getInits()[argument.getArgNumber()];
+      continue;
+    }
+    auto result = cast<OpResult>(tile);
+    Operation *owner = result.getOwner();
+    if (auto einsum = dyn_cast<EinsumOp>(owner))
+      return llvm::to_vector(einsum.getOutput().getAsValueRange<StringAttr>());
+    if (auto grid = dyn_cast<GridOp>(owner))
+      return llvm::to_vector(
+          cast<ArrayAttr>(grid.getOutputs()[result.getResultNumber()])
+              .getAsValueRange<StringAttr>());
+    auto iterate = dyn_cast<IterateOp>(owner);
+    if (!iterate)
+      return {};
+    unsigned number = result.getResultNumber();
+    if (number < iterate.getInits().size()) {
+      tile = iterate.getInits()[number];
+      continue;
+    }
+    // A stack: the step, then the entry's ranks.
+    auto yield = cast<YieldOp>(iterate.getBodyBlock().getTerminator());
+    SmallVector<StringRef> ranks = {iterate.getRank()};
+    llvm::append_range(ranks, getTileRanks(yield.getValues()[number]));
+    return ranks;
+  }
+}
+
+std::optional<unsigned> GpuStatePlan::getColumnDim(Value tile) const {
+  if (!columns)
+    return std::nullopt;
+  SmallVector<StringRef> ranks = getTileRanks(tile);
+  auto at = llvm::find(ranks, columns->rank);
+  if (at == ranks.end())
+    return std::nullopt;
+  return at - ranks.begin();
+}
+
+SmallVector<int64_t> GpuStatePlan::getBufferShape(Value tile) const {
+  SmallVector<int64_t> shape(
+      cast<RankedTensorType>(tile.getType()).getShape());
+  if (std::optional<unsigned> dim = getColumnDim(tile))
+    shape[*dim] = columns->width;
+  return shape;
 }
 
 int64_t GpuStatePlan::getOffset(Value value) const {
@@ -345,6 +403,65 @@ LogicalResult GpuStatePlan::boundStateSteps(
   return success();
 }
 
+bool GpuStatePlan::isSplittable(StringRef rank) const {
+  GridOp state = schedule->getWork().stateGrid;
+  GridOp grid = schedule->getGrid();
+  // A tensor of the item (a buffer, indexed at the block's columns), not a
+  // kernel argument or a value outside the grids (read at global ones).
+  auto isLocal = [&](Value value) {
+    Operation *scope = isa<BlockArgument>(value)
+                           ? cast<BlockArgument>(value).getOwner()->getParentOp()
+                           : value.getDefiningOp();
+    return scope && (state->isAncestor(scope) || grid->isAncestor(scope));
+  };
+  for (GridOp each : {state, grid}) {
+    WalkResult walked = each.getBodyBlock().walk([&](EinsumOp einsum) {
+      // A reduction over the rank needs every column in one block.
+      for (Attribute attribute : einsum.getReductions())
+        if (cast<ReductionAttr>(attribute).getRank().getValue() == rank)
+          return WalkResult::interrupt();
+      int64_t position = einsum.getRankPosition(rank);
+      for (auto [operand, input] : llvm::enumerate(einsum.getInputs())) {
+        if (!isLocal(input))
+          continue;
+        SmallVector<StringRef> ranks = getTileRanks(input);
+        AffineMap map =
+            cast<AffineMapAttr>(einsum.getIndexingMaps()[operand]).getValue();
+        if (ranks.size() != map.getNumResults())
+          return WalkResult::interrupt();
+        // The block's columns of a tensor are read at the same columns;
+        // nothing else of the tensor depends on the rank.
+        for (auto [d, expr] : llvm::enumerate(map.getResults())) {
+          bool uses = position >= 0 && expr.isFunctionOfDim(position);
+          if (ranks[d] == rank
+                  ? position < 0 ||
+                        expr != getAffineDimExpr(position, grid.getContext())
+                  : uses)
+            return WalkResult::interrupt();
+        }
+      }
+      return WalkResult::advance();
+    });
+    if (walked.wasInterrupted())
+      return false;
+  }
+  return true;
+}
+
+void GpuStatePlan::findColumnRank() {
+  const WorkPlan &work = schedule->getWork();
+  auto outputs = cast<ArrayAttr>(schedule->getGrid().getOutputs()[0]);
+  for (auto [d, rank] :
+       llvm::enumerate(outputs.getAsValueRange<StringAttr>())) {
+    auto extent = work.tileExtents.find(rank);
+    if (extent == work.tileExtents.end() || !isSplittable(rank))
+      continue;
+    columns = GpuColumnSplit{rank.str(), extent->second, extent->second,
+                             static_cast<unsigned>(d)};
+    return;
+  }
+}
+
 LogicalResult GpuStatePlan::placeBuffers() {
   GridOp state = schedule->getWork().stateGrid;
   GridOp grid = schedule->getGrid();
@@ -400,10 +517,9 @@ LogicalResult GpuStatePlan::placeBuffers() {
     return end;
   };
   auto floatsOf = [&](Value value) -> FailureOr<int64_t> {
-    auto type = cast<RankedTensorType>(value.getType());
-    if (!type.hasStaticShape())
+    if (!cast<RankedTensorType>(value.getType()).hasStaticShape())
       return failure();
-    return type.getNumElements();
+    return ShapedType::getNumElements(getBufferShape(value));
   };
   auto add = [&](Value value, int64_t start, int64_t end) -> LogicalResult {
     FailureOr<int64_t> floats = floatsOf(value);
@@ -526,9 +642,36 @@ FailureOr<GpuStatePlan> GpuStatePlan::compute(func::FuncOp function,
   GpuStatePlan plan(target, std::move(*schedule));
   if (!plan.schedule->getWork().stateGrid)
     return function.emitError("the state-phase GPU form needs a state phase");
-  if (failed(plan.checkStateGrid()) || failed(plan.findStateReads()) ||
-      failed(plan.placeBuffers()))
+  if (failed(plan.checkStateGrid()) || failed(plan.findStateReads()))
     return failure();
+  int64_t optIn = target.sharedMemoryPerBlockOptIn;
+  // The columns: up to 64 per block, as fla's chunk kernels split V, the
+  // blocks as even as a multiple of 8 columns allows (a block's first
+  // column starts a 16-byte run of a 16-bit row): 96 is two blocks of 48,
+  // 160 three of 56 (the last 48). More blocks, down to kMinColumns
+  // columns each, while the buffers do not fit. One block keeps every
+  // column, as before.
+  plan.findColumnRank();
+  int64_t blocks =
+      plan.columns ? llvm::divideCeil(plan.columns->extent, kColumnsPerBlock)
+                   : 1;
+  while (true) {
+    if (plan.columns)
+      plan.columns->width = std::min(
+          plan.columns->extent,
+          static_cast<int64_t>(llvm::alignTo(
+              llvm::divideCeil(plan.columns->extent, blocks), kMinColumns)));
+    plan.offsets.clear();
+    plan.sharedFloats = 0;
+    if (failed(plan.placeBuffers()))
+      return failure();
+    if (!plan.columns || plan.getSharedMemoryBytes() <= optIn ||
+        plan.columns->width <= kMinColumns)
+      break;
+    blocks *= 2;
+  }
+  if (plan.columns && plan.columns->getBlocks() == 1)
+    plan.columns.reset();
   // The form evaluates affine predicates only.
   WalkResult compares = function.walk([&](EinsumOp einsum) {
     if (einsum.getDataCompares().empty())
@@ -539,7 +682,6 @@ FailureOr<GpuStatePlan> GpuStatePlan::compute(func::FuncOp function,
   });
   if (compares.wasInterrupted())
     return failure();
-  int64_t optIn = target.sharedMemoryPerBlockOptIn;
   // The carried state and the rings of its steps do not shrink with the
   // tiles: say so rather than suggest smaller ones.
   int64_t stateBytes = 0;
@@ -548,7 +690,8 @@ FailureOr<GpuStatePlan> GpuStatePlan::compute(func::FuncOp function,
   ValueRange carried =
       stateYield.getValues().take_front(iterate.getInits().size());
   for (Value argument : iterate.getBodyBlock().getArguments())
-    stateBytes += 4 * cast<RankedTensorType>(argument.getType()).getNumElements();
+    stateBytes +=
+        4 * ShapedType::getNumElements(plan.getBufferShape(argument));
   for (auto [stack, depth] : plan.ringDepths)
     if (llvm::is_contained(carried, stateYield.getValues()[stack]))
       stateBytes +=
@@ -559,7 +702,14 @@ FailureOr<GpuStatePlan> GpuStatePlan::compute(func::FuncOp function,
                                               "it need ")
            << stateBytes << " bytes of shared memory whatever the tiles, more "
            << "than the " << optIn << " a block may use on " << target.chip
-           << "; no GPU form yet for a state split over several blocks";
+           << (plan.columns ? " with its columns of '" + plan.columns->rank +
+                                  "' split " +
+                                  std::to_string(plan.columns->width) +
+                                  " per block"
+                            : std::string(" (no rank of the output can be "
+                                          "split over blocks: each is "
+                                          "reduced or read at other "
+                                          "columns)"));
   if (plan.getSharedMemoryBytes() > optIn)
     return plan.schedule->getGrid().emitError("the state phase's buffers need ")
            << plan.getSharedMemoryBytes()
@@ -592,6 +742,14 @@ void GpuStatePlan::annotate() const {
   if (usesDynamicSharedMemory())
     attributes.push_back(b.getNamedAttr(
         "dynamic_shared_bytes", b.getI64IntegerAttr(getDynamicSharedMemoryBytes())));
+  if (columns)
+    attributes.push_back(b.getNamedAttr(
+        "column_split",
+        b.getDictionaryAttr(
+            {b.getNamedAttr("rank", b.getStringAttr(columns->rank)),
+             b.getNamedAttr("width", b.getI64IntegerAttr(columns->width)),
+             b.getNamedAttr("blocks",
+                            b.getI64IntegerAttr(columns->getBlocks()))})));
   grid->setAttr("cascade.gpu_plan", b.getDictionaryAttr(attributes));
   for (GridOp each : {schedule->getWork().stateGrid, grid})
     each.getBodyBlock().walk([&](EinsumOp einsum) {

@@ -26,11 +26,19 @@
 //   - every Einsum is computed by the block's threads, output element i by
 //     thread i mod threads, its reductions as loops, its body and
 //     predicate per point as the interpreter evaluates them; a barrier
-//     follows each Einsum.
+//     follows each Einsum;
+//   - where a rank of the output (the value head dimension f) is never
+//     reduced and every local tensor that has it is indexed by it as is,
+//     its columns are split over blocks (`getColumnSplit`, as fla's chunk
+//     kernels split V's columns): a block holds `width` columns of every
+//     tensor that has the rank, and recomputes the tensors that do not
+//     (the scores, the gates' prefix sums). That is B * H * blocks items,
+//     and the state (e x f) shrinks by the split, which is what brings
+//     gla to D = 128.
 //
-// It is a correctness-first form: no tensor cores, B * H blocks. What a
-// fast form adds (tensor-core state updates and inter-chunk products, a
-// state kernel over the chunks in parallel) is in docs/GPU.md.
+// It is a correctness-first form: no tensor cores. What a fast form adds
+// (tensor-core state updates and inter-chunk products, a state kernel over
+// the chunks in parallel) is in docs/GPU.md.
 //
 //===----------------------------------------------------------------------===//
 
@@ -62,6 +70,23 @@ struct GpuStateRead {
   unsigned stepDim = 0;
 };
 
+/// The split of a rank's columns over blocks: block c holds columns
+/// [c * width, (c + 1) * width) of every tensor of the item that has the
+/// rank (the last block's past `extent` are outside the domain).
+struct GpuColumnSplit {
+  std::string rank;
+  /// The rank's compile-time extent (the head dimension) and the columns
+  /// per block.
+  int64_t extent = 0;
+  int64_t width = 0;
+  /// The dimension of the first output that is the rank (its launch
+  /// extent).
+  unsigned resultDim = 0;
+  int64_t getBlocks() const { return (extent + width - 1) / width; }
+  /// Whether the last block has columns past the extent.
+  bool hasTail() const { return extent % width != 0; }
+};
+
 class GpuStatePlan {
 public:
   /// The plan of `function` (scheduled, with a state phase) for `target`;
@@ -75,10 +100,34 @@ public:
 
   const GpuTarget &getTarget() const { return target; }
   const SchedulePlan &getSchedule() const { return *schedule; }
+  /// The split of the output's columns over blocks; none where no rank
+  /// can be split (then a block holds every column).
+  const std::optional<GpuColumnSplit> &getColumnSplit() const {
+    return columns;
+  }
+  /// The launch's ranks in item order (the last fastest): the state
+  /// phase's work ranks, then the column blocks when split (a rank whose
+  /// coordinate is the column block, its extent the output's columns over
+  /// the width).
+  SmallVector<WorkRankPlan> getLaunchRanks() const;
+  /// The ranks of a tile of the item (an Einsum's output ranks; an
+  /// iterate's argument or result: its init's; a state grid result: the
+  /// grid's output ranks), in order; empty for a kernel argument.
+  static SmallVector<StringRef> getTileRanks(Value tile);
+  /// The dimension of `tile` that is the split rank, if any.
+  std::optional<unsigned> getColumnDim(Value tile) const;
+  /// The shape of `tile`'s buffer: its type's, with `width` columns of
+  /// the split rank.
+  SmallVector<int64_t> getBufferShape(Value tile) const;
   /// Threads per block: four warps, 32 elements of a 64 x 64 tile each.
   /// (With 256, ptxas -O3 spills a few bytes at D = 128 on sm_90a while
   /// using 48 registers; with 128 it does not.)
   static constexpr int64_t kThreads = 128;
+  /// Columns of the split rank per block to start from (fla's chunk
+  /// kernels' value block), and the fewest a block is given to fit its
+  /// buffers.
+  static constexpr int64_t kColumnsPerBlock = 64;
+  static constexpr int64_t kMinColumns = 8;
   int64_t getThreadsPerBlock() const { return kThreads; }
   /// The state phase's key iterate.
   IterateOp getStateIterate() const { return stateIterate; }
@@ -106,8 +155,9 @@ public:
   }
   /// The f32 offset of the ring of the state iterate's result `stack`.
   int64_t getRingOffset(unsigned stack) const;
-  /// The shape of one entry of the state iterate's result `stack`.
-  ArrayRef<int64_t> getStackEntryShape(unsigned stack) const;
+  /// The buffer shape of one entry of the state iterate's result `stack`
+  /// (a ring slot).
+  SmallVector<int64_t> getStackEntryShape(unsigned stack) const;
   /// The state read by operand `operand` of `reader`, or null.
   const GpuStateRead *getStateRead(EinsumOp reader, unsigned operand) const;
   /// The f32 offset of a tensor's buffer in the block's shared memory (the
@@ -143,6 +193,10 @@ private:
   /// ringDepths).
   LogicalResult boundStateSteps(ArrayRef<std::pair<EinsumOp, AffineExpr>>
                                     stepReads);
+  /// The first rank of the output that may be split over blocks
+  /// (`columns`, its width to be chosen).
+  void findColumnRank();
+  bool isSplittable(StringRef rank) const;
   LogicalResult placeBuffers();
 
   GpuTarget target;
@@ -152,6 +206,7 @@ private:
   SmallVector<std::string> stepSymbols;
   bool finalRead = false;
   std::map<unsigned, int64_t> ringDepths;
+  std::optional<GpuColumnSplit> columns;
   SmallVector<GpuStateRead> reads;
   llvm::DenseMap<Value, int64_t> offsets;
   int64_t sharedFloats = 0;

@@ -193,25 +193,26 @@ mlir::cascade::buildGpuKernelModule(func::FuncOp function,
     return ranks;
   };
   // What a launch needs, from either plan.
-  auto describeLaunch = [&](const auto &plan) {
+  auto describeLaunch = [&](const auto &plan,
+                            ArrayRef<WorkRankPlan> launchRanks) {
     result.threadsPerBlock = plan.getThreadsPerBlock();
     result.sharedMemoryBytes = plan.getSharedMemoryBytes();
     result.dynamicSharedMemoryBytes = plan.getDynamicSharedMemoryBytes();
-    for (const WorkRankPlan &rank : plan.getSchedule().getWork().ranks)
+    for (const WorkRankPlan &rank : launchRanks)
       result.workDims.push_back({rank.resultDim, rank.tile});
   };
   if (GpuStatePlan::appliesTo(copy)) {
     FailureOr<GpuStatePlan> plan = GpuStatePlan::compute(copy, target);
     if (failed(plan) || failed(buildGpuStateKernel(copy, *plan, storage)))
       return failure();
-    describeLaunch(*plan);
+    describeLaunch(*plan, plan->getLaunchRanks());
     for (unsigned i = 0; i < copy.getNumResults(); ++i)
       result.outputs.push_back({outputRanks(i), plan->isF32Result(i)});
   } else {
     FailureOr<GpuPlan> plan = GpuPlan::compute(copy, target);
     if (failed(plan) || failed(buildGpuKernel(copy, *plan, storage)))
       return failure();
-    describeLaunch(*plan);
+    describeLaunch(*plan, plan->getSchedule().getWork().ranks);
     for (const GpuResultPlan &output : plan->getResults())
       result.outputs.push_back({output.ranks, output.isF32()});
   }

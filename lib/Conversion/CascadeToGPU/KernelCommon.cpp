@@ -107,18 +107,29 @@ LogicalResult mlir::cascade::computeKernelExtents(
   return success();
 }
 
-void mlir::cascade::computeWorkCoordinates(OpBuilder &b, Location loc,
-                                           Value out, const WorkPlan &work,
-                                           llvm::StringMap<Value> &fixed) {
+SmallVector<Value>
+mlir::cascade::computeBlockCoordinates(OpBuilder &b, Location loc, Value out,
+                                       ArrayRef<WorkRankPlan> ranks) {
+  SmallVector<Value> coordinates(ranks.size());
   Value item = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
-  for (const WorkRankPlan &rank : llvm::reverse(work.ranks)) {
+  for (size_t i = ranks.size(); i-- > 0;) {
+    const WorkRankPlan &rank = ranks[i];
     Value extent = memref::DimOp::create(b, loc, out, rank.resultDim);
     if (rank.tile > 1)
       extent = arith::CeilDivUIOp::create(
           b, loc, extent, arith::ConstantIndexOp::create(b, loc, rank.tile));
-    fixed[rank.rank] = arith::RemUIOp::create(b, loc, item, extent);
+    coordinates[i] = arith::RemUIOp::create(b, loc, item, extent);
     item = arith::DivUIOp::create(b, loc, item, extent);
   }
+  return coordinates;
+}
+
+void mlir::cascade::computeWorkCoordinates(OpBuilder &b, Location loc,
+                                           Value out, const WorkPlan &work,
+                                           llvm::StringMap<Value> &fixed) {
+  for (auto [rank, coordinate] :
+       llvm::zip(work.ranks, computeBlockCoordinates(b, loc, out, work.ranks)))
+    fixed[rank.rank] = coordinate;
 }
 
 /// `expr` at `dims` and `symbols` (i32 values) in i32 arithmetic, for an

@@ -73,9 +73,15 @@ LogicalResult computeKernelExtents(OpBuilder &b, Location loc,
                                    gpu::GPUFuncOp kernel, const WorkPlan &work,
                                    llvm::StringMap<Value> &extents);
 
-/// The work ranks' coordinates of this block (row-major over `work.ranks`
-/// from the block id, the last fastest), their extents read from the
-/// output `out`.
+/// This block's coordinate along each of `ranks` (row-major from the block
+/// id, the last fastest), in order; a rank's extent is the output `out`'s
+/// dimension over its tile, rounded up (the host's launch geometry).
+SmallVector<Value> computeBlockCoordinates(OpBuilder &b, Location loc,
+                                           Value out,
+                                           ArrayRef<WorkRankPlan> ranks);
+
+/// The work ranks' coordinates of this block (computeBlockCoordinates over
+/// `work.ranks`), by rank.
 void computeWorkCoordinates(OpBuilder &b, Location loc, Value out,
                             const WorkPlan &work,
                             llvm::StringMap<Value> &fixed);

@@ -71,6 +71,30 @@ static int64_t chooseKeyTile(func::FuncOp function, const GpuTarget &target,
 
 namespace {
 
+/// Holds the diagnostics reported while it is installed, to be reported
+/// (emit) or dropped once an attempt is known to stand.
+class HeldDiagnostics {
+public:
+  explicit HeldDiagnostics(MLIRContext *context) : context(context) {
+    handler.emplace(context, [this](Diagnostic &diagnostic) {
+      held.push_back(std::move(diagnostic));
+      return success();
+    });
+  }
+  /// Stops holding (the diagnostics after this go where they did before).
+  void release() { handler.reset(); }
+  void emit() {
+    for (Diagnostic &diagnostic : held)
+      context->getDiagEngine().emit(std::move(diagnostic));
+    held.clear();
+  }
+
+private:
+  MLIRContext *context;
+  SmallVector<Diagnostic> held;
+  std::optional<ScopedDiagnosticHandler> handler;
+};
+
 struct ScheduleForGpu
     : public mlir::cascade::impl::CascadeScheduleForGpuBase<ScheduleForGpu> {
   using Base::Base;
@@ -117,18 +141,48 @@ struct ScheduleForGpu
     GpuTarget target = *GpuTarget::byChip(options.chip);
     int64_t keys = getGpuKeyTile(options);
     bool choose = options.keyTile == 0;
-    // The spec as given, to schedule again from with fewer keys.
+    // The spec as given, to schedule again from with other keys.
     OwningOpRef<func::FuncOp> spec = choose ? function.clone() : nullptr;
+    auto restore = [&] {
+      function.getBody().takeBody((*spec).getBody());
+      function->setAttrs((*spec)->getAttrDictionary());
+      spec = function.clone();
+    };
     OpPassManager pipeline = getSchedulePipeline(options, keys);
-    if (failed(runPipeline(pipeline, function)))
-      return signalPassFailure();
-    if (!choose)
+    if (!choose) {
+      if (failed(runPipeline(pipeline, function)))
+        signalPassFailure();
       return;
+    }
+    // The default key tile is the tensor cores' (their registers). A
+    // schedule that needs key tiles of at least the query tile
+    // (cascade-chunk-gates, GLA) ends in a state phase, on CUDA cores,
+    // which that budget does not bound: where the default is below the
+    // query tile and fails, the query tile's keys are tried, and kept if
+    // they give a state phase; else the first attempt's errors stand.
+    HeldDiagnostics first(function.getContext());
+    LogicalResult scheduled = runPipeline(pipeline, function);
+    first.release();
+    if (failed(scheduled) && keys < options.queryTile) {
+      restore();
+      HeldDiagnostics retry(function.getContext());
+      OpPassManager wider = getSchedulePipeline(options, options.queryTile);
+      if (succeeded(runPipeline(wider, function)) &&
+          GpuStatePlan::appliesTo(function)) {
+        retry.release();
+        retry.emit();
+        return;
+      }
+      retry.release();
+      restore();
+    }
+    first.emit();
+    if (failed(scheduled))
+      return signalPassFailure();
     int64_t chosen = chooseKeyTile(function, target, keys);
     if (chosen == keys)
       return;
-    function.getBody().takeBody((*spec).getBody());
-    function->setAttrs((*spec)->getAttrDictionary());
+    restore();
     OpPassManager again = getSchedulePipeline(options, chosen);
     if (failed(runPipeline(again, function)))
       return signalPassFailure();

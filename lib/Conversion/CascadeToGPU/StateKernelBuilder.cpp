@@ -19,6 +19,12 @@
 //      scf.for over the key tiles its tile schedule visits; then the tile's
 //      results stored for the rows inside the query rank.
 //
+// Where the plan splits the output's columns (a rank f) over blocks, the
+// block's coordinate along the last launch rank is its column block: every
+// Einsum is evaluated at global columns (columnBase + the buffer's column),
+// a buffer holds the block's columns, and a kernel argument is read at the
+// global ones.
+//
 // Every tensor of the item is an f32 buffer in one shared-memory array at
 // the plan's offset. Every Einsum is computed the way the interpreter
 // defines it: output element i by thread i mod threads; per point the
@@ -105,8 +111,16 @@ private:
   /// copied into the carried buffers, and a barrier.
   LogicalResult emitStep(IterateOp iterate, Value step);
   LogicalResult emitResultStore(unsigned index, Value tile);
-  /// The ranks of a tile of the item, in order.
-  SmallVector<StringRef> tileRanks(Value tile);
+  /// The block's column (in a buffer) of global column `global` of the
+  /// split rank.
+  Value localColumn(Value global) {
+    return arith::SubIOp::create(b, loc, global, columnBase);
+  }
+  /// The coordinates in a buffer holding dimensions `dims` of `tile` of
+  /// the element the map results `indexAt(d)` (global coordinates)
+  /// address: the split rank's at the block's columns.
+  SmallVector<Value> bufferIndices(Value tile, ArrayRef<unsigned> dims,
+                                   function_ref<Value(unsigned)> indexAt);
 
   func::FuncOp source;
   const GpuStatePlan &plan;
@@ -116,6 +130,9 @@ private:
   gpu::GPUFuncOp kernel;
   FailureOr<RankEnvironment> env = failure();
   Value shared, thread;
+  /// With the columns split: this block's column block and its first
+  /// column (null otherwise).
+  Value columnBlock, columnBase;
   llvm::StringMap<Value> extents;
   /// Ranks fixed for the block, the query tile or the key step.
   llvm::StringMap<Value> fixed;
@@ -216,6 +233,12 @@ Value StateKernelBuilder::pointHolds(EinsumOp einsum, ArrayRef<Value> dims) {
                                   coordinate,
                                   extents.lookup(partition.getRank())));
   }
+  // Past the split rank's extent, in the last column block.
+  const std::optional<GpuColumnSplit> &columns = plan.getColumnSplit();
+  if (columns && columns->hasTail())
+    if (int64_t column = einsum.getRankPosition(columns->rank); column >= 0)
+      conjoin(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                    dims[column], index(columns->extent)));
   if (Value holds = buildAffinePredicate(b, loc, einsum, dims, symbolsOf(einsum)))
     conjoin(holds);
   return all;
@@ -228,6 +251,17 @@ Value StateKernelBuilder::sharedIndex(int64_t offset, ArrayRef<int64_t> shape,
     linear = arith::AddIOp::create(
         b, loc, arith::MulIOp::create(b, loc, linear, index(extent)), at);
   return arith::AddIOp::create(b, loc, linear, index(offset));
+}
+
+SmallVector<Value>
+StateKernelBuilder::bufferIndices(Value tile, ArrayRef<unsigned> dims,
+                                  function_ref<Value(unsigned)> indexAt) {
+  std::optional<unsigned> column = plan.getColumnDim(tile);
+  SmallVector<Value> indices;
+  for (unsigned dim : dims)
+    indices.push_back(dim == column ? localColumn(indexAt(dim))
+                                    : indexAt(dim));
+  return indices;
 }
 
 Value StateKernelBuilder::loadOperand(EinsumOp einsum, unsigned operand,
@@ -243,15 +277,15 @@ Value StateKernelBuilder::loadOperand(EinsumOp einsum, unsigned operand,
     return affine::expandAffineExpr(b, loc, map.getResult(dim), dims, syms);
   };
   if (const GpuStateRead *read = plan.getStateRead(einsum, operand)) {
-    SmallVector<Value> indices;
-    for (unsigned dim : read->tileDims)
-      indices.push_back(indexAt(dim));
+    // The grid result's tile dimensions (the block's columns of the split
+    // rank), in the buffer of one step.
+    SmallVector<Value> indices = bufferIndices(input, read->tileDims, indexAt);
     Value at;
     if (int64_t depth = read->stacked ? plan.getRingDepth(read->stack) : 0) {
       // The stack's entry at the step, in its ring. A step outside the
       // stack is never read (the read's predicate fails first), so the
       // unsigned remainder only keeps the address inside the ring.
-      ArrayRef<int64_t> shape = plan.getStackEntryShape(read->stack);
+      SmallVector<int64_t> shape = plan.getStackEntryShape(read->stack);
       Value slot = arith::RemUIOp::create(
           b, loc, indexAt(read->stepDim), index(depth));
       at = arith::AddIOp::create(
@@ -259,29 +293,29 @@ Value StateKernelBuilder::loadOperand(EinsumOp einsum, unsigned operand,
           arith::MulIOp::create(b, loc, slot,
                                 index(ShapedType::getNumElements(shape))));
     } else {
-      // The carried state (after the steps the tile reads): its tile
-      // dimensions only.
+      // The carried state (after the steps the tile reads), whose buffer
+      // is the grid result's tile dimensions.
       Value carried =
           plan.getStateIterate().getBodyBlock().getArgument(read->carried);
-      at = sharedIndex(plan.getOffset(carried),
-                       cast<RankedTensorType>(carried.getType()).getShape(),
+      at = sharedIndex(plan.getOffset(carried), plan.getBufferShape(carried),
                        indices);
     }
     return convertScalar(b, loc, memref::LoadOp::create(b, loc, shared, at),
                          bodyType);
   }
-  SmallVector<Value> indices;
-  for (unsigned dim = 0; dim < map.getNumResults(); ++dim)
-    indices.push_back(indexAt(dim));
   if (auto argument = dyn_cast<BlockArgument>(input);
       argument && argument.getOwner()->getParentOp() == source) {
+    SmallVector<Value> indices;
+    for (unsigned dim = 0; dim < map.getNumResults(); ++dim)
+      indices.push_back(indexAt(dim));
     Value global = kernel.getArgument(argument.getArgNumber());
     return convertScalar(b, loc, memref::LoadOp::create(b, loc, global, indices),
                          bodyType);
   }
-  Value at = sharedIndex(plan.getOffset(input),
-                         cast<RankedTensorType>(input.getType()).getShape(),
-                         indices);
+  Value at = sharedIndex(
+      plan.getOffset(input), plan.getBufferShape(input),
+      bufferIndices(input, llvm::to_vector(llvm::seq(map.getNumResults())),
+                    indexAt));
   return convertScalar(b, loc, memref::LoadOp::create(b, loc, shared, at),
                        bodyType);
 }
@@ -416,11 +450,15 @@ static SmallVector<Value> unflatten(OpBuilder &b, Location loc, Value linear,
 }
 
 LogicalResult StateKernelBuilder::emitEinsum(EinsumOp einsum) {
-  auto type = cast<RankedTensorType>(einsum.getResult().getType());
+  SmallVector<int64_t> shape = plan.getBufferShape(einsum.getResult());
+  std::optional<unsigned> column = plan.getColumnDim(einsum.getResult());
   int64_t offset = plan.getOffset(einsum.getResult());
   LogicalResult result = success();
-  forEachElement(type.getNumElements(), [&](Value linear) {
-    SmallVector<Value> coordinates = unflatten(b, loc, linear, type.getShape());
+  forEachElement(ShapedType::getNumElements(shape), [&](Value linear) {
+    SmallVector<Value> coordinates = unflatten(b, loc, linear, shape);
+    if (column)
+      coordinates[*column] = arith::AddIOp::create(
+          b, loc, columnBase, coordinates[*column]);
     llvm::StringMap<Value> at;
     for (auto [rank, coordinate] : llvm::zip(
              einsum.getOutput().getAsValueRange<StringAttr>(), coordinates))
@@ -442,7 +480,7 @@ void StateKernelBuilder::emitCopy(Value from, Value to) {
   int64_t source = plan.getOffset(from), target = plan.getOffset(to);
   if (source == target)
     return;
-  copyElements(cast<RankedTensorType>(from.getType()).getNumElements(),
+  copyElements(ShapedType::getNumElements(plan.getBufferShape(from)),
                index(source), index(target));
 }
 
@@ -542,7 +580,7 @@ void StateKernelBuilder::emitRingStores(IterateOp iterate, Value step) {
   for (unsigned stack : plan.getRingStacks()) {
     int64_t depth = plan.getRingDepth(stack);
     Value entry = yield.getValues()[stack];
-    int64_t count = cast<RankedTensorType>(entry.getType()).getNumElements();
+    int64_t count = ShapedType::getNumElements(plan.getBufferShape(entry));
     Value slot = arith::AddIOp::create(
         b, loc, index(plan.getRingOffset(stack)),
         arith::MulIOp::create(
@@ -552,36 +590,42 @@ void StateKernelBuilder::emitRingStores(IterateOp iterate, Value step) {
   }
 }
 
-SmallVector<StringRef> StateKernelBuilder::tileRanks(Value tile) {
-  while (auto result = dyn_cast<OpResult>(tile)) {
-    if (auto einsum = dyn_cast<EinsumOp>(result.getOwner()))
-      return llvm::to_vector(einsum.getOutput().getAsValueRange<StringAttr>());
-    auto iterate = cast<IterateOp>(result.getOwner());
-    tile = iterate.getInits()[result.getResultNumber()];
-  }
-  return {};
-}
-
 LogicalResult StateKernelBuilder::emitResultStore(unsigned resultIndex,
                                                   Value tile) {
   GridOp grid = plan.getSchedule().getGrid();
   Value out = kernel.getArgument(source.getNumArguments() + resultIndex);
   Type elementType = cast<MemRefType>(out.getType()).getElementType();
-  SmallVector<StringRef> ranks = tileRanks(tile);
-  auto type = cast<RankedTensorType>(tile.getType());
-  if (ranks.size() != static_cast<size_t>(type.getRank()))
+  SmallVector<StringRef> ranks = GpuStatePlan::getTileRanks(tile);
+  SmallVector<int64_t> shape = plan.getBufferShape(tile);
+  if (ranks.size() != shape.size())
     return grid.emitError("result #") << resultIndex << " is not a tile";
   PartitionOp query = work().queryPartition;
   int64_t offset = plan.getOffset(tile);
+  const std::optional<GpuColumnSplit> &columns = plan.getColumnSplit();
+  std::optional<unsigned> column = plan.getColumnDim(tile);
   LogicalResult result = success();
-  forEachElement(type.getNumElements(), [&](Value linear) {
-    SmallVector<Value> coordinates = unflatten(b, loc, linear, type.getShape());
+  forEachElement(ShapedType::getNumElements(shape), [&](Value linear) {
+    SmallVector<Value> coordinates = unflatten(b, loc, linear, shape);
+    Value inside = arith::ConstantIntOp::create(b, loc, 1, 1);
+    if (column) {
+      // The block's columns, inside the rank.
+      coordinates[*column] = arith::AddIOp::create(b, loc, columnBase,
+                                                   coordinates[*column]);
+      if (columns->hasTail())
+        inside = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                       coordinates[*column],
+                                       index(columns->extent));
+    } else if (columns) {
+      // A result without the split rank (one value per row): every column
+      // block computes it, the first stores it.
+      inside = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                     columnBlock, index(0));
+    }
     auto tileCoordinate = [&](StringRef rank) -> Value {
       auto at = llvm::find(ranks, rank);
       return at == ranks.end() ? Value() : coordinates[at - ranks.begin()];
     };
     SmallVector<Value> indices;
-    Value inside = arith::ConstantIntOp::create(b, loc, 1, 1);
     for (StringRef rank : cast<ArrayAttr>(grid.getOutputs()[resultIndex])
                               .getAsValueRange<StringAttr>()) {
       if (rank == query.getRank()) {
@@ -622,8 +666,16 @@ LogicalResult StateKernelBuilder::build() {
   createKernel();
   if (failed(computeExtents()))
     return failure();
-  computeWorkCoordinates(b, loc, kernel.getArgument(source.getNumArguments()),
-                         work(), fixed);
+  SmallVector<WorkRankPlan> launch = plan.getLaunchRanks();
+  SmallVector<Value> coordinates = computeBlockCoordinates(
+      b, loc, kernel.getArgument(source.getNumArguments()), launch);
+  for (auto [rank, coordinate] : llvm::zip(work().ranks, coordinates))
+    fixed[rank.rank] = coordinate;
+  if (const std::optional<GpuColumnSplit> &columns = plan.getColumnSplit()) {
+    columnBlock = coordinates.back();
+    columnBase =
+        arith::MulIOp::create(b, loc, columnBlock, index(columns->width));
+  }
   // The Einsums outside the grids: over ranks the block fixes, one value.
   for (Operation &op : source.getBody().front()) {
     auto einsum = dyn_cast<EinsumOp>(op);
