@@ -91,12 +91,18 @@ def cases(quick):
         for label, pm in (("tail", "p=70,m=133"), ("past", "p=133,m=70"),
                           ("one", "p=1,m=1")):
             yield f"{v}-d64-{label}", v, f"b=1,h=2{extra},{pm},e=64,f=64", []
+        # Two column blocks of 64 (GpuStatePlan's column split).
         yield f"{v}-d128-tail", v, f"b=1,h=1{extra},p=40,m=70,e=128,f=128", []
-    # Gated linear attention (P <= M; its gates' rank u is the keys'; D = 64:
-    # at 128 its state and the ring of its steps fit no chip).
+    # Three column blocks of 56, the last with 48 inside the rank.
+    yield "linear_causal-f160-tail", "linear_causal", \
+        "b=1,h=1,p=70,m=133,e=64,f=160", []
+    # Gated linear attention (P <= M; its gates' rank u is the keys'). At
+    # D = 128 its state and the ring of its steps fit a block only with the
+    # value columns split (four blocks of 32 on sm_90a, 16 of 8 on sm_80).
     for label, pm in (("tail", "p=70,m=133"), ("one", "p=1,m=1")):
         keys = pm.split("m=")[1]
         yield f"gla-d64-{label}", "gla", f"b=1,h=2,{pm},u={keys},e=64,f=64", []
+    yield "gla-d128-tail", "gla", "b=1,h=1,p=40,m=70,u=70,e=128,f=128", []
     for v, r in (("softmax_window", "w"), ("softmax_sinks_window", "w"),
                  ("softmax_prefix_lm", "l")):
         for size in (1, 17):

@@ -13,8 +13,9 @@
 // launch geometry: one block per work item (grid.x = the plan's items),
 // 32 x warps threads (block.x), the shared memory static up to 48 KiB and
 // dynamic beyond. A schedule with a state phase (the linear family) is
-// mapped by GpuStatePlan instead: one block per (b, h) of 128 threads on
-// CUDA cores (buildGpuStateKernel), with the same ABI.
+// mapped by GpuStatePlan instead: one block per (b, h) (and block of value
+// columns, where they are split) of 128 threads on CUDA cores
+// (buildGpuStateKernel), with the same ABI.
 //
 //===----------------------------------------------------------------------===//
 

@@ -64,6 +64,13 @@ def CascadeScheduleForGpu : Pass<"cascade-schedule-for-gpu", "::mlir::func::Func
     where 64 spilled. The choice is visible in the scheduled IR (the key
     partition's tile) and in `cascade-annotate-plan`'s
     `key_step_registers`.
+
+    That default is the tensor cores'. Where it is below the query tile
+    and the scheduling fails (GLA's chunked gates need key tiles of at
+    least the query tile: gla at D = 128 on sm_80), the function is
+    scheduled again with the query tile's keys, and that schedule is kept
+    if it has a state phase (CUDA cores, which the register budget does not
+    bound); otherwise the first attempt's errors are reported.
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_80\"",

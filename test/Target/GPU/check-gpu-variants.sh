@@ -9,8 +9,8 @@
 # (M = 0) and no queries (P = 0); on sm_80 (mma.sync) and sm_90a (S and
 # P V by wgmma; with 2 warps, not a warpgroup, or 32-key tiles for P V,
 # mma.sync again); the linear family
-# (a state phase) in GpuStatePlan's CUDA-core form, gla with rings of
-# stacked steps. One line per case; stops at the first failure.
+# (a state phase) in GpuStatePlan's CUDA-core form, its value columns
+# split over blocks above 64, gla with rings of stacked steps. One line per case; stops at the first failure.
 set -e
 variants="$1"
 attn_run="$2"
@@ -85,15 +85,24 @@ for v in linear linear_associated linear_causal retention lightning hedgehog; do
   done
   run $v "b=1,h=2$extra,p=70,m=133,e=64,f=64" "--storage-type bf16"
   run $v "b=1,h=2$extra,p=70,m=133,e=64,f=64" "--chip sm_90a"
+  # D = 128: the value columns split over two blocks of 64 (GpuStatePlan's
+  # column split), on both chips; 80 is two blocks of 40.
+  run $v "b=1,h=1$extra,p=40,m=70,e=128,f=128"
   run $v "b=1,h=1$extra,p=40,m=70,e=128,f=128" "--chip sm_90a"
   run $v "b=1,h=2$extra,p=45,m=70,e=80,f=80" "--query-tile 32 --key-tile 32"
 done
+# A split whose last block is partly outside the rank: 160 columns are
+# three blocks of 56, the last with 48.
+run linear_causal "b=1,h=1,p=70,m=133,e=64,f=160"
+
 # Gated linear attention: per-step prefix sums stacked beside the state,
 # read by each row at its own key tile and by the key loop at the tile it
 # visits, so a query tile reads up to three steps (its rows straddle two
 # key tiles where P != M): GpuStatePlan keeps rings of the last steps.
-# GLA needs P <= M; D = 64 (at 128 the state and its ring fit no chip);
-# sm_86 (99 KiB) with 16-row tiles.
+# GLA needs P <= M; sm_86 (99 KiB) with 16-row tiles. At D = 128 the state
+# and its ring fit one block only split by columns: four blocks of 32 on
+# sm_90a, on sm_80 with 32-row tiles; 160 columns are three blocks of 56
+# (the last 48).
 for pm in p=17,m=17 p=70,m=133 p=130,m=200 p=1,m=1 p=1,m=70 p=0,m=5 p=0,m=0; do
   run gla "b=1,h=2,$pm,u=${pm#*m=},e=64,f=64"
 done
@@ -101,4 +110,7 @@ run gla "b=1,h=2,p=70,m=133,u=133,e=64,f=64" "--storage-type bf16"
 run gla "b=1,h=2,p=70,m=133,u=133,e=64,f=64" "--chip sm_90a"
 run gla "b=1,h=2,p=45,m=70,u=70,e=64,f=64" "--query-tile 32 --key-tile 32"
 run gla "b=1,h=1,p=45,m=70,u=70,e=64,f=64" "--chip sm_86 --query-tile 16 --key-tile 16"
+run gla "b=1,h=1,p=40,m=70,u=70,e=128,f=128" "--chip sm_90a"
+run gla "b=1,h=1,p=40,m=70,u=70,e=128,f=128" "--query-tile 32"
+run gla "b=1,h=1,p=40,m=70,u=70,e=64,f=160" "--chip sm_90a --key-tile 64"
 echo "all $cases cases passed"

@@ -15,8 +15,8 @@
 # slow CI machine does not fail on noise. One line per case. CHIPS="sm_80"
 # runs one chip only. f16 on every chip at D = 64 and 128; bf16 (whose
 # mma.sync goes through cascade-bf16-mma-to-nvvm) at D = 128. The linear
-# family (a state phase: GpuStatePlan's CUDA-core form) at D = 64, and 128
-# on sm_90a but for gla.
+# family (a state phase: GpuStatePlan's CUDA-core form) at D = 64 and, in
+# f16, 128.
 set -e
 variants="$1"
 attn_compile="$2"
@@ -33,14 +33,13 @@ for config in ${CHIPS:-sm_80 sm_90a} sm_80:bf16 sm_90a:bf16; do
   for v in softmax softmax_onepass sigmoid softmax_causal softmax_gqa softmax_softcap softmax_sink_window softmax_window softmax_sinks_window softmax_prefix_lm softmax_alibi softmax_document softplus relu gated_output differential based softmax_lse softmax_causal_lse linear linear_associated linear_causal retention lightning hedgehog gla; do
     dims="64 128"
     [ "$storage" = bf16 ] && dims=128
-    # The state-phase form (CUDA cores, f32 tiles in shared memory): D = 64
-    # on every chip, and 128 on sm_90a, where causal linear attention's
-    # 177 KiB of tiles fit (sm_80 says to use smaller tiles). gla's state
-    # and its ring of three steps do not fit at D = 128 on any chip.
+    # The state-phase form (CUDA cores, f32 tiles in shared memory): f16 at
+    # D = 64 and 128 on every chip (at 128 the value columns split over
+    # blocks: two of 64, gla's four of 32 on sm_90a and sixteen of 8 on
+    # sm_80, where its default tiles are 64 keys), bf16 at 64.
     state=""
-    case $v in linear*|retention|lightning|hedgehog)
-      state=1; dims=64; [ "$chip" = sm_90a ] && [ "$storage" = f16 ] && dims="64 128";;
-    gla) state=1; dims=64;;
+    case $v in linear*|retention|lightning|hedgehog|gla)
+      state=1; dims=64; [ "$storage" = f16 ] && dims="64 128";;
     esac
     extra=""
     [ "$v" = hedgehog ] && extra=",r=16"
