@@ -203,3 +203,28 @@ TEST(ProvedClaimsTest, RemembersProofsPerQueryAndSort) {
               ProofStatus::Proved);
   }
 }
+
+// The proof memory is bounded: past its limit it starts afresh, and a
+// claim proved again after that is still proved. It can be dropped.
+TEST(ProvedClaimsTest, MemoryIsBoundedAndCanBeDropped) {
+  clearProofMemory();
+  size_t previous = setProofMemoryLimit(2048);
+  z3::context z3;
+  z3::expr x = z3.int_const("x");
+  size_t most = 0;
+  for (int k = 0; k < 60; ++k) {
+    // x * x != 4 k + 2: no square is 2 mod 4.
+    EXPECT_EQ(proveValid(z3, x * x != z3.int_val(4 * k + 2),
+                         z3::expr_vector(z3))
+                  .status,
+              ProofStatus::Proved);
+    most = std::max(most, getProofMemoryBytes());
+  }
+  EXPECT_GT(most, 0u);
+  EXPECT_LE(most, 2048u);
+  EXPECT_EQ(proveValid(z3, x * x != z3.int_val(2), z3::expr_vector(z3)).status,
+            ProofStatus::Proved);
+  clearProofMemory();
+  EXPECT_EQ(getProofMemoryBytes(), 0u);
+  EXPECT_EQ(setProofMemoryLimit(previous), 2048u);
+}

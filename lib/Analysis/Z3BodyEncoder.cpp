@@ -328,18 +328,59 @@ public:
   }
   void insert(std::string key) {
     std::lock_guard<std::mutex> lock(mutex);
-    proved.insert(std::move(key));
+    if (key.size() > limit)
+      return;
+    // Past the bound, afresh: the queries of one compile come again soon
+    // and are proved again at a few milliseconds each.
+    if (bytes + key.size() > limit)
+      clearLocked();
+    size_t size = key.size();
+    if (proved.insert(std::move(key)).second)
+      bytes += size;
+  }
+  size_t getBytes() {
+    std::lock_guard<std::mutex> lock(mutex);
+    return bytes;
+  }
+  void clear() {
+    std::lock_guard<std::mutex> lock(mutex);
+    clearLocked();
+  }
+  size_t setLimit(size_t bytesLimit) {
+    std::lock_guard<std::mutex> lock(mutex);
+    size_t previous = limit;
+    limit = bytesLimit;
+    if (bytes > limit)
+      clearLocked();
+    return previous;
   }
 
 private:
+  void clearLocked() {
+    proved.clear();
+    bytes = 0;
+  }
   std::mutex mutex;
   std::unordered_set<std::string> proved;
+  /// The keys' bytes, and their bound.
+  size_t bytes = 0;
+  size_t limit = size_t(16) << 20;
 };
 ProvedClaims &getProvedClaims() {
   static ProvedClaims claims;
   return claims;
 }
 } // namespace
+
+size_t mlir::cascade::getProofMemoryBytes() {
+  return getProvedClaims().getBytes();
+}
+
+void mlir::cascade::clearProofMemory() { getProvedClaims().clear(); }
+
+size_t mlir::cascade::setProofMemoryLimit(size_t bytes) {
+  return getProvedClaims().setLimit(bytes);
+}
 
 ProofResult
 mlir::cascade::proveValid(z3::context &context, const z3::expr &claim,

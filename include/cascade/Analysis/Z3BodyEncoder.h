@@ -95,6 +95,17 @@ ProofResult proveValid(
     const z3::expr_vector &assumptions, unsigned timeoutMs = 5000,
     std::function<std::string(z3::model &)> describe = nullptr);
 
+/// proveValid remembers the claims it proved for the rest of the process
+/// (a repeated query, as each variant's rewrites ask again per function,
+/// is answered from memory). The memory is bounded: where a new proof
+/// would take it past the limit (16 MiB of query keys by default, far
+/// more than compiling the whole library asks), it starts afresh. A
+/// long-running embedder may also drop it.
+size_t getProofMemoryBytes();
+void clearProofMemory();
+/// Sets the bound in bytes and returns the previous one.
+size_t setProofMemoryLimit(size_t bytes);
+
 } // namespace mlir::cascade
 
 #endif // CASCADE_ANALYSIS_Z3BODYENCODER_H
