@@ -38,8 +38,11 @@ its own context, buffers filled with a constant, events), which gives the
 issue's two targets on our own kernels -- causal against non-causal by the
 halved count, sigmoid against softmax -- and TFLOP/s, and checks that every
 output element is finite (softmax's is V's constant, to an f16 rounding). It writes
-gpu-ours.md. With CASCADE_LIBCUDA naming Cascade's emulated driver it runs
-here, at small --shapes (test/bench-gpu-dry-run.test).
+gpu-ours.md. With --state it also times the chunked linear family (causal
+linear attention and GLA: the state phase on CUDA cores, docs/GPU.md)
+against our causal softmax, with the blocks each launch takes. With
+CASCADE_LIBCUDA naming Cascade's emulated driver it runs here, at small
+--shapes (test/bench-gpu-dry-run.test).
 """
 import argparse
 import ctypes
@@ -56,6 +59,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPILE = os.path.join(ROOT, "build", "bin", "attn-compile")
 OPT = os.path.join(ROOT, "build", "bin", "attn-opt")
 VARIANTS = ["softmax", "softmax_causal", "sigmoid"]
+# The chunked linear family (GpuStatePlan's state phase on CUDA cores),
+# timed by --ours-only --state against our causal softmax at the same
+# shape: causal linear attention and gated linear attention (GLA, whose
+# log forget gates G are a fourth input of the queries' shape).
+STATE_VARIANTS = ["linear_causal", "gla"]
 
 
 class Kernel:
@@ -84,6 +92,8 @@ class Kernel:
         self.shared = int(define("SHARED_BYTES"))
         # cuLaunchKernel's sharedMemBytes: 0 for static shared memory.
         self.dynamic_shared = int(define("DYNAMIC_SHARED_BYTES"))
+        # The spec's tensor arguments (the parameters before the outputs).
+        self.inputs = len(re.findall(r"^\s+#\d+ rank-\d+ \w+ tensor", header, re.M))
         self.out_ranks = re.findall(
             r"int64_t out_(\w+)", re.search(r"_grid_blocks\(([^)]*)\)", header).group(1))
         self.grid_terms = [(rank, int(tile) + 1) for rank, tile in re.findall(
@@ -139,7 +149,7 @@ def prepare(args):
         sys.exit("--prepare needs --chip sm_80, sm_86, sm_89 or sm_90a")
     os.makedirs(args.prepare, exist_ok=True)
     for d in (64, 128):
-        for variant in VARIANTS:
+        for variant in VARIANTS + STATE_VARIANTS:
             print(compile_kernel(variant, d, args.chip, args.prepare))
 
 
@@ -260,7 +270,7 @@ def dry_run(args, workdir):
     chips = [args.chip] if args.kernels else ["sm_80", "sm_90a"]
     for chip in chips:
         for d in (64, 128):
-            for variant in VARIANTS:
+            for variant in VARIANTS + STATE_VARIANTS:
                 kernel = Kernel(variant, d, chip, workdir, args.kernels)
                 if kernel.chip() != chip:
                     sys.exit(f"{variant} D={d}: the kernels in {args.kernels} "
@@ -278,8 +288,8 @@ def dry_run(args, workdir):
                     if d_ != d:
                         continue
                     out = [b, h, n, d]
-                    params = sum((descriptor(0, [b, h, n, d]) for _ in range(3)),
-                                 []) + descriptor(0, out)
+                    params = sum((descriptor(0, [b, h, n, d])
+                                  for _ in range(kernel.inputs)), []) + descriptor(0, out)
                     for _, box, swizzle in kernel.maps:
                         tensor_map_arguments([b, h, n, d], box, swizzle)
                         params.append(ctypes.c_uint64(0))
@@ -302,9 +312,17 @@ def ours_only(args, workdir):
     if chip is None:
         sys.exit(f"no Cascade target for {device.name} (compute capability {device.cc})")
     print(f"device: {device.name}, chip {chip}, our kernels only (no torch)")
+    variants = VARIANTS + (STATE_VARIANTS if args.state else [])
+    # Every element 0x3C3C (f16: 1.0586): the work does not depend on the
+    # values, softmax's output is exactly V's value and so is causal linear
+    # attention's (it normalises too). GLA's gates are 0xBCBC (-1.0586): a
+    # decay of e^-1.06 per key keeps its unnormalised sums finite.
+    constant = struct.unpack("<e", b"\x3c\x3c")[0]
+    fill = {"gla": [0x3C, 0x3C, 0x3C, 0xBC]}
+    equals_v = {"softmax", "softmax_causal", "linear_causal"}
     rows = []
     for d in (64, 128):
-        kernels = {v: Kernel(v, d, chip, workdir, args.kernels) for v in VARIANTS}
+        kernels = {v: Kernel(v, d, chip, workdir, args.kernels) for v in variants}
         functions = {}
         for variant, kernel in kernels.items():
             if not chip_runs_on(kernel.chip(), device.cc):
@@ -319,22 +337,21 @@ def ours_only(args, workdir):
                 continue
             shape = [b, h, n, d]
             size = b * h * n * d * 2
-            # Every element 0x3C3C (f16: 1.0586): the work does not depend
-            # on the values, and softmax's output is exactly V's value.
-            q, k, v = (device.allocate(size) for _ in range(3))
-            for pointer in (q, k, v):
-                device.call("cuMemsetD8_v2", pointer, 0x3C, size)
+            inputs = [device.allocate(size) for _ in range(4)]
             out = device.allocate(size)
             result = {}
-            for variant in VARIANTS:
+            for variant in variants:
                 kernel = kernels[variant]
+                used = inputs[:kernel.inputs]
+                for pointer, byte in zip(used, fill.get(variant, [0x3C] * 4)):
+                    device.call("cuMemsetD8_v2", pointer, byte, size)
                 device.call("cuMemsetD8_v2", out, 0xFF, size)
-                params = sum((memref(p, shape) for p in (q, k, v, out)), [])
+                params = sum((memref(p, shape) for p in used + [out]), [])
                 for i, box, swizzle in kernel.maps:
                     dims, strides, box, elements, _ = tensor_map_arguments(
                         shape, box, swizzle)
                     params.append(ctypes.c_uint64(device.tensor_map(
-                        (q, k, v)[i], False, dims, strides, box, elements, swizzle)))
+                        used[i], False, dims, strides, box, elements, swizzle)))
                 if len(params) != kernel.ptx_parameter_count():
                     sys.exit(f"{variant}: {len(params)} parameters, the PTX "
                              f"entry has {kernel.ptx_parameter_count()}")
@@ -351,18 +368,26 @@ def ours_only(args, workdir):
                     sys.exit(f"{variant} D={d} N={n}: {bad} NaN/Inf in the output")
                 # Softmax of equal scores averages V: its constant, to an
                 # f16 rounding (exp2's approximation of 1 aside, it is exact).
-                constant = struct.unpack("<e", b"\x3c\x3c")[0]
-                if variant != "sigmoid" and any(
+                if variant in equals_v and any(
                         abs(x - constant) > constant / 1024 for x in values):
                     sys.exit(f"{variant} D={d} N={n}: the output is not V's "
                              f"constant {constant}")
                 flops = 4 * b * h * n * n * d / (2 if variant == "softmax_causal" else 1)
-                result[variant] = (ms, flops / ms / 1e9)
+                result[variant] = (ms, flops / ms / 1e9, grid[0])
+            for pointer in inputs + [out]:
+                device.call("cuMemFree_v2", pointer)
             rows.append((d, n, b, h, result))
             s, c, g = result["softmax"], result["softmax_causal"], result["sigmoid"]
             print(f"D={d:3} N={n:5} B={b} H={h}: softmax {s[1]:7.1f} TFLOP/s, causal "
                   f"{c[1]:7.1f} ({c[1] / s[1]:.2f}x by the halved count), sigmoid "
                   f"{g[1]:7.1f} ({s[0] / g[0]:.2f}x softmax's speed)", flush=True)
+            # The linear family: milliseconds, blocks (B * H * the value
+            # columns' blocks) and the speed against causal softmax's.
+            for variant in variants[len(VARIANTS):]:
+                ms, _, blocks = result[variant]
+                print(f"D={d:3} N={n:5} B={b} H={h}: {variant} {ms:.3f} ms, "
+                      f"{blocks} blocks, {c[0] / ms:.2f}x causal softmax's speed",
+                      flush=True)
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "gpu-ours.md"), "w") as f:
@@ -377,6 +402,23 @@ def ours_only(args, workdir):
                         f"{r['softmax_causal'][1] / r['softmax'][1]:.2f} | "
                         f"{r['sigmoid'][1]:.1f} | "
                         f"{r['softmax'][0] / r['sigmoid'][0]:.2f}x |\n")
+            if args.state:
+                f.write("\n## The linear family (state phase, CUDA cores)\n\n"
+                        "`--ours-only --state`: milliseconds, the launch's "
+                        "blocks (B H and, above 64 value columns, their column "
+                        "blocks), and the speed against our causal softmax "
+                        "at the same shape.\n\n| D | N | B | H | causal softmax "
+                        "ms | " + " | ".join(
+                            f"{v} ms | {v} blocks | {v} speed-up"
+                            for v in STATE_VARIANTS) + " |\n|" +
+                        "---|" * (5 + 3 * len(STATE_VARIANTS)) + "\n")
+                for d, n, b, h, r in rows:
+                    cells = [f"{d}", f"{n}", f"{b}", f"{h}",
+                             f"{r['softmax_causal'][0]:.3f}"]
+                    for v in STATE_VARIANTS:
+                        cells += [f"{r[v][0]:.3f}", f"{r[v][2]}",
+                                  f"{r['softmax_causal'][0] / r[v][0]:.2f}x"]
+                    f.write("| " + " | ".join(cells) + " |\n")
 
 
 def run(args, workdir):
@@ -490,6 +532,9 @@ def main():
                         help="the chip for --prepare (and --dry-run with --kernels)")
     parser.add_argument("--ours-only", action="store_true",
                         help="time our kernels alone through the driver (no torch)")
+    parser.add_argument("--state", action="store_true",
+                        help="with --ours-only: the linear family too "
+                             "(causal linear attention, GLA)")
     parser.add_argument("--shapes", metavar="B,H,N",
                         help="one shape at each D instead of FlashAttention's")
     parser.add_argument("--warmup", type=int, default=3)
