@@ -5,7 +5,9 @@
 // cascade-minimize-passes (the special-value analysis and Z3 included) and
 // the whole cascade-to-cpu pipeline down to the LLVM dialect, with every
 // head dimension set to 16 (64 for the sm_90a kernels of odd-sized
-// inputs): each step must succeed or fail with a diagnostic.
+// inputs, 80 for sizes of 6 mod 16: a state phase's value columns split
+// over two blocks of 40): each step must succeed or fail with a
+// diagnostic.
 //
 //===----------------------------------------------------------------------===//
 
@@ -66,11 +68,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   bool warpgroup = size % 2 == 1;
   bool dynamicShared = size % 4 == 3;
   bool chosenKeyTile = size % 8 == 5;
+  // Above 64 value columns GpuStatePlan splits them over blocks.
+  bool splitColumns = size % 16 == 6;
   gpu.chip = warpgroup ? "sm_90a" : "sm_80";
   gpu.queryTile = !warpgroup ? 16 : dynamicShared ? 256 : 64;
   gpu.keyTile = chosenKeyTile ? 0 : dynamicShared ? 64 : 16;
   for (auto &head : heads)
-    gpu.headDims[head.getKey()] = warpgroup ? 64 : 16;
+    gpu.headDims[head.getKey()] = warpgroup ? 64 : splitColumns ? 80 : 16;
   for (auto function : module->getOps<func::FuncOp>())
     if (!function.isExternal())
       (void)buildGpuKernelModule(function, gpu);
