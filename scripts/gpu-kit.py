@@ -98,7 +98,7 @@ def cases(quick):
         "b=1,h=1,p=70,m=133,e=64,f=160", []
     # Gated linear attention (P <= M; its gates' rank u is the keys'). At
     # D = 128 its state and the ring of its steps fit a block only with the
-    # value columns split (four blocks of 32 on sm_90a, 16 of 8 on sm_80).
+    # value columns split (four blocks of 32; on sm_80 with 32-row tiles).
     for label, pm in (("tail", "p=70,m=133"), ("one", "p=1,m=1")):
         keys = pm.split("m=")[1]
         yield f"gla-d64-{label}", "gla", f"b=1,h=2,{pm},u={keys},e=64,f=64", []

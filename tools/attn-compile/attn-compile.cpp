@@ -59,7 +59,8 @@ static cl::opt<std::string> cpuName(cl::cat(attnCompileOptions), "cpu", cl::init
 static cl::opt<std::string> storageType(cl::cat(attnCompileOptions), "storage-type", cl::init("f32"),
                                         cl::desc("f32, f16 or bf16"));
 static cl::opt<int64_t> queryTile(cl::cat(attnCompileOptions), "query-tile", cl::init(64),
-                                  cl::desc("query rows per work item"));
+                                  cl::desc("query rows per work item (--target cuda: "
+                                           "left out, chosen per function)"));
 static cl::opt<int64_t> keyTile(cl::cat(attnCompileOptions), "key-tile", cl::init(64),
                                 cl::desc("keys per step"));
 
@@ -125,8 +126,11 @@ int main(int argc, char **argv) {
     gpu.chip = chipName;
     gpu.storageType =
         storageType.getNumOccurrences() ? storageType.getValue() : "f16";
-    gpu.queryTile = queryTile;
-    // Left out, the GPU's key tile follows the head dimensions.
+    // Left out, the GPU's tiles are chosen per function: the key tile
+    // follows the head dimensions, the query tile is 64 (or, for a state
+    // phase that needs key tiles of at least the query tile, the key
+    // tile's).
+    gpu.queryTile = queryTile.getNumOccurrences() ? queryTile.getValue() : 0;
     gpu.keyTile = keyTile.getNumOccurrences() ? keyTile.getValue() : 0;
     std::string error;
     if (failed(verifyGpuTargetOptions(gpu, error))) {

@@ -104,7 +104,8 @@ static cl::opt<int> threadCount(cl::cat(attnRunOptions),
     "num-threads", cl::desc("--target cpu: threads (default: all cores)"),
     cl::init(0));
 static cl::opt<int64_t> queryTile(cl::cat(attnRunOptions), "query-tile",
-                                  cl::desc("--target cpu: query rows per item"),
+                                  cl::desc("query rows per item (GPU targets: left "
+                                           "out, chosen per function)"),
                                   cl::init(64));
 static cl::opt<int64_t> keyTile(cl::cat(attnRunOptions), "key-tile",
                                 cl::desc("--target cpu: keys per step"),
@@ -441,7 +442,8 @@ FailureOr<SmallVector<Tensor>> loadInputs(func::FuncOp function,
 static GpuTargetOptions getGpuTargetOptions() {
   GpuTargetOptions target;
   target.chip = chipName;
-  target.queryTile = queryTile;
+  // Left out, both tiles are chosen per function (cascade-schedule-for-gpu).
+  target.queryTile = queryTile.getNumOccurrences() ? queryTile.getValue() : 0;
   target.keyTile = keyTile.getNumOccurrences() ? keyTile.getValue() : 0;
   target.storageType =
       storageType.getNumOccurrences() ? storageType.getValue() : "f16";

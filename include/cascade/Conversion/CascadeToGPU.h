@@ -41,10 +41,13 @@ class GpuStatePlan;
 struct GpuTargetOptions {
   /// Compile-time head dimension sizes (e=64, f=64).
   llvm::StringMap<int64_t> headDims;
-  /// Query rows per block (16 per warp) and keys per step; a key tile of 0
-  /// is chosen per function (cascade-schedule-for-gpu: getGpuKeyTile, then
-  /// halved while the plan's key step needs too many registers).
-  int64_t queryTile = 64;
+  /// Query rows per block (16 per warp) and keys per step; 0 is chosen per
+  /// function (cascade-schedule-for-gpu). The key tile: getGpuKeyTile,
+  /// then halved while the plan's key step needs too many registers. The
+  /// query tile: kDefaultGpuQueryTile, or where the chosen key tile is
+  /// below it and the schedule needs key tiles of at least the query tile
+  /// (GLA's chunked gates, a state phase), the key tile.
+  int64_t queryTile = 0;
   int64_t keyTile = 0;
   /// sm_80, sm_86, sm_89 or sm_90a.
   std::string chip = "sm_80";
@@ -52,6 +55,9 @@ struct GpuTargetOptions {
   /// operands); accumulation is f32.
   std::string storageType = "f16";
 };
+
+/// The query tile when none is given.
+constexpr int64_t kDefaultGpuQueryTile = 64;
 
 /// Checks `options` (a known chip, f16 or bf16, tiles in range).
 LogicalResult verifyGpuTargetOptions(const GpuTargetOptions &options,
@@ -147,9 +153,12 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
   ListOption<std::string> headDims{
       *this, "head-dims",
       llvm::cl::desc("compile-time head dimension sizes, rank=N")};
-  Option<int64_t> queryTile{*this, "query-tile",
-                            llvm::cl::desc("query rows per block"),
-                            llvm::cl::init(64)};
+  Option<int64_t> queryTile{
+      *this, "query-tile",
+      llvm::cl::desc("query rows per block (0: 64, or the key tile where a "
+                     "state phase needs key tiles of at least the query "
+                     "tile)"),
+      llvm::cl::init(0)};
   Option<int64_t> keyTile{
       *this, "key-tile",
       llvm::cl::desc("keys per step of the key loop (0: from the head dims)"),

@@ -65,20 +65,23 @@ def CascadeScheduleForGpu : Pass<"cascade-schedule-for-gpu", "::mlir::func::Func
     partition's tile) and in `cascade-annotate-plan`'s
     `key_step_registers`.
 
-    That default is the tensor cores'. Where it is below the query tile
-    and the scheduling fails (GLA's chunked gates need key tiles of at
-    least the query tile: gla at D = 128 on sm_80), the function is
-    scheduled again with the query tile's keys, and that schedule is kept
-    if it has a state phase (CUDA cores, which the register budget does not
-    bound); otherwise the first attempt's errors are reported.
+    The query tile is `query-tile` where given, else 64. The default key
+    tile is the tensor cores'. Where it is below the query tile and the
+    scheduling fails (GLA's chunked gates need key tiles of at least the
+    query tile: gla at D = 128 on sm_80), the function is scheduled again,
+    with the key tile's rows where the query tile was not given (32 x 32:
+    four blocks of 32 value columns for gla) and else with the query
+    tile's keys, and that schedule is kept if it has a state phase (CUDA
+    cores, which the register budget does not bound); otherwise the first
+    attempt's errors are reported.
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_80\"",
            "sm_80, sm_86, sm_89 or sm_90a">,
     ListOption<"headDims", "head-dims", "std::string",
                "compile-time head dimension sizes, rank=N">,
-    Option<"queryTile", "query-tile", "int64_t", /*default=*/"64",
-           "query rows per block">,
+    Option<"queryTile", "query-tile", "int64_t", /*default=*/"0",
+           "query rows per block (0: chosen as above)">,
     Option<"keyTile", "key-tile", "int64_t", /*default=*/"0",
            "keys per step (0: chosen as above)">
   ];

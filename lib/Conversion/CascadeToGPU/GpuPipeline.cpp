@@ -34,10 +34,11 @@ mlir::cascade::verifyGpuTargetOptions(const GpuTargetOptions &options,
             options.storageType + "'";
     return failure();
   }
-  if (options.queryTile < 16 || options.queryTile > 256 ||
-      options.queryTile % 16 != 0) {
+  if (options.queryTile != 0 &&
+      (options.queryTile < 16 || options.queryTile > 256 ||
+       options.queryTile % 16 != 0)) {
     error = "query-tile must be a multiple of 16 in [16, 256] (16 rows per "
-            "warp), not " +
+            "warp; or 0: chosen), not " +
             std::to_string(options.queryTile);
     return failure();
   }

@@ -139,6 +139,9 @@ struct ScheduleForGpu
       return signalPassFailure();
     }
     GpuTarget target = *GpuTarget::byChip(options.chip);
+    bool chooseQuery = options.queryTile == 0;
+    if (chooseQuery)
+      options.queryTile = kDefaultGpuQueryTile;
     int64_t keys = getGpuKeyTile(options);
     bool choose = options.keyTile == 0;
     // The spec as given, to schedule again from with other keys.
@@ -158,15 +161,21 @@ struct ScheduleForGpu
     // schedule that needs key tiles of at least the query tile
     // (cascade-chunk-gates, GLA) ends in a state phase, on CUDA cores,
     // which that budget does not bound: where the default is below the
-    // query tile and fails, the query tile's keys are tried, and kept if
-    // they give a state phase; else the first attempt's errors stand.
+    // query tile and fails, the key tile's rows (when the query tile was
+    // not given: smaller tiles leave the state more room, so fewer column
+    // blocks recompute the scores) or else the query tile's keys are
+    // tried, and kept if they give a state phase; else the first
+    // attempt's errors stand.
     HeldDiagnostics first(function.getContext());
     LogicalResult scheduled = runPipeline(pipeline, function);
     first.release();
     if (failed(scheduled) && keys < options.queryTile) {
       restore();
       HeldDiagnostics retry(function.getContext());
-      OpPassManager wider = getSchedulePipeline(options, options.queryTile);
+      GpuTargetOptions square = options;
+      if (chooseQuery)
+        square.queryTile = keys;
+      OpPassManager wider = getSchedulePipeline(square, square.queryTile);
       if (succeeded(runPipeline(wider, function)) &&
           GpuStatePlan::appliesTo(function)) {
         retry.release();

@@ -35,8 +35,8 @@ for config in ${CHIPS:-sm_80 sm_90a} sm_80:bf16 sm_90a:bf16; do
     [ "$storage" = bf16 ] && dims=128
     # The state-phase form (CUDA cores, f32 tiles in shared memory): f16 at
     # D = 64 and 128 on every chip (at 128 the value columns split over
-    # blocks: two of 64, gla's four of 32 on sm_90a and sixteen of 8 on
-    # sm_80, where its default tiles are 64 keys), bf16 at 64.
+    # blocks: two of 64, gla's four of 32, on sm_80 with 32-row tiles),
+    # bf16 at 64.
     state=""
     case $v in linear*|retention|lightning|hedgehog|gla)
       state=1; dims=64; [ "$storage" = f16 ] && dims="64 128";;
