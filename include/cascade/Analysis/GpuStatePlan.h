@@ -4,7 +4,8 @@
 // and its relatives: the key-side state computed once per head, chunked
 // causal states stacked per key tile; docs/LinearFamily.md). GpuPlan maps
 // one query tile onto one block's tensor cores; this plan maps one work
-// item of the state phase (one (b, h)) onto one block of CUDA cores, as the
+// item of the state phase (one (b, h), and one block of its value columns
+// where they are split) onto one block of CUDA cores, as the
 // CPU kernel does and as Lightning Attention-2's forward kernel does:
 //
 //   - the block walks the query tiles of its head in order (the plan's

@@ -1,14 +1,17 @@
 //===- ScheduleForGpu.cpp - The scheduled form, key tile by registers -----===//
 //
-// The GPU backend schedules a spec as the CPU backend does; only the key
-// tile is its own. A tile from the head dimensions alone does not know how
+// The GPU backend schedules a spec as the CPU backend does; only the tiles
+// are its own. A key tile from the head dimensions alone does not know how
 // many running outputs and score tiles the scheduled spec keeps
 // (differential attention keeps two of each), so the pass schedules with
 // the chip's default, asks the GPU plan what a key step needs in registers
 // at that tile and at its halves, and where the default is over the budget
 // restores the spec and schedules it again with the largest tile that
-// fits. The schedule passes run as a dynamic pipeline on the function, so
-// the choice is per function and shows in the IR.
+// fits. A schedule that needs key tiles of at least the query tile (GLA's
+// chunked gates, a state phase on CUDA cores) is scheduled again where
+// the tensor cores' default key tile is below the query tile. The
+// schedule passes run as a dynamic pipeline on the function, so the
+// choice is per function and shows in the IR.
 //
 //===----------------------------------------------------------------------===//
 

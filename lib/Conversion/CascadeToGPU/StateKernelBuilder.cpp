@@ -2,7 +2,8 @@
 //
 // The kernel of a schedule with a state phase, as GpuStatePlan lays it out;
 // this builder reads the plan and decides nothing. One block per work item
-// of the state phase (one (b, h)), GpuStatePlan::kThreads threads:
+// of the state phase (one (b, h), and one block of its value columns where
+// the plan splits them), GpuStatePlan::kThreads threads:
 //
 //   1. the item's coordinates from the block id, every extent from the
 //      arguments; the Einsums outside the grids (a decay rate per head) as
