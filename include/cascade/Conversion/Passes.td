@@ -70,8 +70,9 @@ def CascadeScheduleForGpu : Pass<"cascade-schedule-for-gpu", "::mlir::func::Func
     scheduling fails (GLA's chunked gates need key tiles of at least the
     query tile: gla at D = 128 on sm_80), the function is scheduled again,
     with the key tile's rows where the query tile was not given (32 x 32:
-    four blocks of 32 value columns for gla) and else with the query
-    tile's keys, and that schedule is kept if it has a state phase (CUDA
+    four blocks of 32 value columns for gla) and else, where the key tile
+    was not given, with the query tile's keys, and that schedule is kept
+    if it has a state phase (CUDA
     cores, which the register budget does not bound); otherwise the first
     attempt's errors are reported.
   }];

@@ -147,15 +147,16 @@ struct ScheduleForGpu
       options.queryTile = kDefaultGpuQueryTile;
     int64_t keys = getGpuKeyTile(options);
     bool choose = options.keyTile == 0;
-    // The spec as given, to schedule again from with other keys.
-    OwningOpRef<func::FuncOp> spec = choose ? function.clone() : nullptr;
+    // The spec as given, to schedule again from with other tiles.
+    OwningOpRef<func::FuncOp> spec =
+        choose || chooseQuery ? function.clone() : nullptr;
     auto restore = [&] {
       function.getBody().takeBody((*spec).getBody());
       function->setAttrs((*spec)->getAttrDictionary());
       spec = function.clone();
     };
     OpPassManager pipeline = getSchedulePipeline(options, keys);
-    if (!choose) {
+    if (!spec) {
       if (failed(runPipeline(pipeline, function)))
         signalPassFailure();
       return;
@@ -166,9 +167,9 @@ struct ScheduleForGpu
     // which that budget does not bound: where the default is below the
     // query tile and fails, the key tile's rows (when the query tile was
     // not given: smaller tiles leave the state more room, so fewer column
-    // blocks recompute the scores) or else the query tile's keys are
-    // tried, and kept if they give a state phase; else the first
-    // attempt's errors stand.
+    // blocks recompute the scores) or else, when the key tile was not
+    // given, the query tile's keys are tried, and kept if they give a
+    // state phase; else the first attempt's errors stand.
     HeldDiagnostics first(function.getContext());
     LogicalResult scheduled = runPipeline(pipeline, function);
     first.release();
@@ -191,6 +192,8 @@ struct ScheduleForGpu
     first.emit();
     if (failed(scheduled))
       return signalPassFailure();
+    if (!choose)
+      return;
     int64_t chosen = chooseKeyTile(function, target, keys);
     if (chosen == keys)
       return;
