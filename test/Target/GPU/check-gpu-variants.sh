@@ -92,8 +92,13 @@ for v in linear linear_associated linear_causal retention lightning hedgehog; do
   run $v "b=1,h=2$extra,p=45,m=70,e=80,f=80" "--query-tile 32 --key-tile 32"
 done
 # A split whose last block is partly outside the rank: 160 columns are
-# three blocks of 56, the last with 48.
+# three blocks of 56, the last with 48. Split, with no keys (the output
+# 0, the spec's value of an empty sum) and with no queries.
 run linear_causal "b=1,h=1,p=70,m=133,e=64,f=160"
+run linear_causal "b=1,h=1,p=3,m=0,e=128,f=128"
+run linear_causal "b=1,h=1,p=0,m=5,e=128,f=128"
+run linear "b=1,h=1,p=3,m=0,e=64,f=160"
+run gla "b=1,h=1,p=0,m=0,u=0,e=128,f=128" "--chip sm_90a"
 
 # Gated linear attention: per-step prefix sums stacked beside the state,
 # read by each row at its own key tile and by the key loop at the tile it
