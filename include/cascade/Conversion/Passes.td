@@ -72,9 +72,8 @@ def CascadeScheduleForGpu : Pass<"cascade-schedule-for-gpu", "::mlir::func::Func
     with the key tile's rows where the query tile was not given (32 x 32:
     four blocks of 32 value columns for gla) and else, where the key tile
     was not given, with the query tile's keys, and that schedule is kept
-    if it has a state phase (CUDA
-    cores, which the register budget does not bound); otherwise the first
-    attempt's errors are reported.
+    if it has a state phase (CUDA cores, which the register budget does
+    not bound); otherwise the first attempt's errors are reported.
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_80\"",
